@@ -1,0 +1,2 @@
+/** Executor-side engine: model loading, forward/backward, LoRA adapters, optimizer, trainer. */
+package io.loraspark.train;
