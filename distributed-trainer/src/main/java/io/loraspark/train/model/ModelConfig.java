@@ -226,7 +226,8 @@ public record ModelConfig(
     return nl < 0 ? s : s.substring(0, nl);
   }
 
-  static void require(boolean ok, String format, Object... args) {
+  /** Throws IllegalArgumentException with the formatted message unless {@code ok}. */
+  public static void require(boolean ok, String format, Object... args) {
     if (!ok) {
       throw new IllegalArgumentException(String.format(format, args));
     }

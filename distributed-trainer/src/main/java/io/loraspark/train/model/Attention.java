@@ -1,0 +1,120 @@
+package io.loraspark.train.model;
+
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.ops.impl.transforms.custom.SoftMax;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * Grouped-query causal attention core, {@code softmax(Q K^T / sqrt(HD) + mask) V}, on rotated
+ * heads. The G query heads that share one kv head are stacked into one {@code [G*T, HD]} matrix, so
+ * a single batched GEMM per kv head serves the whole group without repeating K and V.
+ */
+final class Attention {
+  /** Additive mask value for disallowed pairs: finite, so a softmax never sees -inf - -inf. */
+  static final double MASKED = -1e9;
+
+  private final int b;
+  private final int t;
+  private final int nh;
+  private final int nkv;
+  private final int hd;
+  private final double scale;
+
+  Attention(ModelConfig c, int rows, int seqLen) {
+    this.b = rows;
+    this.t = seqLen;
+    this.nh = c.numHeads();
+    this.nkv = c.numKvHeads();
+    this.hd = c.headDim();
+    this.scale = 1.0 / Math.sqrt(hd);
+  }
+
+  /**
+   * Fills the additive mask: row position i may attend to column j when j &lt;= i and both belong
+   * to the same non-zero segment; every position always attends to itself, so no softmax row is
+   * empty (padded rows compute harmless values that are never scored).
+   *
+   * @param mask out, [X, G*T, T]
+   */
+  void fillMask(int[] segments, INDArray mask) {
+    double[] m = new double[b * t * t];
+    for (int r = 0; r < b; r++) {
+      for (int i = 0; i < t; i++) {
+        int si = segments[r * t + i];
+        for (int j = 0; j < t; j++) {
+          boolean ok = j == i || (j < i && si != 0 && segments[r * t + j] == si);
+          m[(r * t + i) * t + j] = ok ? 0.0 : MASKED;
+        }
+      }
+    }
+    INDArray perRow = Nd4j.createFromArray(m).reshape(b, 1, t, t).castTo(mask.dataType());
+    INDArray heads = mask.reshape(b, nh, t, t);
+    for (int h = 0; h < nh; h++) {
+      heads.get(all(), point(h), all(), all()).assign(perRow.reshape(b, t, t));
+    }
+  }
+
+  /** Copies token rows {@code [N, H*HD]} into head-major {@code [B, H, T, HD]} layout. */
+  void toHeads(INDArray rows, INDArray heads, int h) {
+    heads.reshape(b, h, t, hd).assign(rows.reshape(b, t, h, hd).permute(0, 2, 1, 3));
+  }
+
+  /** Copies head-major {@code [B, H, T, HD]} back to token rows {@code [N, H*HD]}. */
+  void toRows(INDArray heads, INDArray rows, int h) {
+    rows.reshape(b, t, h, hd).assign(heads.reshape(b, h, t, hd).permute(0, 2, 1, 3));
+  }
+
+  /**
+   * Forward: {@code probs = softmax(q k^T * scale + mask)}, {@code out = probs v}.
+   *
+   * @param q rotated queries, [X, G*T, HD]
+   * @param k rotated keys, [X, T, HD]
+   * @param v values, [X, T, HD]
+   * @param probs out, [X, G*T, T]
+   * @param out out, [X, G*T, HD]
+   */
+  void forward(INDArray q, INDArray k, INDArray v, INDArray mask, INDArray probs, INDArray out) {
+    Nd4j.matmul(q, k, probs, false, true, false);
+    probs.muli(scale).addi(mask);
+    Nd4j.exec(new SoftMax(probs, probs, 2));
+    Nd4j.matmul(probs, v, out, false, false, false);
+  }
+
+  /**
+   * Backward of {@link #forward}.
+   *
+   * @param dOut gradient with respect to out, [X, G*T, HD]
+   * @param dP scratch, [X, G*T, T]
+   * @param dq out, [X, G*T, HD]
+   * @param dk out, [X, T, HD]
+   * @param dv out, [X, T, HD]
+   */
+  void backward(
+      INDArray q,
+      INDArray k,
+      INDArray v,
+      INDArray probs,
+      INDArray dOut,
+      INDArray dP,
+      INDArray dq,
+      INDArray dk,
+      INDArray dv) {
+    Nd4j.matmul(dOut, v, dP, false, true, false); // dP = dOut v^T
+    Nd4j.matmul(probs, dOut, dv, true, false, false); // dv = P^T dOut (sums the G stacked heads)
+    // softmax backward: dS = P * (dP - rowsum(dP * P)), then the 1/sqrt(HD) scale
+    INDArray dS = dP.reshape((long) b * nkv * (nh / nkv) * t, t);
+    INDArray p = probs.reshape(dS.shape());
+    INDArray rowDot = dS.mul(p).sum(true, 1);
+    dS.subiColumnVector(rowDot).muli(p).muli(scale);
+    Nd4j.matmul(dP, k, dq, false, false, false); // dq = dS k
+    Nd4j.matmul(dP, q, dk, true, false, false); // dk = dS^T q
+  }
+
+  private static org.nd4j.linalg.indexing.INDArrayIndex all() {
+    return org.nd4j.linalg.indexing.NDArrayIndex.all();
+  }
+
+  private static org.nd4j.linalg.indexing.INDArrayIndex point(long i) {
+    return org.nd4j.linalg.indexing.NDArrayIndex.point(i);
+  }
+}

@@ -1,0 +1,245 @@
+package io.loraspark.train.model;
+
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.ops.impl.transforms.custom.LogSoftMax;
+import org.nd4j.linalg.api.ops.impl.transforms.strict.Sigmoid;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.ops.transforms.Transforms;
+
+/**
+ * The Llama-family decoder (Llama, Mistral, Qwen2) over a frozen {@link ModelWeights}: forward
+ * pass, causal-LM loss, and a hand-written backward pass that carries gradients through the frozen
+ * base to the {@link Adapters} (no gradient is formed for frozen weights).
+ *
+ * <p>Order of calls per step: {@code forward → loss → backward}, all with the same batch, adapters
+ * and {@link Workspace}. Every GEMM writes into a preallocated buffer with transpose flags. The
+ * model is immutable and may be shared by threads; a workspace may not.
+ */
+public final class Transformer {
+  private final ModelWeights weights;
+  private final ModelConfig config;
+  private final Rope rope;
+
+  public Transformer(ModelWeights weights) {
+    this.weights = weights;
+    this.config = weights.config();
+    this.rope = new Rope(config.headDim(), config.ropeTheta(), weights.embed().dataType());
+  }
+
+  public ModelConfig config() {
+    return config;
+  }
+
+  public ModelWeights weights() {
+    return weights;
+  }
+
+  /** Allocates the buffers for batches of {@code rows} x {@code seqLen} tokens. */
+  public Workspace newWorkspace(int rows, int seqLen) {
+    return new Workspace(config, weights.embed().dataType(), rows, seqLen);
+  }
+
+  /**
+   * Forward pass: fills the workspace's activations and {@code logits} [N, V].
+   *
+   * @throws IllegalArgumentException for a token id outside the vocabulary, a position beyond
+   *     max_position_embeddings, or a batch that does not fit the workspace
+   */
+  public void forward(Batch batch, Adapters adapters, Workspace ws) {
+    checkBatch(batch, ws);
+    Attention attention = new Attention(config, ws.rows, ws.seqLen);
+    attention.fillMask(batch.segments(), ws.mask);
+    rope.fillTables(batch.positions(), config.numHeads(), ws.cosQ, ws.sinQ);
+    rope.fillTables(batch.positions(), config.numKvHeads(), ws.cosK, ws.sinK);
+    Nd4j.pullRows(weights.embed(), ws.residual[0], 1, batch.inputIds());
+    for (int l = 0; l < config.numLayers(); l++) {
+      layerForward(l, attention, adapters, ws);
+    }
+    INDArray last = ws.residual[config.numLayers()];
+    RmsNorm.forward(last, weights.finalNorm(), config.rmsNormEps(), ws.rInvFinal, ws.hFinal);
+    Nd4j.gemm(ws.hFinal, weights.lmHead(), ws.logits, false, true, 1.0, 0.0);
+  }
+
+  /** One decoder layer, reading residual[l] and writing residual[l+1]. */
+  private void layerForward(int l, Attention attention, Adapters adapters, Workspace ws) {
+    LayerWeights w = weights.layers().get(l);
+    Workspace.LayerActivations a = ws.layers[l];
+    INDArray x = ws.residual[l];
+    double eps = config.rmsNormEps();
+    // attention: h1 = norm(x); q, k, v projections (+ adapters); rotary; core; o_proj
+    RmsNorm.forward(x, w.inputNorm(), eps, a.rInv1, a.h1);
+    linear(a.h1, w.wq(), w.bq(), a.q);
+    adapters.forward(l, Projection.Q, a.h1, a.q);
+    linear(a.h1, w.wk(), w.bk(), a.k);
+    adapters.forward(l, Projection.K, a.h1, a.k);
+    linear(a.h1, w.wv(), w.bv(), a.v);
+    adapters.forward(l, Projection.V, a.h1, a.v);
+    rope.forward(headRows(a.q, config.numHeads()), ws.cosQ, ws.sinQ, ws.ropeQ1);
+    rope.forward(headRows(a.k, config.numKvHeads()), ws.cosK, ws.sinK, ws.ropeK1);
+    attention.toHeads(a.q, a.qHeads, config.numHeads());
+    attention.toHeads(a.k, a.kHeads, config.numKvHeads());
+    attention.toHeads(a.v, a.vHeads, config.numKvHeads());
+    attention.forward(a.qHeads, a.kHeads, a.vHeads, ws.mask, a.probs, a.oHeads);
+    attention.toRows(a.oHeads, a.attn, config.numHeads());
+    linear(a.attn, w.wo(), w.bo(), a.mid);
+    adapters.forward(l, Projection.O, a.attn, a.mid);
+    a.mid.addi(x);
+    // MLP: h2 = norm(mid); act = silu(gate(h2)) * up(h2); out = mid + down(act)
+    RmsNorm.forward(a.mid, w.postNorm(), eps, a.rInv2, a.h2);
+    linear(a.h2, w.wGate(), w.bGate(), a.gate);
+    adapters.forward(l, Projection.GATE, a.h2, a.gate);
+    linear(a.h2, w.wUp(), w.bUp(), a.up);
+    adapters.forward(l, Projection.UP, a.h2, a.up);
+    Nd4j.exec(new Sigmoid(a.gate, a.sig));
+    a.act.assign(a.gate).muli(a.sig).muli(a.up);
+    INDArray out = ws.residual[l + 1];
+    linear(a.act, w.wDown(), w.bDown(), out);
+    adapters.forward(l, Projection.DOWN, a.act, out);
+    out.addi(a.mid);
+  }
+
+  /**
+   * Causal-LM loss of the last forward pass, per loss group: the sum of next-token negative
+   * log-likelihoods (nats) and the number of scored tokens. Turns the workspace logits into
+   * log-probabilities in place.
+   */
+  public LossStats loss(Batch batch, Workspace ws) {
+    Nd4j.exec(new LogSoftMax(ws.logits, ws.logits));
+    double[] sums = new double[batch.groups()];
+    long[] counts = new long[batch.groups()];
+    for (int n = 0; n < batch.tokens(); n++) {
+      int target = batch.targetOf(n);
+      if (target == Batch.IGNORE) {
+        continue;
+      }
+      int group = batch.rowGroups()[n / batch.seqLen()];
+      sums[group] -= ws.logits.getDouble(n, target);
+      counts[group]++;
+    }
+    return new LossStats(sums, counts);
+  }
+
+  /**
+   * Backward pass of the objective {@code Σ_g loss_g} (each group's mean loss), after {@link
+   * #forward} and {@link #loss} on the same batch and workspace. Adapter gradients accumulate in
+   * the adapters; the base gets none.
+   */
+  public void backward(Batch batch, Adapters adapters, Workspace ws, LossStats stats) {
+    lossBackward(batch, ws, stats);
+    ws.dx.assign(0);
+    INDArray last = ws.residual[config.numLayers()];
+    Nd4j.gemm(ws.logits, weights.lmHead(), ws.dh, false, false, 1.0, 0.0);
+    RmsNorm.backward(
+        last, weights.finalNorm(), ws.rInvFinal, ws.dh, ws.scratchC1, ws.scratchC2, ws.dx);
+    Attention attention = new Attention(config, ws.rows, ws.seqLen);
+    for (int l = config.numLayers() - 1; l >= 0; l--) {
+      layerBackward(l, attention, adapters, ws);
+    }
+  }
+
+  /** Turns the log-probabilities into dLoss/dlogits: (softmax - onehot) / count of the group. */
+  private void lossBackward(Batch batch, Workspace ws, LossStats stats) {
+    int n = batch.tokens();
+    double[] rowWeight = new double[n];
+    for (int i = 0; i < n; i++) {
+      int target = batch.targetOf(i);
+      long count = stats.counts()[batch.rowGroups()[i / batch.seqLen()]];
+      rowWeight[i] = target == Batch.IGNORE || count == 0 ? 0.0 : 1.0 / count;
+    }
+    Transforms.exp(ws.logits, false);
+    ws.logits.muliColumnVector(
+        Nd4j.createFromArray(rowWeight).castTo(ws.logits.dataType()).reshape(n, 1));
+    for (int i = 0; i < n; i++) {
+      int target = batch.targetOf(i);
+      if (rowWeight[i] != 0.0) {
+        ws.logits.putScalar(i, target, ws.logits.getDouble(i, target) - rowWeight[i]);
+      }
+    }
+  }
+
+  /** Backward of one decoder layer: ws.dx holds dLoss/d residual[l+1] and becomes d residual[l]. */
+  private void layerBackward(int l, Attention attention, Adapters adapters, Workspace ws) {
+    LayerWeights w = weights.layers().get(l);
+    Workspace.LayerActivations a = ws.layers[l];
+    INDArray dx = ws.dx;
+    // MLP: out = mid + down(silu(gate) * up)
+    Nd4j.gemm(dx, w.wDown(), ws.dAct, false, false, 1.0, 0.0);
+    adapters.backward(l, Projection.DOWN, a.act, dx, ws.dAct);
+    ws.dUp.assign(a.gate).muli(a.sig).muli(ws.dAct); // dUp = dAct * silu(gate)
+    // dGate = dAct * up * sig * (1 + gate * (1 - sig))
+    ws.dGate.assign(a.sig).rsubi(1.0).muli(a.gate).addi(1.0).muli(a.sig).muli(a.up).muli(ws.dAct);
+    Nd4j.gemm(ws.dGate, w.wGate(), ws.dh, false, false, 1.0, 0.0);
+    adapters.backward(l, Projection.GATE, a.h2, ws.dGate, ws.dh);
+    Nd4j.gemm(ws.dUp, w.wUp(), ws.dh, false, false, 1.0, 1.0);
+    adapters.backward(l, Projection.UP, a.h2, ws.dUp, ws.dh);
+    RmsNorm.backward(a.mid, w.postNorm(), a.rInv2, ws.dh, ws.scratchC1, ws.scratchC2, dx);
+    // attention: mid = x + o(attn)
+    Nd4j.gemm(dx, w.wo(), ws.dAttn, false, false, 1.0, 0.0);
+    adapters.backward(l, Projection.O, a.attn, dx, ws.dAttn);
+    attention.toHeads(ws.dAttn, ws.dOp, config.numHeads());
+    attention.backward(
+        a.qHeads, a.kHeads, a.vHeads, a.probs, ws.dOp, ws.dP, ws.dQp, ws.dKp, ws.dVp);
+    attention.toRows(ws.dQp, ws.dq, config.numHeads());
+    attention.toRows(ws.dKp, ws.dk, config.numKvHeads());
+    attention.toRows(ws.dVp, ws.dv, config.numKvHeads());
+    rope.backward(headRows(ws.dq, config.numHeads()), ws.cosQ, ws.sinQ, ws.ropeQ1, ws.ropeQ2);
+    rope.backward(headRows(ws.dk, config.numKvHeads()), ws.cosK, ws.sinK, ws.ropeK1, ws.ropeK2);
+    Nd4j.gemm(ws.dq, w.wq(), ws.dh, false, false, 1.0, 0.0);
+    adapters.backward(l, Projection.Q, a.h1, ws.dq, ws.dh);
+    Nd4j.gemm(ws.dk, w.wk(), ws.dh, false, false, 1.0, 1.0);
+    adapters.backward(l, Projection.K, a.h1, ws.dk, ws.dh);
+    Nd4j.gemm(ws.dv, w.wv(), ws.dh, false, false, 1.0, 1.0);
+    adapters.backward(l, Projection.V, a.h1, ws.dv, ws.dh);
+    RmsNorm.backward(ws.residual[l], w.inputNorm(), a.rInv1, ws.dh, ws.scratchC1, ws.scratchC2, dx);
+  }
+
+  /** y = x W^T + b into the preallocated y. */
+  private static void linear(INDArray x, INDArray w, INDArray bias, INDArray y) {
+    Nd4j.gemm(x, w, y, false, true, 1.0, 0.0);
+    if (bias != null) {
+      y.addiRowVector(bias);
+    }
+  }
+
+  /** Views token rows [N, H*HD] as head vectors [N*H, HD] (no copy). */
+  private INDArray headRows(INDArray rows, int heads) {
+    return rows.reshape((long) rows.rows() * heads, config.headDim());
+  }
+
+  private void checkBatch(Batch batch, Workspace ws) {
+    ModelConfig.require(
+        batch.rows() == ws.rows && batch.seqLen() == ws.seqLen,
+        "batch %dx%d does not fit a workspace of %dx%d",
+        batch.rows(),
+        batch.seqLen(),
+        ws.rows,
+        ws.seqLen);
+    int[] ids = batch.inputIds();
+    for (int n = 0; n < ids.length; n++) {
+      int r = n / batch.seqLen();
+      int t = n % batch.seqLen();
+      ModelConfig.require(
+          ids[n] >= 0 && ids[n] < config.vocabSize(),
+          "row %d position %d: token id %d is outside the vocabulary [0, %d)",
+          r,
+          t,
+          ids[n],
+          config.vocabSize());
+      ModelConfig.require(
+          batch.positions()[n] >= 0 && batch.positions()[n] < config.maxPositions(),
+          "row %d position %d: position %d is beyond max_position_embeddings=%d",
+          r,
+          t,
+          batch.positions()[n],
+          config.maxPositions());
+      int label = batch.labels()[n];
+      ModelConfig.require(
+          label == Batch.IGNORE || (label >= 0 && label < config.vocabSize()),
+          "row %d position %d: label %d must be -100 or inside the vocabulary [0, %d)",
+          r,
+          t,
+          label,
+          config.vocabSize());
+    }
+  }
+}

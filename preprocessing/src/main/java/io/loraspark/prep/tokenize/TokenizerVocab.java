@@ -1,0 +1,94 @@
+package io.loraspark.prep.tokenize;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.OptionalInt;
+
+/**
+ * The token-to-id table of a {@code tokenizer.json}: the model vocabulary plus {@code added_tokens}
+ * (which win on conflicts, as in Hugging Face tokenizers).
+ *
+ * <p>{@code model.vocab} is an object {@code {"token": id}} (BPE, WordPiece, WordLevel) or an array
+ * of {@code ["piece", score]} pairs whose index is the id (Unigram).
+ */
+final class TokenizerVocab {
+
+  private final Map<String, Integer> ids;
+  private final int size;
+
+  private TokenizerVocab(Map<String, Integer> ids, int size) {
+    this.ids = ids;
+    this.size = size;
+  }
+
+  /**
+   * Reads the vocabulary of a parsed {@code tokenizer.json}.
+   *
+   * @param root the parsed file
+   * @param file where it came from, named in error messages
+   * @throws IllegalArgumentException if {@code model.vocab} or {@code added_tokens} is malformed
+   */
+  static TokenizerVocab of(JsonNode root, Path file) {
+    JsonNode vocab = root.path("model").path("vocab");
+    Map<String, Integer> ids = new HashMap<>();
+    int max = -1;
+    if (vocab.isObject()) {
+      for (Map.Entry<String, JsonNode> e : vocab.properties()) {
+        int id = requireId(e.getValue(), file, "model.vocab[\"" + e.getKey() + "\"]");
+        ids.put(e.getKey(), id);
+        max = Math.max(max, id);
+      }
+    } else if (vocab.isArray()) {
+      for (int i = 0; i < vocab.size(); i++) {
+        JsonNode piece = vocab.get(i);
+        if (!piece.isArray() || piece.isEmpty() || !piece.get(0).isTextual()) {
+          throw new IllegalArgumentException(
+              file + ": model.vocab[" + i + "] must be a [\"piece\", score] pair but is " + piece);
+        }
+        ids.putIfAbsent(piece.get(0).asText(), i);
+      }
+      max = vocab.size() - 1;
+    } else {
+      throw new IllegalArgumentException(
+          file
+              + " has no model.vocab; expected a Hugging Face tokenizers file whose \"model\""
+              + " holds a \"vocab\" object (BPE/WordPiece/WordLevel) or array (Unigram)");
+    }
+    JsonNode added = root.path("added_tokens");
+    if (!added.isMissingNode() && !added.isNull() && !added.isArray()) {
+      throw new IllegalArgumentException(file + ": added_tokens must be an array but is " + added);
+    }
+    for (JsonNode token : added) {
+      JsonNode content = token.path("content");
+      if (!content.isTextual()) {
+        throw new IllegalArgumentException(
+            file + ": each added_tokens entry needs a string \"content\" but got " + token);
+      }
+      int id = requireId(token.path("id"), file, "added_tokens \"" + content.asText() + "\" id");
+      ids.put(content.asText(), id);
+      max = Math.max(max, id);
+    }
+    return new TokenizerVocab(Map.copyOf(ids), max + 1);
+  }
+
+  private static int requireId(JsonNode node, Path file, String what) {
+    if (!node.canConvertToInt() || !node.isIntegralNumber() || node.intValue() < 0) {
+      throw new IllegalArgumentException(
+          file + ": " + what + " must be a non-negative integer id but is " + node);
+    }
+    return node.intValue();
+  }
+
+  /** The id of {@code token}, if the vocabulary or the added tokens hold it. */
+  OptionalInt id(String token) {
+    Integer id = ids.get(token);
+    return id == null ? OptionalInt.empty() : OptionalInt.of(id);
+  }
+
+  /** One more than the largest id, i.e. the size including added tokens. */
+  int size() {
+    return size;
+  }
+}
