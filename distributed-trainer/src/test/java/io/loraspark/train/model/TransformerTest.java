@@ -26,7 +26,7 @@ class TransformerTest {
   void storiesLossAndLogitsMatchPyTorch() throws Exception {
     JsonNode ref = new ObjectMapper().readTree(REFERENCE.toFile());
     int[] ids = readIds();
-    Transformer model = new Transformer(CheckpointLoader.load(TestCheckpoints.STORIES));
+    Transformer model = new Transformer(CheckpointLoader.load(TestModels.STORIES));
     Batch batch = Batch.padded(List.of(ids), null, 0);
     Workspace ws = model.newWorkspace(1, ids.length);
     model.forward(batch, Adapters.NONE, ws);
@@ -52,7 +52,7 @@ class TransformerTest {
   @Test
   void storiesForwardMatchesNaiveReference() throws Exception {
     int[] ids = java.util.Arrays.copyOf(readIds(), 40);
-    ModelWeights w = CheckpointLoader.load(TestCheckpoints.STORIES, DataType.DOUBLE);
+    ModelWeights w = CheckpointLoader.load(TestModels.STORIES, DataType.DOUBLE);
     assertLogitsMatchReference(w, ids, 1e-9);
   }
 
@@ -65,8 +65,7 @@ class TransformerTest {
     "Qwen2ForCausalLM, true, false"
   })
   void randomCheckpointMatchesNaiveReference(String arch, boolean tied, boolean bias) {
-    Path dir =
-        TestCheckpoints.writeRandom(tmp.resolve(arch), TestCheckpoints.config(arch, tied, bias), 7);
+    Path dir = TestModels.writeRandom(tmp.resolve(arch), TestModels.config(arch, tied, bias), 7);
     int[] ids = {1, 5, 9, 33, 2, 17, 17, 4, 30, 11, 0, 36};
     ModelConfig c = ModelConfig.load(dir);
     assertThat(c.qkvBias()).as("q/k/v bias").isEqualTo(bias || arch.startsWith("Qwen2"));
@@ -78,7 +77,7 @@ class TransformerTest {
   @Test
   void paddedBatchScoresLikeUnpaddedRows() throws Exception {
     int[] ids = readIds();
-    Transformer model = new Transformer(CheckpointLoader.load(TestCheckpoints.STORIES));
+    Transformer model = new Transformer(CheckpointLoader.load(TestModels.STORIES));
     List<int[]> rows = new ArrayList<>();
     rows.add(java.util.Arrays.copyOfRange(ids, 0, 30));
     rows.add(java.util.Arrays.copyOfRange(ids, 0, 70));
@@ -123,7 +122,7 @@ class TransformerTest {
     }
   }
 
-  static int[] readIds() throws Exception {
+  public static int[] readIds() throws Exception {
     JsonNode node = new ObjectMapper().readTree(INPUT_IDS.toFile());
     JsonNode arr = node.has("input_ids") ? node.get("input_ids") : node.get("ids");
     int[] ids = new int[arr.size()];

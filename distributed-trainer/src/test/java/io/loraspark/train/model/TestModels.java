@@ -10,14 +10,14 @@ import java.util.Map;
 import java.util.Random;
 
 /** Small random Hugging Face checkpoints for tests, written with the real safetensors writer. */
-final class TestCheckpoints {
-  private TestCheckpoints() {}
+public final class TestModels {
+  private TestModels() {}
 
   /** The real pretrained tiny Llama bundled with the project (stories260K, MIT). */
-  static final Path STORIES = Path.of("../models/stories260K");
+  public static final Path STORIES = Path.of("../models/stories260K");
 
   /** A small random Llama-family architecture: C=16, 2 layers, 4 heads, 2 kv heads, HD=4, F=24. */
-  static String config(String arch, boolean tied, boolean attentionBias) {
+  public static String config(String arch, boolean tied, boolean attentionBias) {
     return """
         {"architectures": ["%s"], "hidden_size": 16, "intermediate_size": 24,
          "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
@@ -28,7 +28,7 @@ final class TestCheckpoints {
   }
 
   /** Writes config.json and model.safetensors with N(0, 0.3) weights and norms near 1. */
-  static Path writeRandom(Path dir, String configJson, long seed) {
+  public static Path writeRandom(Path dir, String configJson, long seed) {
     try {
       Files.createDirectories(dir);
       Files.writeString(dir.resolve("config.json"), configJson);

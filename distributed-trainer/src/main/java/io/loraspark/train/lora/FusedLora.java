@@ -1,0 +1,129 @@
+package io.loraspark.train.lora;
+
+import io.loraspark.train.model.Adapters;
+import io.loraspark.train.model.Projection;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
+
+/**
+ * K LoRA adapters in one fused batch (the mLoRA/ASPEN layout, Ye et al. 2023, arXiv:2312.02515):
+ * the frozen projection has already run once over all N rows; adapter k adds {@code s_k · B_k(A_k
+ * (dropout(x_k)))} to its own contiguous row range only, with its own rank, scaling and dropout.
+ *
+ * <p>Order of calls: {@link #bind} once per step, then the {@link Adapters} forward/backward calls
+ * the transformer makes. Buffers are kept per (adapter, module, row count) and reused across steps.
+ * Dropout masks come from a seed derived from (adapter seed, step, layer, projection), so a step is
+ * reproducible and resumable without saving random-number state.
+ */
+public final class FusedLora implements Adapters {
+
+  /** An adapter bound to token rows [rowStart, rowEnd) of the current batch. */
+  public record Slot(LoraWeights weights, int rowStart, int rowEnd, long seed) {}
+
+  private List<Slot> slots = List.of();
+  private boolean training;
+  private long step;
+  private final Map<String, INDArray> buffers = new HashMap<>();
+
+  /**
+   * Binds the adapters of the next step to their rows.
+   *
+   * @param training whether dropout is active
+   * @param step the global step, which selects the dropout masks
+   */
+  public void bind(List<Slot> slots, boolean training, long step) {
+    this.slots = List.copyOf(slots);
+    this.training = training;
+    this.step = step;
+  }
+
+  @Override
+  public void forward(int layer, Projection proj, INDArray x, INDArray y) {
+    for (int k = 0; k < slots.size(); k++) {
+      Slot slot = slots.get(k);
+      LoraWeights.Module m = slot.weights().module(layer, proj);
+      if (m == null) {
+        continue;
+      }
+      int rows = slot.rowEnd() - slot.rowStart();
+      double s = slot.weights().config().scaling();
+      INDArray xk = rowsOf(x, slot);
+      INDArray xd = droppedInput(k, slot, m, xk); // [Nk, in]
+      INDArray u = buffer("u", k, m, rows, m.a().rows()); // [Nk, r]
+      Nd4j.gemm(xd, m.a(), u, false, true, 1.0, 0.0); // u = xd A^T
+      Nd4j.gemm(u, m.b(), rowsOf(y, slot), false, true, s, 1.0); // y_k += s u B^T
+    }
+  }
+
+  @Override
+  public void backward(int layer, Projection proj, INDArray x, INDArray dy, INDArray dx) {
+    for (int k = 0; k < slots.size(); k++) {
+      Slot slot = slots.get(k);
+      LoraWeights.Module m = slot.weights().module(layer, proj);
+      if (m == null) {
+        continue;
+      }
+      int rows = slot.rowEnd() - slot.rowStart();
+      double s = slot.weights().config().scaling();
+      INDArray dyk = rowsOf(dy, slot); // [Nk, out]
+      INDArray u = buffer("u", k, m, rows, m.a().rows());
+      INDArray xd =
+          dropoutActive(slot) ? buffer("xd", k, m, rows, m.a().columns()) : rowsOf(x, slot);
+      Nd4j.gemm(dyk, u, m.gradB(), true, false, s, 1.0); // dB += s dy^T u
+      INDArray g = buffer("g", k, m, rows, m.a().rows()); // [Nk, r]
+      Nd4j.gemm(dyk, m.b(), g, false, false, 1.0, 0.0); // g = dy B
+      Nd4j.gemm(g, xd, m.gradA(), true, false, s, 1.0); // dA += s g^T xd
+      INDArray dxk = rowsOf(dx, slot);
+      if (dropoutActive(slot)) {
+        INDArray t = buffer("dxd", k, m, rows, m.a().columns());
+        Nd4j.gemm(g, m.a(), t, false, false, s, 0.0); // d(xd) = s g A
+        dxk.addi(t.muli(buffer("mask", k, m, rows, m.a().columns())));
+      } else {
+        Nd4j.gemm(g, m.a(), dxk, false, false, s, 1.0); // dx += s g A
+      }
+    }
+  }
+
+  private boolean dropoutActive(Slot slot) {
+    return training && slot.weights().config().dropout() > 0;
+  }
+
+  /**
+   * x_k itself, or x_k * mask / (1 - p) with a fresh inverted-dropout mask (saved for backward).
+   */
+  private INDArray droppedInput(int k, Slot slot, LoraWeights.Module m, INDArray xk) {
+    if (!dropoutActive(slot)) {
+      return xk;
+    }
+    double p = slot.weights().config().dropout();
+    int rows = (int) xk.rows();
+    int cols = (int) xk.columns();
+    SplittableRandom rnd =
+        new SplittableRandom(
+            slot.seed()
+                ^ (step * 0x9E3779B97F4A7C15L)
+                ^ ((long) m.layer() << 32)
+                ^ m.proj().ordinal());
+    double[] mask = new double[rows * cols];
+    for (int i = 0; i < mask.length; i++) {
+      mask[i] = rnd.nextDouble() < p ? 0.0 : 1.0 / (1.0 - p);
+    }
+    INDArray maskBuf = buffer("mask", k, m, rows, cols);
+    maskBuf.assign(Nd4j.createFromArray(mask).reshape(rows, cols));
+    return buffer("xd", k, m, rows, cols).assign(xk).muli(maskBuf);
+  }
+
+  private static INDArray rowsOf(INDArray a, Slot slot) {
+    return a.get(NDArrayIndex.interval(slot.rowStart(), slot.rowEnd()), NDArrayIndex.all());
+  }
+
+  private INDArray buffer(String kind, int k, LoraWeights.Module m, int rows, long cols) {
+    String key = kind + '/' + k + '/' + m.name() + '/' + rows + 'x' + cols;
+    return buffers.computeIfAbsent(key, unused -> Nd4j.create(m.a().dataType(), rows, cols));
+  }
+}
