@@ -23,7 +23,19 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
 public final class FusedLora implements Adapters {
 
   /** An adapter bound to token rows [rowStart, rowEnd) of the current batch. */
-  public record Slot(LoraWeights weights, int rowStart, int rowEnd, long seed) {}
+  public record Slot(LoraWeights weights, int rowStart, int rowEnd, long seed) {
+    /** The adapter on every row of any batch (inference and evaluation). */
+    public static Slot allRows(LoraWeights weights) {
+      return new Slot(weights, 0, Integer.MAX_VALUE, 0);
+    }
+  }
+
+  /** One adapter applied to every row, without dropout: for scoring and generation. */
+  public static FusedLora inference(LoraWeights weights) {
+    FusedLora f = new FusedLora();
+    f.bind(List.of(Slot.allRows(weights)), false, 0);
+    return f;
+  }
 
   private List<Slot> slots = List.of();
   private boolean training;
@@ -50,9 +62,9 @@ public final class FusedLora implements Adapters {
       if (m == null) {
         continue;
       }
-      int rows = slot.rowEnd() - slot.rowStart();
-      double s = slot.weights().config().scaling();
       INDArray xk = rowsOf(x, slot);
+      int rows = (int) xk.rows();
+      double s = slot.weights().config().scaling();
       INDArray xd = droppedInput(k, slot, m, xk); // [Nk, in]
       INDArray u = buffer("u", k, m, rows, m.a().rows()); // [Nk, r]
       Nd4j.gemm(xd, m.a(), u, false, true, 1.0, 0.0); // u = xd A^T
@@ -68,9 +80,9 @@ public final class FusedLora implements Adapters {
       if (m == null) {
         continue;
       }
-      int rows = slot.rowEnd() - slot.rowStart();
-      double s = slot.weights().config().scaling();
       INDArray dyk = rowsOf(dy, slot); // [Nk, out]
+      int rows = (int) dyk.rows();
+      double s = slot.weights().config().scaling();
       INDArray u = buffer("u", k, m, rows, m.a().rows());
       INDArray xd =
           dropoutActive(slot) ? buffer("xd", k, m, rows, m.a().columns()) : rowsOf(x, slot);
@@ -119,6 +131,9 @@ public final class FusedLora implements Adapters {
   }
 
   private static INDArray rowsOf(INDArray a, Slot slot) {
+    if (slot.rowStart() == 0 && slot.rowEnd() >= a.rows()) {
+      return a;
+    }
     return a.get(NDArrayIndex.interval(slot.rowStart(), slot.rowEnd()), NDArrayIndex.all());
   }
 

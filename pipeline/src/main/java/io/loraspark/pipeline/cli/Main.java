@@ -23,7 +23,12 @@ import picocli.CommandLine.Command;
     mixinStandardHelpOptions = true,
     versionProvider = Main.Version.class,
     description = "Fine-tune causal LMs with LoRA-family adapters on Apache Spark.",
-    subcommands = {ScoreCommand.class, GenerateCommand.class, CommandLine.HelpCommand.class})
+    subcommands = {
+      ScoreCommand.class,
+      GenerateCommand.class,
+      TrainCommand.class,
+      CommandLine.HelpCommand.class
+    })
 public final class Main implements Runnable {
   /** Exit code for success. */
   public static final int OK = 0;

@@ -1,0 +1,228 @@
+package io.loraspark.train.loop;
+
+import io.loraspark.train.lora.FusedLora;
+import io.loraspark.train.lora.LoraWeights;
+import io.loraspark.train.model.Adapters;
+import io.loraspark.train.model.Batch;
+import io.loraspark.train.model.LossStats;
+import io.loraspark.train.model.ModelConfig;
+import io.loraspark.train.model.TokenRow;
+import io.loraspark.train.model.Transformer;
+import io.loraspark.train.model.Workspace;
+import io.loraspark.train.optim.AdamW;
+import io.loraspark.train.optim.AdamWConfig;
+import io.loraspark.train.optim.GradClip;
+import io.loraspark.train.optim.LrSchedule;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Consumer;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * Trains K adapters at once on one frozen base: every micro-step concatenates each active adapter's
+ * own micro-batch into one fused batch, runs the frozen model once over all rows, and gives every
+ * adapter its own loss, gradients, optimizer, schedule and data order. A NaN/inf loss or gradient
+ * stops that adapter only (marked failed with the step and reason); the others continue.
+ *
+ * <p>Use: {@code new FusedTrainer(...) → run(listener) → List<TrainedAdapter>}, once.
+ */
+public final class FusedTrainer {
+  private final Transformer model;
+  private final List<TokenRow> eval;
+  private final int padId;
+  private final int maxLen;
+  private final List<State> states = new ArrayList<>();
+  private final Map<Long, Workspace> workspaces = new HashMap<>();
+  private final FusedLora fused = new FusedLora();
+
+  /** Mutable training state of one adapter. */
+  private static final class State {
+    final AdapterSpec spec;
+    final LoraWeights weights;
+    final AdamW optimizer;
+    final LrSchedule schedule;
+    final DataStream data;
+    final List<StepMetrics> metrics = new ArrayList<>();
+    int step;
+    int micro;
+    double lossSum;
+    long stepTokens;
+    String failure = "";
+    double evalLoss = Double.NaN;
+
+    State(AdapterSpec spec, LoraWeights weights, List<TokenRow> train) {
+      TrainConfig t = spec.train();
+      this.spec = spec;
+      this.weights = weights;
+      this.optimizer =
+          new AdamW(
+              new AdamWConfig(t.lr(), 0.9, 0.999, 1e-8, t.weightDecay(), t.lrRatio()),
+              AdamW.loraParams(weights, t.lrRatio()));
+      this.schedule = new LrSchedule(t.schedule(), t.lr(), t.warmupSteps(), t.steps(), 0.0);
+      this.data = new DataStream(train, t.seed());
+    }
+
+    boolean active() {
+      return failure.isEmpty() && step < spec.train().steps();
+    }
+  }
+
+  /**
+   * @param train training rows shared by all adapters (each sees its own shuffled order)
+   * @param eval held-out rows for eval loss (may be empty)
+   * @param padId id written at padded positions
+   */
+  public FusedTrainer(
+      Transformer model,
+      List<AdapterSpec> specs,
+      List<TokenRow> train,
+      List<TokenRow> eval,
+      int padId) {
+    ModelConfig.require(!specs.isEmpty(), "at least one adapter is required");
+    this.model = model;
+    this.eval = List.copyOf(eval);
+    this.padId = padId;
+    this.maxLen = train.stream().mapToInt(TokenRow::length).max().orElse(1);
+    for (AdapterSpec spec : specs) {
+      LoraWeights w =
+          LoraWeights.init(
+              model.config(), spec.lora(), spec.train().seed(), model.weights().embed().dataType());
+      states.add(new State(spec, w, train));
+    }
+  }
+
+  /** Trains every adapter to its step count (or failure) and returns them in spec order. */
+  public List<TrainedAdapter> run(Consumer<StepMetrics> listener) {
+    double baseEval = evalLoss(Adapters.NONE);
+    while (states.stream().anyMatch(State::active)) {
+      microStep(listener);
+    }
+    List<TrainedAdapter> out = new ArrayList<>();
+    for (State s : states) {
+      double tps = s.metrics.stream().mapToDouble(StepMetrics::tokensPerSecond).average().orElse(0);
+      double trainLoss =
+          s.metrics.isEmpty() ? Double.NaN : s.metrics.get(s.metrics.size() - 1).trainLoss();
+      out.add(
+          new TrainedAdapter(
+              s.spec,
+              s.weights,
+              s.failure.isEmpty() ? "ok" : "failed",
+              s.failure,
+              s.step,
+              trainLoss,
+              s.evalLoss,
+              baseEval,
+              tps,
+              s.metrics));
+    }
+    return out;
+  }
+
+  /** One fused forward/backward over every active adapter's next micro-batch. */
+  private void microStep(Consumer<StepMetrics> listener) {
+    List<State> active = states.stream().filter(State::active).toList();
+    List<int[]> ids = new ArrayList<>();
+    List<int[]> labels = new ArrayList<>();
+    List<Integer> groups = new ArrayList<>();
+    for (int k = 0; k < active.size(); k++) {
+      for (TokenRow row : active.get(k).data.next(active.get(k).spec.train().batchSize())) {
+        ids.add(row.inputIds());
+        labels.add(row.labels());
+        groups.add(k);
+      }
+    }
+    int[] rowGroups = groups.stream().mapToInt(Integer::intValue).toArray();
+    Batch batch = Batch.padded(ids, labels, padId, rowGroups, active.size(), maxLen);
+    List<FusedLora.Slot> slots = new ArrayList<>();
+    int row = 0;
+    for (State s : active) {
+      int rows = s.spec.train().batchSize();
+      long seed = s.spec.train().seed() * 0x9E3779B97F4A7C15L + s.micro;
+      slots.add(
+          new FusedLora.Slot(s.weights, row * batch.seqLen(), (row + rows) * batch.seqLen(), seed));
+      row += rows;
+    }
+    long start = System.nanoTime();
+    Workspace ws = workspace(batch.rows(), batch.seqLen());
+    fused.bind(slots, true, 0);
+    model.forward(batch, fused, ws);
+    LossStats stats = model.loss(batch, ws);
+    model.backward(batch, fused, ws, stats);
+    double seconds = (System.nanoTime() - start) / 1e9;
+    long inputTokens = java.util.Arrays.stream(batch.segments()).filter(v -> v != 0).count();
+    for (int k = 0; k < active.size(); k++) {
+      State s = active.get(k);
+      s.micro++;
+      s.lossSum += stats.counts()[k] == 0 ? 0 : stats.mean(k);
+      s.stepTokens += stats.counts()[k];
+      if (!Double.isFinite(stats.nllSums()[k])) {
+        fail(s, "non-finite loss " + stats.nllSums()[k]);
+      } else if (s.micro % s.spec.train().gradAccum() == 0) {
+        optimizerStep(s, inputTokens / seconds, listener);
+      }
+    }
+  }
+
+  /** Clip, schedule, AdamW update, zero grads; then eval and metrics. */
+  private void optimizerStep(State s, double tokensPerSecond, Consumer<StepMetrics> listener) {
+    TrainConfig t = s.spec.train();
+    List<INDArray> grads = new ArrayList<>();
+    for (LoraWeights.Module m : s.weights.modules()) {
+      if (t.gradAccum() > 1) {
+        m.gradA().muli(1.0 / t.gradAccum());
+        m.gradB().muli(1.0 / t.gradAccum());
+      }
+      grads.add(m.gradA());
+      grads.add(m.gradB());
+    }
+    double norm = GradClip.clipByGlobalNorm(grads, t.maxGradNorm());
+    if (!Double.isFinite(norm)) {
+      fail(s, "non-finite gradient norm " + norm);
+      return;
+    }
+    double lr = s.schedule.lr(s.step);
+    s.optimizer.step(lr);
+    s.weights.zeroGrad();
+    s.step++;
+    double evalLoss = Double.NaN;
+    boolean last = s.step == t.steps();
+    if (last || (t.evalEvery() > 0 && s.step % t.evalEvery() == 0)) {
+      evalLoss = evalLoss(FusedLora.inference(s.weights));
+      s.evalLoss = evalLoss;
+    }
+    StepMetrics m =
+        new StepMetrics(
+            s.spec.id(),
+            s.step,
+            s.lossSum / t.gradAccum(),
+            evalLoss,
+            lr,
+            norm,
+            s.stepTokens,
+            tokensPerSecond);
+    s.metrics.add(m);
+    s.lossSum = 0;
+    s.stepTokens = 0;
+    listener.accept(m);
+  }
+
+  private void fail(State s, String reason) {
+    s.failure = "step " + (s.step + 1) + ": " + reason;
+    s.weights.zeroGrad();
+  }
+
+  private double evalLoss(Adapters adapters) {
+    if (eval.isEmpty()) {
+      return Double.NaN;
+    }
+    LossStats st = Evaluator.score(model, adapters, eval, Evaluator.DEFAULT_BATCH_SIZE, padId);
+    return st.totalCount() == 0 ? Double.NaN : st.totalNll() / st.totalCount();
+  }
+
+  private Workspace workspace(int rows, int seqLen) {
+    return workspaces.computeIfAbsent(
+        ((long) rows << 32) | seqLen, key -> model.newWorkspace(rows, seqLen));
+  }
+}

@@ -1,0 +1,96 @@
+package io.loraspark.train.lora;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.UUID;
+
+/**
+ * Small-file writes that readers never see half done: the bytes go to a temp file in the target's
+ * directory, are synced, and are renamed over the target atomically (then the directory is synced).
+ */
+final class AtomicFiles {
+  private AtomicFiles() {}
+
+  /**
+   * Writes {@code text} as UTF-8 to {@code file}, replacing it atomically.
+   *
+   * @throws UncheckedIOException naming the file if writing, syncing or renaming fails; any
+   *     existing {@code file} is then left as it was
+   */
+  static void writeString(Path file, String text) {
+    write(file, text.getBytes(StandardCharsets.UTF_8));
+  }
+
+  /**
+   * Copies {@code source} to {@code target}, replacing {@code target} atomically.
+   *
+   * @throws UncheckedIOException naming the file that could not be read or written
+   */
+  static void copy(Path source, Path target) {
+    byte[] bytes;
+    try {
+      bytes = Files.readAllBytes(source);
+    } catch (IOException e) {
+      throw new UncheckedIOException(source + ": cannot read: " + e, e);
+    }
+    write(target, bytes);
+  }
+
+  private static void write(Path file, byte[] bytes) {
+    Path dir = file.toAbsolutePath().getParent();
+    Path tmp = dir.resolve("." + file.getFileName() + "." + UUID.randomUUID() + ".tmp");
+    try {
+      try (FileChannel ch =
+          FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+        ByteBuffer buf = ByteBuffer.wrap(bytes);
+        while (buf.hasRemaining()) {
+          ch.write(buf);
+        }
+        ch.force(true);
+      }
+      Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+    } catch (IOException e) {
+      UncheckedIOException u = new UncheckedIOException(file + ": cannot write: " + e, e);
+      deleteQuietly(tmp, u);
+      throw u;
+    } catch (RuntimeException | Error e) {
+      deleteQuietly(tmp, e);
+      throw e;
+    }
+    try (FileChannel d = FileChannel.open(dir, StandardOpenOption.READ)) {
+      d.force(true);
+    } catch (IOException e) {
+      throw new UncheckedIOException(
+          file + ": written, but syncing directory " + dir + " failed: " + e, e);
+    }
+  }
+
+  /** Removes a leftover temp file; a failure to do so is attached to {@code primary}. */
+  private static void deleteQuietly(Path tmp, Throwable primary) {
+    try {
+      Files.deleteIfExists(tmp);
+    } catch (IOException e) {
+      primary.addSuppressed(e);
+    }
+  }
+
+  /**
+   * Creates {@code dir} and its parents if needed.
+   *
+   * @throws UncheckedIOException naming the directory if it cannot be created
+   */
+  static void createDirectories(Path dir) {
+    try {
+      Files.createDirectories(dir);
+    } catch (IOException e) {
+      throw new UncheckedIOException(dir + ": cannot create directory: " + e, e);
+    }
+  }
+}

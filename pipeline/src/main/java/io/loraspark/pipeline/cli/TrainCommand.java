@@ -1,0 +1,231 @@
+package io.loraspark.pipeline.cli;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.loraspark.train.loop.AdapterSpec;
+import io.loraspark.train.loop.FusedTrainer;
+import io.loraspark.train.loop.StepMetrics;
+import io.loraspark.train.loop.TrainConfig;
+import io.loraspark.train.loop.TrainedAdapter;
+import io.loraspark.train.lora.LoraConfig;
+import io.loraspark.train.lora.PeftAdapter;
+import io.loraspark.train.model.CheckpointLoader;
+import io.loraspark.train.model.Projection;
+import io.loraspark.train.model.TokenRow;
+import io.loraspark.train.model.Transformer;
+import io.loraspark.train.optim.LrSchedule;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code train}: one LoRA adapter on one machine, exported as a PEFT directory. */
+@Command(
+    name = "train",
+    mixinStandardHelpOptions = true,
+    description = {
+      "Trains one LoRA adapter and writes a PEFT adapter directory at OUTPUT, plus metrics.csv.",
+      "DATA is JSONL of {\"input_ids\": [...], \"labels\": [...]} (labels -100 are not trained on).",
+      "Without --eval-data, a stable 10% of DATA (by a hash of its ids) is held out for eval."
+    })
+final class TrainCommand implements Callable<Integer> {
+  @picocli.CommandLine.Spec picocli.CommandLine.Model.CommandSpec spec;
+
+  @Option(names = "--model", required = true, description = "Hugging Face checkpoint directory")
+  Path model;
+
+  @Option(names = "--data", required = true, description = "training JSONL")
+  Path data;
+
+  @Option(names = "--eval-data", description = "held-out JSONL for eval loss")
+  Path evalData;
+
+  @Option(names = "--output", required = true, description = "PEFT adapter directory to write")
+  Path output;
+
+  @Option(names = "--method", defaultValue = "lora", description = "adapter method (lora)")
+  String method;
+
+  @Option(names = "--rank", defaultValue = "8", description = "LoRA rank r (default 8)")
+  int rank;
+
+  @Option(names = "--alpha", description = "lora_alpha (default 2 x rank)")
+  Double alpha;
+
+  @Option(names = "--dropout", defaultValue = "0.0", description = "LoRA dropout (default 0)")
+  double dropout;
+
+  @Option(names = "--rslora", description = "scale by alpha/sqrt(r) (rsLoRA)")
+  boolean rsLora;
+
+  @Option(names = "--lr", defaultValue = "2e-4", description = "learning rate of A (default 2e-4)")
+  double lr;
+
+  @Option(
+      names = "--lr-ratio",
+      defaultValue = "1.0",
+      description = "LoRA+ ratio: B gets lr x ratio")
+  double lrRatio;
+
+  @Option(names = "--targets", defaultValue = "q,k,v,o,gate,up,down", description = "projections")
+  String targets;
+
+  @Option(names = "--steps", defaultValue = "100", description = "optimizer steps (default 100)")
+  int steps;
+
+  @Option(names = "--batch-size", defaultValue = "8", description = "rows per micro-batch")
+  int batchSize;
+
+  @Option(names = "--grad-accum", defaultValue = "1", description = "micro-batches per step")
+  int gradAccum;
+
+  @Option(names = "--warmup", description = "warmup steps (default 10% of steps)")
+  Integer warmup;
+
+  @Option(names = "--schedule", defaultValue = "cosine", description = "constant|linear|cosine")
+  String schedule;
+
+  @Option(names = "--weight-decay", defaultValue = "0.0", description = "AdamW weight decay")
+  double weightDecay;
+
+  @Option(names = "--max-grad-norm", defaultValue = "1.0", description = "clip (0 = none)")
+  double maxGradNorm;
+
+  @Option(names = "--eval-every", defaultValue = "0", description = "eval cadence in steps")
+  int evalEvery;
+
+  @Option(names = "--seed", defaultValue = "42", description = "seed (default 42)")
+  long seed;
+
+  @Option(names = "--quiet", description = "no progress on stderr")
+  boolean quiet;
+
+  @Override
+  public Integer call() {
+    if (!method.equals("lora")) {
+      throw new IllegalArgumentException(
+          "--method " + method + " is not supported; supported: lora");
+    }
+    LoraConfig lora =
+        new LoraConfig(
+            rank,
+            alpha == null ? 2.0 * rank : alpha,
+            dropout,
+            Projection.parseList(targets),
+            rsLora);
+    TrainConfig train =
+        new TrainConfig(
+            steps,
+            batchSize,
+            gradAccum,
+            lr,
+            lrRatio,
+            weightDecay,
+            warmup == null ? steps / 10 : warmup,
+            LrSchedule.Kind.parse(schedule),
+            maxGradNorm,
+            evalEvery,
+            seed);
+    String id = output.getFileName().toString().replaceAll("[^A-Za-z0-9._-]", "_");
+    AdapterSpec adapter = new AdapterSpec(id.isEmpty() ? "adapter" : id, lora, train);
+    Transformer transformer = new Transformer(CheckpointLoader.load(model));
+    List<TokenRow> rows =
+        ScoreInput.read(
+            data,
+            () -> {
+              throw new IllegalArgumentException(
+                  "train data must hold input_ids (tokenize it with preprocess)");
+            });
+    List<TokenRow> trainRows = new ArrayList<>();
+    List<TokenRow> evalRows = new ArrayList<>();
+    if (evalData != null) {
+      trainRows.addAll(rows);
+      evalRows.addAll(
+          ScoreInput.read(
+              evalData,
+              () -> {
+                throw new IllegalArgumentException("eval data must hold input_ids");
+              }));
+    } else {
+      for (TokenRow r : rows) {
+        (isEvalRow(r) ? evalRows : trainRows).add(r);
+      }
+    }
+    if (trainRows.isEmpty()) {
+      throw new IllegalArgumentException(data + ": no training rows after the eval split");
+    }
+    PrintWriter err = spec.commandLine().getErr();
+    FusedTrainer trainer = new FusedTrainer(transformer, List.of(adapter), trainRows, evalRows, 0);
+    TrainedAdapter result = trainer.run(m -> progress(err, m)).get(0);
+    writeOutputs(result);
+    ObjectNode out = ScoreInput.STRICT.createObjectNode();
+    out.put("adapter", output.toString());
+    out.put("status", result.status());
+    if (!result.failure().isEmpty()) {
+      out.put("failure", result.failure());
+    }
+    out.put("steps", result.steps());
+    out.put("train_loss", result.trainLoss());
+    out.put("eval_loss", result.evalLoss());
+    out.put("base_eval_loss", result.baseEvalLoss());
+    out.put("tokens_per_s", result.tokensPerSecond());
+    out.put("trainable_params", result.weights().parameterCount());
+    spec.commandLine().getOut().println(out);
+    return result.status().equals("ok") ? Main.OK : Main.FAILURE;
+  }
+
+  /** A stable ~10% of rows, chosen by a hash of their token ids (independent of file order). */
+  static boolean isEvalRow(TokenRow r) {
+    long h = Arrays.hashCode(r.inputIds()) * 0x9E3779B97F4A7C15L;
+    return Long.remainderUnsigned(h >>> 7, 10) == 0;
+  }
+
+  private void progress(PrintWriter err, StepMetrics m) {
+    if (quiet) {
+      return;
+    }
+    err.printf(
+        Locale.ROOT,
+        "train %s step %d/%d loss %.4f%s lr %.2e %.0f tok/s%n",
+        m.adapterId(),
+        m.step(),
+        steps,
+        m.trainLoss(),
+        Double.isNaN(m.evalLoss()) ? "" : String.format(Locale.ROOT, " eval %.4f", m.evalLoss()),
+        m.lr(),
+        m.tokensPerSecond());
+  }
+
+  private void writeOutputs(TrainedAdapter result) {
+    PeftAdapter.save(output, result.weights(), model.toAbsolutePath().normalize().toString());
+    StringBuilder csv =
+        new StringBuilder(
+            "adapter_id,step,train_loss,eval_loss,lr,grad_norm,tokens,tokens_per_s\n");
+    for (StepMetrics m : result.metrics()) {
+      csv.append(
+          String.format(
+              Locale.ROOT,
+              "%s,%d,%.6f,%s,%.6e,%.6f,%d,%.1f%n",
+              m.adapterId(),
+              m.step(),
+              m.trainLoss(),
+              Double.isNaN(m.evalLoss()) ? "" : String.format(Locale.ROOT, "%.6f", m.evalLoss()),
+              m.lr(),
+              m.gradNorm(),
+              m.tokens(),
+              m.tokensPerSecond()));
+    }
+    try {
+      Files.writeString(output.resolve("metrics.csv"), csv);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot write " + output.resolve("metrics.csv"), e);
+    }
+  }
+}
