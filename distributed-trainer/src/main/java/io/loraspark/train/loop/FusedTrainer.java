@@ -13,6 +13,7 @@ import io.loraspark.train.optim.AdamW;
 import io.loraspark.train.optim.AdamWConfig;
 import io.loraspark.train.optim.GradClip;
 import io.loraspark.train.optim.LrSchedule;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -36,6 +37,11 @@ public final class FusedTrainer {
   private final List<State> states = new ArrayList<>();
   private final Map<Long, Workspace> workspaces = new HashMap<>();
   private final FusedLora fused = new FusedLora();
+  private final String dataFingerprint;
+  private Path checkpointRoot;
+  private int checkpointEvery;
+  private int checkpointKeep = 1;
+  private int stopAt = Integer.MAX_VALUE;
 
   /** Mutable training state of one adapter. */
   private static final class State {
@@ -64,8 +70,20 @@ public final class FusedTrainer {
       this.data = new DataStream(train, t.seed());
     }
 
-    boolean active() {
-      return failure.isEmpty() && step < spec.train().steps();
+    int target(int stopAt) {
+      return Math.min(spec.train().steps(), stopAt);
+    }
+
+    AdapterCheckpoint.Progress progress() {
+      return new AdapterCheckpoint.Progress(
+          step,
+          micro,
+          data.epoch(),
+          data.cursor(),
+          optimizer.stepCount(),
+          evalLoss,
+          failure,
+          metrics);
     }
   }
 
@@ -85,6 +103,7 @@ public final class FusedTrainer {
     this.eval = List.copyOf(eval);
     this.padId = padId;
     this.maxLen = train.stream().mapToInt(TokenRow::length).max().orElse(1);
+    this.dataFingerprint = fingerprint(train, eval);
     for (AdapterSpec spec : specs) {
       LoraWeights w =
           LoraWeights.init(
@@ -93,10 +112,67 @@ public final class FusedTrainer {
     }
   }
 
+  /**
+   * Writes a checkpoint of each adapter every {@code every} optimizer steps and when it stops
+   * (finished, stopped by {@link #stopAt} or failed), keeping the newest {@code keep} per adapter
+   * under {@code root/<adapter-id>/}.
+   *
+   * @param every steps between checkpoints, 0 for only when the adapter stops
+   */
+  public FusedTrainer checkpointing(Path root, int every, int keep) {
+    ModelConfig.require(every >= 0, "checkpoint interval must be >= 0 but was %d", every);
+    ModelConfig.require(keep >= 1, "checkpoints to keep must be >= 1 but was %d", keep);
+    this.checkpointRoot = root;
+    this.checkpointEvery = every;
+    this.checkpointKeep = keep;
+    return this;
+  }
+
+  /**
+   * Stops every adapter at optimizer step {@code step} (a rung of successive halving) even if its
+   * schedule runs longer; the schedule still spans the adapter's full step count, so a later run
+   * resumed from the checkpoint continues the same curve.
+   */
+  public FusedTrainer stopAt(int step) {
+    ModelConfig.require(step > 0, "stop step must be > 0 but was %d", step);
+    this.stopAt = step;
+    return this;
+  }
+
+  /**
+   * Restores every adapter that has an intact checkpoint under the checkpoint root (see {@link
+   * #checkpointing}): weights, AdamW moments, step, data position and metrics so far, so training
+   * continues exactly as if it had not stopped.
+   *
+   * @return how many adapters were restored
+   * @throws IllegalArgumentException when a checkpoint belongs to another configuration or data
+   */
+  public int resume() {
+    ModelConfig.require(checkpointRoot != null, "resume needs a checkpoint directory");
+    int restored = 0;
+    for (State s : states) {
+      var loaded =
+          AdapterCheckpoint.restore(
+              checkpointRoot, s.spec.id(), fingerprint(s), s.weights, s.optimizer);
+      if (loaded.isPresent()) {
+        AdapterCheckpoint.Progress p = loaded.get().progress();
+        s.step = p.step();
+        s.micro = p.micro();
+        s.data.seek(p.dataEpoch(), p.dataCursor());
+        s.evalLoss = p.evalLoss();
+        s.failure = p.failure();
+        s.metrics.clear();
+        s.metrics.addAll(p.metrics());
+        restored++;
+      }
+    }
+    return restored;
+  }
+
   /** Trains every adapter to its step count (or failure) and returns them in spec order. */
   public List<TrainedAdapter> run(Consumer<StepMetrics> listener) {
     double baseEval = evalLoss(Adapters.NONE);
-    while (states.stream().anyMatch(State::active)) {
+    while (states.stream().anyMatch(this::active)) {
       microStep(listener);
     }
     List<TrainedAdapter> out = new ArrayList<>();
@@ -122,7 +198,7 @@ public final class FusedTrainer {
 
   /** One fused forward/backward over every active adapter's next micro-batch. */
   private void microStep(Consumer<StepMetrics> listener) {
-    List<State> active = states.stream().filter(State::active).toList();
+    List<State> active = states.stream().filter(this::active).toList();
     List<int[]> ids = new ArrayList<>();
     List<int[]> labels = new ArrayList<>();
     List<Integer> groups = new ArrayList<>();
@@ -205,12 +281,64 @@ public final class FusedTrainer {
     s.metrics.add(m);
     s.lossSum = 0;
     s.stepTokens = 0;
+    if (checkpointRoot != null
+        && (s.step == s.target(stopAt) || (checkpointEvery > 0 && s.step % checkpointEvery == 0))) {
+      checkpoint(s);
+    }
     listener.accept(m);
   }
 
   private void fail(State s, String reason) {
     s.failure = "step " + (s.step + 1) + ": " + reason;
     s.weights.zeroGrad();
+    s.lossSum = 0;
+    s.stepTokens = 0;
+    if (checkpointRoot != null) {
+      checkpoint(s);
+    }
+  }
+
+  private void checkpoint(State s) {
+    AdapterCheckpoint.write(
+        checkpointRoot,
+        s.spec.id(),
+        fingerprint(s),
+        s.progress(),
+        s.weights,
+        s.optimizer,
+        checkpointKeep);
+  }
+
+  private boolean active(State s) {
+    return s.failure.isEmpty() && s.step < s.target(stopAt);
+  }
+
+  /** Identifies what a checkpoint is valid for: the adapter's spec, the model shape and data. */
+  private String fingerprint(State s) {
+    return sha256Hex(s.spec + "|" + model.config() + "|" + dataFingerprint).substring(0, 32);
+  }
+
+  private static String fingerprint(List<TokenRow> train, List<TokenRow> eval) {
+    long h = 1;
+    for (List<TokenRow> rows : List.of(train, eval)) {
+      h = h * 1_000_003 + rows.size();
+      for (TokenRow r : rows) {
+        h = h * 31 + java.util.Arrays.hashCode(r.inputIds());
+        h = h * 31 + java.util.Arrays.hashCode(r.labels());
+      }
+    }
+    return Long.toHexString(h);
+  }
+
+  private static String sha256Hex(String s) {
+    try {
+      byte[] d =
+          java.security.MessageDigest.getInstance("SHA-256")
+              .digest(s.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+      return java.util.HexFormat.of().formatHex(d);
+    } catch (java.security.NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
   }
 
   private double evalLoss(Adapters adapters) {

@@ -107,6 +107,27 @@ final class TrainCommand implements Callable<Integer> {
   @Option(names = "--quiet", description = "no progress on stderr")
   boolean quiet;
 
+  @Option(
+      names = "--checkpoint-every",
+      defaultValue = "50",
+      description =
+          "steps between resumable checkpoints under OUTPUT/checkpoints (0 = only at the end;"
+              + " default ${DEFAULT-VALUE})")
+  int checkpointEvery;
+
+  @Option(
+      names = "--save-total-limit",
+      defaultValue = "2",
+      description = "checkpoints kept per adapter (default ${DEFAULT-VALUE})")
+  int saveTotalLimit;
+
+  @Option(
+      names = "--no-resume",
+      description =
+          "start from scratch even if OUTPUT/checkpoints holds a checkpoint of this run (by"
+              + " default an interrupted run resumes exactly where its last checkpoint stopped)")
+  boolean noResume;
+
   @Override
   public Integer call() {
     if (!method.equals("lora")) {
@@ -162,7 +183,16 @@ final class TrainCommand implements Callable<Integer> {
       throw new IllegalArgumentException(data + ": no training rows after the eval split");
     }
     PrintWriter err = spec.commandLine().getErr();
-    FusedTrainer trainer = new FusedTrainer(transformer, List.of(adapter), trainRows, evalRows, 0);
+    Path checkpoints = output.resolve(CHECKPOINTS);
+    if (noResume) {
+      deleteTree(checkpoints);
+    }
+    FusedTrainer trainer =
+        new FusedTrainer(transformer, List.of(adapter), trainRows, evalRows, 0)
+            .checkpointing(checkpoints, checkpointEvery, saveTotalLimit);
+    if (trainer.resume() > 0 && !quiet) {
+      err.println("train: resumed from the last checkpoint under " + checkpoints);
+    }
     TrainedAdapter result = trainer.run(m -> progress(err, m)).get(0);
     writeOutputs(result);
     ObjectNode out = ScoreInput.STRICT.createObjectNode();
@@ -179,6 +209,22 @@ final class TrainCommand implements Callable<Integer> {
     out.put("trainable_params", result.weights().parameterCount());
     spec.commandLine().getOut().println(out);
     return result.status().equals("ok") ? Main.OK : Main.FAILURE;
+  }
+
+  /** Checkpoints live beside the exported adapter, as Hugging Face's Trainer keeps them. */
+  static final String CHECKPOINTS = "checkpoints";
+
+  private static void deleteTree(Path dir) {
+    if (!Files.exists(dir)) {
+      return;
+    }
+    try (var paths = Files.walk(dir)) {
+      for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
+        Files.delete(p);
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot delete " + dir + ": " + e, e);
+    }
   }
 
   /** A stable ~10% of rows, chosen by a hash of their token ids (independent of file order). */
