@@ -31,11 +31,7 @@ public final class Evaluator {
     long count = 0;
     for (int start = 0; start < sorted.size(); start += batchSize) {
       List<TokenRow> chunk = sorted.subList(start, Math.min(sorted.size(), start + batchSize));
-      Batch batch =
-          Batch.padded(
-              chunk.stream().map(TokenRow::inputIds).toList(),
-              chunk.stream().map(TokenRow::labels).toList(),
-              padId);
+      Batch batch = Batch.of(chunk, padId, new int[chunk.size()], 1, 0);
       Workspace ws = model.newWorkspace(batch.rows(), batch.seqLen());
       model.forward(batch, adapters, ws);
       LossStats s = model.loss(batch, ws);

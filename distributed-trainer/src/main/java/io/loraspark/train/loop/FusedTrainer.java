@@ -199,18 +199,16 @@ public final class FusedTrainer {
   /** One fused forward/backward over every active adapter's next micro-batch. */
   private void microStep(Consumer<StepMetrics> listener) {
     List<State> active = states.stream().filter(this::active).toList();
-    List<int[]> ids = new ArrayList<>();
-    List<int[]> labels = new ArrayList<>();
+    List<TokenRow> batchRows = new ArrayList<>();
     List<Integer> groups = new ArrayList<>();
     for (int k = 0; k < active.size(); k++) {
       for (TokenRow row : active.get(k).data.next(active.get(k).spec.train().batchSize())) {
-        ids.add(row.inputIds());
-        labels.add(row.labels());
+        batchRows.add(row);
         groups.add(k);
       }
     }
     int[] rowGroups = groups.stream().mapToInt(Integer::intValue).toArray();
-    Batch batch = Batch.padded(ids, labels, padId, rowGroups, active.size(), maxLen);
+    Batch batch = Batch.of(batchRows, padId, rowGroups, active.size(), maxLen);
     List<FusedLora.Slot> slots = new ArrayList<>();
     int row = 0;
     for (State s : active) {

@@ -79,6 +79,41 @@ public record Batch(
   }
 
   /**
+   * Right-pads rows, packed or not, to {@code max(longest, minLen)} with explicit loss groups:
+   * segments and positions come from each row's {@link TokenRow#segmentIds()} (positions restart at
+   * 0 in every packed example, as Hugging Face's packing collator's {@code position_ids} do).
+   *
+   * @param rowGroups loss group of each row
+   * @param groups number of loss groups
+   * @param minLen minimum padded length (lets callers reuse a workspace of fixed T)
+   */
+  public static Batch of(List<TokenRow> rows, int padId, int[] rowGroups, int groups, int minLen) {
+    int b = rows.size();
+    int t = minLen;
+    for (TokenRow row : rows) {
+      t = Math.max(t, row.length());
+    }
+    int[] in = new int[b * t];
+    int[] lab = new int[b * t];
+    int[] pos = new int[b * t];
+    int[] seg = new int[b * t];
+    Arrays.fill(in, padId);
+    Arrays.fill(lab, IGNORE);
+    for (int r = 0; r < b; r++) {
+      TokenRow row = rows.get(r);
+      System.arraycopy(row.inputIds(), 0, in, r * t, row.length());
+      System.arraycopy(row.labels(), 0, lab, r * t, row.length());
+      System.arraycopy(row.segmentIds(), 0, seg, r * t, row.length());
+      int p = 0;
+      for (int i = 0; i < row.length(); i++) {
+        p = i > 0 && row.segmentIds()[i] != row.segmentIds()[i - 1] ? 0 : p;
+        pos[r * t + i] = p++;
+      }
+    }
+    return new Batch(b, t, in, lab, pos, seg, rowGroups.clone(), groups);
+  }
+
+  /**
    * Right-pads sequences to {@code max(longest, minLen)} with explicit loss groups.
    *
    * @param rowGroups loss group of each row

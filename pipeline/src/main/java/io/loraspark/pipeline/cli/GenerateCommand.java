@@ -13,7 +13,7 @@ import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-/** {@code generate}: greedy continuation of a prompt. */
+/** {@code generate}: greedy continuation of a prompt, optionally with a LoRA adapter unmerged. */
 @Command(
     name = "generate",
     mixinStandardHelpOptions = true,
@@ -23,6 +23,11 @@ final class GenerateCommand implements Callable<Integer> {
 
   @Option(names = "--model", required = true, description = "Hugging Face checkpoint directory")
   Path model;
+
+  @Option(
+      names = "--adapter",
+      description = "PEFT LoRA adapter directory applied without merging (default: none)")
+  Path adapter;
 
   @Option(names = "--prompt", required = true, description = "the text to continue")
   String prompt;
@@ -44,10 +49,11 @@ final class GenerateCommand implements Callable<Integer> {
       throw new IllegalArgumentException("--max-new-tokens must be >= 0 but was " + maxNewTokens);
     }
     Transformer transformer = new Transformer(CheckpointLoader.load(model));
+    Adapters adapters = AdapterOption.adapters(adapter, model, transformer.config());
     try (TextTokenizer tokenizer = TextTokenizer.load(model)) {
       int[] promptIds = tokenizer.encode(prompt, true);
       Set<Integer> stop = tokenizer.eosId() >= 0 ? Set.of(tokenizer.eosId()) : Set.of();
-      int[] generated = Generator.greedy(transformer, Adapters.NONE, promptIds, maxNewTokens, stop);
+      int[] generated = Generator.greedy(transformer, adapters, promptIds, maxNewTokens, stop);
       int[] all = Arrays.copyOf(promptIds, promptIds.length + generated.length);
       System.arraycopy(generated, 0, all, promptIds.length, generated.length);
       String text = tokenizer.decode(all, true);

@@ -27,6 +27,7 @@ import picocli.CommandLine.Command;
       ScoreCommand.class,
       GenerateCommand.class,
       TrainCommand.class,
+      MergeCommand.class,
       CommandLine.HelpCommand.class
     })
 public final class Main implements Runnable {

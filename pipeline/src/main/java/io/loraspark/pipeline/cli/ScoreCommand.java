@@ -14,7 +14,10 @@ import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-/** {@code score}: mean next-token cross-entropy of a model on JSONL rows, as one JSON line. */
+/**
+ * {@code score}: mean next-token cross-entropy of a model, optionally with a LoRA adapter applied
+ * unmerged, on JSONL rows, as one JSON line.
+ */
 @Command(
     name = "score",
     mixinStandardHelpOptions = true,
@@ -33,6 +36,11 @@ final class ScoreCommand implements Callable<Integer> {
   Path data;
 
   @Option(
+      names = "--adapter",
+      description = "PEFT LoRA adapter directory applied without merging (default: none)")
+  Path adapter;
+
+  @Option(
       names = "--batch-size",
       defaultValue = "" + Evaluator.DEFAULT_BATCH_SIZE,
       description = "rows per forward pass (default: ${DEFAULT-VALUE})")
@@ -44,10 +52,11 @@ final class ScoreCommand implements Callable<Integer> {
       throw new IllegalArgumentException("--batch-size must be >= 1 but was " + batchSize);
     }
     Transformer transformer = new Transformer(CheckpointLoader.load(model));
+    Adapters adapters = AdapterOption.adapters(adapter, model, transformer.config());
     LazyTokenizer tokenizer = new LazyTokenizer(model);
     try (tokenizer) {
       List<TokenRow> rows = ScoreInput.read(data, tokenizer);
-      LossStats stats = Evaluator.score(transformer, Adapters.NONE, rows, batchSize, 0);
+      LossStats stats = Evaluator.score(transformer, adapters, rows, batchSize, 0);
       if (stats.totalCount() == 0) {
         throw new IllegalArgumentException(data + ": no token is scored (all labels are -100?)");
       }
