@@ -73,16 +73,65 @@ class TrainCliTest {
   }
 
   /**
+   * The done-when criterion: on held-out examples the adapter's loss drops clearly below the base
+   * model's. Code-alpaca (2k real code instructions) is far from the children's stories the base
+   * was trained on, so a few hundred adapter steps teach a shift that carries to unseen examples.
+   * The held-out rows are disjoint examples chosen by a hash (train's own split), never trained on.
+   * Measured 2026-11-22: base 6.50 nats, 3.80 after 50 steps, 3.24 after 150; the test asserts a
+   * drop of more than 1 nat after 60 steps.
+   */
+  @Test
+  void heldOutEvalLossDropsClearlyBelowTheBaseModel() throws Exception {
+    Path data =
+        tokenizedAlpaca(
+            ROOT.resolve("fixtures/data/alpaca-format-code-alpaca-2k.jsonl"),
+            tmp.resolve("code.jsonl"),
+            160);
+    CliRunner r =
+        CliRunner.run(
+            "train",
+            "--model",
+            CliScoreTest.STORIES.toString(),
+            "--data",
+            data.toString(),
+            "--output",
+            tmp.resolve("code-adapter").toString(),
+            "--rank",
+            "8",
+            "--lr",
+            "2e-3",
+            "--lr-ratio",
+            "4",
+            "--steps",
+            "60",
+            "--batch-size",
+            "8",
+            "--eval-every",
+            "30");
+    assertThat(r.exitCode()).as("exit code, stderr: %s", r.err()).isZero();
+    JsonNode s = new ObjectMapper().readTree(r.out());
+    double base = s.get("base_eval_loss").asDouble();
+    double tuned = s.get("eval_loss").asDouble();
+    assertThat(tuned)
+        .as("held-out eval loss (base %.4f, tuned %.4f): %s", base, tuned, r.err())
+        .isLessThan(base - 1.0);
+  }
+
+  /**
    * Alpaca-templated self-instruct seeds tokenized with the model's tokenizer; labels are -100 on
    * the prompt so only the response is learned, as DataCollatorForCompletionOnlyLM does.
    */
   static Path tokenizedSeeds(Path file, int maxLen) throws Exception {
+    return tokenizedAlpaca(
+        ROOT.resolve("data/self-instruct/alpaca-format-self-instruct-seed.jsonl"), file, maxLen);
+  }
+
+  /** Any Alpaca-format JSONL, templated and tokenized as {@link #tokenizedSeeds} does. */
+  static Path tokenizedAlpaca(Path source, Path file, int maxLen) throws Exception {
     ObjectMapper json = new ObjectMapper();
     StringBuilder out = new StringBuilder();
     try (TextTokenizer tok = TextTokenizer.load(CliScoreTest.STORIES)) {
-      List<String> lines =
-          Files.readAllLines(
-              ROOT.resolve("data/self-instruct/alpaca-format-self-instruct-seed.jsonl"));
+      List<String> lines = Files.readAllLines(source);
       for (String line : lines) {
         JsonNode row = json.readTree(line);
         String input = row.path("input").asText("");
