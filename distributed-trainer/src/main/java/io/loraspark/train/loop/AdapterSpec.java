@@ -7,7 +7,8 @@ import io.loraspark.train.lora.LoraConfig;
  *
  * @param id adapter id, used in file names: letters, digits, '-', '_', '.'
  */
-public record AdapterSpec(String id, LoraConfig lora, TrainConfig train) {
+public record AdapterSpec(String id, LoraConfig lora, TrainConfig train)
+    implements java.io.Serializable {
   public AdapterSpec {
     io.loraspark.train.model.ModelConfig.require(
         id != null && id.matches("[A-Za-z0-9][A-Za-z0-9._-]{0,127}"),

@@ -261,7 +261,7 @@ public final class FusedTrainer {
     s.weights.zeroGrad();
     s.step++;
     double evalLoss = Double.NaN;
-    boolean last = s.step == t.steps();
+    boolean last = s.step == s.target(stopAt);
     if (last || (t.evalEvery() > 0 && s.step % t.evalEvery() == 0)) {
       evalLoss = evalLoss(FusedLora.inference(s.weights));
       s.evalLoss = evalLoss;

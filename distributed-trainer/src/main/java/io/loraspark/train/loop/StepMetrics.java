@@ -17,4 +17,5 @@ public record StepMetrics(
     double lr,
     double gradNorm,
     long tokens,
-    double tokensPerSecond) {}
+    double tokensPerSecond)
+    implements java.io.Serializable {}

@@ -29,7 +29,8 @@ public record TrainConfig(
     LrSchedule.Kind schedule,
     double maxGradNorm,
     int evalEvery,
-    long seed) {
+    long seed)
+    implements java.io.Serializable {
 
   public TrainConfig {
     ModelConfig.require(steps > 0, "steps must be > 0 but was %d", steps);

@@ -15,7 +15,8 @@ import java.util.List;
  * @param rsLora use rank-stabilised scaling (Kalajdzievski 2023, arXiv:2312.03732)
  */
 public record LoraConfig(
-    int rank, double alpha, double dropout, List<Projection> targets, boolean rsLora) {
+    int rank, double alpha, double dropout, List<Projection> targets, boolean rsLora)
+    implements java.io.Serializable {
 
   public LoraConfig {
     ModelConfig.require(rank > 0, "rank must be > 0 but was %d", rank);

@@ -1,12 +1,10 @@
 package io.loraspark.pipeline.cli;
 
-import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.json.JsonMapper;
 import io.loraspark.prep.tokenize.TextTokenizer;
+import io.loraspark.train.data.TokenRowsJsonl;
 import io.loraspark.train.model.TokenRow;
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -25,11 +23,7 @@ import java.util.function.Supplier;
  * line.
  */
 final class ScoreInput {
-  static final ObjectMapper STRICT =
-      JsonMapper.builder()
-          .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
-          .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
-          .build();
+  static final ObjectMapper STRICT = TokenRowsJsonl.STRICT;
 
   private ScoreInput() {}
 
@@ -70,9 +64,7 @@ final class ScoreInput {
       throw new IllegalArgumentException("each line must be a JSON object");
     }
     if (row.has("input_ids")) {
-      int[] ids = intArray(row.get("input_ids"), "input_ids");
-      int[] labels = row.has("labels") ? intArray(row.get("labels"), "labels") : ids.clone();
-      return new TokenRow(ids, labels);
+      return TokenRowsJsonl.parseIds(row);
     }
     if (row.has("text")) {
       JsonNode text = row.get("text");
@@ -82,20 +74,5 @@ final class ScoreInput {
       return TokenRow.unmasked(tokenizer.get().encode(text.asText(), true));
     }
     throw new IllegalArgumentException("needs an input_ids array or a text string");
-  }
-
-  private static int[] intArray(JsonNode node, String key) {
-    if (!node.isArray() || node.isEmpty()) {
-      throw new IllegalArgumentException(key + " must be a non-empty array of integers");
-    }
-    int[] out = new int[node.size()];
-    for (int i = 0; i < out.length; i++) {
-      JsonNode v = node.get(i);
-      if (!v.isIntegralNumber() || !v.canConvertToInt()) {
-        throw new IllegalArgumentException(key + "[" + i + "] must be an integer but was " + v);
-      }
-      out[i] = v.intValue();
-    }
-    return out;
   }
 }

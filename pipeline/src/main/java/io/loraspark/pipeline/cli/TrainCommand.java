@@ -1,6 +1,7 @@
 package io.loraspark.pipeline.cli;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.loraspark.train.data.TokenRowsJsonl;
 import io.loraspark.train.loop.AdapterSpec;
 import io.loraspark.train.loop.FusedTrainer;
 import io.loraspark.train.loop.StepMetrics;
@@ -19,7 +20,6 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -38,16 +38,30 @@ import picocli.CommandLine.Option;
 final class TrainCommand implements Callable<Integer> {
   @picocli.CommandLine.Spec picocli.CommandLine.Model.CommandSpec spec;
 
-  @Option(names = "--model", required = true, description = "Hugging Face checkpoint directory")
+  @Option(
+      names = "--config",
+      description =
+          "sweep YAML: trains every adapter of the grid on Spark (local[*] unless the config or"
+              + " spark-submit names a master) and writes a ranked run directory")
+  Path config;
+
+  @Option(
+      names = "--run-id",
+      description = "run id for --config (default: the config's or a timestamp)")
+  String runId;
+
+  @Option(names = "--model", description = "Hugging Face checkpoint directory")
   Path model;
 
-  @Option(names = "--data", required = true, description = "training JSONL")
+  @Option(names = "--data", description = "training JSONL")
   Path data;
 
   @Option(names = "--eval-data", description = "held-out JSONL for eval loss")
   Path evalData;
 
-  @Option(names = "--output", required = true, description = "PEFT adapter directory to write")
+  @Option(
+      names = "--output",
+      description = "PEFT adapter directory to write (with --config: the run directory)")
   Path output;
 
   @Option(names = "--method", defaultValue = "lora", description = "adapter method (lora)")
@@ -130,6 +144,13 @@ final class TrainCommand implements Callable<Integer> {
 
   @Override
   public Integer call() {
+    if (config != null) {
+      return SweepCommand.run(config, output, runId, quiet, spec.commandLine());
+    }
+    if (model == null || data == null || output == null) {
+      throw new IllegalArgumentException(
+          "train needs --model, --data and --output (or --config FILE for a sweep)");
+    }
     if (!method.equals("lora")) {
       throw new IllegalArgumentException(
           "--method " + method + " is not supported; supported: lora");
@@ -176,7 +197,7 @@ final class TrainCommand implements Callable<Integer> {
               }));
     } else {
       for (TokenRow r : rows) {
-        (isEvalRow(r) ? evalRows : trainRows).add(r);
+        (TokenRowsJsonl.isEvalRow(r) ? evalRows : trainRows).add(r);
       }
     }
     if (trainRows.isEmpty()) {
@@ -225,12 +246,6 @@ final class TrainCommand implements Callable<Integer> {
     } catch (IOException e) {
       throw new UncheckedIOException("cannot delete " + dir + ": " + e, e);
     }
-  }
-
-  /** A stable ~10% of rows, chosen by a hash of their token ids (independent of file order). */
-  static boolean isEvalRow(TokenRow r) {
-    long h = Arrays.hashCode(r.inputIds()) * 0x9E3779B97F4A7C15L;
-    return Long.remainderUnsigned(h >>> 7, 10) == 0;
   }
 
   private void progress(PrintWriter err, StepMetrics m) {

@@ -1,0 +1,107 @@
+package io.loraspark.train.data;
+
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import io.loraspark.train.model.TokenRow;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * Tokenized rows as JSONL, one object per line: {@code input_ids}, optional {@code labels} (-100
+ * where not scored; default: every token) and optional {@code segment_ids} (packed rows). Parsed
+ * strictly (no trailing commas, unquoted keys or duplicate keys); every error names the file and
+ * line.
+ */
+public final class TokenRowsJsonl {
+  /** The strict JSON reader used for every row. */
+  public static final ObjectMapper STRICT =
+      JsonMapper.builder()
+          .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
+          .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
+          .build();
+
+  private TokenRowsJsonl() {}
+
+  /**
+   * Reads every non-blank line of {@code file} as a token row.
+   *
+   * @throws IllegalArgumentException naming the file and line of the first bad row, or when the
+   *     file has no rows
+   */
+  public static List<TokenRow> read(Path file) {
+    List<TokenRow> rows = new ArrayList<>();
+    try (BufferedReader in = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
+      String line;
+      int lineNo = 0;
+      while ((line = in.readLine()) != null) {
+        lineNo++;
+        if (line.isBlank()) {
+          continue;
+        }
+        try {
+          JsonNode row = STRICT.readTree(line);
+          if (!row.isObject() || !row.has("input_ids")) {
+            throw new IllegalArgumentException(
+                "needs an object with an input_ids array (tokenize text with preprocess)");
+          }
+          rows.add(parseIds(row));
+        } catch (JsonProcessingException e) {
+          throw new IllegalArgumentException(
+              file + " line " + lineNo + ": not valid JSON (" + e.getOriginalMessage() + ")");
+        } catch (IllegalArgumentException e) {
+          throw new IllegalArgumentException(file + " line " + lineNo + ": " + e.getMessage());
+        }
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot read " + file, e);
+    }
+    if (rows.isEmpty()) {
+      throw new IllegalArgumentException(file + ": no rows (expected JSONL with input_ids)");
+    }
+    return rows;
+  }
+
+  /** One object with {@code input_ids} and optional {@code labels} and {@code segment_ids}. */
+  public static TokenRow parseIds(JsonNode row) {
+    int[] ids = intArray(row.get("input_ids"), "input_ids");
+    int[] labels = row.has("labels") ? intArray(row.get("labels"), "labels") : ids.clone();
+    int[] segments =
+        row.has("segment_ids") ? intArray(row.get("segment_ids"), "segment_ids") : null;
+    return new TokenRow(ids, labels, segments);
+  }
+
+  /**
+   * A stable ~10% of rows for evaluation when the data has no split of its own, chosen by a hash of
+   * the token ids (independent of file order and partitioning).
+   */
+  public static boolean isEvalRow(TokenRow r) {
+    long h = Arrays.hashCode(r.inputIds()) * 0x9E3779B97F4A7C15L;
+    return Long.remainderUnsigned(h >>> 7, 10) == 0;
+  }
+
+  private static int[] intArray(JsonNode node, String key) {
+    if (node == null || !node.isArray() || node.isEmpty()) {
+      throw new IllegalArgumentException(key + " must be a non-empty array of integers");
+    }
+    int[] out = new int[node.size()];
+    for (int i = 0; i < out.length; i++) {
+      JsonNode v = node.get(i);
+      if (!v.isIntegralNumber() || !v.canConvertToInt()) {
+        throw new IllegalArgumentException(key + "[" + i + "] must be an integer but was " + v);
+      }
+      out[i] = v.intValue();
+    }
+    return out;
+  }
+}

@@ -1,0 +1,108 @@
+package io.loraspark.train.spark;
+
+import io.loraspark.train.loop.AdapterSpec;
+import io.loraspark.train.loop.FusedTrainer;
+import io.loraspark.train.loop.TrainedAdapter;
+import io.loraspark.train.lora.PeftAdapter;
+import io.loraspark.train.model.ModelConfig;
+import io.loraspark.train.model.Transformer;
+import java.io.Serializable;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Consumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One Spark task's work: train a group of adapters fused on this executor's shared base model up to
+ * {@code stopAt} steps (a rung of successive halving, or their full step count), then export each
+ * as a PEFT directory. Safe to retry and to run again in a later round: every adapter resumes from
+ * its newest intact checkpoint under {@code runDir/checkpoints/<adapter-id>/}, and outputs are
+ * keyed by adapter id, never by attempt, so a retried task continues rather than repeats.
+ *
+ * @param modelDir base checkpoint directory, readable on every executor
+ * @param dataUri preprocessing output or token JSONL (see {@link TrainingData})
+ * @param runDir the run directory (a path every executor shares)
+ * @param stopAt train up to this optimizer step (capped by each adapter's own step count)
+ * @param threads OpenMP/BLAS threads for this task (its {@code spark.task.cpus})
+ * @param checkpointEvery steps between checkpoints (0 = only when the adapter stops)
+ */
+public record GroupTask(
+    String runId,
+    int round,
+    int group,
+    String modelDir,
+    String dataUri,
+    String runDir,
+    List<AdapterSpec> adapters,
+    int stopAt,
+    int threads,
+    int checkpointEvery)
+    implements Serializable {
+  private static final Logger LOG = LoggerFactory.getLogger(GroupTask.class);
+
+  public GroupTask {
+    adapters = List.copyOf(adapters);
+    ModelConfig.require(!adapters.isEmpty(), "a task needs at least one adapter");
+    ModelConfig.require(stopAt > 0, "stopAt must be > 0 but was %d", stopAt);
+  }
+
+  /** Directory of the exported PEFT adapter of {@code adapterId} in {@code runDir}. */
+  public static Path adapterDir(Path runDir, String adapterId) {
+    return runDir.resolve("adapters").resolve(adapterId);
+  }
+
+  /** Directory holding every adapter's checkpoints in {@code runDir}. */
+  public static Path checkpointRoot(Path runDir) {
+    return runDir.resolve("checkpoints");
+  }
+
+  /**
+   * Trains the group and returns one outcome per adapter, in group order.
+   *
+   * @param attempt the Spark task attempt number, reported back for the run log
+   * @param progress called after every optimizer step of every adapter
+   */
+  public List<AdapterOutcome> run(
+      int attempt, Consumer<io.loraspark.train.loop.StepMetrics> progress) {
+    NativeThreads.configure(threads);
+    Transformer model = BaseModelCache.get(Path.of(modelDir));
+    TrainingData.Split data = TrainingData.get(dataUri);
+    Path run = Path.of(runDir);
+    FusedTrainer trainer =
+        new FusedTrainer(model, adapters, data.train(), data.eval(), 0)
+            .checkpointing(checkpointRoot(run), checkpointEvery, 1)
+            .stopAt(stopAt);
+    int resumed = trainer.resume();
+    LOG.info(
+        "run {} round {} group {} attempt {}: {} adapters ({} resumed) to step {}",
+        runId,
+        round,
+        group,
+        attempt,
+        adapters.size(),
+        resumed,
+        stopAt);
+    List<AdapterOutcome> out = new ArrayList<>();
+    for (TrainedAdapter t : trainer.run(progress)) {
+      Path dir = adapterDir(run, t.spec().id());
+      PeftAdapter.save(dir, t.weights(), modelDir);
+      out.add(
+          new AdapterOutcome(
+              t.spec().id(),
+              t.status(),
+              t.failure(),
+              t.steps(),
+              t.trainLoss(),
+              t.evalLoss(),
+              t.baseEvalLoss(),
+              t.tokensPerSecond(),
+              t.weights().parameterCount(),
+              t.metrics(),
+              dir.toString(),
+              attempt));
+    }
+    return out;
+  }
+}

@@ -1,0 +1,72 @@
+package io.loraspark.pipeline.cli;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.loraspark.pipeline.spark.Sessions;
+import io.loraspark.pipeline.sweep.SweepConfig;
+import io.loraspark.pipeline.sweep.SweepRunner;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.time.LocalDateTime;
+import java.time.format.DateTimeFormatter;
+import java.util.List;
+import org.apache.spark.sql.SparkSession;
+import picocli.CommandLine;
+
+/** {@code train --config FILE}: a sweep on Spark, ranked, in a run directory. */
+final class SweepCommand {
+  private SweepCommand() {}
+
+  static int run(
+      Path configFile, Path output, String runIdOverride, boolean quiet, CommandLine cli) {
+    SweepConfig c = SweepConfig.read(configFile);
+    String runId =
+        runIdOverride != null
+            ? runIdOverride
+            : c.runId() != null
+                ? c.runId()
+                : "run-"
+                    + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"));
+    if (!runId.matches("[A-Za-z0-9][A-Za-z0-9._-]{0,127}")) {
+      throw new IllegalArgumentException(
+          "run id '" + runId + "' must be 1-128 letters, digits, '.', '_' or '-'");
+    }
+    Path runDir =
+        output != null
+            ? output
+            : c.output() != null ? Path.of(c.output()) : Path.of("runs").resolve(runId);
+    io.loraspark.pipeline.sweep.SweepPlan.expand(c); // validate before starting Spark
+    PrintWriter err = cli.getErr();
+    SparkSession spark = Sessions.getOrCreate("lora-spark " + runId, c.master(), c.spark());
+    List<SweepRunner.Entry> board;
+    try {
+      board =
+          SweepRunner.run(
+              spark,
+              c,
+              runDir,
+              runId,
+              Sessions.threadsPerTask(spark),
+              line -> {
+                if (!quiet) {
+                  err.println(line);
+                }
+              });
+    } finally {
+      spark.stop();
+    }
+    long ok = board.stream().filter(e -> e.status().equals("ok")).count();
+    ObjectNode out = ScoreInput.STRICT.createObjectNode();
+    out.put("run_id", runId);
+    out.put("run_dir", runDir.toString());
+    out.put("adapters", board.size());
+    out.put("ok", ok);
+    out.put("pruned", board.stream().filter(e -> e.status().equals("pruned")).count());
+    out.put("failed", board.stream().filter(e -> e.status().equals("failed")).count());
+    if (ok > 0) {
+      out.put("best_adapter", board.get(0).id());
+      out.put("best_eval_loss", board.get(0).outcome().evalLoss());
+    }
+    cli.getOut().println(out);
+    return ok > 0 ? Main.OK : Main.FAILURE;
+  }
+}

@@ -1,0 +1,204 @@
+package io.loraspark.pipeline.sweep;
+
+import io.loraspark.train.loop.AdapterSpec;
+import io.loraspark.train.loop.TrainConfig;
+import io.loraspark.train.lora.LoraConfig;
+import io.loraspark.train.model.Projection;
+import io.loraspark.train.optim.LrSchedule;
+import java.math.BigDecimal;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * The adapters of a sweep: the grid's cross product (in the grid's key order, last key fastest)
+ * followed by the explicit adapters, each resolved as product defaults ← {@code defaults} ← grid
+ * point or adapter entry. Ids are stable and readable: {@code a007-r8-x16} says adapter 7 with rank
+ * 8 and lr_ratio 16.
+ */
+public final class SweepPlan {
+  /** One planned adapter: its resolved settings (for the leaderboard) and its training spec. */
+  public record Planned(AdapterSpec spec, Map<String, Object> settings) {}
+
+  /** Methods this build trains; the others named in the PEFT family are refused by name. */
+  public static final Set<String> METHODS = Set.of("lora");
+
+  private static final Map<String, String> SHORT =
+      Map.ofEntries(
+          Map.entry("rank", "r"),
+          Map.entry("lr_ratio", "x"),
+          Map.entry("lr", "lr"),
+          Map.entry("alpha", "a"),
+          Map.entry("dropout", "d"),
+          Map.entry("targets", "t"),
+          Map.entry("method", ""),
+          Map.entry("steps", "s"),
+          Map.entry("batch_size", "b"),
+          Map.entry("seed", "seed"),
+          Map.entry("rslora", "rs"),
+          Map.entry("schedule", ""),
+          Map.entry("weight_decay", "wd"),
+          Map.entry("warmup_steps", "w"),
+          Map.entry("grad_accum", "ga"),
+          Map.entry("max_grad_norm", "clip"),
+          Map.entry("eval_every", "ev"));
+
+  private SweepPlan() {}
+
+  /**
+   * Expands the sweep into adapters.
+   *
+   * @throws IllegalArgumentException naming the config file, the adapter and the setting for any
+   *     invalid value, or when the sweep has no adapter
+   */
+  public static List<Planned> expand(SweepConfig c) {
+    List<Map<String, Object>> points = new ArrayList<>();
+    List<Map<String, Object>> varying = new ArrayList<>();
+    if (!c.grid().isEmpty() || c.adapterSettings().isEmpty()) {
+      cross(new ArrayList<>(c.grid().entrySet()), 0, new LinkedHashMap<>(), points);
+      varying.addAll(points);
+    }
+    for (Map<String, Object> a : c.adapterSettings()) {
+      points.add(a);
+      varying.add(a);
+    }
+    List<Planned> out = new ArrayList<>();
+    for (int i = 0; i < points.size(); i++) {
+      Map<String, Object> s = new LinkedHashMap<>(c.defaults());
+      s.putAll(points.get(i));
+      StringBuilder id = new StringBuilder(String.format("a%03d", i));
+      for (Map.Entry<String, Object> e : varying.get(i).entrySet()) {
+        id.append('-')
+            .append(SHORT.getOrDefault(e.getKey(), e.getKey()))
+            .append(compact(e.getValue()));
+      }
+      String adapterId = id.toString().replaceAll("[^A-Za-z0-9._-]", "_");
+      if (adapterId.length() > 100) {
+        adapterId = adapterId.substring(0, 100);
+      }
+      try {
+        out.add(resolve(adapterId, s));
+      } catch (IllegalArgumentException e) {
+        throw new IllegalArgumentException(
+            c.source() + ": adapter " + adapterId + ": " + e.getMessage(), e);
+      }
+    }
+    if (out.isEmpty()) {
+      throw new IllegalArgumentException(c.source() + ": the sweep has no adapters");
+    }
+    return out;
+  }
+
+  /** Product defaults completed with {@code s}: the same defaults as {@code train}'s flags. */
+  static Planned resolve(String id, Map<String, Object> s) {
+    String method = str(s, "method", "lora");
+    if (!METHODS.contains(method)) {
+      throw new IllegalArgumentException(
+          "method '" + method + "' is not supported; supported: " + String.join(", ", METHODS));
+    }
+    int rank = integer(s, "rank", 8);
+    double alpha = number(s, "alpha", 2.0 * rank);
+    int steps = integer(s, "steps", 100);
+    LoraConfig lora =
+        new LoraConfig(
+            rank,
+            alpha,
+            number(s, "dropout", 0.0),
+            Projection.parseList(str(s, "targets", "q,k,v,o,gate,up,down")),
+            bool(s, "rslora", false));
+    TrainConfig train =
+        new TrainConfig(
+            steps,
+            integer(s, "batch_size", 8),
+            integer(s, "grad_accum", 1),
+            number(s, "lr", 2e-4),
+            number(s, "lr_ratio", 1.0),
+            number(s, "weight_decay", 0.0),
+            integer(s, "warmup_steps", steps / 10),
+            LrSchedule.Kind.parse(str(s, "schedule", "cosine")),
+            number(s, "max_grad_norm", 1.0),
+            integer(s, "eval_every", 0),
+            (long) number(s, "seed", 42));
+    Map<String, Object> resolved = new LinkedHashMap<>();
+    resolved.put("method", method);
+    resolved.put("lora_rank", rank);
+    resolved.put("alpha", alpha);
+    resolved.put("lr", train.lr());
+    resolved.put("lr_ratio", train.lrRatio());
+    resolved.put("targets", str(s, "targets", "q,k,v,o,gate,up,down"));
+    resolved.put("steps", steps);
+    resolved.put("batch_size", train.batchSize());
+    resolved.put("seed", train.seed());
+    return new Planned(new AdapterSpec(id, lora, train), resolved);
+  }
+
+  private static void cross(
+      List<Map.Entry<String, List<Object>>> keys,
+      int i,
+      Map<String, Object> current,
+      List<Map<String, Object>> out) {
+    if (i == keys.size()) {
+      out.add(new LinkedHashMap<>(current));
+      return;
+    }
+    for (Object v : keys.get(i).getValue()) {
+      current.put(keys.get(i).getKey(), v);
+      cross(keys, i + 1, current, out);
+    }
+    current.remove(keys.get(i).getKey());
+  }
+
+  private static String compact(Object v) {
+    if (v instanceof Double d) {
+      return new BigDecimal(Double.toString(d)).stripTrailingZeros().toString().replace("E", "e");
+    }
+    return String.valueOf(v).replace(",", "+");
+  }
+
+  private static String str(Map<String, Object> s, String key, String dflt) {
+    Object v = s.get(key);
+    return v == null ? dflt : String.valueOf(v);
+  }
+
+  private static int integer(Map<String, Object> s, String key, int dflt) {
+    Object v = s.get(key);
+    if (v == null) {
+      return dflt;
+    }
+    if (v instanceof Long l && l == l.intValue()) {
+      return l.intValue();
+    }
+    throw new IllegalArgumentException(key + " must be an integer but was " + v);
+  }
+
+  private static double number(Map<String, Object> s, String key, double dflt) {
+    Object v = s.get(key);
+    if (v == null) {
+      return dflt;
+    }
+    if (v instanceof Number n) {
+      return n.doubleValue();
+    }
+    if (v instanceof String str) {
+      try {
+        return Double.parseDouble(str); // YAML 1.1 reads 2e-4 (no dot) as a string
+      } catch (NumberFormatException e) {
+        // fall through
+      }
+    }
+    throw new IllegalArgumentException(key + " must be a number but was '" + v + "'");
+  }
+
+  private static boolean bool(Map<String, Object> s, String key, boolean dflt) {
+    Object v = s.get(key);
+    if (v == null) {
+      return dflt;
+    }
+    if (v instanceof Boolean b) {
+      return b;
+    }
+    throw new IllegalArgumentException(key + " must be true or false but was " + v);
+  }
+}

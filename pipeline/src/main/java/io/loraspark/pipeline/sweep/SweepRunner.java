@@ -1,0 +1,470 @@
+package io.loraspark.pipeline.sweep;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.loraspark.train.loop.StepMetrics;
+import io.loraspark.train.spark.AdapterOutcome;
+import io.loraspark.train.spark.GroupTask;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.function.Consumer;
+import java.util.stream.Stream;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.SaveMode;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructType;
+
+/**
+ * Runs a sweep on Spark: adapters are grouped {@code adapters_per_task} to a task, tasks run as
+ * ordinary independent Spark tasks (so Spark retries a failed one, which resumes from its
+ * checkpoints), and with successive halving every round trains the survivors to the next rung and
+ * keeps the best 1/eta by eval loss. Writes the run directory's leaderboard, metrics, best adapter
+ * and run.json.
+ */
+public final class SweepRunner {
+  /** The final state of one adapter. */
+  public record Entry(SweepPlan.Planned planned, AdapterOutcome outcome, String status, int round) {
+    public String id() {
+      return planned.spec().id();
+    }
+  }
+
+  /** Leaderboard columns (DESIGN.md's contract first). */
+  public static final StructType LEADERBOARD =
+      new StructType()
+          .add("rank", DataTypes.IntegerType, false)
+          .add("adapter_id", DataTypes.StringType, false)
+          .add("method", DataTypes.StringType, false)
+          .add("lora_rank", DataTypes.IntegerType, false)
+          .add("lr_ratio", DataTypes.DoubleType, false)
+          .add("eval_loss", DataTypes.DoubleType, true)
+          .add("status", DataTypes.StringType, false)
+          .add("lr", DataTypes.DoubleType, false)
+          .add("alpha", DataTypes.DoubleType, false)
+          .add("targets", DataTypes.StringType, false)
+          .add("steps", DataTypes.IntegerType, false)
+          .add("train_loss", DataTypes.DoubleType, true)
+          .add("base_eval_loss", DataTypes.DoubleType, true)
+          .add("trainable_params", DataTypes.LongType, false)
+          .add("tokens_per_s", DataTypes.DoubleType, true)
+          .add("pruned_at_round", DataTypes.IntegerType, true)
+          .add("failure", DataTypes.StringType, true);
+
+  /** Metrics columns: one row per (adapter, step). */
+  public static final StructType METRICS =
+      new StructType()
+          .add("adapter_id", DataTypes.StringType, false)
+          .add("step", DataTypes.IntegerType, false)
+          .add("train_loss", DataTypes.DoubleType, true)
+          .add("eval_loss", DataTypes.DoubleType, true)
+          .add("lr", DataTypes.DoubleType, false)
+          .add("grad_norm", DataTypes.DoubleType, true)
+          .add("tokens", DataTypes.LongType, false)
+          .add("tokens_per_s", DataTypes.DoubleType, true);
+
+  private SweepRunner() {}
+
+  /**
+   * Trains the sweep and writes its outputs under {@code runDir}.
+   *
+   * @param threadsPerTask BLAS/OpenMP threads per task ({@code spark.task.cpus})
+   * @return the leaderboard, best first
+   */
+  public static List<Entry> run(
+      SparkSession spark,
+      SweepConfig config,
+      Path runDir,
+      String runId,
+      int threadsPerTask,
+      Consumer<String> progress) {
+    long start = System.nanoTime();
+    List<SweepPlan.Planned> plan = SweepPlan.expand(config);
+    Path model = Path.of(config.model()).toAbsolutePath().normalize();
+    String data = absoluteUri(config.data());
+    createDirectories(runDir);
+    Map<String, Entry> entries = new LinkedHashMap<>();
+    for (SweepPlan.Planned p : plan) {
+      entries.put(p.spec().id(), new Entry(p, null, "pending", 0));
+    }
+    List<Integer> rungs = rungs(config.pruning(), plan);
+    JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+    List<SweepPlan.Planned> survivors = new ArrayList<>(plan);
+    List<Map<String, Object>> rounds = new ArrayList<>();
+    for (int round = 0; round < rungs.size() && !survivors.isEmpty(); round++) {
+      int rung = rungs.get(round);
+      List<GroupTask> tasks = new ArrayList<>();
+      for (int i = 0; i < survivors.size(); i += config.adaptersPerTask()) {
+        List<SweepPlan.Planned> g =
+            survivors.subList(i, Math.min(survivors.size(), i + config.adaptersPerTask()));
+        tasks.add(
+            new GroupTask(
+                runId,
+                round,
+                tasks.size(),
+                model.toString(),
+                data,
+                runDir.toAbsolutePath().toString(),
+                g.stream().map(SweepPlan.Planned::spec).toList(),
+                rung,
+                threadsPerTask,
+                config.checkpointEvery()));
+      }
+      progress.accept(
+          String.format(
+              Locale.ROOT,
+              "sweep round %d/%d: %d adapters in %d tasks to step %d",
+              round + 1,
+              rungs.size(),
+              survivors.size(),
+              tasks.size(),
+              rung));
+      long t0 = System.nanoTime();
+      Path roundFile = runDir.resolve("rounds").resolve("round-" + (round + 1) + ".json");
+      String key = planKey(tasks);
+      List<AdapterOutcome> outcomes = readRound(roundFile, key);
+      if (outcomes == null) {
+        spark.sparkContext().setJobDescription("lora-spark " + runId + " round " + (round + 1));
+        outcomes = jsc.parallelize(tasks, tasks.size()).flatMap(new RunGroup()).collect();
+        writeRound(roundFile, key, outcomes);
+      } else {
+        progress.accept("sweep round " + (round + 1) + ": already done, results from " + roundFile);
+      }
+      for (AdapterOutcome o : outcomes) {
+        Entry e = entries.get(o.adapterId());
+        entries.put(o.adapterId(), new Entry(e.planned(), o, o.status(), round + 1));
+      }
+      List<SweepPlan.Planned> next = new ArrayList<>();
+      boolean last = round == rungs.size() - 1;
+      List<Entry> alive =
+          survivors.stream()
+              .map(p -> entries.get(p.spec().id()))
+              .filter(e -> e.status().equals("ok"))
+              .sorted(order())
+              .toList();
+      int keep =
+          last
+              ? alive.size()
+              : Math.max(1, (int) Math.ceil(alive.size() / (double) config.pruning().eta()));
+      for (int i = 0; i < alive.size(); i++) {
+        Entry e = alive.get(i);
+        if (i < keep) {
+          next.add(e.planned());
+        } else {
+          entries.put(e.id(), new Entry(e.planned(), e.outcome(), "pruned", round + 1));
+        }
+      }
+      Map<String, Object> r = new LinkedHashMap<>();
+      r.put("round", round + 1);
+      r.put("rung_steps", rung);
+      r.put("adapters", survivors.size());
+      r.put("tasks", tasks.size());
+      r.put("kept", last ? alive.size() : keep);
+      r.put("seconds", (System.nanoTime() - t0) / 1e9);
+      rounds.add(r);
+      progress.accept(
+          String.format(
+              Locale.ROOT,
+              "sweep round %d done in %.1fs: %d ok, %d kept",
+              round + 1,
+              (System.nanoTime() - t0) / 1e9,
+              alive.size(),
+              last ? alive.size() : keep));
+      survivors = next;
+    }
+    List<Entry> board = new ArrayList<>(entries.values());
+    board.sort(
+        Comparator.comparingInt((Entry e) -> statusOrder(e.status())).thenComparing(order()));
+    writeOutputs(spark, config, runDir, runId, board, rounds, rungs, start);
+    return board;
+  }
+
+  private static final ObjectMapper ROUND_JSON = new ObjectMapper();
+
+  /** What a round's tasks were: the same key means the recorded results answer them. */
+  private static String planKey(List<GroupTask> tasks) {
+    StringBuilder b = new StringBuilder();
+    for (GroupTask t : tasks) {
+      b.append(t.modelDir()).append('|').append(t.dataUri()).append('|').append(t.stopAt());
+      t.adapters().forEach(a -> b.append('|').append(a));
+      b.append('\n');
+    }
+    try {
+      return java.util.HexFormat.of()
+          .formatHex(
+              java.security.MessageDigest.getInstance("SHA-256")
+                  .digest(b.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+    } catch (java.security.NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  /**
+   * The recorded outcomes of a finished round, so a rerun (after a driver crash, or of a finished
+   * run) continues at the first unfinished round instead of re-deciding earlier ones; null when
+   * absent, unreadable or recorded for a different plan.
+   */
+  private static List<AdapterOutcome> readRound(Path file, String key) {
+    if (!Files.isRegularFile(file)) {
+      return null;
+    }
+    try {
+      com.fasterxml.jackson.databind.JsonNode n = ROUND_JSON.readTree(file.toFile());
+      if (!key.equals(n.path("plan").asText())) {
+        return null;
+      }
+      return List.of(ROUND_JSON.treeToValue(n.get("outcomes"), AdapterOutcome[].class));
+    } catch (IOException | RuntimeException e) {
+      return null;
+    }
+  }
+
+  private static void writeRound(Path file, String key, List<AdapterOutcome> outcomes) {
+    ObjectNode n = ROUND_JSON.createObjectNode();
+    n.put("plan", key);
+    n.set("outcomes", ROUND_JSON.valueToTree(outcomes));
+    createDirectories(file.getParent());
+    try {
+      writeString(file, ROUND_JSON.writeValueAsString(n));
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  /**
+   * Successive-halving rungs: min_steps · eta^i below the longest adapter, then its full length.
+   */
+  static List<Integer> rungs(SweepConfig.Pruning pruning, List<SweepPlan.Planned> plan) {
+    int max = plan.stream().mapToInt(p -> p.spec().train().steps()).max().orElse(1);
+    List<Integer> out = new ArrayList<>();
+    if (pruning.enabled()) {
+      int r =
+          pruning.minSteps() > 0
+              ? pruning.minSteps()
+              : Math.max(1, max / (pruning.eta() * pruning.eta()));
+      while (r < max) {
+        out.add(r);
+        r *= pruning.eta();
+      }
+    }
+    out.add(max);
+    return out;
+  }
+
+  /** Lower eval loss first; ties by fewer trainable parameters, then id. NaN last. */
+  static Comparator<Entry> order() {
+    return Comparator.comparingDouble(
+            (Entry e) -> {
+              double v = e.outcome() == null ? Double.NaN : e.outcome().evalLoss();
+              return Double.isNaN(v) ? Double.POSITIVE_INFINITY : v;
+            })
+        .thenComparingLong(
+            e -> e.outcome() == null ? Long.MAX_VALUE : e.outcome().trainableParams())
+        .thenComparing(Entry::id);
+  }
+
+  private static int statusOrder(String status) {
+    return switch (status) {
+      case "ok" -> 0;
+      case "pruned" -> 1;
+      default -> 2;
+    };
+  }
+
+  private static void writeOutputs(
+      SparkSession spark,
+      SweepConfig config,
+      Path runDir,
+      String runId,
+      List<Entry> board,
+      List<Map<String, Object>> rounds,
+      List<Integer> rungs,
+      long start) {
+    List<Row> rows = new ArrayList<>();
+    StringBuilder csv = new StringBuilder(String.join(",", LEADERBOARD.fieldNames())).append('\n');
+    List<Row> metricRows = new ArrayList<>();
+    StringBuilder metricsCsv =
+        new StringBuilder(String.join(",", METRICS.fieldNames())).append('\n');
+    for (int i = 0; i < board.size(); i++) {
+      Entry e = board.get(i);
+      AdapterOutcome o = e.outcome();
+      Map<String, Object> s = e.planned().settings();
+      Object[] v = {
+        i + 1,
+        e.id(),
+        s.get("method"),
+        s.get("lora_rank"),
+        s.get("lr_ratio"),
+        o == null || Double.isNaN(o.evalLoss()) ? null : o.evalLoss(),
+        o == null ? "failed" : e.status(),
+        s.get("lr"),
+        s.get("alpha"),
+        s.get("targets"),
+        o == null ? 0 : o.steps(),
+        o == null || Double.isNaN(o.trainLoss()) ? null : o.trainLoss(),
+        o == null || Double.isNaN(o.baseEvalLoss()) ? null : o.baseEvalLoss(),
+        o == null ? 0L : o.trainableParams(),
+        o == null ? null : o.tokensPerSecond(),
+        e.status().equals("pruned") ? e.round() : null,
+        o == null ? "never ran" : (o.failure().isEmpty() ? null : o.failure())
+      };
+      rows.add(RowFactory.create(v));
+      csv.append(csvLine(v));
+      if (o != null) {
+        for (StepMetrics m : o.metrics()) {
+          Object[] mv = {
+            e.id(),
+            m.step(),
+            nullIfNaN(m.trainLoss()),
+            nullIfNaN(m.evalLoss()),
+            m.lr(),
+            nullIfNaN(m.gradNorm()),
+            m.tokens(),
+            nullIfNaN(m.tokensPerSecond())
+          };
+          metricRows.add(RowFactory.create(mv));
+          metricsCsv.append(csvLine(mv));
+        }
+      }
+    }
+    writeString(runDir.resolve("leaderboard.csv"), csv.toString());
+    writeString(runDir.resolve("metrics.csv"), metricsCsv.toString());
+    writeParquet(spark, rows, LEADERBOARD, runDir.resolve("leaderboard.parquet"));
+    writeParquet(spark, metricRows, METRICS, runDir.resolve("metrics"));
+    Entry best = board.isEmpty() ? null : board.get(0);
+    if (best != null && best.status().equals("ok")) {
+      copyDir(Path.of(best.outcome().adapterDir()), runDir.resolve("best"));
+    }
+    ObjectMapper json = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+    ObjectNode run = json.createObjectNode();
+    run.put("run_id", runId);
+    run.put("finished", Instant.now().toString());
+    run.put("seconds", (System.nanoTime() - start) / 1e9);
+    run.put("config_file", String.valueOf(config.source()));
+    run.put("model", config.model());
+    run.put("data", config.data());
+    run.put("adapters_per_task", config.adaptersPerTask());
+    run.putPOJO("pruning", config.pruning());
+    run.putPOJO("rungs", rungs);
+    run.putPOJO("rounds", rounds);
+    run.put("spark_version", spark.version());
+    run.put("spark_master", spark.sparkContext().master());
+    run.put("java_version", System.getProperty("java.version"));
+    run.put(
+        "lora_spark_version",
+        String.valueOf(SweepRunner.class.getPackage().getImplementationVersion()));
+    ArrayNode adapters = run.putArray("adapters");
+    for (Entry e : board) {
+      ObjectNode a = adapters.addObject();
+      a.put("adapter_id", e.id());
+      a.put("status", e.status());
+      a.putPOJO("settings", e.planned().settings());
+    }
+    try {
+      writeString(runDir.resolve("run.json"), json.writeValueAsString(run));
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  private static Object nullIfNaN(double v) {
+    return Double.isNaN(v) ? null : v;
+  }
+
+  private static String csvLine(Object[] v) {
+    StringBuilder b = new StringBuilder();
+    for (int i = 0; i < v.length; i++) {
+      if (i > 0) {
+        b.append(',');
+      }
+      Object x = v[i];
+      String s =
+          x == null
+              ? ""
+              : x instanceof Double d ? String.format(Locale.ROOT, "%.6g", d) : x.toString();
+      if (s.contains(",") || s.contains("\"") || s.contains("\n")) {
+        s = "\"" + s.replace("\"", "\"\"") + "\"";
+      }
+      b.append(s);
+    }
+    return b.append('\n').toString();
+  }
+
+  private static void writeParquet(
+      SparkSession spark, List<Row> rows, StructType schema, Path dir) {
+    Dataset<Row> df = spark.createDataFrame(rows, schema);
+    df.coalesce(1)
+        .write()
+        .mode(SaveMode.Overwrite)
+        .parquet(dir.toAbsolutePath().toUri().toString());
+  }
+
+  static String absoluteUri(String uri) {
+    if (uri.matches("^[a-zA-Z][a-zA-Z0-9+.-]+:.*") && !uri.startsWith("file:")) {
+      return uri;
+    }
+    String path = uri.startsWith("file:") ? uri.substring(5) : uri;
+    return Path.of(path).toAbsolutePath().normalize().toString();
+  }
+
+  private static void createDirectories(Path dir) {
+    try {
+      Files.createDirectories(dir);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot create " + dir + ": " + e, e);
+    }
+  }
+
+  private static void writeString(Path file, String text) {
+    try {
+      Path tmp = file.resolveSibling("." + file.getFileName() + ".tmp");
+      Files.writeString(tmp, text);
+      Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot write " + file + ": " + e, e);
+    }
+  }
+
+  private static void copyDir(Path from, Path to) {
+    try {
+      Path tmp = to.resolveSibling("." + to.getFileName() + ".tmp");
+      deleteTree(tmp);
+      Files.createDirectories(tmp);
+      try (Stream<Path> s = Files.list(from)) {
+        for (Path f : s.filter(Files::isRegularFile).toList()) {
+          Files.copy(f, tmp.resolve(f.getFileName()));
+        }
+      }
+      deleteTree(to);
+      Files.move(tmp, to, StandardCopyOption.ATOMIC_MOVE);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot copy " + from + " to " + to + ": " + e, e);
+    }
+  }
+
+  private static void deleteTree(Path dir) throws IOException {
+    if (!Files.exists(dir)) {
+      return;
+    }
+    try (Stream<Path> s = Files.walk(dir)) {
+      for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
+        Files.delete(p);
+      }
+    }
+  }
+}

@@ -1,0 +1,133 @@
+package io.loraspark.e2e;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.loraspark.train.lora.LoraWeights;
+import io.loraspark.train.lora.PeftAdapter;
+import io.loraspark.train.model.ModelConfig;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SparkSession;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.nd4j.linalg.api.buffer.DataType;
+
+/** {@code train --config}: a rank × lr_ratio sweep with successive halving on local Spark. */
+class SweepCliTest {
+  @TempDir Path tmp;
+
+  static final String SWEEP =
+      """
+      model: %s
+      data: %s
+      run_id: test-sweep
+      master: local[2]
+      adapters_per_task: 2
+      checkpoint_every: 0
+      defaults:
+        lr: 1.0e-3
+        steps: 12
+        batch_size: 4
+        targets: [q, v, o, down]
+      grid:
+        rank: [2, 4]
+        lr_ratio: [1, 8]
+      pruning:
+        strategy: successive_halving
+        eta: 2
+        min_steps: 3
+      """;
+
+  @Test
+  void sweepPrunesRanksAndExportsTheBest() throws Exception {
+    Path data = TrainCliTest.tokenizedSeeds(tmp.resolve("train.jsonl"), 160);
+    Path config = tmp.resolve("sweep.yaml");
+    Files.writeString(config, SWEEP.formatted(CliScoreTest.STORIES.toAbsolutePath(), data));
+    Path run = tmp.resolve("run");
+    CliRunner r = CliRunner.run("train", "--config", config.toString(), "--output", run.toString());
+    assertThat(r.exitCode()).as("stderr: %s", r.err()).isZero();
+    JsonNode summary = new ObjectMapper().readTree(r.out());
+    assertThat(summary.get("adapters").asInt()).isEqualTo(4);
+    // rungs 3, 6, 12: 4 adapters → 2 → 1
+    assertThat(summary.get("ok").asInt()).isEqualTo(1);
+    assertThat(summary.get("pruned").asInt()).isEqualTo(3);
+    assertThat(r.err()).contains("round 1/3", "round 3/3");
+
+    List<String> board = Files.readAllLines(run.resolve("leaderboard.csv"));
+    assertThat(board.get(0))
+        .startsWith("rank,adapter_id,method,lora_rank,lr_ratio,eval_loss,status");
+    assertThat(board).hasSize(5);
+    assertThat(board.get(1)).contains(summary.get("best_adapter").asText(), ",ok,");
+    assertThat(board.subList(2, 5)).allMatch(l -> l.contains(",pruned,"));
+    assertThat(board.stream().skip(1).map(l -> l.split(",")[1]))
+        .containsExactlyInAnyOrder("a000-r2-x1", "a001-r2-x8", "a002-r4-x1", "a003-r4-x8");
+
+    Path best = run.resolve("best");
+    LoraWeights w = PeftAdapter.load(best, ModelConfig.load(CliScoreTest.STORIES), DataType.FLOAT);
+    assertThat(w.config().targets()).hasSize(4);
+    assertThat(Files.readAllBytes(best.resolve("adapter_model.safetensors")))
+        .isEqualTo(
+            Files.readAllBytes(
+                run.resolve("adapters")
+                    .resolve(summary.get("best_adapter").asText())
+                    .resolve("adapter_model.safetensors")));
+    JsonNode runJson = new ObjectMapper().readTree(run.resolve("run.json").toFile());
+    assertThat(runJson.get("rungs").toString()).isEqualTo("[3,6,12]");
+    assertThat(runJson.get("rounds")).hasSize(3);
+
+    // the survivor's metrics cover all 12 steps across three rounds; a pruned one's stop at its
+    // rung
+    List<String> metrics = Files.readAllLines(run.resolve("metrics.csv"));
+    String bestId = summary.get("best_adapter").asText();
+    assertThat(metrics.stream().filter(l -> l.startsWith(bestId + ","))).hasSize(12);
+
+    SparkSession spark =
+        SparkSession.builder().master("local[1]").config("spark.ui.enabled", "false").getOrCreate();
+    try {
+      List<Row> rows =
+          spark.read().parquet(run.resolve("leaderboard.parquet").toString()).collectAsList();
+      assertThat(rows).hasSize(4);
+      assertThat(spark.read().parquet(run.resolve("metrics").toString()).count())
+          .isEqualTo(metrics.size() - 1);
+    } finally {
+      spark.stop();
+    }
+
+    // rerunning the finished sweep resumes every adapter from its final checkpoint: same ranking
+    CliRunner again =
+        CliRunner.run("train", "--config", config.toString(), "--output", run.toString());
+    assertThat(again.exitCode()).as("stderr: %s", again.err()).isZero();
+    assertThat(
+            Files.readAllLines(run.resolve("leaderboard.csv")).stream()
+                .map(l -> Arrays.asList(l.split(",")).subList(0, 7))
+                .toList())
+        .isEqualTo(board.stream().map(l -> Arrays.asList(l.split(",")).subList(0, 7)).toList());
+  }
+
+  @Test
+  void unknownKeyIsAnInputErrorListingTheValidKeys() throws Exception {
+    Path config = tmp.resolve("bad.yaml");
+    Files.writeString(config, "model: m\ndata: d\nlearning_rate: 3\n");
+    CliRunner r = CliRunner.run("train", "--config", config.toString());
+    assertThat(r.exitCode()).isEqualTo(2);
+    assertThat(r.errLines()).hasSize(1);
+    assertThat(r.errLines().get(0))
+        .contains(
+            "bad.yaml", "unknown key 'learning_rate'", "adapters_per_task", "grid", "pruning");
+  }
+
+  @Test
+  void badGridValueNamesTheAdapterAndSetting() throws Exception {
+    Path config = tmp.resolve("bad.yaml");
+    Files.writeString(config, "model: m\ndata: d\ngrid:\n  rank: [4, 0]\n  lr_ratio: [2]\n");
+    CliRunner r = CliRunner.run("train", "--config", config.toString());
+    assertThat(r.exitCode()).isEqualTo(2);
+    assertThat(r.errLines()).hasSize(1);
+    assertThat(r.errLines().get(0)).contains("bad.yaml", "a001-r0-x2", "rank");
+  }
+}
