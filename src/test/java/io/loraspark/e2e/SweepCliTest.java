@@ -110,6 +110,24 @@ class SweepCliTest {
   }
 
   @Test
+  void planThatCannotFitTheExecutorIsRefusedUpFrontWithTheNumbers() throws Exception {
+    Path data = TrainCliTest.tokenizedSeeds(tmp.resolve("train.jsonl"), 160);
+    Path config = tmp.resolve("big.yaml");
+    Files.writeString(
+        config,
+        SWEEP.formatted(CliScoreTest.STORIES.toAbsolutePath(), data)
+            + "spark:\n  spark.executor.extraJavaOptions: -Dorg.bytedeco.javacpp.maxphysicalbytes=2m\n");
+    CliRunner r =
+        CliRunner.run(
+            "train", "--config", config.toString(), "--output", tmp.resolve("r").toString());
+    assertThat(r.exitCode()).as("stderr: %s", r.err()).isEqualTo(2);
+    assertThat(r.errLines()).hasSize(1);
+    assertThat(r.errLines().get(0))
+        .contains("per executor", "base model", "2.0 MiB", "maxphysicalbytes", "adapters_per_task");
+    assertThat(tmp.resolve("r").resolve("checkpoints")).doesNotExist();
+  }
+
+  @Test
   void unknownKeyIsAnInputErrorListingTheValidKeys() throws Exception {
     Path config = tmp.resolve("bad.yaml");
     Files.writeString(config, "model: m\ndata: d\nlearning_rate: 3\n");

@@ -103,6 +103,7 @@ public final class SweepRunner {
       entries.put(p.spec().id(), new Entry(p, null, "pending", 0));
     }
     List<Integer> rungs = rungs(config.pruning(), plan);
+    checkMemory(spark, config, plan, model, data, threadsPerTask, progress);
     JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
     List<SweepPlan.Planned> survivors = new ArrayList<>(plan);
     List<Map<String, Object>> rounds = new ArrayList<>();
@@ -264,6 +265,59 @@ public final class SweepRunner {
     }
     out.add(max);
     return out;
+  }
+
+  /**
+   * Reads the data once on the driver (a bad input fails here, before any task) and refuses a plan
+   * whose base + adapters + activations cannot fit the executor's JavaCPP physical-memory limit.
+   */
+  private static void checkMemory(
+      SparkSession spark,
+      SweepConfig config,
+      List<SweepPlan.Planned> plan,
+      Path model,
+      String data,
+      int threadsPerTask,
+      Consumer<String> progress) {
+    io.loraspark.train.spark.TrainingData.Split rows =
+        io.loraspark.train.spark.TrainingData.get(data);
+    int maxLen =
+        rows.train().stream().mapToInt(io.loraspark.train.model.TokenRow::length).max().orElse(1);
+    boolean local = spark.sparkContext().isLocal();
+    int cores =
+        local
+            ? spark.sparkContext().defaultParallelism()
+            : Integer.parseInt(spark.conf().get("spark.executor.cores", "1"));
+    MemoryPlan mp =
+        MemoryPlan.estimate(
+            io.loraspark.train.model.ModelConfig.load(model),
+            plan.stream().map(SweepPlan.Planned::spec).toList(),
+            config.adaptersPerTask(),
+            maxLen,
+            Math.max(
+                1,
+                Math.min(
+                    cores / Math.max(1, threadsPerTask),
+                    (int) Math.ceil(plan.size() / (double) config.adaptersPerTask()))));
+    String key = "org.bytedeco.javacpp.maxphysicalbytes";
+    java.util.OptionalLong budget =
+        MemoryPlan.sizeOption(spark.conf().get("spark.executor.extraJavaOptions", ""), key);
+    String source = "spark.executor.extraJavaOptions -D" + key;
+    if (budget.isEmpty() && local && System.getProperty(key) != null) {
+      budget = MemoryPlan.parseSize(System.getProperty(key));
+      source = "this JVM's -D" + key;
+    }
+    if (budget.isPresent()) {
+      mp.check(budget.getAsLong(), source);
+    }
+    progress.accept(
+        String.format(
+            Locale.ROOT,
+            "sweep plan: %d adapters, %d per task, about %s per executor%s",
+            plan.size(),
+            config.adaptersPerTask(),
+            MemoryPlan.human(mp.totalBytes()),
+            budget.isPresent() ? " of " + MemoryPlan.human(budget.getAsLong()) : ""));
   }
 
   /** Lower eval loss first; ties by fewer trainable parameters, then id. NaN last. */
