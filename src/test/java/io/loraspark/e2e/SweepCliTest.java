@@ -127,6 +127,51 @@ class SweepCliTest {
     assertThat(tmp.resolve("r").resolve("checkpoints")).doesNotExist();
   }
 
+  /** Two data-parallel replicas on disjoint halves of the rows, aggregated exactly by ΔW. */
+  @Test
+  void replicasTrainOnDisjointHalvesAndAreAggregated() throws Exception {
+    Path data = TrainCliTest.tokenizedSeeds(tmp.resolve("train.jsonl"), 160);
+    Path config = tmp.resolve("replicas.yaml");
+    Files.writeString(
+        config,
+        """
+        model: %s
+        data: %s
+        master: local[2]
+        adapters_per_task: 1
+        checkpoint_every: 0
+        defaults: {lr: 1.0e-3, steps: 6, batch_size: 4, targets: [q, v]}
+        adapters:
+          - {rank: 4, replicas: 2}
+        """
+            .formatted(CliScoreTest.STORIES.toAbsolutePath(), data));
+    Path run = tmp.resolve("run");
+    CliRunner r = CliRunner.run("train", "--config", config.toString(), "--output", run.toString());
+    assertThat(r.exitCode()).as("stderr: %s", r.err()).isZero();
+    assertThat(r.err()).contains("aggregated from 2 replicas");
+    List<String> board = Files.readAllLines(run.resolve("leaderboard.csv"));
+    assertThat(board).hasSize(2);
+    assertThat(board.get(1)).contains("a000-r4-R2", ",ok,");
+    for (String d : List.of("a000-r4-R2", "a000-r4-R2-rep0", "a000-r4-R2-rep1")) {
+      assertThat(run.resolve("adapters").resolve(d).resolve("adapter_model.safetensors")).exists();
+    }
+    List<String> metrics = Files.readAllLines(run.resolve("metrics.csv"));
+    assertThat(metrics.stream().filter(l -> l.startsWith("a000-r4-R2-rep0,"))).hasSize(6);
+    assertThat(metrics.stream().filter(l -> l.startsWith("a000-r4-R2-rep1,"))).hasSize(6);
+    ModelConfig mc = ModelConfig.load(CliScoreTest.STORIES);
+    LoraWeights agg = PeftAdapter.load(run.resolve("best"), mc, DataType.FLOAT);
+    LoraWeights r0 = PeftAdapter.load(run.resolve("adapters/a000-r4-R2-rep0"), mc, DataType.FLOAT);
+    assertThat(agg.config().rank()).isEqualTo(4);
+    // the replicas saw different rows, so they differ; the aggregate is neither of them
+    assertThat(
+            agg.modules()
+                .iterator()
+                .next()
+                .b()
+                .equalsWithEps(r0.modules().iterator().next().b(), 1e-7))
+        .isFalse();
+  }
+
   @Test
   void unknownKeyIsAnInputErrorListingTheValidKeys() throws Exception {
     Path config = tmp.resolve("bad.yaml");

@@ -37,7 +37,6 @@ public final class FusedTrainer {
   private final List<State> states = new ArrayList<>();
   private final Map<Long, Workspace> workspaces = new HashMap<>();
   private final FusedLora fused = new FusedLora();
-  private final String dataFingerprint;
   private Path checkpointRoot;
   private int checkpointEvery;
   private int checkpointKeep = 1;
@@ -57,6 +56,7 @@ public final class FusedTrainer {
     long stepTokens;
     String failure = "";
     double evalLoss = Double.NaN;
+    String dataFingerprint = "";
 
     State(AdapterSpec spec, LoraWeights weights, List<TokenRow> train) {
       TrainConfig t = spec.train();
@@ -98,17 +98,50 @@ public final class FusedTrainer {
       List<TokenRow> train,
       List<TokenRow> eval,
       int padId) {
+    this(model, specs, eval, padId, java.util.Collections.nCopies(specs.size(), train));
+  }
+
+  /**
+   * Adapters with their own training rows (data-parallel replicas train on disjoint subsets).
+   *
+   * @param trainPerAdapter training rows of each adapter, in spec order
+   */
+  public static FusedTrainer withOwnRows(
+      Transformer model,
+      List<AdapterSpec> specs,
+      List<List<TokenRow>> trainPerAdapter,
+      List<TokenRow> eval,
+      int padId) {
+    return new FusedTrainer(model, specs, eval, padId, trainPerAdapter);
+  }
+
+  private FusedTrainer(
+      Transformer model,
+      List<AdapterSpec> specs,
+      List<TokenRow> eval,
+      int padId,
+      List<List<TokenRow>> trainPerAdapter) {
     ModelConfig.require(!specs.isEmpty(), "at least one adapter is required");
+    ModelConfig.require(
+        trainPerAdapter.size() == specs.size(),
+        "%d training sets for %d adapters",
+        trainPerAdapter.size(),
+        specs.size());
     this.model = model;
     this.eval = List.copyOf(eval);
     this.padId = padId;
-    this.maxLen = train.stream().mapToInt(TokenRow::length).max().orElse(1);
-    this.dataFingerprint = fingerprint(train, eval);
-    for (AdapterSpec spec : specs) {
+    this.maxLen =
+        trainPerAdapter.stream().flatMap(List::stream).mapToInt(TokenRow::length).max().orElse(1);
+    Map<List<TokenRow>, String> prints = new java.util.IdentityHashMap<>();
+    for (int i = 0; i < specs.size(); i++) {
+      AdapterSpec spec = specs.get(i);
+      List<TokenRow> train = trainPerAdapter.get(i);
       LoraWeights w =
           LoraWeights.init(
               model.config(), spec.lora(), spec.train().seed(), model.weights().embed().dataType());
-      states.add(new State(spec, w, train));
+      State st = new State(spec, w, train);
+      st.dataFingerprint = prints.computeIfAbsent(train, t -> fingerprint(t, this.eval));
+      states.add(st);
     }
   }
 
@@ -313,7 +346,7 @@ public final class FusedTrainer {
 
   /** Identifies what a checkpoint is valid for: the adapter's spec, the model shape and data. */
   private String fingerprint(State s) {
-    return sha256Hex(s.spec + "|" + model.config() + "|" + dataFingerprint).substring(0, 32);
+    return sha256Hex(s.spec + "|" + model.config() + "|" + s.dataFingerprint).substring(0, 32);
   }
 
   private static String fingerprint(List<TokenRow> train, List<TokenRow> eval) {

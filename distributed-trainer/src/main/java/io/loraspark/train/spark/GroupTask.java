@@ -36,15 +36,56 @@ public record GroupTask(
     String dataUri,
     String runDir,
     List<AdapterSpec> adapters,
+    List<Replica> replicas,
     int stopAt,
     int threads,
     int checkpointEvery)
     implements Serializable {
+
+  /**
+   * Which part of the training rows an adapter trains on: replica {@code index} of {@code count}
+   * takes rows i with i mod count == index, so the replicas of one configuration see disjoint
+   * subsets; {@link #ALL} is every row.
+   */
+  public record Replica(int index, int count) implements Serializable {
+    public static final Replica ALL = new Replica(0, 1);
+
+    public Replica {
+      ModelConfig.require(
+          count >= 1 && index >= 0 && index < count,
+          "replica %d of %d is out of range",
+          index,
+          count);
+    }
+
+    /** This replica's rows. */
+    public List<io.loraspark.train.model.TokenRow> of(
+        List<io.loraspark.train.model.TokenRow> rows) {
+      if (count == 1) {
+        return rows;
+      }
+      List<io.loraspark.train.model.TokenRow> out = new ArrayList<>();
+      for (int i = index; i < rows.size(); i += count) {
+        out.add(rows.get(i));
+      }
+      return out;
+    }
+  }
+
   private static final Logger LOG = LoggerFactory.getLogger(GroupTask.class);
 
   public GroupTask {
     adapters = List.copyOf(adapters);
+    replicas =
+        replicas == null
+            ? java.util.Collections.nCopies(adapters.size(), Replica.ALL)
+            : List.copyOf(replicas);
     ModelConfig.require(!adapters.isEmpty(), "a task needs at least one adapter");
+    ModelConfig.require(
+        replicas.size() == adapters.size(),
+        "%d replicas for %d adapters",
+        replicas.size(),
+        adapters.size());
     ModelConfig.require(stopAt > 0, "stopAt must be > 0 but was %d", stopAt);
   }
 
@@ -70,8 +111,15 @@ public record GroupTask(
     Transformer model = BaseModelCache.get(Path.of(modelDir));
     TrainingData.Split data = TrainingData.get(dataUri);
     Path run = Path.of(runDir);
+    List<List<io.loraspark.train.model.TokenRow>> rows = new ArrayList<>();
+    for (Replica r : replicas) {
+      List<io.loraspark.train.model.TokenRow> part = r.of(data.train());
+      ModelConfig.require(
+          !part.isEmpty(), "replica %d of %d has no training rows", r.index(), r.count());
+      rows.add(part);
+    }
     FusedTrainer trainer =
-        new FusedTrainer(model, adapters, data.train(), data.eval(), 0)
+        FusedTrainer.withOwnRows(model, adapters, rows, data.eval(), 0)
             .checkpointing(checkpointRoot(run), checkpointEvery, 1)
             .stopAt(stopAt);
     int resumed = trainer.resume();

@@ -92,7 +92,8 @@ public record SweepConfig(
           "weight_decay",
           "max_grad_norm",
           "eval_every",
-          "seed");
+          "seed",
+          "replicas");
 
   static final Set<String> PRUNING_KEYS = Set.of("strategy", "eta", "min_steps");
 

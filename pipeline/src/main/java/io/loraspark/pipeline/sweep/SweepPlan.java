@@ -20,7 +20,7 @@ import java.util.Set;
  */
 public final class SweepPlan {
   /** One planned adapter: its resolved settings (for the leaderboard) and its training spec. */
-  public record Planned(AdapterSpec spec, Map<String, Object> settings) {}
+  public record Planned(AdapterSpec spec, Map<String, Object> settings, int replicas) {}
 
   /** Methods this build trains; the others named in the PEFT family are refused by name. */
   public static final Set<String> METHODS = Set.of("lora");
@@ -43,7 +43,8 @@ public final class SweepPlan {
           Map.entry("warmup_steps", "w"),
           Map.entry("grad_accum", "ga"),
           Map.entry("max_grad_norm", "clip"),
-          Map.entry("eval_every", "ev"));
+          Map.entry("eval_every", "ev"),
+          Map.entry("replicas", "R"));
 
   private SweepPlan() {}
 
@@ -131,7 +132,12 @@ public final class SweepPlan {
     resolved.put("steps", steps);
     resolved.put("batch_size", train.batchSize());
     resolved.put("seed", train.seed());
-    return new Planned(new AdapterSpec(id, lora, train), resolved);
+    int replicas = integer(s, "replicas", 1);
+    if (replicas < 1 || replicas > 64) {
+      throw new IllegalArgumentException("replicas must be in [1, 64] but was " + replicas);
+    }
+    resolved.put("replicas", replicas);
+    return new Planned(new AdapterSpec(id, lora, train), resolved, replicas);
   }
 
   private static void cross(

@@ -15,6 +15,7 @@ import java.nio.file.StandardCopyOption;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -39,10 +40,77 @@ import org.apache.spark.sql.types.StructType;
  */
 public final class SweepRunner {
   /** The final state of one adapter. */
-  public record Entry(SweepPlan.Planned planned, AdapterOutcome outcome, String status, int round) {
+  public record Entry(
+      SweepPlan.Planned planned,
+      AdapterOutcome outcome,
+      String status,
+      int round,
+      List<AdapterOutcome> replicas) {
     public String id() {
       return planned.spec().id();
     }
+  }
+
+  /** One trained adapter of a planned configuration: replica {@code replica} of its replicas. */
+  record Unit(SweepPlan.Planned planned, int replica) {
+    String id() {
+      return planned.replicas() == 1 ? planned.spec().id() : planned.spec().id() + "-rep" + replica;
+    }
+
+    io.loraspark.train.loop.AdapterSpec spec() {
+      var s = planned.spec();
+      return planned.replicas() == 1
+          ? s
+          : new io.loraspark.train.loop.AdapterSpec(id(), s.lora(), s.train());
+    }
+  }
+
+  /**
+   * One configuration's state after a round: its single adapter's outcome, or for replicas their
+   * mean losses (failed if any replica failed) until the final aggregation replaces it.
+   */
+  static AdapterOutcome combined(SweepPlan.Planned p, List<AdapterOutcome> reps) {
+    if (reps.size() == 1) {
+      return reps.get(0);
+    }
+    for (AdapterOutcome r : reps) {
+      if (r == null || !r.status().equals("ok")) {
+        String why = r == null ? "a replica did not report" : r.adapterId() + ": " + r.failure();
+        AdapterOutcome first =
+            reps.stream().filter(java.util.Objects::nonNull).findFirst().orElse(null);
+        return new AdapterOutcome(
+            p.spec().id(),
+            "failed",
+            why,
+            first == null ? 0 : first.steps(),
+            Double.NaN,
+            Double.NaN,
+            Double.NaN,
+            0,
+            first == null ? 0 : first.trainableParams(),
+            List.of(),
+            "",
+            0);
+      }
+    }
+    double train =
+        reps.stream().mapToDouble(AdapterOutcome::trainLoss).average().orElse(Double.NaN);
+    double eval = reps.stream().mapToDouble(AdapterOutcome::evalLoss).average().orElse(Double.NaN);
+    double tps = reps.stream().mapToDouble(AdapterOutcome::tokensPerSecond).sum();
+    AdapterOutcome r0 = reps.get(0);
+    return new AdapterOutcome(
+        p.spec().id(),
+        "ok",
+        "",
+        r0.steps(),
+        train,
+        eval,
+        r0.baseEvalLoss(),
+        tps,
+        r0.trainableParams(),
+        List.of(),
+        "",
+        0);
   }
 
   /** Leaderboard columns (DESIGN.md's contract first). */
@@ -100,7 +168,7 @@ public final class SweepRunner {
     createDirectories(runDir);
     Map<String, Entry> entries = new LinkedHashMap<>();
     for (SweepPlan.Planned p : plan) {
-      entries.put(p.spec().id(), new Entry(p, null, "pending", 0));
+      entries.put(p.spec().id(), new Entry(p, null, "pending", 0, List.of()));
     }
     List<Integer> rungs = rungs(config.pruning(), plan);
     checkMemory(spark, config, plan, model, data, threadsPerTask, progress);
@@ -109,10 +177,15 @@ public final class SweepRunner {
     List<Map<String, Object>> rounds = new ArrayList<>();
     for (int round = 0; round < rungs.size() && !survivors.isEmpty(); round++) {
       int rung = rungs.get(round);
+      List<Unit> units = new ArrayList<>();
+      for (SweepPlan.Planned p : survivors) {
+        for (int r = 0; r < p.replicas(); r++) {
+          units.add(new Unit(p, r));
+        }
+      }
       List<GroupTask> tasks = new ArrayList<>();
-      for (int i = 0; i < survivors.size(); i += config.adaptersPerTask()) {
-        List<SweepPlan.Planned> g =
-            survivors.subList(i, Math.min(survivors.size(), i + config.adaptersPerTask()));
+      for (int i = 0; i < units.size(); i += config.adaptersPerTask()) {
+        List<Unit> g = units.subList(i, Math.min(units.size(), i + config.adaptersPerTask()));
         tasks.add(
             new GroupTask(
                 runId,
@@ -121,7 +194,10 @@ public final class SweepRunner {
                 model.toString(),
                 data,
                 runDir.toAbsolutePath().toString(),
-                g.stream().map(SweepPlan.Planned::spec).toList(),
+                g.stream().map(Unit::spec).toList(),
+                g.stream()
+                    .map(u -> new GroupTask.Replica(u.replica(), u.planned().replicas()))
+                    .toList(),
                 rung,
                 threadsPerTask,
                 config.checkpointEvery()));
@@ -146,9 +222,15 @@ public final class SweepRunner {
       } else {
         progress.accept("sweep round " + (round + 1) + ": already done, results from " + roundFile);
       }
-      for (AdapterOutcome o : outcomes) {
-        Entry e = entries.get(o.adapterId());
-        entries.put(o.adapterId(), new Entry(e.planned(), o, o.status(), round + 1));
+      Map<String, AdapterOutcome> byUnit = new HashMap<>();
+      outcomes.forEach(o -> byUnit.put(o.adapterId(), o));
+      for (SweepPlan.Planned p : survivors) {
+        List<AdapterOutcome> reps = new ArrayList<>();
+        for (int r = 0; r < p.replicas(); r++) {
+          reps.add(byUnit.get(new Unit(p, r).id()));
+        }
+        AdapterOutcome o = combined(p, reps);
+        entries.put(p.spec().id(), new Entry(p, o, o.status(), round + 1, reps));
       }
       List<SweepPlan.Planned> next = new ArrayList<>();
       boolean last = round == rungs.size() - 1;
@@ -167,7 +249,8 @@ public final class SweepRunner {
         if (i < keep) {
           next.add(e.planned());
         } else {
-          entries.put(e.id(), new Entry(e.planned(), e.outcome(), "pruned", round + 1));
+          entries.put(
+              e.id(), new Entry(e.planned(), e.outcome(), "pruned", round + 1, e.replicas()));
         }
       }
       Map<String, Object> r = new LinkedHashMap<>();
@@ -188,6 +271,7 @@ public final class SweepRunner {
               last ? alive.size() : keep));
       survivors = next;
     }
+    aggregateReplicas(entries, model, data, runDir, progress);
     List<Entry> board = new ArrayList<>(entries.values());
     board.sort(
         Comparator.comparingInt((Entry e) -> statusOrder(e.status())).thenComparing(order()));
@@ -196,6 +280,82 @@ public final class SweepRunner {
   }
 
   private static final ObjectMapper ROUND_JSON = new ObjectMapper();
+
+  /**
+   * Replaces each finished replicated configuration by the exact aggregate of its replicas (ΔW = Σ
+   * w_r s B_r A_r, weights by training rows, re-factorised to the configuration's rank) written to
+   * {@code adapters/<id>/}, and scores it on the eval rows on the driver.
+   */
+  private static void aggregateReplicas(
+      Map<String, Entry> entries, Path model, String data, Path runDir, Consumer<String> progress) {
+    for (Entry e : List.copyOf(entries.values())) {
+      SweepPlan.Planned p = e.planned();
+      if (p.replicas() == 1 || !e.status().equals("ok")) {
+        continue;
+      }
+      io.loraspark.train.model.Transformer t = io.loraspark.train.spark.BaseModelCache.get(model);
+      io.loraspark.train.spark.TrainingData.Split rows =
+          io.loraspark.train.spark.TrainingData.get(data);
+      List<io.loraspark.train.lora.LoraWeights> reps = new ArrayList<>();
+      double[] w = new double[p.replicas()];
+      for (int r = 0; r < p.replicas(); r++) {
+        reps.add(
+            io.loraspark.train.lora.PeftAdapter.load(
+                Path.of(e.replicas().get(r).adapterDir()),
+                t.config(),
+                org.nd4j.linalg.api.buffer.DataType.FLOAT));
+        w[r] = new GroupTask.Replica(r, p.replicas()).of(rows.train()).size();
+      }
+      double total = java.util.Arrays.stream(w).sum();
+      for (int r = 0; r < w.length; r++) {
+        w[r] /= total;
+      }
+      io.loraspark.train.lora.LoraWeights agg =
+          io.loraspark.train.lora.ReplicaAggregation.aggregate(reps, w, p.spec().lora().rank());
+      Path dir = GroupTask.adapterDir(runDir, p.spec().id());
+      io.loraspark.train.lora.PeftAdapter.save(dir, agg, model.toString());
+      double eval = Double.NaN;
+      if (!rows.eval().isEmpty()) {
+        io.loraspark.train.model.LossStats st =
+            io.loraspark.train.loop.Evaluator.score(
+                t,
+                io.loraspark.train.lora.FusedLora.inference(agg),
+                rows.eval(),
+                io.loraspark.train.loop.Evaluator.DEFAULT_BATCH_SIZE,
+                0);
+        eval = st.totalNll() / st.totalCount();
+      }
+      AdapterOutcome o = e.outcome();
+      progress.accept(
+          String.format(
+              Locale.ROOT,
+              "sweep: %s aggregated from %d replicas: eval %.4f (replica mean %.4f)",
+              p.spec().id(),
+              p.replicas(),
+              eval,
+              o.evalLoss()));
+      entries.put(
+          p.spec().id(),
+          new Entry(
+              p,
+              new AdapterOutcome(
+                  o.adapterId(),
+                  "ok",
+                  "",
+                  o.steps(),
+                  o.trainLoss(),
+                  eval,
+                  o.baseEvalLoss(),
+                  o.tokensPerSecond(),
+                  agg.parameterCount(),
+                  o.metrics(),
+                  dir.toString(),
+                  0),
+              "ok",
+              e.round(),
+              e.replicas()));
+    }
+  }
 
   /** What a round's tasks were: the same key means the recorded results answer them. */
   private static String planKey(List<GroupTask> tasks) {
@@ -379,10 +539,15 @@ public final class SweepRunner {
       };
       rows.add(RowFactory.create(v));
       csv.append(csvLine(v));
-      if (o != null) {
-        for (StepMetrics m : o.metrics()) {
+      List<AdapterOutcome> withMetrics =
+          e.replicas().size() > 1 ? e.replicas() : o == null ? List.of() : List.of(o);
+      for (AdapterOutcome src : withMetrics) {
+        if (src == null) {
+          continue;
+        }
+        for (StepMetrics m : src.metrics()) {
           Object[] mv = {
-            e.id(),
+            src.adapterId(),
             m.step(),
             nullIfNaN(m.trainLoss()),
             nullIfNaN(m.evalLoss()),
