@@ -14,6 +14,7 @@ import io.loraspark.train.model.Projection;
 import io.loraspark.train.model.TokenRow;
 import io.loraspark.train.model.Transformer;
 import io.loraspark.train.optim.LrSchedule;
+import io.loraspark.train.spark.TrainingData;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.UncheckedIOException;
@@ -32,8 +33,9 @@ import picocli.CommandLine.Option;
     mixinStandardHelpOptions = true,
     description = {
       "Trains one LoRA adapter and writes a PEFT adapter directory at OUTPUT, plus metrics.csv.",
-      "DATA is JSONL of {\"input_ids\": [...], \"labels\": [...]} (labels -100 are not trained on).",
-      "Without --eval-data, a stable 10% of DATA (by a hash of its ids) is held out for eval."
+      "DATA is the output of preprocess (its root or shards/; its split column decides train and"
+          + " eval) or JSONL of {\"input_ids\": [...], \"labels\": [...]} (labels -100 are not"
+          + " trained on; without --eval-data a stable 10% by a hash of the ids is held out)."
     })
 final class TrainCommand implements Callable<Integer> {
   @picocli.CommandLine.Spec picocli.CommandLine.Model.CommandSpec spec;
@@ -178,27 +180,29 @@ final class TrainCommand implements Callable<Integer> {
     String id = output.getFileName().toString().replaceAll("[^A-Za-z0-9._-]", "_");
     AdapterSpec adapter = new AdapterSpec(id.isEmpty() ? "adapter" : id, lora, train);
     Transformer transformer = new Transformer(CheckpointLoader.load(model));
-    List<TokenRow> rows =
-        ScoreInput.read(
-            data,
-            () -> {
-              throw new IllegalArgumentException(
-                  "train data must hold input_ids (tokenize it with preprocess)");
-            });
     List<TokenRow> trainRows = new ArrayList<>();
     List<TokenRow> evalRows = new ArrayList<>();
-    if (evalData != null) {
-      trainRows.addAll(rows);
-      evalRows.addAll(
-          ScoreInput.read(
-              evalData,
-              () -> {
-                throw new IllegalArgumentException("eval data must hold input_ids");
-              }));
+    if (Files.isDirectory(data) || data.toString().endsWith(".parquet")) {
+      // preprocess output: its split column decides
+      TrainingData.Split split = TrainingData.load(data.toString());
+      trainRows.addAll(split.train());
+      evalRows.addAll(split.eval());
     } else {
-      for (TokenRow r : rows) {
-        (TokenRowsJsonl.isEvalRow(r) ? evalRows : trainRows).add(r);
+      List<TokenRow> rows = TokenRowsJsonl.read(data);
+      if (evalData != null) {
+        trainRows.addAll(rows);
+      } else {
+        for (TokenRow r : rows) {
+          (TokenRowsJsonl.isEvalRow(r) ? evalRows : trainRows).add(r);
+        }
       }
+    }
+    if (evalData != null) {
+      evalRows.clear();
+      evalRows.addAll(
+          Files.isDirectory(evalData)
+              ? TrainingData.load(evalData.toString()).eval()
+              : TokenRowsJsonl.read(evalData));
     }
     if (trainRows.isEmpty()) {
       throw new IllegalArgumentException(data + ": no training rows after the eval split");
