@@ -15,6 +15,7 @@ import java.util.List;
  * @param trainableParams adapter parameters
  * @param adapterDir where the PEFT adapter of this state was written
  * @param attempt the Spark task attempt that produced this (0 the first time)
+ * @param wallSeconds wall time of the task's training in this round (shared by its group)
  */
 public record AdapterOutcome(
     String adapterId,
@@ -28,7 +29,8 @@ public record AdapterOutcome(
     long trainableParams,
     List<StepMetrics> metrics,
     String adapterDir,
-    int attempt)
+    int attempt,
+    double wallSeconds)
     implements Serializable {
   public AdapterOutcome {
     metrics = List.copyOf(metrics);

@@ -89,6 +89,51 @@ public record GroupTask(
     ModelConfig.require(stopAt > 0, "stopAt must be > 0 but was %d", stopAt);
   }
 
+  /**
+   * Writes the adapter into a hidden sibling directory and renames it over {@code dir} in one move,
+   * so readers (and a retried or speculative copy of this task, which writes the same bytes) never
+   * see a half-written adapter.
+   */
+  private void commit(Path dir, TrainedAdapter t) {
+    Path tmp =
+        dir.resolveSibling("." + dir.getFileName() + "." + java.util.UUID.randomUUID() + ".tmp");
+    try {
+      PeftAdapter.save(tmp, t.weights(), modelDir);
+      java.nio.file.Files.writeString(
+          tmp.resolve("lora_spark.json"),
+          String.format(
+              java.util.Locale.ROOT,
+              "{\"run_id\": \"%s\", \"adapter_id\": \"%s\", \"steps\": %d, \"status\": \"%s\"}%n",
+              runId,
+              t.spec().id(),
+              t.steps(),
+              t.status()));
+      if (java.nio.file.Files.exists(dir)) {
+        Path old =
+            dir.resolveSibling(
+                "." + dir.getFileName() + "." + java.util.UUID.randomUUID() + ".old");
+        java.nio.file.Files.move(dir, old, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        java.nio.file.Files.move(tmp, dir, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        deleteTree(old);
+      } else {
+        java.nio.file.Files.move(tmp, dir, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+      }
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException("cannot commit adapter " + dir + ": " + e, e);
+    }
+  }
+
+  private static void deleteTree(Path p) throws java.io.IOException {
+    if (!java.nio.file.Files.exists(p)) {
+      return;
+    }
+    try (var s = java.nio.file.Files.walk(p)) {
+      for (Path x : s.sorted(java.util.Comparator.reverseOrder()).toList()) {
+        java.nio.file.Files.deleteIfExists(x);
+      }
+    }
+  }
+
   /** Directory of the exported PEFT adapter of {@code adapterId} in {@code runDir}. */
   public static Path adapterDir(Path runDir, String adapterId) {
     return runDir.resolve("adapters").resolve(adapterId);
@@ -133,9 +178,12 @@ public record GroupTask(
         resumed,
         stopAt);
     List<AdapterOutcome> out = new ArrayList<>();
-    for (TrainedAdapter t : trainer.run(progress)) {
+    long t0 = System.nanoTime();
+    List<TrainedAdapter> trained = trainer.run(progress);
+    double wall = (System.nanoTime() - t0) / 1e9;
+    for (TrainedAdapter t : trained) {
       Path dir = adapterDir(run, t.spec().id());
-      PeftAdapter.save(dir, t.weights(), modelDir);
+      commit(dir, t);
       out.add(
           new AdapterOutcome(
               t.spec().id(),
@@ -149,7 +197,8 @@ public record GroupTask(
               t.weights().parameterCount(),
               t.metrics(),
               dir.toString(),
-              attempt));
+              attempt,
+              wall));
     }
     return out;
   }

@@ -79,6 +79,11 @@ public final class SweepPlan {
       if (adapterId.length() > 100) {
         adapterId = adapterId.substring(0, 100);
       }
+      if (!points.get(i).containsKey("seed")) {
+        // one root seed (defaults.seed, else 42) → a distinct, reproducible seed per adapter
+        long root = s.get("seed") instanceof Number n ? n.longValue() : 42L;
+        s.put("seed", derivedSeed(root, i));
+      }
       try {
         out.add(resolve(adapterId, s));
       } catch (IllegalArgumentException e) {
@@ -90,6 +95,18 @@ public final class SweepPlan {
       throw new IllegalArgumentException(c.source() + ": the sweep has no adapters");
     }
     return out;
+  }
+
+  /**
+   * Adapter {@code index}'s seed from the sweep's root seed (SplitMix64 finaliser, kept to 31 bits
+   * so it reads well in the leaderboard): adapters get independent inits, data orders and dropout
+   * masks, and a rerun of the sweep is bit-identical.
+   */
+  static long derivedSeed(long root, int index) {
+    long z = root + 0x9E3779B97F4A7C15L * (index + 1);
+    z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
+    z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+    return (z ^ (z >>> 31)) & 0x7FFFFFFFL;
   }
 
   /** Product defaults completed with {@code s}: the same defaults as {@code train}'s flags. */

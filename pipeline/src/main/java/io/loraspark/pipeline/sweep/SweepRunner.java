@@ -90,7 +90,11 @@ public final class SweepRunner {
             first == null ? 0 : first.trainableParams(),
             List.of(),
             "",
-            0);
+            0,
+            reps.stream()
+                .filter(java.util.Objects::nonNull)
+                .mapToDouble(AdapterOutcome::wallSeconds)
+                .sum());
       }
     }
     double train =
@@ -110,7 +114,8 @@ public final class SweepRunner {
         r0.trainableParams(),
         List.of(),
         "",
-        0);
+        0,
+        reps.stream().mapToDouble(AdapterOutcome::wallSeconds).sum());
   }
 
   /** Leaderboard columns (DESIGN.md's contract first). */
@@ -350,7 +355,8 @@ public final class SweepRunner {
                   agg.parameterCount(),
                   o.metrics(),
                   dir.toString(),
-                  0),
+                  0,
+                  o.wallSeconds()),
               "ok",
               e.round(),
               e.replicas()));
