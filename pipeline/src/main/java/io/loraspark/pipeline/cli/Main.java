@@ -26,6 +26,7 @@ import picocli.CommandLine.Command;
     subcommands = {
       ScoreCommand.class,
       GenerateCommand.class,
+      PreprocessCommand.class,
       TrainCommand.class,
       MergeCommand.class,
       CommandLine.HelpCommand.class

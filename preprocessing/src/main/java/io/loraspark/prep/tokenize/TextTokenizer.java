@@ -1,6 +1,7 @@
 package io.loraspark.prep.tokenize;
 
 import ai.djl.engine.EngineException;
+import ai.djl.huggingface.tokenizers.Encoding;
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import com.fasterxml.jackson.databind.JsonNode;
 import java.io.ByteArrayInputStream;
@@ -188,6 +189,20 @@ public final class TextTokenizer implements AutoCloseable {
   }
 
   /**
+   * Like {@link #encode}, plus where each token comes from: {@link TokenSpans} gives each token's
+   * code-point range in {@code text}, or -1 for tokens the tokenizer added (BOS, EOS).
+   *
+   * @throws IllegalStateException if this tokenizer is closed
+   */
+  public TokenSpans encodeWithSpans(String text, boolean addSpecialTokens) {
+    Objects.requireNonNull(text, "text");
+    Encoding encoding = nativeEncoding(text, addSpecialTokens);
+    return addSpecialTokens
+        ? TokenSpans.of(encoding, prependId, appendId, addsBos ? bosId : -1)
+        : TokenSpans.of(encoding, -1, -1, -1);
+  }
+
+  /**
    * The text of {@code ids}. With {@code skipSpecialTokens}, BOS, EOS (all generation EOS ids), PAD
    * and the tokenizer's own special added tokens are left out.
    *
@@ -275,9 +290,13 @@ public final class TextTokenizer implements AutoCloseable {
   }
 
   private long[] nativeEncode(String text, boolean addSpecialTokens) {
+    return nativeEncoding(text, addSpecialTokens).getIds();
+  }
+
+  private Encoding nativeEncoding(String text, boolean addSpecialTokens) {
     ensureOpen();
     try {
-      return tokenizer.encode(text, addSpecialTokens, false).getIds();
+      return tokenizer.encode(text, addSpecialTokens, false);
     } catch (RuntimeException e) {
       throw new IllegalStateException(
           "tokenizers failed to encode with " + source + ": " + JsonFiles.oneLine(e.getMessage()),

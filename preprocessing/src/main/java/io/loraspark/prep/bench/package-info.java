@@ -1,0 +1,2 @@
+/** Throughput benchmarks of the preprocessing steps. */
+package io.loraspark.prep.bench;
