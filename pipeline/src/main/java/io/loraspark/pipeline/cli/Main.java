@@ -29,6 +29,7 @@ import picocli.CommandLine.Command;
       PreprocessCommand.class,
       TrainCommand.class,
       MergeCommand.class,
+      RunCommand.class,
       CommandLine.HelpCommand.class
     })
 public final class Main implements Runnable {

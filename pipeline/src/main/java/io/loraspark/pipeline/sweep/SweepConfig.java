@@ -42,7 +42,8 @@ public record SweepConfig(
     int adaptersPerTask,
     Pruning pruning,
     int checkpointEvery,
-    Map<String, String> spark) {
+    Map<String, String> spark,
+    Map<String, Object> preprocess) {
 
   /**
    * Successive halving: every adapter trains to {@code minSteps}, the best 1/eta (by eval loss)
@@ -71,7 +72,21 @@ public record SweepConfig(
           "adapters_per_task",
           "pruning",
           "checkpoint_every",
-          "spark");
+          "spark",
+          "preprocess");
+
+  /** Keys of the {@code preprocess} section (the {@code run} command's first stage). */
+  public static final Set<String> PREPROCESS_KEYS =
+      Set.of(
+          "input",
+          "format",
+          "max_seq_len",
+          "eval_fraction",
+          "seed",
+          "shards",
+          "pack",
+          "template",
+          "on_too_long");
 
   /** Adapter settings allowed in {@code defaults}, {@code grid} and {@code adapters}. */
   public static final Set<String> ADAPTER_KEYS =
@@ -188,6 +203,21 @@ public record SweepConfig(
         spark.put(e.getKey(), e.getValue().asText());
       }
     }
+    Map<String, Object> preprocess = new LinkedHashMap<>();
+    JsonNode pre = root.get("preprocess");
+    if (pre != null && !pre.isNull()) {
+      if (!pre.isObject()) {
+        throw new IllegalArgumentException(file + ": preprocess must be a mapping");
+      }
+      checkKeys(file, "preprocess.", pre, PREPROCESS_KEYS);
+      for (Iterator<Map.Entry<String, JsonNode>> it = pre.fields(); it.hasNext(); ) {
+        Map.Entry<String, JsonNode> e = it.next();
+        preprocess.put(e.getKey(), scalar(file, "preprocess." + e.getKey(), e.getValue()));
+      }
+      if (!preprocess.containsKey("input")) {
+        throw new IllegalArgumentException(file + ": preprocess.input is required");
+      }
+    }
     int perTask = integer(file, root, "adapters_per_task", 4);
     if (perTask < 1 || perTask > 64) {
       throw new IllegalArgumentException(
@@ -201,7 +231,7 @@ public record SweepConfig(
     return new SweepConfig(
         file,
         required(file, root, "model"),
-        required(file, root, "data"),
+        preprocess.isEmpty() ? required(file, root, "data") : text(file, root, "data", null),
         text(file, root, "output", null),
         text(file, root, "run_id", null),
         text(file, root, "master", null),
@@ -211,7 +241,27 @@ public record SweepConfig(
         perTask,
         pruning,
         checkpointEvery,
-        spark);
+        spark,
+        preprocess);
+  }
+
+  /** A copy reading its training data from {@code dataUri} (the run's own shards). */
+  public SweepConfig withData(String dataUri) {
+    return new SweepConfig(
+        source,
+        model,
+        dataUri,
+        output,
+        runId,
+        master,
+        defaults,
+        grid,
+        adapterSettings,
+        adaptersPerTask,
+        pruning,
+        checkpointEvery,
+        spark,
+        preprocess);
   }
 
   /** A copy with the command line's overrides (null keeps the file's value). */
@@ -229,7 +279,8 @@ public record SweepConfig(
         adaptersPerTask,
         pruning,
         checkpointEvery,
-        spark);
+        spark,
+        preprocess);
   }
 
   private static Pruning pruning(Path file, String strategy, int eta, int minSteps) {

@@ -1,0 +1,266 @@
+package io.loraspark.pipeline.cli;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.loraspark.pipeline.spark.Sessions;
+import io.loraspark.pipeline.sweep.SweepConfig;
+import io.loraspark.pipeline.sweep.SweepPlan;
+import io.loraspark.pipeline.sweep.SweepRunner;
+import io.loraspark.prep.job.PreprocessConfig;
+import io.loraspark.prep.job.PreprocessJob;
+import io.loraspark.prep.job.TooLongPolicy;
+import io.loraspark.prep.schema.RecordFormat;
+import io.loraspark.prep.shard.Manifest;
+import io.loraspark.prep.template.TemplateKind;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.LocalDate;
+import java.time.LocalDateTime;
+import java.time.format.DateTimeFormatter;
+import java.time.format.DateTimeParseException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import org.apache.spark.sql.SparkSession;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code run}: the whole pipeline in one Spark application — preprocess the config's instruction
+ * data into the run directory's shards, train the sweep (with pruning), rank, export {@code best/}.
+ * With no {@code --config}, the bundled quickstart ({@code conf/quickstart.yaml}): local Spark, the
+ * bundled stories260K model and self-instruct seeds, 2 ranks × 2 lr_ratios.
+ */
+@Command(
+    name = "run",
+    mixinStandardHelpOptions = true,
+    description = {
+      "Runs preprocess → sweep → prune → rank → export as one Spark application and prints one"
+          + " JSON summary line. Without --config it runs conf/quickstart.yaml.",
+      "Outputs go to --output, else the config's output, else runs/<run-id>/; rerunning the same"
+          + " run id continues where it stopped."
+    })
+final class RunCommand implements Callable<Integer> {
+  /** The bundled default run, relative to the project directory. */
+  static final String QUICKSTART = "conf/quickstart.yaml";
+
+  @picocli.CommandLine.Spec picocli.CommandLine.Model.CommandSpec spec;
+
+  @Option(names = "--config", description = "run YAML (default: " + QUICKSTART + ")")
+  Path config;
+
+  @Option(names = "--output", description = "the run directory (default: runs/<run-id>/)")
+  Path output;
+
+  @Option(names = "--run-id", description = "run id (default: the config's run_id[-<run-date>])")
+  String runId;
+
+  @Option(
+      names = "--run-date",
+      description = "logical date YYYY-MM-DD (a scheduler's {{ ds }}): part of the default run id")
+  String runDate;
+
+  @Option(
+      names = "--print-spark-submit",
+      description = "print the equivalent spark-submit command line and exit")
+  boolean printSparkSubmit;
+
+  @Option(names = "--quiet", description = "no progress on stderr (for schedulers)")
+  boolean quiet;
+
+  @Override
+  public Integer call() {
+    Path file = config != null ? config : projectHome().resolve(QUICKSTART);
+    SweepConfig c = SweepConfig.read(file);
+    if (runDate != null) {
+      try {
+        LocalDate.parse(runDate);
+      } catch (DateTimeParseException e) {
+        throw new IllegalArgumentException(
+            "--run-date must be YYYY-MM-DD but was '" + runDate + "'");
+      }
+    }
+    String id = resolveRunId(c);
+    Path runDir =
+        output != null ? output : c.output() != null ? Path.of(c.output()) : Path.of("runs", id);
+    if (printSparkSubmit) {
+      spec.commandLine().getOut().println(String.join(" ", sparkSubmit(file, c, id, runDir)));
+      return Main.OK;
+    }
+    List<SweepPlan.Planned> plan = SweepPlan.expand(c); // fail on a bad sweep before Spark starts
+    PreprocessConfig prep = c.preprocess().isEmpty() ? null : preprocessConfig(c, runDir);
+    if (prep != null) {
+      PreprocessJob.precheck(prep);
+    }
+    PrintWriter err = spec.commandLine().getErr();
+    SparkSession spark = Sessions.getOrCreate("lora-spark " + id, c.master(), c.spark());
+    ObjectNode out = ScoreInput.STRICT.createObjectNode();
+    List<SweepRunner.Entry> board;
+    try {
+      SweepConfig sweep = c;
+      if (prep != null) {
+        progress(err, "run " + id + ": preprocess " + prep.input() + " → " + runDir);
+        Manifest m = new PreprocessJob(prep, line -> progress(err, line)).run(spark);
+        out.set("preprocess", m.summary());
+        sweep = c.withData(runDir.toAbsolutePath().toString());
+      }
+      progress(err, "run " + id + ": sweep of " + plan.size() + " adapters → " + runDir);
+      board =
+          SweepRunner.run(
+              spark,
+              sweep,
+              runDir,
+              id,
+              Sessions.threadsPerTask(spark),
+              line -> progress(err, line));
+    } finally {
+      spark.stop();
+    }
+    long ok = board.stream().filter(e -> e.status().equals("ok")).count();
+    out.put("run_id", id);
+    out.put("run_dir", runDir.toString());
+    out.put("adapters", board.size());
+    out.put("ok", ok);
+    out.put("pruned", board.stream().filter(e -> e.status().equals("pruned")).count());
+    out.put("failed", board.stream().filter(e -> e.status().equals("failed")).count());
+    if (ok > 0) {
+      out.put("best_adapter", board.get(0).id());
+      out.put("best_eval_loss", board.get(0).outcome().evalLoss());
+      out.put("base_eval_loss", board.get(0).outcome().baseEvalLoss());
+    }
+    spec.commandLine().getOut().println(out);
+    return ok > 0 ? Main.OK : Main.FAILURE;
+  }
+
+  private void progress(PrintWriter err, String line) {
+    if (!quiet) {
+      err.println(line);
+    }
+  }
+
+  private String resolveRunId(SweepConfig c) {
+    String id;
+    if (runId != null) {
+      id = runId;
+    } else if (c.runId() != null) {
+      id = runDate == null ? c.runId() : c.runId() + "-" + runDate;
+    } else {
+      id =
+          "run-"
+              + (runDate != null
+                  ? runDate
+                  : LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
+    }
+    if (!id.matches("[A-Za-z0-9][A-Za-z0-9._-]{0,127}")) {
+      throw new IllegalArgumentException(
+          "run id '" + id + "' must be 1-128 letters, digits, '.', '_' or '-'");
+    }
+    return id;
+  }
+
+  /** The preprocess stage writes its shards, rejected rows and manifest into the run directory. */
+  static PreprocessConfig preprocessConfig(SweepConfig c, Path runDir) {
+    Map<String, Object> p = c.preprocess();
+    PreprocessConfig.Builder b =
+        PreprocessConfig.builder(String.valueOf(p.get("input")), c.model(), runDir.toString());
+    if (p.containsKey("format")) {
+      b.format(RecordFormat.parse(String.valueOf(p.get("format"))));
+    }
+    if (p.containsKey("template")) {
+      b.template(TemplateKind.parse(String.valueOf(p.get("template"))));
+    }
+    if (p.containsKey("on_too_long")) {
+      b.onTooLong(TooLongPolicy.parse(String.valueOf(p.get("on_too_long"))));
+    }
+    if (p.containsKey("max_seq_len")) {
+      b.maxSeqLen(intValue(p, "max_seq_len"));
+    }
+    if (p.containsKey("shards")) {
+      b.shards(intValue(p, "shards"));
+    }
+    if (p.containsKey("seed")) {
+      b.seed(intValue(p, "seed"));
+    }
+    if (p.containsKey("eval_fraction")) {
+      Object v = p.get("eval_fraction");
+      if (!(v instanceof Number n)) {
+        throw new IllegalArgumentException(
+            c.source() + ": preprocess.eval_fraction must be a number");
+      }
+      b.evalFraction(n.doubleValue());
+    }
+    if (p.containsKey("pack")) {
+      if (!(p.get("pack") instanceof Boolean pack)) {
+        throw new IllegalArgumentException(c.source() + ": preprocess.pack must be true or false");
+      }
+      b.pack(pack);
+    }
+    return b.build();
+  }
+
+  private static int intValue(Map<String, Object> p, String key) {
+    Object v = p.get(key);
+    if (v instanceof Long l && l == l.intValue()) {
+      return l.intValue();
+    }
+    throw new IllegalArgumentException("preprocess." + key + " must be an integer but was " + v);
+  }
+
+  /** The same run as a spark-submit command line (the contract the Airflow DAG follows). */
+  static List<String> sparkSubmit(Path file, SweepConfig c, String id, Path runDir) {
+    List<String> cmd = new ArrayList<>();
+    cmd.add("spark-submit");
+    if (c.master() != null) {
+      cmd.add("--master");
+      cmd.add(c.master());
+    }
+    cmd.add("--class");
+    cmd.add(Main.class.getName());
+    cmd.add("--conf");
+    cmd.add("spark.executorEnv.OMP_NUM_THREADS=1");
+    for (Map.Entry<String, String> e : c.spark().entrySet()) {
+      cmd.add("--conf");
+      cmd.add(e.getKey() + "=" + e.getValue());
+    }
+    cmd.add(applicationJar());
+    cmd.add("run");
+    cmd.add("--config");
+    cmd.add(file.toAbsolutePath().normalize().toString());
+    cmd.add("--run-id");
+    cmd.add(id);
+    cmd.add("--output");
+    cmd.add(runDir.toAbsolutePath().normalize().toString());
+    return cmd;
+  }
+
+  /** The shaded jar this class was loaded from, or where the build puts it. */
+  static String applicationJar() {
+    try {
+      Path p =
+          Path.of(RunCommand.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+      if (p.toString().endsWith(".jar")) {
+        return p.toString();
+      }
+    } catch (Exception e) {
+      // fall through to the build location
+    }
+    return projectHome()
+        .resolve("pipeline/target/lora-spark-pipeline-0.1.0-SNAPSHOT-spark.jar")
+        .toString();
+  }
+
+  /**
+   * The project directory: {@code -Dlora.home} (set by bin/lora-pipeline), else the current one.
+   */
+  static Path projectHome() {
+    String home = System.getProperty("lora.home");
+    Path dir = home != null ? Path.of(home) : Path.of("").toAbsolutePath();
+    if (home == null
+        && !Files.exists(dir.resolve(QUICKSTART))
+        && Files.exists(dir.resolve("../" + QUICKSTART))) {
+      dir = dir.resolve("..").normalize(); // tests run from pipeline/
+    }
+    return dir;
+  }
+}
