@@ -152,11 +152,13 @@ final class RunCommand implements Callable<Integer> {
                   ? runDate
                   : LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
     }
-    if (!id.matches("[A-Za-z0-9][A-Za-z0-9._-]{0,127}")) {
+    // scheduler run ids (Airflow: scheduled__2026-11-22T00:00:00+00:00) become file-name safe
+    String safe = id.replaceAll("[^A-Za-z0-9._-]", "_").replaceAll("^[._-]+", "");
+    if (safe.isEmpty() || safe.length() > 128) {
       throw new IllegalArgumentException(
-          "run id '" + id + "' must be 1-128 letters, digits, '.', '_' or '-'");
+          "run id '" + id + "' must have 1-128 letters, digits, '.', '_' or '-'");
     }
-    return id;
+    return safe;
   }
 
   /** The preprocess stage writes its shards, rejected rows and manifest into the run directory. */
