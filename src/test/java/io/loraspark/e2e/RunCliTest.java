@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -32,6 +33,19 @@ class RunCliTest {
         .contains(" --run-id quickstart-2026-11-22 ")
         .contains("runs/quickstart-2026-11-22")
         .contains("--conf spark.task.cpus=1");
+  }
+
+  /** Every example config in conf/ is valid: it parses and expands into adapters. */
+  @Test
+  void bundledConfigsAreValid() throws Exception {
+    try (var files = Files.list(CliScoreTest.ROOT.resolve("conf"))) {
+      List<Path> yamls = files.filter(f -> f.toString().endsWith(".yaml")).toList();
+      assertThat(yamls).hasSizeGreaterThanOrEqualTo(3);
+      for (Path f : yamls) {
+        var c = io.loraspark.pipeline.sweep.SweepConfig.read(f);
+        assertThat(io.loraspark.pipeline.sweep.SweepPlan.expand(c)).as(f.toString()).isNotEmpty();
+      }
+    }
   }
 
   @Test
