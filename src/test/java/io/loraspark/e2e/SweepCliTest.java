@@ -76,6 +76,8 @@ class SweepCliTest {
                 run.resolve("adapters")
                     .resolve(summary.get("best_adapter").asText())
                     .resolve("adapter_model.safetensors")));
+    assertThat(Files.readString(run.resolve("report.html")))
+        .contains(summary.get("best_adapter").asText(), "data:image/png;base64,");
     JsonNode runJson = new ObjectMapper().readTree(run.resolve("run.json").toFile());
     assertThat(runJson.get("rungs").toString()).isEqualTo("[3,6,12]");
     assertThat(runJson.get("rounds")).hasSize(3);

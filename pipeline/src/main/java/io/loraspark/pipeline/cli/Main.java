@@ -30,6 +30,7 @@ import picocli.CommandLine.Command;
       TrainCommand.class,
       MergeCommand.class,
       RunCommand.class,
+      ReportCommand.class,
       CommandLine.HelpCommand.class
     })
 public final class Main implements Runnable {

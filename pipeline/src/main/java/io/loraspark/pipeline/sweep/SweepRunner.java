@@ -281,6 +281,8 @@ public final class SweepRunner {
     board.sort(
         Comparator.comparingInt((Entry e) -> statusOrder(e.status())).thenComparing(order()));
     writeOutputs(spark, config, runDir, runId, board, rounds, rungs, start);
+    Path html = io.loraspark.pipeline.report.RunReport.write(runDir);
+    progress.accept("sweep report: " + html);
     return board;
   }
 
