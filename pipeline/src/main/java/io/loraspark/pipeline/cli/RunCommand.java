@@ -117,6 +117,9 @@ final class RunCommand implements Callable<Integer> {
     } finally {
       spark.stop();
     }
+    if (!quiet) {
+      printLeaderboard(err, board, runDir);
+    }
     long ok = board.stream().filter(e -> e.status().equals("ok")).count();
     out.put("run_id", id);
     out.put("run_dir", runDir.toString());
@@ -131,6 +134,44 @@ final class RunCommand implements Callable<Integer> {
     }
     spec.commandLine().getOut().println(out);
     return ok > 0 ? Main.OK : Main.FAILURE;
+  }
+
+  /** The leaderboard as a table a person reads at the end of a run (stderr; stdout stays JSON). */
+  static void printLeaderboard(PrintWriter err, List<SweepRunner.Entry> board, Path runDir) {
+    err.println();
+    err.printf(
+        java.util.Locale.ROOT,
+        "%4s  %-22s %5s %8s %10s %8s  %s%n",
+        "rank",
+        "adapter",
+        "r",
+        "lr_ratio",
+        "eval_loss",
+        "steps",
+        "status");
+    for (int i = 0; i < board.size(); i++) {
+      SweepRunner.Entry e = board.get(i);
+      Map<String, Object> s = e.planned().settings();
+      double eval = e.outcome() == null ? Double.NaN : e.outcome().evalLoss();
+      err.printf(
+          java.util.Locale.ROOT,
+          "%4d  %-22s %5s %8s %10s %8d  %s%n",
+          i + 1,
+          e.id(),
+          s.get("lora_rank"),
+          s.get("lr_ratio"),
+          Double.isNaN(eval) ? "-" : String.format(java.util.Locale.ROOT, "%.4f", eval),
+          e.outcome() == null ? 0 : e.outcome().steps(),
+          e.status());
+    }
+    if (!board.isEmpty() && board.get(0).outcome() != null) {
+      err.printf(
+          java.util.Locale.ROOT,
+          "base model eval_loss %.4f; best adapter in %s; report: %s%n",
+          board.get(0).outcome().baseEvalLoss(),
+          runDir.resolve("best"),
+          runDir.resolve("report.html"));
+    }
   }
 
   private void progress(PrintWriter err, String line) {
