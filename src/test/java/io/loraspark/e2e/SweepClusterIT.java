@@ -5,6 +5,9 @@ import static org.assertj.core.api.Assertions.fail;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.loraspark.train.lora.LoraWeights;
+import io.loraspark.train.lora.PeftAdapter;
+import io.loraspark.train.model.ModelConfig;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.ServerSocket;
@@ -26,13 +29,16 @@ import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestMethodOrder;
 import org.junit.jupiter.api.io.TempDir;
+import org.nd4j.linalg.api.buffer.DataType;
 
 /**
  * A sweep on a real Spark standalone cluster on 127.0.0.1 (a Master and two 1-core Workers started
- * from the packaged jars, as RECIPES.md describes), once undisturbed and once with one executor JVM
- * killed with SIGKILL while it trains an adapter that already has a checkpoint: Spark retries the
- * lost task, it resumes from the checkpoint, and the run ends with every adapter exactly once and
- * the same leaderboard and per-step losses as the undisturbed run.
+ * from a minimal {@code SPARK_HOME} of the packaged Spark jars, as RECIPES.md describes): once
+ * undisturbed, submitted with {@code spark-submit} and the packaged application jar, and once from
+ * {@code bin/lora-pipeline} with one executor JVM killed with SIGKILL while it trains an adapter
+ * that already has a checkpoint: Spark retries the lost task, it resumes from the checkpoint, and
+ * the run ends with every adapter exactly once and the same leaderboard and per-step losses as the
+ * undisturbed run.
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class SweepClusterIT {
@@ -60,15 +66,15 @@ class SweepClusterIT {
           "-Djdk.reflect.useDirectMethodHandle=false",
           "-Dio.netty.tryReflectionSetAccessible=true");
 
+  /** The sweep, without a master: spark-submit names it. */
   static final String SWEEP =
       """
       model: '%s'
       data: '%s'
-      master: 'spark://127.0.0.1:%d'
       adapters_per_task: 1
       checkpoint_every: 2
       defaults:
-        lr: 1.0e-3
+        lr: 2.0e-3
         steps: 16
         batch_size: 4
         targets: [q, v, o, down]
@@ -77,6 +83,16 @@ class SweepClusterIT {
         lr_ratio: [1, 8]
       pruning:
         strategy: none
+      """;
+
+  /**
+   * What {@code bin/lora-pipeline} adds to {@link #SWEEP} to drive the cluster itself: the master
+   * and the settings spark-submit would pass, incl. the executors' classpath (the app is not
+   * shipped as a jar then).
+   */
+  static final String PLAIN_DRIVER =
+      """
+      master: 'spark://127.0.0.1:%d'
       spark:
         spark.driver.host: 127.0.0.1
         spark.executor.memory: 1g
@@ -87,6 +103,28 @@ class SweepClusterIT {
         spark.task.maxFailures: '4'
       """;
 
+  /**
+   * Spark runtime dependencies that Maven resolves at the application's compile scope, so {@code
+   * pipeline/target/lib} (Spark's provided closure) lacks them and the shaded jar carries them; a
+   * Spark distribution's {@code jars/} has them. One class of each, to find its jar.
+   */
+  static final List<String> SPARK_DEPS_IN_APP =
+      List.of(
+          "org.slf4j.Logger",
+          "com.fasterxml.jackson.annotation.JsonProperty",
+          "com.fasterxml.jackson.core.JsonFactory",
+          "com.fasterxml.jackson.databind.ObjectMapper",
+          "com.google.gson.Gson",
+          "com.google.errorprone.annotations.CanIgnoreReturnValue",
+          "com.google.common.util.concurrent.internal.InternalFutureFailureAccess",
+          "com.google.common.collect.ImmutableList",
+          "com.google.j2objc.annotations.J2ObjCIncompatible",
+          "org.apache.commons.codec.binary.Hex",
+          "org.apache.commons.compress.archivers.ArchiveEntry",
+          "org.apache.commons.lang3.StringUtils",
+          "org.checkerframework.checker.nullness.qual.Nullable",
+          "javassist.ClassPool");
+
   static final List<String> ADAPTERS =
       List.of("a000-r2-x1", "a001-r2-x8", "a002-r4-x1", "a003-r4-x8");
 
@@ -95,7 +133,14 @@ class SweepClusterIT {
   static final List<Process> cluster = new ArrayList<>();
   static Path sparkHome;
   static final List<Path> workDirs = new ArrayList<>();
+
+  /** The sweep for {@code bin/lora-pipeline} (names the master) and for spark-submit (does not). */
   static Path config;
+
+  static Path submitConfig;
+  static Path appJar;
+  static int masterPort;
+  static String executorOpts;
 
   /** The undisturbed run (test A), which the killed run is compared with. */
   static Run undisturbed;
@@ -114,10 +159,13 @@ class SweepClusterIT {
               .orElseThrow(() -> new AssertionError("no shaded jar in " + TARGET + "; package"))
               .toAbsolutePath();
     }
+    appJar = jar;
     Path lib = TARGET.resolve("lib").toAbsolutePath();
     // lib/ holds the provided jars (Spark, Hadoop); slf4j-api and the app are in the shaded jar
     String classpath = jar + ":" + lib + "/*";
 
+    // a minimal Spark distribution: jars/ holds Spark's runtime (lib/ plus the Spark dependencies
+    // the app also uses), and the Master, Workers, executors and spark-submit run from it alone
     sparkHome = Files.createDirectories(tmp.resolve("spark-home"));
     Path jars = Files.createDirectories(sparkHome.resolve("jars"));
     Files.createDirectories(sparkHome.resolve("conf"));
@@ -126,10 +174,24 @@ class SweepClusterIT {
         Files.createSymbolicLink(jars.resolve(j.getFileName()), j);
       }
     }
+    for (String cls : SPARK_DEPS_IN_APP) {
+      Path j =
+          Path.of(Class.forName(cls).getProtectionDomain().getCodeSource().getLocation().toURI());
+      assertThat(j.getFileName().toString())
+          .as("the jar of %s", cls)
+          .endsWith(".jar")
+          .doesNotStartWith("lora-spark");
+      Path link = jars.resolve(j.getFileName());
+      if (!Files.exists(link, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+        Files.createSymbolicLink(link, j);
+      }
+    }
+    String sparkClasspath = jars + "/*";
 
     int port = freePort();
+    masterPort = port;
     spark(
-        classpath,
+        sparkClasspath,
         tmp.resolve("master.log"),
         List.of("-Dspark.master.rest.enabled=false"),
         "org.apache.spark.deploy.master.Master",
@@ -146,7 +208,7 @@ class SweepClusterIT {
       Path log = tmp.resolve("worker-" + i + ".log");
       workerLogs.add(log);
       spark(
-          classpath,
+          sparkClasspath,
           log,
           List.of(),
           "org.apache.spark.deploy.worker.Worker",
@@ -176,19 +238,16 @@ class SweepClusterIT {
     }
 
     Path data = TrainCliTest.tokenizedSeeds(tmp.resolve("train.jsonl"), 160);
-    String executorOpts =
+    executorOpts =
         String.join(" ", JVM_FLAGS)
             + " -Dorg.bytedeco.javacpp.maxbytes=1500m"
             + " -Dorg.bytedeco.javacpp.maxphysicalbytes=1800m";
+    String sweep =
+        SWEEP.formatted(ROOT.resolve("models/stories260K").toAbsolutePath(), data.toAbsolutePath());
+    submitConfig = tmp.resolve("sweep-submit.yaml");
+    Files.writeString(submitConfig, sweep);
     config = tmp.resolve("sweep.yaml");
-    Files.writeString(
-        config,
-        SWEEP.formatted(
-            ROOT.resolve("models/stories260K").toAbsolutePath(),
-            data.toAbsolutePath(),
-            port,
-            classpath,
-            executorOpts));
+    Files.writeString(config, sweep + PLAIN_DRIVER.formatted(port, classpath, executorOpts));
   }
 
   @AfterAll
@@ -220,16 +279,48 @@ class SweepClusterIT {
 
   @Test
   @Order(1)
-  void undisturbedSweepRanksFourAdapters() throws Exception {
+  void sparkSubmittedSweepRanksFourLoadableAdaptersBetterThanTheBase() throws Exception {
     Run a = undisturbed();
-    assertThat(a.code()).as("exit code; driver stderr:%n%s", a.err()).isZero();
+    assertThat(a.code()).as("exit code; spark-submit stderr:%n%s", a.err()).isZero();
     JsonNode summary = new ObjectMapper().readTree(a.out());
     assertThat(summary.get("ok").asInt()).as("summary %s", a.out()).isEqualTo(4);
     List<List<String>> board = leaderboard(a.dir());
     assertThat(board).extracting(r -> r.get(1)).containsExactlyInAnyOrderElementsOf(ADAPTERS);
     assertThat(board).extracting(r -> r.get(6)).containsOnly("ok");
+    assertThat(board).extracting(r -> r.get(0)).containsExactly("1", "2", "3", "4");
+    assertThat(board).extracting(r -> r.get(10)).as("steps").containsOnly("16");
+
+    // ranked by eval loss (full precision in the round's outcomes, rounded in the CSV)
+    Map<String, JsonNode> outcomes = outcomes(a.dir());
+    List<Double> eval =
+        board.stream()
+            .map(r -> outcomes.get(r.get(1)))
+            .map(o -> o.get("evalLoss").asDouble())
+            .toList();
+    assertThat(eval).as("eval losses down the leaderboard %s", board).isSorted();
+    assertThat(board.stream().map(r -> Double.parseDouble(r.get(5))).toList()).isSorted();
+    // the best adapter beats the base model on the eval rows
+    double base = Double.parseDouble(board.get(0).get(12));
+    assertThat(board).extracting(r -> r.get(12)).containsOnly(board.get(0).get(12));
+    assertThat(eval.get(0)).as("best eval loss vs the base model's %s", base).isLessThan(base);
+    assertThat(summary.get("best_adapter").asText()).isEqualTo(board.get(0).get(1));
+
+    // every adapter is a loadable PEFT directory on the base model
+    ModelConfig model = ModelConfig.load(ROOT.resolve("models/stories260K"));
+    for (String id : ADAPTERS) {
+      LoraWeights w =
+          PeftAdapter.load(a.dir().resolve("adapters").resolve(id), model, DataType.FLOAT);
+      assertThat(w.config().targets()).as("targets of %s", id).hasSize(4);
+      assertThat(w.config().rank()).as("rank of %s", id).isEqualTo(id.contains("-r2-") ? 2 : 4);
+    }
+    PeftAdapter.load(a.dir().resolve("best"), model, DataType.FLOAT);
+
     JsonNode run = new ObjectMapper().readTree(a.dir().resolve("run.json").toFile());
-    assertThat(run.get("spark_master").asText()).startsWith("spark://127.0.0.1:");
+    assertThat(run.get("spark_master").asText()).isEqualTo("spark://127.0.0.1:" + masterPort);
+    // the executors ran the app from the submitted jar (fetched from the driver), not a classpath
+    assertThat(executorLogs())
+        .contains("run cluster-undisturbed round 0 group", appJar.getFileName().toString());
+    System.err.printf("SweepClusterIT: spark-submit sweep %.1fs%n", a.seconds());
   }
 
   @Test
@@ -411,7 +502,7 @@ class SweepClusterIT {
   static synchronized Run undisturbed() throws Exception {
     if (undisturbed == null) {
       Path out = tmp.resolve("undisturbed");
-      undisturbed = finish(startSweep(out, "cluster-undisturbed"));
+      undisturbed = finish(submitSweep(out, "cluster-undisturbed"));
     }
     return undisturbed;
   }
@@ -436,6 +527,63 @@ class SweepClusterIT {
             runId);
     ProcessBuilder pb = new ProcessBuilder(cmd).directory(ROOT.toFile());
     pb.environment().put("SPARK_LOCAL_IP", "127.0.0.1");
+    pb.redirectOutput(out.resolveSibling(runId + ".out").toFile());
+    pb.redirectError(out.resolveSibling(runId + ".err").toFile());
+    long started = System.nanoTime();
+    return new Driver(pb.start(), out, runId, started);
+  }
+
+  /**
+   * Submits the sweep with {@code spark-submit} (client mode) and the packaged jar, as on a real
+   * cluster: {@code org.apache.spark.deploy.SparkSubmit} on this cluster's {@code SPARK_HOME/jars},
+   * the driver JVM flags {@code bin/lora-pipeline} uses, and the app's settings as {@code --conf}.
+   */
+  static Driver submitSweep(Path out, String runId) throws IOException {
+    List<String> cmd = new ArrayList<>();
+    cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+    cmd.addAll(JVM_FLAGS);
+    cmd.addAll(
+        List.of(
+            "-Xmx1g",
+            "-Dorg.bytedeco.javacpp.maxbytes=1g",
+            "-Dorg.bytedeco.javacpp.maxphysicalbytes=2500m",
+            "-Dlog4j2.configurationFile=" + ROOT.resolve("conf/log4j2.properties"),
+            "-cp",
+            sparkHome.resolve("jars") + "/*",
+            "org.apache.spark.deploy.SparkSubmit",
+            "--master",
+            "spark://127.0.0.1:" + masterPort,
+            "--deploy-mode",
+            "client"));
+    for (String conf :
+        List.of(
+            "spark.driver.host=127.0.0.1",
+            "spark.ui.enabled=false",
+            "spark.executor.memory=1g",
+            "spark.executorEnv.SPARK_SCALA_VERSION=2.13",
+            "spark.executorEnv.OMP_NUM_THREADS=1",
+            "spark.executor.extraJavaOptions=" + executorOpts,
+            "spark.task.maxFailures=4")) {
+      cmd.add("--conf");
+      cmd.add(conf);
+    }
+    cmd.addAll(
+        List.of(
+            "--class",
+            "io.loraspark.pipeline.cli.Main",
+            appJar.toString(),
+            "train",
+            "--config",
+            submitConfig.toString(),
+            "--output",
+            out.toString(),
+            "--run-id",
+            runId));
+    ProcessBuilder pb = new ProcessBuilder(cmd).directory(ROOT.toFile());
+    Map<String, String> env = pb.environment();
+    env.put("SPARK_HOME", sparkHome.toString());
+    env.put("SPARK_SCALA_VERSION", "2.13");
+    env.put("SPARK_LOCAL_IP", "127.0.0.1");
     pb.redirectOutput(out.resolveSibling(runId + ".out").toFile());
     pb.redirectError(out.resolveSibling(runId + ".err").toFile());
     long started = System.nanoTime();
