@@ -137,7 +137,10 @@ public final class SweepRunner {
           .add("trainable_params", DataTypes.LongType, false)
           .add("tokens_per_s", DataTypes.DoubleType, true)
           .add("pruned_at_round", DataTypes.IntegerType, true)
-          .add("failure", DataTypes.StringType, true);
+          .add("failure", DataTypes.StringType, true)
+          .add("perplexity", DataTypes.DoubleType, true)
+          .add("pruned_at_step", DataTypes.IntegerType, true)
+          .add("wall_seconds", DataTypes.DoubleType, true);
 
   /** Metrics columns: one row per (adapter, step). */
   public static final StructType METRICS =
@@ -180,6 +183,7 @@ public final class SweepRunner {
     JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
     List<SweepPlan.Planned> survivors = new ArrayList<>(plan);
     List<Map<String, Object>> rounds = new ArrayList<>();
+    Map<String, Double> wall = new HashMap<>();
     for (int round = 0; round < rungs.size() && !survivors.isEmpty(); round++) {
       int rung = rungs.get(round);
       List<Unit> units = new ArrayList<>();
@@ -236,6 +240,7 @@ public final class SweepRunner {
         }
         AdapterOutcome o = combined(p, reps);
         entries.put(p.spec().id(), new Entry(p, o, o.status(), round + 1, reps));
+        wall.merge(p.spec().id(), o.wallSeconds(), Double::sum);
       }
       List<SweepPlan.Planned> next = new ArrayList<>();
       boolean last = round == rungs.size() - 1;
@@ -280,7 +285,7 @@ public final class SweepRunner {
     List<Entry> board = new ArrayList<>(entries.values());
     board.sort(
         Comparator.comparingInt((Entry e) -> statusOrder(e.status())).thenComparing(order()));
-    writeOutputs(spark, config, runDir, runId, board, rounds, rungs, start);
+    writeOutputs(spark, config, runDir, runId, board, rounds, rungs, wall, start);
     Path html = io.loraspark.pipeline.report.RunReport.write(runDir);
     progress.accept("sweep report: " + html);
     return board;
@@ -516,6 +521,7 @@ public final class SweepRunner {
       List<Entry> board,
       List<Map<String, Object>> rounds,
       List<Integer> rungs,
+      Map<String, Double> wall,
       long start) {
     List<Row> rows = new ArrayList<>();
     StringBuilder csv = new StringBuilder(String.join(",", LEADERBOARD.fieldNames())).append('\n');
@@ -543,7 +549,10 @@ public final class SweepRunner {
         o == null ? 0L : o.trainableParams(),
         o == null ? null : o.tokensPerSecond(),
         e.status().equals("pruned") ? e.round() : null,
-        o == null ? "never ran" : (o.failure().isEmpty() ? null : o.failure())
+        o == null ? "never ran" : (o.failure().isEmpty() ? null : o.failure()),
+        o == null || Double.isNaN(o.evalLoss()) ? null : Math.exp(o.evalLoss()),
+        e.status().equals("pruned") ? rungs.get(e.round() - 1) : null,
+        wall.getOrDefault(e.id(), 0.0)
       };
       rows.add(RowFactory.create(v));
       csv.append(csvLine(v));
