@@ -30,7 +30,9 @@ class RunQuickstartIT {
             prep.get("accepted").asLong()
                 + prep.get("rejected").asLong()
                 + prep.get("duplicates").asLong());
-    assertThat(prep.get("accepted").asLong()).isGreaterThan(150);
+    assertThat(prep.get("accepted").asLong())
+        .as("self-instruct rows within 256 tokens")
+        .isGreaterThan(100);
     assertThat(s.get("adapters").asInt()).isEqualTo(4);
     assertThat(s.get("ok").asInt() + s.get("pruned").asInt()).isEqualTo(4);
     assertThat(s.get("best_eval_loss").asDouble())
