@@ -122,18 +122,8 @@ public record Batch(
    */
   public static Batch padded(
       List<int[]> ids, List<int[]> labels, int padId, int[] rowGroups, int groups, int minLen) {
-    int b = ids.size();
-    int t = minLen;
-    for (int[] row : ids) {
-      t = Math.max(t, row.length);
-    }
-    int[] in = new int[b * t];
-    int[] lab = new int[b * t];
-    int[] pos = new int[b * t];
-    int[] seg = new int[b * t];
-    Arrays.fill(in, padId);
-    Arrays.fill(lab, IGNORE);
-    for (int r = 0; r < b; r++) {
+    List<TokenRow> rows = new java.util.ArrayList<>(ids.size());
+    for (int r = 0; r < ids.size(); r++) {
       int[] row = ids.get(r);
       int[] rowLabels = labels == null ? row : labels.get(r);
       ModelConfig.require(
@@ -142,13 +132,8 @@ public record Batch(
           r,
           rowLabels.length,
           row.length);
-      System.arraycopy(row, 0, in, r * t, row.length);
-      System.arraycopy(rowLabels, 0, lab, r * t, row.length);
-      for (int i = 0; i < row.length; i++) {
-        pos[r * t + i] = i;
-        seg[r * t + i] = 1;
-      }
+      rows.add(new TokenRow(row, rowLabels));
     }
-    return new Batch(b, t, in, lab, pos, seg, rowGroups.clone(), groups);
+    return of(rows, padId, rowGroups, groups, minLen);
   }
 }

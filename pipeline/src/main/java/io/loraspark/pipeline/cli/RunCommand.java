@@ -120,18 +120,7 @@ final class RunCommand implements Callable<Integer> {
     if (!quiet) {
       printLeaderboard(err, board, runDir);
     }
-    long ok = board.stream().filter(e -> e.status().equals("ok")).count();
-    out.put("run_id", id);
-    out.put("run_dir", runDir.toString());
-    out.put("adapters", board.size());
-    out.put("ok", ok);
-    out.put("pruned", board.stream().filter(e -> e.status().equals("pruned")).count());
-    out.put("failed", board.stream().filter(e -> e.status().equals("failed")).count());
-    if (ok > 0) {
-      out.put("best_adapter", board.get(0).id());
-      out.put("best_eval_loss", board.get(0).outcome().evalLoss());
-      out.put("base_eval_loss", board.get(0).outcome().baseEvalLoss());
-    }
+    long ok = SweepCommand.summarize(out, board, id, runDir);
     spec.commandLine().getOut().println(out);
     return ok > 0 ? Main.OK : Main.FAILURE;
   }

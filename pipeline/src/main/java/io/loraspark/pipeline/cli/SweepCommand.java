@@ -54,8 +54,17 @@ final class SweepCommand {
     } finally {
       spark.stop();
     }
-    long ok = board.stream().filter(e -> e.status().equals("ok")).count();
     ObjectNode out = ScoreInput.STRICT.createObjectNode();
+    long ok = summarize(out, board, runId, runDir);
+    cli.getOut().println(out);
+    return ok > 0 ? Main.OK : Main.FAILURE;
+  }
+
+  /**
+   * Adds the run summary (counts, best adapter) to {@code out}; returns the number of ok adapters.
+   */
+  static long summarize(ObjectNode out, List<SweepRunner.Entry> board, String runId, Path runDir) {
+    long ok = board.stream().filter(e -> e.status().equals("ok")).count();
     out.put("run_id", runId);
     out.put("run_dir", runDir.toString());
     out.put("adapters", board.size());
@@ -65,8 +74,8 @@ final class SweepCommand {
     if (ok > 0) {
       out.put("best_adapter", board.get(0).id());
       out.put("best_eval_loss", board.get(0).outcome().evalLoss());
+      out.put("base_eval_loss", board.get(0).outcome().baseEvalLoss());
     }
-    cli.getOut().println(out);
-    return ok > 0 ? Main.OK : Main.FAILURE;
+    return ok;
   }
 }
