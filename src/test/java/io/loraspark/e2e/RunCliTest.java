@@ -49,6 +49,26 @@ class RunCliTest {
   }
 
   @Test
+  void missingModelDirAndUnwritableOutputAreExit2BeforeSparkStarts() throws Exception {
+    Path c = tmp.resolve("run.yaml");
+    Files.writeString(c, "model: " + tmp.resolve("nope") + "\ndata: x.jsonl\n");
+    CliRunner r =
+        CliRunner.run("run", "--config", c.toString(), "--output", tmp.resolve("o").toString());
+    assertThat(r.exitCode()).isEqualTo(2);
+    assertThat(r.errLines()).hasSize(1);
+    assertThat(r.errLines().get(0)).contains("run.yaml", "model", "nope", "config.json");
+
+    Path file = Files.writeString(tmp.resolve("a-file"), "x");
+    Files.writeString(c, "model: " + CliScoreTest.STORIES.toAbsolutePath() + "\ndata: x.jsonl\n");
+    CliRunner w =
+        CliRunner.run(
+            "train", "--config", c.toString(), "--output", file.resolve("run").toString());
+    assertThat(w.exitCode()).isEqualTo(2);
+    assertThat(w.errLines()).hasSize(1);
+    assertThat(w.errLines().get(0)).contains("output", "a-file", "not a writable directory");
+  }
+
+  @Test
   void badRunDateIsExit2() {
     CliRunner r =
         CliRunner.run("run", "--config", QUICKSTART.toString(), "--run-date", "22/11/2026");

@@ -89,6 +89,7 @@ final class RunCommand implements Callable<Integer> {
       return Main.OK;
     }
     List<SweepPlan.Planned> plan = SweepPlan.expand(c); // fail on a bad sweep before Spark starts
+    SweepCommand.checkPaths(c, runDir);
     PreprocessConfig prep = c.preprocess().isEmpty() ? null : preprocessConfig(c, runDir);
     if (prep != null) {
       PreprocessJob.precheck(prep);

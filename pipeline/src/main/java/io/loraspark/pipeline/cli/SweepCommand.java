@@ -35,6 +35,7 @@ final class SweepCommand {
             ? output
             : c.output() != null ? Path.of(c.output()) : Path.of("runs").resolve(runId);
     io.loraspark.pipeline.sweep.SweepPlan.expand(c); // validate before starting Spark
+    checkPaths(c, runDir);
     PrintWriter err = cli.getErr();
     SparkSession spark = Sessions.getOrCreate("lora-spark " + runId, c.master(), c.spark());
     List<SweepRunner.Entry> board;
@@ -77,5 +78,35 @@ final class SweepCommand {
       out.put("base_eval_loss", board.get(0).outcome().baseEvalLoss());
     }
     return ok;
+  }
+
+  /**
+   * Refuses, before Spark starts, a model directory without config.json and a run directory that
+   * cannot be created or written, naming the config key and the path.
+   */
+  static void checkPaths(SweepConfig c, Path runDir) {
+    Path model = Path.of(c.model());
+    if (!java.nio.file.Files.isRegularFile(model.resolve("config.json"))) {
+      throw new IllegalArgumentException(
+          c.source()
+              + ": model "
+              + model.toAbsolutePath().normalize()
+              + " is not a Hugging Face checkpoint directory (no config.json)");
+    }
+    Path existing = runDir.toAbsolutePath().normalize();
+    while (existing != null && !java.nio.file.Files.exists(existing)) {
+      existing = existing.getParent();
+    }
+    if (existing == null
+        || !java.nio.file.Files.isDirectory(existing)
+        || !java.nio.file.Files.isWritable(existing)) {
+      throw new IllegalArgumentException(
+          "output "
+              + runDir.toAbsolutePath().normalize()
+              + " cannot be created: "
+              + (existing == null
+                  ? "no existing parent"
+                  : existing + " is not a writable directory"));
+    }
   }
 }
