@@ -40,6 +40,29 @@ public final class TokenRowsJsonl {
    *     file has no rows
    */
   public static List<TokenRow> read(Path file) {
+    return read(
+        file,
+        row -> {
+          if (!row.isObject() || !row.has("input_ids")) {
+            throw new IllegalArgumentException(
+                "needs an object with an input_ids array (tokenize text with preprocess)");
+          }
+          return parseIds(row);
+        },
+        "input_ids");
+  }
+
+  /**
+   * Reads every non-blank line of {@code file} with {@code parse}.
+   *
+   * @param parse turns one parsed line into a row; its IllegalArgumentException is reported with
+   *     the file and line
+   * @param expected what a row holds, for the message when the file has none
+   * @throws IllegalArgumentException naming the file and line of the first bad row, or when the
+   *     file has no rows
+   */
+  public static List<TokenRow> read(
+      Path file, java.util.function.Function<JsonNode, TokenRow> parse, String expected) {
     List<TokenRow> rows = new ArrayList<>();
     try (BufferedReader in = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
       String line;
@@ -50,12 +73,7 @@ public final class TokenRowsJsonl {
           continue;
         }
         try {
-          JsonNode row = STRICT.readTree(line);
-          if (!row.isObject() || !row.has("input_ids")) {
-            throw new IllegalArgumentException(
-                "needs an object with an input_ids array (tokenize text with preprocess)");
-          }
-          rows.add(parseIds(row));
+          rows.add(parse.apply(STRICT.readTree(line)));
         } catch (JsonProcessingException e) {
           throw new IllegalArgumentException(
               file + " line " + lineNo + ": not valid JSON (" + e.getOriginalMessage() + ")");
@@ -67,7 +85,7 @@ public final class TokenRowsJsonl {
       throw new UncheckedIOException("cannot read " + file, e);
     }
     if (rows.isEmpty()) {
-      throw new IllegalArgumentException(file + ": no rows (expected JSONL with input_ids)");
+      throw new IllegalArgumentException(file + ": no rows (expected JSONL with " + expected + ")");
     }
     return rows;
   }

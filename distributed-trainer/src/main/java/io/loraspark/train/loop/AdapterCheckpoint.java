@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.loraspark.train.io.AtomicFiles;
 import io.loraspark.train.lora.LoraWeights;
 import io.loraspark.train.lora.PeftAdapter;
 import io.loraspark.train.optim.AdamW;
@@ -141,10 +142,10 @@ final class AdapterCheckpoint {
           sums.put(f.getFileName().toString(), sha256(f));
         }
       }
-      writeSynced(
-          tmp.resolve(STATE_FILE), JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(state));
+      AtomicFiles.writeString(
+          tmp.resolve(STATE_FILE), JSON.writerWithDefaultPrettyPrinter().writeValueAsString(state));
       if (Files.exists(target)) {
-        deleteTree(target);
+        AtomicFiles.deleteTree(target);
       }
       Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
       syncDir(adapterDir);
@@ -278,7 +279,7 @@ final class AdapterCheckpoint {
     List<Path> dirs = stepDirs(adapterDir);
     for (int i = 0; i < dirs.size() - Math.max(1, keep); i++) {
       try {
-        deleteTree(dirs.get(i));
+        AtomicFiles.deleteTree(dirs.get(i));
       } catch (IOException e) {
         LOG.warn("{}: cannot delete old checkpoint ({})", dirs.get(i), e.toString());
       }
@@ -301,33 +302,15 @@ final class AdapterCheckpoint {
     return HexFormat.of().formatHex(md.digest());
   }
 
-  private static void writeSynced(Path file, byte[] bytes) throws IOException {
-    try (FileChannel ch =
-        FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
-      ch.write(java.nio.ByteBuffer.wrap(bytes));
-      ch.force(true);
-    }
-  }
-
   private static void syncDir(Path dir) throws IOException {
     try (FileChannel d = FileChannel.open(dir, StandardOpenOption.READ)) {
       d.force(true);
     }
   }
 
-  private static void deleteTree(Path dir) throws IOException {
-    try (Stream<Path> s = Files.walk(dir)) {
-      for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
-        Files.deleteIfExists(p);
-      }
-    }
-  }
-
   private static void deleteQuietly(Path dir) {
     try {
-      if (Files.exists(dir)) {
-        deleteTree(dir);
-      }
+      AtomicFiles.deleteTree(dir);
     } catch (IOException ignored) {
       // the temporary directory is hidden and ignored by readers
     }

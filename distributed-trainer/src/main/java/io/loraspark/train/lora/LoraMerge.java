@@ -1,5 +1,6 @@
 package io.loraspark.train.lora;
 
+import io.loraspark.train.io.AtomicFiles;
 import io.loraspark.train.model.LayerWeights;
 import io.loraspark.train.model.ModelConfig;
 import io.loraspark.train.model.ModelWeights;

@@ -1,21 +1,20 @@
 package io.loraspark.train.safetensors;
 
+import static io.loraspark.train.io.AtomicFiles.writeFully;
+
 import com.fasterxml.jackson.core.JsonGenerator;
+import io.loraspark.train.io.AtomicFiles;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.util.Arrays;
 import java.util.Map;
 import java.util.Objects;
 import java.util.TreeMap;
-import java.util.UUID;
 
 /** Writes safetensors files: deterministic bytes, header space-padded to a multiple of 8. */
 public final class SafetensorsWriter {
@@ -103,47 +102,17 @@ public final class SafetensorsWriter {
     Objects.requireNonNull(file, "file");
     Objects.requireNonNull(tensors, "tensors");
     byte[] header = header(file, tensors, metadata == null ? Map.of() : metadata);
-    Path dir = file.toAbsolutePath().getParent();
-    Path tmp = dir.resolve("." + file.getFileName() + "." + UUID.randomUUID() + ".tmp");
-    try {
-      writeTemp(tmp, header, tensors);
-      Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-    } catch (IOException e) {
-      UncheckedIOException u = new UncheckedIOException(file + ": cannot write: " + e, e);
-      deleteTemp(tmp, u);
-      throw u;
-    } catch (RuntimeException | Error e) {
-      deleteTemp(tmp, e);
-      throw e;
-    }
-    try (FileChannel d = FileChannel.open(dir, StandardOpenOption.READ)) {
-      d.force(true);
-    } catch (IOException e) {
-      throw new UncheckedIOException(
-          file + ": written, but syncing directory " + dir + " failed: " + e, e);
-    }
-  }
-
-  private static void writeTemp(Path tmp, byte[] header, Map<String, Tensor> tensors)
-      throws IOException {
-    try (FileChannel ch =
-        FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
-      ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(header.length);
-      writeFully(ch, len.flip());
-      writeFully(ch, ByteBuffer.wrap(header));
-      for (Tensor t : tensors.values()) {
-        writeData(ch, t);
-      }
-      ch.force(true);
-    }
-  }
-
-  private static void deleteTemp(Path tmp, Throwable primary) {
-    try {
-      Files.deleteIfExists(tmp);
-    } catch (IOException e) {
-      primary.addSuppressed(e);
-    }
+    AtomicFiles.write(
+        file,
+        ch -> {
+          ByteBuffer len =
+              ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(header.length);
+          writeFully(ch, len.flip());
+          writeFully(ch, ByteBuffer.wrap(header));
+          for (Tensor t : tensors.values()) {
+            writeData(ch, t);
+          }
+        });
   }
 
   /** The header JSON, UTF-8, padded with spaces to a multiple of 8 bytes. */
@@ -240,12 +209,6 @@ public final class SafetensorsWriter {
         }
       }
       writeFully(ch, buf.flip());
-    }
-  }
-
-  private static void writeFully(FileChannel ch, ByteBuffer buf) throws IOException {
-    while (buf.hasRemaining()) {
-      ch.write(buf);
     }
   }
 }

@@ -114,23 +114,12 @@ public record GroupTask(
                 "." + dir.getFileName() + "." + java.util.UUID.randomUUID() + ".old");
         java.nio.file.Files.move(dir, old, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
         java.nio.file.Files.move(tmp, dir, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
-        deleteTree(old);
+        io.loraspark.train.io.AtomicFiles.deleteTree(old);
       } else {
         java.nio.file.Files.move(tmp, dir, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
       }
     } catch (java.io.IOException e) {
       throw new java.io.UncheckedIOException("cannot commit adapter " + dir + ": " + e, e);
-    }
-  }
-
-  private static void deleteTree(Path p) throws java.io.IOException {
-    if (!java.nio.file.Files.exists(p)) {
-      return;
-    }
-    try (var s = java.nio.file.Files.walk(p)) {
-      for (Path x : s.sorted(java.util.Comparator.reverseOrder()).toList()) {
-        java.nio.file.Files.deleteIfExists(x);
-      }
     }
   }
 

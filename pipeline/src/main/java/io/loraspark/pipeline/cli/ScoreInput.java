@@ -1,18 +1,11 @@
 package io.loraspark.pipeline.cli;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.loraspark.prep.tokenize.TextTokenizer;
 import io.loraspark.train.data.TokenRowsJsonl;
 import io.loraspark.train.model.TokenRow;
-import java.io.BufferedReader;
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Supplier;
 
@@ -31,32 +24,7 @@ final class ScoreInput {
    * @param tokenizer opened on the first {@code text} row only
    */
   static List<TokenRow> read(Path file, Supplier<TextTokenizer> tokenizer) {
-    List<TokenRow> rows = new ArrayList<>();
-    try (BufferedReader in = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
-      String line;
-      int lineNo = 0;
-      while ((line = in.readLine()) != null) {
-        lineNo++;
-        if (line.isBlank()) {
-          continue;
-        }
-        try {
-          rows.add(parse(STRICT.readTree(line), tokenizer));
-        } catch (JsonProcessingException e) {
-          throw new IllegalArgumentException(
-              file + " line " + lineNo + ": not valid JSON (" + e.getOriginalMessage() + ")");
-        } catch (IllegalArgumentException e) {
-          throw new IllegalArgumentException(file + " line " + lineNo + ": " + e.getMessage());
-        }
-      }
-    } catch (IOException e) {
-      throw new UncheckedIOException("cannot read " + file, e);
-    }
-    if (rows.isEmpty()) {
-      throw new IllegalArgumentException(
-          file + ": no rows (expected JSONL with input_ids or text)");
-    }
-    return rows;
+    return TokenRowsJsonl.read(file, row -> parse(row, tokenizer), "input_ids or text");
   }
 
   private static TokenRow parse(JsonNode row, Supplier<TextTokenizer> tokenizer) {

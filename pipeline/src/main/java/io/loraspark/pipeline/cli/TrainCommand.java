@@ -2,6 +2,7 @@ package io.loraspark.pipeline.cli;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.loraspark.train.data.TokenRowsJsonl;
+import io.loraspark.train.io.AtomicFiles;
 import io.loraspark.train.loop.AdapterSpec;
 import io.loraspark.train.loop.FusedTrainer;
 import io.loraspark.train.loop.StepMetrics;
@@ -210,7 +211,11 @@ final class TrainCommand implements Callable<Integer> {
     PrintWriter err = spec.commandLine().getErr();
     Path checkpoints = output.resolve(CHECKPOINTS);
     if (noResume) {
-      deleteTree(checkpoints);
+      try {
+        AtomicFiles.deleteTree(checkpoints);
+      } catch (IOException e) {
+        throw new UncheckedIOException("cannot delete " + checkpoints + ": " + e, e);
+      }
     }
     FusedTrainer trainer =
         new FusedTrainer(transformer, List.of(adapter), trainRows, evalRows, 0)
@@ -238,19 +243,6 @@ final class TrainCommand implements Callable<Integer> {
 
   /** Checkpoints live beside the exported adapter, as Hugging Face's Trainer keeps them. */
   static final String CHECKPOINTS = "checkpoints";
-
-  private static void deleteTree(Path dir) {
-    if (!Files.exists(dir)) {
-      return;
-    }
-    try (var paths = Files.walk(dir)) {
-      for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
-        Files.delete(p);
-      }
-    } catch (IOException e) {
-      throw new UncheckedIOException("cannot delete " + dir + ": " + e, e);
-    }
-  }
 
   private void progress(PrintWriter err, StepMetrics m) {
     if (quiet) {

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.loraspark.train.io.AtomicFiles;
 import io.loraspark.train.loop.StepMetrics;
 import io.loraspark.train.spark.AdapterOutcome;
 import io.loraspark.train.spark.GroupTask;
@@ -173,7 +174,7 @@ public final class SweepRunner {
     List<SweepPlan.Planned> plan = SweepPlan.expand(config);
     Path model = Path.of(config.model()).toAbsolutePath().normalize();
     String data = absoluteUri(config.data());
-    createDirectories(runDir);
+    AtomicFiles.createDirectories(runDir);
     Map<String, Entry> entries = new LinkedHashMap<>();
     for (SweepPlan.Planned p : plan) {
       entries.put(p.spec().id(), new Entry(p, null, "pending", 0, List.of()));
@@ -412,9 +413,9 @@ public final class SweepRunner {
     ObjectNode n = ROUND_JSON.createObjectNode();
     n.put("plan", key);
     n.set("outcomes", ROUND_JSON.valueToTree(outcomes));
-    createDirectories(file.getParent());
+    AtomicFiles.createDirectories(file.getParent());
     try {
-      writeString(file, ROUND_JSON.writeValueAsString(n));
+      AtomicFiles.writeString(file, ROUND_JSON.writeValueAsString(n));
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
@@ -578,8 +579,8 @@ public final class SweepRunner {
         }
       }
     }
-    writeString(runDir.resolve("leaderboard.csv"), csv.toString());
-    writeString(runDir.resolve("metrics.csv"), metricsCsv.toString());
+    AtomicFiles.writeString(runDir.resolve("leaderboard.csv"), csv.toString());
+    AtomicFiles.writeString(runDir.resolve("metrics.csv"), metricsCsv.toString());
     writeParquet(spark, rows, LEADERBOARD, runDir.resolve("leaderboard.parquet"));
     writeParquet(spark, metricRows, METRICS, runDir.resolve("metrics"));
     Entry best = board.isEmpty() ? null : board.get(0);
@@ -612,7 +613,7 @@ public final class SweepRunner {
       a.putPOJO("settings", e.planned().settings());
     }
     try {
-      writeString(runDir.resolve("run.json"), json.writeValueAsString(run));
+      AtomicFiles.writeString(runDir.resolve("run.json"), json.writeValueAsString(run));
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
@@ -658,49 +659,20 @@ public final class SweepRunner {
     return Path.of(path).toAbsolutePath().normalize().toString();
   }
 
-  private static void createDirectories(Path dir) {
-    try {
-      Files.createDirectories(dir);
-    } catch (IOException e) {
-      throw new UncheckedIOException("cannot create " + dir + ": " + e, e);
-    }
-  }
-
-  private static void writeString(Path file, String text) {
-    try {
-      Path tmp = file.resolveSibling("." + file.getFileName() + ".tmp");
-      Files.writeString(tmp, text);
-      Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-    } catch (IOException e) {
-      throw new UncheckedIOException("cannot write " + file + ": " + e, e);
-    }
-  }
-
   private static void copyDir(Path from, Path to) {
     try {
       Path tmp = to.resolveSibling("." + to.getFileName() + ".tmp");
-      deleteTree(tmp);
+      AtomicFiles.deleteTree(tmp);
       Files.createDirectories(tmp);
       try (Stream<Path> s = Files.list(from)) {
         for (Path f : s.filter(Files::isRegularFile).toList()) {
           Files.copy(f, tmp.resolve(f.getFileName()));
         }
       }
-      deleteTree(to);
+      AtomicFiles.deleteTree(to);
       Files.move(tmp, to, StandardCopyOption.ATOMIC_MOVE);
     } catch (IOException e) {
       throw new UncheckedIOException("cannot copy " + from + " to " + to + ": " + e, e);
-    }
-  }
-
-  private static void deleteTree(Path dir) throws IOException {
-    if (!Files.exists(dir)) {
-      return;
-    }
-    try (Stream<Path> s = Files.walk(dir)) {
-      for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
-        Files.delete(p);
-      }
     }
   }
 }

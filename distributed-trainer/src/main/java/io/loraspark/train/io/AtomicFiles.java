@@ -1,4 +1,4 @@
-package io.loraspark.train.lora;
+package io.loraspark.train.io;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -9,14 +9,23 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.util.Comparator;
 import java.util.UUID;
+import java.util.stream.Stream;
 
 /**
- * Small-file writes that readers never see half done: the bytes go to a temp file in the target's
+ * File writes that readers never see half done: the bytes go to a temp file in the target's
  * directory, are synced, and are renamed over the target atomically (then the directory is synced).
+ * Also the recursive delete the writers of checkpoint and adapter directories share.
  */
-final class AtomicFiles {
+public final class AtomicFiles {
   private AtomicFiles() {}
+
+  /** Writes the content of a temp file; the channel is synced and closed by the caller. */
+  @FunctionalInterface
+  public interface Content {
+    void writeTo(FileChannel channel) throws IOException;
+  }
 
   /**
    * Writes {@code text} as UTF-8 to {@code file}, replacing it atomically.
@@ -24,7 +33,7 @@ final class AtomicFiles {
    * @throws UncheckedIOException naming the file if writing, syncing or renaming fails; any
    *     existing {@code file} is then left as it was
    */
-  static void writeString(Path file, String text) {
+  public static void writeString(Path file, String text) {
     write(file, text.getBytes(StandardCharsets.UTF_8));
   }
 
@@ -33,7 +42,7 @@ final class AtomicFiles {
    *
    * @throws UncheckedIOException naming the file that could not be read or written
    */
-  static void copy(Path source, Path target) {
+  public static void copy(Path source, Path target) {
     byte[] bytes;
     try {
       bytes = Files.readAllBytes(source);
@@ -44,15 +53,23 @@ final class AtomicFiles {
   }
 
   private static void write(Path file, byte[] bytes) {
+    write(file, ch -> writeFully(ch, ByteBuffer.wrap(bytes)));
+  }
+
+  /**
+   * Writes {@code file} through {@code content} into a temp file beside it, syncs it, renames it
+   * over {@code file} atomically and syncs the directory.
+   *
+   * @throws UncheckedIOException naming the file if writing, syncing or renaming fails; any
+   *     existing {@code file} is then left as it was and the temp file is removed
+   */
+  public static void write(Path file, Content content) {
     Path dir = file.toAbsolutePath().getParent();
     Path tmp = dir.resolve("." + file.getFileName() + "." + UUID.randomUUID() + ".tmp");
     try {
       try (FileChannel ch =
           FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
-        ByteBuffer buf = ByteBuffer.wrap(bytes);
-        while (buf.hasRemaining()) {
-          ch.write(buf);
-        }
+        content.writeTo(ch);
         ch.force(true);
       }
       Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
@@ -72,6 +89,13 @@ final class AtomicFiles {
     }
   }
 
+  /** Writes all of {@code buf}. */
+  public static void writeFully(FileChannel ch, ByteBuffer buf) throws IOException {
+    while (buf.hasRemaining()) {
+      ch.write(buf);
+    }
+  }
+
   /** Removes a leftover temp file; a failure to do so is attached to {@code primary}. */
   private static void deleteQuietly(Path tmp, Throwable primary) {
     try {
@@ -86,11 +110,23 @@ final class AtomicFiles {
    *
    * @throws UncheckedIOException naming the directory if it cannot be created
    */
-  static void createDirectories(Path dir) {
+  public static void createDirectories(Path dir) {
     try {
       Files.createDirectories(dir);
     } catch (IOException e) {
       throw new UncheckedIOException(dir + ": cannot create directory: " + e, e);
+    }
+  }
+
+  /** Deletes {@code path} and everything below it; nothing happens if it does not exist. */
+  public static void deleteTree(Path path) throws IOException {
+    if (!Files.exists(path)) {
+      return;
+    }
+    try (Stream<Path> s = Files.walk(path)) {
+      for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
+        Files.deleteIfExists(p);
+      }
     }
   }
 }
