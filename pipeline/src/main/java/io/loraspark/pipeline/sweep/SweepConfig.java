@@ -58,59 +58,16 @@ public record SweepConfig(
     }
   }
 
-  /** Top-level keys. */
-  public static final Set<String> KEYS =
-      Set.of(
-          "model",
-          "data",
-          "output",
-          "run_id",
-          "master",
-          "defaults",
-          "grid",
-          "adapters",
-          "adapters_per_task",
-          "pruning",
-          "checkpoint_every",
-          "spark",
-          "preprocess");
+  /** Top-level keys ({@link ConfigKeys#TOP}). */
+  public static final Set<String> KEYS = ConfigKeys.names(ConfigKeys.TOP);
 
-  /** Keys of the {@code preprocess} section (the {@code run} command's first stage). */
-  public static final Set<String> PREPROCESS_KEYS =
-      Set.of(
-          "input",
-          "format",
-          "max_seq_len",
-          "eval_fraction",
-          "seed",
-          "shards",
-          "pack",
-          "template",
-          "on_too_long");
+  /** Keys of the {@code preprocess} section ({@link ConfigKeys#PREPROCESS}). */
+  public static final Set<String> PREPROCESS_KEYS = ConfigKeys.names(ConfigKeys.PREPROCESS);
 
   /** Adapter settings allowed in {@code defaults}, {@code grid} and {@code adapters}. */
-  public static final Set<String> ADAPTER_KEYS =
-      Set.of(
-          "method",
-          "rank",
-          "alpha",
-          "dropout",
-          "rslora",
-          "targets",
-          "lr",
-          "lr_ratio",
-          "steps",
-          "batch_size",
-          "grad_accum",
-          "warmup_steps",
-          "schedule",
-          "weight_decay",
-          "max_grad_norm",
-          "eval_every",
-          "seed",
-          "replicas");
+  public static final Set<String> ADAPTER_KEYS = ConfigKeys.names(ConfigKeys.ADAPTER);
 
-  static final Set<String> PRUNING_KEYS = Set.of("strategy", "eta", "min_steps");
+  static final Set<String> PRUNING_KEYS = ConfigKeys.names(ConfigKeys.PRUNING);
 
   private static final ObjectMapper YAML =
       new ObjectMapper(new YAMLFactory()).enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION);
@@ -178,6 +135,13 @@ public record SweepConfig(
     if (p != null && !p.isNull()) {
       if (p.isTextual()) {
         pruning = pruning(file, p.asText(), 3, 0);
+      } else if (!p.isObject()) {
+        throw new IllegalArgumentException(
+            file
+                + ": pruning must be none, successive_halving or a mapping of "
+                + String.join(", ", PRUNING_KEYS)
+                + " but was "
+                + p);
       } else {
         checkKeys(file, "pruning.", p, PRUNING_KEYS);
         pruning =
@@ -218,12 +182,13 @@ public record SweepConfig(
         throw new IllegalArgumentException(file + ": preprocess.input is required");
       }
     }
-    int perTask = integer(file, root, "adapters_per_task", 4);
+    int perTask = integer(file, root, "adapters_per_task", ConfigKeys.DEFAULT_ADAPTERS_PER_TASK);
     if (perTask < 1 || perTask > 64) {
       throw new IllegalArgumentException(
           file + ": adapters_per_task must be in [1, 64] but was " + perTask);
     }
-    int checkpointEvery = integer(file, root, "checkpoint_every", 50);
+    int checkpointEvery =
+        integer(file, root, "checkpoint_every", ConfigKeys.DEFAULT_CHECKPOINT_EVERY);
     if (checkpointEvery < 0) {
       throw new IllegalArgumentException(
           file + ": checkpoint_every must be >= 0 but was " + checkpointEvery);

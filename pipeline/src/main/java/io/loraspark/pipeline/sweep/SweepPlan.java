@@ -65,6 +65,11 @@ public final class SweepPlan {
       points.add(a);
       varying.add(a);
     }
+    try {
+      resolve("defaults", c.defaults()); // a bad default is an error even where a grid hides it
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException(c.source() + ": defaults: " + e.getMessage(), e);
+    }
     List<Planned> out = new ArrayList<>();
     for (int i = 0; i < points.size(); i++) {
       Map<String, Object> s = new LinkedHashMap<>(c.defaults());

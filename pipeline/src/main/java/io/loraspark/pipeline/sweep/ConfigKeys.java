@@ -1,0 +1,328 @@
+package io.loraspark.pipeline.sweep;
+
+import io.loraspark.prep.job.PreprocessConfig;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+import java.util.stream.Collectors;
+
+/**
+ * Every key a run or sweep config accepts, with its type, default and meaning: the one definition
+ * that {@link SweepConfig} validates against and the README's configuration reference is generated
+ * from ({@link #markdown()}; {@code ConfigReferenceTest} fails when the README differs), so the
+ * documentation cannot drift from the code.
+ */
+public final class ConfigKeys {
+
+  /** The value types a key takes; each is checked when the config is read or planned. */
+  public enum Type {
+    STRING("string"),
+    PATH("path"),
+    URI("path or URI"),
+    INTEGER("integer"),
+    NUMBER("number"),
+    BOOLEAN("boolean"),
+    NAMES("list of names"),
+    MAPPING("mapping"),
+    LIST("list");
+
+    final String label;
+
+    Type(String label) {
+      this.label = label;
+    }
+  }
+
+  /**
+   * One config key.
+   *
+   * @param section where it lives: {@code ""} for the top level, else the section name
+   * @param defaultValue the default as a reader sees it ({@code —} when required or empty)
+   */
+  public record Key(String section, String name, Type type, String defaultValue, String meaning) {
+    /** The dotted name, e.g. {@code pruning.eta}; adapter settings are {@code <adapter>.rank}. */
+    public String path() {
+      return section.isEmpty() ? name : section + "." + name;
+    }
+  }
+
+  /** Default number of adapters trained fused in one Spark task. */
+  public static final int DEFAULT_ADAPTERS_PER_TASK = 4;
+
+  /** Default steps between resumable checkpoints. */
+  public static final int DEFAULT_CHECKPOINT_EVERY = 50;
+
+  /** Top-level keys. */
+  public static final List<Key> TOP =
+      List.of(
+          key(
+              "",
+              "model",
+              Type.PATH,
+              "required",
+              "Hugging Face checkpoint directory of the base"
+                  + " model (config.json + safetensors), readable at the same path on every executor"),
+          key(
+              "",
+              "data",
+              Type.PATH,
+              "required without `preprocess`",
+              "training data: `preprocess`"
+                  + " output (its root or `shards/`) or token JSONL; `run` sets it to its own shards"),
+          key("", "output", Type.PATH, "`runs/<run_id>`", "run directory; `--output` overrides"),
+          key(
+              "",
+              "run_id",
+              Type.STRING,
+              "`run-<date>`",
+              "names the run; `run --run-date D` makes" + " it `<run_id>-D`; `--run-id` overrides"),
+          key("", "master", Type.STRING, "spark-submit's, else `local[*]`", "Spark master URL"),
+          key("", "defaults", Type.MAPPING, "{}", "adapter settings shared by every adapter"),
+          key(
+              "",
+              "grid",
+              Type.MAPPING,
+              "{}",
+              "adapter setting → list of values; the sweep is"
+                  + " their cross product (last key varies fastest)"),
+          key(
+              "",
+              "adapters",
+              Type.LIST,
+              "[]",
+              "explicit adapters (setting maps over `defaults`)," + " trained after the grid's"),
+          key(
+              "",
+              "adapters_per_task",
+              Type.INTEGER,
+              "" + DEFAULT_ADAPTERS_PER_TASK,
+              "adapters" + " trained fused on one shared base copy per Spark task, 1–64"),
+          key(
+              "",
+              "pruning",
+              Type.MAPPING,
+              "none",
+              "successive halving (see `pruning.*`), or the"
+                  + " word `none` / `successive_halving`"),
+          key(
+              "",
+              "checkpoint_every",
+              Type.INTEGER,
+              "" + DEFAULT_CHECKPOINT_EVERY,
+              "optimizer"
+                  + " steps between resumable checkpoints (0: only at the end of each round)"),
+          key("", "spark", Type.MAPPING, "{}", "extra `spark.*` settings for the session"),
+          key(
+              "",
+              "preprocess",
+              Type.MAPPING,
+              "none",
+              "`run`'s first stage (see `preprocess.*`):"
+                  + " instruction data → tokenized Parquet shards in the run directory"));
+
+  /** Keys of the {@code pruning} section. */
+  public static final List<Key> PRUNING =
+      List.of(
+          key(
+              "pruning",
+              "strategy",
+              Type.STRING,
+              "successive_halving",
+              "`successive_halving` or" + " `none` (every adapter trains to `steps`)"),
+          key(
+              "pruning",
+              "eta",
+              Type.INTEGER,
+              "3",
+              "keep the best 1/eta by eval loss at each rung;" + " ≥ 2"),
+          key(
+              "pruning",
+              "min_steps",
+              Type.INTEGER,
+              "0",
+              "first rung (0: steps / eta²); the rungs" + " are min_steps · eta^i below `steps`"));
+
+  /** Keys of the {@code preprocess} section. */
+  public static final List<Key> PREPROCESS =
+      List.of(
+          key(
+              "preprocess",
+              "input",
+              Type.PATH,
+              "required",
+              "instruction data: file, directory or"
+                  + " glob of JSONL, JSON array, Parquet or CSV"),
+          key(
+              "preprocess",
+              "format",
+              Type.STRING,
+              "auto",
+              "record layout: auto, alpaca, dolly," + " sharegpt, messages or self_instruct"),
+          key(
+              "preprocess",
+              "template",
+              Type.STRING,
+              "auto",
+              "prompt template: auto (the model's"
+                  + " chat template if it has one, else Alpaca), alpaca or chat"),
+          key(
+              "preprocess",
+              "max_seq_len",
+              Type.INTEGER,
+              "0",
+              "max tokens per row; 0 = the"
+                  + " tokenizer's model_max_length (else "
+                  + PreprocessConfig.FALLBACK_MAX_SEQ_LEN
+                  + ")"),
+          key(
+              "preprocess",
+              "on_too_long",
+              Type.STRING,
+              "truncate",
+              "`truncate` (cut the response)"
+                  + " or `reject`; rejected rows are kept in `rejected/` with their reason"),
+          key(
+              "preprocess",
+              "pack",
+              Type.BOOLEAN,
+              "false",
+              "pack short examples into rows of up to"
+                  + " max_seq_len tokens (attention stays within each example)"),
+          key(
+              "preprocess",
+              "eval_fraction",
+              Type.NUMBER,
+              "" + PreprocessConfig.DEFAULT_EVAL_FRACTION,
+              "fraction of examples held out for"
+                  + " eval loss, by a hash of the example; in [0, 1)"),
+          key(
+              "preprocess",
+              "seed",
+              Type.INTEGER,
+              "" + PreprocessConfig.DEFAULT_SEED,
+              "root seed" + " of the split, shard and order hashes"),
+          key(
+              "preprocess",
+              "shards",
+              Type.INTEGER,
+              "" + PreprocessConfig.DEFAULT_SHARDS,
+              "number of Parquet shards written"));
+
+  /**
+   * Adapter settings, allowed in {@code defaults}, as {@code grid} keys and in {@code adapters}
+   * entries. Their defaults are {@code train}'s flag defaults; {@code SweepPlanTest} checks that
+   * planning an adapter with no settings gives exactly these.
+   */
+  public static final List<Key> ADAPTER =
+      List.of(
+          key("adapter", "method", Type.STRING, "lora", "adapter method"),
+          key("adapter", "rank", Type.INTEGER, "8", "LoRA rank r ≥ 1"),
+          key("adapter", "alpha", Type.NUMBER, "2 · rank", "LoRA alpha; scaling s = alpha / r"),
+          key("adapter", "dropout", Type.NUMBER, "0.0", "dropout on the adapter input, in [0, 1)"),
+          key(
+              "adapter",
+              "rslora",
+              Type.BOOLEAN,
+              "false",
+              "rank-stabilised scaling s = alpha /" + " √r"),
+          key(
+              "adapter",
+              "targets",
+              Type.NAMES,
+              "q,k,v,o,gate,up,down",
+              "projections adapted:" + " q, k, v, o, gate, up, down (or q_proj …)"),
+          key("adapter", "lr", Type.NUMBER, "2.0e-4", "peak learning rate (AdamW)"),
+          key(
+              "adapter",
+              "lr_ratio",
+              Type.NUMBER,
+              "1.0",
+              "LoRA+ ratio: B's learning rate is lr ·" + " lr_ratio"),
+          key("adapter", "steps", Type.INTEGER, "100", "optimizer steps"),
+          key("adapter", "batch_size", Type.INTEGER, "8", "rows per micro-batch"),
+          key("adapter", "grad_accum", Type.INTEGER, "1", "micro-batches per optimizer step"),
+          key("adapter", "warmup_steps", Type.INTEGER, "steps / 10", "linear warmup steps"),
+          key(
+              "adapter",
+              "schedule",
+              Type.STRING,
+              "cosine",
+              "learning-rate schedule after warmup:" + " cosine, linear or constant"),
+          key("adapter", "weight_decay", Type.NUMBER, "0.0", "AdamW decoupled weight decay"),
+          key(
+              "adapter",
+              "max_grad_norm",
+              Type.NUMBER,
+              "1.0",
+              "global gradient-norm clip (0:" + " off)"),
+          key(
+              "adapter",
+              "eval_every",
+              Type.INTEGER,
+              "0",
+              "steps between eval-loss measurements" + " (0: at the end and at each rung)"),
+          key(
+              "adapter",
+              "seed",
+              Type.INTEGER,
+              "derived from 42",
+              "init, data order and dropout"
+                  + " seed; by default each adapter's is derived from `defaults.seed` (else 42) and"
+                  + " its index"),
+          key(
+              "adapter",
+              "replicas",
+              Type.INTEGER,
+              "1",
+              "data-parallel copies on disjoint rows,"
+                  + " combined exactly by truncated SVD; 1–64"));
+
+  private ConfigKeys() {}
+
+  /** The names of {@code keys}, in definition order. */
+  public static Set<String> names(List<Key> keys) {
+    return keys.stream().map(Key::name).collect(Collectors.toCollection(LinkedHashSet::new));
+  }
+
+  /** The key named {@code name} in {@code keys}. */
+  public static Key find(List<Key> keys, String name) {
+    return keys.stream()
+        .filter(k -> k.name().equals(name))
+        .findFirst()
+        .orElseThrow(() -> new IllegalArgumentException("no config key " + name));
+  }
+
+  /** The configuration reference as Markdown tables, as the README shows it. */
+  public static String markdown() {
+    StringBuilder md = new StringBuilder();
+    table(md, "Top level", TOP);
+    table(md, "`pruning:`", PRUNING);
+    table(md, "`preprocess:` (`run` only)", PREPROCESS);
+    table(
+        md,
+        "Adapter settings (`defaults:`, `grid:` keys with lists, `adapters:` entries)",
+        ADAPTER);
+    return md.toString();
+  }
+
+  private static void table(StringBuilder md, String title, List<Key> keys) {
+    md.append("**").append(title).append("**\n\n");
+    md.append("| key | type | default | meaning |\n|---|---|---|---|\n");
+    for (Key k : keys) {
+      md.append(
+          String.format(
+              Locale.ROOT,
+              "| `%s` | %s | %s | %s |%n",
+              k.name(),
+              k.type().label,
+              k.defaultValue(),
+              k.meaning().replace("|", "\\|")));
+    }
+    md.append('\n');
+  }
+
+  private static Key key(String section, String name, Type type, String dflt, String meaning) {
+    return new Key(section, name, type, dflt, meaning);
+  }
+}

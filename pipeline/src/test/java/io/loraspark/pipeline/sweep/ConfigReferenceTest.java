@@ -1,0 +1,110 @@
+package io.loraspark.pipeline.sweep;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.loraspark.train.loop.TrainConfig;
+import io.loraspark.train.lora.LoraConfig;
+import io.loraspark.train.model.Projection;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Locale;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The README's configuration reference is {@link ConfigKeys#markdown()} verbatim, and the adapter
+ * defaults it states are the ones planning really uses. Run with {@code -Dlora.updateReadme=true}
+ * to rewrite the README's block after changing a key.
+ */
+class ConfigReferenceTest {
+  static final String BEGIN =
+      "<!-- BEGIN config-reference: generated from ConfigKeys by ConfigReferenceTest -->";
+  static final String END = "<!-- END config-reference -->";
+
+  @Test
+  void theReadmeShowsTheGeneratedReference() throws IOException {
+    Path readme = projectRoot().resolve("README.md");
+    String text = Files.readString(readme, StandardCharsets.UTF_8);
+    int b = text.indexOf(BEGIN);
+    int e = text.indexOf(END);
+    assertThat(b).as("README.md has the config-reference markers").isGreaterThanOrEqualTo(0);
+    assertThat(e).isGreaterThan(b);
+    String generated = "\n\n" + ConfigKeys.markdown();
+    String current = text.substring(b + BEGIN.length(), e);
+    if (Boolean.getBoolean("lora.updateReadme") && !current.equals(generated)) {
+      Files.writeString(
+          readme,
+          text.substring(0, b + BEGIN.length()) + generated + text.substring(e),
+          StandardCharsets.UTF_8);
+      current = generated;
+    }
+    assertThat(current)
+        .as("README.md's config reference; rerun with -Dlora.updateReadme=true to regenerate")
+        .isEqualTo(generated);
+  }
+
+  @Test
+  void theDocumentedAdapterDefaultsAreThePlannedOnes() {
+    SweepPlan.Planned p = SweepPlan.resolve("a000", Map.of());
+    LoraConfig lora = p.spec().lora();
+    TrainConfig t = p.spec().train();
+    assertThat(p.settings().get("method")).isEqualTo(dflt("method"));
+    assertThat(lora.rank()).isEqualTo(Integer.parseInt(dflt("rank")));
+    assertThat(dflt("alpha")).isEqualTo("2 · rank");
+    assertThat(lora.alpha()).isEqualTo(2.0 * lora.rank());
+    assertThat(lora.dropout()).isEqualTo(Double.parseDouble(dflt("dropout")));
+    assertThat(lora.rsLora()).isEqualTo(Boolean.parseBoolean(dflt("rslora")));
+    assertThat(lora.targets())
+        .containsExactlyElementsOf(Projection.parseList(dflt("targets")))
+        .hasSize(Projection.values().length);
+    assertThat(t.lr()).isEqualTo(Double.parseDouble(dflt("lr")));
+    assertThat(t.lrRatio()).isEqualTo(Double.parseDouble(dflt("lr_ratio")));
+    assertThat(t.steps()).isEqualTo(Integer.parseInt(dflt("steps")));
+    assertThat(t.batchSize()).isEqualTo(Integer.parseInt(dflt("batch_size")));
+    assertThat(t.gradAccum()).isEqualTo(Integer.parseInt(dflt("grad_accum")));
+    assertThat(dflt("warmup_steps")).isEqualTo("steps / 10");
+    assertThat(t.warmupSteps()).isEqualTo(t.steps() / 10);
+    assertThat(t.schedule().name().toLowerCase(Locale.ROOT)).isEqualTo(dflt("schedule"));
+    assertThat(t.weightDecay()).isEqualTo(Double.parseDouble(dflt("weight_decay")));
+    assertThat(t.maxGradNorm()).isEqualTo(Double.parseDouble(dflt("max_grad_norm")));
+    assertThat(t.evalEvery()).isEqualTo(Integer.parseInt(dflt("eval_every")));
+    assertThat(t.seed()).isEqualTo(42L);
+    assertThat(p.replicas()).isEqualTo(Integer.parseInt(dflt("replicas")));
+    assertThat(ConfigKeys.names(ConfigKeys.ADAPTER)).isEqualTo(SweepConfig.ADAPTER_KEYS);
+  }
+
+  @Test
+  void theDocumentedPruningDefaultsAreTheParsedOnes() throws IOException {
+    Path f = Files.createTempFile("sweep", ".yaml");
+    try {
+      Files.writeString(f, "model: m\ndata: d\npruning: {}\n");
+      SweepConfig c = SweepConfig.read(f);
+      assertThat(c.pruning().strategy())
+          .isEqualTo(ConfigKeys.find(ConfigKeys.PRUNING, "strategy").defaultValue());
+      assertThat(c.pruning().eta())
+          .isEqualTo(Integer.parseInt(ConfigKeys.find(ConfigKeys.PRUNING, "eta").defaultValue()));
+      assertThat(c.pruning().minSteps())
+          .isEqualTo(
+              Integer.parseInt(ConfigKeys.find(ConfigKeys.PRUNING, "min_steps").defaultValue()));
+      assertThat(c.adaptersPerTask()).isEqualTo(ConfigKeys.DEFAULT_ADAPTERS_PER_TASK);
+      assertThat(c.checkpointEvery()).isEqualTo(ConfigKeys.DEFAULT_CHECKPOINT_EVERY);
+      assertThat(Arrays.asList(c.grid().size(), c.adapterSettings().size())).containsOnly(0);
+    } finally {
+      Files.deleteIfExists(f);
+    }
+  }
+
+  private static String dflt(String name) {
+    return ConfigKeys.find(ConfigKeys.ADAPTER, name).defaultValue();
+  }
+
+  private static Path projectRoot() {
+    Path here = Path.of("").toAbsolutePath();
+    return Files.exists(here.resolve("README.md")) && Files.exists(here.resolve("conf"))
+        ? here
+        : here.getParent();
+  }
+}
