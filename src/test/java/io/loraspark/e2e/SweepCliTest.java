@@ -57,6 +57,12 @@ class SweepCliTest {
     assertThat(summary.get("ok").asInt()).isEqualTo(1);
     assertThat(summary.get("pruned").asInt()).isEqualTo(3);
     assertThat(r.err()).contains("round 1/3", "round 3/3");
+    // each round's bar ends with the accumulators' totals: 4 adapters x 3 steps, then 2 x 3, 1 x 6
+    assertThat(r.err())
+        .contains(
+            "round 1/3 [####################] 100% · tasks 2/2 · adapters 4/4 · steps 12/12",
+            "round 2/3 [####################] 100% · tasks 1/1 · adapters 2/2 · steps 6/6",
+            "round 3/3 [####################] 100% · tasks 1/1 · adapters 1/1 · steps 6/6");
 
     List<String> board = Files.readAllLines(run.resolve("leaderboard.csv"));
     assertThat(board.get(0))

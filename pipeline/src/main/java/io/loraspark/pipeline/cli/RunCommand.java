@@ -1,6 +1,8 @@
 package io.loraspark.pipeline.cli;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.loraspark.pipeline.progress.ProgressBar;
+import io.loraspark.pipeline.progress.SparkProgress;
 import io.loraspark.pipeline.spark.Sessions;
 import io.loraspark.pipeline.sweep.SweepConfig;
 import io.loraspark.pipeline.sweep.SweepPlan;
@@ -102,7 +104,17 @@ final class RunCommand implements Callable<Integer> {
       SweepConfig sweep = c;
       if (prep != null) {
         progress(err, "run " + id + ": preprocess " + prep.input() + " → " + runDir);
-        Manifest m = new PreprocessJob(prep, line -> progress(err, line)).run(spark);
+        Manifest m;
+        spark.sparkContext().setJobGroup(PREPROCESS_GROUP, "lora-spark preprocess", false);
+        try (ProgressBar bar =
+            bars(err)
+                .start(
+                    "preprocess",
+                    () -> SparkProgress.jobGroupStatus(spark.sparkContext(), PREPROCESS_GROUP))) {
+          m = new PreprocessJob(prep, line -> progress(err, line)).run(spark);
+        } finally {
+          spark.sparkContext().clearJobGroup();
+        }
         out.set("preprocess", m.summary());
         sweep = c.withData(runDir.toAbsolutePath().toString());
       }
@@ -114,7 +126,8 @@ final class RunCommand implements Callable<Integer> {
               runDir,
               id,
               Sessions.threadsPerTask(spark),
-              line -> progress(err, line));
+              line -> progress(err, line),
+              bars(err));
     } finally {
       spark.stop();
     }
@@ -162,6 +175,15 @@ final class RunCommand implements Callable<Integer> {
           runDir.resolve("best"),
           runDir.resolve("report.html"));
     }
+  }
+
+  private static final String PREPROCESS_GROUP = "lora-spark-preprocess";
+
+  /** Progress bars on stderr, or none with {@code --quiet}. */
+  private ProgressBar.Factory bars(PrintWriter err) {
+    return quiet
+        ? ProgressBar.Factory.NONE
+        : ProgressBar.to(err, ProgressBar.isTerminal(), ProgressBar.lineInterval());
   }
 
   private void progress(PrintWriter err, String line) {

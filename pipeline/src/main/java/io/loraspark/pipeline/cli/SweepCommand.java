@@ -1,6 +1,7 @@
 package io.loraspark.pipeline.cli;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.loraspark.pipeline.progress.ProgressBar;
 import io.loraspark.pipeline.spark.Sessions;
 import io.loraspark.pipeline.sweep.SweepConfig;
 import io.loraspark.pipeline.sweep.SweepRunner;
@@ -51,7 +52,10 @@ final class SweepCommand {
                 if (!quiet) {
                   err.println(line);
                 }
-              });
+              },
+              quiet
+                  ? ProgressBar.Factory.NONE
+                  : ProgressBar.to(err, ProgressBar.isTerminal(), ProgressBar.lineInterval()));
     } finally {
       spark.stop();
     }

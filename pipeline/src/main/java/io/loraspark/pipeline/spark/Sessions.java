@@ -29,6 +29,8 @@ public final class Sessions {
     if (local) {
       conf.setIfMissing("spark.ui.enabled", "false");
       conf.setIfMissing("spark.driver.host", "127.0.0.1");
+      // running tasks report their step counters with the heartbeat: a live bar, not a 10 s one
+      conf.setIfMissing("spark.executor.heartbeatInterval", "2s");
     }
     conf.setIfMissing("spark.sql.shuffle.partitions", "8");
     conf.setIfMissing("spark.executorEnv.OMP_NUM_THREADS", conf.get("spark.task.cpus", "1"));

@@ -4,6 +4,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.loraspark.pipeline.progress.ProgressBar;
+import io.loraspark.pipeline.progress.SparkProgress;
 import io.loraspark.train.io.AtomicFiles;
 import io.loraspark.train.loop.StepMetrics;
 import io.loraspark.train.spark.AdapterOutcome;
@@ -31,6 +33,7 @@ import org.apache.spark.sql.SaveMode;
 import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructType;
+import org.apache.spark.util.LongAccumulator;
 
 /**
  * Runs a sweep on Spark: adapters are grouped {@code adapters_per_task} to a task, tasks run as
@@ -170,6 +173,22 @@ public final class SweepRunner {
       String runId,
       int threadsPerTask,
       Consumer<String> progress) {
+    return run(spark, config, runDir, runId, threadsPerTask, progress, ProgressBar.Factory.NONE);
+  }
+
+  /**
+   * Trains the sweep, drawing a progress bar per round with {@code bars}.
+   *
+   * @see #run(SparkSession, SweepConfig, Path, String, int, Consumer)
+   */
+  public static List<Entry> run(
+      SparkSession spark,
+      SweepConfig config,
+      Path runDir,
+      String runId,
+      int threadsPerTask,
+      Consumer<String> progress,
+      ProgressBar.Factory bars) {
     long start = System.nanoTime();
     List<SweepPlan.Planned> plan = SweepPlan.expand(config);
     Path model = Path.of(config.model()).toAbsolutePath().normalize();
@@ -227,7 +246,13 @@ public final class SweepRunner {
       List<AdapterOutcome> outcomes = readRound(roundFile, key);
       if (outcomes == null) {
         spark.sparkContext().setJobDescription("lora-spark " + runId + " round " + (round + 1));
-        outcomes = jsc.parallelize(tasks, tasks.size()).flatMap(new RunGroup()).collect();
+        outcomes =
+            trainRound(
+                jsc,
+                tasks,
+                bars,
+                String.format(Locale.ROOT, "round %d/%d", round + 1, rungs.size()),
+                round == 0 ? 0 : rungs.get(round - 1));
         writeRound(roundFile, key, outcomes);
       } else {
         progress.accept("sweep round " + (round + 1) + ": already done, results from " + roundFile);
@@ -290,6 +315,56 @@ public final class SweepRunner {
     Path html = io.loraspark.pipeline.report.RunReport.write(runDir);
     progress.accept("sweep report: " + html);
     return board;
+  }
+
+  /**
+   * Runs one round's group tasks as a Spark stage, with a bar fed by the tasks' per-step
+   * accumulators: tasks, adapters at the rung, optimizer steps of all adapters, scored tokens/s.
+   *
+   * @param fromStep the step every adapter of the round starts from (the previous rung)
+   */
+  private static List<AdapterOutcome> trainRound(
+      JavaSparkContext jsc,
+      List<GroupTask> tasks,
+      ProgressBar.Factory bars,
+      String label,
+      int fromStep) {
+    LongAccumulator steps = jsc.sc().longAccumulator("lora.steps");
+    LongAccumulator tokens = jsc.sc().longAccumulator("lora.tokens");
+    LongAccumulator adapters = jsc.sc().longAccumulator("lora.adapters");
+    long totalSteps = 0;
+    int totalAdapters = 0;
+    for (GroupTask t : tasks) {
+      totalSteps += (long) t.adapters().size() * Math.max(0, t.stopAt() - fromStep);
+      totalAdapters += t.adapters().size();
+    }
+    long stepsTotal = Math.max(1, totalSteps);
+    int adaptersTotal = totalAdapters;
+    long t0 = System.nanoTime();
+    try (SparkProgress live = SparkProgress.track(jsc.sc(), steps, tokens, adapters);
+        ProgressBar bar =
+            bars.start(
+                label,
+                () -> {
+                  long s = live.value(steps);
+                  double secs = Math.max(1e-9, (System.nanoTime() - t0) / 1e9);
+                  return new ProgressBar.Status(
+                      s / (double) stepsTotal,
+                      String.format(
+                          Locale.ROOT,
+                          "tasks %d/%d · adapters %d/%d · steps %d/%d · %,.0f tok/s",
+                          live.tasksDone(),
+                          tasks.size(),
+                          live.value(adapters),
+                          adaptersTotal,
+                          s,
+                          stepsTotal,
+                          live.value(tokens) / secs));
+                })) {
+      return jsc.parallelize(tasks, tasks.size())
+          .flatMap(new RunGroup(steps, tokens, adapters))
+          .collect();
+    }
   }
 
   private static final ObjectMapper ROUND_JSON = new ObjectMapper();
