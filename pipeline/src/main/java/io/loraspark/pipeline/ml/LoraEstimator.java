@@ -16,7 +16,6 @@ import org.apache.spark.ml.util.DefaultParamsWritable;
 import org.apache.spark.ml.util.Identifiable$;
 import org.apache.spark.ml.util.MLReader;
 import org.apache.spark.sql.Dataset;
-import org.apache.spark.sql.Encoders;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.types.StructType;
 
@@ -90,10 +89,9 @@ public final class LoraEstimator extends Estimator<LoraAdapterModel>
       results =
           tokens
               .repartition(1)
-              .mapPartitions(
-                  new TrainOnPartition(getModelDir(), spec, columns, threads),
-                  Encoders.javaSerialization(TrainOnPartition.Result.class))
-              .collectAsList();
+              .toJavaRDD()
+              .mapPartitions(new TrainOnPartition(getModelDir(), spec, columns, threads))
+              .collect();
     } catch (Exception e) { // a failed job is a SparkException, which Scala does not declare
       throw unwrapped(e);
     }
@@ -133,10 +131,13 @@ public final class LoraEstimator extends Estimator<LoraAdapterModel>
    * and {@code tokens} (long).
    *
    * @throws IllegalArgumentException naming the column when an input column is missing or not
-   *     array&lt;int&gt;, or an output column already exists
+   *     array&lt;int&gt;, or an output column already exists; naming the param when the params do
+   *     not fit together (warmupSteps > steps)
    */
   @Override
   public StructType transformSchema(StructType schema) {
+    loraConfig(); // params valid as a set (warmupSteps <= steps), before any work
+    trainConfig();
     return LoraAdapterModel.outputSchema(schema, this);
   }
 

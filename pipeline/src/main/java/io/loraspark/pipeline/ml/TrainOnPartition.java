@@ -14,7 +14,7 @@ import java.util.Arrays;
 import java.util.Comparator;
 import java.util.Iterator;
 import java.util.List;
-import org.apache.spark.api.java.function.MapPartitionsFunction;
+import org.apache.spark.api.java.function.FlatMapFunction;
 import org.apache.spark.sql.Row;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -25,8 +25,7 @@ import org.slf4j.LoggerFactory;
  * content first, so the result does not depend on the order the shuffle delivered them in: a
  * retried task, or a second fit on the same data and params, trains the same adapter.
  */
-final class TrainOnPartition
-    implements MapPartitionsFunction<Row, TrainOnPartition.Result>, Serializable {
+final class TrainOnPartition implements FlatMapFunction<Iterator<Row>, TrainOnPartition.Result> {
   private static final long serialVersionUID = 1L;
   private static final Logger LOG = LoggerFactory.getLogger(TrainOnPartition.class);
 
