@@ -152,8 +152,8 @@ class LoraEstimatorTest {
     double loss = new PerplexityEvaluator().setMetricName("loss").evaluate(scored);
     long tokenCount = scored.agg(functions.sum("tokens")).first().getLong(0);
 
-    Path adapter = tmp.resolve("adapter");
-    model.saveAdapter(adapter.toString());
+    model.write().save(tmp.resolve("model").toString());
+    Path adapter = tmp.resolve("model").resolve(LoraAdapterModel.ADAPTER_DIR);
     Path jsonl = writeJsonl(scoredRows(tokens), tmp.resolve("rows.jsonl"));
     JsonNode cli =
         score(
@@ -187,19 +187,24 @@ class LoraEstimatorTest {
     PerplexityEvaluator evalBack = PerplexityEvaluator.load(tmp.resolve("evaluator").toString());
     assertThat(paramValues(evalBack)).isEqualTo(paramValues(eval));
 
-    String saved = tmp.resolve("model").toString();
-    model.write().save(saved);
-    LoraAdapterModel back = LoraAdapterModel.load(saved);
+    model.write().save(tmp.resolve("model").toString());
+    LoraAdapterModel back = LoraAdapterModel.load(tmp.resolve("model").toString());
     assertThat(back.uid()).isEqualTo(model.uid());
     assertThat(paramValues(back)).isEqualTo(paramValues(model));
     assertThat(back.summary()).isEqualTo(model.summary());
     Dataset<Row> few = tokens.limit(24).cache();
     assertThat(nllAndTokens(back.transform(few))).isEqualTo(nllAndTokens(model.transform(few)));
 
+    assertSameWeights(back.weights(), model.weights());
     ModelConfig config = ModelConfig.load(MlFixtures.STORIES);
-    LoraWeights peft = PeftAdapter.load(tmp.resolve("model/adapter"), config, DataType.FLOAT);
-    assertSameWeights(peft, model.weights());
-    assertThat(peft.config()).isEqualTo(model.loraConfig());
+    LoraWeights saved = PeftAdapter.load(tmp.resolve("model/adapter"), config, DataType.FLOAT);
+    assertSameWeights(saved, model.weights());
+    assertThat(saved.config()).isEqualTo(model.loraConfig());
+    model.saveAdapter(tmp.resolve("peft").toString());
+    assertSameWeights(
+        PeftAdapter.load(tmp.resolve("peft"), config, DataType.FLOAT), model.weights());
+    assertThatThrownBy(() -> model.saveAdapter(tmp.resolve("peft").toString()))
+        .hasMessageContaining("already exists");
 
     Dataset<Row> seeds = MlFixtures.seeds(spark).limit(24).cache();
     PipelineModel pipeline =
