@@ -117,7 +117,7 @@ public final class LoraEstimator extends Estimator<LoraAdapterModel>
   /**
    * A task's bad-input error as itself (one clear line for the caller); other failures unchanged.
    */
-  static RuntimeException unwrapped(Exception e) {
+  private static RuntimeException unwrapped(Exception e) {
     if (e instanceof SparkException && e.getCause() instanceof IllegalArgumentException bad) {
       return new IllegalArgumentException(bad.getMessage(), e);
     }
