@@ -1,0 +1,184 @@
+package io.loraspark.train.loop;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.loraspark.train.lora.LoraConfig;
+import io.loraspark.train.model.Batch;
+import io.loraspark.train.model.CheckpointLoader;
+import io.loraspark.train.model.Projection;
+import io.loraspark.train.model.TestModels;
+import io.loraspark.train.model.TokenRow;
+import io.loraspark.train.model.Transformer;
+import io.loraspark.train.optim.LrSchedule;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Random;
+import java.util.concurrent.TimeUnit;
+import org.bytedeco.javacpp.Pointer;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.nd4j.linalg.api.buffer.DataType;
+
+/**
+ * Soak: K fused adapters train for many steps on the real stories260K model, with evaluation and
+ * checkpoints on the way, and memory stays flat after warm-up. Native memory that ND4J or JavaCPP
+ * never frees is the classic failure of JVM deep-learning code; it shows as resident memory (RSS)
+ * or JavaCPP's count of live native allocations growing step after step.
+ *
+ * <p>The test suite runs {@value #DEFAULT_STEPS} steps; {@code bench/soak.sh STEPS} runs it long.
+ * Each run writes its memory curve to {@code distributed-trainer/target/soak/memory.csv}.
+ */
+class SoakTest {
+  static final int DEFAULT_STEPS = 300;
+  static final int SAMPLE_EVERY = 20;
+  static final int ADAPTERS = 4;
+
+  /** Resident growth allowed after warm-up: far below one leaked activation buffer per step. */
+  static final long RSS_BOUND = 24L << 20;
+
+  /** Growth allowed in JavaCPP's live native bytes (after GC) after warm-up. */
+  static final long NATIVE_BOUND = 2L << 20;
+
+  @TempDir Path tmp;
+
+  @Test
+  void memoryStaysFlatOverALongFusedRun() throws Exception {
+    int steps = Integer.getInteger("lora.soak.steps", DEFAULT_STEPS);
+    Path csv = Path.of("target", "soak", "memory.csv").toAbsolutePath();
+    Files.createDirectories(csv.getParent());
+    List<String> cmd = new ArrayList<>();
+    cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+    cmd.addAll(
+        java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments().stream()
+            .filter(a -> a.startsWith("-D") || a.startsWith("--add-opens") || a.startsWith("-Xmx"))
+            .toList());
+    cmd.addAll(
+        List.of(
+            "-cp",
+            System.getProperty("java.class.path"),
+            SoakTest.class.getName(),
+            tmp.toString(),
+            csv.toString(),
+            Integer.toString(steps)));
+    Path log = tmp.resolve("log.txt");
+    Process p =
+        new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+    long minutes = Math.max(10, steps / 100);
+    assertThat(p.waitFor(minutes, TimeUnit.MINUTES)).as("soak finished").isTrue();
+    assertThat(p.exitValue()).as("soak exit, log: %s", Files.readString(log)).isZero();
+
+    List<long[]> samples = new ArrayList<>();
+    for (String line : Files.readAllLines(csv).subList(1, Files.readAllLines(csv).size())) {
+      String[] f = line.split(",");
+      samples.add(new long[] {Long.parseLong(f[0]), Long.parseLong(f[1]), Long.parseLong(f[2])});
+    }
+    assertThat(samples).hasSizeGreaterThanOrEqualTo(8);
+    // warm-up: the first quarter (buffers for every row-count shape, the first checkpoints)
+    int from = samples.size() / 4;
+    int window = Math.max(2, (samples.size() - from) / 4);
+    long rssEarly = maxOf(samples.subList(from, from + window), 1);
+    long rssLate = maxOf(samples.subList(samples.size() - window, samples.size()), 1);
+    long nativeEarly = maxOf(samples.subList(from, from + window), 2);
+    long nativeLate = maxOf(samples.subList(samples.size() - window, samples.size()), 2);
+    String numbers =
+        String.format(
+            Locale.ROOT,
+            "%d steps x %d adapters: RSS %.1f → %.1f MB (%+.2f MB), JavaCPP live %.2f → %.2f MB"
+                + " (%+.3f MB) after warm-up; curve in %s",
+            steps,
+            ADAPTERS,
+            rssEarly / 1e6,
+            rssLate / 1e6,
+            (rssLate - rssEarly) / 1e6,
+            nativeEarly / 1e6,
+            nativeLate / 1e6,
+            (nativeLate - nativeEarly) / 1e6,
+            csv);
+    System.out.println("SoakTest: " + numbers);
+    assertThat(rssLate - rssEarly).as(numbers).isLessThan(RSS_BOUND);
+    assertThat(nativeLate - nativeEarly).as(numbers).isLessThan(NATIVE_BOUND);
+  }
+
+  private static long maxOf(List<long[]> rows, int column) {
+    return rows.stream().mapToLong(r -> r[column]).max().orElseThrow();
+  }
+
+  /** The soak itself, in a fresh JVM: args are a work dir, the CSV to write and the step count. */
+  public static void main(String[] args) throws IOException {
+    Path dir = Path.of(args[0]);
+    Path csv = Path.of(args[1]);
+    int steps = Integer.parseInt(args[2]);
+    Transformer model = new Transformer(CheckpointLoader.load(TestModels.STORIES, DataType.FLOAT));
+    int vocab = model.config().vocabSize();
+    List<TokenRow> train = rows(256, 1, vocab);
+    List<TokenRow> eval = rows(16, 2, vocab);
+    List<AdapterSpec> specs = new ArrayList<>();
+    for (int i = 0; i < ADAPTERS; i++) {
+      specs.add(
+          new AdapterSpec(
+              "soak" + i,
+              new LoraConfig(
+                  2 + 2 * i, 8, i % 2 == 0 ? 0.0 : 0.1, List.of(Projection.values()), false),
+              new TrainConfig(
+                  steps, 4, 1, 1e-3, 4, 0.01, 10, LrSchedule.Kind.COSINE, 1.0, 100, 7 + i)));
+    }
+    Files.writeString(csv, "step,rss_bytes,javacpp_live_bytes,heap_bytes\n");
+    FusedTrainer trainer =
+        new FusedTrainer(model, specs, train, eval, 0)
+            .checkpointing(dir.resolve("checkpoints"), 100, 2);
+    List<TrainedAdapter> done =
+        trainer.run(
+            m -> {
+              if (m.adapterId().equals("soak0") && m.step() % SAMPLE_EVERY == 0) {
+                try { // appended as it goes: a run that times out still shows its curve
+                  Files.writeString(csv, sample(m.step()), StandardOpenOption.APPEND);
+                } catch (IOException e) {
+                  throw new java.io.UncheckedIOException(e);
+                }
+              }
+            });
+    for (TrainedAdapter a : done) {
+      if (!a.status().equals("ok")) {
+        throw new IllegalStateException("adapter " + a + " did not finish");
+      }
+    }
+  }
+
+  private static String sample(int step) {
+    for (int i = 0; i < 2; i++) {
+      System.gc();
+      Pointer.deallocateReferences();
+    }
+    Runtime rt = Runtime.getRuntime();
+    return step
+        + ","
+        + SharedBaseMemoryTest.residentBytes()
+        + ","
+        + Pointer.totalBytes()
+        + ","
+        + (rt.totalMemory() - rt.freeMemory())
+        + "\n";
+  }
+
+  /** Token rows of 24–128 tokens, the first third of each masked as a prompt. */
+  static List<TokenRow> rows(int n, long seed, int vocab) {
+    Random rnd = new Random(seed);
+    List<TokenRow> out = new ArrayList<>();
+    for (int i = 0; i < n; i++) {
+      int len = 24 + rnd.nextInt(105);
+      int[] ids = new int[len];
+      int[] labels = new int[len];
+      for (int t = 0; t < len; t++) {
+        ids[t] = 1 + rnd.nextInt(vocab - 1);
+        labels[t] = t < len / 3 ? Batch.IGNORE : ids[t];
+      }
+      out.add(new TokenRow(ids, labels));
+    }
+    return out;
+  }
+}
