@@ -28,7 +28,8 @@ import org.nd4j.linalg.api.buffer.DataType;
  * Soak: K fused adapters train for many steps on the real stories260K model, with evaluation and
  * checkpoints on the way, and memory stays flat after warm-up. Native memory that ND4J or JavaCPP
  * never frees is the classic failure of JVM deep-learning code; it shows as resident memory (RSS)
- * or JavaCPP's count of live native allocations growing step after step.
+ * growing step after step (ND4J's buffers are off-heap, so RSS is where they show). The live Java
+ * heap after a GC is checked too.
  *
  * <p>The test suite runs {@value #DEFAULT_STEPS} steps; {@code bench/soak.sh STEPS} runs it long.
  * Each run writes its memory curve to {@code distributed-trainer/target/soak/memory.csv}.
@@ -41,8 +42,8 @@ class SoakTest {
   /** Resident growth allowed after warm-up: far below one leaked activation buffer per step. */
   static final long RSS_BOUND = 24L << 20;
 
-  /** Growth allowed in JavaCPP's live native bytes (after GC) after warm-up. */
-  static final long NATIVE_BOUND = 2L << 20;
+  /** Growth allowed in the live Java heap (after GC): metrics history, nothing per-batch. */
+  static final long HEAP_BOUND = 16L << 20;
 
   @TempDir Path tmp;
 
@@ -69,7 +70,11 @@ class SoakTest {
     Process p =
         new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
     long minutes = Math.max(10, steps / 100);
-    assertThat(p.waitFor(minutes, TimeUnit.MINUTES)).as("soak finished").isTrue();
+    if (!p.waitFor(minutes, TimeUnit.MINUTES)) {
+      p.destroyForcibly();
+      throw new AssertionError(
+          "soak did not finish in " + minutes + " min; curve so far in " + csv);
+    }
     assertThat(p.exitValue()).as("soak exit, log: %s", Files.readString(log)).isZero();
 
     List<long[]> samples = new ArrayList<>();
@@ -83,25 +88,25 @@ class SoakTest {
     int window = Math.max(2, (samples.size() - from) / 4);
     long rssEarly = maxOf(samples.subList(from, from + window), 1);
     long rssLate = maxOf(samples.subList(samples.size() - window, samples.size()), 1);
-    long nativeEarly = maxOf(samples.subList(from, from + window), 2);
-    long nativeLate = maxOf(samples.subList(samples.size() - window, samples.size()), 2);
+    long heapEarly = maxOf(samples.subList(from, from + window), 2);
+    long heapLate = maxOf(samples.subList(samples.size() - window, samples.size()), 2);
     String numbers =
         String.format(
             Locale.ROOT,
-            "%d steps x %d adapters: RSS %.1f → %.1f MB (%+.2f MB), JavaCPP live %.2f → %.2f MB"
-                + " (%+.3f MB) after warm-up; curve in %s",
+            "%d steps x %d adapters: RSS %.1f → %.1f MB (%+.2f MB), live heap %.1f → %.1f MB"
+                + " (%+.2f MB) after warm-up; curve in %s",
             steps,
             ADAPTERS,
             rssEarly / 1e6,
             rssLate / 1e6,
             (rssLate - rssEarly) / 1e6,
-            nativeEarly / 1e6,
-            nativeLate / 1e6,
-            (nativeLate - nativeEarly) / 1e6,
+            heapEarly / 1e6,
+            heapLate / 1e6,
+            (heapLate - heapEarly) / 1e6,
             csv);
     System.out.println("SoakTest: " + numbers);
     assertThat(rssLate - rssEarly).as(numbers).isLessThan(RSS_BOUND);
-    assertThat(nativeLate - nativeEarly).as(numbers).isLessThan(NATIVE_BOUND);
+    assertThat(heapLate - heapEarly).as(numbers).isLessThan(HEAP_BOUND);
   }
 
   private static long maxOf(List<long[]> rows, int column) {
@@ -125,9 +130,9 @@ class SoakTest {
               new LoraConfig(
                   2 + 2 * i, 8, i % 2 == 0 ? 0.0 : 0.1, List.of(Projection.values()), false),
               new TrainConfig(
-                  steps, 4, 1, 1e-3, 4, 0.01, 10, LrSchedule.Kind.COSINE, 1.0, 100, 7 + i)));
+                  steps, 2, 1, 1e-3, 4, 0.01, 10, LrSchedule.Kind.COSINE, 1.0, 100, 7 + i)));
     }
-    Files.writeString(csv, "step,rss_bytes,javacpp_live_bytes,heap_bytes\n");
+    Files.writeString(csv, "step,rss_bytes,heap_bytes\n");
     FusedTrainer trainer =
         new FusedTrainer(model, specs, train, eval, 0)
             .checkpointing(dir.resolve("checkpoints"), 100, 2);
@@ -159,18 +164,16 @@ class SoakTest {
         + ","
         + SharedBaseMemoryTest.residentBytes()
         + ","
-        + Pointer.totalBytes()
-        + ","
         + (rt.totalMemory() - rt.freeMemory())
         + "\n";
   }
 
-  /** Token rows of 24–128 tokens, the first third of each masked as a prompt. */
+  /** Token rows of 16–64 tokens, the first third of each masked as a prompt. */
   static List<TokenRow> rows(int n, long seed, int vocab) {
     Random rnd = new Random(seed);
     List<TokenRow> out = new ArrayList<>();
     for (int i = 0; i < n; i++) {
-      int len = 24 + rnd.nextInt(105);
+      int len = 16 + rnd.nextInt(49);
       int[] ids = new int[len];
       int[] labels = new int[len];
       for (int t = 0; t < len; t++) {

@@ -95,15 +95,8 @@ record TokenColumns(String idsName, int ids, String labelsName, int labels, int 
     return new TokenRow(inputIds, ints(r, labels, labelsName), segs);
   }
 
-  /**
-   * An array&lt;int&gt; value. Usually a Scala sequence; an {@code int[]} when the previous stage
-   * built its rows with one (as {@code InstructionTokenizer} does) and Spark's optimizer dropped
-   * the encoder round trip between two {@code mapPartitions}.
-   */
+  /** An array&lt;int&gt; value (a Scala sequence in a Row). */
   private static int[] ints(Row r, int i, String name) {
-    if (r.get(i) instanceof int[] a) {
-      return a;
-    }
     List<Integer> list = r.getList(i);
     int[] out = new int[list.size()];
     for (int k = 0; k < out.length; k++) {

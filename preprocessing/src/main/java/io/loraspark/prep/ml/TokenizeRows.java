@@ -13,6 +13,7 @@ import org.apache.spark.api.java.function.MapPartitionsFunction;
 import org.apache.spark.broadcast.Broadcast;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
+import scala.collection.immutable.ArraySeq;
 
 /** Executor side of {@link InstructionTokenizer}: one output row per input row. */
 final class TokenizeRows implements MapPartitionsFunction<Row, Row> {
@@ -71,8 +72,10 @@ final class TokenizeRows implements MapPartitionsFunction<Row, Row> {
       if (e.labelTokens() == 0) {
         throw new RowRejection(RejectReason.TOO_LONG, "no response token left after truncation");
       }
-      values[r.length()] = e.inputIds();
-      values[r.length() + 1] = e.labels();
+      // a Scala Seq, Row's external type for array<int>: a later stage may receive this very
+      // object when the optimizer removes the encode/decode between two mapPartitions
+      values[r.length()] = ArraySeq.unsafeWrapArray(e.inputIds());
+      values[r.length() + 1] = ArraySeq.unsafeWrapArray(e.labels());
     } catch (RowRejection x) {
       values[r.length() + 2] = x.reason().code();
     }
