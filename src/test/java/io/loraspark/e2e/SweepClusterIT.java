@@ -396,6 +396,81 @@ class SweepClusterIT {
   /** What was killed: the executor process and the adapter (and its group) it was training. */
   record Killed(long pid, String executorId, String adapterId, int group) {}
 
+  /** 64 adapters (4 ranks x 4 LoRA+ ratios x 4 seeds), 8 fused per task, a couple of steps. */
+  static final String LOAD_SWEEP =
+      """
+      model: '%s'
+      data: '%s'
+      adapters_per_task: 8
+      checkpoint_every: 0
+      defaults:
+        lr: 2.0e-3
+        steps: 3
+        batch_size: 2
+        targets: [q, v]
+      grid:
+        rank: [1, 2, 4, 8]
+        lr_ratio: [1, 2, 4, 8]
+        seed: [1, 2, 3, 4]
+      pruning: none
+      """;
+
+  /**
+   * Load: 64 adapters in 8 tasks of 8 on both workers, then the same sweep held to one core ({@code
+   * spark.cores.max=1}). Both finish every adapter once with the same leaderboard, the two-worker
+   * run used both workers' executors, and the wall times are printed (measured, not asserted: the
+   * machine is shared).
+   */
+  @Test
+  @Order(3)
+  void sixtyFourAdaptersKeepBothWorkersBusy() throws Exception {
+    Path data = tmp.resolve("train.jsonl");
+    Path load = tmp.resolve("load.yaml");
+    Files.writeString(
+        load,
+        LOAD_SWEEP.formatted(
+            ROOT.resolve("models/stories260K").toAbsolutePath(), data.toAbsolutePath()));
+    Run two = finish(submitSweep(tmp.resolve("load-2"), "load-2", load, List.of()), 900);
+    assertThat(two.code()).as("2 workers; driver stderr:%n%s", tail(two.err(), 40)).isZero();
+    long workersUsed =
+        workDirs.stream().filter(w -> logsOf(w).contains("run load-2 round 0 group")).count();
+    Run one =
+        finish(
+            submitSweep(tmp.resolve("load-1"), "load-1", load, List.of("spark.cores.max=1")), 900);
+    assertThat(one.code()).as("1 core; driver stderr:%n%s", tail(one.err(), 40)).isZero();
+
+    List<List<String>> board2 = leaderboard(two.dir());
+    List<List<String>> board1 = leaderboard(one.dir());
+    assertThat(board2).hasSize(64);
+    assertThat(board2).extracting(r -> r.get(6)).containsOnly("ok");
+    assertThat(board2.stream().map(r -> r.get(1)).distinct().count()).isEqualTo(64);
+    // the same adapters, trained the same way, whatever the cluster: the same ranking and losses
+    int[] idAndLoss = {1, 5};
+    assertThat(project(board1, idAndLoss)).isEqualTo(project(board2, idAndLoss));
+    assertThat(workersUsed)
+        .as("workers whose executor trained groups:%n%s", tail(executorLogs(), 40))
+        .isEqualTo(2);
+    System.err.printf(
+        java.util.Locale.ROOT,
+        "SweepClusterIT load: 64 adapters, 8 per task: 2 workers %.1fs, 1 core %.1fs (%.2fx)%n",
+        two.seconds(),
+        one.seconds(),
+        one.seconds() / two.seconds());
+  }
+
+  /** Every executor stderr under one worker's work dir. */
+  static String logsOf(Path work) {
+    try (Stream<Path> s = Files.walk(work)) {
+      StringBuilder b = new StringBuilder();
+      for (Path p : s.filter(p -> p.getFileName().toString().equals("stderr")).toList()) {
+        b.append(read(p));
+      }
+      return b.toString();
+    } catch (IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
+  }
+
   private static final Pattern STEP = Pattern.compile("step-(\\d+)");
 
   /**
@@ -539,6 +614,12 @@ class SweepClusterIT {
    * the driver JVM flags {@code bin/lora-pipeline} uses, and the app's settings as {@code --conf}.
    */
   static Driver submitSweep(Path out, String runId) throws IOException {
+    return submitSweep(out, runId, submitConfig, List.of());
+  }
+
+  /** {@link #submitSweep(Path, String)} with another config and extra {@code --conf} settings. */
+  static Driver submitSweep(Path out, String runId, Path sweepConfig, List<String> extraConf)
+      throws IOException {
     List<String> cmd = new ArrayList<>();
     cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
     cmd.addAll(JVM_FLAGS);
@@ -567,6 +648,10 @@ class SweepClusterIT {
       cmd.add("--conf");
       cmd.add(conf);
     }
+    for (String conf : extraConf) {
+      cmd.add("--conf");
+      cmd.add(conf);
+    }
     cmd.addAll(
         List.of(
             "--class",
@@ -574,7 +659,7 @@ class SweepClusterIT {
             appJar.toString(),
             "train",
             "--config",
-            submitConfig.toString(),
+            sweepConfig.toString(),
             "--output",
             out.toString(),
             "--run-id",
@@ -592,11 +677,15 @@ class SweepClusterIT {
 
   /** Waits for a sweep's driver and collects its outputs. */
   static Run finish(Driver d) throws Exception {
-    boolean done = d.process().waitFor(180, TimeUnit.SECONDS);
+    return finish(d, 180);
+  }
+
+  static Run finish(Driver d, int seconds) throws Exception {
+    boolean done = d.process().waitFor(seconds, TimeUnit.SECONDS);
     String err = read(d.err());
     if (!done) {
       destroyTree(d.process().toHandle());
-      fail("the sweep did not finish within 180 s; driver stderr:%n%s", err);
+      fail("the sweep did not finish within %d s; driver stderr:%n%s", seconds, err);
     }
     return new Run(
         d.dir(),
