@@ -75,6 +75,7 @@ public record BenchResult(
     o.put("targets", String.join(",", s.targets().stream().map(p -> p.shortName()).toList()));
     o.put("adapters", s.adapters());
     o.put("threads", s.threads());
+    o.put("op_threads", s.opThreads());
     o.put("steps", s.steps());
     o.put("warmup", s.warmup());
     o.put("tokens_per_s", round(tokensPerSecond));

@@ -22,7 +22,8 @@ import java.util.List;
  * @param rank R
  * @param targets adapted projections
  * @param adapters K, adapters trained in one fused batch of K·B rows
- * @param threads OpenMP/OpenBLAS threads
+ * @param threads OpenBLAS threads (the GEMMs)
+ * @param opThreads ND4J/OpenMP threads of every other op (elementwise, reductions, softmax)
  * @param steps timed steps
  * @param warmup untimed steps before them
  * @param seed seed of the random weights and tokens
@@ -41,6 +42,7 @@ public record BenchSpec(
     List<Projection> targets,
     int adapters,
     int threads,
+    int opThreads,
     int steps,
     int warmup,
     long seed) {
@@ -51,6 +53,7 @@ public record BenchSpec(
     require(rank > 0, "rank must be > 0 but was %d", rank);
     require(adapters > 0, "adapters must be > 0 but was %d", adapters);
     require(threads > 0, "threads must be > 0 but was %d", threads);
+    require(opThreads > 0, "op threads must be > 0 but was %d", opThreads);
     require(steps > 0, "steps must be > 0 but was %d", steps);
     require(warmup >= 0, "warmup must be >= 0 but was %d", warmup);
     require(hidden % Math.max(heads, 1) == 0, "heads=%d must divide hidden=%d", heads, hidden);

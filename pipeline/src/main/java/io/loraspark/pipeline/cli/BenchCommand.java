@@ -71,8 +71,16 @@ final class BenchCommand implements Callable<Integer> {
   @Option(
       names = "--threads",
       defaultValue = "2",
-      description = "OpenMP/OpenBLAS threads (default: ${DEFAULT-VALUE})")
+      description = "OpenBLAS threads of the GEMMs (default: ${DEFAULT-VALUE})")
   int threads;
+
+  @Option(
+      names = "--op-threads",
+      defaultValue = "1",
+      description =
+          "ND4J/OpenMP threads of the other ops; 1 mirrors PyTorch's fastest 2-core setting"
+              + " (default: ${DEFAULT-VALUE})")
+  int opThreads;
 
   @Option(
       names = "--steps",
@@ -106,6 +114,7 @@ final class BenchCommand implements Callable<Integer> {
             Projection.parseList(targets),
             adapters,
             threads,
+            opThreads,
             steps,
             warmup,
             seed);
