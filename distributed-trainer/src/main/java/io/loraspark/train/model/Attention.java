@@ -83,6 +83,7 @@ final class Attention {
   /**
    * Backward of {@link #forward}.
    *
+   * @param out the forward output, [X, G*T, HD]
    * @param dOut gradient with respect to out, [X, G*T, HD]
    * @param dP scratch, [X, G*T, T]
    * @param dq out, [X, G*T, HD]
@@ -94,6 +95,7 @@ final class Attention {
       INDArray k,
       INDArray v,
       INDArray probs,
+      INDArray out,
       INDArray dOut,
       INDArray dP,
       INDArray dq,
@@ -101,10 +103,12 @@ final class Attention {
       INDArray dv) {
     batchedGemm(dOut, v, dP, false, true, 1.0); // dP = dOut v^T
     batchedGemm(probs, dOut, dv, true, false, 1.0); // dv = P^T dOut (sums the G stacked heads)
-    // softmax backward: dS = P * (dP - rowsum(dP * P)), then the 1/sqrt(HD) scale
-    INDArray dS = dP.reshape((long) b * nkv * (nh / nkv) * t, t);
+    // softmax backward: dS = P * (dP - rowsum(dP * P)), then the 1/sqrt(HD) scale; since
+    // out = P v and dP = dOut v^T, rowsum(dP * P) = rowsum(dOut * out): HD columns, not T
+    long rows = (long) b * nkv * (nh / nkv) * t;
+    INDArray dS = dP.reshape(rows, t);
     INDArray p = probs.reshape(dS.shape());
-    INDArray rowDot = dS.mul(p).sum(true, 1);
+    INDArray rowDot = dOut.reshape(rows, hd).mul(out.reshape(rows, hd)).sum(true, 1);
     dS.subiColumnVector(rowDot).muli(p);
     batchedGemm(dP, k, dq, false, false, scale); // dq = dS k * scale
     batchedGemm(dP, q, dk, true, false, scale); // dk = dS^T q * scale

@@ -178,7 +178,7 @@ public final class Transformer {
     adapters.backward(l, Projection.O, a.attn, dx, ws.dAttn);
     attention.toHeads(ws.dAttn, ws.dOp, config.numHeads());
     attention.backward(
-        a.qHeads, a.kHeads, a.vHeads, a.probs, ws.dOp, ws.dP, ws.dQp, ws.dKp, ws.dVp);
+        a.qHeads, a.kHeads, a.vHeads, a.probs, a.oHeads, ws.dOp, ws.dP, ws.dQp, ws.dKp, ws.dVp);
     attention.toRows(ws.dQp, ws.dq, config.numHeads());
     attention.toRows(ws.dKp, ws.dk, config.numKvHeads());
     attention.toRows(ws.dVp, ws.dv, config.numKvHeads());
