@@ -74,15 +74,16 @@ final class Attention {
    * @param out out, [X, G*T, HD]
    */
   void forward(INDArray q, INDArray k, INDArray v, INDArray mask, INDArray probs, INDArray out) {
-    Nd4j.matmul(q, k, probs, false, true, false);
-    probs.muli(scale).addi(mask);
+    batchedGemm(q, k, probs, false, true, scale); // scores = q k^T * scale
+    probs.addi(mask);
     Nd4j.exec(new SoftMax(probs, probs, 2));
-    Nd4j.matmul(probs, v, out, false, false, false);
+    batchedGemm(probs, v, out, false, false, 1.0);
   }
 
   /**
    * Backward of {@link #forward}.
    *
+   * @param out the forward output, [X, G*T, HD]
    * @param dOut gradient with respect to out, [X, G*T, HD]
    * @param dP scratch, [X, G*T, T]
    * @param dq out, [X, G*T, HD]
@@ -94,20 +95,36 @@ final class Attention {
       INDArray k,
       INDArray v,
       INDArray probs,
+      INDArray out,
       INDArray dOut,
       INDArray dP,
       INDArray dq,
       INDArray dk,
       INDArray dv) {
-    Nd4j.matmul(dOut, v, dP, false, true, false); // dP = dOut v^T
-    Nd4j.matmul(probs, dOut, dv, true, false, false); // dv = P^T dOut (sums the G stacked heads)
-    // softmax backward: dS = P * (dP - rowsum(dP * P)), then the 1/sqrt(HD) scale
-    INDArray dS = dP.reshape((long) b * nkv * (nh / nkv) * t, t);
+    batchedGemm(dOut, v, dP, false, true, 1.0); // dP = dOut v^T
+    batchedGemm(probs, dOut, dv, true, false, 1.0); // dv = P^T dOut (sums the G stacked heads)
+    // softmax backward: dS = P * (dP - rowsum(dP * P)), then the 1/sqrt(HD) scale; since
+    // out = P v and dP = dOut v^T, rowsum(dP * P) = rowsum(dOut * out): HD columns, not T
+    long rows = (long) b * nkv * (nh / nkv) * t;
+    INDArray dS = dP.reshape(rows, t);
     INDArray p = probs.reshape(dS.shape());
-    INDArray rowDot = dS.mul(p).sum(true, 1);
-    dS.subiColumnVector(rowDot).muli(p).muli(scale);
-    Nd4j.matmul(dP, k, dq, false, false, false); // dq = dS k
-    Nd4j.matmul(dP, q, dk, true, false, false); // dk = dS^T q
+    INDArray rowDot = dOut.reshape(rows, hd).mul(out.reshape(rows, hd)).sum(true, 1);
+    dS.subiColumnVector(rowDot).muli(p);
+    batchedGemm(dP, k, dq, false, false, scale); // dq = dS k * scale
+    batchedGemm(dP, q, dk, true, false, scale); // dk = dS^T q * scale
+  }
+
+  /**
+   * {@code c[x] = alpha · op(a[x]) op(b[x])} for every x of the leading dimension, one BLAS GEMM
+   * per matrix. ND4J's batched matmul runs the GEMMs of a batch on parallel OpenMP threads that
+   * each call the multithreaded OpenBLAS: that oversubscribes the cores, and on this machine
+   * exhausted OpenBLAS's buffer table ("Bad memory unallocation") and crashed at B=4, T=256.
+   */
+  private static void batchedGemm(
+      INDArray a, INDArray b, INDArray c, boolean transA, boolean transB, double alpha) {
+    for (long x = 0; x < c.size(0); x++) {
+      Nd4j.gemm(a.slice(x), b.slice(x), c.slice(x), transA, transB, alpha, 0.0);
+    }
   }
 
   private static org.nd4j.linalg.indexing.INDArrayIndex all() {

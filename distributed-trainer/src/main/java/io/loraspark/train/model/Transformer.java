@@ -178,19 +178,31 @@ public final class Transformer {
     adapters.backward(l, Projection.O, a.attn, dx, ws.dAttn);
     attention.toHeads(ws.dAttn, ws.dOp, config.numHeads());
     attention.backward(
-        a.qHeads, a.kHeads, a.vHeads, a.probs, ws.dOp, ws.dP, ws.dQp, ws.dKp, ws.dVp);
+        a.qHeads, a.kHeads, a.vHeads, a.probs, a.oHeads, ws.dOp, ws.dP, ws.dQp, ws.dKp, ws.dVp);
     attention.toRows(ws.dQp, ws.dq, config.numHeads());
     attention.toRows(ws.dKp, ws.dk, config.numKvHeads());
     attention.toRows(ws.dVp, ws.dv, config.numKvHeads());
     rope.backward(headRows(ws.dq, config.numHeads()), ws.cosQ, ws.sinQ, ws.ropeQ1, ws.ropeQ2);
     rope.backward(headRows(ws.dk, config.numKvHeads()), ws.cosK, ws.sinK, ws.ropeK1, ws.ropeK2);
-    Nd4j.gemm(ws.dq, w.wq(), ws.dh, false, false, 1.0, 0.0);
+    // layer 0's input is the frozen embedding: its gradient has no use, so only the adapters'
+    // parameter gradients are formed there (their dx lands in dh and is discarded)
+    boolean inputGrad = l > 0;
+    if (inputGrad) {
+      Nd4j.gemm(ws.dq, w.wq(), ws.dh, false, false, 1.0, 0.0);
+    }
     adapters.backward(l, Projection.Q, a.h1, ws.dq, ws.dh);
-    Nd4j.gemm(ws.dk, w.wk(), ws.dh, false, false, 1.0, 1.0);
+    if (inputGrad) {
+      Nd4j.gemm(ws.dk, w.wk(), ws.dh, false, false, 1.0, 1.0);
+    }
     adapters.backward(l, Projection.K, a.h1, ws.dk, ws.dh);
-    Nd4j.gemm(ws.dv, w.wv(), ws.dh, false, false, 1.0, 1.0);
+    if (inputGrad) {
+      Nd4j.gemm(ws.dv, w.wv(), ws.dh, false, false, 1.0, 1.0);
+    }
     adapters.backward(l, Projection.V, a.h1, ws.dv, ws.dh);
-    RmsNorm.backward(ws.residual[l], w.inputNorm(), a.rInv1, ws.dh, ws.scratchC1, ws.scratchC2, dx);
+    if (inputGrad) {
+      RmsNorm.backward(
+          ws.residual[l], w.inputNorm(), a.rInv1, ws.dh, ws.scratchC1, ws.scratchC2, dx);
+    }
   }
 
   /** y = x W^T + b into the preallocated y. */

@@ -150,6 +150,42 @@ public final class Workspace {
     return seqLen;
   }
 
+  /**
+   * Bytes of every buffer this workspace holds (saved activations and backward scratch), found by
+   * reflection over its array fields so that a buffer added later is counted too.
+   */
+  public long bytes() {
+    long n = 0;
+    for (Object o : fieldValues(this)) {
+      if (o instanceof INDArray a) {
+        n += a.length() * a.dataType().width();
+      } else if (o instanceof INDArray[] arrays) {
+        for (INDArray a : arrays) {
+          n += a.length() * a.dataType().width();
+        }
+      } else if (o instanceof LayerActivations[] acts) {
+        for (LayerActivations act : acts) {
+          for (Object f : fieldValues(act)) {
+            n += f instanceof INDArray a ? a.length() * a.dataType().width() : 0;
+          }
+        }
+      }
+    }
+    return n;
+  }
+
+  private static java.util.List<Object> fieldValues(Object o) {
+    java.util.List<Object> out = new java.util.ArrayList<>();
+    for (java.lang.reflect.Field f : o.getClass().getDeclaredFields()) {
+      try {
+        out.add(f.get(o));
+      } catch (IllegalAccessException e) {
+        throw new IllegalStateException("cannot read workspace field " + f.getName(), e);
+      }
+    }
+    return out;
+  }
+
   /** The logits of the last forward pass (log-probabilities once the loss ran), [N, V]. */
   public INDArray logits() {
     return logits;

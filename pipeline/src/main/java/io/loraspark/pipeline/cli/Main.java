@@ -31,6 +31,7 @@ import picocli.CommandLine.Command;
       MergeCommand.class,
       RunCommand.class,
       ReportCommand.class,
+      BenchCommand.class,
       CommandLine.HelpCommand.class
     })
 public final class Main implements Runnable {

@@ -1,0 +1,96 @@
+package io.loraspark.train.bench;
+
+import static io.loraspark.train.model.ModelConfig.require;
+
+import io.loraspark.train.model.ModelConfig;
+import io.loraspark.train.model.Projection;
+import java.util.List;
+
+/**
+ * What one benchmark run measures: a synthetic Llama-family model shape, the batch each adapter
+ * trains on, the LoRA shape, the number of fused adapters, native threads and step counts.
+ *
+ * @param hidden C
+ * @param layers L
+ * @param heads NH
+ * @param kvHeads NKV, divides NH
+ * @param ffn F
+ * @param vocab V
+ * @param tied whether lm_head shares the embedding
+ * @param batch B, rows per adapter
+ * @param seq T
+ * @param rank R
+ * @param targets adapted projections
+ * @param adapters K, adapters trained in one fused batch of K·B rows
+ * @param threads OpenBLAS threads (the GEMMs)
+ * @param opThreads ND4J/OpenMP threads of every other op (elementwise, reductions, softmax)
+ * @param steps timed steps
+ * @param warmup untimed steps before them
+ * @param seed seed of the random weights and tokens
+ */
+public record BenchSpec(
+    int hidden,
+    int layers,
+    int heads,
+    int kvHeads,
+    int ffn,
+    int vocab,
+    boolean tied,
+    int batch,
+    int seq,
+    int rank,
+    List<Projection> targets,
+    int adapters,
+    int threads,
+    int opThreads,
+    int steps,
+    int warmup,
+    long seed) {
+
+  public BenchSpec {
+    require(batch > 0, "batch must be > 0 but was %d", batch);
+    require(seq > 1, "seq must be > 1 but was %d", seq);
+    require(rank > 0, "rank must be > 0 but was %d", rank);
+    require(adapters > 0, "adapters must be > 0 but was %d", adapters);
+    require(threads > 0, "threads must be > 0 but was %d", threads);
+    require(opThreads > 0, "op threads must be > 0 but was %d", opThreads);
+    require(steps > 0, "steps must be > 0 but was %d", steps);
+    require(warmup >= 0, "warmup must be >= 0 but was %d", warmup);
+    require(hidden % Math.max(heads, 1) == 0, "heads=%d must divide hidden=%d", heads, hidden);
+    targets = List.copyOf(targets);
+    config(hidden, layers, heads, kvHeads, ffn, vocab, tied, seq); // validates the shape
+  }
+
+  /** The model shape as a config (head_dim = hidden / heads, max positions = max(T, 2048)). */
+  public ModelConfig modelConfig() {
+    return config(hidden, layers, heads, kvHeads, ffn, vocab, tied, seq);
+  }
+
+  /** Tokens of one adapter's batch, B·T. */
+  public long tokensPerAdapter() {
+    return (long) batch * seq;
+  }
+
+  private static ModelConfig config(
+      int hidden, int layers, int heads, int kvHeads, int ffn, int vocab, boolean tied, int seq) {
+    require(heads > 0, "heads must be > 0 but was %d", heads);
+    return new ModelConfig(
+        "LlamaForCausalLM",
+        hidden,
+        ffn,
+        layers,
+        heads,
+        kvHeads,
+        hidden / heads,
+        vocab,
+        Math.max(seq, 2048),
+        1e-6,
+        10000.0,
+        tied,
+        false,
+        false,
+        false,
+        1,
+        2);
+  }
+}

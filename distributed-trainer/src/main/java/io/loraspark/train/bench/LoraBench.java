@@ -1,0 +1,161 @@
+package io.loraspark.train.bench;
+
+import io.loraspark.train.lora.FusedLora;
+import io.loraspark.train.lora.LoraConfig;
+import io.loraspark.train.lora.LoraWeights;
+import io.loraspark.train.model.Batch;
+import io.loraspark.train.model.LossStats;
+import io.loraspark.train.model.ModelConfig;
+import io.loraspark.train.model.ModelWeights;
+import io.loraspark.train.model.Transformer;
+import io.loraspark.train.model.Workspace;
+import io.loraspark.train.optim.AdamW;
+import io.loraspark.train.optim.AdamWConfig;
+import io.loraspark.train.optim.GradClip;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.SplittableRandom;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.nativeblas.NativeOpsHolder;
+
+/**
+ * Trains K LoRA adapters fused on a synthetic model with the engine's own components (the {@link
+ * Transformer} forward/loss/backward, {@link FusedLora}, {@link GradClip}, {@link AdamW}) and times
+ * each phase of every step. It is the same step the fused trainer runs, minus data loading,
+ * evaluation and checkpoints, and the same work the PyTorch peer baseline times: random tokens,
+ * every position scored, AdamW (lr 1e-4, weight decay 0.01), LoRA alpha = 2·rank, no dropout.
+ *
+ * <p>Use: {@code LoraBench.run(spec) → BenchResult}; it sets the process's native thread count.
+ */
+public final class LoraBench {
+  static final double LR = 1e-4;
+  static final double WEIGHT_DECAY = 0.01;
+  static final double MAX_GRAD_NORM = 1.0;
+  static final int GEMM_PEAK_MAX_ROWS = 2048;
+
+  private LoraBench() {}
+
+  /** Runs {@code spec.warmup()} untimed and {@code spec.steps()} timed steps. */
+  public static BenchResult run(BenchSpec spec) {
+    configureThreads(spec.opThreads(), spec.threads());
+    BlasInfo blas = BlasInfo.detect();
+    ModelConfig c = spec.modelConfig();
+    int rows = spec.batch() * spec.adapters();
+    long tokens = (long) rows * spec.seq();
+    double peak =
+        GemmPeak.measure(
+            (int) Math.min(tokens, GEMM_PEAK_MAX_ROWS), c.intermediateSize(), c.hiddenSize());
+    System.gc();
+    long runtime = ProcMemory.residentBytes();
+    ModelWeights weights = SyntheticModel.create(c, spec.seed());
+    Transformer model = new Transformer(weights);
+    Workspace ws = model.newWorkspace(rows, spec.seq());
+    List<LoraWeights> adapters = new ArrayList<>();
+    List<AdamW> optimizers = new ArrayList<>();
+    List<FusedLora.Slot> slots = new ArrayList<>();
+    LoraConfig lora = new LoraConfig(spec.rank(), 2.0 * spec.rank(), 0.0, spec.targets(), false);
+    for (int k = 0; k < spec.adapters(); k++) {
+      LoraWeights w = LoraWeights.init(c, lora, spec.seed() + 1 + k, DataType.FLOAT);
+      adapters.add(w);
+      optimizers.add(AdamW.forLora(new AdamWConfig(LR, 0.9, 0.999, 1e-8, WEIGHT_DECAY, 1.0), w));
+      long start = spec.tokensPerAdapter() * k;
+      slots.add(new FusedLora.Slot(w, (int) start, (int) (start + spec.tokensPerAdapter()), k));
+    }
+    Batch batch = randomBatch(spec, c, rows);
+    FusedLora fused = new FusedLora();
+    for (int i = 0; i < spec.warmup(); i++) {
+      step(model, fused, slots, batch, ws, adapters, optimizers, i);
+    }
+    double[][] phases = new double[spec.steps()][];
+    long t0 = System.nanoTime();
+    for (int i = 0; i < spec.steps(); i++) {
+      phases[i] = step(model, fused, slots, batch, ws, adapters, optimizers, spec.warmup() + i);
+    }
+    double seconds = (System.nanoTime() - t0) / 1e9;
+    double forward = median(phases, 0);
+    double backward = median(phases, 1);
+    double optimizer = median(phases, 2);
+    double stepMs = median(phases, 3);
+    double flops = FlopCount.perStep(c, spec, tokens);
+    double tps = tokens * spec.steps() / seconds;
+    long perAdapter = adapters.get(0).parameterCount() * Float.BYTES * 5; // w, grad, m, v, scratch
+    BenchResult.Memory memory =
+        new BenchResult.Memory(
+            ProcMemory.peakResidentBytes(),
+            runtime,
+            SyntheticModel.bytes(weights),
+            perAdapter,
+            ws.bytes());
+    return new BenchResult(
+        spec,
+        blas,
+        tps,
+        tps,
+        stepMs,
+        forward,
+        backward,
+        optimizer,
+        flops,
+        peak,
+        flops / (stepMs / 1e3) / (peak * 1e9),
+        memory);
+  }
+
+  /**
+   * ND4J's own ops on {@code opThreads} OpenMP threads, GEMMs on {@code blasThreads} OpenBLAS
+   * threads. One op thread with all cores in BLAS mirrors PyTorch's fastest 2-core setting (1 torch
+   * thread + 2 OpenBLAS threads): the many small elementwise ops of a step cost less without a
+   * parallel region each, and idle OpenMP threads do not spin against the BLAS threads.
+   */
+  static void configureThreads(int opThreads, int blasThreads) {
+    Nd4j.getEnvironment().setMaxThreads(opThreads);
+    Nd4j.getEnvironment().setMaxMasterThreads(opThreads);
+    NativeOpsHolder.getInstance().getDeviceNativeOps().setOmpNumThreads(opThreads);
+    Nd4j.factory().blas().setMaxThreads(blasThreads);
+  }
+
+  /** One training step; returns {forward+loss, backward, optimizer, total} in ms. */
+  private static double[] step(
+      Transformer model,
+      FusedLora fused,
+      List<FusedLora.Slot> slots,
+      Batch batch,
+      Workspace ws,
+      List<LoraWeights> adapters,
+      List<AdamW> optimizers,
+      int step) {
+    long t0 = System.nanoTime();
+    fused.bind(slots, true, step);
+    model.forward(batch, fused, ws);
+    LossStats stats = model.loss(batch, ws);
+    long t1 = System.nanoTime();
+    model.backward(batch, fused, ws, stats);
+    long t2 = System.nanoTime();
+    for (int k = 0; k < adapters.size(); k++) {
+      GradClip.clipByGlobalNorm(optimizers.get(k).grads(), MAX_GRAD_NORM);
+      optimizers.get(k).step(LR);
+      adapters.get(k).zeroGrad();
+    }
+    long t3 = System.nanoTime();
+    return new double[] {(t1 - t0) / 1e6, (t2 - t1) / 1e6, (t3 - t2) / 1e6, (t3 - t0) / 1e6};
+  }
+
+  /** Random token ids, every next token scored, adapter k on rows [k·B, (k+1)·B). */
+  private static Batch randomBatch(BenchSpec spec, ModelConfig c, int rows) {
+    SplittableRandom rnd = new SplittableRandom(spec.seed());
+    List<int[]> ids = new ArrayList<>();
+    int[] groups = new int[rows];
+    for (int r = 0; r < rows; r++) {
+      ids.add(rnd.ints(spec.seq(), 0, c.vocabSize()).toArray());
+      groups[r] = r / spec.batch();
+    }
+    return Batch.padded(ids, null, 0, groups, spec.adapters(), spec.seq());
+  }
+
+  private static double median(double[][] phases, int column) {
+    double[] v = Arrays.stream(phases).mapToDouble(p -> p[column]).sorted().toArray();
+    return v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+  }
+}

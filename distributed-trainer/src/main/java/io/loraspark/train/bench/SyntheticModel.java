@@ -1,0 +1,85 @@
+package io.loraspark.train.bench;
+
+import io.loraspark.train.model.LayerWeights;
+import io.loraspark.train.model.ModelConfig;
+import io.loraspark.train.model.ModelWeights;
+import java.util.ArrayList;
+import java.util.List;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * A random float32 Llama-family model of a given shape, initialised as the PyTorch peer baseline's
+ * {@code make-model} does (projections N(0, 0.02²), norms 1 + N(0, 0.02²), embeddings N(0, 0.4²)),
+ * so both engines train on comparable activations. Throughput does not depend on the values.
+ */
+public final class SyntheticModel {
+  static final double STD = 0.02;
+  static final double EMBED_STD = 0.4;
+
+  private SyntheticModel() {}
+
+  /** Builds the weights of {@code c} from {@code seed}. */
+  public static ModelWeights create(ModelConfig c, long seed) {
+    Nd4j.getRandom().setSeed(seed);
+    int hd = c.headDim();
+    INDArray embed = normal(EMBED_STD, c.vocabSize(), c.hiddenSize());
+    List<LayerWeights> layers = new ArrayList<>();
+    for (int l = 0; l < c.numLayers(); l++) {
+      layers.add(
+          new LayerWeights(
+              norm(c.hiddenSize()),
+              normal(STD, c.numHeads() * hd, c.hiddenSize()),
+              null,
+              normal(STD, c.numKvHeads() * hd, c.hiddenSize()),
+              null,
+              normal(STD, c.numKvHeads() * hd, c.hiddenSize()),
+              null,
+              normal(STD, c.hiddenSize(), c.numHeads() * hd),
+              null,
+              norm(c.hiddenSize()),
+              normal(STD, c.intermediateSize(), c.hiddenSize()),
+              normal(STD, c.intermediateSize(), c.hiddenSize()),
+              normal(STD, c.hiddenSize(), c.intermediateSize()),
+              null,
+              null,
+              null));
+    }
+    INDArray lmHead = c.tieWordEmbeddings() ? embed : normal(STD, c.vocabSize(), c.hiddenSize());
+    return new ModelWeights(c, embed, layers, norm(c.hiddenSize()), lmHead);
+  }
+
+  /** Bytes of the frozen weights (a tied lm_head counted once). */
+  public static long bytes(ModelWeights w) {
+    long n = w.embed().length() + w.finalNorm().length();
+    if (w.lmHead() != w.embed()) {
+      n += w.lmHead().length();
+    }
+    for (LayerWeights l : w.layers()) {
+      for (INDArray a :
+          new INDArray[] {
+            l.inputNorm(),
+            l.wq(),
+            l.wk(),
+            l.wv(),
+            l.wo(),
+            l.postNorm(),
+            l.wGate(),
+            l.wUp(),
+            l.wDown()
+          }) {
+        n += a.length();
+      }
+    }
+    return n * w.embed().dataType().width();
+  }
+
+  private static INDArray normal(double std, long rows, long cols) {
+    return Nd4j.randn(DataType.FLOAT, rows, cols).muli(std);
+  }
+
+  private static INDArray norm(long c) {
+    return Nd4j.randn(DataType.FLOAT, c).muli(STD).addi(1.0);
+  }
+}
