@@ -34,22 +34,38 @@ public final class TokenRowsJsonl {
   private TokenRowsJsonl() {}
 
   /**
-   * Reads every non-blank line of {@code file} as a token row.
+   * Reads every non-blank line of {@code file} as a token row, without checking it against a model.
    *
    * @throws IllegalArgumentException naming the file and line of the first bad row, or when the
    *     file has no rows
    */
   public static List<TokenRow> read(Path file) {
+    return read(file, TokenRowsJsonl::parseRow, "input_ids");
+  }
+
+  /**
+   * Reads every non-blank line of {@code file} as a token row that {@code limits} allows.
+   *
+   * @throws IllegalArgumentException naming the file and line of the first bad row (including ids,
+   *     labels or examples outside {@code limits}), or when the file has no rows
+   */
+  public static List<TokenRow> read(Path file, TokenLimits limits) {
     return read(
         file,
-        row -> {
-          if (!row.isObject() || !row.has("input_ids")) {
-            throw new IllegalArgumentException(
-                "needs an object with an input_ids array (tokenize text with preprocess)");
-          }
-          return parseIds(row);
+        node -> {
+          TokenRow row = parseRow(node);
+          limits.check(row);
+          return row;
         },
         "input_ids");
+  }
+
+  private static TokenRow parseRow(JsonNode row) {
+    if (!row.isObject() || !row.has("input_ids")) {
+      throw new IllegalArgumentException(
+          "needs an object with an input_ids array (tokenize text with preprocess)");
+    }
+    return parseIds(row);
   }
 
   /**
