@@ -2,6 +2,7 @@ package io.loraspark.train.data;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import com.code_intelligence.jazzer.junit.DictionaryEntries;
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import io.loraspark.train.model.TokenRow;
 import java.io.IOException;
@@ -22,6 +23,15 @@ class TokenRowsJsonlFuzzTest {
 
   @TempDir static Path dir;
 
+  @DictionaryEntries({
+    "\"input_ids\"",
+    "\"labels\"",
+    "\"segment_ids\"",
+    "-100",
+    "512",
+    "2147483648",
+    "[]"
+  })
   @FuzzTest(maxDuration = "30s")
   void read(byte[] bytes) throws IOException {
     Path file = Files.write(dir.resolve("rows.jsonl"), bytes);

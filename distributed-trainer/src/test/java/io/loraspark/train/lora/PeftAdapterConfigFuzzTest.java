@@ -2,6 +2,7 @@ package io.loraspark.train.lora;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import com.code_intelligence.jazzer.junit.DictionaryEntries;
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -17,6 +18,25 @@ class PeftAdapterConfigFuzzTest {
 
   @TempDir static Path dir;
 
+  @DictionaryEntries({
+    "\"target_modules\"",
+    "\"lora_alpha\"",
+    "\"lora_dropout\"",
+    "\"use_rslora\"",
+    "\"peft_type\"",
+    "\"LORA\"",
+    "\"r\"",
+    "\"q_proj\"",
+    "\"down_proj\"",
+    "null",
+    "true",
+    "false",
+    "0",
+    "-1",
+    "1e308",
+    "[]",
+    "{}"
+  })
   @FuzzTest(maxDuration = "30s")
   void read(byte[] bytes) throws IOException {
     Path file = Files.write(dir.resolve(PeftAdapterConfig.FILE), bytes);

@@ -2,6 +2,7 @@ package io.loraspark.train.safetensors;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import com.code_intelligence.jazzer.junit.DictionaryEntries;
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -20,6 +21,20 @@ class SafetensorsFuzzTest {
   @TempDir static Path dir;
 
   /** The bytes as a whole .safetensors file. */
+  @DictionaryEntries({
+    "\"dtype\"",
+    "\"shape\"",
+    "\"data_offsets\"",
+    "\"F32\"",
+    "\"F16\"",
+    "\"BF16\"",
+    "\"__metadata__\"",
+    "\"weight_map\"",
+    "\"metadata\"",
+    "9223372036854775807",
+    "4294967296",
+    "\"shard.safetensors\""
+  })
   @FuzzTest(maxDuration = "30s")
   void openFile(byte[] bytes) throws IOException {
     Path file = Files.write(dir.resolve("fuzz.safetensors"), bytes);
@@ -40,6 +55,20 @@ class SafetensorsFuzzTest {
    * The bytes as model.safetensors.index.json beside one valid shard ({@code shard.safetensors},
    * tensors {@code a} and {@code b}).
    */
+  @DictionaryEntries({
+    "\"dtype\"",
+    "\"shape\"",
+    "\"data_offsets\"",
+    "\"F32\"",
+    "\"F16\"",
+    "\"BF16\"",
+    "\"__metadata__\"",
+    "\"weight_map\"",
+    "\"metadata\"",
+    "9223372036854775807",
+    "4294967296",
+    "\"shard.safetensors\""
+  })
   @FuzzTest(maxDuration = "30s")
   void openShardIndex(byte[] bytes) throws IOException {
     Path ckpt = Files.createDirectories(dir.resolve("ckpt"));
