@@ -60,6 +60,7 @@ final class TokenizerVocab {
               + " has no model.vocab; expected a Hugging Face tokenizers file whose \"model\""
               + " holds a \"vocab\" object (BPE/WordPiece/WordLevel) or array (Unigram)");
     }
+    checkUnknownToken(root.path("model"), ids, file);
     JsonNode added = root.path("added_tokens");
     if (!added.isMissingNode() && !added.isNull() && !added.isArray()) {
       throw new IllegalArgumentException(file + ": added_tokens must be an array but is " + added);
@@ -77,6 +78,23 @@ final class TokenizerVocab {
       max = Math.max(max, id);
     }
     return new TokenizerVocab(Map.copyOf(ids), max + 1, List.copyOf(addedTokens));
+  }
+
+  /**
+   * tokenizers loads a model whose unknown token is missing from its vocabulary and fails only when
+   * a text needs it, which would fail a Spark task mid-job; refuse such a file at load.
+   */
+  private static void checkUnknownToken(JsonNode model, Map<String, Integer> vocab, Path file) {
+    JsonNode unk = model.path("unk_token");
+    if (unk.isTextual() && !vocab.containsKey(unk.textValue())) {
+      throw new IllegalArgumentException(
+          file + ": model.unk_token " + unk + " is not in model.vocab; name a token of the vocab");
+    }
+    JsonNode unkId = model.path("unk_id");
+    if (unkId.isIntegralNumber() && (unkId.asLong() < 0 || unkId.asLong() >= vocab.size())) {
+      throw new IllegalArgumentException(
+          file + ": model.unk_id " + unkId + " is outside model.vocab [0, " + vocab.size() + ")");
+    }
   }
 
   private static int requireId(JsonNode node, Path file, String what) {

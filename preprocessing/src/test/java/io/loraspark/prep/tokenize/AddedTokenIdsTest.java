@@ -11,9 +11,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Found by TokenizerFilesFuzzTest#tokenizerJson: an added token whose content is missing from
- * {@code model.vocab} gets id 512 from tokenizers although the file declares 512 ids, so encoding
- * "&lt;s&gt;" produced an id the model's embedding does not have. The loader now refuses the file.
+ * tokenizer.json files that DJL's tokenizers loads but that would break later, found by
+ * TokenizerFilesFuzzTest#tokenizerJson: an added token whose content is missing from {@code
+ * model.vocab} gets an id past the declared vocabulary (512 of 512), and an unknown token missing
+ * from the vocabulary fails every text that needs it. The loader refuses both, naming the file.
  */
 class AddedTokenIdsTest {
 
@@ -41,5 +42,22 @@ class AddedTokenIdsTest {
       assertThat(t.vocabSize()).isEqualTo(512);
       assertThat(t.encode("<s>", false)).containsExactly(1);
     }
+  }
+
+  @Test
+  void unknownTokenMissingFromTheVocabularyIsRefusedAtLoad() throws IOException {
+    // found by TokenizerFilesFuzzTest#tokenizerJson: tokenizers loaded it, then every text that
+    // needed the unknown token failed to encode ("Unk token `<unk(` not found in the vocabulary")
+    String json =
+        Files.readString(Fixtures.STORIES_DIR.resolve("tokenizer.json"), StandardCharsets.UTF_8);
+    assertThat(json).contains("\"unk_token\": \"<unk>\"");
+    Files.writeString(
+        dir.resolve("tokenizer.json"),
+        json.replace("\"unk_token\": \"<unk>\"", "\"unk_token\": \"<unk(\""));
+    assertThatThrownBy(() -> TextTokenizer.load(dir))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage(
+            dir.resolve("tokenizer.json")
+                + ": model.unk_token \"<unk(\" is not in model.vocab; name a token of the vocab");
   }
 }
