@@ -80,6 +80,7 @@ public final class TextTokenizer implements AutoCloseable {
     this.source = source.toString();
     this.contentHash = sha256(json);
     this.vocabSize = vocab.size();
+    PostProcessorCheck.check(root.path("post_processor"), source);
     this.tokenizer = createNative(json, source);
     try {
       checkAddedTokenIds(vocab.addedTokens(), source);

@@ -60,4 +60,26 @@ class AddedTokenIdsTest {
             dir.resolve("tokenizer.json")
                 + ": model.unk_token \"<unk(\" is not in model.vocab; name a token of the vocab");
   }
+
+  @Test
+  void templateNamingAnUndefinedSpecialTokenIsRefusedBeforeTokenizersCanAbortTheJvm()
+      throws IOException {
+    // found by TokenizerFilesFuzzTest#tokenizerJson: tokenizers panicked in template.rs while
+    // encoding and the Rust abort killed the test JVM
+    com.fasterxml.jackson.databind.node.ObjectNode root =
+        (com.fasterxml.jackson.databind.node.ObjectNode)
+            Fixtures.MAPPER.readTree(Fixtures.STORIES_DIR.resolve("tokenizer.json").toFile());
+    com.fasterxml.jackson.databind.node.ObjectNode special =
+        (com.fasterxml.jackson.databind.node.ObjectNode)
+            root.path("post_processor").path("special_tokens");
+    assertThat(special.has("<s>")).isTrue();
+    special.set("-1<s>", special.remove("<s>"));
+    Files.writeString(dir.resolve("tokenizer.json"), Fixtures.MAPPER.writeValueAsString(root));
+    assertThatThrownBy(() -> TextTokenizer.load(dir))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage(
+            dir.resolve("tokenizer.json")
+                + ": post_processor.single uses special token \"<s>\", which"
+                + " post_processor.special_tokens does not define");
+  }
 }
