@@ -7,7 +7,8 @@ import java.nio.file.Path;
  * Checks a {@code tokenizer.json} post-processor before DJL's native tokenizers sees it: a {@code
  * TemplateProcessing} template that names a special token missing from its {@code special_tokens}
  * makes the Rust library panic while encoding, which aborts the whole JVM (found by fuzzing), so
- * such a file must be refused in Java.
+ * such a file must be refused in Java. tokenizers matches processors by shape (a misspelt {@code
+ * type} still loads as a template), so every object with {@code single}/{@code pair} is checked.
  */
 final class PostProcessorCheck {
 
@@ -21,15 +22,10 @@ final class PostProcessorCheck {
    *     in length
    */
   static void check(JsonNode processor, Path file) {
-    if ("Sequence".equals(processor.path("type").asText())) {
-      for (JsonNode p : processor.path("processors")) {
-        check(p, file);
-      }
-      return;
+    for (JsonNode p : processor.path("processors")) {
+      check(p, file);
     }
-    if (!"TemplateProcessing".equals(processor.path("type").asText())) {
-      return;
-    }
+    // tokenizers reads any object with these fields as a template, whatever its "type" says
     JsonNode special = processor.path("special_tokens");
     for (String template : new String[] {"single", "pair"}) {
       for (JsonNode piece : processor.path(template)) {
