@@ -146,16 +146,30 @@ public final class ShardReader {
    * @throws UncheckedIOException naming the file if it cannot be read
    */
   public static Shards read(List<String> files, Configuration conf) {
+    return read(files, conf, null);
+  }
+
+  /**
+   * {@link #read(List, Configuration)}, also checking every row against a model's {@code limits}.
+   *
+   * @throws IllegalArgumentException as {@link #read(List, Configuration)}, and naming the file and
+   *     row of the first row with an id, label or example outside {@code limits}
+   */
+  public static Shards read(List<String> files, Configuration conf, TokenLimits limits) {
     List<TokenRow> train = new ArrayList<>();
     List<TokenRow> eval = new ArrayList<>();
     for (String file : files) {
-      readFile(file, conf, train, eval);
+      readFile(file, conf, limits, train, eval);
     }
     return new Shards(train, eval);
   }
 
   private static void readFile(
-      String file, Configuration conf, List<TokenRow> train, List<TokenRow> eval) {
+      String file,
+      Configuration conf,
+      TokenLimits limits,
+      List<TokenRow> train,
+      List<TokenRow> eval) {
     try (ParquetFileReader reader =
         ParquetFileReader.open(HadoopInputFile.fromPath(toHadoopPath(file), conf))) {
       MessageType fileSchema = reader.getFooter().getFileMetaData().getSchema();
@@ -170,7 +184,7 @@ public final class ShardReader {
         for (long i = 0; i < rowGroup.getRowCount(); i++, row++) {
           Group record = records.read();
           List<TokenRow> target = isEval(record, file, row) ? eval : train;
-          target.add(tokenRow(record, file, row));
+          target.add(tokenRow(record, file, row, limits));
         }
       }
     } catch (IOException e) {
@@ -271,12 +285,16 @@ public final class ShardReader {
             + (split == null ? "null" : "\"" + split + "\""));
   }
 
-  private static TokenRow tokenRow(Group record, String file, long row) {
+  private static TokenRow tokenRow(Group record, String file, long row, TokenLimits limits) {
     int[] inputIds = ints(record, INPUT_IDS, file, row);
     int[] labels = ints(record, LABELS, file, row);
     int[] segmentIds = ints(record, SEGMENT_IDS, file, row);
     try {
-      return new TokenRow(inputIds, labels, segmentIds);
+      TokenRow r = new TokenRow(inputIds, labels, segmentIds);
+      if (limits != null) {
+        limits.check(r);
+      }
+      return r;
     } catch (IllegalArgumentException e) {
       throw new IllegalArgumentException(
           file + " row " + row + ": " + e.getMessage() + "; rerun preprocess to rewrite it", e);

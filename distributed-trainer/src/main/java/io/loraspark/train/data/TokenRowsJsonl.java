@@ -7,9 +7,15 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import io.loraspark.train.model.TokenRow;
-import java.io.BufferedReader;
+import java.io.BufferedInputStream;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CharsetDecoder;
+import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -34,22 +40,38 @@ public final class TokenRowsJsonl {
   private TokenRowsJsonl() {}
 
   /**
-   * Reads every non-blank line of {@code file} as a token row.
+   * Reads every non-blank line of {@code file} as a token row, without checking it against a model.
    *
    * @throws IllegalArgumentException naming the file and line of the first bad row, or when the
    *     file has no rows
    */
   public static List<TokenRow> read(Path file) {
+    return read(file, TokenRowsJsonl::parseRow, "input_ids");
+  }
+
+  /**
+   * Reads every non-blank line of {@code file} as a token row that {@code limits} allows.
+   *
+   * @throws IllegalArgumentException naming the file and line of the first bad row (including ids,
+   *     labels or examples outside {@code limits}), or when the file has no rows
+   */
+  public static List<TokenRow> read(Path file, TokenLimits limits) {
     return read(
         file,
-        row -> {
-          if (!row.isObject() || !row.has("input_ids")) {
-            throw new IllegalArgumentException(
-                "needs an object with an input_ids array (tokenize text with preprocess)");
-          }
-          return parseIds(row);
+        node -> {
+          TokenRow row = parseRow(node);
+          limits.check(row);
+          return row;
         },
         "input_ids");
+  }
+
+  private static TokenRow parseRow(JsonNode row) {
+    if (!row.isObject() || !row.has("input_ids")) {
+      throw new IllegalArgumentException(
+          "needs an object with an input_ids array (tokenize text with preprocess)");
+    }
+    return parseIds(row);
   }
 
   /**
@@ -64,21 +86,27 @@ public final class TokenRowsJsonl {
   public static List<TokenRow> read(
       Path file, java.util.function.Function<JsonNode, TokenRow> parse, String expected) {
     List<TokenRow> rows = new ArrayList<>();
-    try (BufferedReader in = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
-      String line;
+    CharsetDecoder utf8 =
+        StandardCharsets.UTF_8
+            .newDecoder()
+            .onMalformedInput(CodingErrorAction.REPORT)
+            .onUnmappableCharacter(CodingErrorAction.REPORT);
+    try (InputStream in = new BufferedInputStream(Files.newInputStream(file))) {
+      ByteArrayOutputStream bytes = new ByteArrayOutputStream();
       int lineNo = 0;
-      while ((line = in.readLine()) != null) {
-        lineNo++;
-        if (line.isBlank()) {
+      for (int b = in.read(); b >= 0 || bytes.size() > 0; b = in.read()) {
+        if (b >= 0 && b != '\n') {
+          bytes.write(b);
           continue;
         }
-        try {
-          rows.add(parse.apply(STRICT.readTree(line)));
-        } catch (JsonProcessingException e) {
-          throw new IllegalArgumentException(
-              file + " line " + lineNo + ": not valid JSON (" + e.getOriginalMessage() + ")");
-        } catch (IllegalArgumentException e) {
-          throw new IllegalArgumentException(file + " line " + lineNo + ": " + e.getMessage());
+        lineNo++;
+        String line = decodeLine(utf8, bytes, file, lineNo);
+        bytes.reset();
+        if (!line.isBlank()) {
+          rows.add(parseLine(parse, line, file, lineNo));
+        }
+        if (b < 0) {
+          break;
         }
       }
     } catch (IOException e) {
@@ -88,6 +116,31 @@ public final class TokenRowsJsonl {
       throw new IllegalArgumentException(file + ": no rows (expected JSONL with " + expected + ")");
     }
     return rows;
+  }
+
+  /** One line's bytes as strict UTF-8, without a trailing carriage return. */
+  private static String decodeLine(
+      CharsetDecoder utf8, ByteArrayOutputStream bytes, Path file, int lineNo) {
+    byte[] b = bytes.toByteArray();
+    int n = b.length > 0 && b[b.length - 1] == '\r' ? b.length - 1 : b.length;
+    try {
+      return utf8.decode(ByteBuffer.wrap(b, 0, n)).toString();
+    } catch (CharacterCodingException e) {
+      throw new IllegalArgumentException(
+          file + " line " + lineNo + ": not valid UTF-8 text; token JSONL must be UTF-8", e);
+    }
+  }
+
+  private static TokenRow parseLine(
+      java.util.function.Function<JsonNode, TokenRow> parse, String line, Path file, int lineNo) {
+    try {
+      return parse.apply(STRICT.readTree(line));
+    } catch (JsonProcessingException e) {
+      throw new IllegalArgumentException(
+          file + " line " + lineNo + ": not valid JSON (" + e.getOriginalMessage() + ")");
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException(file + " line " + lineNo + ": " + e.getMessage());
+    }
   }
 
   /** One object with {@code input_ids} and optional {@code labels} and {@code segment_ids}. */

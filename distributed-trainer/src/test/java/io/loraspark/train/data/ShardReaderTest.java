@@ -217,6 +217,23 @@ class ShardReaderTest {
         .hasMessageContaining(tmp.resolve("g2").toString() + "/part-00000");
   }
 
+  @Test
+  void rowsOutsideTheModelsLimitsAreRejectedNamingFileAndRow() {
+    Path shards = write(tmp.resolve("limits"), SCHEMA, ROWS, 1);
+    List<String> files = ShardReader.shardFiles(shards.toString(), CONF);
+
+    assertThat(ShardReader.read(files, CONF, new TokenLimits(24, 4)).train())
+        .as("ids < 24 and examples of at most 4 tokens fit")
+        .hasSize(3);
+    assertThatThrownBy(() -> ShardReader.read(files, CONF, new TokenLimits(21, 5)))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("part-00000")
+        .hasMessageContaining(" row 4: input_ids[0] is 21, outside the model's vocabulary [0, 21)");
+    assertThatThrownBy(() -> ShardReader.read(files, CONF, new TokenLimits(100, 2)))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining(" row 0: the row has 3 tokens but the model takes at most 2");
+  }
+
   // --- helpers ---
 
   static StructType schema(DataType intArray, boolean nullable) {

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.JsonToken;
 import io.loraspark.prep.schema.RejectReason;
+import java.io.CharConversionException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -73,6 +74,19 @@ final class JsonArrayReader {
       if (first == null) {
         return out;
       }
+      if (p.currentTokenLocation().getByteOffset() < 0) {
+        // Jackson decodes UTF-16/32 (guessed from the first bytes) through a Reader: no byte
+        // offsets, and JSON records must be UTF-8 anyway
+        out.add(
+            rest(
+                file,
+                bytes,
+                0,
+                1,
+                RejectReason.INVALID_UTF8,
+                "the file is not UTF-8 (it looks like UTF-16 or UTF-32); convert it to UTF-8"));
+        return out;
+      }
       if (first != JsonToken.START_ARRAY) {
         out.add(whole(file, bytes));
         return out;
@@ -111,6 +125,18 @@ final class JsonArrayReader {
               out.size() + 1L,
               reason,
               message + "; this element and the rest of the file could not be read"));
+    } catch (CharConversionException e) {
+      // Jackson guessed UTF-16/32 from the first bytes and met a sequence invalid in it
+      out.add(
+          rest(
+              file,
+              bytes,
+              lastEnd,
+              out.size() + 1L,
+              RejectReason.INVALID_UTF8,
+              "not UTF-8 JSON ("
+                  + StrictJson.oneLine(e.getMessage())
+                  + "); this element and the rest of the file could not be read"));
     } catch (IOException e) {
       throw new UncheckedIOException("cannot parse " + file.uri() + " in memory", e);
     }
@@ -153,7 +179,7 @@ final class JsonArrayReader {
 
   private static RawRecord rest(
       InputFile file, byte[] bytes, long from, long row, RejectReason reason, String message) {
-    int start = (int) Math.min(from, bytes.length);
+    int start = (int) Math.max(0, Math.min(from, bytes.length));
     String text = new String(bytes, start, bytes.length - start, StandardCharsets.UTF_8);
     text = text.replaceFirst("^[\\s,]+", "").stripTrailing();
     return new RawRecord(file.index(), file.name(), row, text, reason, message);

@@ -55,7 +55,11 @@ public final class StrictJson {
               ? " (line " + at.getLineNr() + ", column " + at.getColumnNr() + ")"
               : " (column " + at.getColumnNr() + ")";
     }
-    String message = String.valueOf(e.getOriginalMessage()).replaceAll("\\s*\\R\\s*", " ");
-    return "invalid JSON" + where + ": " + message;
+    return "invalid JSON" + where + ": " + oneLine(e.getOriginalMessage());
+  }
+
+  /** {@code message} on one line: line breaks and the blanks around them become one space. */
+  static String oneLine(String message) {
+    return String.valueOf(message).replaceAll("\\s*\\R\\s*", " ");
   }
 }

@@ -21,10 +21,16 @@ import java.util.Map;
  *       prep.template.renderMillis}) checked before every template node, so nested loops cannot
  *       hang a task;
  *   <li>{@code raise_exception(message)} (used by Hugging Face templates to refuse a conversation)
- *       fails the render with that message.
+ *       fails the render with that message;
+ *   <li>brackets inside tags nest at most {@value #MAX_NESTING} deep (jinjava's expression parser
+ *       is recursive and slows down sharply with depth: 3,200 nested parentheses took 35 s, then
+ *       overflowed the stack), and a stack overflow anywhere in parsing or rendering is a failure
+ *       of this template, not of the task.
  * </ul>
  *
- * Thread-safe: per-render state is thread-local.
+ * Every failure is one line.
+ *
+ * <p>Thread-safe: per-render state is thread-local.
  */
 public final class SandboxedJinja {
 
@@ -36,6 +42,8 @@ public final class SandboxedJinja {
 
   static final int MAX_RENDER_DEPTH = 10;
   static final int RANGE_LIMIT = 10_000;
+  static final int MAX_NESTING = 64;
+  private static final int MAX_NAME_CHARS = 200;
 
   private static final ThreadLocal<RenderState> STATE = new ThreadLocal<>();
 
@@ -94,6 +102,11 @@ public final class SandboxedJinja {
    *     load a file or has an error
    */
   public String render(String template, Map<String, Object> context) throws RenderFailure {
+    int depth = TagNesting.maxDepth(template);
+    if (depth > MAX_NESTING) {
+      throw new RenderFailure(
+          "brackets inside a tag nest " + depth + " deep; at most " + MAX_NESTING + " are allowed");
+    }
     RenderState state = new RenderState();
     STATE.set(state);
     RenderResult result;
@@ -101,6 +114,9 @@ public final class SandboxedJinja {
       result = jinjava.renderForResult(template, context);
     } catch (RuntimeException e) {
       throw new RenderFailure(failure(state, e.toString()));
+    } catch (StackOverflowError e) {
+      throw new RenderFailure(
+          "the template nests too deeply (stack overflow while parsing or rendering it)");
     } finally {
       STATE.remove();
     }
@@ -115,14 +131,15 @@ public final class SandboxedJinja {
 
   private static String failure(RenderState state, String detail) {
     if (state.raised != null) {
-      return "the template raised an exception: " + state.raised;
+      return "the template raised an exception: " + oneLine(state.raised);
     }
     if (state.timedOut) {
       return "rendering took longer than " + RENDER_MILLIS + " ms (a loop that does not end?)";
     }
     if (state.resource != null) {
+      String name = oneLine(state.resource);
       return "the template tried to load \""
-          + state.resource
+          + (name.length() > MAX_NAME_CHARS ? name.substring(0, MAX_NAME_CHARS) + "..." : name)
           + "\"; chat templates may not include, import or extend other files";
     }
     return oneLine(detail);

@@ -80,8 +80,10 @@ public final class TextTokenizer implements AutoCloseable {
     this.source = source.toString();
     this.contentHash = sha256(json);
     this.vocabSize = vocab.size();
+    PostProcessorCheck.check(root.path("post_processor"), source);
     this.tokenizer = createNative(json, source);
     try {
+      checkAddedTokenIds(vocab.addedTokens(), source);
       Path configFile = source.resolveSibling(SpecialTokenConfig.TOKENIZER_CONFIG);
       Path generationFile = source.resolveSibling(SpecialTokenConfig.GENERATION_CONFIG);
       OptionalInt fallback =
@@ -307,6 +309,25 @@ public final class TextTokenizer implements AutoCloseable {
   private void ensureOpen() {
     if (closed.get()) {
       throw new IllegalStateException("TextTokenizer for " + source + " is closed");
+    }
+  }
+
+  /**
+   * tokenizers gives an added token whose content is not in {@code model.vocab} a new id past the
+   * vocabulary, whatever its declared id; such ids would reach the shards and the embedding lookup.
+   */
+  private void checkAddedTokenIds(List<String> added, Path source) {
+    if (added.isEmpty()) {
+      return;
+    }
+    for (long id : nativeEncode(String.join(" ", added), false)) {
+      if (id < 0 || id >= vocabSize) {
+        throw new IllegalArgumentException(
+            String.format(
+                "%s: tokenizers assigns id %d, outside the %d ids that model.vocab and added_tokens"
+                    + " declare; is an added_tokens entry's content missing from model.vocab?",
+                source, id, vocabSize));
+      }
     }
   }
 

@@ -2,7 +2,9 @@ package io.loraspark.prep.tokenize;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.OptionalInt;
 
@@ -17,10 +19,12 @@ final class TokenizerVocab {
 
   private final Map<String, Integer> ids;
   private final int size;
+  private final List<String> added;
 
-  private TokenizerVocab(Map<String, Integer> ids, int size) {
+  private TokenizerVocab(Map<String, Integer> ids, int size, List<String> added) {
     this.ids = ids;
     this.size = size;
+    this.added = added;
   }
 
   /**
@@ -56,10 +60,12 @@ final class TokenizerVocab {
               + " has no model.vocab; expected a Hugging Face tokenizers file whose \"model\""
               + " holds a \"vocab\" object (BPE/WordPiece/WordLevel) or array (Unigram)");
     }
+    checkUnknownToken(root.path("model"), ids, file);
     JsonNode added = root.path("added_tokens");
     if (!added.isMissingNode() && !added.isNull() && !added.isArray()) {
       throw new IllegalArgumentException(file + ": added_tokens must be an array but is " + added);
     }
+    List<String> addedTokens = new ArrayList<>();
     for (JsonNode token : added) {
       JsonNode content = token.path("content");
       if (!content.isTextual()) {
@@ -68,9 +74,27 @@ final class TokenizerVocab {
       }
       int id = requireId(token.path("id"), file, "added_tokens \"" + content.asText() + "\" id");
       ids.put(content.asText(), id);
+      addedTokens.add(content.asText());
       max = Math.max(max, id);
     }
-    return new TokenizerVocab(Map.copyOf(ids), max + 1);
+    return new TokenizerVocab(Map.copyOf(ids), max + 1, List.copyOf(addedTokens));
+  }
+
+  /**
+   * tokenizers loads a model whose unknown token is missing from its vocabulary and fails only when
+   * a text needs it, which would fail a Spark task mid-job; refuse such a file at load.
+   */
+  private static void checkUnknownToken(JsonNode model, Map<String, Integer> vocab, Path file) {
+    JsonNode unk = model.path("unk_token");
+    if (unk.isTextual() && !vocab.containsKey(unk.textValue())) {
+      throw new IllegalArgumentException(
+          file + ": model.unk_token " + unk + " is not in model.vocab; name a token of the vocab");
+    }
+    JsonNode unkId = model.path("unk_id");
+    if (unkId.isIntegralNumber() && (unkId.asLong() < 0 || unkId.asLong() >= vocab.size())) {
+      throw new IllegalArgumentException(
+          file + ": model.unk_id " + unkId + " is outside model.vocab [0, " + vocab.size() + ")");
+    }
   }
 
   private static int requireId(JsonNode node, Path file, String what) {
@@ -85,6 +109,11 @@ final class TokenizerVocab {
   OptionalInt id(String token) {
     Integer id = ids.get(token);
     return id == null ? OptionalInt.empty() : OptionalInt.of(id);
+  }
+
+  /** The contents of {@code added_tokens}, in file order. */
+  List<String> addedTokens() {
+    return added;
   }
 
   /** One more than the largest id, i.e. the size including added tokens. */

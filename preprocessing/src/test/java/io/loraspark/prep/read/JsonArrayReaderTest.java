@@ -54,4 +54,29 @@ class JsonArrayReaderTest {
     assertThat(parse("  \n")).isEmpty();
     assertThat(parse("[]")).isEmpty();
   }
+
+  @Test
+  void bytesThatLookLikeUtf32AreARejectedRowNotATaskFailure() {
+    // found by InstructionRowsFuzzTest#jsonArray: Jackson guessed UTF-32 and threw
+    // CharConversionException, an IOException that failed the whole task
+    byte[] bytes = new byte[40];
+    bytes[0] = '[';
+    bytes[36] = (byte) 0xDD;
+    bytes[37] = (byte) 0x86;
+    List<RawRecord> r = JsonArrayReader.parse(FILE, bytes);
+    assertThat(r).hasSize(1);
+    assertThat(r.get(0).error()).isEqualTo(RejectReason.INVALID_UTF8);
+    assertThat(r.get(0).errorMessage()).contains("UTF-32");
+  }
+
+  @Test
+  void utf16JsonIsOneRejectedRowAskingForUtf8() {
+    byte[] bytes =
+        "[{\"instruction\": \"hi\", \"output\": \"yo\"}]".getBytes(StandardCharsets.UTF_16LE);
+    List<RawRecord> r = JsonArrayReader.parse(FILE, bytes);
+    assertThat(r).hasSize(1);
+    assertThat(r.get(0).error()).isEqualTo(RejectReason.INVALID_UTF8);
+    assertThat(r.get(0).errorMessage())
+        .isEqualTo("the file is not UTF-8 (it looks like UTF-16 or UTF-32); convert it to UTF-8");
+  }
 }
