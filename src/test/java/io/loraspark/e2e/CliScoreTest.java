@@ -137,8 +137,9 @@ class CliScoreTest {
   void tokenIdOutsideVocabularyIsAnInputError() throws Exception {
     Path data = tmp.resolve("oov.jsonl");
     Files.writeString(data, "{\"input_ids\": [1, 2, 3]}\n{\"input_ids\": [1, 600]}\n");
-    assertInputError(
-        CliRunner.run("score", "--model", STORIES.toString(), "--data", data.toString()), "600");
+    CliRunner r = CliRunner.run("score", "--model", STORIES.toString(), "--data", data.toString());
+    assertInputError(r, "600");
+    assertThat(r.err()).contains("line 2", "[0, 512)");
   }
 
   @Test

@@ -51,6 +51,8 @@ public record ModelConfig(
     boolean mlpBias,
     int bosTokenId,
     int eosTokenId) {
+  /** Widest projection accepted (q width); far above any real model, below int overflow. */
+  static final int MAX_WIDTH = 1 << 20;
 
   /** The architectures this engine implements, as named in {@code config.json}. */
   public static final List<String> SUPPORTED_ARCHITECTURES =
@@ -75,6 +77,12 @@ public record ModelConfig(
         headDim > 0 && headDim % 2 == 0,
         "head_dim must be a positive even number but was %d",
         headDim);
+    require(
+        (long) numHeads * headDim <= MAX_WIDTH,
+        "num_attention_heads x head_dim = %d x %d exceeds %d",
+        numHeads,
+        headDim,
+        MAX_WIDTH);
     require(vocabSize > 0, "vocab_size must be > 0 but was %d", vocabSize);
     require(maxPositions > 0, "max_position_embeddings must be > 0 but was %d", maxPositions);
     require(
@@ -148,7 +156,7 @@ public record ModelConfig(
     int hidden = intKey(root, "hidden_size", -1);
     int heads = intKey(root, "num_attention_heads", -1);
     require(
-        hidden > 0 && heads > 0 && hidden % heads == 0 || root.has("head_dim"),
+        hidden > 0 && heads > 0 && hidden % heads == 0 || root.hasNonNull("head_dim"),
         "hidden_size=%d must be divisible by num_attention_heads=%d when head_dim is absent",
         hidden,
         heads);
@@ -214,7 +222,11 @@ public record ModelConfig(
     if (n.isArray() && n.size() > 0) {
       n = n.get(0);
     }
-    require(n.isIntegralNumber(), "%s must be an integer token id but was %s", key, n);
+    require(
+        n.isIntegralNumber() && n.canConvertToInt() && n.intValue() >= 0,
+        "%s must be a non-negative integer token id but was %s",
+        key,
+        n);
     return n.intValue();
   }
 

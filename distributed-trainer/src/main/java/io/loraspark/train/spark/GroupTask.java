@@ -143,7 +143,8 @@ public record GroupTask(
       int attempt, Consumer<io.loraspark.train.loop.StepMetrics> progress) {
     NativeThreads.configure(threads);
     Transformer model = BaseModelCache.get(Path.of(modelDir));
-    TrainingData.Split data = TrainingData.get(dataUri);
+    TrainingData.Split data =
+        TrainingData.get(dataUri, io.loraspark.train.data.TokenLimits.of(model.config()));
     Path run = Path.of(runDir);
     List<List<io.loraspark.train.model.TokenRow>> rows = new ArrayList<>();
     for (Replica r : replicas) {

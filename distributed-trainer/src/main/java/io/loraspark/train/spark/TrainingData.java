@@ -1,6 +1,7 @@
 package io.loraspark.train.spark;
 
 import io.loraspark.train.data.ShardReader;
+import io.loraspark.train.data.TokenLimits;
 import io.loraspark.train.data.TokenRowsJsonl;
 import io.loraspark.train.model.TokenRow;
 import java.nio.file.Path;
@@ -22,27 +23,31 @@ public final class TrainingData {
 
   private TrainingData() {}
 
-  /** The rows at {@code uri}, cached for this JVM. */
-  public static Split get(String uri) {
-    return CACHE.computeIfAbsent(uri, TrainingData::load);
+  /**
+   * The rows at {@code uri}, cached for this JVM, each checked against the model's {@code limits}
+   * (token ids in the vocabulary, rows no longer than its positions).
+   */
+  public static Split get(String uri, TokenLimits limits) {
+    return CACHE.computeIfAbsent(uri + '\u0000' + limits, unused -> load(uri, limits));
   }
 
   /**
    * Reads the rows at {@code uri} (not cached).
    *
-   * @throws IllegalArgumentException naming the URI when it holds no usable rows
+   * @throws IllegalArgumentException naming the URI when it holds no usable rows, or the file and
+   *     row of a token outside {@code limits}
    */
-  public static Split load(String uri) {
+  public static Split load(String uri, TokenLimits limits) {
     if (uri.endsWith(".jsonl")) {
       List<TokenRow> train = new ArrayList<>();
       List<TokenRow> eval = new ArrayList<>();
-      for (TokenRow r : TokenRowsJsonl.read(Path.of(uri.replaceFirst("^file:", "")))) {
+      for (TokenRow r : TokenRowsJsonl.read(Path.of(uri.replaceFirst("^file:", "")), limits)) {
         (TokenRowsJsonl.isEvalRow(r) ? eval : train).add(r);
       }
       return checked(uri, new Split(List.copyOf(train), List.copyOf(eval)));
     }
     org.apache.hadoop.conf.Configuration conf = new org.apache.hadoop.conf.Configuration();
-    ShardReader.Shards s = ShardReader.read(ShardReader.shardFiles(uri, conf), conf);
+    ShardReader.Shards s = ShardReader.read(ShardReader.shardFiles(uri, conf), conf, limits);
     return checked(uri, new Split(s.train(), s.eval()));
   }
 

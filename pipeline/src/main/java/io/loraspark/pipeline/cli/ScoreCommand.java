@@ -2,6 +2,7 @@ package io.loraspark.pipeline.cli;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.loraspark.prep.tokenize.TextTokenizer;
+import io.loraspark.train.data.TokenLimits;
 import io.loraspark.train.loop.Evaluator;
 import io.loraspark.train.model.Adapters;
 import io.loraspark.train.model.CheckpointLoader;
@@ -55,7 +56,7 @@ final class ScoreCommand implements Callable<Integer> {
     Adapters adapters = AdapterOption.adapters(adapter, model, transformer.config());
     LazyTokenizer tokenizer = new LazyTokenizer(model);
     try (tokenizer) {
-      List<TokenRow> rows = ScoreInput.read(data, tokenizer);
+      List<TokenRow> rows = ScoreInput.read(data, tokenizer, TokenLimits.of(transformer.config()));
       LossStats stats = Evaluator.score(transformer, adapters, rows, batchSize, 0);
       if (stats.totalCount() == 0) {
         throw new IllegalArgumentException(data + ": no token is scored (all labels are -100?)");

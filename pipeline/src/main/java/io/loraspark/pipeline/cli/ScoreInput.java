@@ -3,6 +3,7 @@ package io.loraspark.pipeline.cli;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.loraspark.prep.tokenize.TextTokenizer;
+import io.loraspark.train.data.TokenLimits;
 import io.loraspark.train.data.TokenRowsJsonl;
 import io.loraspark.train.model.TokenRow;
 import java.nio.file.Path;
@@ -22,9 +23,17 @@ final class ScoreInput {
 
   /**
    * @param tokenizer opened on the first {@code text} row only
+   * @param limits the model's vocabulary and positions, which every row must fit
    */
-  static List<TokenRow> read(Path file, Supplier<TextTokenizer> tokenizer) {
-    return TokenRowsJsonl.read(file, row -> parse(row, tokenizer), "input_ids or text");
+  static List<TokenRow> read(Path file, Supplier<TextTokenizer> tokenizer, TokenLimits limits) {
+    return TokenRowsJsonl.read(
+        file,
+        row -> {
+          TokenRow r = parse(row, tokenizer);
+          limits.check(r);
+          return r;
+        },
+        "input_ids or text");
   }
 
   private static TokenRow parse(JsonNode row, Supplier<TextTokenizer> tokenizer) {

@@ -1,6 +1,7 @@
 package io.loraspark.pipeline.cli;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.loraspark.train.data.TokenLimits;
 import io.loraspark.train.data.TokenRowsJsonl;
 import io.loraspark.train.io.AtomicFiles;
 import io.loraspark.train.loop.AdapterSpec;
@@ -183,13 +184,14 @@ final class TrainCommand implements Callable<Integer> {
     Transformer transformer = new Transformer(CheckpointLoader.load(model));
     List<TokenRow> trainRows = new ArrayList<>();
     List<TokenRow> evalRows = new ArrayList<>();
+    TokenLimits limits = TokenLimits.of(transformer.config());
     if (Files.isDirectory(data) || data.toString().endsWith(".parquet")) {
       // preprocess output: its split column decides
-      TrainingData.Split split = TrainingData.load(data.toString());
+      TrainingData.Split split = TrainingData.load(data.toString(), limits);
       trainRows.addAll(split.train());
       evalRows.addAll(split.eval());
     } else {
-      List<TokenRow> rows = TokenRowsJsonl.read(data);
+      List<TokenRow> rows = TokenRowsJsonl.read(data, limits);
       if (evalData != null) {
         trainRows.addAll(rows);
       } else {
@@ -202,8 +204,8 @@ final class TrainCommand implements Callable<Integer> {
       evalRows.clear();
       evalRows.addAll(
           Files.isDirectory(evalData)
-              ? TrainingData.load(evalData.toString()).eval()
-              : TokenRowsJsonl.read(evalData));
+              ? TrainingData.load(evalData.toString(), limits).eval()
+              : TokenRowsJsonl.read(evalData, limits));
     }
     if (trainRows.isEmpty()) {
       throw new IllegalArgumentException(data + ": no training rows after the eval split");

@@ -383,7 +383,8 @@ public final class SweepRunner {
       }
       io.loraspark.train.model.Transformer t = io.loraspark.train.spark.BaseModelCache.get(model);
       io.loraspark.train.spark.TrainingData.Split rows =
-          io.loraspark.train.spark.TrainingData.get(data);
+          io.loraspark.train.spark.TrainingData.get(
+              data, io.loraspark.train.data.TokenLimits.of(t.config()));
       List<io.loraspark.train.lora.LoraWeights> reps = new ArrayList<>();
       double[] w = new double[p.replicas()];
       for (int r = 0; r < p.replicas(); r++) {
@@ -529,7 +530,10 @@ public final class SweepRunner {
       int threadsPerTask,
       Consumer<String> progress) {
     io.loraspark.train.spark.TrainingData.Split rows =
-        io.loraspark.train.spark.TrainingData.get(data);
+        io.loraspark.train.spark.TrainingData.get(
+            data,
+            io.loraspark.train.data.TokenLimits.of(
+                io.loraspark.train.model.ModelConfig.load(model)));
     int maxLen =
         rows.train().stream().mapToInt(io.loraspark.train.model.TokenRow::length).max().orElse(1);
     boolean local = spark.sparkContext().isLocal();
