@@ -179,6 +179,15 @@ public final class ReplicaAggregation {
 
   private static void checkCompatible(List<LoraWeights> replicas) {
     LoraWeights first = replicas.get(0);
+    for (int i = 0; i < replicas.size(); i++) {
+      LoraMethod method = replicas.get(i).config().method();
+      ModelConfig.require(
+          !method.variant().ownsBranch() && !method.variant().hasMagnitude(),
+          "replica %d is a %s adapter, whose update is not a sum of s·B·A terms; only lora and"
+              + " lora-fa replicas can be aggregated",
+          i,
+          method.key());
+    }
     for (int i = 1; i < replicas.size(); i++) {
       LoraWeights r = replicas.get(i);
       ModelConfig.require(
