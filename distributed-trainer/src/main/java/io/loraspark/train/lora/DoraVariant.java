@@ -50,7 +50,8 @@ final class DoraVariant implements LoraVariant {
   }
 
   @Override
-  public void forward(LoraWeights.Module m, double s, INDArray xd, INDArray y, Scratch scratch) {
+  public void forward(
+      LoraWeights.Module m, double s, INDArray x, INDArray xd, INDArray y, Scratch scratch) {
     long n = xd.rows();
     long out = m.b().rows();
     INDArray norm = scratch.get("norm", 1, out).assign(rowNorms(m, s).reshape(1, out)); // detached
@@ -67,7 +68,14 @@ final class DoraVariant implements LoraVariant {
 
   @Override
   public void backward(
-      LoraWeights.Module m, double s, INDArray xd, INDArray dy, INDArray dxd, Scratch scratch) {
+      LoraWeights.Module m,
+      double s,
+      INDArray x,
+      INDArray xd,
+      INDArray dy,
+      INDArray dx,
+      INDArray dxd,
+      Scratch scratch) {
     long n = xd.rows();
     long out = m.b().rows();
     INDArray norm = scratch.get("norm", 1, out);

@@ -14,8 +14,8 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
  * K LoRA adapters in one fused batch (the mLoRA/ASPEN layout, Ye et al. 2023, arXiv:2312.02515):
  * the frozen projection has already run once over all N rows; adapter k adds {@code s_k · B_k(A_k
  * (dropout(x_k)))} to its own contiguous row range only, with its own rank, scaling and dropout.
- * Plain LoRA and LoRA-FA (no dA) run inline; a method whose {@link LoraVariant#ownsBranch} (DoRA)
- * runs its own forward/backward on its rows, so different methods share one fused step.
+ * Plain LoRA and LoRA-FA (no dA) run inline; a method whose {@link LoraVariant#ownsBranch} (DoRA,
+ * PiSSA) runs its own forward/backward on its rows, so different methods share one fused step.
  *
  * <p>Order of calls: {@link #bind} once per step, then the {@link Adapters} forward/backward calls
  * the transformer makes. Buffers are kept per (adapter, module, row count) and reused across steps.
@@ -70,7 +70,7 @@ public final class FusedLora implements Adapters {
       INDArray xd = droppedInput(k, slot, m, xk); // [Nk, in]
       LoraVariant variant = slot.weights().variant();
       if (variant.ownsBranch()) {
-        variant.forward(m, s, xd, rowsOf(y, slot), scratch(k, m));
+        variant.forward(m, s, xk, xd, rowsOf(y, slot), scratch(k, m));
         continue;
       }
       INDArray u = buffer("u", k, m, rows, m.a().rows()); // [Nk, r]
@@ -95,7 +95,7 @@ public final class FusedLora implements Adapters {
       INDArray dxk = rowsOf(dx, slot);
       LoraVariant variant = slot.weights().variant();
       if (variant.ownsBranch()) {
-        variantBackward(variant, k, slot, m, xd, dyk, dxk);
+        variantBackward(variant, k, slot, m, rowsOf(x, slot), xd, dyk, dxk);
         continue;
       }
       INDArray u = buffer("u", k, m, rows, m.a().rows());
@@ -121,17 +121,18 @@ public final class FusedLora implements Adapters {
       int k,
       Slot slot,
       LoraWeights.Module m,
+      INDArray xk,
       INDArray xd,
       INDArray dyk,
       INDArray dxk) {
     double s = slot.weights().config().scaling();
     if (!dropoutActive(slot)) {
-      variant.backward(m, s, xd, dyk, dxk, scratch(k, m));
+      variant.backward(m, s, xk, xd, dyk, dxk, dxk, scratch(k, m));
       return;
     }
     int rows = (int) dyk.rows();
     INDArray dxd = buffer("dxd", k, m, rows, m.a().columns()).assign(0); // d(xd), [Nk, in]
-    variant.backward(m, s, xd, dyk, dxd, scratch(k, m));
+    variant.backward(m, s, xk, xd, dyk, dxk, dxd, scratch(k, m));
     dxk.addi(dxd.muli(buffer("mask", k, m, rows, m.a().columns())));
   }
 

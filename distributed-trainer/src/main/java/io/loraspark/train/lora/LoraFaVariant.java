@@ -17,4 +17,9 @@ final class LoraFaVariant implements LoraVariant {
   public boolean trainsA() {
     return false;
   }
+
+  @Override
+  public LoraConfig exportConfig(LoraConfig c) {
+    return c.withMethod(LoraMethod.LORA);
+  }
 }

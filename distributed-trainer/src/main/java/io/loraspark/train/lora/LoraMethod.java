@@ -18,7 +18,11 @@ public enum LoraMethod {
   /**
    * DoRA (Liu et al. 2024, arXiv:2402.09353): a trained magnitude times the normalised direction.
    */
-  DORA("dora", new DoraVariant());
+  DORA("dora", new DoraVariant()),
+  /**
+   * PiSSA (Meng et al. 2024, arXiv:2404.02948): A, B from W's top-r SVD, trained on the residual.
+   */
+  PISSA("pissa", new PissaVariant());
 
   private final String key;
   private final LoraVariant variant;

@@ -46,6 +46,11 @@ public interface LoraVariant {
     return false;
   }
 
+  /** Whether the module keeps frozen initial factors A₀, B₀ (PiSSA's residual correction). */
+  default boolean keepsInitialFactors() {
+    return false;
+  }
+
   /** Whether {@link #forward}/{@link #backward} replace the plain branch. */
   default boolean ownsBranch() {
     return false;
@@ -61,24 +66,57 @@ public interface LoraVariant {
   /**
    * Adds the branch output to {@code y}.
    *
-   * @param xd the branch input after dropout, [N, in]
+   * @param x the projection input rows of this adapter, [N, in]
+   * @param xd {@code x} after the adapter's dropout ({@code x} itself when dropout is off), [N, in]
    * @param y the projection output rows of this adapter, [N, out]; updated in place
    */
-  default void forward(LoraWeights.Module m, double s, INDArray xd, INDArray y, Scratch scratch) {
+  default void forward(
+      LoraWeights.Module m, double s, INDArray x, INDArray xd, INDArray y, Scratch scratch) {
     throw new UnsupportedOperationException("the plain branch runs inline in FusedLora");
   }
 
   /**
-   * Accumulates the module's parameter gradients and adds the branch's gradient with respect to
-   * {@code xd} into {@code dxd}.
+   * Accumulates the module's parameter gradients and the branch's input gradients.
    *
    * @param dy dLoss/dy for this adapter's rows, [N, out]
-   * @param dxd accumulated in place, [N, in]
+   * @param dx dLoss/dx, accumulated in place, [N, in]
+   * @param dxd dLoss/dxd, accumulated in place, [N, in]; the caller applies the dropout mask and
+   *     adds it to dx (the same array as {@code dx} when dropout is off)
    */
   default void backward(
-      LoraWeights.Module m, double s, INDArray xd, INDArray dy, INDArray dxd, Scratch scratch) {
+      LoraWeights.Module m,
+      double s,
+      INDArray x,
+      INDArray xd,
+      INDArray dy,
+      INDArray dx,
+      INDArray dxd,
+      Scratch scratch) {
     throw new UnsupportedOperationException("the plain branch runs inline in FusedLora");
   }
+
+  /**
+   * The config of the PEFT adapter this variant saves as (its own for LoRA and DoRA; plain LoRA for
+   * LoRA-FA; PiSSA's converted rank-2r LoRA).
+   */
+  default LoraConfig exportConfig(LoraConfig c) {
+    return c;
+  }
+
+  /**
+   * The module's {A, B} as saved: arrays of the {@link #exportConfig} rank. Plain LoRA saves (and
+   * loads straight into) its own A and B; a variant that returns other arrays must turn them back
+   * into module state in {@link #importFactors}.
+   */
+  default INDArray[] exportFactors(LoraWeights.Module m) {
+    return new INDArray[] {m.a(), m.b()};
+  }
+
+  /**
+   * Sets the module from saved factors read into the arrays {@link #exportFactors} returned (a
+   * no-op when those are the module's own).
+   */
+  default void importFactors(LoraWeights.Module m, INDArray[] saved) {}
 
   /**
    * The merged weight W' that makes the plain linear layer compute what W plus this branch

@@ -32,7 +32,10 @@ public final class LoraWeights {
    * @param magnitude DoRA's magnitude vector m, [out]; null for other methods
    * @param gradMagnitude dLoss/dm accumulator, [out]; null when there is no magnitude
    * @param base the frozen weight W [out, in] (the base model's own array, read only) for methods
-   *     whose branch needs it (DoRA); null otherwise
+   *     whose branch needs it (DoRA, PiSSA); null otherwise
+   * @param a0 PiSSA's frozen initial A₀ [r, in], whose product with B₀ the branch subtracts; null
+   *     for other methods
+   * @param b0 PiSSA's frozen initial B₀ [out, r]; null for other methods
    */
   public record Module(
       int layer,
@@ -43,7 +46,9 @@ public final class LoraWeights {
       INDArray gradB,
       INDArray magnitude,
       INDArray gradMagnitude,
-      INDArray base) {
+      INDArray base,
+      INDArray a0,
+      INDArray b0) {
 
     /** The Hugging Face module name, e.g. {@code model.layers.0.self_attn.q_proj}. */
     public String name() {
@@ -160,7 +165,9 @@ public final class LoraWeights {
                 Nd4j.create(dt, out, r),
                 mag ? Nd4j.create(dt, out) : null,
                 mag ? Nd4j.create(dt, out) : null,
-                variant.needsBase() ? frozenWeight(base, l, p, dt) : null);
+                variant.needsBase() ? frozenWeight(base, l, p, dt) : null,
+                variant.keepsInitialFactors() ? Nd4j.create(dt, r, in) : null,
+                variant.keepsInitialFactors() ? Nd4j.create(dt, out, r) : null);
         if (initVariant) {
           variant.init(m, config.scaling());
         }

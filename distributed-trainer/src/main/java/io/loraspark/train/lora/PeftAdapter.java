@@ -54,15 +54,17 @@ public final class PeftAdapter {
     AtomicFiles.createDirectories(dir);
     Map<String, SafetensorsWriter.Tensor> tensors = new LinkedHashMap<>();
     for (LoraWeights.Module m : w.modules()) {
-      tensors.put(key(m.name(), "lora_A"), f32(m.a()));
-      tensors.put(key(m.name(), "lora_B"), f32(m.b()));
+      INDArray[] factors = w.variant().exportFactors(m);
+      tensors.put(key(m.name(), "lora_A"), f32(factors[0]));
+      tensors.put(key(m.name(), "lora_B"), f32(factors[1]));
       if (m.magnitude() != null) {
         tensors.put(magnitudeKey(m.name()), f32(m.magnitude()));
       }
     }
     SafetensorsWriter.write(dir.resolve(WEIGHTS_FILE), tensors, Map.of("format", "pt"));
     AtomicFiles.writeString(
-        dir.resolve(CONFIG_FILE), PeftAdapterConfig.render(w.config(), baseModelNameOrPath));
+        dir.resolve(CONFIG_FILE),
+        PeftAdapterConfig.render(w.variant().exportConfig(w.config()), baseModelNameOrPath));
   }
 
   /**
@@ -100,19 +102,25 @@ public final class PeftAdapter {
   }
 
   /**
-   * Reads the adapter in {@code dir} into {@code target} (e.g. to resume training), which must have
-   * the saved adapter's rank, alpha, targets and scaling; a LoRA-FA target reads a plain LoRA save.
+   * Reads the adapter in {@code dir} into {@code target} (e.g. to resume training), which must save
+   * as the adapter in {@code dir} ({@link LoraVariant#exportConfig}): a LoRA-FA target reads a
+   * plain LoRA save, a PiSSA target its converted rank-2r save.
    *
    * @throws IllegalArgumentException naming the file when the saved adapter has another shape or
    *     method state, or is malformed (see {@link #load(Path, ModelConfig, DataType)})
    */
   public static void loadInto(Path dir, LoraWeights target) {
     LoraConfig saved = readConfig(dir);
-    LoraConfig want = target.config();
-    LoraMethod savedAs = want.method() == LoraMethod.LORA_FA ? LoraMethod.LORA : want.method();
-    if (!saved.equals(want.withMethod(savedAs))) {
+    LoraConfig want = target.variant().exportConfig(target.config());
+    if (!saved.equals(want)) {
       throw new IllegalArgumentException(
-          dir.resolve(CONFIG_FILE) + " describes " + saved + " but the adapter is " + want);
+          dir.resolve(CONFIG_FILE)
+              + " describes "
+              + saved
+              + " but the "
+              + target.config().method().key()
+              + " adapter saves as "
+              + want);
     }
     fill(dir, target);
   }
@@ -131,7 +139,7 @@ public final class PeftAdapter {
 
   /** Reads every tensor of the weights file into {@code w}'s arrays and returns {@code w}. */
   private static LoraWeights fill(Path dir, LoraWeights w) {
-    LoraConfig config = w.config();
+    LoraConfig config = w.variant().exportConfig(w.config());
     Path file = dir.resolve(WEIGHTS_FILE);
     if (!Files.isRegularFile(file)) {
       String hint =
@@ -145,8 +153,10 @@ public final class PeftAdapter {
     try (SafetensorsFile f = SafetensorsFile.open(file)) {
       Map<String, String> stored = storedNames(f, w);
       for (LoraWeights.Module m : w.modules()) {
-        read(f, stored.get(key(m.name(), "lora_A")), m.a(), config);
-        read(f, stored.get(key(m.name(), "lora_B")), m.b(), config);
+        INDArray[] factors = w.variant().exportFactors(m);
+        read(f, stored.get(key(m.name(), "lora_A")), factors[0], config);
+        read(f, stored.get(key(m.name(), "lora_B")), factors[1], config);
+        w.variant().importFactors(m, factors);
         if (m.magnitude() != null) {
           read(f, stored.get(magnitudeKey(m.name())), m.magnitude(), config);
         }

@@ -121,7 +121,7 @@ public final class ReplicaAggregation {
   private record ThinQr(INDArray q, INDArray r) {}
 
   /** u [m, m], sigma [min(m, n)] descending, vt [n, n]. */
-  private record Svd(INDArray u, INDArray sigma, INDArray vt) {}
+  record Svd(INDArray u, INDArray sigma, INDArray vt) {}
 
   /**
    * Thin QR of {@code x} [n, p] through LAPACK geqrf; when p ≥ n there is nothing to reduce and Q
@@ -140,7 +140,7 @@ public final class ReplicaAggregation {
   }
 
   /** Full SVD of {@code x} [m, n] through LAPACK gesvd, in double. */
-  private static Svd svd(INDArray x) {
+  static Svd svd(INDArray x) {
     long m = x.rows();
     long n = x.columns();
     INDArray work = x.dup('f'); // destroyed by gesvd

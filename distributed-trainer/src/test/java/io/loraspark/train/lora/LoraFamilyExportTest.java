@@ -25,10 +25,11 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**
- * LoRA-FA and DoRA adapters on the real stories260K checkpoint: the PEFT files they save, the round
- * trip back, and scoring with the adapter against scoring the merged dense model.
+ * LoRA-FA, DoRA and PiSSA adapters on the real stories260K checkpoint: the PEFT files they save,
+ * the round trip back, and scoring with the adapter against scoring the merged dense model.
  */
 class LoraFamilyExportTest {
   @TempDir Path tmp;
@@ -118,6 +119,64 @@ class LoraFamilyExportTest {
     assertThat(bits(into.modules().iterator().next().a()))
         .as("a LoRA-FA adapter resumes from its plain LoRA save")
         .isEqualTo(bits(w.modules().iterator().next().a()));
+  }
+
+  /**
+   * A PiSSA adapter saves as PEFT's rank-2r conversion for the original base: a plain LoRA with A'
+   * = [A; A₀], B' = [B, −B₀] and the same scaling, which scores like the PiSSA branch and like the
+   * merged model, and which a PiSSA adapter resumes from bit-identically.
+   */
+  @Test
+  void pissaSavesAsConvertedRank2rLoraThatScoresTheSame() {
+    ModelWeights base = CheckpointLoader.load(LoraTestModels.STORIES);
+    LoraConfig cfg = new LoraConfig(4, 8, 0.0, ALL, false, LoraMethod.PISSA);
+    LoraWeights w = LoraWeights.init(base, cfg, 7, DataType.FLOAT);
+    Random rnd = new Random(4);
+    for (LoraWeights.Module m : w.modules()) {
+      m.a().addi(Nd4j.randn(rnd.nextLong(), m.a().shape()).muli(0.05).castTo(DataType.FLOAT));
+      m.b().addi(Nd4j.randn(rnd.nextLong(), m.b().shape()).muli(0.05).castTo(DataType.FLOAT));
+    }
+    Path dir = tmp.resolve("pissa");
+
+    PeftAdapter.save(dir, w, "stories260K");
+
+    LoraWeights plain = PeftAdapter.load(dir, base.config(), DataType.FLOAT);
+    assertThat(plain.config())
+        .as("rank 2r, alpha 2·alpha, plain LoRA")
+        .isEqualTo(new LoraConfig(8, 16, 0.0, ALL, false));
+    LoraWeights.Module q = w.modules().iterator().next();
+    LoraWeights.Module pq = plain.modules().iterator().next();
+    assertThat(bits(pq.a().get(NDArrayIndex.interval(4, 8), NDArrayIndex.all())))
+        .as("A' lower half is A₀")
+        .isEqualTo(bits(q.a0()));
+    assertThat(bits(pq.b().get(NDArrayIndex.all(), NDArrayIndex.interval(4, 8))))
+        .as("B' right half is −B₀")
+        .isEqualTo(bits(q.b0().neg()));
+    List<TokenRow> rows = rows(base.config().vocabSize());
+    Transformer model = new Transformer(base);
+    double branch = mean(Evaluator.score(model, FusedLora.inference(w), rows, 4, 0));
+    double converted = mean(Evaluator.score(model, FusedLora.inference(plain), rows, 4, 0));
+    double merged =
+        mean(
+            Evaluator.score(new Transformer(LoraMerge.merged(base, w)), Adapters.NONE, rows, 4, 0));
+    double bare = mean(Evaluator.score(model, Adapters.NONE, rows, 4, 0));
+    assertThat(converted).as("converted export vs PiSSA branch").isCloseTo(branch, within(1e-4));
+    assertThat(merged).as("merged model vs PiSSA branch").isCloseTo(branch, within(1e-4));
+    assertThat(Math.abs(branch - bare)).as("the adapter changes the model").isGreaterThan(1e-3);
+
+    LoraWeights resumed = LoraWeights.zeros(base, cfg, DataType.FLOAT);
+    PeftAdapter.loadInto(dir, resumed);
+    for (LoraWeights.Module m : w.modules()) {
+      LoraWeights.Module r = resumed.module(m.layer(), m.proj());
+      assertThat(bits(r.a())).as("%s A", m.name()).isEqualTo(bits(m.a()));
+      assertThat(bits(r.b())).as("%s B", m.name()).isEqualTo(bits(m.b()));
+      assertThat(bits(r.a0())).as("%s A0", m.name()).isEqualTo(bits(m.a0()));
+      assertThat(bits(r.b0())).as("%s B0", m.name()).isEqualTo(bits(m.b0()));
+    }
+  }
+
+  private static double mean(LossStats s) {
+    return s.totalNll() / s.totalCount();
   }
 
   /**

@@ -89,6 +89,102 @@ class LoraFamilyGradientTest {
     }
   }
 
+  /** A PiSSA adapter whose A and B have moved away from their SVD init (A₀, B₀ stay). */
+  static LoraWeights movedPissa(ModelWeights base, LoraConfig c, long seed) {
+    LoraWeights w = LoraWeights.init(base, c, seed, base.embed().dataType());
+    Random rnd = new Random(seed);
+    for (LoraWeights.Module m : w.modules()) {
+      m.a().addi(Nd4j.randn(rnd.nextLong(), m.a().shape()).muli(0.2).castTo(m.a().dataType()));
+      m.b().addi(Nd4j.randn(rnd.nextLong(), m.b().shape()).muli(0.2).castTo(m.b().dataType()));
+    }
+    return w;
+  }
+
+  /** PiSSA's branch: W x − s·B₀·A₀·x + s·B·A·x, against that dense weight built in loops. */
+  @Test
+  void pissaForwardEqualsResidualPlusTrainedProduct() {
+    ModelWeights base = base();
+    LoraConfig cfg =
+        new LoraConfig(3, 5.0, 0.0, List.of(Projection.values()), true, LoraMethod.PISSA);
+    LoraWeights w = movedPissa(base, cfg, 22);
+    FusedLora fused = FusedLora.inference(w);
+    Random rnd = new Random(6);
+    for (LoraWeights.Module m : w.modules()) {
+      double[][] wd = m.base().toDoubleMatrix();
+      double[][] b = m.b().toDoubleMatrix();
+      double[][] a = m.a().toDoubleMatrix();
+      double[][] b0 = m.b0().toDoubleMatrix();
+      double[][] a0 = m.a0().toDoubleMatrix();
+      double[][] dense = new double[wd.length][wd[0].length];
+      for (int o = 0; o < wd.length; o++) {
+        for (int i = 0; i < wd[0].length; i++) {
+          double v = wd[o][i];
+          for (int r = 0; r < a.length; r++) {
+            v += cfg.scaling() * (b[o][r] * a[r][i] - b0[o][r] * a0[r][i]);
+          }
+          dense[o][i] = v;
+        }
+      }
+      double[][] x = new double[4][wd[0].length];
+      for (double[] row : x) {
+        for (int i = 0; i < row.length; i++) {
+          row[i] = rnd.nextGaussian();
+        }
+      }
+      INDArray y = Nd4j.createFromArray(matmulT(x, wd));
+      fused.forward(m.layer(), m.proj(), Nd4j.createFromArray(x), y);
+      double[][] expected = matmulT(x, dense);
+      for (int r = 0; r < x.length; r++) {
+        for (int o = 0; o < expected[r].length; o++) {
+          assertThat(y.getDouble(r, o))
+              .as("%s row %d out %d", m.name(), r, o)
+              .isCloseTo(expected[r][o], within(1e-12 * Math.max(1, Math.abs(expected[r][o]))));
+        }
+      }
+    }
+  }
+
+  /**
+   * PiSSA's init against the eigen-decomposition of WᵀW (LAPACK syev, not the SVD the init uses):
+   * A's rows are orthogonal with s·(A·Aᵀ) = diag(σ_1..σ_r), the top singular values σ_i = √λ_i;
+   * W·Aᵀ = s·B·(A·Aᵀ) (B holds the matching left singular vectors); A₀, B₀ start equal to A, B.
+   */
+  @Test
+  void pissaInitHoldsTopSingularTripletsOfW() {
+    ModelWeights base = base();
+    int r = 3;
+    LoraConfig cfg =
+        new LoraConfig(r, 6.0, 0.0, List.of(Projection.values()), false, LoraMethod.PISSA);
+    LoraWeights w = LoraWeights.init(base, cfg, 5, DataType.DOUBLE);
+    double s = cfg.scaling();
+    for (LoraWeights.Module m : w.modules()) {
+      INDArray wd = m.base();
+      INDArray gram = wd.transpose().mmul(wd); // [in, in]
+      INDArray lambda =
+          org.nd4j.linalg.eigen.Eigen.symmetricGeneralizedEigenvalues(gram.dup(), true);
+      double[] sorted = lambda.toDoubleVector();
+      Arrays.sort(sorted);
+      INDArray aat = m.a().mmul(m.a().transpose()); // [r, r]
+      for (int i = 0; i < r; i++) {
+        double sigma = Math.sqrt(sorted[sorted.length - 1 - i]);
+        for (int j = 0; j < r; j++) {
+          double want = i == j ? sigma : 0.0;
+          assertThat(s * aat.getDouble(i, j))
+              .as("%s s·(A·Aᵀ)[%d,%d]", m.name(), i, j)
+              .isCloseTo(want, within(1e-9 * Math.max(1, sigma)));
+        }
+      }
+      INDArray lhs = wd.mmul(m.a().transpose()); // W Aᵀ, [out, r]
+      INDArray rhs = m.b().mmul(aat).muli(s); // s B (A Aᵀ)
+      assertThat(lhs.sub(rhs).amaxNumber().doubleValue())
+          .as("%s W·Aᵀ = s·B·A·Aᵀ", m.name())
+          .isLessThan(1e-9);
+      assertThat(m.a0().equals(m.a()) && m.b0().equals(m.b()))
+          .as("%s A₀, B₀ = init", m.name())
+          .isTrue();
+    }
+  }
+
   @Test
   void doraMagnitudeStartsAtRowNormsOfW() {
     ModelWeights base = base();
@@ -142,6 +238,7 @@ class LoraFamilyGradientTest {
                 DataType.DOUBLE),
             rnd));
     adapters.add(movedDora(base, new LoraConfig(1, 2, 0.0, all, true, LoraMethod.DORA), 103));
+    adapters.add(movedPissa(base, new LoraConfig(2, 4, 0.3, all, false, LoraMethod.PISSA), 104));
     int groups = adapters.size();
     int t = 6;
     List<int[]> ids = new ArrayList<>();
@@ -206,8 +303,8 @@ class LoraFamilyGradientTest {
         }
       }
     }
-    // per layer-0 module: LoRA A,B; DoRA A,B,m; LoRA-FA B; DoRA A,B,m — one entry each
-    assertThat(checked).as("entries checked").isEqualTo(7 * (2 + 3 + 1 + 3));
+    // per layer-0 module: LoRA A,B; DoRA A,B,m; LoRA-FA B; DoRA A,B,m; PiSSA A,B — one entry each
+    assertThat(checked).as("entries checked").isEqualTo(7 * (2 + 3 + 1 + 3 + 2));
   }
 
   /** Assigns N(0, 0.3) to every B so that dA is nonzero. */

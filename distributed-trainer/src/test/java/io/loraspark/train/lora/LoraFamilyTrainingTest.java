@@ -25,8 +25,9 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
- * Plain LoRA, LoRA-FA and DoRA adapters trained together in one fused step against each trained
- * alone, and a checkpointed run of the mix resumed bit-identically, on a small random Llama.
+ * Plain LoRA, LoRA-FA, DoRA and PiSSA adapters trained together in one fused step against each
+ * trained alone, and a checkpointed run of the mix resumed bit-identically, on a small random
+ * Llama.
  */
 class LoraFamilyTrainingTest {
   @TempDir static Path shared;
@@ -74,7 +75,8 @@ class LoraFamilyTrainingTest {
         spec("lora", LoraMethod.LORA, 2, 0.1, steps),
         spec("dora", LoraMethod.DORA, 2, 0.1, steps),
         spec("fa", LoraMethod.LORA_FA, 4, 0.0, steps),
-        spec("dora1", LoraMethod.DORA, 1, 0.0, steps));
+        spec("dora1", LoraMethod.DORA, 1, 0.0, steps),
+        spec("pissa", LoraMethod.PISSA, 2, 0.1, steps));
   }
 
   /**

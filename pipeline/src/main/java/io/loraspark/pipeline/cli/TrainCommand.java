@@ -71,7 +71,7 @@ final class TrainCommand implements Callable<Integer> {
   @Option(
       names = "--method",
       defaultValue = "lora",
-      description = "adapter method: lora, lora-fa or dora (default lora)")
+      description = "adapter method: lora, lora-fa, dora or pissa (default lora)")
   String method;
 
   @Option(names = "--rank", defaultValue = "8", description = "LoRA rank r (default 8)")
