@@ -193,12 +193,7 @@ final class AdapterCheckpoint {
                 + "); delete it or train into another output directory");
       }
       DataType dt = weights.modules().iterator().next().a().dataType();
-      LoraWeights stored = PeftAdapter.load(dir, weights.model(), dt);
-      for (LoraWeights.Module m : weights.modules()) {
-        LoraWeights.Module s = stored.module(m.layer(), m.proj());
-        m.a().assign(s.a());
-        m.b().assign(s.b());
-      }
+      PeftAdapter.loadInto(dir, weights);
       Map<String, INDArray> moments = new LinkedHashMap<>();
       try (SafetensorsFile f = SafetensorsFile.open(dir.resolve(OPTIMIZER_FILE))) {
         for (String name : f.names()) {

@@ -138,7 +138,10 @@ public final class FusedTrainer {
       List<TokenRow> train = trainPerAdapter.get(i);
       LoraWeights w =
           LoraWeights.init(
-              model.config(), spec.lora(), spec.train().seed(), model.weights().embed().dataType());
+              model.weights(),
+              spec.lora(),
+              spec.train().seed(),
+              model.weights().embed().dataType());
       State st = new State(spec, w, train);
       st.dataFingerprint = prints.computeIfAbsent(train, t -> fingerprint(t, this.eval));
       states.add(st);
@@ -276,13 +279,11 @@ public final class FusedTrainer {
   private void optimizerStep(State s, double tokensPerSecond, Consumer<StepMetrics> listener) {
     TrainConfig t = s.spec.train();
     List<INDArray> grads = new ArrayList<>();
-    for (LoraWeights.Module m : s.weights.modules()) {
+    for (LoraWeights.Trainable p : s.weights.trainables()) {
       if (t.gradAccum() > 1) {
-        m.gradA().muli(1.0 / t.gradAccum());
-        m.gradB().muli(1.0 / t.gradAccum());
+        p.grad().muli(1.0 / t.gradAccum());
       }
-      grads.add(m.gradA());
-      grads.add(m.gradB());
+      grads.add(p.grad());
     }
     double norm = GradClip.clipByGlobalNorm(grads, t.maxGradNorm());
     if (!Double.isFinite(norm)) {

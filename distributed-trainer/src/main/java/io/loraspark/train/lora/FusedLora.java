@@ -14,6 +14,8 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
  * K LoRA adapters in one fused batch (the mLoRA/ASPEN layout, Ye et al. 2023, arXiv:2312.02515):
  * the frozen projection has already run once over all N rows; adapter k adds {@code s_k · B_k(A_k
  * (dropout(x_k)))} to its own contiguous row range only, with its own rank, scaling and dropout.
+ * Plain LoRA and LoRA-FA (no dA) run inline; a method whose {@link LoraVariant#ownsBranch} (DoRA,
+ * PiSSA) runs its own forward/backward on its rows, so different methods share one fused step.
  *
  * <p>Order of calls: {@link #bind} once per step, then the {@link Adapters} forward/backward calls
  * the transformer makes. Buffers are kept per (adapter, module, row count) and reused across steps.
@@ -66,6 +68,11 @@ public final class FusedLora implements Adapters {
       int rows = (int) xk.rows();
       double s = slot.weights().config().scaling();
       INDArray xd = droppedInput(k, slot, m, xk); // [Nk, in]
+      LoraVariant variant = slot.weights().variant();
+      if (variant.ownsBranch()) {
+        variant.forward(m, s, xk, xd, rowsOf(y, slot), scratch(k, m));
+        continue;
+      }
       INDArray u = buffer("u", k, m, rows, m.a().rows()); // [Nk, r]
       Nd4j.gemm(xd, m.a(), u, false, true, 1.0, 0.0); // u = xd A^T
       Nd4j.gemm(u, m.b(), rowsOf(y, slot), false, true, s, 1.0); // y_k += s u B^T
@@ -83,14 +90,21 @@ public final class FusedLora implements Adapters {
       INDArray dyk = rowsOf(dy, slot); // [Nk, out]
       int rows = (int) dyk.rows();
       double s = slot.weights().config().scaling();
-      INDArray u = buffer("u", k, m, rows, m.a().rows());
       INDArray xd =
           dropoutActive(slot) ? buffer("xd", k, m, rows, m.a().columns()) : rowsOf(x, slot);
+      INDArray dxk = rowsOf(dx, slot);
+      LoraVariant variant = slot.weights().variant();
+      if (variant.ownsBranch()) {
+        variantBackward(variant, k, slot, m, rowsOf(x, slot), xd, dyk, dxk);
+        continue;
+      }
+      INDArray u = buffer("u", k, m, rows, m.a().rows());
       Nd4j.gemm(dyk, u, m.gradB(), true, false, s, 1.0); // dB += s dy^T u
       INDArray g = buffer("g", k, m, rows, m.a().rows()); // [Nk, r]
       Nd4j.gemm(dyk, m.b(), g, false, false, 1.0, 0.0); // g = dy B
-      Nd4j.gemm(g, xd, m.gradA(), true, false, s, 1.0); // dA += s g^T xd
-      INDArray dxk = rowsOf(dx, slot);
+      if (m.gradA() != null) { // A trains (not LoRA-FA)
+        Nd4j.gemm(g, xd, m.gradA(), true, false, s, 1.0); // dA += s g^T xd
+      }
       if (dropoutActive(slot)) {
         INDArray t = buffer("dxd", k, m, rows, m.a().columns());
         Nd4j.gemm(g, m.a(), t, false, false, s, 0.0); // d(xd) = s g A
@@ -99,6 +113,31 @@ public final class FusedLora implements Adapters {
         Nd4j.gemm(g, m.a(), dxk, false, false, s, 1.0); // dx += s g A
       }
     }
+  }
+
+  /** A variant's own backward; with dropout its input gradient is masked like the plain path's. */
+  private void variantBackward(
+      LoraVariant variant,
+      int k,
+      Slot slot,
+      LoraWeights.Module m,
+      INDArray xk,
+      INDArray xd,
+      INDArray dyk,
+      INDArray dxk) {
+    double s = slot.weights().config().scaling();
+    if (!dropoutActive(slot)) {
+      variant.backward(m, s, xk, xd, dyk, dxk, dxk, scratch(k, m));
+      return;
+    }
+    int rows = (int) dyk.rows();
+    INDArray dxd = buffer("dxd", k, m, rows, m.a().columns()).assign(0); // d(xd), [Nk, in]
+    variant.backward(m, s, xk, xd, dyk, dxk, dxd, scratch(k, m));
+    dxk.addi(dxd.muli(buffer("mask", k, m, rows, m.a().columns())));
+  }
+
+  private LoraVariant.Scratch scratch(int k, LoraWeights.Module m) {
+    return (kind, rows, cols) -> buffer(kind, k, m, rows, cols);
   }
 
   private boolean dropoutActive(Slot slot) {
@@ -137,7 +176,7 @@ public final class FusedLora implements Adapters {
     return a.get(NDArrayIndex.interval(slot.rowStart(), slot.rowEnd()), NDArrayIndex.all());
   }
 
-  private INDArray buffer(String kind, int k, LoraWeights.Module m, int rows, long cols) {
+  private INDArray buffer(String kind, int k, LoraWeights.Module m, long rows, long cols) {
     String key = kind + '/' + k + '/' + m.name() + '/' + rows + 'x' + cols;
     return buffers.computeIfAbsent(key, unused -> Nd4j.create(m.a().dataType(), rows, cols));
   }

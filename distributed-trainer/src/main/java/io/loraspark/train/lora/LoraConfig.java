@@ -6,19 +6,34 @@ import java.util.List;
 
 /**
  * The shape of one LoRA adapter, as PEFT's {@code LoraConfig} describes it: {@code y = W x + b + s
- * · B(A(dropout(x)))} on every targeted projection of every layer.
+ * · B(A(dropout(x)))} on every targeted projection of every layer, or its method's variant of that
+ * branch.
  *
  * @param rank r, the inner dimension of A [r, in] and B [out, r]
  * @param alpha lora_alpha; the scaling s is alpha / r, or alpha / sqrt(r) with rsLoRA
  * @param dropout probability of zeroing an input of the low-rank branch while training, in [0, 1)
  * @param targets the projections that carry the adapter, in layer order
  * @param rsLora use rank-stabilised scaling (Kalajdzievski 2023, arXiv:2312.03732)
+ * @param method the member of the LoRA family (plain LoRA, LoRA-FA, DoRA, PiSSA); its {@link
+ *     LoraVariant} decides what trains and how the branch computes
  */
 public record LoraConfig(
-    int rank, double alpha, double dropout, List<Projection> targets, boolean rsLora)
+    int rank,
+    double alpha,
+    double dropout,
+    List<Projection> targets,
+    boolean rsLora,
+    LoraMethod method)
     implements java.io.Serializable {
 
+  /** A plain LoRA adapter. */
+  public LoraConfig(
+      int rank, double alpha, double dropout, List<Projection> targets, boolean rsLora) {
+    this(rank, alpha, dropout, targets, rsLora, LoraMethod.LORA);
+  }
+
   public LoraConfig {
+    ModelConfig.require(method != null, "method must be one of %s", List.of(LoraMethod.keys()));
     ModelConfig.require(rank > 0, "rank must be > 0 but was %d", rank);
     ModelConfig.require(alpha > 0, "alpha must be > 0 but was %s", alpha);
     ModelConfig.require(
@@ -30,6 +45,11 @@ public record LoraConfig(
   /** s: the factor applied to the low-rank branch. */
   public double scaling() {
     return rsLora ? alpha / Math.sqrt(rank) : alpha / rank;
+  }
+
+  /** This config with another method. */
+  public LoraConfig withMethod(LoraMethod m) {
+    return new LoraConfig(rank, alpha, dropout, targets, rsLora, m);
   }
 
   /** Whether projection {@code p} carries this adapter. */

@@ -20,8 +20,9 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
- * Folds a LoRA adapter into its base model ({@code W' = W + s·B·A}) and writes the result as a
- * plain Hugging Face checkpoint that needs no adapter support to load.
+ * Folds a LoRA-family adapter into its base model ({@code W' = W + s·B·A}, or the method's {@link
+ * LoraVariant#merged}) and writes the result as a plain Hugging Face checkpoint that needs no
+ * adapter support to load.
  */
 public final class LoraMerge {
 
@@ -42,10 +43,10 @@ public final class LoraMerge {
   private LoraMerge() {}
 
   /**
-   * New weights with every projection {@code w} targets replaced by {@code W + s·B·A}, s = {@code
-   * w.config().scaling()}, the product and sum computed in double and rounded once to W's type.
-   * {@code base} is not modified; untargeted arrays are shared with it (so a tied head stays the
-   * embedding array).
+   * New weights with every projection {@code w} targets replaced by {@code W + s·B·A} (or its
+   * method's merged weight), s = {@code w.config().scaling()}, computed in double and rounded once
+   * to W's type. {@code base} is not modified; untargeted arrays are shared with it (so a tied head
+   * stays the embedding array).
    *
    * @throws IllegalArgumentException naming the module if the adapter was made for a model with a
    *     different layer count or projection shapes
@@ -85,7 +86,10 @@ public final class LoraMerge {
     return new ModelWeights(c, base.embed(), layers, base.finalNorm(), base.lmHead());
   }
 
-  /** {@code weight + s·B·A} as a new array, or {@code weight} itself when not targeted. */
+  /**
+   * The method's merged weight ({@code weight + s·B·A} for LoRA and LoRA-FA, DoRA's {@code m ⊙ (W +
+   * s·B·A) / ‖W + s·B·A‖}) as a new array, or {@code weight} itself when not targeted.
+   */
   private static INDArray fold(INDArray weight, LoraWeights w, int layer, Projection p, double s) {
     LoraWeights.Module m = w.module(layer, p);
     if (m == null) {
@@ -103,9 +107,8 @@ public final class LoraMerge {
               + " but the base weight is "
               + Arrays.toString(weight.shape()));
     }
-    INDArray delta = m.b().castTo(DataType.DOUBLE).mmul(m.a().castTo(DataType.DOUBLE));
-    delta.muli(s).addi(weight.castTo(DataType.DOUBLE));
-    return delta.castTo(weight.dataType());
+    INDArray merged = w.variant().merged(m, s, weight.castTo(DataType.DOUBLE)); // [out, in]
+    return merged.castTo(weight.dataType());
   }
 
   /**

@@ -1,10 +1,14 @@
 package io.loraspark.train.lora;
 
+import io.loraspark.train.model.LayerWeights;
 import io.loraspark.train.model.ModelConfig;
+import io.loraspark.train.model.ModelWeights;
 import io.loraspark.train.model.Projection;
+import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Collections;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -13,7 +17,8 @@ import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * One adapter's trainable state on one base model: for every targeted (layer, projection), A [r,
- * in] and B [out, r] and their gradient accumulators. Mutated in place by training.
+ * in] and B [out, r], the extra state its {@link LoraMethod} needs, and the gradient accumulators
+ * of whatever trains. Mutated in place by training.
  */
 public final class LoraWeights {
 
@@ -22,17 +27,43 @@ public final class LoraWeights {
    *
    * @param a A, [r, in]
    * @param b B, [out, r]
-   * @param gradA dLoss/dA accumulator, [r, in]
+   * @param gradA dLoss/dA accumulator, [r, in]; null when A is frozen (LoRA-FA)
    * @param gradB dLoss/dB accumulator, [out, r]
+   * @param magnitude DoRA's magnitude vector m, [out]; null for other methods
+   * @param gradMagnitude dLoss/dm accumulator, [out]; null when there is no magnitude
+   * @param base the frozen weight W [out, in] (the base model's own array, read only) for methods
+   *     whose branch needs it (DoRA, PiSSA); null otherwise
+   * @param a0 PiSSA's frozen initial A₀ [r, in], whose product with B₀ the branch subtracts; null
+   *     for other methods
+   * @param b0 PiSSA's frozen initial B₀ [out, r]; null for other methods
    */
   public record Module(
-      int layer, Projection proj, INDArray a, INDArray b, INDArray gradA, INDArray gradB) {
+      int layer,
+      Projection proj,
+      INDArray a,
+      INDArray b,
+      INDArray gradA,
+      INDArray gradB,
+      INDArray magnitude,
+      INDArray gradMagnitude,
+      INDArray base,
+      INDArray a0,
+      INDArray b0) {
 
     /** The Hugging Face module name, e.g. {@code model.layers.0.self_attn.q_proj}. */
     public String name() {
       return proj.hfModule(layer);
     }
   }
+
+  /**
+   * One trained tensor with its gradient, named as in the PEFT state dict and the optimizer state.
+   *
+   * @param name e.g. {@code model.layers.0.self_attn.q_proj.lora_B.weight}
+   * @param loraPlusB whether LoRA+ gives it B's learning rate: B matrices and 1-D parameters, as in
+   *     the reference LoRA+ code ({@code loraplus.py}, groupB)
+   */
+  public record Trainable(String name, INDArray value, INDArray grad, boolean loraPlusB) {}
 
   private final ModelConfig model;
   private final LoraConfig config;
@@ -46,36 +77,75 @@ public final class LoraWeights {
 
   /**
    * PEFT's default initialisation: A Kaiming-uniform with a = sqrt(5), i.e. U(-1/sqrt(in),
-   * 1/sqrt(in)), and B zero, so the adapter starts as the identity.
+   * 1/sqrt(in)), and B zero, so the adapter starts as the identity; then the method's own state
+   * (e.g. DoRA's magnitude ‖W‖ rows), which may need the frozen weights.
    *
    * @param seed the adapter's own seed; the same seed gives bit-identical weights
+   * @throws IllegalArgumentException if the method needs the base weights (use {@link
+   *     #init(ModelWeights, LoraConfig, long, DataType)})
    */
   public static LoraWeights init(ModelConfig model, LoraConfig config, long seed, DataType dt) {
-    SplittableRandom rnd = new SplittableRandom(seed);
-    return build(
-        model,
-        config,
-        dt,
-        (p, a) -> {
-          double bound = 1.0 / Math.sqrt(p.inFeatures(model));
-          double[] v = new double[(int) a.length()];
-          for (int i = 0; i < v.length; i++) {
-            v[i] = (rnd.nextDouble() * 2 - 1) * bound;
-          }
-          a.assign(Nd4j.createFromArray(v).reshape(a.shape()).castTo(dt));
-        });
+    requireNoBase(config);
+    return build(model, null, config, dt, kaimingA(model, seed, dt), true);
   }
 
-  /** All-zero A and B (to be filled, e.g. by loading a saved adapter). */
+  /**
+   * {@link #init(ModelConfig, LoraConfig, long, DataType)} on the frozen {@code base}, which every
+   * method accepts; modules of methods that need W keep a reference to base's array (a copy when
+   * {@code dt} differs from the base's dtype).
+   */
+  public static LoraWeights init(ModelWeights base, LoraConfig config, long seed, DataType dt) {
+    return build(base.config(), base, config, dt, kaimingA(base.config(), seed, dt), true);
+  }
+
+  /**
+   * All-zero A, B and method state (to be filled, e.g. by loading a saved adapter).
+   *
+   * @throws IllegalArgumentException if the method needs the base weights
+   */
   public static LoraWeights zeros(ModelConfig model, LoraConfig config, DataType dt) {
-    return build(model, config, dt, (p, a) -> {});
+    requireNoBase(config);
+    return build(model, null, config, dt, (p, a) -> {}, false);
+  }
+
+  /** All-zero A, B and method state on the frozen {@code base} (for any method). */
+  public static LoraWeights zeros(ModelWeights base, LoraConfig config, DataType dt) {
+    return build(base.config(), base, config, dt, (p, a) -> {}, false);
+  }
+
+  private static void requireNoBase(LoraConfig config) {
+    if (config.method().variant().needsBase()) {
+      throw new IllegalArgumentException(
+          "method '"
+              + config.method().key()
+              + "' needs the frozen base weights; build the adapter from the ModelWeights");
+    }
   }
 
   private interface InitA {
     void fill(Projection p, INDArray a);
   }
 
-  private static LoraWeights build(ModelConfig model, LoraConfig config, DataType dt, InitA init) {
+  private static InitA kaimingA(ModelConfig model, long seed, DataType dt) {
+    SplittableRandom rnd = new SplittableRandom(seed);
+    return (p, a) -> {
+      double bound = 1.0 / Math.sqrt(p.inFeatures(model));
+      double[] v = new double[(int) a.length()];
+      for (int i = 0; i < v.length; i++) {
+        v[i] = (rnd.nextDouble() * 2 - 1) * bound;
+      }
+      a.assign(Nd4j.createFromArray(v).reshape(a.shape()).castTo(dt));
+    };
+  }
+
+  private static LoraWeights build(
+      ModelConfig model,
+      ModelWeights base,
+      LoraConfig config,
+      DataType dt,
+      InitA init,
+      boolean initVariant) {
+    LoraVariant variant = config.method().variant();
     Map<String, Module> modules = new LinkedHashMap<>();
     int r = config.rank();
     for (int l = 0; l < model.numLayers(); l++) {
@@ -84,13 +154,43 @@ public final class LoraWeights {
         int out = p.outFeatures(model);
         INDArray a = Nd4j.create(dt, r, in);
         init.fill(p, a);
+        boolean mag = variant.hasMagnitude();
         Module m =
             new Module(
-                l, p, a, Nd4j.create(dt, out, r), Nd4j.create(dt, r, in), Nd4j.create(dt, out, r));
+                l,
+                p,
+                a,
+                Nd4j.create(dt, out, r),
+                variant.trainsA() ? Nd4j.create(dt, r, in) : null,
+                Nd4j.create(dt, out, r),
+                mag ? Nd4j.create(dt, out) : null,
+                mag ? Nd4j.create(dt, out) : null,
+                variant.needsBase() ? frozenWeight(base, l, p, dt) : null,
+                variant.keepsInitialFactors() ? Nd4j.create(dt, r, in) : null,
+                variant.keepsInitialFactors() ? Nd4j.create(dt, out, r) : null);
+        if (initVariant) {
+          variant.init(m, config.scaling());
+        }
         modules.put(m.name(), m);
       }
     }
     return new LoraWeights(model, config, modules);
+  }
+
+  /** The frozen weight of projection {@code p} in layer {@code layer}, [out, in], in {@code dt}. */
+  static INDArray frozenWeight(ModelWeights base, int layer, Projection p, DataType dt) {
+    LayerWeights w = base.layers().get(layer);
+    INDArray weight =
+        switch (p) {
+          case Q -> w.wq();
+          case K -> w.wk();
+          case V -> w.wv();
+          case O -> w.wo();
+          case GATE -> w.wGate();
+          case UP -> w.wUp();
+          case DOWN -> w.wDown();
+        };
+    return weight.dataType() == dt ? weight : weight.castTo(dt);
   }
 
   public ModelConfig model() {
@@ -99,6 +199,11 @@ public final class LoraWeights {
 
   public LoraConfig config() {
     return config;
+  }
+
+  /** The strategy of this adapter's method. */
+  public LoraVariant variant() {
+    return config.method().variant();
   }
 
   /** The module at (layer, proj), or null when the adapter does not target it. */
@@ -111,20 +216,39 @@ public final class LoraWeights {
     return modules.values();
   }
 
-  /** Trainable parameter count: Σ r·(in + out). */
-  public long parameterCount() {
-    long n = 0;
+  /**
+   * Every trained tensor, module by module in layer order: {@code lora_A} (unless frozen), {@code
+   * lora_B}, then {@code lora_magnitude_vector} (DoRA). The optimizer and gradient clipping work on
+   * exactly these.
+   */
+  public List<Trainable> trainables() {
+    List<Trainable> out = new ArrayList<>();
     for (Module m : modules.values()) {
-      n += m.a().length() + m.b().length();
+      if (m.gradA() != null) {
+        out.add(new Trainable(m.name() + ".lora_A.weight", m.a(), m.gradA(), false));
+      }
+      out.add(new Trainable(m.name() + ".lora_B.weight", m.b(), m.gradB(), true));
+      if (m.magnitude() != null) {
+        out.add(
+            new Trainable(
+                m.name() + "." + DoraVariant.MAGNITUDE, m.magnitude(), m.gradMagnitude(), true));
+      }
     }
-    return n;
+    return out;
+  }
+
+  /**
+   * Trainable parameter count, for the leaderboard: Σ r·(in + out) for LoRA, Σ r·out for LoRA-FA, Σ
+   * r·(in + out) + out for DoRA.
+   */
+  public long parameterCount() {
+    return trainables().stream().mapToLong(t -> t.value().length()).sum();
   }
 
   /** Zeroes every gradient accumulator. */
   public void zeroGrad() {
-    for (Module m : modules.values()) {
-      m.gradA().assign(0);
-      m.gradB().assign(0);
+    for (Trainable t : trainables()) {
+      t.grad().assign(0);
     }
   }
 }

@@ -2,6 +2,7 @@ package io.loraspark.train.lora;
 
 import io.loraspark.train.io.AtomicFiles;
 import io.loraspark.train.model.ModelConfig;
+import io.loraspark.train.model.ModelWeights;
 import io.loraspark.train.safetensors.SafetensorsFile;
 import io.loraspark.train.safetensors.SafetensorsWriter;
 import io.loraspark.train.safetensors.TensorInfo;
@@ -19,6 +20,11 @@ import org.nd4j.linalg.factory.Nd4j;
  * adapter_model.safetensors} holding {@code base_model.model.<module>.lora_A.weight} [r, in] and
  * {@code .lora_B.weight} [out, r] in F32 with {@code {"format":"pt"}} metadata, so PEFT, vLLM and
  * LoRAX load what this class saves. Saving then loading in FLOAT gives bit-identical A and B.
+ *
+ * <p>DoRA adds {@code base_model.model.<module>.lora_magnitude_vector} [out] and {@code "use_dora":
+ * true}, the names PEFT's {@code get_peft_model_state_dict} (peft/utils/save_and_load.py) writes
+ * after stripping the adapter name and the magnitude layer's {@code .weight}. LoRA-FA saves as
+ * plain LoRA (its A is an ordinary, if untrained, A).
  */
 public final class PeftAdapter {
 
@@ -48,12 +54,17 @@ public final class PeftAdapter {
     AtomicFiles.createDirectories(dir);
     Map<String, SafetensorsWriter.Tensor> tensors = new LinkedHashMap<>();
     for (LoraWeights.Module m : w.modules()) {
-      tensors.put(key(m.name(), "lora_A"), f32(m.a()));
-      tensors.put(key(m.name(), "lora_B"), f32(m.b()));
+      INDArray[] factors = w.variant().exportFactors(m);
+      tensors.put(key(m.name(), "lora_A"), f32(factors[0]));
+      tensors.put(key(m.name(), "lora_B"), f32(factors[1]));
+      if (m.magnitude() != null) {
+        tensors.put(magnitudeKey(m.name()), f32(m.magnitude()));
+      }
     }
     SafetensorsWriter.write(dir.resolve(WEIGHTS_FILE), tensors, Map.of("format", "pt"));
     AtomicFiles.writeString(
-        dir.resolve(CONFIG_FILE), PeftAdapterConfig.render(w.config(), baseModelNameOrPath));
+        dir.resolve(CONFIG_FILE),
+        PeftAdapterConfig.render(w.variant().exportConfig(w.config()), baseModelNameOrPath));
   }
 
   /**
@@ -70,6 +81,51 @@ public final class PeftAdapter {
    * @throws java.io.UncheckedIOException naming the file if it cannot be read
    */
   public static LoraWeights load(Path dir, ModelConfig model, DataType dt) {
+    LoraConfig config = readConfig(dir);
+    if (config.method().variant().needsBase()) {
+      throw new IllegalArgumentException(
+          dir.resolve(CONFIG_FILE)
+              + " describes a "
+              + config.method().key()
+              + " adapter, whose branch needs the frozen base weights; load it with the base"
+              + " model's ModelWeights");
+    }
+    return fill(dir, LoraWeights.zeros(model, config, dt));
+  }
+
+  /**
+   * {@link #load(Path, ModelConfig, DataType)} for any method, including those whose branch needs
+   * the frozen weights (DoRA), which keep references to {@code base}'s arrays.
+   */
+  public static LoraWeights load(Path dir, ModelWeights base, DataType dt) {
+    return fill(dir, LoraWeights.zeros(base, readConfig(dir), dt));
+  }
+
+  /**
+   * Reads the adapter in {@code dir} into {@code target} (e.g. to resume training), which must save
+   * as the adapter in {@code dir} ({@link LoraVariant#exportConfig}): a LoRA-FA target reads a
+   * plain LoRA save, a PiSSA target its converted rank-2r save.
+   *
+   * @throws IllegalArgumentException naming the file when the saved adapter has another shape or
+   *     method state, or is malformed (see {@link #load(Path, ModelConfig, DataType)})
+   */
+  public static void loadInto(Path dir, LoraWeights target) {
+    LoraConfig saved = readConfig(dir);
+    LoraConfig want = target.variant().exportConfig(target.config());
+    if (!saved.equals(want)) {
+      throw new IllegalArgumentException(
+          dir.resolve(CONFIG_FILE)
+              + " describes "
+              + saved
+              + " but the "
+              + target.config().method().key()
+              + " adapter saves as "
+              + want);
+    }
+    fill(dir, target);
+  }
+
+  private static LoraConfig readConfig(Path dir) {
     if (!Files.isDirectory(dir)) {
       throw new IllegalArgumentException(
           dir
@@ -78,7 +134,12 @@ public final class PeftAdapter {
               + " and "
               + WEIGHTS_FILE);
     }
-    LoraConfig config = PeftAdapterConfig.read(dir.resolve(CONFIG_FILE));
+    return PeftAdapterConfig.read(dir.resolve(CONFIG_FILE));
+  }
+
+  /** Reads every tensor of the weights file into {@code w}'s arrays and returns {@code w}. */
+  private static LoraWeights fill(Path dir, LoraWeights w) {
+    LoraConfig config = w.variant().exportConfig(w.config());
     Path file = dir.resolve(WEIGHTS_FILE);
     if (!Files.isRegularFile(file)) {
       String hint =
@@ -89,12 +150,16 @@ public final class PeftAdapter {
       throw new IllegalArgumentException(
           file + " is missing; expected the adapter's weights in safetensors format" + hint);
     }
-    LoraWeights w = LoraWeights.zeros(model, config, dt);
     try (SafetensorsFile f = SafetensorsFile.open(file)) {
       Map<String, String> stored = storedNames(f, w);
       for (LoraWeights.Module m : w.modules()) {
-        read(f, stored.get(key(m.name(), "lora_A")), m.a(), config);
-        read(f, stored.get(key(m.name(), "lora_B")), m.b(), config);
+        INDArray[] factors = w.variant().exportFactors(m);
+        read(f, stored.get(key(m.name(), "lora_A")), factors[0], config);
+        read(f, stored.get(key(m.name(), "lora_B")), factors[1], config);
+        w.variant().importFactors(m, factors);
+        if (m.magnitude() != null) {
+          read(f, stored.get(magnitudeKey(m.name())), m.magnitude(), config);
+        }
       }
     }
     return w;
@@ -106,6 +171,13 @@ public final class PeftAdapter {
   }
 
   /**
+   * The DoRA magnitude key of a module: {@code base_model.model.<module>.lora_magnitude_vector}.
+   */
+  static String magnitudeKey(String module) {
+    return PREFIX + module + "." + DoraVariant.MAGNITUDE;
+  }
+
+  /**
    * Maps each expected canonical key to the name it is stored under, refusing unexpected, duplicate
    * and missing tensors.
    */
@@ -114,10 +186,17 @@ public final class PeftAdapter {
     for (LoraWeights.Module m : w.modules()) {
       stored.put(key(m.name(), "lora_A"), null);
       stored.put(key(m.name(), "lora_B"), null);
+      if (m.magnitude() != null) {
+        stored.put(magnitudeKey(m.name()), null);
+      }
     }
+    String magnitudeDefault = "." + DoraVariant.MAGNITUDE + "." + DEFAULT_ADAPTER;
     for (String name : f.names()) {
       String canonical = name.replace(".lora_A." + DEFAULT_ADAPTER + ".", ".lora_A.");
       canonical = canonical.replace(".lora_B." + DEFAULT_ADAPTER + ".", ".lora_B.");
+      if (canonical.endsWith(magnitudeDefault)) {
+        canonical = canonical.substring(0, canonical.length() - DEFAULT_ADAPTER.length() - 1);
+      }
       if (!stored.containsKey(canonical)) {
         throw new IllegalArgumentException(
             f.path() + ": unexpected tensor '" + name + "'; " + expected(w));
@@ -154,7 +233,8 @@ public final class PeftAdapter {
         + PREFIX
         + "model.layers.<0.."
         + (w.model().numLayers() - 1)
-        + ">.<module>.lora_{A,B}.weight";
+        + ">.<module>.lora_{A,B}.weight"
+        + (w.variant().hasMagnitude() ? " and .lora_magnitude_vector" : "");
   }
 
   /** Reads tensor {@code name} into {@code target}, checking shape and finiteness. */

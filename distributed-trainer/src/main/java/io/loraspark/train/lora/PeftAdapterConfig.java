@@ -28,7 +28,8 @@ import java.util.function.Predicate;
 /**
  * {@code adapter_config.json} of a PEFT LoRA adapter: rendered as PEFT 0.13+ writes it ({@code
  * json.dumps(config, indent=2, sort_keys=True)}) and parsed strictly. Options that change the
- * adapter's math and that this engine does not implement are refused, naming the key.
+ * adapter's math and that this engine does not implement are refused, naming the key. {@code
+ * "use_dora": true} selects {@link LoraMethod#DORA}.
  */
 final class PeftAdapterConfig {
 
@@ -57,7 +58,6 @@ final class PeftAdapterConfig {
 
   private static final List<Fixed> FIXED =
       List.of(
-          new Fixed("use_dora", "false", n -> n.isNull() || isFalse(n)),
           new Fixed("fan_in_fan_out", "false", n -> n.isNull() || isFalse(n)),
           new Fixed("lora_bias", "false", n -> n.isNull() || isFalse(n)),
           new Fixed("bias", "\"none\"", n -> n.isNull() || "none".equals(n.textValue())),
@@ -109,7 +109,7 @@ final class PeftAdapterConfig {
     ArrayNode targets = n.putArray("target_modules");
     config.targets().stream().map(PeftAdapterConfig::moduleName).sorted().forEach(targets::add);
     n.put("task_type", "CAUSAL_LM");
-    n.put("use_dora", false);
+    n.put("use_dora", config.method() == LoraMethod.DORA);
     n.put("use_rslora", config.rsLora());
     try {
       return WRITER.writer(pythonStyle()).with(new PythonEscapes()).writeValueAsString(n);
@@ -228,7 +228,8 @@ final class PeftAdapterConfig {
     double alpha = positiveNumber(file, root, "lora_alpha");
     double dropout = dropout(file, root);
     boolean rsLora = bool(file, root, "use_rslora");
-    return new LoraConfig(rank, alpha, dropout, targets(file, root), rsLora);
+    LoraMethod method = bool(file, root, "use_dora") ? LoraMethod.DORA : LoraMethod.LORA;
+    return new LoraConfig(rank, alpha, dropout, targets(file, root), rsLora, method);
   }
 
   private static void checkPeftType(Path file, JsonNode root) {

@@ -121,7 +121,7 @@ public final class ReplicaAggregation {
   private record ThinQr(INDArray q, INDArray r) {}
 
   /** u [m, m], sigma [min(m, n)] descending, vt [n, n]. */
-  private record Svd(INDArray u, INDArray sigma, INDArray vt) {}
+  record Svd(INDArray u, INDArray sigma, INDArray vt) {}
 
   /**
    * Thin QR of {@code x} [n, p] through LAPACK geqrf; when p ≥ n there is nothing to reduce and Q
@@ -140,7 +140,7 @@ public final class ReplicaAggregation {
   }
 
   /** Full SVD of {@code x} [m, n] through LAPACK gesvd, in double. */
-  private static Svd svd(INDArray x) {
+  static Svd svd(INDArray x) {
     long m = x.rows();
     long n = x.columns();
     INDArray work = x.dup('f'); // destroyed by gesvd
@@ -179,6 +179,15 @@ public final class ReplicaAggregation {
 
   private static void checkCompatible(List<LoraWeights> replicas) {
     LoraWeights first = replicas.get(0);
+    for (int i = 0; i < replicas.size(); i++) {
+      LoraMethod method = replicas.get(i).config().method();
+      ModelConfig.require(
+          !method.variant().ownsBranch() && !method.variant().hasMagnitude(),
+          "replica %d is a %s adapter, whose update is not a sum of s·B·A terms; only lora and"
+              + " lora-fa replicas can be aggregated",
+          i,
+          method.key());
+    }
     for (int i = 1; i < replicas.size(); i++) {
       LoraWeights r = replicas.get(i);
       ModelConfig.require(

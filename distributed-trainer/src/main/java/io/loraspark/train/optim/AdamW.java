@@ -117,17 +117,17 @@ public final class AdamW {
   /**
    * The LoRA+ parameter list of an adapter: for every module, in layer order, {@code <module
    * name>.lora_A.weight} with multiplier 1 and {@code <module name>.lora_B.weight} with multiplier
-   * {@code lrRatio} (Hayou et al. 2024, arXiv:2402.12354; η_B = λ·η_A). The adapter has no 1-D
-   * parameters; any added later belongs in the B group, as in the reference LoRA+ code.
+   * {@code lrRatio} (Hayou et al. 2024, arXiv:2402.12354; η_B = λ·η_A); 1-D parameters (DoRA's
+   * {@code lora_magnitude_vector}) are in the B group, as in the reference LoRA+ code, and a frozen
+   * A (LoRA-FA) is absent. See {@link LoraWeights#trainables()}.
    *
    * @param lrRatio λ = η_B / η_A, &gt; 0; 1 gives plain LoRA
    */
   public static List<Param> loraParams(LoraWeights w, double lrRatio) {
     require(Double.isFinite(lrRatio) && lrRatio > 0, "lr_ratio must be > 0 but was %s", lrRatio);
     List<Param> out = new ArrayList<>();
-    for (LoraWeights.Module m : w.modules()) {
-      out.add(new Param(m.name() + ".lora_A.weight", m.a(), m.gradA(), 1.0));
-      out.add(new Param(m.name() + ".lora_B.weight", m.b(), m.gradB(), lrRatio));
+    for (LoraWeights.Trainable t : w.trainables()) {
+      out.add(new Param(t.name(), t.value(), t.grad(), t.loraPlusB() ? lrRatio : 1.0));
     }
     return out;
   }

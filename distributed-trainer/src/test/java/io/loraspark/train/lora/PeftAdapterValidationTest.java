@@ -98,7 +98,11 @@ class PeftAdapterValidationTest {
             n -> n.remove("target_modules"),
             "target_modules is missing",
             "q_proj"),
-        config("use_dora is on", n -> n.put("use_dora", true), "use_dora is true", "valid: false"),
+        config(
+            "use_dora is not a boolean",
+            n -> n.put("use_dora", "yes"),
+            "use_dora is \"yes\"",
+            "expected true or false"),
         config(
             "fan_in_fan_out is on",
             n -> n.put("fan_in_fan_out", true),

@@ -5,7 +5,7 @@ import io.loraspark.train.lora.FusedLora;
 import io.loraspark.train.lora.LoraWeights;
 import io.loraspark.train.lora.PeftAdapter;
 import io.loraspark.train.model.Adapters;
-import io.loraspark.train.model.ModelConfig;
+import io.loraspark.train.model.ModelWeights;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.InvalidPathException;
@@ -26,11 +26,12 @@ final class AdapterOption {
    *
    * @param adapterDir the PEFT adapter directory, or null for the bare model
    * @param modelDir the base checkpoint directory, named in error messages
-   * @param model the base model's config, which fixes the expected tensor shapes
+   * @param model the base model, which fixes the expected tensor shapes (and whose frozen weights a
+   *     DoRA adapter's branch reads)
    * @throws IllegalArgumentException with one line naming the file and tensor or key if the adapter
    *     is missing, malformed or made for a differently shaped model
    */
-  static Adapters adapters(Path adapterDir, Path modelDir, ModelConfig model) {
+  static Adapters adapters(Path adapterDir, Path modelDir, ModelWeights model) {
     return adapterDir == null
         ? Adapters.NONE
         : FusedLora.inference(load(adapterDir, modelDir, model));
@@ -41,7 +42,7 @@ final class AdapterOption {
    * the adapter does not fit and its {@code base_model_name_or_path} names another model, the
    * message says so.
    */
-  static LoraWeights load(Path adapterDir, Path modelDir, ModelConfig model) {
+  static LoraWeights load(Path adapterDir, Path modelDir, ModelWeights model) {
     try {
       return PeftAdapter.load(adapterDir, model, DataType.FLOAT);
     } catch (IllegalArgumentException e) {

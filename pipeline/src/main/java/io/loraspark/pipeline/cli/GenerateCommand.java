@@ -49,7 +49,7 @@ final class GenerateCommand implements Callable<Integer> {
       throw new IllegalArgumentException("--max-new-tokens must be >= 0 but was " + maxNewTokens);
     }
     Transformer transformer = new Transformer(CheckpointLoader.load(model));
-    Adapters adapters = AdapterOption.adapters(adapter, model, transformer.config());
+    Adapters adapters = AdapterOption.adapters(adapter, model, transformer.weights());
     try (TextTokenizer tokenizer = TextTokenizer.load(model)) {
       int[] promptIds = tokenizer.encode(prompt, true);
       Set<Integer> stop = tokenizer.eosId() >= 0 ? Set.of(tokenizer.eosId()) : Set.of();

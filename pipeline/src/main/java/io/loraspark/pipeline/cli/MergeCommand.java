@@ -54,7 +54,7 @@ final class MergeCommand implements Callable<Integer> {
     Path out = output.toAbsolutePath().normalize();
     checkOutput(out);
     ModelWeights base = CheckpointLoader.load(model);
-    LoraWeights lora = AdapterOption.load(adapter, model, base.config());
+    LoraWeights lora = AdapterOption.load(adapter, model, base);
     ModelWeights merged = LoraMerge.merged(base, lora);
     AtomicDirectory.create(out.getParent());
     Path staging = out.resolveSibling("." + out.getFileName() + ".merge-" + UUID.randomUUID());

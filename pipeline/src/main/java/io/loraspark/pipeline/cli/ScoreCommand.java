@@ -53,7 +53,7 @@ final class ScoreCommand implements Callable<Integer> {
       throw new IllegalArgumentException("--batch-size must be >= 1 but was " + batchSize);
     }
     Transformer transformer = new Transformer(CheckpointLoader.load(model));
-    Adapters adapters = AdapterOption.adapters(adapter, model, transformer.config());
+    Adapters adapters = AdapterOption.adapters(adapter, model, transformer.weights());
     LazyTokenizer tokenizer = new LazyTokenizer(model);
     try (tokenizer) {
       List<TokenRow> rows = ScoreInput.read(data, tokenizer, TokenLimits.of(transformer.config()));

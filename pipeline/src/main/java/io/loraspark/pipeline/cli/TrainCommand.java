@@ -10,6 +10,7 @@ import io.loraspark.train.loop.StepMetrics;
 import io.loraspark.train.loop.TrainConfig;
 import io.loraspark.train.loop.TrainedAdapter;
 import io.loraspark.train.lora.LoraConfig;
+import io.loraspark.train.lora.LoraMethod;
 import io.loraspark.train.lora.PeftAdapter;
 import io.loraspark.train.model.CheckpointLoader;
 import io.loraspark.train.model.Projection;
@@ -68,7 +69,10 @@ final class TrainCommand implements Callable<Integer> {
       description = "PEFT adapter directory to write (with --config: the run directory)")
   Path output;
 
-  @Option(names = "--method", defaultValue = "lora", description = "adapter method (lora)")
+  @Option(
+      names = "--method",
+      defaultValue = "lora",
+      description = "adapter method: lora, lora-fa, dora or pissa (default lora)")
   String method;
 
   @Option(names = "--rank", defaultValue = "8", description = "LoRA rank r (default 8)")
@@ -155,17 +159,14 @@ final class TrainCommand implements Callable<Integer> {
       throw new IllegalArgumentException(
           "train needs --model, --data and --output (or --config FILE for a sweep)");
     }
-    if (!method.equals("lora")) {
-      throw new IllegalArgumentException(
-          "--method " + method + " is not supported; supported: lora");
-    }
     LoraConfig lora =
         new LoraConfig(
             rank,
             alpha == null ? 2.0 * rank : alpha,
             dropout,
             Projection.parseList(targets),
-            rsLora);
+            rsLora,
+            LoraMethod.parse(method));
     TrainConfig train =
         new TrainConfig(
             steps,

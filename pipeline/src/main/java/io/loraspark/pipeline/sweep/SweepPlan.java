@@ -3,6 +3,7 @@ package io.loraspark.pipeline.sweep;
 import io.loraspark.train.loop.AdapterSpec;
 import io.loraspark.train.loop.TrainConfig;
 import io.loraspark.train.lora.LoraConfig;
+import io.loraspark.train.lora.LoraMethod;
 import io.loraspark.train.model.Projection;
 import io.loraspark.train.optim.LrSchedule;
 import java.math.BigDecimal;
@@ -22,8 +23,8 @@ public final class SweepPlan {
   /** One planned adapter: its resolved settings (for the leaderboard) and its training spec. */
   public record Planned(AdapterSpec spec, Map<String, Object> settings, int replicas) {}
 
-  /** Methods this build trains; the others named in the PEFT family are refused by name. */
-  public static final Set<String> METHODS = Set.of("lora");
+  /** Methods this build trains ({@link LoraMethod}); any other name is refused, naming these. */
+  public static final Set<String> METHODS = Set.of(LoraMethod.keys());
 
   private static final Map<String, String> SHORT =
       Map.ofEntries(
@@ -119,7 +120,10 @@ public final class SweepPlan {
     String method = str(s, "method", "lora");
     if (!METHODS.contains(method)) {
       throw new IllegalArgumentException(
-          "method '" + method + "' is not supported; supported: " + String.join(", ", METHODS));
+          "method '"
+              + method
+              + "' is not supported; supported: "
+              + String.join(", ", LoraMethod.keys()));
     }
     int rank = integer(s, "rank", 8);
     double alpha = number(s, "alpha", 2.0 * rank);
@@ -130,7 +134,8 @@ public final class SweepPlan {
             alpha,
             number(s, "dropout", 0.0),
             Projection.parseList(str(s, "targets", "q,k,v,o,gate,up,down")),
-            bool(s, "rslora", false));
+            bool(s, "rslora", false),
+            LoraMethod.parse(method));
     TrainConfig train =
         new TrainConfig(
             steps,
@@ -157,6 +162,14 @@ public final class SweepPlan {
     int replicas = integer(s, "replicas", 1);
     if (replicas < 1 || replicas > 64) {
       throw new IllegalArgumentException("replicas must be in [1, 64] but was " + replicas);
+    }
+    if (replicas > 1 && lora.method().variant().hasMagnitude()) {
+      throw new IllegalArgumentException(
+          "replicas "
+              + replicas
+              + " needs method lora or lora-fa; "
+              + method
+              + " replicas cannot be aggregated exactly (set replicas: 1)");
     }
     resolved.put("replicas", replicas);
     return new Planned(new AdapterSpec(id, lora, train), resolved, replicas);

@@ -1,0 +1,390 @@
+package io.loraspark.train.lora;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
+import io.loraspark.train.model.Batch;
+import io.loraspark.train.model.CheckpointLoader;
+import io.loraspark.train.model.LossStats;
+import io.loraspark.train.model.ModelConfig;
+import io.loraspark.train.model.ModelWeights;
+import io.loraspark.train.model.Projection;
+import io.loraspark.train.model.TestModels;
+import io.loraspark.train.model.Transformer;
+import io.loraspark.train.model.Workspace;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * The LoRA family's branches against the papers' equations: DoRA's forward against a dense W' built
+ * with scalar loops, and the gradients of plain LoRA, LoRA-FA and DoRA in one fused step against
+ * central finite differences, in double, on a random 2-layer GQA model with biases.
+ */
+class LoraFamilyGradientTest {
+  @TempDir Path tmp;
+
+  private ModelWeights base() {
+    return CheckpointLoader.load(
+        TestModels.writeRandom(tmp, TestModels.config("LlamaForCausalLM", false, true), 3),
+        DataType.DOUBLE);
+  }
+
+  /** A DoRA adapter whose B and magnitude are moved off their init, so ‖W + sBA‖ ≠ m ≠ ‖W‖. */
+  static LoraWeights movedDora(ModelWeights base, LoraConfig c, long seed) {
+    LoraWeights w = LoraWeights.init(base, c, seed, base.embed().dataType());
+    Random rnd = new Random(seed);
+    for (LoraWeights.Module m : w.modules()) {
+      m.b().assign(Nd4j.randn(rnd.nextLong(), m.b().shape()).muli(0.3).castTo(m.b().dataType()));
+      m.magnitude().muli(Nd4j.rand(rnd.nextLong(), m.magnitude().shape()).addi(0.5));
+    }
+    return w;
+  }
+
+  @Test
+  void doraForwardEqualsDenseDecomposedWeight() {
+    ModelWeights base = base();
+    ModelConfig c = base.config();
+    LoraConfig cfg =
+        new LoraConfig(3, 5.0, 0.0, List.of(Projection.values()), false, LoraMethod.DORA);
+    LoraWeights w = movedDora(base, cfg, 21);
+    FusedLora fused = FusedLora.inference(w);
+    Random rnd = new Random(5);
+    for (LoraWeights.Module m : w.modules()) {
+      double[][] wd =
+          LoraWeights.frozenWeight(base, m.layer(), m.proj(), DataType.DOUBLE).toDoubleMatrix();
+      double[][] expectedW =
+          naiveDoraWeight(
+              wd,
+              m.b().toDoubleMatrix(),
+              m.a().toDoubleMatrix(),
+              m.magnitude().toDoubleVector(),
+              cfg.scaling());
+      int n = 5;
+      int in = m.proj().inFeatures(c);
+      double[][] x = new double[n][in];
+      for (double[] row : x) {
+        for (int i = 0; i < in; i++) {
+          row[i] = rnd.nextGaussian();
+        }
+      }
+      INDArray xa = Nd4j.createFromArray(x);
+      INDArray y = Nd4j.createFromArray(matmulT(x, wd)); // y = W x, no bias
+      fused.forward(m.layer(), m.proj(), xa, y);
+      double[][] expected = matmulT(x, expectedW);
+      for (int r = 0; r < n; r++) {
+        for (int o = 0; o < expected[r].length; o++) {
+          assertThat(y.getDouble(r, o))
+              .as("%s row %d out %d", m.name(), r, o)
+              .isCloseTo(expected[r][o], within(1e-12 * Math.max(1, Math.abs(expected[r][o]))));
+        }
+      }
+    }
+  }
+
+  /** A PiSSA adapter whose A and B have moved away from their SVD init (A₀, B₀ stay). */
+  static LoraWeights movedPissa(ModelWeights base, LoraConfig c, long seed) {
+    LoraWeights w = LoraWeights.init(base, c, seed, base.embed().dataType());
+    Random rnd = new Random(seed);
+    for (LoraWeights.Module m : w.modules()) {
+      m.a().addi(Nd4j.randn(rnd.nextLong(), m.a().shape()).muli(0.2).castTo(m.a().dataType()));
+      m.b().addi(Nd4j.randn(rnd.nextLong(), m.b().shape()).muli(0.2).castTo(m.b().dataType()));
+    }
+    return w;
+  }
+
+  /** PiSSA's branch: W x − s·B₀·A₀·x + s·B·A·x, against that dense weight built in loops. */
+  @Test
+  void pissaForwardEqualsResidualPlusTrainedProduct() {
+    ModelWeights base = base();
+    LoraConfig cfg =
+        new LoraConfig(3, 5.0, 0.0, List.of(Projection.values()), true, LoraMethod.PISSA);
+    LoraWeights w = movedPissa(base, cfg, 22);
+    FusedLora fused = FusedLora.inference(w);
+    Random rnd = new Random(6);
+    for (LoraWeights.Module m : w.modules()) {
+      double[][] wd = m.base().toDoubleMatrix();
+      double[][] b = m.b().toDoubleMatrix();
+      double[][] a = m.a().toDoubleMatrix();
+      double[][] b0 = m.b0().toDoubleMatrix();
+      double[][] a0 = m.a0().toDoubleMatrix();
+      double[][] dense = new double[wd.length][wd[0].length];
+      for (int o = 0; o < wd.length; o++) {
+        for (int i = 0; i < wd[0].length; i++) {
+          double v = wd[o][i];
+          for (int r = 0; r < a.length; r++) {
+            v += cfg.scaling() * (b[o][r] * a[r][i] - b0[o][r] * a0[r][i]);
+          }
+          dense[o][i] = v;
+        }
+      }
+      double[][] x = new double[4][wd[0].length];
+      for (double[] row : x) {
+        for (int i = 0; i < row.length; i++) {
+          row[i] = rnd.nextGaussian();
+        }
+      }
+      INDArray y = Nd4j.createFromArray(matmulT(x, wd));
+      fused.forward(m.layer(), m.proj(), Nd4j.createFromArray(x), y);
+      double[][] expected = matmulT(x, dense);
+      for (int r = 0; r < x.length; r++) {
+        for (int o = 0; o < expected[r].length; o++) {
+          assertThat(y.getDouble(r, o))
+              .as("%s row %d out %d", m.name(), r, o)
+              .isCloseTo(expected[r][o], within(1e-12 * Math.max(1, Math.abs(expected[r][o]))));
+        }
+      }
+    }
+  }
+
+  /**
+   * PiSSA's init against the eigen-decomposition of WᵀW (LAPACK syev, not the SVD the init uses):
+   * A's rows are orthogonal with s·(A·Aᵀ) = diag(σ_1..σ_r), the top singular values σ_i = √λ_i;
+   * W·Aᵀ = s·B·(A·Aᵀ) (B holds the matching left singular vectors); A₀, B₀ start equal to A, B.
+   */
+  @Test
+  void pissaInitHoldsTopSingularTripletsOfW() {
+    ModelWeights base = base();
+    int r = 3;
+    LoraConfig cfg =
+        new LoraConfig(r, 6.0, 0.0, List.of(Projection.values()), false, LoraMethod.PISSA);
+    LoraWeights w = LoraWeights.init(base, cfg, 5, DataType.DOUBLE);
+    double s = cfg.scaling();
+    for (LoraWeights.Module m : w.modules()) {
+      INDArray wd = m.base();
+      INDArray gram = wd.transpose().mmul(wd); // [in, in]
+      INDArray lambda =
+          org.nd4j.linalg.eigen.Eigen.symmetricGeneralizedEigenvalues(gram.dup(), true);
+      double[] sorted = lambda.toDoubleVector();
+      Arrays.sort(sorted);
+      INDArray aat = m.a().mmul(m.a().transpose()); // [r, r]
+      for (int i = 0; i < r; i++) {
+        double sigma = Math.sqrt(sorted[sorted.length - 1 - i]);
+        for (int j = 0; j < r; j++) {
+          double want = i == j ? sigma : 0.0;
+          assertThat(s * aat.getDouble(i, j))
+              .as("%s s·(A·Aᵀ)[%d,%d]", m.name(), i, j)
+              .isCloseTo(want, within(1e-9 * Math.max(1, sigma)));
+        }
+      }
+      INDArray lhs = wd.mmul(m.a().transpose()); // W Aᵀ, [out, r]
+      INDArray rhs = m.b().mmul(aat).muli(s); // s B (A Aᵀ)
+      assertThat(lhs.sub(rhs).amaxNumber().doubleValue())
+          .as("%s W·Aᵀ = s·B·A·Aᵀ", m.name())
+          .isLessThan(1e-9);
+      assertThat(m.a0().equals(m.a()) && m.b0().equals(m.b()))
+          .as("%s A₀, B₀ = init", m.name())
+          .isTrue();
+    }
+  }
+
+  @Test
+  void doraMagnitudeStartsAtRowNormsOfW() {
+    ModelWeights base = base();
+    LoraWeights w =
+        LoraWeights.init(
+            base,
+            new LoraConfig(2, 4, 0, List.of(Projection.Q, Projection.DOWN), false, LoraMethod.DORA),
+            1,
+            DataType.DOUBLE);
+    for (LoraWeights.Module m : w.modules()) {
+      double[][] wd = m.base().toDoubleMatrix();
+      for (int o = 0; o < wd.length; o++) {
+        double sq = 0;
+        for (double v : wd[o]) {
+          sq += v * v;
+        }
+        assertThat(m.magnitude().getDouble(o))
+            .as("%s m[%d]", m.name(), o)
+            .isCloseTo(Math.sqrt(sq), within(1e-12));
+      }
+      assertThat(m.base())
+          .as("W is the base model's own array")
+          .isSameAs(LoraWeights.frozenWeight(base, m.layer(), m.proj(), DataType.DOUBLE));
+    }
+  }
+
+  /**
+   * Central differences give the true gradient; DoRA's analytic one treats ‖W + sBA‖ as a constant
+   * (paper §4.3, PEFT's {@code weight_norm.detach()}), so for DoRA's A and B the test adds the
+   * omitted norm path back: with c_j = ∂J/∂n_j / n_j = −dm_j·m_j / n_j², the true gradient is dA +
+   * s·Bᵀ·diag(c)·(W + sBA) and dB + s·diag(c)·(W + sBA)·Aᵀ.
+   */
+  @Test
+  void mixedFamilyGradientsMatchFiniteDifferences() {
+    ModelWeights base = base();
+    ModelConfig c = base.config();
+    List<Projection> all = Arrays.asList(Projection.values());
+    List<LoraWeights> adapters = new ArrayList<>();
+    Random rnd = new Random(11);
+    adapters.add(
+        randomB(
+            LoraWeights.init(base, new LoraConfig(2, 4, 0.3, all, false), 100, DataType.DOUBLE),
+            rnd));
+    adapters.add(movedDora(base, new LoraConfig(2, 3, 0.3, all, false, LoraMethod.DORA), 101));
+    adapters.add(
+        randomB(
+            LoraWeights.init(
+                base,
+                new LoraConfig(3, 6, 0.0, all, true, LoraMethod.LORA_FA),
+                102,
+                DataType.DOUBLE),
+            rnd));
+    adapters.add(movedDora(base, new LoraConfig(1, 2, 0.0, all, true, LoraMethod.DORA), 103));
+    adapters.add(movedPissa(base, new LoraConfig(2, 4, 0.3, all, false, LoraMethod.PISSA), 104));
+    int groups = adapters.size();
+    int t = 6;
+    List<int[]> ids = new ArrayList<>();
+    List<int[]> labels = new ArrayList<>();
+    int[] rowGroups = new int[2 * groups];
+    for (int r = 0; r < 2 * groups; r++) {
+      int len = r == 3 ? 4 : t;
+      int[] row = new int[len];
+      int[] lab = new int[len];
+      for (int i = 0; i < len; i++) {
+        row[i] = rnd.nextInt(c.vocabSize());
+        lab[i] = i < 2 ? Batch.IGNORE : row[i];
+      }
+      ids.add(row);
+      labels.add(lab);
+      rowGroups[r] = r / 2;
+    }
+    Batch batch = Batch.padded(ids, labels, 0, rowGroups, groups, t);
+    Transformer model = new Transformer(base);
+    Workspace ws = model.newWorkspace(2 * groups, t);
+    FusedLora fused = new FusedLora();
+    List<FusedLora.Slot> slots = new ArrayList<>();
+    for (int k = 0; k < groups; k++) {
+      slots.add(new FusedLora.Slot(adapters.get(k), 2 * k * t, 2 * (k + 1) * t, 500 + k));
+    }
+    fused.bind(slots, true, 17);
+    model.forward(batch, fused, ws);
+    LossStats stats = model.loss(batch, ws);
+    adapters.forEach(LoraWeights::zeroGrad);
+    model.backward(batch, fused, ws, stats);
+
+    for (LoraWeights.Module m : adapters.get(2).modules()) {
+      assertThat(m.gradA()).as("LoRA-FA %s has no dA", m.name()).isNull();
+    }
+    double eps = 1e-6;
+    int checked = 0;
+    for (int k = 0; k < groups; k++) {
+      LoraWeights w = adapters.get(k);
+      for (LoraWeights.Module m : w.modules()) {
+        if (m.layer() != 0) {
+          continue; // layer 0's gradients flow back through every layer-1 branch's dx
+        }
+        List<LoraWeights.Trainable> params =
+            w.trainables().stream().filter(p -> p.name().startsWith(m.name() + ".")).toList();
+        INDArray[] expected = truePathCorrection(w, m);
+        for (LoraWeights.Trainable param : params) {
+          long i = rnd.nextInt((int) param.value().length());
+          double orig = param.value().getDouble(i);
+          param.value().putScalar(i, orig + eps);
+          double plus = objective(model, batch, fused, ws);
+          param.value().putScalar(i, orig - eps);
+          double minus = objective(model, batch, fused, ws);
+          param.value().putScalar(i, orig);
+          double numeric = (plus - minus) / (2 * eps);
+          double analytic = param.grad().getDouble(i) + correction(expected, param, m, i);
+          assertThat(analytic)
+              .as(
+                  "adapter %d (%s) %s [%d]: analytic %s vs numeric %s",
+                  k, w.config().method().key(), param.name(), i, analytic, numeric)
+              .isCloseTo(numeric, within(1e-6 * Math.max(1, Math.abs(numeric)) + 1e-8));
+          checked++;
+        }
+      }
+    }
+    // per layer-0 module: LoRA A,B; DoRA A,B,m; LoRA-FA B; DoRA A,B,m; PiSSA A,B — one entry each
+    assertThat(checked).as("entries checked").isEqualTo(7 * (2 + 3 + 1 + 3 + 2));
+  }
+
+  /** Assigns N(0, 0.3) to every B so that dA is nonzero. */
+  private static LoraWeights randomB(LoraWeights w, Random rnd) {
+    for (LoraWeights.Module m : w.modules()) {
+      m.b().assign(Nd4j.randn(rnd.nextLong(), m.b().shape()).muli(0.3));
+    }
+    return w;
+  }
+
+  /**
+   * For a DoRA module, {ΔA, ΔB}: the gradient through the detached norm; null for other methods.
+   */
+  private static INDArray[] truePathCorrection(LoraWeights w, LoraWeights.Module m) {
+    if (m.magnitude() == null) {
+      return null;
+    }
+    double s = w.config().scaling();
+    INDArray adapted = m.base().add(m.b().mmul(m.a()).muli(s)); // W + sBA, [out, in]
+    INDArray norm = adapted.norm2(1); // [out]
+    INDArray cvec = m.gradMagnitude().mul(m.magnitude()).divi(norm).divi(norm).negi(); // [out]
+    INDArray scaled = adapted.mulColumnVector(cvec.reshape(-1, 1)); // diag(c)(W + sBA)
+    INDArray dA = m.b().transpose().mmul(scaled).muli(s); // [r, in]
+    INDArray dB = scaled.mmul(m.a().transpose()).muli(s); // [out, r]
+    return new INDArray[] {dA, dB};
+  }
+
+  private static double correction(
+      INDArray[] c, LoraWeights.Trainable p, LoraWeights.Module m, long i) {
+    if (c == null || p.value() == m.magnitude()) {
+      return 0;
+    }
+    return (p.value() == m.a() ? c[0] : c[1]).getDouble(i);
+  }
+
+  /** Σ_k mean loss_k with the same dropout masks (same bound step). */
+  private static double objective(Transformer model, Batch batch, FusedLora fused, Workspace ws) {
+    model.forward(batch, fused, ws);
+    LossStats s = model.loss(batch, ws);
+    double sum = 0;
+    for (int g = 0; g < batch.groups(); g++) {
+      sum += s.mean(g);
+    }
+    return sum;
+  }
+
+  /** DoRA's W' = m ⊙ (W + s·B·A) / ‖W + s·B·A‖ (row norms), in scalar loops. */
+  static double[][] naiveDoraWeight(
+      double[][] w, double[][] b, double[][] a, double[] m, double s) {
+    double[][] out = new double[w.length][w[0].length];
+    for (int o = 0; o < w.length; o++) {
+      double sq = 0;
+      for (int i = 0; i < w[0].length; i++) {
+        double v = w[o][i];
+        for (int r = 0; r < a.length; r++) {
+          v += s * b[o][r] * a[r][i];
+        }
+        out[o][i] = v;
+        sq += v * v;
+      }
+      double norm = Math.sqrt(sq);
+      for (int i = 0; i < w[0].length; i++) {
+        out[o][i] *= m[o] / norm;
+      }
+    }
+    return out;
+  }
+
+  /** x · wᵀ in scalar loops: x [N, in], w [out, in]. */
+  static double[][] matmulT(double[][] x, double[][] w) {
+    double[][] y = new double[x.length][w.length];
+    for (int n = 0; n < x.length; n++) {
+      for (int o = 0; o < w.length; o++) {
+        double acc = 0;
+        for (int i = 0; i < w[0].length; i++) {
+          acc += x[n][i] * w[o][i];
+        }
+        y[n][o] = acc;
+      }
+    }
+    return y;
+  }
+}
