@@ -11,6 +11,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
 import org.junit.jupiter.api.Test;
@@ -115,6 +116,62 @@ class SweepCliTest {
                 .map(l -> Arrays.asList(l.split(",")).subList(0, 7))
                 .toList())
         .isEqualTo(board.stream().map(l -> Arrays.asList(l.split(",")).subList(0, 7)).toList());
+  }
+
+  /** Issue 8's sweep: method × rank through Spark, ranked in one leaderboard. */
+  @Test
+  void methodsAreSweptFusedAndRankedTogether() throws Exception {
+    Path data = TrainCliTest.tokenizedSeeds(tmp.resolve("train.jsonl"), 160);
+    Path config = tmp.resolve("methods.yaml");
+    Files.writeString(
+        config,
+        """
+        model: %s
+        data: %s
+        run_id: methods
+        master: local[2]
+        adapters_per_task: 4
+        checkpoint_every: 0
+        defaults: {lr: 2.0e-3, steps: 6, batch_size: 4, targets: [q, v]}
+        grid:
+          method: [lora, lora-fa, dora, pissa]
+          rank: [2, 4]
+        pruning: none
+        """
+            .formatted(CliScoreTest.STORIES.toAbsolutePath(), data));
+    Path run = tmp.resolve("methods");
+    CliRunner r = CliRunner.run("train", "--config", config.toString(), "--output", run.toString());
+    assertThat(r.exitCode()).as("stderr: %s", r.err()).isZero();
+    List<String> header =
+        Arrays.asList(Files.readAllLines(run.resolve("leaderboard.csv")).get(0).split(","));
+    int method = header.indexOf("method");
+    int rank = header.indexOf("lora_rank");
+    int status = header.indexOf("status");
+    int params = header.indexOf("trainable_params");
+    int eval = header.indexOf("eval_loss");
+    int base = header.indexOf("base_eval_loss");
+    Map<String, Long> paramsAtRank2 = new java.util.HashMap<>();
+    List<String[]> rows =
+        Files.readAllLines(run.resolve("leaderboard.csv")).stream()
+            .skip(1)
+            .map(l -> l.split(",(?=(?:[^\"]*\"[^\"]*\")*[^\"]*$)"))
+            .toList();
+    assertThat(rows).hasSize(8);
+    for (String[] row : rows) {
+      assertThat(row[status]).as("status of %s", String.join(",", row)).isEqualTo("ok");
+      if (row[rank].equals("2")) {
+        paramsAtRank2.put(row[method], Long.parseLong(row[params]));
+      }
+    }
+    assertThat(paramsAtRank2.keySet())
+        .containsExactlyInAnyOrder("lora", "lora-fa", "dora", "pissa");
+    // LoRA-FA trains B only; DoRA adds a magnitude per output; PiSSA trains what LoRA trains
+    assertThat(paramsAtRank2.get("lora-fa")).isLessThan(paramsAtRank2.get("lora"));
+    assertThat(paramsAtRank2.get("dora")).isGreaterThan(paramsAtRank2.get("lora"));
+    assertThat(paramsAtRank2.get("pissa")).isEqualTo(paramsAtRank2.get("lora"));
+    assertThat(Double.parseDouble(rows.get(0)[eval]))
+        .isLessThan(Double.parseDouble(rows.get(0)[base]));
+    assertThat(rows.stream().map(x -> Double.parseDouble(x[eval])).toList()).isSorted();
   }
 
   @Test

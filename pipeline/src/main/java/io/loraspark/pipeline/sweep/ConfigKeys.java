@@ -85,7 +85,9 @@ public final class ConfigKeys {
               Type.MAPPING,
               "{}",
               "adapter setting → list of values; the sweep is"
-                  + " their cross product (last key varies fastest)"),
+                  + " their cross product (last key varies fastest), at most "
+                  + SweepPlan.MAX_ADAPTERS
+                  + " adapters"),
           key(
               "",
               "adapters",
@@ -216,7 +218,14 @@ public final class ConfigKeys {
    */
   public static final List<Key> ADAPTER =
       List.of(
-          key("adapter", "method", Type.STRING, "lora", "adapter method"),
+          key(
+              "adapter",
+              "method",
+              Type.STRING,
+              "lora",
+              "adapter method: "
+                  + String.join(", ", io.loraspark.train.lora.LoraMethod.keys())
+                  + " (see Methods)"),
           key("adapter", "rank", Type.INTEGER, "8", "LoRA rank r ≥ 1"),
           key("adapter", "alpha", Type.NUMBER, "2 · rank", "LoRA alpha; scaling s = alpha / r"),
           key("adapter", "dropout", Type.NUMBER, "0.0", "dropout on the adapter input, in [0, 1)"),

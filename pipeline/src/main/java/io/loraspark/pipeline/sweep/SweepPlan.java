@@ -23,6 +23,9 @@ public final class SweepPlan {
   /** One planned adapter: its resolved settings (for the leaderboard) and its training spec. */
   public record Planned(AdapterSpec spec, Map<String, Object> settings, int replicas) {}
 
+  /** Most adapters one sweep plans: far above a useful sweep, far below a planner OOM. */
+  public static final int MAX_ADAPTERS = 10_000;
+
   /** Methods this build trains ({@link LoraMethod}); any other name is refused, naming these. */
   public static final Set<String> METHODS = Set.of(LoraMethod.keys());
 
@@ -56,6 +59,20 @@ public final class SweepPlan {
    *     invalid value, or when the sweep has no adapter
    */
   public static List<Planned> expand(SweepConfig c) {
+    long size = 1;
+    for (List<Object> values : c.grid().values()) {
+      size = Math.multiplyExact(size, (long) values.size());
+      if (size > MAX_ADAPTERS) {
+        break;
+      }
+    }
+    if (size + c.adapterSettings().size() > MAX_ADAPTERS) {
+      throw new IllegalArgumentException(
+          c.source()
+              + ": the grid's cross product and adapters list make more than "
+              + MAX_ADAPTERS
+              + " adapters; split the sweep or shrink the grid");
+    }
     List<Map<String, Object>> points = new ArrayList<>();
     List<Map<String, Object>> varying = new ArrayList<>();
     if (!c.grid().isEmpty() || c.adapterSettings().isEmpty()) {

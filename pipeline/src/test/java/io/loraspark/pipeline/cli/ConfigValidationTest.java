@@ -86,6 +86,18 @@ class ConfigValidationTest {
   }
 
   @Test
+  void aGridOfMillionsOfAdaptersIsRefusedBeforePlanning() throws IOException {
+    String values = "[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20]";
+    Path file =
+        write(
+            VALID.replace(
+                "  rank: [2, 4]\n",
+                "  rank: VALS\n  steps: VALS\n  batch_size: VALS\n  seed: VALS\n"
+                    .replace("VALS", values)));
+    assertThatThrownBy(() -> validate(file)).hasMessageContaining("more than 10000 adapters");
+  }
+
+  @Test
   void pruningMustBeAWordOrAMapping() throws IOException {
     Path file = write(VALID.replaceAll("(?s)pruning:.*", "pruning: 5\n"));
     assertThatThrownBy(() -> validate(file))
