@@ -311,7 +311,7 @@ final class HeadlessChromium implements AutoCloseable {
   }
 
   /** The last lines of the browser's log, for error messages. */
-  static String tail(Path log) {
+  private static String tail(Path log) {
     try {
       List<String> lines = Files.readAllLines(log, StandardCharsets.UTF_8);
       return String.join("\n", lines.subList(Math.max(0, lines.size() - 20), lines.size()));
