@@ -16,6 +16,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import javax.imageio.ImageIO;
+import org.knowm.xchart.AnnotationText;
 import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
 import org.knowm.xchart.XYSeries;
@@ -73,7 +74,8 @@ final class Charts {
     Map<String, List<String>> groups = groups(run);
     double base = baseEvalLoss(run);
     String caption =
-        "Lines: training loss per step. Dots: eval loss where it was measured."
+        "Solid lines: training loss per step. Dashed lines with dots: eval loss where it was"
+            + " measured."
             + (Double.isNaN(base) ? "" : " Dashed grey: the base model's eval loss.");
     if (run.curves().size() <= MAX_SERIES_IN_ONE_CHART) {
       XYChart c = chart(880, 420, "step", "loss");
@@ -84,6 +86,7 @@ final class Charts {
         }
       }
       addBaseLine(c, base, minStep(run), maxStep(run));
+      capLossAxis(c, run);
       return List.of(
           new Figure("loss-curves", "Loss curves", caption, render(c, 880, 420), 880, 420));
     }
@@ -97,6 +100,7 @@ final class Charts {
         addCurve(c, id, run.curves().get(id), PALETTE[i++ % PALETTE.length], false);
       }
       addBaseLine(c, base, minStep(run), maxStep(run));
+      capLossAxis(c, run);
       String name = String.format(Locale.ROOT, "loss-%02d", ++n);
       out.add(new Figure(name, g.getKey(), caption, render(c, 420, 260), 420, 260));
     }
@@ -112,6 +116,7 @@ final class Charts {
     XYChart c = chart(430, 330, xTitle + " (log₂ scale)", "eval loss");
     double lo = Double.POSITIVE_INFINITY;
     double hi = Double.NEGATIVE_INFINITY;
+    List<AnnotationText> labels = new ArrayList<>();
     for (String status : List.of("ok", "pruned")) {
       List<Double> xs = new ArrayList<>();
       List<Double> ys = new ArrayList<>();
@@ -121,6 +126,7 @@ final class Charts {
         if (x > 0 && Double.isFinite(x) && Double.isFinite(y)) {
           xs.add(log2(x));
           ys.add(y);
+          labels.add(new AnnotationText(shortId(r.id()), log2(x) + 0.12, y, false));
           lo = Math.min(lo, log2(x));
           hi = Math.max(hi, log2(x));
         }
@@ -146,10 +152,48 @@ final class Charts {
     st.setxAxisTickLabelsFormattingFunction(
         v -> Math.abs(v - Math.rint(v)) < 1e-9 ? Tables.compact(Math.pow(2, Math.rint(v))) : "");
     addBaseLine(c, baseEvalLoss(run), from, to);
+    if (labels.size() <= MAX_LABELS) {
+      labels.forEach(c::addAnnotation); // which adapter each point is (its aNNN number)
+    }
     String caption =
-        "Blue: adapters that finished. Amber: adapters pruned early, scored at their last rung.";
+        "Blue: adapters that finished. Amber: adapters pruned early, scored at their last rung."
+            + (labels.size() <= MAX_LABELS ? " Labels: adapter number." : "");
     return Optional.of(
         new Figure(name, "Eval loss vs " + column, caption, render(c, 430, 330), 430, 330));
+  }
+
+  /** Points labelled up to this many; beyond, labels would cover each other. */
+  private static final int MAX_LABELS = 16;
+
+  /** {@code a003} of {@code a003-r8-x8}: the adapter's number, short enough to label a point. */
+  private static String shortId(String id) {
+    int dash = id.indexOf('-');
+    return dash > 0 ? id.substring(0, dash) : id;
+  }
+
+  /**
+   * The loss axis' top: 1.3 × the base model's eval loss, or the 95th percentile of the training
+   * losses if higher, so one noisy early batch does not squash the curves that matter.
+   */
+  static double lossAxisMax(RunData run) {
+    List<Double> all = new ArrayList<>();
+    for (List<RunData.Point> points : run.curves().values()) {
+      for (RunData.Point p : points) {
+        if (Double.isFinite(p.trainLoss())) {
+          all.add(p.trainLoss());
+        }
+        if (Double.isFinite(p.evalLoss())) {
+          all.add(p.evalLoss());
+        }
+      }
+    }
+    if (all.isEmpty()) {
+      return Double.NaN;
+    }
+    all.sort(null);
+    double p95 = all.get((int) Math.floor(0.95 * (all.size() - 1)));
+    double base = baseEvalLoss(run);
+    return Double.isNaN(base) ? p95 : Math.max(p95, 1.3 * base);
   }
 
   private static double log2(double x) {
@@ -166,6 +210,13 @@ final class Charts {
     }
     out.values().removeIf(List::isEmpty);
     return out;
+  }
+
+  private static void capLossAxis(XYChart c, RunData run) {
+    double max = lossAxisMax(run);
+    if (Double.isFinite(max)) {
+      c.getStyler().setYAxisMax(max);
+    }
   }
 
   private static void addCurve(
@@ -193,7 +244,9 @@ final class Charts {
     }
     if (!es.isEmpty()) {
       XYSeries s = c.addSeries(id + " (eval)", es, eval);
-      s.setXYSeriesRenderStyle(XYSeries.XYSeriesRenderStyle.Scatter);
+      s.setXYSeriesRenderStyle(XYSeries.XYSeriesRenderStyle.Line);
+      s.setLineStyle(SeriesLines.DASH_DASH);
+      s.setLineColor(color);
       s.setMarker(SeriesMarkers.CIRCLE);
       s.setMarkerColor(color);
       s.setShowInLegend(ts.isEmpty());

@@ -15,7 +15,7 @@ final class HtmlReport {
       * { box-sizing:border-box; }
       body { margin:0; background:#f3f4f6; color:var(--ink);
         font:15px/1.55 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif; }
-      main { max-width:1120px; margin:0 auto; padding:40px 28px 64px; }
+      main { max-width:1280px; margin:0 auto; padding:40px 28px 64px; }
       header { margin-bottom:28px; }
       h1 { font-size:28px; line-height:1.2; margin:0 0 6px; letter-spacing:-0.01em; }
       h2 { font-size:19px; margin:0 0 4px; }
@@ -25,7 +25,7 @@ final class HtmlReport {
         padding:22px 24px; margin:0 0 22px; }
       .lead { font-size:16px; margin:14px 0 0; }
       .note { color:var(--muted); font-size:13.5px; margin:4px 0 14px; }
-      .cards { display:grid; grid-template-columns:repeat(auto-fit,minmax(150px,1fr)); gap:12px;
+      .cards { display:grid; grid-template-columns:repeat(auto-fit,minmax(130px,1fr)); gap:12px;
         margin-top:16px; }
       .card { background:var(--soft); border:1px solid var(--line); border-radius:10px;
         padding:12px 14px; }
@@ -33,7 +33,7 @@ final class HtmlReport {
       .card span { color:var(--muted); font-size:13px; }
       .scroll { overflow-x:auto; }
       table { border-collapse:collapse; width:100%; font-size:13.5px; }
-      th, td { padding:7px 10px; border-bottom:1px solid var(--line); text-align:left;
+      th, td { padding:6px 7px; border-bottom:1px solid var(--line); text-align:left;
         vertical-align:top; white-space:nowrap; }
       th { font-weight:600; color:var(--muted); background:var(--soft); font-size:12.5px;
         text-transform:uppercase; letter-spacing:0.03em; }

@@ -681,9 +681,8 @@ public final class SweepRunner {
     run.put("spark_version", spark.version());
     run.put("spark_master", spark.sparkContext().master());
     run.put("java_version", System.getProperty("java.version"));
-    run.put(
-        "lora_spark_version",
-        String.valueOf(SweepRunner.class.getPackage().getImplementationVersion()));
+    // null (not "null") when running from classes without a jar manifest
+    run.put("lora_spark_version", SweepRunner.class.getPackage().getImplementationVersion());
     ArrayNode adapters = run.putArray("adapters");
     for (Entry e : board) {
       ObjectNode a = adapters.addObject();
