@@ -396,7 +396,10 @@ class SweepClusterIT {
   /** What was killed: the executor process and the adapter (and its group) it was training. */
   record Killed(long pid, String executorId, String adapterId, int group) {}
 
-  /** 64 adapters (4 ranks x 4 LoRA+ ratios x 4 seeds), 8 fused per task, a couple of steps. */
+  /**
+   * 64 adapters (4 ranks x 4 LoRA+ ratios x 4 seeds), 8 fused per task, enough steps that training
+   * (not the application's start) dominates the wall time.
+   */
   static final String LOAD_SWEEP =
       """
       model: '%s'
@@ -405,7 +408,7 @@ class SweepClusterIT {
       checkpoint_every: 0
       defaults:
         lr: 2.0e-3
-        steps: 3
+        steps: 12
         batch_size: 2
         targets: [q, v]
       grid:
