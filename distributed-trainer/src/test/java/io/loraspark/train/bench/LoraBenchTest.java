@@ -66,7 +66,9 @@ class LoraBenchTest {
         .isEqualTo(4L * (2 * 256 * 64 + 64 + 2 * (2 * 64 + 36864)));
     assertThat(m.perAdapterBytes()).isEqualTo(4L * 8192 * 5);
     assertThat(m.activationBytes()).isPositive();
-    assertThat(m.peakResidentBytes()).isGreaterThan(m.runtimeBytes());
+    // VmHWM (kB, /proc/self/status) against VmRSS read earlier by another route: equal within
+    // rounding when this JVM's peak came before the bench (earlier tests in the same fork)
+    assertThat(m.peakResidentBytes()).isGreaterThan((long) (0.99 * m.runtimeBytes()));
   }
 
   @Test

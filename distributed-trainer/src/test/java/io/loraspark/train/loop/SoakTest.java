@@ -40,10 +40,13 @@ class SoakTest {
   static final int ADAPTERS = 4;
 
   /**
-   * Growth allowed in the median resident memory from the first to the second half after warm-up:
-   * above the noise of the medians, below what a leaked logits buffer per step adds over the run.
+   * Growth allowed in the median resident memory from the first to the second half after warm-up.
+   * Measured over five 300-step runs on 2 shared cores: -43, -43, +1, +60 and +77 MB, so the bound
+   * sits above that spread; a leak of one step's activations (a few MB here, over 150 steps) still
+   * exceeds it. Whether the +60/+77 MB runs hide slow growth is an open finding
+   * (docs/reliability.md); {@code bench/soak.sh 5000} is the long check.
    */
-  static final long RSS_BOUND = 48L << 20;
+  static final long RSS_BOUND = 128L << 20;
 
   /** Growth allowed in the live Java heap (after GC): metrics history, nothing per-batch. */
   static final long HEAP_BOUND = 16L << 20;
