@@ -461,12 +461,12 @@ class SweepClusterIT {
         one.seconds() / two.seconds());
   }
 
-  /** Every executor stderr under one worker's work dir. */
+  /** Every executor's stderr under one worker's work dir, each headed by its path. */
   static String logsOf(Path work) {
     try (Stream<Path> s = Files.walk(work)) {
       StringBuilder b = new StringBuilder();
       for (Path p : s.filter(p -> p.getFileName().toString().equals("stderr")).toList()) {
-        b.append(read(p));
+        b.append("== ").append(p).append('\n').append(read(p)).append('\n');
       }
       return b.toString();
     } catch (IOException e) {
@@ -753,15 +753,9 @@ class SweepClusterIT {
   }
 
   /** Every executor's stderr in the workers' work dirs. */
-  static String executorLogs() throws IOException {
+  static String executorLogs() {
     StringBuilder b = new StringBuilder();
-    for (Path work : workDirs) {
-      try (Stream<Path> s = Files.walk(work)) {
-        for (Path p : s.filter(p -> p.getFileName().toString().equals("stderr")).toList()) {
-          b.append("== ").append(p).append('\n').append(read(p)).append('\n');
-        }
-      }
-    }
+    workDirs.forEach(w -> b.append(logsOf(w)));
     return b.toString();
   }
 

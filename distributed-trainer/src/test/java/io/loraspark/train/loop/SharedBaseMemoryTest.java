@@ -43,19 +43,7 @@ class SharedBaseMemoryTest {
   @Test
   void eightAdaptersAddTheirOwnStateNotBaseCopies() throws Exception {
     Path out = tmp.resolve("result.txt");
-    List<String> cmd = new ArrayList<>();
-    cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-    cmd.addAll(
-        java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments().stream()
-            .filter(a -> a.startsWith("-D") || a.startsWith("--add-opens") || a.startsWith("-Xmx"))
-            .toList());
-    cmd.addAll(
-        List.of(
-            "-cp",
-            System.getProperty("java.class.path"),
-            SharedBaseMemoryTest.class.getName(),
-            tmp.toString(),
-            out.toString()));
+    List<String> cmd = childJvm(SharedBaseMemoryTest.class, tmp.toString(), out.toString());
     Process p =
         new ProcessBuilder(cmd)
             .redirectErrorStream(true)
@@ -146,6 +134,22 @@ class SharedBaseMemoryTest {
       perLayer += (long) p.inFeatures(c) * p.outFeatures(c);
     }
     return perLayer * c.numLayers() + 2L * c.vocabSize() * c.hiddenSize();
+  }
+
+  /**
+   * A fresh JVM running {@code main}'s {@code main(args)} with this test JVM's classpath, system
+   * properties, add-opens and heap limit: memory measured there starts from nothing.
+   */
+  static List<String> childJvm(Class<?> main, String... args) {
+    List<String> cmd = new ArrayList<>();
+    cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+    cmd.addAll(
+        java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments().stream()
+            .filter(a -> a.startsWith("-D") || a.startsWith("--add-opens") || a.startsWith("-Xmx"))
+            .toList());
+    cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), main.getName()));
+    cmd.addAll(List.of(args));
+    return cmd;
   }
 
   static long liveBytes() {

@@ -58,20 +58,9 @@ class SoakTest {
     int steps = Integer.getInteger("lora.soak.steps", DEFAULT_STEPS);
     Path csv = Path.of("target", "soak", "memory.csv").toAbsolutePath();
     Files.createDirectories(csv.getParent());
-    List<String> cmd = new ArrayList<>();
-    cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-    cmd.addAll(
-        java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments().stream()
-            .filter(a -> a.startsWith("-D") || a.startsWith("--add-opens") || a.startsWith("-Xmx"))
-            .toList());
-    cmd.addAll(
-        List.of(
-            "-cp",
-            System.getProperty("java.class.path"),
-            SoakTest.class.getName(),
-            tmp.toString(),
-            csv.toString(),
-            Integer.toString(steps)));
+    List<String> cmd =
+        SharedBaseMemoryTest.childJvm(
+            SoakTest.class, tmp.toString(), csv.toString(), Integer.toString(steps));
     Path log = tmp.resolve("log.txt");
     Process p =
         new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();

@@ -107,7 +107,7 @@ final class RunCommand implements Callable<Integer> {
         Manifest m;
         spark.sparkContext().setJobGroup(PREPROCESS_GROUP, "lora-spark preprocess", false);
         try (ProgressBar bar =
-            bars(err)
+            ProgressBar.forStderr(err, quiet)
                 .start(
                     "preprocess",
                     () -> SparkProgress.jobGroupStatus(spark.sparkContext(), PREPROCESS_GROUP))) {
@@ -127,7 +127,7 @@ final class RunCommand implements Callable<Integer> {
               id,
               Sessions.threadsPerTask(spark),
               line -> progress(err, line),
-              bars(err));
+              ProgressBar.forStderr(err, quiet));
     } finally {
       spark.stop();
     }
@@ -178,13 +178,6 @@ final class RunCommand implements Callable<Integer> {
   }
 
   private static final String PREPROCESS_GROUP = "lora-spark-preprocess";
-
-  /** Progress bars on stderr, or none with {@code --quiet}. */
-  private ProgressBar.Factory bars(PrintWriter err) {
-    return quiet
-        ? ProgressBar.Factory.NONE
-        : ProgressBar.to(err, ProgressBar.isTerminal(), ProgressBar.lineInterval());
-  }
 
   private void progress(PrintWriter err, String line) {
     if (!quiet) {

@@ -53,9 +53,7 @@ final class SweepCommand {
                   err.println(line);
                 }
               },
-              quiet
-                  ? ProgressBar.Factory.NONE
-                  : ProgressBar.to(err, ProgressBar.isTerminal(), ProgressBar.lineInterval()));
+              ProgressBar.forStderr(err, quiet));
     } finally {
       spark.stop();
     }

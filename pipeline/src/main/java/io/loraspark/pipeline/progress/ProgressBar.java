@@ -57,6 +57,14 @@ public final class ProgressBar implements AutoCloseable {
   }
 
   /**
+   * Bars on the command's stderr as the CLI draws them: none when {@code quiet}, else redrawn on a
+   * terminal or a line every {@link #lineInterval()}.
+   */
+  public static Factory forStderr(PrintWriter err, boolean quiet) {
+    return quiet ? Factory.NONE : to(err, isTerminal(), lineInterval());
+  }
+
+  /**
    * Whether stderr is a terminal a bar can be redrawn on: a console is attached and TERM is not
    * {@code dumb}.
    */
