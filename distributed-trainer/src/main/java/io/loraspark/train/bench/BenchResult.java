@@ -104,6 +104,7 @@ public record BenchResult(
     o.put("openblas_library", blas.library());
     o.put("openblas_coretype_env", blas.coretypeEnv());
     o.put("java", System.getProperty("java.version"));
+    o.put("kernels", io.loraspark.train.model.Transformer.kernels());
     return o.toString();
   }
 

@@ -75,8 +75,18 @@ final class Attention {
    */
   void forward(INDArray q, INDArray k, INDArray v, INDArray mask, INDArray probs, INDArray out) {
     batchedGemm(q, k, probs, false, true, scale); // scores = q k^T * scale
-    probs.addi(mask);
-    Nd4j.exec(new SoftMax(probs, probs, 2));
+    if (Kernels.vector(probs, mask)) {
+      VectorKernels.maskedSoftmax(
+          Kernels.buffer(probs),
+          Kernels.offset(probs),
+          Kernels.buffer(mask),
+          Kernels.offset(mask),
+          (int) (probs.length() / t),
+          t);
+    } else {
+      probs.addi(mask);
+      Nd4j.exec(new SoftMax(probs, probs, 2));
+    }
     batchedGemm(probs, v, out, false, false, 1.0);
   }
 
@@ -106,10 +116,25 @@ final class Attention {
     // softmax backward: dS = P * (dP - rowsum(dP * P)), then the 1/sqrt(HD) scale; since
     // out = P v and dP = dOut v^T, rowsum(dP * P) = rowsum(dOut * out): HD columns, not T
     long rows = (long) b * nkv * (nh / nkv) * t;
-    INDArray dS = dP.reshape(rows, t);
-    INDArray p = probs.reshape(dS.shape());
-    INDArray rowDot = dOut.reshape(rows, hd).mul(out.reshape(rows, hd)).sum(true, 1);
-    dS.subiColumnVector(rowDot).muli(p);
+    if (Kernels.vector(dP, probs, dOut, out)) {
+      VectorKernels.softmaxBackward(
+          Kernels.buffer(dP),
+          Kernels.offset(dP),
+          Kernels.buffer(probs),
+          Kernels.offset(probs),
+          Kernels.buffer(dOut),
+          Kernels.offset(dOut),
+          Kernels.buffer(out),
+          Kernels.offset(out),
+          (int) rows,
+          t,
+          hd);
+    } else {
+      INDArray dS = dP.reshape(rows, t);
+      INDArray p = probs.reshape(dS.shape());
+      INDArray rowDot = dOut.reshape(rows, hd).mul(out.reshape(rows, hd)).sum(true, 1);
+      dS.subiColumnVector(rowDot).muli(p);
+    }
     batchedGemm(dP, k, dq, false, false, scale); // dq = dS k * scale
     batchedGemm(dP, q, dk, true, false, scale); // dk = dS^T q * scale
   }

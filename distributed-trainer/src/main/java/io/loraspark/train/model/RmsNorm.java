@@ -18,6 +18,21 @@ final class RmsNorm {
    * @param out out: normalised and scaled rows, [N, C]
    */
   static void forward(INDArray x, INDArray w, double eps, INDArray rInv, INDArray out) {
+    if (Kernels.vector(x, w, rInv, out)) {
+      VectorKernels.rmsForward(
+          Kernels.buffer(x),
+          Kernels.offset(x),
+          Kernels.buffer(w),
+          Kernels.offset(w),
+          (float) eps,
+          Kernels.buffer(rInv),
+          Kernels.offset(rInv),
+          Kernels.buffer(out),
+          Kernels.offset(out),
+          (int) x.rows(),
+          (int) x.columns());
+      return;
+    }
     out.assign(x).muli(x);
     rInv.assign(out.mean(true, 1)).addi(eps);
     Transforms.pow(rInv, -0.5, false);
@@ -30,8 +45,8 @@ final class RmsNorm {
    *
    * @param x the forward input, [N, C]
    * @param dOut gradient with respect to the output, [N, C]
-   * @param scratch1 scratch, [N, C]
-   * @param scratch2 scratch, [N, C]
+   * @param scratch1 scratch, [N, C] (the ND4J path only)
+   * @param scratch2 scratch, [N, C] (the ND4J path only)
    * @param dx gradient with respect to x, [N, C]; accumulated in place
    */
   static void backward(
@@ -42,6 +57,22 @@ final class RmsNorm {
       INDArray scratch1,
       INDArray scratch2,
       INDArray dx) {
+    if (Kernels.vector(x, w, rInv, dOut, dx)) {
+      VectorKernels.rmsBackward(
+          Kernels.buffer(x),
+          Kernels.offset(x),
+          Kernels.buffer(w),
+          Kernels.offset(w),
+          Kernels.buffer(rInv),
+          Kernels.offset(rInv),
+          Kernels.buffer(dOut),
+          Kernels.offset(dOut),
+          Kernels.buffer(dx),
+          Kernels.offset(dx),
+          (int) x.rows(),
+          (int) x.columns());
+      return;
+    }
     INDArray g = scratch1.assign(dOut).muliRowVector(w);
     INDArray xn = scratch2.assign(x).muliColumnVector(rInv);
     INDArray dot = g.mul(xn).mean(true, 1); // [N, 1]

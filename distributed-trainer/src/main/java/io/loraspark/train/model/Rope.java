@@ -76,6 +76,10 @@ final class Rope {
    * @param scratch scratch, [R, HD]
    */
   void forward(INDArray x, INDArray cos, INDArray sin, INDArray scratch) {
+    if (Kernels.vector(x, cos, sin)) {
+      vectorRope(x, cos, sin, false);
+      return;
+    }
     Nd4j.gemm(x, rotate, scratch, false, false, 1.0, 0.0);
     scratch.muli(sin);
     x.muli(cos).addi(scratch);
@@ -86,8 +90,28 @@ final class Rope {
    * unrotated ones, in place: {@code dx = dx' * cos + (dx' * sin) @ rotate^T}.
    */
   void backward(INDArray dx, INDArray cos, INDArray sin, INDArray scratch1, INDArray scratch2) {
+    if (Kernels.vector(dx, cos, sin)) {
+      vectorRope(dx, cos, sin, true);
+      return;
+    }
     scratch1.assign(dx).muli(sin);
     Nd4j.gemm(scratch1, rotate, scratch2, false, true, 1.0, 0.0);
     dx.muli(cos).addi(scratch2);
+  }
+
+  /**
+   * The fused kernel; relies on the tables' two halves being equal, as {@link #fillTables} makes.
+   */
+  private void vectorRope(INDArray x, INDArray cos, INDArray sin, boolean inverse) {
+    VectorKernels.rope(
+        Kernels.buffer(x),
+        Kernels.offset(x),
+        Kernels.buffer(cos),
+        Kernels.offset(cos),
+        Kernels.buffer(sin),
+        Kernels.offset(sin),
+        (int) x.rows(),
+        headDim,
+        inverse);
   }
 }

@@ -1,7 +1,7 @@
 package io.loraspark.train.model;
 
+import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.api.ops.impl.transforms.custom.LogSoftMax;
 import org.nd4j.linalg.api.ops.impl.transforms.strict.Sigmoid;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.ops.transforms.Transforms;
@@ -28,6 +28,14 @@ public final class Transformer {
 
   public ModelConfig config() {
     return config;
+  }
+
+  /**
+   * The elementwise kernels float32 models run in this JVM: {@code vector} (fused, JDK Vector API)
+   * or {@code nd4j} (one ND4J op per step; float64 models always use it).
+   */
+  public static String kernels() {
+    return Kernels.name();
   }
 
   public ModelWeights weights() {
@@ -90,8 +98,7 @@ public final class Transformer {
     adapters.forward(l, Projection.GATE, a.h2, a.gate);
     linear(a.h2, w.wUp(), w.bUp(), a.up);
     adapters.forward(l, Projection.UP, a.h2, a.up);
-    Nd4j.exec(new Sigmoid(a.gate, a.sig));
-    a.act.assign(a.gate).muli(a.sig).muli(a.up);
+    siluMul(a);
     INDArray out = ws.residual[l + 1];
     linear(a.act, w.wDown(), w.bDown(), out);
     adapters.forward(l, Projection.DOWN, a.act, out);
@@ -100,23 +107,54 @@ public final class Transformer {
 
   /**
    * Causal-LM loss of the last forward pass, per loss group: the sum of next-token negative
-   * log-likelihoods (nats) and the number of scored tokens. Turns the workspace logits into
-   * log-probabilities in place.
+   * log-likelihoods (nats) and the number of scored tokens. Leaves the workspace logits of scored
+   * rows as {@code exp(logit − row max)}, with each row's 1/Σ kept for {@link #backward}.
    */
   public LossStats loss(Batch batch, Workspace ws) {
-    Nd4j.exec(new LogSoftMax(ws.logits, ws.logits));
+    int n = batch.tokens();
+    for (int i = 0; i < n; i++) {
+      int target = batch.targetOf(i);
+      ws.targets[i] = target == Batch.IGNORE ? -1 : target;
+    }
+    if (Kernels.vector(ws.logits)) {
+      VectorKernels.crossEntropy(
+          Kernels.buffer(ws.logits),
+          Kernels.offset(ws.logits),
+          n,
+          config.vocabSize(),
+          ws.targets,
+          ws.nll,
+          ws.invSum);
+    } else {
+      crossEntropyNd4j(ws.logits, ws.targets, ws.nll, ws.invSum);
+    }
     double[] sums = new double[batch.groups()];
     long[] counts = new long[batch.groups()];
-    for (int n = 0; n < batch.tokens(); n++) {
-      int target = batch.targetOf(n);
-      if (target == Batch.IGNORE) {
+    for (int i = 0; i < n; i++) {
+      if (ws.targets[i] < 0) {
         continue;
       }
-      int group = batch.rowGroups()[n / batch.seqLen()];
-      sums[group] -= ws.logits.getDouble(n, target);
+      int group = batch.rowGroups()[i / batch.seqLen()];
+      sums[group] += ws.nll[i];
       counts[group]++;
     }
     return new LossStats(sums, counts);
+  }
+
+  /** The reference path of {@link VectorKernels#crossEntropy}, in ND4J ops (any dtype). */
+  private static void crossEntropyNd4j(
+      INDArray logits, int[] targets, double[] nll, double[] invSum) {
+    logits.subiColumnVector(logits.max(true, 1));
+    double[] shifted = new double[targets.length];
+    for (int i = 0; i < targets.length; i++) {
+      shifted[i] = targets[i] < 0 ? 0 : logits.getDouble(i, targets[i]);
+    }
+    Transforms.exp(logits, false);
+    double[] sum = logits.sum(true, 1).castTo(DataType.DOUBLE).toDoubleVector();
+    for (int i = 0; i < targets.length; i++) {
+      nll[i] = Math.log(sum[i]) - shifted[i];
+      invSum[i] = 1.0 / sum[i];
+    }
   }
 
   /**
@@ -137,21 +175,34 @@ public final class Transformer {
     }
   }
 
-  /** Turns the log-probabilities into dLoss/dlogits: (softmax - onehot) / count of the group. */
+  /** Turns the loss's exponentials into dLoss/dlogits: (softmax − onehot) / count of the group. */
   private void lossBackward(Batch batch, Workspace ws, LossStats stats) {
     int n = batch.tokens();
-    double[] rowWeight = new double[n];
+    double[] rowWeight = ws.rowWeight;
     for (int i = 0; i < n; i++) {
-      int target = batch.targetOf(i);
       long count = stats.counts()[batch.rowGroups()[i / batch.seqLen()]];
-      rowWeight[i] = target == Batch.IGNORE || count == 0 ? 0.0 : 1.0 / count;
+      rowWeight[i] = ws.targets[i] < 0 || count == 0 ? 0.0 : 1.0 / count;
     }
-    Transforms.exp(ws.logits, false);
-    ws.logits.muliColumnVector(
-        Nd4j.createFromArray(rowWeight).castTo(ws.logits.dataType()).reshape(n, 1));
+    if (Kernels.vector(ws.logits)) {
+      VectorKernels.crossEntropyBackward(
+          Kernels.buffer(ws.logits),
+          Kernels.offset(ws.logits),
+          n,
+          config.vocabSize(),
+          ws.targets,
+          rowWeight,
+          ws.invSum);
+      return;
+    }
+    double[] scale = new double[n];
     for (int i = 0; i < n; i++) {
-      int target = batch.targetOf(i);
+      scale[i] = rowWeight[i] * ws.invSum[i];
+    }
+    ws.logits.muliColumnVector(
+        Nd4j.createFromArray(scale).castTo(ws.logits.dataType()).reshape(n, 1));
+    for (int i = 0; i < n; i++) {
       if (rowWeight[i] != 0.0) {
+        int target = ws.targets[i];
         ws.logits.putScalar(i, target, ws.logits.getDouble(i, target) - rowWeight[i]);
       }
     }
@@ -165,9 +216,7 @@ public final class Transformer {
     // MLP: out = mid + down(silu(gate) * up)
     Nd4j.gemm(dx, w.wDown(), ws.dAct, false, false, 1.0, 0.0);
     adapters.backward(l, Projection.DOWN, a.act, dx, ws.dAct);
-    ws.dUp.assign(a.gate).muli(a.sig).muli(ws.dAct); // dUp = dAct * silu(gate)
-    // dGate = dAct * up * sig * (1 + gate * (1 - sig))
-    ws.dGate.assign(a.sig).rsubi(1.0).muli(a.gate).addi(1.0).muli(a.sig).muli(a.up).muli(ws.dAct);
+    siluMulBackward(a, ws);
     Nd4j.gemm(ws.dGate, w.wGate(), ws.dh, false, false, 1.0, 0.0);
     adapters.backward(l, Projection.GATE, a.h2, ws.dGate, ws.dh);
     Nd4j.gemm(ws.dUp, w.wUp(), ws.dh, false, false, 1.0, 1.0);
@@ -203,6 +252,48 @@ public final class Transformer {
       RmsNorm.backward(
           ws.residual[l], w.inputNorm(), a.rInv1, ws.dh, ws.scratchC1, ws.scratchC2, dx);
     }
+  }
+
+  /** sig = σ(gate), act = silu(gate) · up = gate · sig · up. */
+  private static void siluMul(Workspace.LayerActivations a) {
+    if (Kernels.vector(a.gate, a.up, a.sig, a.act)) {
+      VectorKernels.siluMul(
+          Kernels.buffer(a.gate),
+          Kernels.offset(a.gate),
+          Kernels.buffer(a.up),
+          Kernels.offset(a.up),
+          Kernels.buffer(a.sig),
+          Kernels.offset(a.sig),
+          Kernels.buffer(a.act),
+          Kernels.offset(a.act),
+          Math.toIntExact(a.gate.length()));
+      return;
+    }
+    Nd4j.exec(new Sigmoid(a.gate, a.sig));
+    a.act.assign(a.gate).muli(a.sig).muli(a.up);
+  }
+
+  /** dUp = dAct · silu(gate); dGate = dAct · up · sig · (1 + gate · (1 − sig)). */
+  private static void siluMulBackward(Workspace.LayerActivations a, Workspace ws) {
+    if (Kernels.vector(a.gate, a.up, a.sig, ws.dAct, ws.dGate, ws.dUp)) {
+      VectorKernels.siluMulBackward(
+          Kernels.buffer(a.gate),
+          Kernels.offset(a.gate),
+          Kernels.buffer(a.up),
+          Kernels.offset(a.up),
+          Kernels.buffer(a.sig),
+          Kernels.offset(a.sig),
+          Kernels.buffer(ws.dAct),
+          Kernels.offset(ws.dAct),
+          Kernels.buffer(ws.dGate),
+          Kernels.offset(ws.dGate),
+          Kernels.buffer(ws.dUp),
+          Kernels.offset(ws.dUp),
+          Math.toIntExact(a.gate.length()));
+      return;
+    }
+    ws.dUp.assign(a.gate).muli(a.sig).muli(ws.dAct);
+    ws.dGate.assign(a.sig).rsubi(1.0).muli(a.gate).addi(1.0).muli(a.sig).muli(a.up).muli(ws.dAct);
   }
 
   /** y = x W^T + b into the preallocated y. */

@@ -18,7 +18,11 @@ public final class Workspace {
   final LayerActivations[] layers;
   final INDArray rInvFinal; // [N, 1]
   final INDArray hFinal; // [N, C]
-  final INDArray logits; // [N, V]; log-probabilities after the loss
+  final INDArray logits; // [N, V]; exp(logit - row max) of scored rows after the loss
+  final int[] targets; // next-token target per row, -1 where unscored
+  final double[] nll; // per-row negative log-likelihood of the last loss
+  final double[] invSum; // per-row 1 / sum of exp(logit - row max), for the loss backward
+  final double[] rowWeight; // per-row dLoss/dnll of the last backward
 
   final INDArray mask; // additive attention mask, [X, G*T, T]
   final INDArray cosQ; // [N*NH, HD]
@@ -113,6 +117,10 @@ public final class Workspace {
     rInvFinal = Nd4j.create(dt, n, 1);
     hFinal = Nd4j.create(dt, n, c.hiddenSize());
     logits = Nd4j.create(dt, n, c.vocabSize());
+    targets = new int[n];
+    nll = new double[n];
+    invSum = new double[n];
+    rowWeight = new double[n];
     mask = Nd4j.create(dt, x, gt, seqLen);
     cosQ = Nd4j.create(dt, (long) n * c.numHeads(), hd);
     sinQ = Nd4j.create(dt, (long) n * c.numHeads(), hd);
@@ -186,7 +194,7 @@ public final class Workspace {
     return out;
   }
 
-  /** The logits of the last forward pass (log-probabilities once the loss ran), [N, V]. */
+  /** The logits of the last forward pass, [N, V] (overwritten by {@link Transformer#loss}). */
   public INDArray logits() {
     return logits;
   }

@@ -1,0 +1,307 @@
+package io.loraspark.train.model;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
+import java.nio.file.Path;
+import java.util.Random;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * Each fused float32 kernel ({@link VectorKernels}, taken for float arrays) against the ND4J path
+ * the same method takes for float64 arrays, on the same inputs. Widths are chosen so the vector
+ * bodies and the scalar tails both run (37 columns, head dim 20). Tolerance: 2e-5 relative to the
+ * largest magnitude of the result, a few float32 ulps after one or two reductions of at most a few
+ * hundred terms.
+ */
+class KernelsTest {
+  private static final double TOL = 2e-5;
+
+  /**
+   * Head dim 20 (rotary halves of 10), FFN width and vocabulary 37: every kernel runs its vector
+   * body and a scalar tail.
+   */
+  private static final String CONFIG =
+      """
+      {"architectures": ["LlamaForCausalLM"], "hidden_size": 80, "intermediate_size": 37,
+       "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+       "vocab_size": 37, "max_position_embeddings": 64, "rms_norm_eps": 1e-6,
+       "rope_theta": 500.0, "tie_word_embeddings": false, "attention_bias": false}
+      """;
+
+  @TempDir Path tmp;
+  private final Random rnd = new Random(5);
+
+  @BeforeAll
+  static void theBuildRunsTheVectorKernels() {
+    assertThat(Transformer.kernels())
+        .as("the test JVM passes --add-modules=jdk.incubator.vector (pom test.argLine)")
+        .isEqualTo("vector");
+  }
+
+  /**
+   * The kernels' own exp: within 2 ulp of the correctly rounded value over the range softmax and
+   * sigmoid use, 0 below the float underflow, and every lane bit-equal to the scalar version (the
+   * scalar tails and the interpreter must give the lanes' results).
+   */
+  @Test
+  void expIsAccurateAndTheLaneAndScalarVersionsAgreeBitForBit() {
+    float[] xs = new float[4096];
+    for (int i = 0; i < xs.length; i++) {
+      xs[i] = -100f + 190f * i / xs.length;
+    }
+    INDArray out = Nd4j.create(DataType.FLOAT, xs.length);
+    for (int i = 0; i < xs.length; i += 8) {
+      var v =
+          jdk.incubator.vector.FloatVector.fromArray(
+              jdk.incubator.vector.FloatVector.SPECIES_256, xs, i);
+      float[] lanes = VectorKernels.exp(v).toArray();
+      for (int j = 0; j < 8; j++) {
+        float x = xs[i + j];
+        assertThat(Float.floatToIntBits(lanes[j]))
+            .as("lane vs scalar at %s", x)
+            .isEqualTo(Float.floatToIntBits(VectorKernels.exp(x)));
+        out.putScalar(i + j, lanes[j]);
+      }
+    }
+    for (int i = 0; i < xs.length; i++) {
+      float x = xs[i];
+      float exact = (float) Math.exp(x);
+      float got = out.getFloat(i);
+      if (x < -87.33654f) {
+        assertThat(got).as("exp(%s) underflows", x).isZero();
+      } else if (exact >= Float.MIN_NORMAL && x <= 88f) {
+        assertThat(Math.abs(got - exact)).as("exp(%s)", x).isLessThanOrEqualTo(2 * Math.ulp(exact));
+      }
+    }
+  }
+
+  @Test
+  void rmsNormForwardAndBackward() {
+    INDArray x = random(6, 37);
+    INDArray w = random(1, 37).reshape(37);
+    INDArray dOut = random(6, 37);
+    INDArray dx0 = random(6, 37);
+    INDArray[] f = {
+      f(x), f(w), Nd4j.create(DataType.FLOAT, 6, 1), Nd4j.create(DataType.FLOAT, 6, 37)
+    };
+    INDArray[] d = {x, w, Nd4j.create(DataType.DOUBLE, 6, 1), Nd4j.create(DataType.DOUBLE, 6, 37)};
+    RmsNorm.forward(f[0], f[1], 1e-5, f[2], f[3]);
+    RmsNorm.forward(d[0], d[1], 1e-5, d[2], d[3]);
+    assertClose(f[3], d[3], "rmsnorm out");
+    assertClose(f[2], d[2], "rmsnorm 1/rms");
+    INDArray dxF = f(dx0);
+    INDArray dxD = dx0.dup();
+    RmsNorm.backward(f[0], f[1], f[2], f(dOut), scratch(f[0]), scratch(f[0]), dxF);
+    RmsNorm.backward(d[0], d[1], d[2], dOut, scratch(d[0]), scratch(d[0]), dxD);
+    assertClose(dxF, dxD, "rmsnorm dx (accumulated)");
+  }
+
+  @Test
+  void ropeForwardAndBackward() {
+    int hd = 20;
+    int rows = 12;
+    int[] positions = {0, 1, 2, 3, 7, 8, 9, 10, 11, 12, 40, 41};
+    Rope ropeF = new Rope(hd, 10000, DataType.FLOAT);
+    Rope ropeD = new Rope(hd, 10000, DataType.DOUBLE);
+    INDArray cosF = Nd4j.create(DataType.FLOAT, rows, hd);
+    INDArray sinF = Nd4j.create(DataType.FLOAT, rows, hd);
+    INDArray cosD = Nd4j.create(DataType.DOUBLE, rows, hd);
+    INDArray sinD = Nd4j.create(DataType.DOUBLE, rows, hd);
+    ropeF.fillTables(positions, 1, cosF, sinF);
+    ropeD.fillTables(positions, 1, cosD, sinD);
+    INDArray x = random(rows, hd);
+    INDArray xF = f(x);
+    INDArray xD = x.dup();
+    ropeF.forward(xF, cosF, sinF, scratch(xF));
+    ropeD.forward(xD, cosD, sinD, scratch(xD));
+    assertClose(xF, xD, "rope forward");
+    INDArray g = random(rows, hd);
+    INDArray gF = f(g);
+    INDArray gD = g.dup();
+    ropeF.backward(gF, cosF, sinF, scratch(gF), scratch(gF));
+    ropeD.backward(gD, cosD, sinD, scratch(gD), scratch(gD));
+    assertClose(gF, gD, "rope backward");
+  }
+
+  @Test
+  void attentionSoftmaxForwardAndBackward() {
+    // 2 rows of 9 positions, 4 query heads on 2 kv heads, head dim 20; two packed segments
+    ModelConfig c = config();
+    int b = 2;
+    int t = 9;
+    int[] segments = {1, 1, 1, 1, 2, 2, 2, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+    Attention att = new Attention(c, b, t);
+    int x = b * 2;
+    int gt = 2 * t;
+    INDArray q = random(x, gt, 20);
+    INDArray k = random(x, t, 20);
+    INDArray v = random(x, t, 20);
+    INDArray dOut = random(x, gt, 20);
+    INDArray[] outs = new INDArray[2];
+    INDArray[][] grads = new INDArray[2][];
+    DataType[] types = {DataType.FLOAT, DataType.DOUBLE};
+    for (int i = 0; i < 2; i++) {
+      DataType dt = types[i];
+      INDArray mask = Nd4j.create(dt, x, gt, t);
+      att.fillMask(segments, mask);
+      INDArray probs = Nd4j.create(dt, x, gt, t);
+      INDArray out = Nd4j.create(dt, x, gt, 20);
+      att.forward(q.castTo(dt), k.castTo(dt), v.castTo(dt), mask, probs, out);
+      INDArray dq = Nd4j.create(dt, x, gt, 20);
+      INDArray dk = Nd4j.create(dt, x, t, 20);
+      INDArray dv = Nd4j.create(dt, x, t, 20);
+      att.backward(
+          q.castTo(dt),
+          k.castTo(dt),
+          v.castTo(dt),
+          probs,
+          out,
+          dOut.castTo(dt),
+          Nd4j.create(dt, x, gt, t),
+          dq,
+          dk,
+          dv);
+      outs[i] = out;
+      grads[i] = new INDArray[] {dq, dk, dv};
+    }
+    assertClose(outs[0], outs[1], "attention out");
+    assertClose(grads[0][0], grads[1][0], "dq");
+    assertClose(grads[0][1], grads[1][1], "dk");
+    assertClose(grads[0][2], grads[1][2], "dv");
+  }
+
+  @Test
+  void lossAndItsGradientOverTheVocabulary() {
+    // two loss groups, one padded row, first positions unscored; logits set directly after a
+    // forward pass, so loss() and the first step of backward() see the same values in both dtypes
+    Path dir = TestModels.writeRandom(tmp, CONFIG, 3);
+    java.util.List<int[]> ids = java.util.List.of(new int[] {1, 2, 3, 4, 5}, new int[] {6, 7, 8});
+    java.util.List<int[]> labels =
+        java.util.List.of(new int[] {Batch.IGNORE, 2, 3, 4, 5}, new int[] {6, 7, 8});
+    Batch batch = Batch.padded(ids, labels, 0, new int[] {0, 1}, 2, 5);
+    INDArray logits = random(10, 37).muli(6);
+    double[][] loss = new double[2][];
+    INDArray[] grad = new INDArray[2];
+    DataType[] types = {DataType.FLOAT, DataType.DOUBLE};
+    for (int i = 0; i < 2; i++) {
+      Transformer model = new Transformer(CheckpointLoader.load(dir, types[i]));
+      Workspace ws = model.newWorkspace(2, 5);
+      model.forward(batch, Adapters.NONE, ws);
+      ws.logits.assign(logits.castTo(types[i]));
+      LossStats stats = model.loss(batch, ws);
+      loss[i] = stats.nllSums();
+      assertThat(stats.counts()).containsExactly(4, 2);
+      model.backward(batch, Adapters.NONE, ws, stats);
+      grad[i] = ws.logits.dup(); // dLoss/dlogits
+    }
+    for (int g = 0; g < 2; g++) {
+      assertThat(loss[0][g])
+          .as("group %d nll sum", g)
+          .isCloseTo(loss[1][g], within(1e-5 * Math.abs(loss[1][g])));
+    }
+    assertClose(grad[0], grad[1], "dLoss/dlogits");
+    for (int unscored : new int[] {4, 7, 8, 9}) { // row 0's last position, row 1's padding
+      assertThat(grad[0].getRow(unscored).norm1Number().doubleValue())
+          .as("row %d", unscored)
+          .isZero();
+      assertThat(grad[1].getRow(unscored).norm1Number().doubleValue())
+          .as("row %d", unscored)
+          .isZero();
+    }
+  }
+
+  /**
+   * A whole LoRA training step (every projection adapted) in float32 on the kernels against the
+   * same step in float64 on ND4J: loss and every A and B gradient. Tolerance 1e-4 of the largest
+   * gradient: float32 rounding through two layers, the softmax over the vocabulary and the GEMMs.
+   */
+  @Test
+  void aLoraStepInFloatMatchesTheStepInDouble() {
+    Path dir = TestModels.writeRandom(tmp, CONFIG, 4);
+    java.util.List<int[]> ids =
+        java.util.List.of(new int[] {3, 1, 4, 1, 5, 9, 2, 6}, new int[] {5, 3, 5, 8, 9});
+    Batch batch = Batch.padded(ids, null, 0);
+    java.util.List<Projection> all = java.util.Arrays.asList(Projection.values());
+    io.loraspark.train.lora.LoraConfig lora =
+        new io.loraspark.train.lora.LoraConfig(4, 8.0, 0.0, all, false);
+    DataType[] types = {DataType.FLOAT, DataType.DOUBLE};
+    double[] loss = new double[2];
+    java.util.List<java.util.List<INDArray>> grads = new java.util.ArrayList<>();
+    for (int i = 0; i < 2; i++) {
+      ModelWeights base = CheckpointLoader.load(dir, types[i]);
+      io.loraspark.train.lora.LoraWeights w =
+          io.loraspark.train.lora.LoraWeights.init(base, lora, 7, types[i]);
+      Random bRnd = new Random(8);
+      for (io.loraspark.train.lora.LoraWeights.Module m : w.modules()) {
+        m.b().assign(randomFrom(bRnd, m.b().shape()).muli(0.3).castTo(types[i]));
+      }
+      Transformer model = new Transformer(base);
+      Workspace ws = model.newWorkspace(2, 8);
+      io.loraspark.train.lora.FusedLora fused = io.loraspark.train.lora.FusedLora.inference(w);
+      model.forward(batch, fused, ws);
+      LossStats stats = model.loss(batch, ws);
+      model.backward(batch, fused, ws, stats);
+      loss[i] = stats.nllSums()[0];
+      grads.add(w.trainables().stream().map(t -> t.grad().dup()).toList());
+    }
+    assertThat(loss[0]).isCloseTo(loss[1], within(1e-5 * loss[1]));
+    for (int p = 0; p < grads.get(1).size(); p++) {
+      assertClose(grads.get(0).get(p), grads.get(1).get(p), "gradient " + p, 1e-4);
+    }
+  }
+
+  private static ModelConfig config() {
+    try {
+      return ModelConfig.fromJson(
+          new com.fasterxml.jackson.databind.ObjectMapper().readTree(CONFIG));
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
+  }
+
+  private INDArray random(long... shape) {
+    return randomFrom(rnd, shape);
+  }
+
+  private static INDArray randomFrom(Random rnd, long... shape) {
+    double[] v = new double[(int) java.util.Arrays.stream(shape).reduce(1, (a, b) -> a * b)];
+    for (int i = 0; i < v.length; i++) {
+      v[i] = rnd.nextGaussian();
+    }
+    return Nd4j.createFromArray(v).reshape(shape);
+  }
+
+  private static INDArray f(INDArray a) {
+    return a.castTo(DataType.FLOAT);
+  }
+
+  private static INDArray scratch(INDArray like) {
+    return Nd4j.create(like.dataType(), like.shape());
+  }
+
+  private static void assertClose(INDArray actual, INDArray expected, String what) {
+    assertClose(actual, expected, what, TOL);
+  }
+
+  private static void assertClose(INDArray actual, INDArray expected, String what, double tol) {
+    double[] a = actual.castTo(DataType.DOUBLE).data().asDouble();
+    double[] e = expected.castTo(DataType.DOUBLE).data().asDouble();
+    double scale = 0;
+    for (double v : e) {
+      scale = Math.max(scale, Math.abs(v));
+    }
+    double worst = 0;
+    for (int i = 0; i < e.length; i++) {
+      worst = Math.max(worst, Math.abs(a[i] - e[i]));
+    }
+    assertThat(worst)
+        .as("%s: max |float - double| against scale %.3g", what, scale)
+        .isLessThanOrEqualTo(tol * Math.max(scale, 1e-3));
+  }
+}
