@@ -8,19 +8,24 @@ import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * The fused float32 kernels of {@link Kernels} on the JDK Vector API ({@code jdk.incubator.vector},
- * whose {@code EXP} is the JDK's SVML intrinsic on x86): each reads and writes the off-heap ND4J
- * buffers in place, one pass per row where ND4J needs one op (and one temporary) per arithmetic
- * step, and with a vectorised exp where ND4J calls scalar libm. Loaded only when {@link
- * Kernels#VECTOR} found the module, so the JVM never resolves these classes without it.
+ * The fused float32 kernels of {@link Kernels} on the JDK Vector API ({@code
+ * jdk.incubator.vector}): each reads and writes the off-heap ND4J buffers in place, one or two
+ * passes per row where ND4J needs one op (and often one temporary) per arithmetic step, and with a
+ * vectorised exp where ND4J calls scalar libm. Loaded only when {@link Kernels#VECTOR} found the
+ * module, so the JVM never resolves these classes without it.
+ *
+ * <p>Each vector loop sits in its own small method ({@code maxRow}, {@code expRow}, ...) taking
+ * only buffers, offsets and scalars: C2 compiles the Vector API to SIMD instructions only when
+ * every vector operation is inlined into one compilation unit, and a kernel written as one large
+ * method hit the inlining limits and fell back to allocating vector objects (10x slower).
  *
  * <p>Results are bit-for-bit reproducible, which resumed training relies on: the Vector API runs as
  * Java code until C2 compiles it, so any operation whose result could differ between the two is
  * avoided. {@code exp} is our own (Cephes {@code expf}: Cody–Waite reduction and a degree-5
  * polynomial, within 2 ulp) from IEEE add/mul and exact integer steps, instead of the SVML
- * intrinsic, whose last bits differ from the Java fallback; float sums over lanes are added in lane
- * order instead of {@code reduceLanes(ADD)}, whose order is unspecified; scalar tails use the same
- * arithmetic as a lane.
+ * intrinsic ({@code VectorOperators.EXP}), whose last bits differ from the Java fallback; float
+ * sums over lanes are added in lane order instead of {@code reduceLanes(ADD)}, whose order is
+ * unspecified; scalar tails use the same arithmetic as a lane.
  *
  * <p>Every array is a float32 row-major block addressed by (buffer, byte offset); rows are {@code
  * cols} floats apart. Loops are a vector body plus a scalar tail, so any width is handled (head
@@ -30,9 +35,6 @@ final class VectorKernels {
   private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
   private static final int L = S.length();
   private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
-  private static final FloatVector ONE = FloatVector.broadcast(S, 1f);
-
-  private VectorKernels() {}
 
   private static final float EXP_LO = -87.33654f; // below: exp underflows to 0
   private static final float EXP_HI = 88.0f; // 2^127 · p stays finite
@@ -47,10 +49,28 @@ final class VectorKernels {
   private static final float P4 = 1.6666665459e-1f;
   private static final float P5 = 5.0000001201e-1f;
 
-  /** e^x per lane (Cephes expf); 0 below {@link #EXP_LO}. */
+  private VectorKernels() {}
+
+  // ---- building blocks ----
+
+  private static FloatVector load(ByteBuffer b, int byteOffset) {
+    return FloatVector.fromByteBuffer(S, b, byteOffset, LE);
+  }
+
+  private static int bound(int n) {
+    return n - n % L;
+  }
+
+  /**
+   * e^x per lane (Cephes expf); 0 below {@link #EXP_LO}. n = round(x·log2 e) is read from the low
+   * mantissa bits of x·log2 e + 1.5·2^23 (the round-to-nearest trick), whose bits plus the bias
+   * 127, shifted left by 23, are 2^n: no float-to-int conversion, which the Vector API does not
+   * compile to one instruction on AVX2.
+   */
   static FloatVector exp(FloatVector x) {
     FloatVector xc = x.max(EXP_LO).min(EXP_HI);
-    FloatVector n = xc.mul(LOG2E).add(ROUND).sub(ROUND);
+    FloatVector shifted = xc.mul(LOG2E).add(ROUND);
+    FloatVector n = shifted.sub(ROUND);
     FloatVector r = xc.sub(n.mul(LN2_HI)).sub(n.mul(LN2_LO));
     FloatVector p = r.mul(P0).add(P1);
     p = p.mul(r).add(P2);
@@ -58,8 +78,7 @@ final class VectorKernels {
     p = p.mul(r).add(P4);
     p = p.mul(r).add(P5);
     p = p.mul(r.mul(r)).add(r).add(1f);
-    IntVector bits =
-        ((IntVector) n.convert(VectorOperators.F2I, 0)).add(127).lanewise(VectorOperators.LSHL, 23);
+    IntVector bits = shifted.reinterpretAsInts().add(127).lanewise(VectorOperators.LSHL, 23);
     return p.mul(bits.reinterpretAsFloats()).blend(0f, x.lt(EXP_LO));
   }
 
@@ -69,7 +88,8 @@ final class VectorKernels {
       return 0f;
     }
     float xc = Math.min(x, EXP_HI);
-    float n = xc * LOG2E + ROUND - ROUND;
+    float shifted = xc * LOG2E + ROUND;
+    float n = shifted - ROUND;
     float r = xc - n * LN2_HI - n * LN2_LO;
     float p = r * P0 + P1;
     p = p * r + P2;
@@ -77,7 +97,7 @@ final class VectorKernels {
     p = p * r + P4;
     p = p * r + P5;
     p = p * (r * r) + r + 1f;
-    return p * Float.intBitsToFloat(((int) n + 127) << 23);
+    return p * Float.intBitsToFloat((Float.floatToRawIntBits(shifted) + 127) << 23);
   }
 
   /** Σ of the lanes, added in lane order (reproducible, unlike {@code reduceLanes(ADD)}). */
@@ -89,13 +109,103 @@ final class VectorKernels {
     return s;
   }
 
-  private static FloatVector load(ByteBuffer b, int byteOffset) {
-    return FloatVector.fromByteBuffer(S, b, byteOffset, LE);
+  /** max of n floats. */
+  private static float maxRow(ByteBuffer b, int off, int n) {
+    int vb = bound(n);
+    FloatVector vmax = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
+    int i = 0;
+    for (; i < vb; i += L) {
+      vmax = vmax.max(load(b, off + i * 4));
+    }
+    float max = vmax.reduceLanes(VectorOperators.MAX);
+    for (; i < n; i++) {
+      max = Math.max(max, b.getFloat(off + i * 4));
+    }
+    return max;
   }
 
-  private static int bound(int n) {
-    return n - n % L;
+  /** b ← exp(b − shift) over n floats; returns their sum. */
+  private static float expRow(ByteBuffer b, int off, int n, float shift) {
+    int vb = bound(n);
+    FloatVector vsum = FloatVector.zero(S);
+    int i = 0;
+    for (; i < vb; i += L) {
+      FloatVector e = exp(load(b, off + i * 4).sub(shift));
+      e.intoByteBuffer(b, off + i * 4, LE);
+      vsum = vsum.add(e);
+    }
+    float sum = sum(vsum);
+    for (; i < n; i++) {
+      float e = exp(b.getFloat(off + i * 4) - shift);
+      b.putFloat(off + i * 4, e);
+      sum += e;
+    }
+    return sum;
   }
+
+  /** b ← b · scale over n floats. */
+  private static void scaleRow(ByteBuffer b, int off, int n, float scale) {
+    int vb = bound(n);
+    int i = 0;
+    for (; i < vb; i += L) {
+      load(b, off + i * 4).mul(scale).intoByteBuffer(b, off + i * 4, LE);
+    }
+    for (; i < n; i++) {
+      b.putFloat(off + i * 4, b.getFloat(off + i * 4) * scale);
+    }
+  }
+
+  /** s ← s + m over n floats; returns max(s). */
+  private static float addRowMax(ByteBuffer s, int off, ByteBuffer m, int moff, int n) {
+    int vb = bound(n);
+    FloatVector vmax = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
+    int i = 0;
+    for (; i < vb; i += L) {
+      FloatVector v = load(s, off + i * 4).add(load(m, moff + i * 4));
+      v.intoByteBuffer(s, off + i * 4, LE);
+      vmax = vmax.max(v);
+    }
+    float max = vmax.reduceLanes(VectorOperators.MAX);
+    for (; i < n; i++) {
+      float v = s.getFloat(off + i * 4) + m.getFloat(moff + i * 4);
+      s.putFloat(off + i * 4, v);
+      max = Math.max(max, v);
+    }
+    return max;
+  }
+
+  /** Σ a·b over n floats. */
+  private static float dotRow(ByteBuffer a, int ao, ByteBuffer b, int bo, int n) {
+    int vb = bound(n);
+    FloatVector vdot = FloatVector.zero(S);
+    int i = 0;
+    for (; i < vb; i += L) {
+      vdot = load(a, ao + i * 4).fma(load(b, bo + i * 4), vdot);
+    }
+    float dot = sum(vdot);
+    for (; i < n; i++) {
+      dot = Math.fma(a.getFloat(ao + i * 4), b.getFloat(bo + i * 4), dot);
+    }
+    return dot;
+  }
+
+  /** Σ a·w·x over n floats (w one row, shared). */
+  private static float dot3Row(
+      ByteBuffer a, int ao, ByteBuffer w, int wo, ByteBuffer x, int xo, int n) {
+    int vb = bound(n);
+    FloatVector vdot = FloatVector.zero(S);
+    int i = 0;
+    for (; i < vb; i += L) {
+      vdot = load(a, ao + i * 4).mul(load(w, wo + i * 4)).fma(load(x, xo + i * 4), vdot);
+    }
+    float dot = sum(vdot);
+    for (; i < n; i++) {
+      dot = Math.fma(a.getFloat(ao + i * 4) * w.getFloat(wo + i * 4), x.getFloat(xo + i * 4), dot);
+    }
+    return dot;
+  }
+
+  // ---- kernels ----
 
   /**
    * Softmax cross-entropy, forward: for each row with a target, {@code nll[r] = log Σ exp(x) −
@@ -105,34 +215,14 @@ final class VectorKernels {
    */
   static void crossEntropy(
       ByteBuffer x, int off, int rows, int cols, int[] targets, double[] nll, double[] invSum) {
-    int vb = bound(cols);
     for (int r = 0; r < rows; r++) {
       if (targets[r] < 0) {
         continue;
       }
       int base = off + r * cols * 4;
       float xt = x.getFloat(base + targets[r] * 4);
-      FloatVector vmax = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
-      int i = 0;
-      for (; i < vb; i += L) {
-        vmax = vmax.max(load(x, base + i * 4));
-      }
-      float max = vmax.reduceLanes(VectorOperators.MAX);
-      for (; i < cols; i++) {
-        max = Math.max(max, x.getFloat(base + i * 4));
-      }
-      FloatVector vsum = FloatVector.zero(S);
-      for (i = 0; i < vb; i += L) {
-        FloatVector e = exp(load(x, base + i * 4).sub(max));
-        e.intoByteBuffer(x, base + i * 4, LE);
-        vsum = vsum.add(e);
-      }
-      double sum = sum(vsum);
-      for (; i < cols; i++) {
-        float e = exp(x.getFloat(base + i * 4) - max);
-        x.putFloat(base + i * 4, e);
-        sum += e;
-      }
+      float max = maxRow(x, base, cols);
+      double sum = expRow(x, base, cols, max);
       nll[r] = StrictMath.log(sum) + max - xt;
       invSum[r] = 1.0 / sum;
     }
@@ -144,71 +234,25 @@ final class VectorKernels {
    */
   static void crossEntropyBackward(
       ByteBuffer x, int off, int rows, int cols, int[] targets, double[] weight, double[] invSum) {
-    int vb = bound(cols);
-    FloatVector zero = FloatVector.zero(S);
     for (int r = 0; r < rows; r++) {
       int base = off + r * cols * 4;
       if (weight[r] == 0.0) {
-        int i = 0;
-        for (; i < vb; i += L) {
-          zero.intoByteBuffer(x, base + i * 4, LE);
-        }
-        for (; i < cols; i++) {
-          x.putFloat(base + i * 4, 0f);
-        }
+        scaleRow(x, base, cols, 0f);
         continue;
       }
-      float scale = (float) (weight[r] * invSum[r]);
-      int i = 0;
-      for (; i < vb; i += L) {
-        load(x, base + i * 4).mul(scale).intoByteBuffer(x, base + i * 4, LE);
-      }
-      for (; i < cols; i++) {
-        x.putFloat(base + i * 4, x.getFloat(base + i * 4) * scale);
-      }
+      scaleRow(x, base, cols, (float) (weight[r] * invSum[r]));
       int t = base + targets[r] * 4;
       x.putFloat(t, (float) (x.getFloat(t) - weight[r]));
     }
   }
 
-  /** Row softmax of {@code s + mask}, in place in {@code s}: add, max, exp, sum, scale per row. */
+  /** Row softmax of {@code s + mask}, in place in {@code s}: add and max, exp and sum, scale. */
   static void maskedSoftmax(ByteBuffer s, int off, ByteBuffer m, int moff, int rows, int cols) {
-    int vb = bound(cols);
     for (int r = 0; r < rows; r++) {
       int base = off + r * cols * 4;
-      int mbase = moff + r * cols * 4;
-      FloatVector vmax = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
-      int i = 0;
-      for (; i < vb; i += L) {
-        FloatVector v = load(s, base + i * 4).add(load(m, mbase + i * 4));
-        v.intoByteBuffer(s, base + i * 4, LE);
-        vmax = vmax.max(v);
-      }
-      float max = vmax.reduceLanes(VectorOperators.MAX);
-      for (; i < cols; i++) {
-        float v = s.getFloat(base + i * 4) + m.getFloat(mbase + i * 4);
-        s.putFloat(base + i * 4, v);
-        max = Math.max(max, v);
-      }
-      FloatVector vsum = FloatVector.zero(S);
-      for (i = 0; i < vb; i += L) {
-        FloatVector e = exp(load(s, base + i * 4).sub(max));
-        e.intoByteBuffer(s, base + i * 4, LE);
-        vsum = vsum.add(e);
-      }
-      float sum = sum(vsum);
-      for (; i < cols; i++) {
-        float e = exp(s.getFloat(base + i * 4) - max);
-        s.putFloat(base + i * 4, e);
-        sum += e;
-      }
-      float inv = 1f / sum;
-      for (i = 0; i < vb; i += L) {
-        load(s, base + i * 4).mul(inv).intoByteBuffer(s, base + i * 4, LE);
-      }
-      for (; i < cols; i++) {
-        s.putFloat(base + i * 4, s.getFloat(base + i * 4) * inv);
-      }
+      float max = addRowMax(s, base, m, moff + r * cols * 4, cols);
+      float sum = expRow(s, base, cols, max);
+      scaleRow(s, base, cols, 1f / sum);
     }
   }
 
@@ -228,30 +272,21 @@ final class VectorKernels {
       int rows,
       int cols,
       int width) {
-    int vb = bound(cols);
-    int wb = bound(width);
     for (int r = 0; r < rows; r++) {
-      int ob = r * width * 4;
-      FloatVector vdot = FloatVector.zero(S);
-      int i = 0;
-      for (; i < wb; i += L) {
-        vdot = load(dOut, dOutOff + ob + i * 4).fma(load(out, outOff + ob + i * 4), vdot);
-      }
-      float dot = sum(vdot);
-      for (; i < width; i++) {
-        dot += dOut.getFloat(dOutOff + ob + i * 4) * out.getFloat(outOff + ob + i * 4);
-      }
-      int rb = r * cols * 4;
-      for (i = 0; i < vb; i += L) {
-        load(dp, dpOff + rb + i * 4)
-            .sub(dot)
-            .mul(load(p, pOff + rb + i * 4))
-            .intoByteBuffer(dp, dpOff + rb + i * 4, LE);
-      }
-      for (; i < cols; i++) {
-        int a = dpOff + rb + i * 4;
-        dp.putFloat(a, (dp.getFloat(a) - dot) * p.getFloat(pOff + rb + i * 4));
-      }
+      float dot = dotRow(dOut, dOutOff + r * width * 4, out, outOff + r * width * 4, width);
+      subMulRow(dp, dpOff + r * cols * 4, p, pOff + r * cols * 4, cols, dot);
+    }
+  }
+
+  /** d ← (d − c) · p over n floats. */
+  private static void subMulRow(ByteBuffer d, int dOff, ByteBuffer p, int pOff, int n, float c) {
+    int vb = bound(n);
+    int i = 0;
+    for (; i < vb; i += L) {
+      load(d, dOff + i * 4).sub(c).mul(load(p, pOff + i * 4)).intoByteBuffer(d, dOff + i * 4, LE);
+    }
+    for (; i < n; i++) {
+      d.putFloat(dOff + i * 4, (d.getFloat(dOff + i * 4) - c) * p.getFloat(pOff + i * 4));
     }
   }
 
@@ -270,7 +305,8 @@ final class VectorKernels {
     int i = 0;
     for (; i < vb; i += L) {
       FloatVector g = load(gate, gOff + i * 4);
-      FloatVector sg = ONE.div(exp(g.neg()).add(1f));
+      FloatVector sg = exp(g.neg()).add(1f);
+      sg = FloatVector.broadcast(S, 1f).div(sg);
       sg.intoByteBuffer(sig, sOff + i * 4, LE);
       g.mul(sg).mul(load(up, uOff + i * 4)).intoByteBuffer(act, aOff + i * 4, LE);
     }
@@ -307,7 +343,8 @@ final class VectorKernels {
       FloatVector sg = load(sig, sOff + i * 4);
       FloatVector da = load(dAct, dOff + i * 4);
       da.mul(g).mul(sg).intoByteBuffer(dUp, duOff + i * 4, LE);
-      FloatVector d = g.mul(ONE.sub(sg)).add(1f).mul(sg).mul(load(up, uOff + i * 4)).mul(da);
+      FloatVector oneMinus = sg.neg().add(1f);
+      FloatVector d = g.mul(oneMinus).add(1f).mul(sg).mul(load(up, uOff + i * 4)).mul(da);
       d.intoByteBuffer(dGate, dgOff + i * 4, LE);
     }
     for (; i < n; i++) {
@@ -315,7 +352,7 @@ final class VectorKernels {
       float sg = sig.getFloat(sOff + i * 4);
       float da = dAct.getFloat(dOff + i * 4);
       dUp.putFloat(duOff + i * 4, da * g * sg);
-      dGate.putFloat(dgOff + i * 4, (1f + g * (1f - sg)) * sg * up.getFloat(uOff + i * 4) * da);
+      dGate.putFloat(dgOff + i * 4, (g * (-sg + 1f) + 1f) * sg * up.getFloat(uOff + i * 4) * da);
     }
   }
 
@@ -332,32 +369,25 @@ final class VectorKernels {
       int oOff,
       int rows,
       int cols) {
-    int vb = bound(cols);
     for (int r = 0; r < rows; r++) {
       int rb = r * cols * 4;
-      FloatVector vss = FloatVector.zero(S);
-      int i = 0;
-      for (; i < vb; i += L) {
-        FloatVector v = load(x, xOff + rb + i * 4);
-        vss = v.fma(v, vss);
-      }
-      float ss = sum(vss);
-      for (; i < cols; i++) {
-        float v = x.getFloat(xOff + rb + i * 4);
-        ss += v * v;
-      }
+      float ss = dotRow(x, xOff + rb, x, xOff + rb, cols);
       float inv = (float) (1.0 / Math.sqrt(ss / cols + eps));
       rInv.putFloat(rOff + r * 4, inv);
-      for (i = 0; i < vb; i += L) {
-        load(x, xOff + rb + i * 4)
-            .mul(inv)
-            .mul(load(w, wOff + i * 4))
-            .intoByteBuffer(out, oOff + rb + i * 4, LE);
-      }
-      for (; i < cols; i++) {
-        out.putFloat(
-            oOff + rb + i * 4, x.getFloat(xOff + rb + i * 4) * inv * w.getFloat(wOff + i * 4));
-      }
+      scaledProductRow(x, xOff + rb, w, wOff, out, oOff + rb, cols, inv);
+    }
+  }
+
+  /** out ← x · w · c over n floats. */
+  private static void scaledProductRow(
+      ByteBuffer x, int xo, ByteBuffer w, int wo, ByteBuffer out, int oo, int n, float c) {
+    int vb = bound(n);
+    int i = 0;
+    for (; i < vb; i += L) {
+      load(x, xo + i * 4).mul(c).mul(load(w, wo + i * 4)).intoByteBuffer(out, oo + i * 4, LE);
+    }
+    for (; i < n; i++) {
+      out.putFloat(oo + i * 4, x.getFloat(xo + i * 4) * c * w.getFloat(wo + i * 4));
     }
   }
 
@@ -378,42 +408,47 @@ final class VectorKernels {
       int dxOff,
       int rows,
       int cols) {
-    int vb = bound(cols);
     for (int r = 0; r < rows; r++) {
       int rb = r * cols * 4;
       float inv = rInv.getFloat(rOff + r * 4);
-      FloatVector vdot = FloatVector.zero(S);
-      int i = 0;
-      for (; i < vb; i += L) {
-        FloatVector g = load(dOut, dOff + rb + i * 4).mul(load(w, wOff + i * 4));
-        vdot = g.fma(load(x, xOff + rb + i * 4), vdot);
-      }
-      float dot = sum(vdot);
-      for (; i < cols; i++) {
-        dot +=
-            dOut.getFloat(dOff + rb + i * 4)
-                * w.getFloat(wOff + i * 4)
-                * x.getFloat(xOff + rb + i * 4);
-      }
-      float mean = dot * inv / cols; // mean(g · xn)
-      float c = mean * inv; // xn · mean = x · (inv · mean)
-      for (i = 0; i < vb; i += L) {
-        FloatVector g = load(dOut, dOff + rb + i * 4).mul(load(w, wOff + i * 4));
-        FloatVector d = g.sub(load(x, xOff + rb + i * 4).mul(c)).mul(inv);
-        load(dx, dxOff + rb + i * 4).add(d).intoByteBuffer(dx, dxOff + rb + i * 4, LE);
-      }
-      for (; i < cols; i++) {
-        float g = dOut.getFloat(dOff + rb + i * 4) * w.getFloat(wOff + i * 4);
-        float d = (g - x.getFloat(xOff + rb + i * 4) * c) * inv;
-        dx.putFloat(dxOff + rb + i * 4, dx.getFloat(dxOff + rb + i * 4) + d);
-      }
+      float dot = dot3Row(dOut, dOff + rb, w, wOff, x, xOff + rb, cols);
+      float c = dot * inv / cols * inv; // xn · mean(g · xn) = x · c
+      rmsBackRow(x, xOff + rb, w, wOff, dOut, dOff + rb, dx, dxOff + rb, cols, inv, c);
+    }
+  }
+
+  /** dx ← dx + (dOut · w − x · c) · inv over n floats. */
+  private static void rmsBackRow(
+      ByteBuffer x,
+      int xo,
+      ByteBuffer w,
+      int wo,
+      ByteBuffer dOut,
+      int dOff,
+      ByteBuffer dx,
+      int dxo,
+      int n,
+      float inv,
+      float c) {
+    int vb = bound(n);
+    int i = 0;
+    for (; i < vb; i += L) {
+      FloatVector g = load(dOut, dOff + i * 4).mul(load(w, wo + i * 4));
+      FloatVector d = g.sub(load(x, xo + i * 4).mul(c)).mul(inv);
+      load(dx, dxo + i * 4).add(d).intoByteBuffer(dx, dxo + i * 4, LE);
+    }
+    for (; i < n; i++) {
+      float g = dOut.getFloat(dOff + i * 4) * w.getFloat(wo + i * 4);
+      float d = (g - x.getFloat(xo + i * 4) * c) * inv;
+      dx.putFloat(dxo + i * 4, dx.getFloat(dxo + i * 4) + d);
     }
   }
 
   /**
    * Rotary embedding over head vectors of width {@code hd}, in place; {@code inverse} applies the
-   * transpose (the backward): forward {@code [x1·c − x2·s, x2·c + x1·s]}, backward {@code [d1·c +
-   * d2·s, d2·c − d1·s]}, with c, s the row's cos/sin table halves.
+   * transpose (the backward): forward {@code [x1·c − x2·s, x2·c + x1·s]}, backward {@code [x1·c +
+   * x2·s, x2·c − x1·s]}, with c, s the row's cos/sin table halves (equal halves, as HF builds
+   * them).
    */
   static void rope(
       ByteBuffer x,
@@ -425,32 +460,34 @@ final class VectorKernels {
       int rows,
       int hd,
       boolean inverse) {
-    int half = hd / 2;
-    int vb = bound(half);
     float sign = inverse ? -1f : 1f;
     for (int r = 0; r < rows; r++) {
       int rb = r * hd * 4;
-      int i = 0;
-      for (; i < vb; i += L) {
-        int lo = rb + i * 4;
-        int hi = rb + (i + half) * 4;
-        FloatVector x1 = load(x, xOff + lo);
-        FloatVector x2 = load(x, xOff + hi);
-        FloatVector c1 = load(cos, cOff + lo);
-        FloatVector s1 = load(sin, sOff + lo).mul(sign);
-        FloatVector c2 = load(cos, cOff + hi);
-        FloatVector s2 = load(sin, sOff + hi).mul(sign);
-        x1.mul(c1).sub(x2.mul(s1)).intoByteBuffer(x, xOff + lo, LE);
-        x2.mul(c2).add(x1.mul(s2)).intoByteBuffer(x, xOff + hi, LE);
-      }
-      for (; i < half; i++) {
-        int lo = rb + i * 4;
-        int hi = rb + (i + half) * 4;
-        float x1 = x.getFloat(xOff + lo);
-        float x2 = x.getFloat(xOff + hi);
-        x.putFloat(xOff + lo, x1 * cos.getFloat(cOff + lo) - x2 * sign * sin.getFloat(sOff + lo));
-        x.putFloat(xOff + hi, x2 * cos.getFloat(cOff + hi) + x1 * sign * sin.getFloat(sOff + hi));
-      }
+      ropeRow(x, xOff + rb, cos, cOff + rb, sin, sOff + rb, hd / 2, sign);
+    }
+  }
+
+  private static void ropeRow(
+      ByteBuffer x, int xo, ByteBuffer cos, int co, ByteBuffer sin, int so, int half, float sign) {
+    int vb = bound(half);
+    int hi = half * 4;
+    int i = 0;
+    for (; i < vb; i += L) {
+      int o = i * 4;
+      FloatVector x1 = load(x, xo + o);
+      FloatVector x2 = load(x, xo + hi + o);
+      FloatVector s1 = load(sin, so + o).mul(sign);
+      FloatVector s2 = load(sin, so + hi + o).mul(sign);
+      x1.mul(load(cos, co + o)).sub(x2.mul(s1)).intoByteBuffer(x, xo + o, LE);
+      x2.mul(load(cos, co + hi + o)).add(x1.mul(s2)).intoByteBuffer(x, xo + hi + o, LE);
+    }
+    for (; i < half; i++) {
+      int o = i * 4;
+      float x1 = x.getFloat(xo + o);
+      float x2 = x.getFloat(xo + hi + o);
+      x.putFloat(xo + o, x1 * cos.getFloat(co + o) - x2 * (sin.getFloat(so + o) * sign));
+      x.putFloat(
+          xo + hi + o, x2 * cos.getFloat(co + hi + o) + x1 * (sin.getFloat(so + hi + o) * sign));
     }
   }
 }
