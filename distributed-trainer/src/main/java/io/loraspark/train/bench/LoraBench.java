@@ -12,13 +12,12 @@ import io.loraspark.train.model.Workspace;
 import io.loraspark.train.optim.AdamW;
 import io.loraspark.train.optim.AdamWConfig;
 import io.loraspark.train.optim.GradClip;
+import io.loraspark.train.spark.NativeThreads;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
 import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.factory.Nd4j;
-import org.nd4j.nativeblas.NativeOpsHolder;
 
 /**
  * Trains K LoRA adapters fused on a synthetic model with the engine's own components (the {@link
@@ -39,7 +38,7 @@ public final class LoraBench {
 
   /** Runs {@code spec.warmup()} untimed and {@code spec.steps()} timed steps. */
   public static BenchResult run(BenchSpec spec) {
-    configureThreads(spec.opThreads(), spec.threads());
+    NativeThreads.configure(spec.opThreads(), spec.threads());
     BlasInfo blas = BlasInfo.detect();
     ModelConfig c = spec.modelConfig();
     int rows = spec.batch() * spec.adapters();
@@ -101,19 +100,6 @@ public final class LoraBench {
         peak,
         flops / (stepMs / 1e3) / (peak * 1e9),
         memory);
-  }
-
-  /**
-   * ND4J's own ops on {@code opThreads} OpenMP threads, GEMMs on {@code blasThreads} OpenBLAS
-   * threads. One op thread with all cores in BLAS mirrors PyTorch's fastest 2-core setting (1 torch
-   * thread + 2 OpenBLAS threads): the many small elementwise ops of a step cost less without a
-   * parallel region each, and idle OpenMP threads do not spin against the BLAS threads.
-   */
-  static void configureThreads(int opThreads, int blasThreads) {
-    Nd4j.getEnvironment().setMaxThreads(opThreads);
-    Nd4j.getEnvironment().setMaxMasterThreads(opThreads);
-    NativeOpsHolder.getInstance().getDeviceNativeOps().setOmpNumThreads(opThreads);
-    Nd4j.factory().blas().setMaxThreads(blasThreads);
   }
 
   /** One training step; returns {forward+loss, backward, optimizer, total} in ms. */
