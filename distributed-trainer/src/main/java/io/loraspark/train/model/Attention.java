@@ -19,6 +19,9 @@ final class Attention {
   private final int nkv;
   private final int hd;
   private final double scale;
+  // the per-matrix views of each workspace array batchedGemm walks, made once: INDArray.slice
+  // builds a new view (shape info, native descriptor) each call, hundreds of times a step
+  private final java.util.Map<INDArray, INDArray[]> slices = new java.util.IdentityHashMap<>();
 
   Attention(ModelConfig c, int rows, int seqLen) {
     this.b = rows;
@@ -145,11 +148,26 @@ final class Attention {
    * each call the multithreaded OpenBLAS: that oversubscribes the cores, and on this machine
    * exhausted OpenBLAS's buffer table ("Bad memory unallocation") and crashed at B=4, T=256.
    */
-  private static void batchedGemm(
+  private void batchedGemm(
       INDArray a, INDArray b, INDArray c, boolean transA, boolean transB, double alpha) {
-    for (long x = 0; x < c.size(0); x++) {
-      Nd4j.gemm(a.slice(x), b.slice(x), c.slice(x), transA, transB, alpha, 0.0);
+    INDArray[] as = slicesOf(a);
+    INDArray[] bs = slicesOf(b);
+    INDArray[] cs = slicesOf(c);
+    for (int x = 0; x < cs.length; x++) {
+      Nd4j.gemm(as[x], bs[x], cs[x], transA, transB, alpha, 0.0);
     }
+  }
+
+  private INDArray[] slicesOf(INDArray a) {
+    return slices.computeIfAbsent(
+        a,
+        unused -> {
+          INDArray[] out = new INDArray[(int) a.size(0)];
+          for (int x = 0; x < out.length; x++) {
+            out[x] = a.slice(x);
+          }
+          return out;
+        });
   }
 
   private static org.nd4j.linalg.indexing.INDArrayIndex all() {

@@ -55,7 +55,7 @@ public final class Transformer {
    */
   public void forward(Batch batch, Adapters adapters, Workspace ws) {
     checkBatch(batch, ws);
-    Attention attention = new Attention(config, ws.rows, ws.seqLen);
+    Attention attention = ws.attention;
     attention.fillMask(batch.segments(), ws.mask);
     rope.fillTables(batch.positions(), config.numHeads(), ws.cosQ, ws.sinQ);
     rope.fillTables(batch.positions(), config.numKvHeads(), ws.cosK, ws.sinK);
@@ -169,7 +169,7 @@ public final class Transformer {
     Nd4j.gemm(ws.logits, weights.lmHead(), ws.dh, false, false, 1.0, 0.0);
     RmsNorm.backward(
         last, weights.finalNorm(), ws.rInvFinal, ws.dh, ws.scratchC1, ws.scratchC2, ws.dx);
-    Attention attention = new Attention(config, ws.rows, ws.seqLen);
+    Attention attention = ws.attention;
     for (int l = config.numLayers() - 1; l >= 0; l--) {
       layerBackward(l, attention, adapters, ws);
     }

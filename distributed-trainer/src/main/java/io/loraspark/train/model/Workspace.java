@@ -19,6 +19,7 @@ public final class Workspace {
   final INDArray rInvFinal; // [N, 1]
   final INDArray hFinal; // [N, C]
   final INDArray logits; // [N, V]; exp(logit - row max) of scored rows after the loss
+  final Attention attention; // with its views of this workspace's head arrays
   final int[] targets; // next-token target per row, -1 where unscored
   final double[] nll; // per-row negative log-likelihood of the last loss
   final double[] invSum; // per-row 1 / sum of exp(logit - row max), for the loss backward
@@ -117,6 +118,7 @@ public final class Workspace {
     rInvFinal = Nd4j.create(dt, n, 1);
     hFinal = Nd4j.create(dt, n, c.hiddenSize());
     logits = Nd4j.create(dt, n, c.vocabSize());
+    attention = new Attention(c, rows, seqLen);
     targets = new int[n];
     nll = new double[n];
     invSum = new double[n];
