@@ -3,6 +3,7 @@ package io.loraspark.train.lora;
 import io.loraspark.train.model.Adapters;
 import io.loraspark.train.model.Projection;
 import java.util.HashMap;
+import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
@@ -42,7 +43,8 @@ public final class FusedLora implements Adapters {
   private List<Slot> slots = List.of();
   private boolean training;
   private long step;
-  private final Map<String, INDArray> buffers = new HashMap<>();
+  private final Map<BufferKey, INDArray> buffers = new HashMap<>();
+  private final Map<INDArray, Map<Long, INDArray>> rowViews = new IdentityHashMap<>();
 
   /**
    * Binds the adapters of the next step to their rows.
@@ -169,15 +171,28 @@ public final class FusedLora implements Adapters {
     return buffer("xd", k, m, rows, cols).assign(xk).muli(maskBuf);
   }
 
-  private static INDArray rowsOf(INDArray a, Slot slot) {
+  /**
+   * The slot's rows of {@code a}: {@code a} itself, or a row-range view kept per (array, range), as
+   * {@code INDArray.get} builds a new view each call and a K-adapter step asks for thousands.
+   */
+  private INDArray rowsOf(INDArray a, Slot slot) {
     if (slot.rowStart() == 0 && slot.rowEnd() >= a.rows()) {
       return a;
     }
-    return a.get(NDArrayIndex.interval(slot.rowStart(), slot.rowEnd()), NDArrayIndex.all());
+    long range = ((long) slot.rowStart() << 32) | slot.rowEnd();
+    return rowViews
+        .computeIfAbsent(a, unused -> new HashMap<>())
+        .computeIfAbsent(
+            range,
+            unused ->
+                a.get(NDArrayIndex.interval(slot.rowStart(), slot.rowEnd()), NDArrayIndex.all()));
   }
 
   private INDArray buffer(String kind, int k, LoraWeights.Module m, long rows, long cols) {
-    String key = kind + '/' + k + '/' + m.name() + '/' + rows + 'x' + cols;
-    return buffers.computeIfAbsent(key, unused -> Nd4j.create(m.a().dataType(), rows, cols));
+    return buffers.computeIfAbsent(
+        new BufferKey(kind, k, m.name(), rows, cols),
+        unused -> Nd4j.create(m.a().dataType(), rows, cols));
   }
+
+  private record BufferKey(String kind, int adapter, String module, long rows, long cols) {}
 }
