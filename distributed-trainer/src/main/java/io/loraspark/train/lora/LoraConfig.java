@@ -38,6 +38,11 @@ public record LoraConfig(
     ModelConfig.require(alpha > 0, "alpha must be > 0 but was %s", alpha);
     ModelConfig.require(
         dropout >= 0 && dropout < 1, "dropout must be in [0, 1) but was %s", dropout);
+    ModelConfig.require(
+        method != LoraMethod.DELTA_LORA || dropout == 0,
+        "dropout must be 0 for method delta-lora (the paper removes dropout from its branch) but"
+            + " was %s",
+        dropout);
     ModelConfig.require(!targets.isEmpty(), "targets must name at least one projection");
     targets = targets.stream().distinct().sorted().toList();
   }
