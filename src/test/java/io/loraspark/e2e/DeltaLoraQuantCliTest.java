@@ -14,8 +14,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * {@code train --method delta-lora} and {@code train --base-quant} on stories260K: the Delta-LoRA
  * run writes a non-PEFT adapter directory (peft_type DELTA_LORA, a README) and a merged checkpoint
- * that {@code score} rates as {@code score --adapter} rates the adapter, within 1e-4; a LoRA trained
- * on the NF4 base learns; an unknown mode is a usage error.
+ * that {@code score} rates as {@code score --adapter} rates the adapter, within 1e-4; a LoRA
+ * trained on the NF4 base learns; an unknown mode is a usage error.
  */
 class DeltaLoraQuantCliTest {
   @TempDir Path tmp;
@@ -51,9 +51,10 @@ class DeltaLoraQuantCliTest {
 
   @Test
   void deltaLoraMergedCheckpointScoresAsTheAdapter() throws Exception {
-    Path data = TrainCliTest.tokenizedSeeds(tmp.resolve("seeds.jsonl"), 96);
+    Path data = TrainCliTest.tokenizedSeeds(tmp.resolve("seeds.jsonl"), 128);
     Path small = tmp.resolve("small.jsonl");
-    Files.write(small, Files.readAllLines(data).subList(0, 24));
+    List<String> lines = Files.readAllLines(data);
+    Files.write(small, lines.subList(0, Math.min(16, lines.size())));
     Path out = tmp.resolve("delta");
     JsonNode trained = json(train(small, out, "--method", "delta-lora"));
     assertThat(Path.of(trained.get("merged").asText())).isEqualTo(out.resolve("merged"));
@@ -61,25 +62,19 @@ class DeltaLoraQuantCliTest {
         .contains("\"peft_type\": \"DELTA_LORA\"");
     assertThat(Files.readString(out.resolve("README.md"))).contains("not a PEFT adapter");
     double adapter =
-        json(
-                CliRunner.run(
-                    "score",
-                    "--model",
-                    CliScoreTest.STORIES.toString(),
-                    "--adapter",
-                    out.toString(),
-                    "--data",
-                    small.toString()))
+        json(CliRunner.run(
+                "score",
+                "--model",
+                CliScoreTest.STORIES.toString(),
+                "--adapter",
+                out.toString(),
+                "--data",
+                small.toString()))
             .get("loss")
             .asDouble();
     double merged =
-        json(
-                CliRunner.run(
-                    "score",
-                    "--model",
-                    out.resolve("merged").toString(),
-                    "--data",
-                    small.toString()))
+        json(CliRunner.run(
+                "score", "--model", out.resolve("merged").toString(), "--data", small.toString()))
             .get("loss")
             .asDouble();
     assertThat(adapter).isLessThan(trained.get("base_eval_loss").asDouble() - 0.1);
@@ -88,9 +83,10 @@ class DeltaLoraQuantCliTest {
 
   @Test
   void loraOnTheNf4BaseLearnsAndUnknownModesAreUsageErrors() throws Exception {
-    Path data = TrainCliTest.tokenizedSeeds(tmp.resolve("seeds.jsonl"), 96);
+    Path data = TrainCliTest.tokenizedSeeds(tmp.resolve("seeds.jsonl"), 128);
     Path small = tmp.resolve("small.jsonl");
-    Files.write(small, Files.readAllLines(data).subList(0, 24));
+    List<String> lines = Files.readAllLines(data);
+    Files.write(small, lines.subList(0, Math.min(16, lines.size())));
     JsonNode s = json(train(small, tmp.resolve("nf4"), "--base-quant", "nf4"));
     assertThat(s.get("eval_loss").asDouble())
         .as("eval loss after 12 steps on the NF4 base vs the NF4 base alone")
