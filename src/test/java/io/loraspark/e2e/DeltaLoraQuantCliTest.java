@@ -5,6 +5,16 @@ import static org.assertj.core.api.Assertions.within;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.loraspark.train.data.TokenLimits;
+import io.loraspark.train.data.TokenRowsJsonl;
+import io.loraspark.train.loop.Evaluator;
+import io.loraspark.train.model.Adapters;
+import io.loraspark.train.model.CheckpointLoader;
+import io.loraspark.train.model.ModelConfig;
+import io.loraspark.train.model.ModelWeights;
+import io.loraspark.train.model.TokenRow;
+import io.loraspark.train.model.Transformer;
+import io.loraspark.train.model.quant.BaseQuant;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -78,6 +88,7 @@ class DeltaLoraQuantCliTest {
             .get("loss")
             .asDouble();
     assertThat(adapter).isLessThan(trained.get("base_eval_loss").asDouble() - 0.1);
+    System.out.printf("score: delta-lora adapter %.6f, merged checkpoint %.6f%n", adapter, merged);
     assertThat(merged).as("merged vs adapter").isCloseTo(adapter, within(1e-4));
   }
 
@@ -95,5 +106,71 @@ class DeltaLoraQuantCliTest {
     assertThat(bad.exitCode()).isEqualTo(2);
     assertThat(bad.errLines()).hasSize(1);
     assertThat(bad.errLines().get(0)).contains("unknown base_quant 'fp8'; valid: none, int8, nf4");
+  }
+
+  /**
+   * A Spark sweep with {@code base_quant: nf4}: the executors' base is the NF4 one (its base eval
+   * loss differs from the float32 score of the same rows by NF4's rounding), Delta-LoRA trains
+   * fused beside LoRA and DoRA, and every Delta-LoRA adapter directory says it is not PEFT.
+   */
+  @Test
+  void sweepOnAnNf4BaseWithDeltaLora() throws Exception {
+    Path data = TrainCliTest.tokenizedSeeds(tmp.resolve("train.jsonl"), 128);
+    Path config = tmp.resolve("quant.yaml");
+    Files.writeString(
+        config,
+        """
+        model: %s
+        data: %s
+        run_id: quant
+        master: local[2]
+        adapters_per_task: 3
+        checkpoint_every: 0
+        base_quant: nf4
+        defaults: {lr: 2.0e-3, steps: 6, batch_size: 4, targets: [q, v], rank: 2}
+        grid:
+          method: [lora, delta-lora, dora]
+        pruning: none
+        """
+            .formatted(CliScoreTest.STORIES.toAbsolutePath(), data));
+    Path run = tmp.resolve("quant");
+    CliRunner r = CliRunner.run("train", "--config", config.toString(), "--output", run.toString());
+    assertThat(r.exitCode()).as("stderr: %s", r.err()).isZero();
+    List<String> lines = Files.readAllLines(run.resolve("leaderboard.csv"));
+    List<String> header = java.util.Arrays.asList(lines.get(0).split(","));
+    assertThat(lines).hasSize(4);
+    double base = Double.NaN;
+    for (String line : lines.subList(1, 4)) {
+      String[] row = line.split(",(?=(?:[^\"]*\"[^\"]*\")*[^\"]*$)");
+      assertThat(row[header.indexOf("status")]).as(line).isEqualTo("ok");
+      String id = row[header.indexOf("adapter_id")];
+      boolean delta = row[header.indexOf("method")].equals("delta-lora");
+      assertThat(Files.exists(run.resolve("adapters").resolve(id).resolve("README.md")))
+          .as("%s README", id)
+          .isEqualTo(delta);
+      base = Double.parseDouble(row[header.indexOf("base_eval_loss")]);
+    }
+    List<TokenRow> eval = new java.util.ArrayList<>();
+    ModelConfig c = ModelConfig.load(CliScoreTest.STORIES);
+    for (TokenRow row : TokenRowsJsonl.read(data, TokenLimits.of(c))) {
+      if (TokenRowsJsonl.isEvalRow(row)) {
+        eval.add(row);
+      }
+    }
+    double fp32 = baseLoss(CheckpointLoader.load(CliScoreTest.STORIES), eval);
+    double nf4 = baseLoss(CheckpointLoader.load(CliScoreTest.STORIES, BaseQuant.NF4), eval);
+    System.out.printf(
+        "sweep base_eval_loss %.6f; NF4 base %.6f, float32 base %.6f%n", base, nf4, fp32);
+    assertThat(base).as("the executors' base is the NF4 one").isCloseTo(nf4, within(1e-4));
+    assertThat(Math.abs(nf4 - fp32)).as("NF4 vs float32 base loss").isGreaterThan(1e-3);
+    String best = Files.readString(run.resolve("best").resolve("adapter_config.json"));
+    assertThat(Files.exists(run.resolve("best").resolve("README.md")))
+        .as("best/ says it is not PEFT exactly when it is Delta-LoRA")
+        .isEqualTo(best.contains("DELTA_LORA"));
+  }
+
+  private static double baseLoss(ModelWeights w, List<TokenRow> rows) {
+    return Evaluator.score(new Transformer(w), Adapters.NONE, rows, Evaluator.DEFAULT_BATCH_SIZE, 0)
+        .mean(0);
   }
 }
