@@ -159,7 +159,7 @@ public final class LoraWeights {
         INDArray a = Nd4j.create(dt, r, in);
         init.fill(p, a);
         boolean mag = variant.hasMagnitude();
-        boolean delta = variant instanceof DeltaLoraVariant;
+        boolean delta = variant instanceof DeltaLoraVariant; // ΔW, and A, B copied per step
         boolean copies = variant.keepsInitialFactors() || delta;
         Module m =
             new Module(
