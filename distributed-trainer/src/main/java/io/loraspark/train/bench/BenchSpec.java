@@ -4,6 +4,7 @@ import static io.loraspark.train.model.ModelConfig.require;
 
 import io.loraspark.train.model.ModelConfig;
 import io.loraspark.train.model.Projection;
+import io.loraspark.train.model.quant.BaseQuant;
 import java.util.List;
 
 /**
@@ -27,6 +28,7 @@ import java.util.List;
  * @param steps timed steps
  * @param warmup untimed steps before them
  * @param seed seed of the random weights and tokens
+ * @param baseQuant how the base's projections are stored (dequantised per GEMM unless none)
  */
 public record BenchSpec(
     int hidden,
@@ -45,7 +47,48 @@ public record BenchSpec(
     int opThreads,
     int steps,
     int warmup,
-    long seed) {
+    long seed,
+    BaseQuant baseQuant) {
+
+  /** A run on a float32 base. */
+  public BenchSpec(
+      int hidden,
+      int layers,
+      int heads,
+      int kvHeads,
+      int ffn,
+      int vocab,
+      boolean tied,
+      int batch,
+      int seq,
+      int rank,
+      List<Projection> targets,
+      int adapters,
+      int threads,
+      int opThreads,
+      int steps,
+      int warmup,
+      long seed) {
+    this(
+        hidden,
+        layers,
+        heads,
+        kvHeads,
+        ffn,
+        vocab,
+        tied,
+        batch,
+        seq,
+        rank,
+        targets,
+        adapters,
+        threads,
+        opThreads,
+        steps,
+        warmup,
+        seed,
+        BaseQuant.NONE);
+  }
 
   public BenchSpec {
     require(batch > 0, "batch must be > 0 but was %d", batch);

@@ -9,6 +9,8 @@ import io.loraspark.train.model.ModelConfig;
 import io.loraspark.train.model.ModelWeights;
 import io.loraspark.train.model.Transformer;
 import io.loraspark.train.model.Workspace;
+import io.loraspark.train.model.quant.BaseQuant;
+import io.loraspark.train.model.quant.QuantizedLinears;
 import io.loraspark.train.optim.AdamW;
 import io.loraspark.train.optim.AdamWConfig;
 import io.loraspark.train.optim.GradClip;
@@ -48,7 +50,11 @@ public final class LoraBench {
             (int) Math.min(tokens, GEMM_PEAK_MAX_ROWS), c.intermediateSize(), c.hiddenSize());
     System.gc();
     long runtime = ProcMemory.residentBytes();
-    ModelWeights weights = SyntheticModel.create(c, spec.seed());
+    ModelWeights weights =
+        spec.baseQuant() == BaseQuant.NONE
+            ? SyntheticModel.create(c, spec.seed())
+            : QuantizedLinears.quantize(SyntheticModel.create(c, spec.seed()), spec.baseQuant());
+    System.gc(); // the float copy of a quantized base is garbage: keep it out of the peak
     Transformer model = new Transformer(weights);
     Workspace ws = model.newWorkspace(rows, spec.seq());
     List<LoraWeights> adapters = new ArrayList<>();
@@ -82,11 +88,7 @@ public final class LoraBench {
     long perAdapter = adapters.get(0).parameterCount() * Float.BYTES * 5; // w, grad, m, v, scratch
     BenchResult.Memory memory =
         new BenchResult.Memory(
-            ProcMemory.peakResidentBytes(),
-            runtime,
-            SyntheticModel.bytes(weights),
-            perAdapter,
-            ws.bytes());
+            ProcMemory.peakResidentBytes(), runtime, weights.totalBytes(), perAdapter, ws.bytes());
     return new BenchResult(
         spec,
         blas,

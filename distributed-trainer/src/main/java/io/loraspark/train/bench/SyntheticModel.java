@@ -50,31 +50,6 @@ public final class SyntheticModel {
     return new ModelWeights(c, embed, layers, norm(c.hiddenSize()), lmHead);
   }
 
-  /** Bytes of the frozen weights (a tied lm_head counted once). */
-  public static long bytes(ModelWeights w) {
-    long n = w.embed().length() + w.finalNorm().length();
-    if (w.lmHead() != w.embed()) {
-      n += w.lmHead().length();
-    }
-    for (LayerWeights l : w.layers()) {
-      for (INDArray a :
-          new INDArray[] {
-            l.inputNorm(),
-            l.wq(),
-            l.wk(),
-            l.wv(),
-            l.wo(),
-            l.postNorm(),
-            l.wGate(),
-            l.wUp(),
-            l.wDown()
-          }) {
-        n += a.length();
-      }
-    }
-    return n * w.embed().dataType().width();
-  }
-
   private static INDArray normal(double std, long rows, long cols) {
     return Nd4j.randn(DataType.FLOAT, rows, cols).muli(std);
   }

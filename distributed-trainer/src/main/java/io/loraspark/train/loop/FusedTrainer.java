@@ -1,6 +1,7 @@
 package io.loraspark.train.loop;
 
 import io.loraspark.train.lora.FusedLora;
+import io.loraspark.train.lora.LoraVariant;
 import io.loraspark.train.lora.LoraWeights;
 import io.loraspark.train.model.Adapters;
 import io.loraspark.train.model.Batch;
@@ -291,7 +292,10 @@ public final class FusedTrainer {
       return;
     }
     double lr = s.schedule.lr(s.step);
+    LoraVariant variant = s.weights.variant();
+    variant.beforeOptimizerStep(s.weights, s.step, t.steps());
     s.optimizer.step(lr);
+    variant.afterOptimizerStep(s.weights, s.step, t.steps());
     s.weights.zeroGrad();
     s.step++;
     double evalLoss = Double.NaN;

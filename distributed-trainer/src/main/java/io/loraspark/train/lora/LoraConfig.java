@@ -14,7 +14,7 @@ import java.util.List;
  * @param dropout probability of zeroing an input of the low-rank branch while training, in [0, 1)
  * @param targets the projections that carry the adapter, in layer order
  * @param rsLora use rank-stabilised scaling (Kalajdzievski 2023, arXiv:2312.03732)
- * @param method the member of the LoRA family (plain LoRA, LoRA-FA, DoRA, PiSSA); its {@link
+ * @param method the member of the LoRA family (LoRA, LoRA-FA, DoRA, PiSSA, Delta-LoRA); its {@link
  *     LoraVariant} decides what trains and how the branch computes
  */
 public record LoraConfig(
@@ -38,6 +38,11 @@ public record LoraConfig(
     ModelConfig.require(alpha > 0, "alpha must be > 0 but was %s", alpha);
     ModelConfig.require(
         dropout >= 0 && dropout < 1, "dropout must be in [0, 1) but was %s", dropout);
+    ModelConfig.require(
+        method != LoraMethod.DELTA_LORA || dropout == 0,
+        "dropout must be 0 for method delta-lora (the paper removes dropout from its branch) but"
+            + " was %s",
+        dropout);
     ModelConfig.require(!targets.isEmpty(), "targets must name at least one projection");
     targets = targets.stream().distinct().sorted().toList();
   }

@@ -22,7 +22,12 @@ public enum LoraMethod {
   /**
    * PiSSA (Meng et al. 2024, arXiv:2404.02948): A, B from W's top-r SVD, trained on the residual.
    */
-  PISSA("pissa", new PissaVariant());
+  PISSA("pissa", new PissaVariant()),
+  /**
+   * Delta-LoRA (Zi et al. 2023, arXiv:2309.02411): the frozen weight also moves by the change of
+   * s·B·A, kept per adapter as its own dense delta.
+   */
+  DELTA_LORA("delta-lora", new DeltaLoraVariant());
 
   private final String key;
   private final LoraVariant variant;

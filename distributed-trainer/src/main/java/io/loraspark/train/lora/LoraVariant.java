@@ -13,7 +13,8 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  *
  * <p>Order of calls: {@link #init} once per module when the weights are made; then per step, for a
  * variant that {@link #ownsBranch}, {@link #forward} then {@link #backward} with the same {@code
- * xd} and scratch; {@link #merged} for export to a dense checkpoint.
+ * xd} and scratch; around each optimizer update of the adapter, {@link #beforeOptimizerStep} and
+ * {@link #afterOptimizerStep}; {@link #merged} for export to a dense checkpoint.
  */
 public interface LoraVariant {
 
@@ -94,6 +95,21 @@ public interface LoraVariant {
       Scratch scratch) {
     throw new UnsupportedOperationException("the plain branch runs inline in FusedLora");
   }
+
+  /**
+   * Called once per optimizer step of the adapter, after its gradients are final (accumulated and
+   * clipped) and just before the optimizer updates its trainables.
+   *
+   * @param step the number of optimizer steps the adapter has taken before this one (0 first)
+   * @param totalSteps the steps the adapter is configured to train
+   */
+  default void beforeOptimizerStep(LoraWeights w, long step, int totalSteps) {}
+
+  /**
+   * Called once per optimizer step of the adapter, just after the optimizer updated its trainables
+   * (before the gradients are zeroed), with the same {@code step} as {@link #beforeOptimizerStep}.
+   */
+  default void afterOptimizerStep(LoraWeights w, long step, int totalSteps) {}
 
   /**
    * The config of the PEFT adapter this variant saves as (its own for LoRA and DoRA; plain LoRA for

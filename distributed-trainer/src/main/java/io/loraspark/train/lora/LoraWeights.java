@@ -1,6 +1,5 @@
 package io.loraspark.train.lora;
 
-import io.loraspark.train.model.LayerWeights;
 import io.loraspark.train.model.ModelConfig;
 import io.loraspark.train.model.ModelWeights;
 import io.loraspark.train.model.Projection;
@@ -33,9 +32,13 @@ public final class LoraWeights {
    * @param gradMagnitude dLoss/dm accumulator, [out]; null when there is no magnitude
    * @param base the frozen weight W [out, in] (the base model's own array, read only) for methods
    *     whose branch needs it (DoRA, PiSSA); null otherwise
-   * @param a0 PiSSA's frozen initial A₀ [r, in], whose product with B₀ the branch subtracts; null
-   *     for other methods
-   * @param b0 PiSSA's frozen initial B₀ [out, r]; null for other methods
+   * @param a0 PiSSA's frozen initial A₀ [r, in], whose product with B₀ the branch subtracts;
+   *     Delta-LoRA's copy of A taken before the running optimizer step; null for other methods
+   * @param b0 PiSSA's frozen initial B₀ [out, r]; Delta-LoRA's copy of B before the running step;
+   *     null for other methods
+   * @param delta Delta-LoRA's own dense change ΔW of the frozen weight [out, in] (zero at init,
+   *     moved by the optimizer-step hook, not by a gradient), which the shared base cannot hold;
+   *     null for other methods
    */
   public record Module(
       int layer,
@@ -48,7 +51,8 @@ public final class LoraWeights {
       INDArray gradMagnitude,
       INDArray base,
       INDArray a0,
-      INDArray b0) {
+      INDArray b0,
+      INDArray delta) {
 
     /** The Hugging Face module name, e.g. {@code model.layers.0.self_attn.q_proj}. */
     public String name() {
@@ -155,6 +159,8 @@ public final class LoraWeights {
         INDArray a = Nd4j.create(dt, r, in);
         init.fill(p, a);
         boolean mag = variant.hasMagnitude();
+        boolean delta = variant instanceof DeltaLoraVariant; // ΔW, and A, B copied per step
+        boolean copies = variant.keepsInitialFactors() || delta;
         Module m =
             new Module(
                 l,
@@ -166,8 +172,9 @@ public final class LoraWeights {
                 mag ? Nd4j.create(dt, out) : null,
                 mag ? Nd4j.create(dt, out) : null,
                 variant.needsBase() ? frozenWeight(base, l, p, dt) : null,
-                variant.keepsInitialFactors() ? Nd4j.create(dt, r, in) : null,
-                variant.keepsInitialFactors() ? Nd4j.create(dt, out, r) : null);
+                copies ? Nd4j.create(dt, r, in) : null,
+                copies ? Nd4j.create(dt, out, r) : null,
+                delta ? Nd4j.create(dt, out, in) : null);
         if (initVariant) {
           variant.init(m, config.scaling());
         }
@@ -179,17 +186,10 @@ public final class LoraWeights {
 
   /** The frozen weight of projection {@code p} in layer {@code layer}, [out, in], in {@code dt}. */
   static INDArray frozenWeight(ModelWeights base, int layer, Projection p, DataType dt) {
-    LayerWeights w = base.layers().get(layer);
-    INDArray weight =
-        switch (p) {
-          case Q -> w.wq();
-          case K -> w.wk();
-          case V -> w.wv();
-          case O -> w.wo();
-          case GATE -> w.wGate();
-          case UP -> w.wUp();
-          case DOWN -> w.wDown();
-        };
+    if (base.quantized() != null) { // a copy dequantised once: these methods read W itself
+      return base.quantized().dequantized(layer, p).castTo(dt);
+    }
+    INDArray weight = ModelWeights.projection(base.layers().get(layer), p);
     return weight.dataType() == dt ? weight : weight.castTo(dt);
   }
 

@@ -40,6 +40,24 @@ public final class PeftAdapter {
   /** The adapter name PEFT strips on save but some tools leave in ({@code .lora_A.default.}). */
   static final String DEFAULT_ADAPTER = "default";
 
+  /** The file that tells a reader a Delta-LoRA directory is not a PEFT adapter. */
+  public static final String DELTA_README = "README.md";
+
+  private static final String DELTA_README_TEXT =
+      """
+      # Delta-LoRA adapter (lora-spark), not a PEFT adapter
+
+      Delta-LoRA (Zi et al. 2023, arXiv:2309.02411) also moves the frozen weights, so this
+      directory holds, per adapted module, `lora_A`, `lora_B` and the dense change of the base
+      weight `delta_weight` (ΔW). PEFT has no format for it: `adapter_config.json` says
+      `"peft_type": "DELTA_LORA"` so that PEFT refuses it instead of loading A and B alone.
+
+      `lora-pipeline score --adapter` and `generate --adapter` use it as is. For any other tool,
+      write the merged model W + ΔW + s·B·A as a plain Hugging Face checkpoint:
+
+          lora-pipeline merge --model <base checkpoint> --adapter <this directory> --output <dir>
+      """;
+
   private PeftAdapter() {}
 
   /**
@@ -60,8 +78,14 @@ public final class PeftAdapter {
       if (m.magnitude() != null) {
         tensors.put(magnitudeKey(m.name()), f32(m.magnitude()));
       }
+      if (m.delta() != null) {
+        tensors.put(deltaKey(m.name()), f32(m.delta()));
+      }
     }
     SafetensorsWriter.write(dir.resolve(WEIGHTS_FILE), tensors, Map.of("format", "pt"));
+    if (w.config().method() == LoraMethod.DELTA_LORA) {
+      AtomicFiles.writeString(dir.resolve(DELTA_README), DELTA_README_TEXT);
+    }
     AtomicFiles.writeString(
         dir.resolve(CONFIG_FILE),
         PeftAdapterConfig.render(w.variant().exportConfig(w.config()), baseModelNameOrPath));
@@ -160,6 +184,9 @@ public final class PeftAdapter {
         if (m.magnitude() != null) {
           read(f, stored.get(magnitudeKey(m.name())), m.magnitude(), config);
         }
+        if (m.delta() != null) {
+          read(f, stored.get(deltaKey(m.name())), m.delta(), config);
+        }
       }
     }
     return w;
@@ -177,6 +204,11 @@ public final class PeftAdapter {
     return PREFIX + module + "." + DoraVariant.MAGNITUDE;
   }
 
+  /** Delta-LoRA's dense ΔW key of a module: {@code base_model.model.<module>.delta_weight}. */
+  static String deltaKey(String module) {
+    return PREFIX + module + "." + DeltaLoraVariant.DELTA;
+  }
+
   /**
    * Maps each expected canonical key to the name it is stored under, refusing unexpected, duplicate
    * and missing tensors.
@@ -188,6 +220,9 @@ public final class PeftAdapter {
       stored.put(key(m.name(), "lora_B"), null);
       if (m.magnitude() != null) {
         stored.put(magnitudeKey(m.name()), null);
+      }
+      if (m.delta() != null) {
+        stored.put(deltaKey(m.name()), null);
       }
     }
     String magnitudeDefault = "." + DoraVariant.MAGNITUDE + "." + DEFAULT_ADAPTER;
@@ -234,7 +269,8 @@ public final class PeftAdapter {
         + "model.layers.<0.."
         + (w.model().numLayers() - 1)
         + ">.<module>.lora_{A,B}.weight"
-        + (w.variant().hasMagnitude() ? " and .lora_magnitude_vector" : "");
+        + (w.variant().hasMagnitude() ? " and .lora_magnitude_vector" : "")
+        + (w.config().method() == LoraMethod.DELTA_LORA ? " and ." + DeltaLoraVariant.DELTA : "");
   }
 
   /** Reads tensor {@code name} into {@code target}, checking shape and finiteness. */

@@ -39,6 +39,12 @@ final class PeftAdapterConfig {
   /** The only {@code peft_type} this class reads and writes. */
   static final String PEFT_TYPE = "LORA";
 
+  /**
+   * The {@code peft_type} of a Delta-LoRA adapter, which PEFT has no format for: PEFT refuses it
+   * rather than load A and B without ΔW as a plain LoRA.
+   */
+  static final String DELTA_LORA_TYPE = "DELTA_LORA";
+
   private static final ObjectMapper READER =
       JsonMapper.builder(
               JsonFactory.builder().enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION).build())
@@ -102,7 +108,7 @@ final class PeftAdapterConfig {
     n.putNull("megatron_config");
     n.put("megatron_core", "megatron.core");
     n.putNull("modules_to_save");
-    n.put("peft_type", PEFT_TYPE);
+    n.put("peft_type", config.method() == LoraMethod.DELTA_LORA ? DELTA_LORA_TYPE : PEFT_TYPE);
     n.put("r", config.rank());
     n.set("rank_pattern", n.objectNode());
     n.putNull("revision");
@@ -229,6 +235,9 @@ final class PeftAdapterConfig {
     double dropout = dropout(file, root);
     boolean rsLora = bool(file, root, "use_rslora");
     LoraMethod method = bool(file, root, "use_dora") ? LoraMethod.DORA : LoraMethod.LORA;
+    if (DELTA_LORA_TYPE.equals(root.get("peft_type").textValue())) {
+      method = LoraMethod.DELTA_LORA;
+    }
     return new LoraConfig(rank, alpha, dropout, targets(file, root), rsLora, method);
   }
 
@@ -237,8 +246,11 @@ final class PeftAdapterConfig {
     if (t == null || t.isNull()) {
       throw bad(file, "peft_type", "is missing; expected \"" + PEFT_TYPE + "\"");
     }
-    if (!PEFT_TYPE.equals(t.textValue())) {
-      throw bad(file, "peft_type", "is " + t + "; only \"" + PEFT_TYPE + "\" is supported");
+    if (!PEFT_TYPE.equals(t.textValue()) && !DELTA_LORA_TYPE.equals(t.textValue())) {
+      throw bad(
+          file,
+          "peft_type",
+          "is " + t + "; only \"" + PEFT_TYPE + "\" (or lora-spark's \"DELTA_LORA\") is supported");
     }
   }
 

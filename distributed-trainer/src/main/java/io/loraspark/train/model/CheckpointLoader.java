@@ -1,11 +1,15 @@
 package io.loraspark.train.model;
 
+import io.loraspark.train.model.quant.BaseQuant;
+import io.loraspark.train.model.quant.QuantizedLinears;
+import io.loraspark.train.model.quant.QuantizedMatrix;
 import io.loraspark.train.safetensors.SafetensorsCheckpoint;
 import io.loraspark.train.safetensors.TensorInfo;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -30,13 +34,32 @@ public final class CheckpointLoader {
    *     missing, malformed or of the wrong shape
    */
   public static ModelWeights load(Path dir, DataType dtype) {
+    return load(dir, dtype, BaseQuant.NONE);
+  }
+
+  /**
+   * Loads {@code dir} in float32 with the seven projections of every layer stored as {@code quant}:
+   * each layer is read in float32, quantized and dropped before the next, so the peak is one
+   * layer's float weights above the quantized base.
+   */
+  public static ModelWeights load(Path dir, BaseQuant quant) {
+    return load(dir, DataType.FLOAT, quant);
+  }
+
+  private static ModelWeights load(Path dir, DataType dtype, BaseQuant quant) {
     ModelConfig c = ModelConfig.load(dir);
     try (SafetensorsCheckpoint ckpt = SafetensorsCheckpoint.open(dir)) {
       Reader r = new Reader(ckpt, dir, c, dtype);
       INDArray embed = r.matrix("model.embed_tokens.weight", c.vocabSize(), c.hiddenSize());
       List<LayerWeights> layers = new ArrayList<>();
+      List<Map<Projection, QuantizedMatrix>> quantized = new ArrayList<>();
       for (int l = 0; l < c.numLayers(); l++) {
-        layers.add(r.layer(l));
+        LayerWeights w = r.layer(l);
+        if (quant != BaseQuant.NONE) {
+          quantized.add(QuantizedLinears.quantize(w, quant));
+          w = QuantizedLinears.withoutProjections(w);
+        }
+        layers.add(w);
       }
       INDArray norm = r.vector("model.norm.weight", c.hiddenSize());
       INDArray head;
@@ -50,7 +73,13 @@ public final class CheckpointLoader {
                 + ": tensor lm_head.weight is missing and config.json has tie_word_embeddings=false"
                 + " (set it to true if the head is the embedding)");
       }
-      return new ModelWeights(c, embed, layers, norm, head);
+      return new ModelWeights(
+          c,
+          embed,
+          layers,
+          norm,
+          head,
+          quant == BaseQuant.NONE ? null : new QuantizedLinears(quant, quantized));
     }
   }
 

@@ -76,11 +76,11 @@ public final class Transformer {
     double eps = config.rmsNormEps();
     // attention: h1 = norm(x); q, k, v projections (+ adapters); rotary; core; o_proj
     RmsNorm.forward(x, w.inputNorm(), eps, a.rInv1, a.h1);
-    linear(a.h1, w.wq(), w.bq(), a.q);
+    linear(a.h1, weights.linear(l, Projection.Q), w.bq(), a.q);
     adapters.forward(l, Projection.Q, a.h1, a.q);
-    linear(a.h1, w.wk(), w.bk(), a.k);
+    linear(a.h1, weights.linear(l, Projection.K), w.bk(), a.k);
     adapters.forward(l, Projection.K, a.h1, a.k);
-    linear(a.h1, w.wv(), w.bv(), a.v);
+    linear(a.h1, weights.linear(l, Projection.V), w.bv(), a.v);
     adapters.forward(l, Projection.V, a.h1, a.v);
     rope.forward(headRows(a.q, config.numHeads()), ws.cosQ, ws.sinQ, ws.ropeQ1);
     rope.forward(headRows(a.k, config.numKvHeads()), ws.cosK, ws.sinK, ws.ropeK1);
@@ -89,18 +89,18 @@ public final class Transformer {
     attention.toHeads(a.v, a.vHeads, config.numKvHeads());
     attention.forward(a.qHeads, a.kHeads, a.vHeads, ws.mask, a.probs, a.oHeads);
     attention.toRows(a.oHeads, a.attn, config.numHeads());
-    linear(a.attn, w.wo(), w.bo(), a.mid);
+    linear(a.attn, weights.linear(l, Projection.O), w.bo(), a.mid);
     adapters.forward(l, Projection.O, a.attn, a.mid);
     a.mid.addi(x);
     // MLP: h2 = norm(mid); act = silu(gate(h2)) * up(h2); out = mid + down(act)
     RmsNorm.forward(a.mid, w.postNorm(), eps, a.rInv2, a.h2);
-    linear(a.h2, w.wGate(), w.bGate(), a.gate);
+    linear(a.h2, weights.linear(l, Projection.GATE), w.bGate(), a.gate);
     adapters.forward(l, Projection.GATE, a.h2, a.gate);
-    linear(a.h2, w.wUp(), w.bUp(), a.up);
+    linear(a.h2, weights.linear(l, Projection.UP), w.bUp(), a.up);
     adapters.forward(l, Projection.UP, a.h2, a.up);
     siluMul(a);
     INDArray out = ws.residual[l + 1];
-    linear(a.act, w.wDown(), w.bDown(), out);
+    linear(a.act, weights.linear(l, Projection.DOWN), w.bDown(), out);
     adapters.forward(l, Projection.DOWN, a.act, out);
     out.addi(a.mid);
   }
@@ -214,16 +214,16 @@ public final class Transformer {
     Workspace.LayerActivations a = ws.layers[l];
     INDArray dx = ws.dx;
     // MLP: out = mid + down(silu(gate) * up)
-    Nd4j.gemm(dx, w.wDown(), ws.dAct, false, false, 1.0, 0.0);
+    Nd4j.gemm(dx, weights.linear(l, Projection.DOWN), ws.dAct, false, false, 1.0, 0.0);
     adapters.backward(l, Projection.DOWN, a.act, dx, ws.dAct);
     siluMulBackward(a, ws);
-    Nd4j.gemm(ws.dGate, w.wGate(), ws.dh, false, false, 1.0, 0.0);
+    Nd4j.gemm(ws.dGate, weights.linear(l, Projection.GATE), ws.dh, false, false, 1.0, 0.0);
     adapters.backward(l, Projection.GATE, a.h2, ws.dGate, ws.dh);
-    Nd4j.gemm(ws.dUp, w.wUp(), ws.dh, false, false, 1.0, 1.0);
+    Nd4j.gemm(ws.dUp, weights.linear(l, Projection.UP), ws.dh, false, false, 1.0, 1.0);
     adapters.backward(l, Projection.UP, a.h2, ws.dUp, ws.dh);
     RmsNorm.backward(a.mid, w.postNorm(), a.rInv2, ws.dh, ws.scratchC1, ws.scratchC2, dx);
     // attention: mid = x + o(attn)
-    Nd4j.gemm(dx, w.wo(), ws.dAttn, false, false, 1.0, 0.0);
+    Nd4j.gemm(dx, weights.linear(l, Projection.O), ws.dAttn, false, false, 1.0, 0.0);
     adapters.backward(l, Projection.O, a.attn, dx, ws.dAttn);
     attention.toHeads(ws.dAttn, ws.dOp, config.numHeads());
     attention.backward(
@@ -237,15 +237,15 @@ public final class Transformer {
     // parameter gradients are formed there (their dx lands in dh and is discarded)
     boolean inputGrad = l > 0;
     if (inputGrad) {
-      Nd4j.gemm(ws.dq, w.wq(), ws.dh, false, false, 1.0, 0.0);
+      Nd4j.gemm(ws.dq, weights.linear(l, Projection.Q), ws.dh, false, false, 1.0, 0.0);
     }
     adapters.backward(l, Projection.Q, a.h1, ws.dq, ws.dh);
     if (inputGrad) {
-      Nd4j.gemm(ws.dk, w.wk(), ws.dh, false, false, 1.0, 1.0);
+      Nd4j.gemm(ws.dk, weights.linear(l, Projection.K), ws.dh, false, false, 1.0, 1.0);
     }
     adapters.backward(l, Projection.K, a.h1, ws.dk, ws.dh);
     if (inputGrad) {
-      Nd4j.gemm(ws.dv, w.wv(), ws.dh, false, false, 1.0, 1.0);
+      Nd4j.gemm(ws.dv, weights.linear(l, Projection.V), ws.dh, false, false, 1.0, 1.0);
     }
     adapters.backward(l, Projection.V, a.h1, ws.dv, ws.dh);
     if (inputGrad) {

@@ -1,7 +1,9 @@
 package io.loraspark.train.spark;
 
 import io.loraspark.train.model.CheckpointLoader;
+import io.loraspark.train.model.ModelWeights;
 import io.loraspark.train.model.Transformer;
+import io.loraspark.train.model.quant.BaseQuant;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -33,14 +35,28 @@ public final class BaseModelCache {
 
   /** The model in {@code dir}, loading it in FP32 if this JVM has not yet. */
   public static Transformer get(Path dir) {
-    String key = dir.toAbsolutePath().normalize() + "#" + contentHash(dir);
+    return get(dir, BaseQuant.NONE);
+  }
+
+  /**
+   * The model in {@code dir} with its projections stored as {@code quant} (one copy per JVM for
+   * each checkpoint and mode), loading it if this JVM has not yet.
+   */
+  public static Transformer get(Path dir, BaseQuant quant) {
+    String key = dir.toAbsolutePath().normalize() + "#" + contentHash(dir) + "#" + quant.key();
     return MODELS.computeIfAbsent(
         key,
         k -> {
           long t0 = System.nanoTime();
-          Transformer t = new Transformer(CheckpointLoader.load(dir));
-          LOG.info("loaded base model {} in {} ms", dir, (System.nanoTime() - t0) / 1_000_000);
-          return t;
+          ModelWeights w = CheckpointLoader.load(dir, quant);
+          LOG.info(
+              "loaded base model {} ({}: {} bytes of linear weights, {} in all) in {} ms",
+              dir,
+              quant.key(),
+              w.linearBytes(),
+              w.totalBytes(),
+              (System.nanoTime() - t0) / 1_000_000);
+          return new Transformer(w);
         });
   }
 

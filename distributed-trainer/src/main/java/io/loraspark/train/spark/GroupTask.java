@@ -6,6 +6,7 @@ import io.loraspark.train.loop.TrainedAdapter;
 import io.loraspark.train.lora.PeftAdapter;
 import io.loraspark.train.model.ModelConfig;
 import io.loraspark.train.model.Transformer;
+import io.loraspark.train.model.quant.BaseQuant;
 import java.io.Serializable;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -27,6 +28,7 @@ import org.slf4j.LoggerFactory;
  * @param stopAt train up to this optimizer step (capped by each adapter's own step count)
  * @param threads OpenMP/BLAS threads for this task (its {@code spark.task.cpus})
  * @param checkpointEvery steps between checkpoints (0 = only when the adapter stops)
+ * @param baseQuant how the executor's shared base stores its projection weights
  */
 public record GroupTask(
     String runId,
@@ -39,7 +41,8 @@ public record GroupTask(
     List<Replica> replicas,
     int stopAt,
     int threads,
-    int checkpointEvery)
+    int checkpointEvery,
+    BaseQuant baseQuant)
     implements Serializable {
 
   /**
@@ -75,6 +78,7 @@ public record GroupTask(
   private static final Logger LOG = LoggerFactory.getLogger(GroupTask.class);
 
   public GroupTask {
+    ModelConfig.require(baseQuant != null, "baseQuant must be set (none, int8 or nf4)");
     adapters = List.copyOf(adapters);
     replicas =
         replicas == null
@@ -142,7 +146,7 @@ public record GroupTask(
   public List<AdapterOutcome> run(
       int attempt, Consumer<io.loraspark.train.loop.StepMetrics> progress) {
     NativeThreads.configure(threads);
-    Transformer model = BaseModelCache.get(Path.of(modelDir));
+    Transformer model = BaseModelCache.get(Path.of(modelDir), baseQuant);
     TrainingData.Split data =
         TrainingData.get(dataUri, io.loraspark.train.data.TokenLimits.of(model.config()));
     Path run = Path.of(runDir);

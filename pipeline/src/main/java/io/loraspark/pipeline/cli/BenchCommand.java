@@ -4,6 +4,7 @@ import io.loraspark.train.bench.BenchResult;
 import io.loraspark.train.bench.BenchSpec;
 import io.loraspark.train.bench.LoraBench;
 import io.loraspark.train.model.Projection;
+import io.loraspark.train.model.quant.BaseQuant;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -97,6 +98,14 @@ final class BenchCommand implements Callable<Integer> {
   @Option(names = "--seed", defaultValue = "0", description = "seed (default: ${DEFAULT-VALUE})")
   long seed;
 
+  @Option(
+      names = "--base-quant",
+      defaultValue = "none",
+      description =
+          "store the base's projections as none, int8 or nf4, dequantised per GEMM (default:"
+              + " ${DEFAULT-VALUE})")
+  String baseQuant;
+
   @Override
   public Integer call() {
     BenchSpec s =
@@ -117,7 +126,8 @@ final class BenchCommand implements Callable<Integer> {
             opThreads,
             steps,
             warmup,
-            seed);
+            seed,
+            BaseQuant.parse(baseQuant));
     BenchResult result = LoraBench.run(s);
     spec.commandLine().getOut().println(result.toJson());
     spec.commandLine().getOut().flush();

@@ -10,12 +10,15 @@ import io.loraspark.train.loop.StepMetrics;
 import io.loraspark.train.loop.TrainConfig;
 import io.loraspark.train.loop.TrainedAdapter;
 import io.loraspark.train.lora.LoraConfig;
+import io.loraspark.train.lora.LoraMerge;
 import io.loraspark.train.lora.LoraMethod;
 import io.loraspark.train.lora.PeftAdapter;
 import io.loraspark.train.model.CheckpointLoader;
+import io.loraspark.train.model.ModelWeights;
 import io.loraspark.train.model.Projection;
 import io.loraspark.train.model.TokenRow;
 import io.loraspark.train.model.Transformer;
+import io.loraspark.train.model.quant.BaseQuant;
 import io.loraspark.train.optim.LrSchedule;
 import io.loraspark.train.spark.TrainingData;
 import java.io.IOException;
@@ -72,7 +75,7 @@ final class TrainCommand implements Callable<Integer> {
   @Option(
       names = "--method",
       defaultValue = "lora",
-      description = "adapter method: lora, lora-fa, dora or pissa (default lora)")
+      description = "adapter method: lora, lora-fa, dora, pissa or delta-lora (default lora)")
   String method;
 
   @Option(names = "--rank", defaultValue = "8", description = "LoRA rank r (default 8)")
@@ -125,6 +128,15 @@ final class TrainCommand implements Callable<Integer> {
 
   @Option(names = "--seed", defaultValue = "42", description = "seed (default 42)")
   long seed;
+
+  @Option(
+      names = "--base-quant",
+      defaultValue = "none",
+      description =
+          "store the frozen base's projection weights as none (float32), int8 (per-row absmax)"
+              + " or nf4 (QLoRA's 4-bit NormalFloat, blocks of 64) and dequantise them per GEMM"
+              + " (default ${DEFAULT-VALUE})")
+  String baseQuant;
 
   @Option(names = "--quiet", description = "no progress on stderr")
   boolean quiet;
@@ -182,7 +194,8 @@ final class TrainCommand implements Callable<Integer> {
             seed);
     String id = output.getFileName().toString().replaceAll("[^A-Za-z0-9._-]", "_");
     AdapterSpec adapter = new AdapterSpec(id.isEmpty() ? "adapter" : id, lora, train);
-    Transformer transformer = new Transformer(CheckpointLoader.load(model));
+    Transformer transformer =
+        new Transformer(CheckpointLoader.load(model, BaseQuant.parse(baseQuant)));
     List<TokenRow> trainRows = new ArrayList<>();
     List<TokenRow> evalRows = new ArrayList<>();
     TokenLimits limits = TokenLimits.of(transformer.config());
@@ -240,6 +253,9 @@ final class TrainCommand implements Callable<Integer> {
     out.put("base_eval_loss", result.baseEvalLoss());
     out.put("tokens_per_s", result.tokensPerSecond());
     out.put("trainable_params", result.weights().parameterCount());
+    if (result.weights().config().method() == LoraMethod.DELTA_LORA) {
+      out.put("merged", output.resolve(MERGED).toString());
+    }
     spec.commandLine().getOut().println(out);
     return result.status().equals("ok") ? Main.OK : Main.FAILURE;
   }
@@ -263,8 +279,19 @@ final class TrainCommand implements Callable<Integer> {
         m.tokensPerSecond());
   }
 
+  /**
+   * Where a Delta-LoRA run also writes its merged model (W + ΔW + s·B·A on the float32 base), since
+   * PEFT has no Delta-LoRA adapter format.
+   */
+  static final String MERGED = "merged";
+
   private void writeOutputs(TrainedAdapter result) {
     PeftAdapter.save(output, result.weights(), model.toAbsolutePath().normalize().toString());
+    if (result.weights().config().method() == LoraMethod.DELTA_LORA) {
+      ModelWeights fp32 = CheckpointLoader.load(model);
+      LoraMerge.writeCheckpoint(
+          LoraMerge.merged(fp32, result.weights()), model, output.resolve(MERGED));
+    }
     StringBuilder csv =
         new StringBuilder(
             "adapter_id,step,train_loss,eval_loss,lr,grad_norm,tokens,tokens_per_s\n");

@@ -114,6 +114,14 @@ public final class ConfigKeys {
               "" + DEFAULT_CHECKPOINT_EVERY,
               "optimizer"
                   + " steps between resumable checkpoints (0: only at the end of each round)"),
+          key(
+              "",
+              "base_quant",
+              Type.STRING,
+              "none",
+              "frozen base projections on every executor: `none` (float32), `int8` (per-row"
+                  + " absmax) or `nf4` (QLoRA 4-bit NormalFloat, blocks of 64, double-quantised"
+                  + " scales), dequantised per GEMM; embeddings, norms and lm_head stay float32"),
           key("", "spark", Type.MAPPING, "{}", "extra `spark.*` settings for the session"),
           key(
               "",

@@ -1,8 +1,10 @@
 package io.loraspark.pipeline.sweep;
 
 import io.loraspark.train.loop.AdapterSpec;
+import io.loraspark.train.lora.LoraMethod;
 import io.loraspark.train.model.ModelConfig;
 import io.loraspark.train.model.Projection;
+import io.loraspark.train.model.quant.BaseQuant;
 import java.util.List;
 import java.util.Locale;
 import java.util.OptionalLong;
@@ -12,9 +14,12 @@ import java.util.regex.Pattern;
 /**
  * What one executor needs for a sweep, estimated before any task starts, so that a plan that cannot
  * fit is refused up front with the numbers instead of dying of an off-heap allocation failure hours
- * in. One executor holds one FP32 base copy; each concurrently running task adds, per adapter, its
- * weights + gradients + two AdamW moments (16 bytes per parameter) and the activations of its
- * micro-batch (kept for the hand-written backward).
+ * in. One executor holds one base copy (FP32, or its projections as int8 / NF4 codes plus one FP32
+ * dequantisation buffer per projection shape and task); each concurrently running task adds, per
+ * adapter, its weights + gradients + two AdamW moments (16 bytes per parameter), the dense FP32
+ * state its method keeps per targeted projection (Delta-LoRA's ΔW; DoRA's and PiSSA's own
+ * dequantised W on a quantized base) and the activations of its micro-batch (kept for the
+ * hand-written backward).
  */
 public record MemoryPlan(
     long baseBytes,
@@ -36,6 +41,7 @@ public record MemoryPlan(
   /**
    * Estimates the plan for the largest adapter of the sweep.
    *
+   * @param baseQuant how the executor stores the base's projections
    * @param maxSeqLen the longest training row
    * @param tasksPerExecutor tasks one executor runs at once (its cores / spark.task.cpus)
    */
@@ -43,17 +49,26 @@ public record MemoryPlan(
       ModelConfig c,
       List<AdapterSpec> adapters,
       int adaptersPerTask,
+      BaseQuant baseQuant,
       int maxSeqLen,
       int tasksPerExecutor) {
-    long base = 4L * baseParams(c);
+    long base = baseBytes(c, baseQuant, Math.max(1, tasksPerExecutor));
     long state = 0;
     long activations = 0;
     for (AdapterSpec a : adapters) {
       long params = 0;
+      long dense = 0; // FP32 values of [out, in] the method keeps per targeted projection
+      LoraMethod method = a.lora().method();
+      boolean ownW =
+          method == LoraMethod.DELTA_LORA
+              || (baseQuant != BaseQuant.NONE && method.variant().needsBase());
       for (Projection p : a.lora().targets()) {
         params += (long) a.lora().rank() * (p.inFeatures(c) + p.outFeatures(c)) * c.numLayers();
+        if (ownW) {
+          dense += (long) p.inFeatures(c) * p.outFeatures(c) * c.numLayers();
+        }
       }
-      state = Math.max(state, 16 * params);
+      state = Math.max(state, 16 * params + 4 * dense);
       long tokens = (long) a.train().batchSize() * maxSeqLen;
       activations = Math.max(activations, 4 * tokens * activationFloatsPerToken(c, maxSeqLen));
     }
@@ -110,6 +125,34 @@ public record MemoryPlan(
     }
     Matcher m = Pattern.compile("-D" + Pattern.quote(name) + "=(\\S+)").matcher(javaOptions);
     return m.find() ? parseSize(m.group(1)) : OptionalLong.empty();
+  }
+
+  /**
+   * The base as one executor holds it: FP32, or int8 codes + a scale per row, or NF4 codes (½ byte)
+   * + an 8-bit scale per 64 values (+ 4 bytes per 256 scales), plus per task one FP32
+   * dequantisation buffer of each distinct projection shape; the rest stays FP32.
+   */
+  static long baseBytes(ModelConfig c, BaseQuant quant, int tasks) {
+    if (quant == BaseQuant.NONE) {
+      return 4L * baseParams(c);
+    }
+    long linear = 0;
+    long rows = 0;
+    java.util.Set<List<Integer>> shapes = new java.util.HashSet<>();
+    long scratch = 0;
+    for (Projection p : Projection.values()) {
+      long n = (long) p.inFeatures(c) * p.outFeatures(c);
+      linear += n * c.numLayers();
+      rows += (long) p.outFeatures(c) * c.numLayers();
+      if (shapes.add(List.of(p.outFeatures(c), p.inFeatures(c)))) {
+        scratch += 4 * n;
+      }
+    }
+    long stored =
+        quant == BaseQuant.INT8
+            ? linear + 4 * rows
+            : linear / 2 + linear / 64 + 4 * linear / (64 * 256) + 8L * 7 * c.numLayers();
+    return 4L * (baseParams(c) - linear) + stored + tasks * scratch;
   }
 
   static long baseParams(ModelConfig c) {

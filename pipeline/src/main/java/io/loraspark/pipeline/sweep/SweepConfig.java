@@ -5,6 +5,7 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import io.loraspark.train.model.quant.BaseQuant;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -28,6 +29,7 @@ import java.util.TreeSet;
  *
  * @param adapterSettings explicit adapters, each a map of settings over {@code defaults}
  * @param spark extra Spark settings ({@code spark.*} keys) applied to the session
+ * @param baseQuant how every executor stores the frozen base's projection weights
  */
 public record SweepConfig(
     Path source,
@@ -43,7 +45,8 @@ public record SweepConfig(
     Pruning pruning,
     int checkpointEvery,
     Map<String, String> spark,
-    Map<String, Object> preprocess) {
+    Map<String, Object> preprocess,
+    BaseQuant baseQuant) {
 
   /**
    * Successive halving: every adapter trains to {@code minSteps}, the best 1/eta (by eval loss)
@@ -193,6 +196,13 @@ public record SweepConfig(
       throw new IllegalArgumentException(
           file + ": checkpoint_every must be >= 0 but was " + checkpointEvery);
     }
+    String quant = text(file, root, "base_quant", BaseQuant.NONE.key());
+    BaseQuant baseQuant;
+    try {
+      baseQuant = BaseQuant.parse(quant);
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
+    }
     return new SweepConfig(
         file,
         required(file, root, "model"),
@@ -207,7 +217,8 @@ public record SweepConfig(
         pruning,
         checkpointEvery,
         spark,
-        preprocess);
+        preprocess,
+        baseQuant);
   }
 
   /** A copy reading its training data from {@code dataUri} (the run's own shards). */
@@ -226,7 +237,8 @@ public record SweepConfig(
         pruning,
         checkpointEvery,
         spark,
-        preprocess);
+        preprocess,
+        baseQuant);
   }
 
   /** A copy with the command line's overrides (null keeps the file's value). */
@@ -245,7 +257,8 @@ public record SweepConfig(
         pruning,
         checkpointEvery,
         spark,
-        preprocess);
+        preprocess,
+        baseQuant);
   }
 
   private static Pruning pruning(Path file, String strategy, int eta, int minSteps) {

@@ -229,7 +229,8 @@ public final class SweepRunner {
                     .toList(),
                 rung,
                 threadsPerTask,
-                config.checkpointEvery()));
+                config.checkpointEvery(),
+                config.baseQuant()));
       }
       progress.accept(
           String.format(
@@ -307,7 +308,7 @@ public final class SweepRunner {
               last ? alive.size() : keep));
       survivors = next;
     }
-    aggregateReplicas(entries, model, data, runDir, progress);
+    aggregateReplicas(entries, model, config.baseQuant(), data, runDir, progress);
     List<Entry> board = new ArrayList<>(entries.values());
     board.sort(
         Comparator.comparingInt((Entry e) -> statusOrder(e.status())).thenComparing(order()));
@@ -375,13 +376,19 @@ public final class SweepRunner {
    * {@code adapters/<id>/}, and scores it on the eval rows on the driver.
    */
   private static void aggregateReplicas(
-      Map<String, Entry> entries, Path model, String data, Path runDir, Consumer<String> progress) {
+      Map<String, Entry> entries,
+      Path model,
+      io.loraspark.train.model.quant.BaseQuant baseQuant,
+      String data,
+      Path runDir,
+      Consumer<String> progress) {
     for (Entry e : List.copyOf(entries.values())) {
       SweepPlan.Planned p = e.planned();
       if (p.replicas() == 1 || !e.status().equals("ok")) {
         continue;
       }
-      io.loraspark.train.model.Transformer t = io.loraspark.train.spark.BaseModelCache.get(model);
+      io.loraspark.train.model.Transformer t =
+          io.loraspark.train.spark.BaseModelCache.get(model, baseQuant);
       io.loraspark.train.spark.TrainingData.Split rows =
           io.loraspark.train.spark.TrainingData.get(
               data, io.loraspark.train.data.TokenLimits.of(t.config()));
@@ -546,6 +553,7 @@ public final class SweepRunner {
             io.loraspark.train.model.ModelConfig.load(model),
             plan.stream().map(SweepPlan.Planned::spec).toList(),
             config.adaptersPerTask(),
+            config.baseQuant(),
             maxLen,
             Math.max(
                 1,

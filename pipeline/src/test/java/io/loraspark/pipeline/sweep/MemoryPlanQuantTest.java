@@ -1,0 +1,78 @@
+package io.loraspark.pipeline.sweep;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.loraspark.train.loop.AdapterSpec;
+import io.loraspark.train.loop.TrainConfig;
+import io.loraspark.train.lora.LoraConfig;
+import io.loraspark.train.lora.LoraMethod;
+import io.loraspark.train.model.CheckpointLoader;
+import io.loraspark.train.model.ModelConfig;
+import io.loraspark.train.model.ModelWeights;
+import io.loraspark.train.model.Projection;
+import io.loraspark.train.model.quant.BaseQuant;
+import io.loraspark.train.optim.LrSchedule;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The executor plan for a quantized base and for Delta-LoRA's dense ΔW, against the bytes the
+ * loaded stories260K base actually holds and the arrays a Delta-LoRA adapter allocates.
+ */
+class MemoryPlanQuantTest {
+  static final Path STORIES = Path.of("../models/stories260K");
+
+  static AdapterSpec spec(LoraMethod method) {
+    return new AdapterSpec(
+        method.key(),
+        new LoraConfig(4, 8, 0, List.of(Projection.values()), false, method),
+        new TrainConfig(10, 2, 1, 1e-3, 1, 0, 1, LrSchedule.Kind.COSINE, 1, 0, 1));
+  }
+
+  /**
+   * The planned base is what {@link ModelWeights#totalBytes} measures on the loaded model plus one
+   * task's dequantisation buffers (one FP32 array per distinct projection shape), within 1%.
+   */
+  @Test
+  void quantizedBaseMatchesTheLoadedModel() {
+    ModelConfig c = ModelConfig.load(STORIES);
+    long scratch = 0;
+    java.util.Set<List<Integer>> shapes = new java.util.HashSet<>();
+    for (Projection p : Projection.values()) {
+      if (shapes.add(List.of(p.outFeatures(c), p.inFeatures(c)))) {
+        scratch += 4L * p.outFeatures(c) * p.inFeatures(c);
+      }
+    }
+    for (BaseQuant q : BaseQuant.values()) {
+      long measured = CheckpointLoader.load(STORIES, q).totalBytes();
+      long planned =
+          MemoryPlan.estimate(c, List.of(spec(LoraMethod.LORA)), 1, q, 64, 1).baseBytes();
+      long want = q == BaseQuant.NONE ? measured : measured + scratch;
+      assertThat((double) planned)
+          .as(q.key())
+          .isCloseTo(want, org.assertj.core.data.Percentage.withPercentage(1));
+    }
+  }
+
+  /** Delta-LoRA adds 4 bytes per value of every targeted [out, in] to LoRA's 16 per parameter. */
+  @Test
+  void deltaLoraStateCountsItsDenseDelta() {
+    ModelConfig c = ModelConfig.load(STORIES);
+    long dense = 0;
+    for (Projection p : Projection.values()) {
+      dense += (long) p.outFeatures(c) * p.inFeatures(c) * c.numLayers();
+    }
+    long lora =
+        MemoryPlan.estimate(c, List.of(spec(LoraMethod.LORA)), 1, BaseQuant.NONE, 64, 1)
+            .perAdapterStateBytes();
+    long delta =
+        MemoryPlan.estimate(c, List.of(spec(LoraMethod.DELTA_LORA)), 1, BaseQuant.NONE, 64, 1)
+            .perAdapterStateBytes();
+    assertThat(delta - lora).isEqualTo(4 * dense);
+    long doraQuant =
+        MemoryPlan.estimate(c, List.of(spec(LoraMethod.DORA)), 1, BaseQuant.NF4, 64, 1)
+            .perAdapterStateBytes();
+    assertThat(doraQuant - lora).as("DoRA's own dequantised W on NF4").isEqualTo(4 * dense);
+  }
+}
