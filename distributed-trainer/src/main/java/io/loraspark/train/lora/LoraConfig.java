@@ -42,9 +42,12 @@ public record LoraConfig(
     targets = targets.stream().distinct().sorted().toList();
   }
 
-  /** s: the factor applied to the low-rank branch. */
+  /**
+   * s: the factor applied to the low-rank branch, by the method's rule ({@link
+   * LoraVariant#scaling}).
+   */
   public double scaling() {
-    return rsLora ? alpha / Math.sqrt(rank) : alpha / rank;
+    return method.variant().scaling(rank, alpha, rsLora);
   }
 
   /** This config with another method. */

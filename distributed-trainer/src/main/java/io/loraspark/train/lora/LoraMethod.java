@@ -22,7 +22,17 @@ public enum LoraMethod {
   /**
    * PiSSA (Meng et al. 2024, arXiv:2404.02948): A, B from W's top-r SVD, trained on the residual.
    */
-  PISSA("pissa", new PissaVariant());
+  PISSA("pissa", new PissaVariant()),
+  /**
+   * VeRA (Kopiczko et al. 2023, arXiv:2310.11454): frozen random A, B shared by every layer, only
+   * the vectors λ_d [r], λ_b [out] train; {@code rank} is VeRA's r (PEFT's default 256).
+   */
+  VERA("vera", new VeraVariant()),
+  /**
+   * AdaLoRA (Zhang et al. 2023, arXiv:2303.10512): SVD-form P Λ Q pruned by importance from init_r
+   * = ⌈1.5·rank⌉ to {@code rank} (PEFT's target_r) per module on average.
+   */
+  ADALORA("adalora", new AdaLoraVariant());
 
   private final String key;
   private final LoraVariant variant;
@@ -32,7 +42,7 @@ public enum LoraMethod {
     this.variant = variant;
   }
 
-  /** The name users write: {@code lora}, {@code lora-fa}, {@code dora}. */
+  /** The name users write: {@code lora}, {@code lora-fa}, {@code dora}, ... */
   public String key() {
     return key;
   }
