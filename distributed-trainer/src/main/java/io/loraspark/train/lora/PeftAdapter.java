@@ -274,7 +274,9 @@ public final class PeftAdapter {
                 + "; adapter weights must be finite (did training diverge?)");
       }
     }
-    target.assign(Nd4j.create(v, want, 'c').castTo(target.dataType()));
+    if (v.length > 0) { // an AdaLoRA module pruned to rank 0 saves empty tensors
+      target.assign(Nd4j.create(v, want, 'c').castTo(target.dataType()));
+    }
   }
 
   /** An array's values as an F32 tensor of the same shape, in C order (copied). */
