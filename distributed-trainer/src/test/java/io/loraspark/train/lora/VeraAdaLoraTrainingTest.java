@@ -110,6 +110,52 @@ class VeraAdaLoraTrainingTest {
     assertThat(ada.allocator().totalSteps()).isEqualTo(steps);
   }
 
+  /**
+   * A checkpointed run killed at step 3 and resumed: VeRA continues bit-identically (its shared
+   * projections and λ vectors are all in the PEFT save); AdaLoRA resumes from its saved rank
+   * pattern and total step but, as with PEFT under a Trainer checkpoint, restarts its importance
+   * EMAs, so it is only required to finish at the target budget.
+   */
+  @Test
+  void resumedRunContinuesVeraBitIdenticallyAndAdaLoraAtItsBudget(@TempDir Path dir) {
+    Transformer m = new Transformer(CheckpointLoader.load(modelDir, DataType.FLOAT));
+    List<AdapterSpec> specs =
+        List.of(
+            spec("vera", LoraMethod.VERA, 4, 0.1, 6),
+            spec("adalora", LoraMethod.ADALORA, 2, 0.1, 6));
+    List<TrainedAdapter> whole = new FusedTrainer(m, specs, train, eval, 0).run(x -> {});
+    Path ckpt = dir.resolve("ckpt");
+    FusedTrainer first = new FusedTrainer(m, specs, train, eval, 0).checkpointing(ckpt, 2, 1);
+    org.assertj.core.api.Assertions.assertThatThrownBy(
+            () ->
+                first.run(
+                    x -> {
+                      if (x.step() == 3) {
+                        throw new IllegalStateException("killed");
+                      }
+                    }))
+        .hasMessage("killed");
+    FusedTrainer second = new FusedTrainer(m, specs, train, eval, 0).checkpointing(ckpt, 2, 1);
+    assertThat(second.resume()).isEqualTo(2);
+    List<TrainedAdapter> resumed = second.run(x -> {});
+    List<LoraWeights.Trainable> a = whole.get(0).weights().trainables();
+    List<LoraWeights.Trainable> b = resumed.get(0).weights().trainables();
+    for (int i = 0; i < a.size(); i++) {
+      assertThat(b.get(i).value().data().asFloat())
+          .as("vera %s", a.get(i).name())
+          .containsExactly(a.get(i).value().data().asFloat());
+    }
+    LoraWeights ada = resumed.get(1).weights();
+    assertThat(resumed.get(1).status()).isEqualTo("ok");
+    int kept = 0;
+    for (LoraWeights.Module mod : ada.modules()) {
+      for (boolean k : ada.allocator().kept(mod.name())) {
+        kept += k ? 1 : 0;
+      }
+    }
+    assertThat(kept).as("AdaLoRA kept ranks after resume").isEqualTo(2 * ada.modules().size());
+  }
+
   /** PEFT's budget_schedule, written out here: the cubic decrease and the phases around it. */
   @Test
   void budgetScheduleFollowsPeftsFormula() {
