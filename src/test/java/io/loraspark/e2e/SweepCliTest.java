@@ -118,7 +118,10 @@ class SweepCliTest {
         .isEqualTo(board.stream().map(l -> Arrays.asList(l.split(",")).subList(0, 7)).toList());
   }
 
-  /** Issue 8's sweep: method × rank through Spark, ranked in one leaderboard. */
+  /**
+   * Issue 8's sweep: method × rank through Spark, ranked in one leaderboard with each method's
+   * trainable-parameter count.
+   */
   @Test
   void methodsAreSweptFusedAndRankedTogether() throws Exception {
     Path data = TrainCliTest.tokenizedSeeds(tmp.resolve("train.jsonl"), 160);
@@ -134,7 +137,7 @@ class SweepCliTest {
         checkpoint_every: 0
         defaults: {lr: 2.0e-3, steps: 6, batch_size: 4, targets: [q, v]}
         grid:
-          method: [lora, lora-fa, dora, pissa]
+          method: [lora, lora-fa, dora, pissa, vera, adalora]
           rank: [2, 4]
         pruning: none
         """
@@ -156,7 +159,7 @@ class SweepCliTest {
             .skip(1)
             .map(l -> l.split(",(?=(?:[^\"]*\"[^\"]*\")*[^\"]*$)"))
             .toList();
-    assertThat(rows).hasSize(8);
+    assertThat(rows).hasSize(12);
     for (String[] row : rows) {
       assertThat(row[status]).as("status of %s", String.join(",", row)).isEqualTo("ok");
       if (row[rank].equals("2")) {
@@ -164,11 +167,15 @@ class SweepCliTest {
       }
     }
     assertThat(paramsAtRank2.keySet())
-        .containsExactlyInAnyOrder("lora", "lora-fa", "dora", "pissa");
+        .containsExactlyInAnyOrder("lora", "lora-fa", "dora", "pissa", "vera", "adalora");
     // LoRA-FA trains B only; DoRA adds a magnitude per output; PiSSA trains what LoRA trains
     assertThat(paramsAtRank2.get("lora-fa")).isLessThan(paramsAtRank2.get("lora"));
     assertThat(paramsAtRank2.get("dora")).isGreaterThan(paramsAtRank2.get("lora"));
     assertThat(paramsAtRank2.get("pissa")).isEqualTo(paramsAtRank2.get("lora"));
+    // VeRA trains λ_d [r] and λ_b [out] per module: stories260K q (64 out) and v (32 out), 5 layers
+    assertThat(paramsAtRank2.get("vera")).isEqualTo(5L * (2 + 64 + 2 + 32));
+    // AdaLoRA trains A, B and E at init_r = 3 for target_r 2: 3 (in + out + 1) per module
+    assertThat(paramsAtRank2.get("adalora")).isEqualTo(5L * 3 * ((64 + 64 + 1) + (64 + 32 + 1)));
     assertThat(Double.parseDouble(rows.get(0)[eval]))
         .isLessThan(Double.parseDouble(rows.get(0)[base]));
     assertThat(rows.stream().map(x -> Double.parseDouble(x[eval])).toList()).isSorted();

@@ -276,7 +276,10 @@ public final class FusedTrainer {
     }
   }
 
-  /** Clip, schedule, AdamW update, zero grads; then eval and metrics. */
+  /**
+   * Average, the method's pre-step hook, clip, schedule, AdamW update, the method's post-step hook,
+   * zero grads; then eval and metrics.
+   */
   private void optimizerStep(State s, double tokensPerSecond, Consumer<StepMetrics> listener) {
     TrainConfig t = s.spec.train();
     List<INDArray> grads = new ArrayList<>();
@@ -286,6 +289,7 @@ public final class FusedTrainer {
       }
       grads.add(p.grad());
     }
+    s.weights.variant().beforeOptimizerStep(s.weights, s.step, t.steps());
     double norm = GradClip.clipByGlobalNorm(grads, t.maxGradNorm());
     if (!Double.isFinite(norm)) {
       fail(s, "non-finite gradient norm " + norm);
@@ -293,7 +297,6 @@ public final class FusedTrainer {
     }
     double lr = s.schedule.lr(s.step);
     LoraVariant variant = s.weights.variant();
-    variant.beforeOptimizerStep(s.weights, s.step, t.steps());
     s.optimizer.step(lr);
     variant.afterOptimizerStep(s.weights, s.step, t.steps());
     s.weights.zeroGrad();

@@ -48,6 +48,14 @@ final class DeltaLoraVariant implements LoraVariant {
     return true;
   }
 
+  /** A and B as plain LoRA saves them, then ΔW as {@code <module>.delta_weight}. */
+  @Override
+  public java.util.Map<String, INDArray> peftTensors(LoraWeights w, LoraWeights.Module m) {
+    java.util.Map<String, INDArray> t = LoraVariant.super.peftTensors(w, m);
+    t.put(DELTA, m.delta());
+    return t;
+  }
+
   @Override
   public void forward(
       LoraWeights.Module m, double s, INDArray x, INDArray xd, INDArray y, Scratch scratch) {

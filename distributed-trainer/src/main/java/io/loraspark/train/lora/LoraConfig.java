@@ -9,13 +9,15 @@ import java.util.List;
  * · B(A(dropout(x)))} on every targeted projection of every layer, or its method's variant of that
  * branch.
  *
- * @param rank r, the inner dimension of A [r, in] and B [out, r]
- * @param alpha lora_alpha; the scaling s is alpha / r, or alpha / sqrt(r) with rsLoRA
+ * @param rank r, the inner dimension of A [r, in] and B [out, r] (VeRA's r; AdaLoRA's target_r, its
+ *     modules starting at init_r, see {@link LoraVariant#moduleRank})
+ * @param alpha lora_alpha; the scaling s is alpha / r, or alpha / sqrt(r) with rsLoRA (AdaLoRA:
+ *     alpha / init_r; VeRA: unscaled; see {@link LoraVariant#scaling})
  * @param dropout probability of zeroing an input of the low-rank branch while training, in [0, 1)
  * @param targets the projections that carry the adapter, in layer order
  * @param rsLora use rank-stabilised scaling (Kalajdzievski 2023, arXiv:2312.03732)
- * @param method the member of the LoRA family (LoRA, LoRA-FA, DoRA, PiSSA, Delta-LoRA); its {@link
- *     LoraVariant} decides what trains and how the branch computes
+ * @param method the member of the LoRA family (plain LoRA, LoRA-FA, DoRA, PiSSA, VeRA, AdaLoRA,
+ *     Delta-LoRA); its {@link LoraVariant} decides what trains and how the branch computes
  */
 public record LoraConfig(
     int rank,
@@ -47,9 +49,12 @@ public record LoraConfig(
     targets = targets.stream().distinct().sorted().toList();
   }
 
-  /** s: the factor applied to the low-rank branch. */
+  /**
+   * s: the factor applied to the low-rank branch, by the method's rule ({@link
+   * LoraVariant#scaling}).
+   */
   public double scaling() {
-    return rsLora ? alpha / Math.sqrt(rank) : alpha / rank;
+    return method.variant().scaling(rank, alpha, rsLora);
   }
 
   /** This config with another method. */

@@ -88,7 +88,8 @@ public final class LoraMerge {
 
   /**
    * The method's merged weight ({@code weight + s·B·A} for LoRA and LoRA-FA, DoRA's {@code m ⊙ (W +
-   * s·B·A) / ‖W + s·B·A‖}) as a new array, or {@code weight} itself when not targeted.
+   * s·B·A) / ‖W + s·B·A‖}, VeRA's {@code W + diag(λ_b)·B·diag(λ_d)·A}, AdaLoRA's {@code W +
+   * s·B·diag(E)·A}) as a new array, or {@code weight} itself when not targeted.
    */
   private static INDArray fold(INDArray weight, LoraWeights w, int layer, Projection p, double s) {
     LoraWeights.Module m = w.module(layer, p);

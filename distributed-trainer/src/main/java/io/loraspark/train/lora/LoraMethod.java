@@ -27,7 +27,17 @@ public enum LoraMethod {
    * Delta-LoRA (Zi et al. 2023, arXiv:2309.02411): the frozen weight also moves by the change of
    * s·B·A, kept per adapter as its own dense delta.
    */
-  DELTA_LORA("delta-lora", new DeltaLoraVariant());
+  DELTA_LORA("delta-lora", new DeltaLoraVariant()),
+  /**
+   * VeRA (Kopiczko et al. 2023, arXiv:2310.11454): frozen random A, B shared by every layer, only
+   * the vectors λ_d [r], λ_b [out] train; {@code rank} is VeRA's r (PEFT's default 256).
+   */
+  VERA("vera", new VeraVariant()),
+  /**
+   * AdaLoRA (Zhang et al. 2023, arXiv:2303.10512): SVD-form P Λ Q pruned by importance from init_r
+   * = ⌈1.5·rank⌉ to {@code rank} (PEFT's target_r) per module on average.
+   */
+  ADALORA("adalora", new AdaLoraVariant());
 
   private final String key;
   private final LoraVariant variant;
@@ -37,7 +47,7 @@ public enum LoraMethod {
     this.variant = variant;
   }
 
-  /** The name users write: {@code lora}, {@code lora-fa}, {@code dora}. */
+  /** The name users write: {@code lora}, {@code lora-fa}, {@code dora}, ... */
   public String key() {
     return key;
   }

@@ -1,5 +1,8 @@
 package io.loraspark.train.lora;
 
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.SplittableRandom;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
@@ -11,10 +14,11 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * LoraWeights.Module}. Plain LoRA is {@link #PLAIN}: every default, and {@link FusedLora} runs its
  * branch inline.
  *
- * <p>Order of calls: {@link #init} once per module when the weights are made; then per step, for a
- * variant that {@link #ownsBranch}, {@link #forward} then {@link #backward} with the same {@code
- * xd} and scratch; around each optimizer update of the adapter, {@link #beforeOptimizerStep} and
- * {@link #afterOptimizerStep}; {@link #merged} for export to a dense checkpoint.
+ * <p>Order of calls: {@link #init} once per module when the weights are made; then per micro-step,
+ * for a variant that {@link #ownsBranch}, {@link #forward} then {@link #backward} with the same
+ * {@code xd} and scratch; per optimizer step {@link #beforeOptimizerStep} (gradients averaged, not
+ * yet clipped), the update, then {@link #afterOptimizerStep} (gradients still held); {@link
+ * #merged} for export to a dense checkpoint.
  */
 public interface LoraVariant {
 
@@ -32,6 +36,72 @@ public interface LoraVariant {
   /** Whether A is trained: when false it has no gradient and no optimizer state. */
   default boolean trainsA() {
     return true;
+  }
+
+  /** Whether B is trained: when false (VeRA's frozen shared B) it has no gradient either. */
+  default boolean trainsB() {
+    return true;
+  }
+
+  /**
+   * The rank of the module's A [r, in] and B [out, r] for an adapter of rank {@code rank}: the rank
+   * itself, or AdaLoRA's initial rank (its {@code rank} is the target it prunes down to).
+   */
+  default int moduleRank(int rank) {
+    return rank;
+  }
+
+  /**
+   * The scaling s of the branch: alpha / r, or alpha / √r with rsLoRA (Kalajdzievski 2023); a
+   * variant with its own rule (AdaLoRA's alpha / init_r, VeRA's none) overrides it.
+   */
+  default double scaling(int rank, double alpha, boolean rsLora) {
+    return rsLora ? alpha / Math.sqrt(rank) : alpha / rank;
+  }
+
+  /**
+   * The shape of the trained per-rank vector between A and B ({@link LoraWeights.Module#rankScale}:
+   * VeRA's λ_d [r], AdaLoRA's singular values E [r, 1]), or null when the branch has none.
+   *
+   * @param r the {@link #moduleRank}
+   */
+  default long[] rankScaleShape(int r) {
+    return null;
+  }
+
+  /**
+   * The PEFT state-dict name of {@link LoraWeights.Module#rankScale} ({@code vera_lambda_d}, {@code
+   * lora_E}); only called when {@link #rankScaleShape} is not null.
+   */
+  default String rankScaleName() {
+    throw new UnsupportedOperationException("this variant has no per-rank vector");
+  }
+
+  /** Whether the module has a trained per-output vector λ_b [out] after B (VeRA). */
+  default boolean hasOutScale() {
+    return false;
+  }
+
+  /**
+   * Whether every module's A and B are views of one pair of frozen matrices shared by the whole
+   * adapter ({@link LoraWeights#shared()}, VeRA), filled by {@link #initShared} rather than per
+   * module.
+   */
+  default boolean sharesProjections() {
+    return false;
+  }
+
+  /**
+   * Fills the adapter's shared frozen matrices ({@link LoraWeights#shared()}) from its seed; only
+   * called when {@link #sharesProjections}.
+   */
+  default void initShared(Map<String, INDArray> shared, long seed) {
+    throw new UnsupportedOperationException("this variant has no shared projections");
+  }
+
+  /** Whether the adapter keeps a {@link RankAllocator} that prunes its ranks while training. */
+  default boolean allocatesRanks() {
+    return false;
   }
 
   /**
@@ -63,6 +133,36 @@ public interface LoraVariant {
    * @param s the adapter's scaling
    */
   default void init(LoraWeights.Module m, double s) {}
+
+  /**
+   * {@link #init(LoraWeights.Module, double)} for a variant whose init draws random numbers
+   * (AdaLoRA's normal A and B) from the adapter's own stream, so the same seed gives the same
+   * weights.
+   */
+  default void init(LoraWeights.Module m, double s, SplittableRandom rnd) {
+    init(m, s);
+  }
+
+  /**
+   * Called once per optimizer step of an adapter of this method, after its gradients are summed
+   * over the step's micro-batches and averaged, before clipping and the update: adds gradient terms
+   * that are not part of the data loss (AdaLoRA's orthogonality regulariser), or keeps what the
+   * update will change (Delta-LoRA's copies of A and B).
+   *
+   * @param step the optimizer steps taken before this one (0 for the first), PEFT's global_step
+   * @param totalSteps the adapter's whole step count (PEFT's total_step)
+   */
+  default void beforeOptimizerStep(LoraWeights w, long step, int totalSteps) {}
+
+  /**
+   * Called once per optimizer step after the update, while the step's (clipped) gradients are still
+   * held: PEFT's {@code update_and_allocate} slot (AdaLoRA's importance scores and rank masking;
+   * Delta-LoRA's move of its dense ΔW).
+   *
+   * @param step the optimizer steps taken before this one (0 for the first), PEFT's global_step
+   * @param totalSteps the adapter's whole step count (PEFT's total_step)
+   */
+  default void afterOptimizerStep(LoraWeights w, long step, int totalSteps) {}
 
   /**
    * Adds the branch output to {@code y}.
@@ -97,21 +197,6 @@ public interface LoraVariant {
   }
 
   /**
-   * Called once per optimizer step of the adapter, after its gradients are final (accumulated and
-   * clipped) and just before the optimizer updates its trainables.
-   *
-   * @param step the number of optimizer steps the adapter has taken before this one (0 first)
-   * @param totalSteps the steps the adapter is configured to train
-   */
-  default void beforeOptimizerStep(LoraWeights w, long step, int totalSteps) {}
-
-  /**
-   * Called once per optimizer step of the adapter, just after the optimizer updated its trainables
-   * (before the gradients are zeroed), with the same {@code step} as {@link #beforeOptimizerStep}.
-   */
-  default void afterOptimizerStep(LoraWeights w, long step, int totalSteps) {}
-
-  /**
    * The config of the PEFT adapter this variant saves as (its own for LoRA and DoRA; plain LoRA for
    * LoRA-FA; PiSSA's converted rank-2r LoRA).
    */
@@ -133,6 +218,28 @@ public interface LoraVariant {
    * no-op when those are the module's own).
    */
   default void importFactors(LoraWeights.Module m, INDArray[] saved) {}
+
+  /**
+   * The module's tensors as PEFT's state dict holds them, by name after {@code
+   * base_model.model.<module>.}, in save order; a loader reads the saved values into these arrays
+   * and then calls {@link #importTensors}. Default: {@code lora_A.weight} and {@code lora_B.weight}
+   * from {@link #exportFactors}, and DoRA's {@code lora_magnitude_vector}.
+   */
+  default Map<String, INDArray> peftTensors(LoraWeights w, LoraWeights.Module m) {
+    INDArray[] factors = exportFactors(m);
+    Map<String, INDArray> t = new LinkedHashMap<>();
+    t.put("lora_A.weight", factors[0]);
+    t.put("lora_B.weight", factors[1]);
+    if (hasMagnitude()) {
+      t.put(DoraVariant.MAGNITUDE, m.magnitude());
+    }
+    return t;
+  }
+
+  /** Sets the module from the arrays {@link #peftTensors} returned, after a loader filled them. */
+  default void importTensors(LoraWeights w, LoraWeights.Module m, Map<String, INDArray> read) {
+    importFactors(m, new INDArray[] {read.get("lora_A.weight"), read.get("lora_B.weight")});
+  }
 
   /**
    * The merged weight W' that makes the plain linear layer compute what W plus this branch

@@ -13,6 +13,7 @@ import java.util.SplittableRandom;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**
  * One adapter's trainable state on one base model: for every targeted (layer, projection), A [r,
@@ -24,10 +25,10 @@ public final class LoraWeights {
   /**
    * One adapted projection.
    *
-   * @param a A, [r, in]
-   * @param b B, [out, r]
-   * @param gradA dLoss/dA accumulator, [r, in]; null when A is frozen (LoRA-FA)
-   * @param gradB dLoss/dB accumulator, [out, r]
+   * @param a A, [r, in]; for VeRA a view of the adapter's shared frozen vera_A [r, in_max]
+   * @param b B, [out, r]; for VeRA a view of the shared frozen vera_B [out_max, r]
+   * @param gradA dLoss/dA accumulator, [r, in]; null when A is frozen (LoRA-FA, VeRA)
+   * @param gradB dLoss/dB accumulator, [out, r]; null when B is frozen (VeRA)
    * @param magnitude DoRA's magnitude vector m, [out]; null for other methods
    * @param gradMagnitude dLoss/dm accumulator, [out]; null when there is no magnitude
    * @param base the frozen weight W [out, in] (the base model's own array, read only) for methods
@@ -36,6 +37,11 @@ public final class LoraWeights {
    *     Delta-LoRA's copy of A taken before the running optimizer step; null for other methods
    * @param b0 PiSSA's frozen initial B₀ [out, r]; Delta-LoRA's copy of B before the running step;
    *     null for other methods
+   * @param rankScale the trained per-rank vector between A and B: VeRA's λ_d [r], AdaLoRA's
+   *     singular values E [r, 1]; null for other methods
+   * @param gradRankScale dLoss/d(rankScale) accumulator; null when there is no rankScale
+   * @param outScale VeRA's trained per-output vector λ_b [out]; null for other methods
+   * @param gradOutScale dLoss/dλ_b accumulator, [out]; null when there is no outScale
    * @param delta Delta-LoRA's own dense change ΔW of the frozen weight [out, in] (zero at init,
    *     moved by the optimizer-step hook, not by a gradient), which the shared base cannot hold;
    *     null for other methods
@@ -52,6 +58,10 @@ public final class LoraWeights {
       INDArray base,
       INDArray a0,
       INDArray b0,
+      INDArray rankScale,
+      INDArray gradRankScale,
+      INDArray outScale,
+      INDArray gradOutScale,
       INDArray delta) {
 
     /** The Hugging Face module name, e.g. {@code model.layers.0.self_attn.q_proj}. */
@@ -72,11 +82,20 @@ public final class LoraWeights {
   private final ModelConfig model;
   private final LoraConfig config;
   private final Map<String, Module> modules; // by module name, in layer order
+  private final Map<String, INDArray> shared; // VeRA's vera_A, vera_B; empty otherwise
+  private final RankAllocator allocator; // AdaLoRA's; null otherwise
 
-  private LoraWeights(ModelConfig model, LoraConfig config, Map<String, Module> modules) {
+  private LoraWeights(
+      ModelConfig model,
+      LoraConfig config,
+      Map<String, Module> modules,
+      Map<String, INDArray> shared,
+      RankAllocator allocator) {
     this.model = model;
     this.config = config;
     this.modules = Collections.unmodifiableMap(modules);
+    this.shared = Collections.unmodifiableMap(shared);
+    this.allocator = allocator;
   }
 
   /**
@@ -90,7 +109,7 @@ public final class LoraWeights {
    */
   public static LoraWeights init(ModelConfig model, LoraConfig config, long seed, DataType dt) {
     requireNoBase(config);
-    return build(model, null, config, dt, kaimingA(model, seed, dt), true);
+    return build(model, null, config, dt, kaimingA(model, seed, dt), seed);
   }
 
   /**
@@ -99,7 +118,7 @@ public final class LoraWeights {
    * {@code dt} differs from the base's dtype).
    */
   public static LoraWeights init(ModelWeights base, LoraConfig config, long seed, DataType dt) {
-    return build(base.config(), base, config, dt, kaimingA(base.config(), seed, dt), true);
+    return build(base.config(), base, config, dt, kaimingA(base.config(), seed, dt), seed);
   }
 
   /**
@@ -109,12 +128,12 @@ public final class LoraWeights {
    */
   public static LoraWeights zeros(ModelConfig model, LoraConfig config, DataType dt) {
     requireNoBase(config);
-    return build(model, null, config, dt, (p, a) -> {}, false);
+    return build(model, null, config, dt, (p, a) -> {}, null);
   }
 
   /** All-zero A, B and method state on the frozen {@code base} (for any method). */
   public static LoraWeights zeros(ModelWeights base, LoraConfig config, DataType dt) {
-    return build(base.config(), base, config, dt, (p, a) -> {}, false);
+    return build(base.config(), base, config, dt, (p, a) -> {}, null);
   }
 
   private static void requireNoBase(LoraConfig config) {
@@ -142,46 +161,84 @@ public final class LoraWeights {
     };
   }
 
+  /**
+   * @param seed the adapter's seed for the variant's own init, or null for all-zero state (to be
+   *     loaded)
+   */
   private static LoraWeights build(
-      ModelConfig model,
-      ModelWeights base,
-      LoraConfig config,
-      DataType dt,
-      InitA init,
-      boolean initVariant) {
+      ModelConfig model, ModelWeights base, LoraConfig config, DataType dt, InitA init, Long seed) {
     LoraVariant variant = config.method().variant();
     Map<String, Module> modules = new LinkedHashMap<>();
-    int r = config.rank();
+    int r = variant.moduleRank(config.rank());
+    Map<String, INDArray> shared = sharedProjections(model, config, r, dt, seed);
+    SplittableRandom rnd = seed == null ? null : new SplittableRandom(~seed);
+    long[] rankScale = variant.rankScaleShape(r);
     for (int l = 0; l < model.numLayers(); l++) {
       for (Projection p : config.targets()) {
         int in = p.inFeatures(model);
         int out = p.outFeatures(model);
-        INDArray a = Nd4j.create(dt, r, in);
-        init.fill(p, a);
+        INDArray a;
+        INDArray b;
+        if (variant.sharesProjections()) {
+          a = shared.get(VeraVariant.A).get(NDArrayIndex.all(), NDArrayIndex.interval(0, in));
+          b = shared.get(VeraVariant.B).get(NDArrayIndex.interval(0, out), NDArrayIndex.all());
+        } else {
+          a = Nd4j.create(dt, r, in);
+          init.fill(p, a);
+          b = Nd4j.create(dt, out, r);
+        }
         boolean mag = variant.hasMagnitude();
         boolean delta = variant instanceof DeltaLoraVariant; // ΔW, and A, B copied per step
         boolean copies = variant.keepsInitialFactors() || delta;
+        boolean outScale = variant.hasOutScale();
         Module m =
             new Module(
                 l,
                 p,
                 a,
-                Nd4j.create(dt, out, r),
+                b,
                 variant.trainsA() ? Nd4j.create(dt, r, in) : null,
-                Nd4j.create(dt, out, r),
+                variant.trainsB() ? Nd4j.create(dt, out, r) : null,
                 mag ? Nd4j.create(dt, out) : null,
                 mag ? Nd4j.create(dt, out) : null,
                 variant.needsBase() ? frozenWeight(base, l, p, dt) : null,
                 copies ? Nd4j.create(dt, r, in) : null,
                 copies ? Nd4j.create(dt, out, r) : null,
+                rankScale == null ? null : Nd4j.create(dt, rankScale),
+                rankScale == null ? null : Nd4j.create(dt, rankScale),
+                outScale ? Nd4j.create(dt, out) : null,
+                outScale ? Nd4j.create(dt, out) : null,
                 delta ? Nd4j.create(dt, out, in) : null);
-        if (initVariant) {
-          variant.init(m, config.scaling());
+        if (seed != null) {
+          variant.init(m, config.scaling(), rnd);
         }
         modules.put(m.name(), m);
       }
     }
-    return new LoraWeights(model, config, modules);
+    RankAllocator allocator = variant.allocatesRanks() ? new RankAllocator() : null;
+    return new LoraWeights(model, config, modules, shared, allocator);
+  }
+
+  /**
+   * VeRA's one pair of frozen matrices for the whole adapter, vera_A [r, in_max] and vera_B
+   * [out_max, r] over the targeted projections (PEFT's {@code _find_dim}), initialised from {@code
+   * seed} (zero when null); empty for other methods.
+   */
+  private static Map<String, INDArray> sharedProjections(
+      ModelConfig model, LoraConfig config, int r, DataType dt, Long seed) {
+    LoraVariant variant = config.method().variant();
+    if (!variant.sharesProjections()) {
+      return Map.of();
+    }
+    int inMax = config.targets().stream().mapToInt(p -> p.inFeatures(model)).max().orElseThrow();
+    int outMax = config.targets().stream().mapToInt(p -> p.outFeatures(model)).max().orElseThrow();
+    Map<String, INDArray> shared = new LinkedHashMap<>();
+    shared.put(VeraVariant.A, Nd4j.create(dt, r, inMax));
+    shared.put(VeraVariant.B, Nd4j.create(dt, outMax, r));
+    if (seed != null) {
+      variant.initShared(shared, seed);
+    }
+    return shared;
   }
 
   /** The frozen weight of projection {@code p} in layer {@code layer}, [out, in], in {@code dt}. */
@@ -206,6 +263,19 @@ public final class LoraWeights {
     return config.method().variant();
   }
 
+  /**
+   * The frozen tensors shared by every module, by PEFT name after {@code base_model.}: VeRA's
+   * {@code vera_A} [r, in_max] and {@code vera_B} [out_max, r]; empty for other methods.
+   */
+  public Map<String, INDArray> shared() {
+    return shared;
+  }
+
+  /** AdaLoRA's rank allocator (importance scores, rank pattern); null for other methods. */
+  public RankAllocator allocator() {
+    return allocator;
+  }
+
   /** The module at (layer, proj), or null when the adapter does not target it. */
   public Module module(int layer, Projection proj) {
     return modules.get(proj.hfModule(layer));
@@ -218,20 +288,39 @@ public final class LoraWeights {
 
   /**
    * Every trained tensor, module by module in layer order: {@code lora_A} (unless frozen), {@code
-   * lora_B}, then {@code lora_magnitude_vector} (DoRA). The optimizer and gradient clipping work on
-   * exactly these.
+   * lora_B} (unless frozen), then {@code lora_magnitude_vector} (DoRA), the per-rank vector (VeRA's
+   * {@code vera_lambda_d}, AdaLoRA's {@code lora_E}) and {@code vera_lambda_b} (VeRA). The
+   * optimizer and gradient clipping work on exactly these. LoRA+ gives B's learning rate to B and
+   * to 1-D vectors, as PEFT's {@code create_loraplus_optimizer} does ({@code "lora_B" in name or
+   * param.ndim == 1}): so to both VeRA λ vectors, but not to AdaLoRA's E, which PEFT shapes [r, 1].
    */
   public List<Trainable> trainables() {
     List<Trainable> out = new ArrayList<>();
+    LoraVariant variant = variant();
     for (Module m : modules.values()) {
       if (m.gradA() != null) {
         out.add(new Trainable(m.name() + ".lora_A.weight", m.a(), m.gradA(), false));
       }
-      out.add(new Trainable(m.name() + ".lora_B.weight", m.b(), m.gradB(), true));
+      if (m.gradB() != null) {
+        out.add(new Trainable(m.name() + ".lora_B.weight", m.b(), m.gradB(), true));
+      }
       if (m.magnitude() != null) {
         out.add(
             new Trainable(
                 m.name() + "." + DoraVariant.MAGNITUDE, m.magnitude(), m.gradMagnitude(), true));
+      }
+      if (m.rankScale() != null) {
+        out.add(
+            new Trainable(
+                m.name() + "." + variant.rankScaleName(),
+                m.rankScale(),
+                m.gradRankScale(),
+                m.rankScale().rank() == 1));
+      }
+      if (m.outScale() != null) {
+        out.add(
+            new Trainable(
+                m.name() + "." + VeraVariant.LAMBDA_B, m.outScale(), m.gradOutScale(), true));
       }
     }
     return out;
@@ -239,7 +328,7 @@ public final class LoraWeights {
 
   /**
    * Trainable parameter count, for the leaderboard: Σ r·(in + out) for LoRA, Σ r·out for LoRA-FA, Σ
-   * r·(in + out) + out for DoRA.
+   * r·(in + out) + out for DoRA, Σ r + out for VeRA, Σ init_r·(in + out + 1) for AdaLoRA.
    */
   public long parameterCount() {
     return trainables().stream().mapToLong(t -> t.value().length()).sum();

@@ -24,7 +24,12 @@ import org.nd4j.linalg.factory.Nd4j;
  * <p>DoRA adds {@code base_model.model.<module>.lora_magnitude_vector} [out] and {@code "use_dora":
  * true}, the names PEFT's {@code get_peft_model_state_dict} (peft/utils/save_and_load.py) writes
  * after stripping the adapter name and the magnitude layer's {@code .weight}. LoRA-FA saves as
- * plain LoRA (its A is an ordinary, if untrained, A).
+ * plain LoRA (its A is an ordinary, if untrained, A). VeRA ({@code "peft_type": "VERA"}) saves
+ * {@code base_model.model.<module>.vera_lambda_b} [out], {@code .vera_lambda_d} [r] and the shared
+ * {@code base_model.vera_A} [r, in_max], {@code base_model.vera_B} [out_max, r]; AdaLoRA ({@code
+ * "peft_type": "ADALORA"}) {@code .lora_A} [k, in], {@code .lora_E} [k, 1], {@code .lora_B} [out,
+ * k] with each module's k kept ranks of its {@code rank_pattern}. Each method's tensors come from
+ * its {@link LoraVariant#peftTensors}.
  */
 public final class PeftAdapter {
 
@@ -36,6 +41,9 @@ public final class PeftAdapter {
 
   /** What PEFT's causal-LM wrapper puts in front of the base model's module names. */
   static final String PREFIX = "base_model.model.";
+
+  /** What PEFT puts in front of tensors shared by the whole adapter (VeRA's vera_A, vera_B). */
+  static final String SHARED_PREFIX = "base_model.";
 
   /** The adapter name PEFT strips on save but some tools leave in ({@code .lora_A.default.}). */
   static final String DEFAULT_ADAPTER = "default";
@@ -72,23 +80,19 @@ public final class PeftAdapter {
     AtomicFiles.createDirectories(dir);
     Map<String, SafetensorsWriter.Tensor> tensors = new LinkedHashMap<>();
     for (LoraWeights.Module m : w.modules()) {
-      INDArray[] factors = w.variant().exportFactors(m);
-      tensors.put(key(m.name(), "lora_A"), f32(factors[0]));
-      tensors.put(key(m.name(), "lora_B"), f32(factors[1]));
-      if (m.magnitude() != null) {
-        tensors.put(magnitudeKey(m.name()), f32(m.magnitude()));
+      for (Map.Entry<String, INDArray> t : w.variant().peftTensors(w, m).entrySet()) {
+        tensors.put(PREFIX + m.name() + "." + t.getKey(), f32(t.getValue()));
       }
-      if (m.delta() != null) {
-        tensors.put(deltaKey(m.name()), f32(m.delta()));
-      }
+    }
+    for (Map.Entry<String, INDArray> t : w.shared().entrySet()) {
+      tensors.put(SHARED_PREFIX + t.getKey(), f32(t.getValue()));
     }
     SafetensorsWriter.write(dir.resolve(WEIGHTS_FILE), tensors, Map.of("format", "pt"));
     if (w.config().method() == LoraMethod.DELTA_LORA) {
       AtomicFiles.writeString(dir.resolve(DELTA_README), DELTA_README_TEXT);
     }
     AtomicFiles.writeString(
-        dir.resolve(CONFIG_FILE),
-        PeftAdapterConfig.render(w.variant().exportConfig(w.config()), baseModelNameOrPath));
+        dir.resolve(CONFIG_FILE), PeftAdapterConfig.render(w, baseModelNameOrPath));
   }
 
   /**
@@ -174,63 +178,46 @@ public final class PeftAdapter {
       throw new IllegalArgumentException(
           file + " is missing; expected the adapter's weights in safetensors format" + hint);
     }
+    if (w.allocator() != null) {
+      PeftAdapterConfig.readRankState(dir.resolve(CONFIG_FILE), w);
+    }
     try (SafetensorsFile f = SafetensorsFile.open(file)) {
       Map<String, String> stored = storedNames(f, w);
       for (LoraWeights.Module m : w.modules()) {
-        INDArray[] factors = w.variant().exportFactors(m);
-        read(f, stored.get(key(m.name(), "lora_A")), factors[0], config);
-        read(f, stored.get(key(m.name(), "lora_B")), factors[1], config);
-        w.variant().importFactors(m, factors);
-        if (m.magnitude() != null) {
-          read(f, stored.get(magnitudeKey(m.name())), m.magnitude(), config);
+        Map<String, INDArray> tensors = w.variant().peftTensors(w, m);
+        for (Map.Entry<String, INDArray> t : tensors.entrySet()) {
+          read(f, stored.get(PREFIX + m.name() + "." + t.getKey()), t.getValue(), config);
         }
-        if (m.delta() != null) {
-          read(f, stored.get(deltaKey(m.name())), m.delta(), config);
-        }
+        w.variant().importTensors(w, m, tensors);
+      }
+      for (Map.Entry<String, INDArray> t : w.shared().entrySet()) {
+        read(f, stored.get(SHARED_PREFIX + t.getKey()), t.getValue(), config);
       }
     }
     return w;
   }
 
-  /** The canonical key of one factor: {@code base_model.model.<module>.<factor>.weight}. */
-  static String key(String module, String factor) {
-    return PREFIX + module + "." + factor + ".weight";
-  }
-
-  /**
-   * The DoRA magnitude key of a module: {@code base_model.model.<module>.lora_magnitude_vector}.
-   */
-  static String magnitudeKey(String module) {
-    return PREFIX + module + "." + DoraVariant.MAGNITUDE;
-  }
-
-  /** Delta-LoRA's dense ΔW key of a module: {@code base_model.model.<module>.delta_weight}. */
-  static String deltaKey(String module) {
-    return PREFIX + module + "." + DeltaLoraVariant.DELTA;
-  }
-
   /**
    * Maps each expected canonical key to the name it is stored under, refusing unexpected, duplicate
-   * and missing tensors.
+   * and missing tensors. A stored name may carry PEFT's adapter name ({@code .default}) after the
+   * tensor's name, as some tools leave it.
    */
   private static Map<String, String> storedNames(SafetensorsFile f, LoraWeights w) {
     Map<String, String> stored = new LinkedHashMap<>();
     for (LoraWeights.Module m : w.modules()) {
-      stored.put(key(m.name(), "lora_A"), null);
-      stored.put(key(m.name(), "lora_B"), null);
-      if (m.magnitude() != null) {
-        stored.put(magnitudeKey(m.name()), null);
-      }
-      if (m.delta() != null) {
-        stored.put(deltaKey(m.name()), null);
+      for (String name : w.variant().peftTensors(w, m).keySet()) {
+        stored.put(PREFIX + m.name() + "." + name, null);
       }
     }
-    String magnitudeDefault = "." + DoraVariant.MAGNITUDE + "." + DEFAULT_ADAPTER;
+    for (String name : w.shared().keySet()) {
+      stored.put(SHARED_PREFIX + name, null);
+    }
+    String inner = "." + DEFAULT_ADAPTER + ".";
+    String last = "." + DEFAULT_ADAPTER;
     for (String name : f.names()) {
-      String canonical = name.replace(".lora_A." + DEFAULT_ADAPTER + ".", ".lora_A.");
-      canonical = canonical.replace(".lora_B." + DEFAULT_ADAPTER + ".", ".lora_B.");
-      if (canonical.endsWith(magnitudeDefault)) {
-        canonical = canonical.substring(0, canonical.length() - DEFAULT_ADAPTER.length() - 1);
+      String canonical = name.replace(inner, ".");
+      if (canonical.endsWith(last)) {
+        canonical = canonical.substring(0, canonical.length() - last.length());
       }
       if (!stored.containsKey(canonical)) {
         throw new IllegalArgumentException(
@@ -260,6 +247,8 @@ public final class PeftAdapter {
   }
 
   private static String expected(LoraWeights w) {
+    LoraWeights.Module first = w.modules().iterator().next();
+    String names = String.join(",", w.variant().peftTensors(w, first).keySet());
     return "the adapter's target_modules "
         + w.config().targets().stream().map(PeftAdapterConfig::moduleName).toList()
         + " on a model with "
@@ -268,9 +257,10 @@ public final class PeftAdapter {
         + PREFIX
         + "model.layers.<0.."
         + (w.model().numLayers() - 1)
-        + ">.<module>.lora_{A,B}.weight"
-        + (w.variant().hasMagnitude() ? " and .lora_magnitude_vector" : "")
-        + (w.config().method() == LoraMethod.DELTA_LORA ? " and ." + DeltaLoraVariant.DELTA : "");
+        + ">.<module>.{"
+        + names
+        + "}"
+        + (w.shared().isEmpty() ? "" : " and " + SHARED_PREFIX + w.shared().keySet());
   }
 
   /** Reads tensor {@code name} into {@code target}, checking shape and finiteness. */
@@ -305,7 +295,9 @@ public final class PeftAdapter {
                 + "; adapter weights must be finite (did training diverge?)");
       }
     }
-    target.assign(Nd4j.create(v, want, 'c').castTo(target.dataType()));
+    if (v.length > 0) { // an AdaLoRA module pruned to rank 0 saves empty tensors
+      target.assign(Nd4j.create(v, want, 'c').castTo(target.dataType()));
+    }
   }
 
   /** An array's values as an F32 tensor of the same shape, in C order (copied). */

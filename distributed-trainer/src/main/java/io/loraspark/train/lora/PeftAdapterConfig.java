@@ -23,20 +23,23 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import java.util.function.Predicate;
 
 /**
  * {@code adapter_config.json} of a PEFT LoRA adapter: rendered as PEFT 0.13+ writes it ({@code
  * json.dumps(config, indent=2, sort_keys=True)}) and parsed strictly. Options that change the
  * adapter's math and that this engine does not implement are refused, naming the key. {@code
- * "use_dora": true} selects {@link LoraMethod#DORA}.
+ * "use_dora": true} selects {@link LoraMethod#DORA}; {@code "peft_type": "VERA"} (PEFT's
+ * VeraConfig) {@link LoraMethod#VERA} and {@code "ADALORA"} (AdaLoraConfig) {@link
+ * LoraMethod#ADALORA}.
  */
 final class PeftAdapterConfig {
 
   /** The file name inside an adapter directory. */
   static final String FILE = "adapter_config.json";
 
-  /** The only {@code peft_type} this class reads and writes. */
+  /** The {@code peft_type} of LoRA, LoRA-FA, DoRA and PiSSA adapters. */
   static final String PEFT_TYPE = "LORA";
 
   /**
@@ -44,6 +47,12 @@ final class PeftAdapterConfig {
    * rather than load A and B without ΔW as a plain LoRA.
    */
   static final String DELTA_LORA_TYPE = "DELTA_LORA";
+
+  /** The {@code peft_type} of VeRA adapters. */
+  static final String VERA_TYPE = "VERA";
+
+  /** The {@code peft_type} of AdaLoRA adapters. */
+  static final String ADALORA_TYPE = "ADALORA";
 
   private static final ObjectMapper READER =
       JsonMapper.builder(
@@ -86,6 +95,35 @@ final class PeftAdapterConfig {
    * @param baseModel base_model_name_or_path; null writes JSON null
    */
   static String render(LoraConfig config, String baseModel) {
+    return render(config, baseModel, null);
+  }
+
+  /**
+   * The config file of adapter {@code w} as its method saves it ({@link LoraVariant#exportConfig}).
+   */
+  static String render(LoraWeights w, String baseModel) {
+    return render(w.variant().exportConfig(w.config()), baseModel, w.allocator());
+  }
+
+  /**
+   * @param allocator AdaLoRA's allocator, whose rank pattern and total step are written; null for
+   *     other methods (and for an AdaLoRA config without training state: both written as null)
+   */
+  private static String render(LoraConfig config, String baseModel, RankAllocator allocator) {
+    ObjectNode n =
+        switch (config.method()) {
+          case VERA -> vera(config, baseModel);
+          case ADALORA -> adaLora(config, baseModel, allocator);
+          default -> lora(config, baseModel);
+        };
+    try {
+      return WRITER.writer(pythonStyle()).with(new PythonEscapes()).writeValueAsString(sorted(n));
+    } catch (JsonProcessingException e) {
+      throw new IllegalStateException("cannot render " + FILE + ": " + e.getOriginalMessage(), e);
+    }
+  }
+
+  private static ObjectNode lora(LoraConfig config, String baseModel) {
     ObjectNode n = WRITER.createObjectNode();
     n.set("alpha_pattern", n.objectNode());
     n.putNull("auto_mapping");
@@ -112,16 +150,93 @@ final class PeftAdapterConfig {
     n.put("r", config.rank());
     n.set("rank_pattern", n.objectNode());
     n.putNull("revision");
-    ArrayNode targets = n.putArray("target_modules");
-    config.targets().stream().map(PeftAdapterConfig::moduleName).sorted().forEach(targets::add);
+    targets(n, config);
     n.put("task_type", "CAUSAL_LM");
     n.put("use_dora", config.method() == LoraMethod.DORA);
     n.put("use_rslora", config.rsLora());
-    try {
-      return WRITER.writer(pythonStyle()).with(new PythonEscapes()).writeValueAsString(n);
-    } catch (JsonProcessingException e) {
-      throw new IllegalStateException("cannot render " + FILE + ": " + e.getOriginalMessage(), e);
+    return n;
+  }
+
+  /**
+   * PEFT's AdaLoraConfig: LoraConfig's keys ({@code r} at LoraConfig's default 8, which AdaLoRA
+   * ignores) plus init_r, target_r, the schedule, total_step and rank_pattern ({@code
+   * "<module>.lora_E": [kept, ...]}, PEFT's key with the adapter name stripped).
+   */
+  private static ObjectNode adaLora(LoraConfig config, String baseModel, RankAllocator allocator) {
+    ObjectNode n = lora(config, baseModel);
+    RankAllocator.Schedule sch =
+        allocator == null ? RankAllocator.Schedule.PEFT_DEFAULTS : allocator.schedule();
+    n.put("peft_type", ADALORA_TYPE);
+    n.put("r", 8);
+    n.put("init_r", AdaLoraVariant.initRank(config.rank()));
+    n.put("target_r", config.rank());
+    n.put("tinit", sch.tinit());
+    n.put("tfinal", sch.tfinal());
+    n.put("deltaT", sch.deltaT());
+    n.put("beta1", sch.beta1());
+    n.put("beta2", sch.beta2());
+    n.put("orth_reg_weight", AdaLoraVariant.ORTH_REG_WEIGHT);
+    if (allocator == null || allocator.totalSteps() <= 0) {
+      n.putNull("total_step");
+    } else {
+      n.put("total_step", allocator.totalSteps());
     }
+    if (allocator == null || allocator.rankPattern() == null) {
+      n.putNull("rank_pattern");
+    } else {
+      ObjectNode p = n.putObject("rank_pattern");
+      for (Map.Entry<String, boolean[]> e : allocator.rankPattern().entrySet()) {
+        ArrayNode kept = p.putArray(e.getKey() + "." + AdaLoraVariant.E);
+        for (boolean k : e.getValue()) {
+          kept.add(k);
+        }
+      }
+    }
+    return n;
+  }
+
+  /** PEFT's VeraConfig, with the projections always saved ({@code save_projection: true}). */
+  private static ObjectNode vera(LoraConfig config, String baseModel) {
+    ObjectNode n = WRITER.createObjectNode();
+    n.putNull("auto_mapping");
+    n.put("base_model_name_or_path", baseModel);
+    n.put("bias", "none");
+    n.put("d_initial", VeraVariant.D_INITIAL);
+    n.put("fan_in_fan_out", false);
+    n.put("inference_mode", true);
+    n.put("init_weights", true);
+    n.putNull("layers_pattern");
+    n.putNull("layers_to_transform");
+    n.putNull("modules_to_save");
+    n.put("peft_type", VERA_TYPE);
+    n.put("projection_prng_key", 0);
+    n.put("r", config.rank());
+    n.putNull("revision");
+    n.put("save_projection", true);
+    targets(n, config);
+    n.put("task_type", "CAUSAL_LM");
+    n.put("vera_dropout", config.dropout());
+    return n;
+  }
+
+  private static void targets(ObjectNode n, LoraConfig config) {
+    ArrayNode targets = n.putArray("target_modules");
+    config.targets().stream().map(PeftAdapterConfig::moduleName).sorted().forEach(targets::add);
+  }
+
+  /** {@code n} with the keys of every object sorted, as Python's {@code sort_keys=True}. */
+  private static JsonNode sorted(JsonNode n) {
+    if (n.isObject()) {
+      ObjectNode out = WRITER.createObjectNode();
+      List<String> names = new ArrayList<>();
+      n.fieldNames().forEachRemaining(names::add);
+      names.sort(null);
+      for (String k : names) {
+        out.set(k, sorted(n.get(k)));
+      }
+      return out;
+    }
+    return n;
   }
 
   /** PEFT's module name for a projection: {@code q_proj}, ..., {@code down_proj}. */
@@ -218,21 +333,28 @@ final class PeftAdapterConfig {
 
   /** Validates a parsed config; {@code file} is named in messages. */
   static LoraConfig parse(Path file, JsonNode root) {
-    checkPeftType(file, root);
+    String type = peftType(file, root);
     JsonNode task = root.get("task_type");
     if (task != null && !task.isNull() && !"CAUSAL_LM".equals(task.textValue())) {
       throw bad(file, "task_type", "is " + task + "; only \"CAUSAL_LM\" (or null) is supported");
     }
     for (Fixed f : FIXED) {
       JsonNode v = root.get(f.key());
-      if (v != null && !f.ok().test(v)) {
+      boolean adaLoraPattern = type.equals(ADALORA_TYPE) && f.key().equals("rank_pattern");
+      if (v != null && !f.ok().test(v) && !adaLoraPattern) {
         throw bad(
             file, f.key(), "is " + v + ", which this engine does not support; valid: " + f.valid());
       }
     }
+    if (type.equals(VERA_TYPE)) {
+      return parseVera(file, root);
+    }
+    if (type.equals(ADALORA_TYPE)) {
+      return parseAdaLora(file, root);
+    }
     int rank = rank(file, root);
     double alpha = positiveNumber(file, root, "lora_alpha");
-    double dropout = dropout(file, root);
+    double dropout = dropout(file, root, "lora_dropout");
     boolean rsLora = bool(file, root, "use_rslora");
     LoraMethod method = bool(file, root, "use_dora") ? LoraMethod.DORA : LoraMethod.LORA;
     if (DELTA_LORA_TYPE.equals(root.get("peft_type").textValue())) {
@@ -241,17 +363,167 @@ final class PeftAdapterConfig {
     return new LoraConfig(rank, alpha, dropout, targets(file, root), rsLora, method);
   }
 
-  private static void checkPeftType(Path file, JsonNode root) {
-    JsonNode t = root.get("peft_type");
-    if (t == null || t.isNull()) {
-      throw bad(file, "peft_type", "is missing; expected \"" + PEFT_TYPE + "\"");
-    }
-    if (!PEFT_TYPE.equals(t.textValue()) && !DELTA_LORA_TYPE.equals(t.textValue())) {
+  /**
+   * A VeraConfig: r, target_modules and vera_dropout shape the adapter; d_initial and
+   * projection_prng_key only seed a fresh one; save_projection must not be false, since PEFT then
+   * regenerates vera_A/vera_B with torch's generator, which this engine cannot reproduce.
+   */
+  private static LoraConfig parseVera(Path file, JsonNode root) {
+    JsonNode save = root.get("save_projection");
+    if (save != null && !save.isNull() && !(save.isBoolean() && save.booleanValue())) {
       throw bad(
           file,
-          "peft_type",
-          "is " + t + "; only \"" + PEFT_TYPE + "\" (or lora-spark's \"DELTA_LORA\") is supported");
+          "save_projection",
+          "is "
+              + save
+              + "; the adapter must hold vera_A and vera_B (torch's generator behind"
+              + " projection_prng_key cannot be reproduced here); re-save with"
+              + " save_projection=True");
     }
+    int rank = rank(file, root);
+    double dropout = dropout(file, root, "vera_dropout");
+    return new LoraConfig(rank, rank, dropout, targets(file, root), false, LoraMethod.VERA);
+  }
+
+  /**
+   * An AdaLoraConfig: target_r is the adapter's rank (PEFT's default 8 when absent) and init_r must
+   * be this engine's {@code ⌈1.5 · target_r⌉} (PEFT's default 12 when absent); use_rslora is
+   * ignored, as PEFT's AdaLoRA layer ignores it.
+   */
+  private static LoraConfig parseAdaLora(Path file, JsonNode root) {
+    int target = intOr(file, root, "target_r", 8);
+    int init = intOr(file, root, "init_r", 12);
+    if (init != AdaLoraVariant.initRank(target)) {
+      throw bad(
+          file,
+          "init_r",
+          "is "
+              + init
+              + " with target_r "
+              + target
+              + "; this engine trains AdaLoRA with init_r = ceil(1.5 * target_r) = "
+              + AdaLoraVariant.initRank(target));
+    }
+    if (bool(file, root, "use_dora")) {
+      throw bad(file, "use_dora", "is true; AdaLoRA does not support DoRA");
+    }
+    double alpha = positiveNumber(file, root, "lora_alpha");
+    double dropout = dropout(file, root, "lora_dropout");
+    return new LoraConfig(target, alpha, dropout, targets(file, root), false, LoraMethod.ADALORA);
+  }
+
+  private static int intOr(Path file, JsonNode root, String key, int dflt) {
+    JsonNode v = root.get(key);
+    if (v == null || v.isNull()) {
+      return dflt;
+    }
+    if (!v.isIntegralNumber() || !v.canConvertToInt() || v.intValue() < 1) {
+      throw bad(file, key, "is " + v + "; expected an integer >= 1");
+    }
+    return v.intValue();
+  }
+
+  /**
+   * Reads an AdaLoRA config's total_step and rank_pattern into {@code w}'s allocator, checking that
+   * the pattern names exactly the adapter's modules ({@code <module>.lora_E}, optionally followed
+   * by the adapter name) with init_r booleans each.
+   */
+  static void readRankState(Path file, LoraWeights w) {
+    JsonNode root;
+    try {
+      root = READER.readTree(file.toFile());
+    } catch (IOException e) {
+      throw new UncheckedIOException(file + ": cannot read: " + e, e);
+    }
+    JsonNode total = root.get("total_step");
+    if (total != null && !total.isNull()) {
+      if (!total.isIntegralNumber() || !total.canConvertToInt() || total.intValue() < 1) {
+        throw bad(file, "total_step", "is " + total + "; expected an integer >= 1 or null");
+      }
+      w.allocator().totalSteps(total.intValue());
+    }
+    JsonNode p = root.get("rank_pattern");
+    if (p == null || p.isNull()) {
+      w.allocator().rankPattern(null);
+      return;
+    }
+    if (!p.isObject()) {
+      throw bad(file, "rank_pattern", "is " + p + "; expected an object or null");
+    }
+    Map<String, boolean[]> pattern = new java.util.LinkedHashMap<>();
+    String suffix = "." + AdaLoraVariant.E;
+    String named = suffix + "." + PeftAdapter.DEFAULT_ADAPTER;
+    for (Map.Entry<String, JsonNode> e : (Iterable<Map.Entry<String, JsonNode>>) p::fields) {
+      String key = e.getKey();
+      String module =
+          key.endsWith(named)
+              ? key.substring(0, key.length() - named.length())
+              : key.endsWith(suffix) ? key.substring(0, key.length() - suffix.length()) : key;
+      pattern.put(module, kept(file, key, e.getValue()));
+    }
+    for (LoraWeights.Module m : w.modules()) {
+      boolean[] kept = pattern.get(m.name());
+      if (kept == null || kept.length != m.a().rows()) {
+        throw bad(
+            file,
+            "rank_pattern",
+            (kept == null ? "has no entry" : "has " + kept.length + " entries")
+                + " for "
+                + m.name()
+                + suffix
+                + "; expected init_r = "
+                + m.a().rows()
+                + " booleans for every adapted module");
+      }
+    }
+    if (pattern.size() != w.modules().size()) {
+      throw bad(
+          file,
+          "rank_pattern",
+          "names " + pattern.size() + " modules but the adapter has " + w.modules().size());
+    }
+    w.allocator().rankPattern(pattern);
+  }
+
+  private static boolean[] kept(Path file, String key, JsonNode v) {
+    if (!v.isArray()) {
+      throw bad(
+          file, "rank_pattern", "entry " + key + " is " + v + "; expected a list of booleans");
+    }
+    boolean[] out = new boolean[v.size()];
+    for (int i = 0; i < out.length; i++) {
+      if (!v.get(i).isBoolean()) {
+        throw bad(
+            file, "rank_pattern", "entry " + key + " holds " + v.get(i) + "; expected booleans");
+      }
+      out[i] = v.get(i).booleanValue();
+    }
+    return out;
+  }
+
+  private static String peftType(Path file, JsonNode root) {
+    JsonNode t = root.get("peft_type");
+    String valid =
+        "\""
+            + PEFT_TYPE
+            + "\", \""
+            + VERA_TYPE
+            + "\", \""
+            + ADALORA_TYPE
+            + "\" or lora-spark's \""
+            + DELTA_LORA_TYPE
+            + "\"";
+    if (t == null || t.isNull()) {
+      throw bad(file, "peft_type", "is missing; expected " + valid);
+    }
+    String v = t.textValue();
+    if (!PEFT_TYPE.equals(v)
+        && !VERA_TYPE.equals(v)
+        && !ADALORA_TYPE.equals(v)
+        && !DELTA_LORA_TYPE.equals(v)) {
+      throw bad(file, "peft_type", "is " + t + "; supported: " + valid);
+    }
+    return v;
   }
 
   private static int rank(Path file, JsonNode root) {
@@ -276,13 +548,13 @@ final class PeftAdapterConfig {
     return v.doubleValue();
   }
 
-  private static double dropout(Path file, JsonNode root) {
-    JsonNode v = root.get("lora_dropout");
+  private static double dropout(Path file, JsonNode root, String key) {
+    JsonNode v = root.get(key);
     if (v == null || v.isNull()) {
       return 0.0;
     }
     if (!v.isNumber() || !(v.doubleValue() >= 0 && v.doubleValue() < 1)) {
-      throw bad(file, "lora_dropout", "is " + v + "; expected a number in [0, 1)");
+      throw bad(file, key, "is " + v + "; expected a number in [0, 1)");
     }
     return v.doubleValue();
   }

@@ -180,7 +180,7 @@ public final class SweepPlan {
     if (replicas < 1 || replicas > 64) {
       throw new IllegalArgumentException("replicas must be in [1, 64] but was " + replicas);
     }
-    if (replicas > 1 && lora.method().variant().hasMagnitude()) {
+    if (replicas > 1 && lora.method() != LoraMethod.LORA && lora.method() != LoraMethod.LORA_FA) {
       throw new IllegalArgumentException(
           "replicas "
               + replicas

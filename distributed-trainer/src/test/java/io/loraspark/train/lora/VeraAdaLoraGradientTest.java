@@ -1,0 +1,403 @@
+package io.loraspark.train.lora;
+
+import static io.loraspark.train.lora.LoraFamilyGradientTest.matmulT;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
+import io.loraspark.train.model.Batch;
+import io.loraspark.train.model.CheckpointLoader;
+import io.loraspark.train.model.LossStats;
+import io.loraspark.train.model.ModelConfig;
+import io.loraspark.train.model.ModelWeights;
+import io.loraspark.train.model.Projection;
+import io.loraspark.train.model.TestModels;
+import io.loraspark.train.model.Transformer;
+import io.loraspark.train.model.Workspace;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * VeRA's and AdaLoRA's branches against the papers' equations in scalar loops, their gradients in
+ * one fused step with plain LoRA against central finite differences (in double, on a random 2-layer
+ * GQA model with biases), AdaLoRA's orthogonality-regulariser gradient against finite differences
+ * of PEFT's regulariser, and the initialisations PEFT uses.
+ */
+class VeraAdaLoraGradientTest {
+  @TempDir Path tmp;
+
+  static final List<Projection> ALL = Arrays.asList(Projection.values());
+
+  private ModelWeights base() {
+    return CheckpointLoader.load(
+        TestModels.writeRandom(tmp, TestModels.config("LlamaForCausalLM", false, true), 3),
+        DataType.DOUBLE);
+  }
+
+  /** A VeRA adapter whose λ_d and λ_b are moved off their init (λ_b = 0 would hide the branch). */
+  static LoraWeights movedVera(ModelWeights base, LoraConfig c, long seed) {
+    LoraWeights w = LoraWeights.init(base, c, seed, base.embed().dataType());
+    Random rnd = new Random(seed);
+    for (LoraWeights.Module m : w.modules()) {
+      m.rankScale().addi(randn(rnd, m.rankScale(), 0.5));
+      m.outScale().assign(randn(rnd, m.outScale(), 0.5));
+    }
+    return w;
+  }
+
+  /** An AdaLoRA adapter with nonzero singular values E (PEFT starts them at zero). */
+  static LoraWeights movedAdaLora(ModelWeights base, LoraConfig c, long seed) {
+    LoraWeights w = LoraWeights.init(base, c, seed, base.embed().dataType());
+    Random rnd = new Random(seed);
+    for (LoraWeights.Module m : w.modules()) {
+      m.rankScale().assign(randn(rnd, m.rankScale(), 2.0));
+      m.a().addi(randn(rnd, m.a(), 0.2));
+      m.b().addi(randn(rnd, m.b(), 0.2));
+    }
+    return w;
+  }
+
+  static INDArray randn(Random rnd, INDArray like, double std) {
+    return Nd4j.randn(rnd.nextLong(), like.shape()).muli(std).castTo(like.dataType());
+  }
+
+  /** Δy = λ_b ⊙ (B[:out,:] (λ_d ⊙ (A[:, :in] x))), with A, B read from the shared full matrices. */
+  @Test
+  void veraForwardEqualsPaperEquationOnSharedMatrices() {
+    ModelWeights base = base();
+    LoraConfig cfg = new LoraConfig(5, 16, 0.0, ALL, false, LoraMethod.VERA);
+    LoraWeights w = movedVera(base, cfg, 21);
+    double[][] fullA = w.shared().get("vera_A").toDoubleMatrix(); // [r, in_max]
+    double[][] fullB = w.shared().get("vera_B").toDoubleMatrix(); // [out_max, r]
+    ModelConfig c = base.config();
+    assertThat(fullA[0].length).as("in_max").isEqualTo(c.intermediateSize());
+    assertThat(fullB.length)
+        .as("out_max")
+        .isEqualTo(Math.max(c.intermediateSize(), Math.max(c.qDim(), c.hiddenSize())));
+    FusedLora fused = FusedLora.inference(w);
+    Random rnd = new Random(5);
+    for (LoraWeights.Module m : w.modules()) {
+      double[][] wd = weight(base, m);
+      int out = wd.length;
+      int in = wd[0].length;
+      double[] ld = m.rankScale().toDoubleVector();
+      double[] lb = m.outScale().toDoubleVector();
+      double[][] x = gaussian(rnd, 4, in);
+      INDArray y = Nd4j.createFromArray(matmulT(x, wd));
+      fused.forward(m.layer(), m.proj(), Nd4j.createFromArray(x), y);
+      for (int n = 0; n < x.length; n++) {
+        for (int o = 0; o < out; o++) {
+          double acc = 0;
+          for (int r = 0; r < ld.length; r++) {
+            double ax = 0;
+            for (int i = 0; i < in; i++) {
+              ax += fullA[r][i] * x[n][i];
+            }
+            acc += fullB[o][r] * ld[r] * ax;
+          }
+          double want = lb[o] * acc;
+          for (int i = 0; i < in; i++) {
+            want += wd[o][i] * x[n][i];
+          }
+          assertThat(y.getDouble(n, o))
+              .as("%s row %d out %d", m.name(), n, o)
+              .isCloseTo(want, within(1e-12 * Math.max(1, Math.abs(want))));
+        }
+      }
+    }
+  }
+
+  /** PEFT's init: λ_d = d_initial 0.1, λ_b = 0, shared A, B Kaiming-uniform with gain √2. */
+  @Test
+  void veraInitIsPeftsAndTheProjectionsAreShared() {
+    ModelWeights base = base();
+    int r = 6;
+    LoraWeights w =
+        LoraWeights.init(
+            base, new LoraConfig(r, 1, 0, ALL, false, LoraMethod.VERA), 9, DataType.DOUBLE);
+    INDArray a = w.shared().get("vera_A");
+    INDArray b = w.shared().get("vera_B");
+    double boundA = Math.sqrt(6.0 / a.columns());
+    double boundB = Math.sqrt(6.0 / r);
+    assertThat(a.amaxNumber().doubleValue())
+        .isLessThanOrEqualTo(boundA)
+        .isGreaterThan(0.9 * boundA);
+    assertThat(b.amaxNumber().doubleValue())
+        .isLessThanOrEqualTo(boundB)
+        .isGreaterThan(0.9 * boundB);
+    assertThat(Math.abs(a.meanNumber().doubleValue())).as("U(-b, b) mean").isLessThan(0.1 * boundA);
+    for (LoraWeights.Module m : w.modules()) {
+      assertThat(m.rankScale().toDoubleVector()).containsOnly(0.1);
+      assertThat(m.outScale().toDoubleVector()).containsOnly(0.0);
+      assertThat(m.gradA()).isNull();
+      assertThat(m.gradB()).isNull();
+    }
+    a.putScalar(0, 1, 42.0);
+    b.putScalar(1, 0, 43.0);
+    for (LoraWeights.Module m : w.modules()) {
+      assertThat(m.a().getDouble(0, 1)).as("%s A is a view of vera_A", m.name()).isEqualTo(42.0);
+      assertThat(m.b().getDouble(1, 0)).as("%s B is a view of vera_B", m.name()).isEqualTo(43.0);
+    }
+    long expected = 0;
+    for (LoraWeights.Module m : w.modules()) {
+      expected += r + m.b().rows();
+    }
+    assertThat(w.parameterCount()).as("Σ (r + out)").isEqualTo(expected);
+  }
+
+  /** y += alpha / (init_r + 1e-5) · B diag(E) A x, init_r = ⌈1.5 · target_r⌉. */
+  @Test
+  void adaLoraForwardEqualsSvdFormWithPeftScaling() {
+    ModelWeights base = base();
+    LoraConfig cfg = new LoraConfig(2, 6, 0.0, ALL, false, LoraMethod.ADALORA);
+    LoraWeights w = movedAdaLora(base, cfg, 22);
+    double s = 6 / (3 + 1e-5); // init_r = ceil(1.5 * 2) = 3
+    assertThat(cfg.scaling()).isEqualTo(s);
+    FusedLora fused = FusedLora.inference(w);
+    Random rnd = new Random(6);
+    for (LoraWeights.Module m : w.modules()) {
+      double[][] wd = weight(base, m);
+      double[][] a = m.a().toDoubleMatrix();
+      double[][] b = m.b().toDoubleMatrix();
+      double[][] e = m.rankScale().toDoubleMatrix();
+      assertThat(a.length).as("init_r rows").isEqualTo(3);
+      double[][] dense = new double[wd.length][wd[0].length];
+      for (int o = 0; o < wd.length; o++) {
+        for (int i = 0; i < wd[0].length; i++) {
+          double v = wd[o][i];
+          for (int r = 0; r < a.length; r++) {
+            v += s * b[o][r] * e[r][0] * a[r][i];
+          }
+          dense[o][i] = v;
+        }
+      }
+      double[][] x = gaussian(rnd, 4, wd[0].length);
+      INDArray y = Nd4j.createFromArray(matmulT(x, wd));
+      fused.forward(m.layer(), m.proj(), Nd4j.createFromArray(x), y);
+      double[][] expected = matmulT(x, dense);
+      for (int n = 0; n < x.length; n++) {
+        for (int o = 0; o < expected[n].length; o++) {
+          assertThat(y.getDouble(n, o))
+              .as("%s row %d out %d", m.name(), n, o)
+              .isCloseTo(expected[n][o], within(1e-12 * Math.max(1, Math.abs(expected[n][o]))));
+        }
+      }
+    }
+  }
+
+  /** PEFT's reset_lora_parameters: E = 0, A and B ~ N(0, 0.02²); Σ init_r (in + out + 1) train. */
+  @Test
+  void adaLoraInitIsPefts() {
+    ModelWeights base = base();
+    LoraWeights w =
+        LoraWeights.init(
+            base, new LoraConfig(4, 8, 0, ALL, false, LoraMethod.ADALORA), 3, DataType.DOUBLE);
+    List<Double> all = new ArrayList<>();
+    long params = 0;
+    for (LoraWeights.Module m : w.modules()) {
+      assertThat(m.a().rows()).as("init_r = ceil(1.5 * 4)").isEqualTo(6);
+      assertThat(m.rankScale().shape()).containsExactly(6, 1);
+      assertThat(m.rankScale().toDoubleVector()).containsOnly(0.0);
+      Arrays.stream(m.a().dup().data().asDouble()).forEach(all::add);
+      Arrays.stream(m.b().dup().data().asDouble()).forEach(all::add);
+      params += 6 * (m.a().columns() + m.b().rows() + 1);
+    }
+    double mean = all.stream().mapToDouble(d -> d).average().orElseThrow();
+    double sd =
+        Math.sqrt(all.stream().mapToDouble(d -> (d - mean) * (d - mean)).sum() / all.size());
+    assertThat(mean).as("mean of A, B").isCloseTo(0, within(0.002));
+    assertThat(sd).as("std of A, B over %d values", all.size()).isCloseTo(0.02, within(0.001));
+    assertThat(w.parameterCount()).isEqualTo(params);
+    assertThat(
+            LoraWeights.init(base, w.config(), 3, DataType.DOUBLE).modules().iterator().next().a())
+        .as("same seed, same init")
+        .isEqualTo(w.modules().iterator().next().a());
+  }
+
+  /**
+   * PEFT's regulariser R = 0.5 / n · Σ ‖P Pᵀ − I‖_F over every A (A Aᵀ) and B (Bᵀ B), n = 2 ·
+   * modules, computed here in loops; the gradient beforeOptimizerStep adds must be its central
+   * difference.
+   */
+  @Test
+  void adaLoraOrthogonalityGradientMatchesFiniteDifferences() {
+    ModelWeights base = base();
+    LoraWeights w =
+        movedAdaLora(
+            base,
+            new LoraConfig(
+                2, 4, 0, List.of(Projection.Q, Projection.DOWN), false, LoraMethod.ADALORA),
+            31);
+    w.zeroGrad();
+    w.variant().beforeOptimizerStep(w, 0, 10);
+    Random rnd = new Random(2);
+    double eps = 1e-6;
+    int checked = 0;
+    for (LoraWeights.Module m : w.modules()) {
+      for (INDArray[] pg :
+          List.of(new INDArray[] {m.a(), m.gradA()}, new INDArray[] {m.b(), m.gradB()})) {
+        for (int t = 0; t < 3; t++) {
+          long i = rnd.nextInt((int) pg[0].length());
+          double orig = pg[0].getDouble(i);
+          pg[0].putScalar(i, orig + eps);
+          double plus = orthReg(w);
+          pg[0].putScalar(i, orig - eps);
+          double minus = orthReg(w);
+          pg[0].putScalar(i, orig);
+          double numeric = (plus - minus) / (2 * eps);
+          assertThat(pg[1].getDouble(i))
+              .as("%s [%d]", m.name(), i)
+              .isCloseTo(numeric, within(1e-7 * Math.max(1, Math.abs(numeric))));
+          checked++;
+        }
+      }
+      assertThat(m.gradRankScale().toDoubleVector()).as("E is not regularised").containsOnly(0.0);
+    }
+    assertThat(checked).isEqualTo(2 * 2 * 2 * 3);
+  }
+
+  private static double orthReg(LoraWeights w) {
+    double sum = 0;
+    int n = 0;
+    for (LoraWeights.Module m : w.modules()) {
+      sum += frobDevFromIdentity(m.a().toDoubleMatrix(), true);
+      sum += frobDevFromIdentity(m.b().toDoubleMatrix(), false);
+      n += 2;
+    }
+    return 0.5 * sum / n;
+  }
+
+  /** ‖P Pᵀ − I‖_F (rows) or ‖Pᵀ P − I‖_F (columns) in loops. */
+  private static double frobDevFromIdentity(double[][] p, boolean rows) {
+    int k = rows ? p.length : p[0].length;
+    int len = rows ? p[0].length : p.length;
+    double sq = 0;
+    for (int i = 0; i < k; i++) {
+      for (int j = 0; j < k; j++) {
+        double dot = 0;
+        for (int t = 0; t < len; t++) {
+          dot += rows ? p[i][t] * p[j][t] : p[t][i] * p[t][j];
+        }
+        double d = dot - (i == j ? 1 : 0);
+        sq += d * d;
+      }
+    }
+    return Math.sqrt(sq);
+  }
+
+  /**
+   * Plain LoRA (dropout 0.3), VeRA (dropout 0.3, so its input gradient goes through the mask) and
+   * AdaLoRA (no dropout) in one fused step: one random entry of every layer-0 trainable, analytic
+   * gradient against a central difference of Σ_k mean loss_k.
+   */
+  @Test
+  void mixedVeraAdaLoraGradientsMatchFiniteDifferences() {
+    ModelWeights base = base();
+    ModelConfig c = base.config();
+    Random rnd = new Random(11);
+    List<LoraWeights> adapters = new ArrayList<>();
+    LoraWeights lora =
+        LoraWeights.init(base, new LoraConfig(2, 4, 0.3, ALL, false), 100, DataType.DOUBLE);
+    for (LoraWeights.Module m : lora.modules()) {
+      m.b().assign(Nd4j.randn(rnd.nextLong(), m.b().shape()).muli(0.3));
+    }
+    adapters.add(lora);
+    adapters.add(movedVera(base, new LoraConfig(4, 8, 0.3, ALL, false, LoraMethod.VERA), 101));
+    adapters.add(
+        movedAdaLora(base, new LoraConfig(2, 3, 0.0, ALL, false, LoraMethod.ADALORA), 102));
+    int groups = adapters.size();
+    int t = 6;
+    List<int[]> ids = new ArrayList<>();
+    List<int[]> labels = new ArrayList<>();
+    int[] rowGroups = new int[2 * groups];
+    for (int r = 0; r < 2 * groups; r++) {
+      int len = r == 3 ? 4 : t;
+      int[] row = new int[len];
+      int[] lab = new int[len];
+      for (int i = 0; i < len; i++) {
+        row[i] = rnd.nextInt(c.vocabSize());
+        lab[i] = i < 2 ? Batch.IGNORE : row[i];
+      }
+      ids.add(row);
+      labels.add(lab);
+      rowGroups[r] = r / 2;
+    }
+    Batch batch = Batch.padded(ids, labels, 0, rowGroups, groups, t);
+    Transformer model = new Transformer(base);
+    Workspace ws = model.newWorkspace(2 * groups, t);
+    FusedLora fused = new FusedLora();
+    List<FusedLora.Slot> slots = new ArrayList<>();
+    for (int k = 0; k < groups; k++) {
+      slots.add(new FusedLora.Slot(adapters.get(k), 2 * k * t, 2 * (k + 1) * t, 500 + k));
+    }
+    fused.bind(slots, true, 17);
+    model.forward(batch, fused, ws);
+    LossStats stats = model.loss(batch, ws);
+    adapters.forEach(LoraWeights::zeroGrad);
+    model.backward(batch, fused, ws, stats);
+
+    double eps = 1e-6;
+    int checked = 0;
+    for (int k = 0; k < groups; k++) {
+      LoraWeights w = adapters.get(k);
+      for (LoraWeights.Module m : w.modules()) {
+        if (m.layer() != 0) {
+          continue; // layer 0's gradients flow back through every layer-1 branch's dx
+        }
+        List<LoraWeights.Trainable> params =
+            w.trainables().stream().filter(p -> p.name().startsWith(m.name() + ".")).toList();
+        for (LoraWeights.Trainable param : params) {
+          long i = rnd.nextInt((int) param.value().length());
+          double orig = param.value().getDouble(i);
+          param.value().putScalar(i, orig + eps);
+          double plus = objective(model, batch, fused, ws);
+          param.value().putScalar(i, orig - eps);
+          double minus = objective(model, batch, fused, ws);
+          param.value().putScalar(i, orig);
+          double numeric = (plus - minus) / (2 * eps);
+          double analytic = param.grad().getDouble(i);
+          assertThat(analytic)
+              .as(
+                  "adapter %d (%s) %s [%d]: analytic %s vs numeric %s",
+                  k, w.config().method().key(), param.name(), i, analytic, numeric)
+              .isCloseTo(numeric, within(1e-6 * Math.max(1, Math.abs(numeric)) + 1e-8));
+          checked++;
+        }
+      }
+    }
+    // per layer-0 module: LoRA A,B; VeRA λ_d,λ_b; AdaLoRA A,B,E — one entry each
+    assertThat(checked).as("entries checked").isEqualTo(7 * (2 + 2 + 3));
+  }
+
+  /** Σ_k mean loss_k with the same dropout masks (same bound step). */
+  private static double objective(Transformer model, Batch batch, FusedLora fused, Workspace ws) {
+    model.forward(batch, fused, ws);
+    LossStats s = model.loss(batch, ws);
+    double sum = 0;
+    for (int g = 0; g < batch.groups(); g++) {
+      sum += s.mean(g);
+    }
+    return sum;
+  }
+
+  private static double[][] weight(ModelWeights base, LoraWeights.Module m) {
+    return LoraWeights.frozenWeight(base, m.layer(), m.proj(), DataType.DOUBLE).toDoubleMatrix();
+  }
+
+  private static double[][] gaussian(Random rnd, int n, int in) {
+    double[][] x = new double[n][in];
+    for (double[] row : x) {
+      for (int i = 0; i < in; i++) {
+        row[i] = rnd.nextGaussian();
+      }
+    }
+    return x;
+  }
+}
