@@ -137,7 +137,7 @@ class SweepCliTest {
         checkpoint_every: 0
         defaults: {lr: 2.0e-3, steps: 6, batch_size: 4, targets: [q, v]}
         grid:
-          method: [lora, lora-fa, dora, pissa, vera, adalora]
+          method: [lora, lora-fa, dora, pissa, vera, adalora, delta-lora]
           rank: [2, 4]
         pruning: none
         """
@@ -159,7 +159,7 @@ class SweepCliTest {
             .skip(1)
             .map(l -> l.split(",(?=(?:[^\"]*\"[^\"]*\")*[^\"]*$)"))
             .toList();
-    assertThat(rows).hasSize(12);
+    assertThat(rows).hasSize(14);
     for (String[] row : rows) {
       assertThat(row[status]).as("status of %s", String.join(",", row)).isEqualTo("ok");
       if (row[rank].equals("2")) {
@@ -167,11 +167,14 @@ class SweepCliTest {
       }
     }
     assertThat(paramsAtRank2.keySet())
-        .containsExactlyInAnyOrder("lora", "lora-fa", "dora", "pissa", "vera", "adalora");
-    // LoRA-FA trains B only; DoRA adds a magnitude per output; PiSSA trains what LoRA trains
+        .containsExactlyInAnyOrder(
+            "lora", "lora-fa", "dora", "pissa", "vera", "adalora", "delta-lora");
+    // LoRA-FA trains B only; DoRA adds a magnitude per output; PiSSA and Delta-LoRA train what
+    // LoRA trains (Delta-LoRA's ΔW moves without a gradient)
     assertThat(paramsAtRank2.get("lora-fa")).isLessThan(paramsAtRank2.get("lora"));
     assertThat(paramsAtRank2.get("dora")).isGreaterThan(paramsAtRank2.get("lora"));
     assertThat(paramsAtRank2.get("pissa")).isEqualTo(paramsAtRank2.get("lora"));
+    assertThat(paramsAtRank2.get("delta-lora")).isEqualTo(paramsAtRank2.get("lora"));
     // VeRA trains λ_d [r] and λ_b [out] per module: stories260K q (64 out) and v (32 out), 5 layers
     assertThat(paramsAtRank2.get("vera")).isEqualTo(5L * (2 + 64 + 2 + 32));
     // AdaLoRA trains A, B and E at init_r = 3 for target_r 2: 3 (in + out + 1) per module

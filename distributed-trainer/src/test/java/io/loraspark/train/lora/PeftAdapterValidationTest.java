@@ -53,7 +53,7 @@ class PeftAdapterValidationTest {
             "peft_type is another method",
             n -> n.put("peft_type", "PREFIX_TUNING"),
             "peft_type",
-            "supported: \"LORA\", \"VERA\" or \"ADALORA\""),
+            "supported: \"LORA\", \"VERA\", \"ADALORA\" or lora-spark's \"DELTA_LORA\""),
         config("peft_type is missing", n -> n.remove("peft_type"), "peft_type is missing", "LORA"),
         config(
             "task_type is not a causal LM",

@@ -75,7 +75,8 @@ final class TrainCommand implements Callable<Integer> {
   @Option(
       names = "--method",
       defaultValue = "lora",
-      description = "adapter method: lora, lora-fa, dora, pissa or delta-lora (default lora)")
+      description =
+          "adapter method: lora, lora-fa, dora, pissa, vera, adalora or delta-lora (default lora)")
   String method;
 
   @Option(names = "--rank", defaultValue = "8", description = "LoRA rank r (default 8)")
