@@ -153,7 +153,13 @@ public final class PeftAdapter {
     fill(dir, target);
   }
 
-  private static LoraConfig readConfig(Path dir) {
+  /**
+   * The validated {@code adapter_config.json} of the adapter in {@code dir}, as the engine's config
+   * (method included).
+   *
+   * @throws IllegalArgumentException naming the file and key when it is missing or invalid
+   */
+  public static LoraConfig readConfig(Path dir) {
     if (!Files.isDirectory(dir)) {
       throw new IllegalArgumentException(
           dir

@@ -1,85 +1,105 @@
 package io.loraspark.pipeline.ml;
 
-import io.loraspark.train.lora.LoraConfig;
 import io.loraspark.train.lora.LoraWeights;
+import io.loraspark.train.lora.PeftAdapter;
 import io.loraspark.train.model.ModelConfig;
+import io.loraspark.train.model.ModelWeights;
+import java.io.IOException;
 import java.io.Serializable;
-import java.util.ArrayList;
-import java.util.Arrays;
-import java.util.List;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Comparator;
+import java.util.function.Function;
+import java.util.stream.Stream;
 import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * A trained adapter as plain F32 arrays, which is what crosses between JVMs: from the training task
- * to the driver, and broadcast from the driver to the scoring tasks. ND4J arrays live off-heap and
- * do not serialize; {@link LoraWeights} is rebuilt from these on the side that computes. F32 is
- * what PEFT files hold, so save → load through {@link io.loraspark.train.lora.PeftAdapter} is
- * bit-identical.
+ * A trained adapter as the bytes of its PEFT directory ({@code adapter_config.json} and {@code
+ * adapter_model.safetensors}), which is what crosses between JVMs: from the training task to the
+ * driver, and broadcast from the driver to the scoring tasks. ND4J arrays live off-heap and do not
+ * serialize; the PEFT files already describe every method exactly (DoRA's magnitude, VeRA's shared
+ * projections, AdaLoRA's rank pattern, Delta-LoRA's ΔW), so they are the one wire format, and
+ * {@link LoraWeights} is rebuilt from them by {@link PeftAdapter} on the side that computes. Saving
+ * the model writes these bytes as they are.
  *
- * @param lora the adapter's shape
- * @param modules A [r, in] and B [out, r] of every adapted projection, in layer order
+ * @param configJson the adapter_config.json text
+ * @param weights the adapter_model.safetensors bytes
  */
-record AdapterTensors(LoraConfig lora, List<Module> modules) implements Serializable {
+record AdapterTensors(String configJson, byte[] weights) implements Serializable {
 
-  /**
-   * One adapted projection.
-   *
-   * @param name Hugging Face module name, e.g. {@code model.layers.0.self_attn.q_proj}
-   * @param a A, [r, in] flattened in C order
-   * @param b B, [out, r] flattened in C order
-   */
-  record Module(String name, float[] a, float[] b) implements Serializable {}
-
-  AdapterTensors {
-    modules = List.copyOf(modules);
+  /** Saves {@code w} as PEFT files (with {@code baseModel} as base_model_name_or_path). */
+  static AdapterTensors of(LoraWeights w, String baseModel) {
+    return inTempDir(
+        dir -> {
+          PeftAdapter.save(dir, w, baseModel);
+          return read(dir);
+        });
   }
 
-  /** Copies the values of {@code w} (not its gradients). */
-  static AdapterTensors of(LoraWeights w) {
-    List<Module> out = new ArrayList<>();
-    for (LoraWeights.Module m : w.modules()) {
-      out.add(new Module(m.name(), floats(m.a()), floats(m.b())));
+  /** The PEFT files in {@code dir}, as they are (validated when they are turned into weights). */
+  static AdapterTensors read(Path dir) {
+    try {
+      return new AdapterTensors(
+          Files.readString(dir.resolve(PeftAdapter.CONFIG_FILE)),
+          Files.readAllBytes(dir.resolve(PeftAdapter.WEIGHTS_FILE)));
+    } catch (IOException e) {
+      throw new UncheckedIOException(
+          "cannot read the adapter in " + dir + ": " + e.getMessage(), e);
     }
-    return new AdapterTensors(w.config(), out);
+  }
+
+  /** Writes the two files into {@code dir} (created if needed). */
+  void writeTo(Path dir) {
+    try {
+      Files.createDirectories(dir);
+      Files.writeString(dir.resolve(PeftAdapter.CONFIG_FILE), configJson);
+      Files.write(dir.resolve(PeftAdapter.WEIGHTS_FILE), weights);
+    } catch (IOException e) {
+      throw new UncheckedIOException(
+          "cannot write the adapter to " + dir + ": " + e.getMessage(), e);
+    }
   }
 
   /**
-   * The adapter as weights of a model shaped like {@code model}, in {@code dt}.
+   * The adapter as weights of a model shaped like {@code model}, for methods whose branch does not
+   * read the frozen weights.
    *
-   * @throws IllegalArgumentException when the modules do not fit the model
+   * @throws IllegalArgumentException when the adapter does not fit the model, or its method needs
+   *     the base weights (use {@link #toWeights(ModelWeights, DataType)})
    */
   LoraWeights toWeights(ModelConfig model, DataType dt) {
-    LoraWeights w = LoraWeights.zeros(model, lora, dt);
-    ModelConfig.require(
-        w.modules().size() == modules.size(),
-        "the adapter has %d modules but the model needs %d",
-        modules.size(),
-        w.modules().size());
-    int i = 0;
-    for (LoraWeights.Module m : w.modules()) {
-      Module src = modules.get(i++);
-      ModelConfig.require(
-          src.name().equals(m.name()), "module %s where %s was expected", src.name(), m.name());
-      assign(m.a(), src.a(), m.name());
-      assign(m.b(), src.b(), m.name());
+    return inTempDir(
+        dir -> {
+          writeTo(dir);
+          return PeftAdapter.load(dir, model, dt);
+        });
+  }
+
+  /** The adapter on the frozen {@code base}, for any method. */
+  LoraWeights toWeights(ModelWeights base, DataType dt) {
+    return inTempDir(
+        dir -> {
+          writeTo(dir);
+          return PeftAdapter.load(dir, base, dt);
+        });
+  }
+
+  private static <T> T inTempDir(Function<Path, T> body) {
+    Path dir;
+    try {
+      dir = Files.createTempDirectory("lora-adapter");
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot create a temporary directory: " + e.getMessage(), e);
     }
-    return w;
-  }
-
-  private static void assign(INDArray target, float[] values, String module) {
-    ModelConfig.require(
-        target.length() == values.length,
-        "module %s: %d values for shape %s",
-        module,
-        values.length,
-        Arrays.toString(target.shape()));
-    target.assign(Nd4j.create(values, target.shape(), 'c').castTo(target.dataType()));
-  }
-
-  private static float[] floats(INDArray a) {
-    INDArray c = a.castTo(DataType.FLOAT).dup('c');
-    return Arrays.copyOf(c.data().asFloat(), (int) c.length());
+    try {
+      return body.apply(dir);
+    } finally {
+      try (Stream<Path> files = Files.walk(dir)) {
+        files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+      } catch (IOException e) {
+        // a leftover temporary directory is not worth failing the computation for
+      }
+    }
   }
 }

@@ -97,7 +97,12 @@ public final class LoraAdapterModel extends Model<LoraAdapterModel>
     }
   }
 
-  /** The adapter as engine weights (a copy, F32). */
+  /**
+   * The adapter as engine weights (a copy, F32).
+   *
+   * @throws IllegalArgumentException for a method whose branch reads the frozen weights (DoRA,
+   *     PiSSA): those load only onto the base model ({@code PeftAdapter.load} with its weights)
+   */
   public LoraWeights weights() {
     return adapter.toWeights(baseConfig(), DataType.FLOAT);
   }
@@ -110,9 +115,7 @@ public final class LoraAdapterModel extends Model<LoraAdapterModel>
    */
   public void saveAdapter(String path) {
     HadoopDirs.write(
-        path,
-        SparkSession.active().sparkContext().hadoopConfiguration(),
-        dir -> PeftAdapter.save(dir, weights(), getModelDir()));
+        path, SparkSession.active().sparkContext().hadoopConfiguration(), adapter::writeTo);
   }
 
   @Override
@@ -231,10 +234,7 @@ public final class LoraAdapterModel extends Model<LoraAdapterModel>
       org.apache.spark.ml.util.DefaultParamsWriter$.MODULE$.saveMetadata(
           model, path, sparkSession());
       var conf = sc().hadoopConfiguration();
-      HadoopDirs.write(
-          path + "/" + ADAPTER_DIR,
-          conf,
-          dir -> PeftAdapter.save(dir, model.weights(), model.getModelDir()));
+      HadoopDirs.write(path + "/" + ADAPTER_DIR, conf, model.adapter::writeTo);
       HadoopDirs.write(
           path + "/" + INFO_DIR,
           conf,
@@ -279,7 +279,13 @@ public final class LoraAdapterModel extends Model<LoraAdapterModel>
           HadoopDirs.read(
               path + "/" + ADAPTER_DIR,
               conf,
-              dir -> AdapterTensors.of(PeftAdapter.load(dir, base, DataType.FLOAT)));
+              dir -> {
+                // validated now: fully where the method needs no base weights, else its config
+                if (!PeftAdapter.readConfig(dir).method().variant().needsBase()) {
+                  PeftAdapter.load(dir, base, DataType.FLOAT);
+                }
+                return AdapterTensors.read(dir);
+              });
       LoraAdapterModel model =
           new LoraAdapterModel(metadata.uid(), tensors, info.summary, info.baseConfigJson);
       metadata.getAndSetParams(model, scala.Option.empty());

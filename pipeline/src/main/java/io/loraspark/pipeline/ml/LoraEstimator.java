@@ -178,6 +178,12 @@ public final class LoraEstimator extends Estimator<LoraAdapterModel>
     return this;
   }
 
+  /** The adapter method: lora, lora-fa, dora, pissa, vera, adalora or delta-lora. */
+  public LoraEstimator setMethod(String v) {
+    set(method(), v);
+    return this;
+  }
+
   public LoraEstimator setLearningRate(double v) {
     set(learningRate(), v);
     return this;

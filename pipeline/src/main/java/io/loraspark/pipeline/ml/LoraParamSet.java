@@ -1,6 +1,7 @@
 package io.loraspark.pipeline.ml;
 
 import io.loraspark.train.data.ShardReader;
+import io.loraspark.train.lora.LoraMethod;
 import io.loraspark.train.model.Projection;
 import java.io.Serializable;
 import java.util.Set;
@@ -24,6 +25,7 @@ public record LoraParamSet(
     DoubleParam dropout,
     BooleanParam rsLora,
     Param<String> targets,
+    Param<String> method,
     DoubleParam learningRate,
     DoubleParam lrRatio,
     IntParam steps,
@@ -75,6 +77,14 @@ public record LoraParamSet(
                     "targets",
                     LoraParamSet::validTargets,
                     "a comma-separated subset of " + ALL_TARGETS)),
+            new Param<>(
+                owner,
+                "method",
+                "adapter method: " + String.join(", ", LoraMethod.keys()),
+                ParamChecks.strings(
+                    "method",
+                    LoraParamSet::validMethod,
+                    "one of " + String.join(", ", LoraMethod.keys()))),
             new DoubleParam(
                 owner,
                 "learningRate",
@@ -152,6 +162,7 @@ public record LoraParamSet(
     owner.setDefault(dropout, 0.0);
     owner.setDefault(rsLora, false);
     owner.setDefault(targets, ALL_TARGETS);
+    owner.setDefault(method, "lora");
     owner.setDefault(learningRate, 2e-4);
     owner.setDefault(lrRatio, 1.0);
     owner.setDefault(steps, 100);
@@ -166,6 +177,15 @@ public record LoraParamSet(
     owner.setDefault(segmentIdsCol, ShardReader.SEGMENT_IDS);
     owner.setDefault(nllCol, "nll");
     owner.setDefault(tokensCol, "tokens");
+  }
+
+  private static boolean validMethod(String name) {
+    try {
+      LoraMethod.parse(name);
+      return true;
+    } catch (IllegalArgumentException e) {
+      return false; // reported by the param check with the valid names
+    }
   }
 
   private static boolean validTargets(String csv) {

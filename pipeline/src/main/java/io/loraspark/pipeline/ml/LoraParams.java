@@ -2,6 +2,7 @@ package io.loraspark.pipeline.ml;
 
 import io.loraspark.train.loop.TrainConfig;
 import io.loraspark.train.lora.LoraConfig;
+import io.loraspark.train.lora.LoraMethod;
 import io.loraspark.train.model.Projection;
 import io.loraspark.train.optim.LrSchedule;
 import org.apache.spark.ml.param.BooleanParam;
@@ -46,6 +47,10 @@ public interface LoraParams extends Params {
 
   default Param<String> targets() {
     return loraParams().targets();
+  }
+
+  default Param<String> method() {
+    return loraParams().method();
   }
 
   default DoubleParam learningRate() {
@@ -167,6 +172,10 @@ public interface LoraParams extends Params {
     return isDefined(warmupSteps()) ? (Integer) $(warmupSteps()) : getSteps() / 10;
   }
 
+  default String getMethod() {
+    return $(method());
+  }
+
   default String getSchedule() {
     return $(schedule());
   }
@@ -206,7 +215,12 @@ public interface LoraParams extends Params {
   /** The adapter's shape from these params. */
   default LoraConfig loraConfig() {
     return new LoraConfig(
-        getRank(), getAlpha(), getDropout(), Projection.parseList(getTargets()), getRsLora());
+        getRank(),
+        getAlpha(),
+        getDropout(),
+        Projection.parseList(getTargets()),
+        getRsLora(),
+        LoraMethod.parse(getMethod()));
   }
 
   /**

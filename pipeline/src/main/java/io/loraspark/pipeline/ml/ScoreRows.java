@@ -55,7 +55,7 @@ final class ScoreRows implements MapPartitionsFunction<Row, Row>, Serializable {
     Transformer base = BaseModelCache.get(Path.of(modelDir));
     Adapters lora =
         FusedLora.inference(
-            adapter.value().toWeights(base.config(), base.weights().embed().dataType()));
+            adapter.value().toWeights(base.weights(), base.weights().embed().dataType()));
     return new Iterator<>() {
       private final ArrayDeque<Row> ready = new ArrayDeque<>();
 

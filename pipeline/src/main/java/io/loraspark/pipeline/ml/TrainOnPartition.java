@@ -101,6 +101,6 @@ final class TrainOnPartition implements FlatMapFunction<Iterator<Row>, TrainOnPa
             skipped,
             t.weights().parameterCount(),
             seconds);
-    return List.of(new Result(AdapterTensors.of(t.weights()), summary)).iterator();
+    return List.of(new Result(AdapterTensors.of(t.weights(), modelDir), summary)).iterator();
   }
 }

@@ -215,6 +215,32 @@ class LoraEstimatorTest {
         .isEqualTo(nllAndTokens(pipeline.transform(seeds)));
   }
 
+  /**
+   * The method param: a DoRA adapter (whose branch reads the frozen weights) and a VeRA adapter
+   * (shared projections) train through the estimator, score in the executors on the base, and the
+   * saved model scores the same after loading; the saved PEFT directory is the method's own.
+   */
+  @Test
+  void methodsTrainScoreAndRoundTripThroughTheEstimator() throws Exception {
+    Dataset<Row> few = tokens.limit(24).cache();
+    for (String method : new String[] {"dora", "vera"}) {
+      LoraAdapterModel m = estimator().setMethod(method).setRank(2).setTargets("q,v").fit(tokens);
+      assertThat(m.loraConfig().method().key()).isEqualTo(method);
+      double loss = new PerplexityEvaluator().setMetricName("loss").evaluate(m.transform(few));
+      assertThat(loss).as("%s loss", method).isFinite().isPositive();
+      Path dir = tmp.resolve(method);
+      m.write().save(dir.toString());
+      LoraAdapterModel back = LoraAdapterModel.load(dir.toString());
+      assertThat(back.getMethod()).isEqualTo(method);
+      assertThat(nllAndTokens(back.transform(few))).isEqualTo(nllAndTokens(m.transform(few)));
+      assertThat(PeftAdapter.readConfig(dir.resolve(LoraAdapterModel.ADAPTER_DIR)).method().key())
+          .isEqualTo(method);
+    }
+    assertThatThrownBy(() -> estimator().setMethod("ia3"))
+        .hasMessageContaining("method")
+        .hasMessageContaining("delta-lora");
+  }
+
   @Test
   void fitNamesTheModelDirectoryAndTheMissingRows() {
     assertThatThrownBy(() -> estimator().setModelDir(tmp.toString()).fit(tokens))
