@@ -16,10 +16,10 @@ import java.util.regex.Pattern;
  * fit is refused up front with the numbers instead of dying of an off-heap allocation failure hours
  * in. One executor holds one base copy (FP32, or its projections as int8 / NF4 codes plus one FP32
  * dequantisation buffer per projection shape and task); each concurrently running task adds, per
- * adapter, its weights + gradients + two AdamW moments (16 bytes per parameter), the dense FP32
- * state its method keeps per targeted projection (Delta-LoRA's ΔW; DoRA's and PiSSA's own
- * dequantised W on a quantized base) and the activations of its micro-batch (kept for the
- * hand-written backward).
+ * adapter, its weights + gradients + two AdamW moments (16 bytes per parameter at the module rank;
+ * 28 for AdaLoRA, at its initial rank, with its three importance averages), the dense FP32 state
+ * its method keeps per targeted projection (Delta-LoRA's ΔW; DoRA's and PiSSA's own dequantised W
+ * on a quantized base) and the activations of its micro-batch (kept for the hand-written backward).
  */
 public record MemoryPlan(
     long baseBytes,
@@ -62,13 +62,17 @@ public record MemoryPlan(
       boolean ownW =
           method == LoraMethod.DELTA_LORA
               || (baseQuant != BaseQuant.NONE && method.variant().needsBase());
+      var variant = method.variant();
+      // A, B at the module's rank (AdaLoRA's init_r); with its three importance EMAs per entry
+      int r = variant.moduleRank(a.lora().rank());
+      long bytesPerParam = variant.allocatesRanks() ? 28 : 16;
       for (Projection p : a.lora().targets()) {
-        params += (long) a.lora().rank() * (p.inFeatures(c) + p.outFeatures(c)) * c.numLayers();
+        params += (long) r * (p.inFeatures(c) + p.outFeatures(c)) * c.numLayers();
         if (ownW) {
           dense += (long) p.inFeatures(c) * p.outFeatures(c) * c.numLayers();
         }
       }
-      state = Math.max(state, 16 * params + 4 * dense);
+      state = Math.max(state, bytesPerParam * params + 4 * dense);
       long tokens = (long) a.train().batchSize() * maxSeqLen;
       activations = Math.max(activations, 4 * tokens * activationFloatsPerToken(c, maxSeqLen));
     }
