@@ -37,6 +37,7 @@ public final class BaseModelCache {
     return MODELS.computeIfAbsent(
         key,
         k -> {
+          io.loraspark.train.io.FaultPoints.reach(io.loraspark.train.io.FaultPoints.BASE_LOAD);
           long t0 = System.nanoTime();
           Transformer t = new Transformer(CheckpointLoader.load(dir));
           LOG.info("loaded base model {} in {} ms", dir, (System.nanoTime() - t0) / 1_000_000);
