@@ -23,8 +23,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * fires once across all JVMs, claimed by creating {@code DIR/POINT} (so a retried task attempt
  * passes). {@code -Dlora.faults.disk-full=BYTES} makes every {@link AtomicFiles} write of this JVM
  * fail with {@code IOException("No space left on device")} once it has written more than BYTES in
- * total, as a full output disk would (every output of a run but Spark's Parquet copies of the
- * leaderboard and metrics goes through {@link AtomicFiles}).
+ * total, as a full output disk would (every output of a sweep but Spark's Parquet copies of the
+ * leaderboard and metrics and the HTML report goes through {@link AtomicFiles}).
  */
 public final class FaultPoints {
   /** The executor loads the base model (before the load). */
@@ -38,6 +38,9 @@ public final class FaultPoints {
 
   /** Inside an adapter's commit: its directory is written in the temp place, not yet moved. */
   public static final String COMMIT = "commit";
+
+  private static final java.util.Set<String> POINTS =
+      java.util.Set.of(BASE_LOAD, STEP, CHECKPOINT_WRITE, COMMIT);
 
   private record Fault(boolean halt, int nth) {}
 
@@ -99,9 +102,12 @@ public final class FaultPoints {
       }
       String[] kv = item.trim().split(":", 2);
       String[] an = kv.length == 2 ? kv[1].split("@", 2) : new String[] {""};
-      if (!an[0].equals("halt") && !an[0].equals("throw")) {
+      if (!POINTS.contains(kv[0]) || !an[0].equals("halt") && !an[0].equals("throw")) {
         throw new IllegalArgumentException(
-            "lora.faults: '" + item + "' must be POINT:halt[@N] or POINT:throw[@N]");
+            "lora.faults: '"
+                + item
+                + "' must be POINT:halt[@N] or POINT:throw[@N], POINT one of "
+                + new java.util.TreeSet<>(POINTS));
       }
       out.put(kv[0], new Fault(an[0].equals("halt"), an.length == 2 ? Integer.parseInt(an[1]) : 1));
     }
