@@ -144,7 +144,7 @@ public record GroupTask(
    * Deletes what killed writers leave behind under {@code runDir}: the hidden {@code .*.tmp} and
    * {@code .*.old} entries of adapter commits, checkpoint writes and {@link AtomicFiles} writes in
    * the run directory, {@code adapters/}, {@code rounds/} and each adapter's checkpoint directory.
-   * Only safe when none of the run's tasks is running (the driver calls it between rounds' jobs).
+   * Only safe when none of the run's tasks is running: the driver calls it after the last round.
    */
   public static void removeLeftovers(Path runDir) {
     List<Path> dirs = new ArrayList<>(List.of(runDir, runDir.resolve("adapters")));
