@@ -147,8 +147,13 @@ class SweepClusterIT {
 
   record Run(Path dir, int code, String out, String err, double seconds) {}
 
+  /**
+   * Starts the Master and two Workers under {@link #tmp} and writes this class's sweeps; {@link
+   * FaultMatrixIT} reuses it (setting {@code tmp} first), so the helpers below serve both.
+   */
   @BeforeAll
   static void startCluster() throws Exception {
+    workDirs.clear();
     Thread hook = new Thread(SweepClusterIT::stopCluster, "stop-spark-cluster");
     Runtime.getRuntime().addShutdownHook(hook);
     Path jar;

@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.loraspark.train.io.AtomicFiles;
+import io.loraspark.train.io.FaultPoints;
 import io.loraspark.train.lora.LoraWeights;
 import io.loraspark.train.lora.PeftAdapter;
 import io.loraspark.train.optim.AdamW;
@@ -114,6 +115,7 @@ final class AdapterCheckpoint {
           tmp.resolve(OPTIMIZER_FILE),
           moments,
           Map.of("optimizer", "adamw", "step_count", Integer.toString(optimizer.stepCount())));
+      FaultPoints.reach(FaultPoints.CHECKPOINT_WRITE);
       ObjectNode state = JSON.createObjectNode();
       state.put("format", FORMAT);
       state.put("adapter_id", adapterId);

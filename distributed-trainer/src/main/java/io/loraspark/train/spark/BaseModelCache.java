@@ -47,6 +47,7 @@ public final class BaseModelCache {
     return MODELS.computeIfAbsent(
         key,
         k -> {
+          io.loraspark.train.io.FaultPoints.reach(io.loraspark.train.io.FaultPoints.BASE_LOAD);
           long t0 = System.nanoTime();
           ModelWeights w = CheckpointLoader.load(dir, quant);
           LOG.info(

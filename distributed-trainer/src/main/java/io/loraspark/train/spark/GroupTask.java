@@ -1,5 +1,7 @@
 package io.loraspark.train.spark;
 
+import io.loraspark.train.io.AtomicFiles;
+import io.loraspark.train.io.FaultPoints;
 import io.loraspark.train.loop.AdapterSpec;
 import io.loraspark.train.loop.FusedTrainer;
 import io.loraspark.train.loop.TrainedAdapter;
@@ -7,11 +9,16 @@ import io.loraspark.train.lora.PeftAdapter;
 import io.loraspark.train.model.ModelConfig;
 import io.loraspark.train.model.Transformer;
 import io.loraspark.train.model.quant.BaseQuant;
+import java.io.IOException;
 import java.io.Serializable;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Consumer;
+import java.util.stream.Stream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -96,14 +103,15 @@ public record GroupTask(
   /**
    * Writes the adapter into a hidden sibling directory and renames it over {@code dir} in one move,
    * so readers (and a retried or speculative copy of this task, which writes the same bytes) never
-   * see a half-written adapter.
+   * see a half-written adapter. A failed write removes its temporary directory; one left by a task
+   * killed here is removed by {@link #removeLeftovers} once the run's tasks are done.
    */
   private void commit(Path dir, TrainedAdapter t) {
     Path tmp =
         dir.resolveSibling("." + dir.getFileName() + "." + java.util.UUID.randomUUID() + ".tmp");
     try {
       PeftAdapter.save(tmp, t.weights(), modelDir);
-      java.nio.file.Files.writeString(
+      AtomicFiles.writeString(
           tmp.resolve("lora_spark.json"),
           String.format(
               java.util.Locale.ROOT,
@@ -112,20 +120,65 @@ public record GroupTask(
               t.spec().id(),
               t.steps(),
               t.status()));
-      if (java.nio.file.Files.exists(dir)) {
+      FaultPoints.reach(FaultPoints.COMMIT);
+      if (Files.exists(dir)) {
         Path old =
             dir.resolveSibling(
                 "." + dir.getFileName() + "." + java.util.UUID.randomUUID() + ".old");
-        java.nio.file.Files.move(dir, old, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
-        java.nio.file.Files.move(tmp, dir, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
-        io.loraspark.train.io.AtomicFiles.deleteTree(old);
+        Files.move(dir, old, StandardCopyOption.ATOMIC_MOVE);
+        Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
+        AtomicFiles.deleteTree(old);
       } else {
-        java.nio.file.Files.move(tmp, dir, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
       }
-    } catch (java.io.IOException e) {
-      throw new java.io.UncheckedIOException("cannot commit adapter " + dir + ": " + e, e);
+    } catch (IOException | RuntimeException e) {
+      try {
+        AtomicFiles.deleteTree(tmp);
+      } catch (IOException suppressed) {
+        e.addSuppressed(suppressed);
+      }
+      if (e instanceof IOException io) {
+        throw new UncheckedIOException("cannot commit adapter " + dir + ": " + e, io);
+      }
+      throw (RuntimeException) e;
     }
   }
+
+  /**
+   * Deletes what killed writers leave behind under {@code runDir}: the hidden {@code .*.tmp} and
+   * {@code .*.old} entries of adapter commits, checkpoint writes and {@link AtomicFiles} writes in
+   * the run directory, {@code adapters/}, {@code rounds/} and each adapter's checkpoint directory.
+   * Only safe when none of the run's tasks is running: the driver calls it after the last round.
+   */
+  public static void removeLeftovers(Path runDir) {
+    List<Path> dirs = new ArrayList<>(List.of(runDir, runDir.resolve("adapters")));
+    dirs.add(runDir.resolve("rounds"));
+    Path checkpoints = checkpointRoot(runDir);
+    if (Files.isDirectory(checkpoints)) {
+      try (Stream<Path> s = Files.list(checkpoints)) {
+        s.filter(Files::isDirectory).forEach(dirs::add);
+      } catch (IOException e) {
+        throw new UncheckedIOException(checkpoints + ": cannot list: " + e, e);
+      }
+    }
+    for (Path d : dirs) {
+      if (!Files.isDirectory(d)) {
+        continue;
+      }
+      try (Stream<Path> s = Files.list(d)) {
+        for (Path p :
+            s.filter(p -> LEFTOVER.matcher(p.getFileName().toString()).matches()).toList()) {
+          LOG.info("removing {} left by an interrupted write", p);
+          AtomicFiles.deleteTree(p);
+        }
+      } catch (IOException e) {
+        throw new UncheckedIOException(d + ": cannot remove leftovers: " + e, e);
+      }
+    }
+  }
+
+  private static final java.util.regex.Pattern LEFTOVER =
+      java.util.regex.Pattern.compile("\\..+\\.(tmp|old)");
 
   /** Directory of the exported PEFT adapter of {@code adapterId} in {@code runDir}. */
   public static Path adapterDir(Path runDir, String adapterId) {
@@ -173,7 +226,12 @@ public record GroupTask(
         stopAt);
     List<AdapterOutcome> out = new ArrayList<>();
     long t0 = System.nanoTime();
-    List<TrainedAdapter> trained = trainer.run(progress);
+    List<TrainedAdapter> trained =
+        trainer.run(
+            m -> {
+              progress.accept(m);
+              FaultPoints.reach(FaultPoints.STEP);
+            });
     double wall = (System.nanoTime() - t0) / 1e9;
     for (TrainedAdapter t : trained) {
       Path dir = adapterDir(run, t.spec().id());

@@ -102,7 +102,18 @@ public final class Main implements Runnable {
     if (root instanceof NoSuchFileException) {
       return "no such file: " + root.getMessage();
     }
-    return root.getClass().getSimpleName() + ": " + oneLine(String.valueOf(root.getMessage()));
+    return root.getClass().getSimpleName()
+        + ": "
+        + oneLine(withoutStackTrace(String.valueOf(root.getMessage())));
+  }
+
+  /**
+   * A message up to the stack trace Spark appends to a failed task's reason ({@code \n\tat ...}),
+   * so a job that failed on an executor reports the task's exception and not a page of frames.
+   */
+  static String withoutStackTrace(String s) {
+    int at = s.indexOf("\n\tat ");
+    return at < 0 ? s : s.substring(0, at);
   }
 
   static String oneLine(String s) {

@@ -308,6 +308,7 @@ public final class SweepRunner {
               last ? alive.size() : keep));
       survivors = next;
     }
+    GroupTask.removeLeftovers(runDir); // of tasks killed mid-write; none is running now
     aggregateReplicas(entries, model, config.baseQuant(), data, runDir, progress);
     List<Entry> board = new ArrayList<>(entries.values());
     board.sort(
@@ -752,7 +753,7 @@ public final class SweepRunner {
       Files.createDirectories(tmp);
       try (Stream<Path> s = Files.list(from)) {
         for (Path f : s.filter(Files::isRegularFile).toList()) {
-          Files.copy(f, tmp.resolve(f.getFileName()));
+          AtomicFiles.copy(f, tmp.resolve(f.getFileName()));
         }
       }
       AtomicFiles.deleteTree(to);
