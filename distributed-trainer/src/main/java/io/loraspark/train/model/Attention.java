@@ -40,6 +40,24 @@ final class Attention {
    * @param mask out, [X, G*T, T]
    */
   void fillMask(int[] segments, INDArray mask) {
+    if (Kernels.vector(mask)) {
+      // straight into the float buffer, every head of a row alike: no per-step arrays
+      java.nio.FloatBuffer out = Kernels.buffer(mask).asFloatBuffer();
+      int base = Kernels.offset(mask) / 4;
+      for (int r = 0; r < b; r++) {
+        for (int h = 0; h < nh; h++) {
+          int block = base + (r * nh + h) * t * t;
+          for (int i = 0; i < t; i++) {
+            int si = segments[r * t + i];
+            for (int j = 0; j < t; j++) {
+              boolean ok = j == i || (j < i && si != 0 && segments[r * t + j] == si);
+              out.put(block + i * t + j, ok ? 0f : (float) MASKED);
+            }
+          }
+        }
+      }
+      return;
+    }
     double[] m = new double[b * t * t];
     for (int r = 0; r < b; r++) {
       for (int i = 0; i < t; i++) {

@@ -38,12 +38,34 @@ final class Rope {
    */
   void fillTables(int[] positions, int heads, INDArray cos, INDArray sin) {
     int half = headDim / 2;
-    double[] c = new double[positions.length * heads * headDim];
-    double[] s = new double[c.length];
     double[] invFreq = new double[half];
     for (int i = 0; i < half; i++) {
       invFreq[i] = round(1.0 / Math.pow(theta, (2.0 * i) / headDim));
     }
+    if (Kernels.vector(cos, sin)) {
+      // straight into the float buffers: no per-step arrays for the garbage collector
+      java.nio.FloatBuffer c = Kernels.buffer(cos).asFloatBuffer();
+      java.nio.FloatBuffer s = Kernels.buffer(sin).asFloatBuffer();
+      int cBase = Kernels.offset(cos) / 4;
+      int sBase = Kernels.offset(sin) / 4;
+      for (int n = 0; n < positions.length; n++) {
+        for (int i = 0; i < half; i++) {
+          double angle = round(positions[n] * invFreq[i]);
+          float cv = (float) Math.cos(angle);
+          float sv = (float) Math.sin(angle);
+          for (int h = 0; h < heads; h++) {
+            int base = (n * heads + h) * headDim;
+            c.put(cBase + base + i, cv);
+            c.put(cBase + base + i + half, cv);
+            s.put(sBase + base + i, sv);
+            s.put(sBase + base + i + half, sv);
+          }
+        }
+      }
+      return;
+    }
+    double[] c = new double[positions.length * heads * headDim];
+    double[] s = new double[c.length];
     for (int n = 0; n < positions.length; n++) {
       for (int i = 0; i < half; i++) {
         double angle = round(positions[n] * invFreq[i]);
