@@ -10,16 +10,13 @@ import io.loraspark.train.loop.FusedTrainer;
 import io.loraspark.train.loop.TrainConfig;
 import io.loraspark.train.loop.TrainedAdapter;
 import io.loraspark.train.model.Adapters;
-import io.loraspark.train.model.Batch;
 import io.loraspark.train.model.CheckpointLoader;
-import io.loraspark.train.model.LossStats;
 import io.loraspark.train.model.ModelConfig;
 import io.loraspark.train.model.ModelWeights;
 import io.loraspark.train.model.Projection;
 import io.loraspark.train.model.TestModels;
 import io.loraspark.train.model.TokenRow;
 import io.loraspark.train.model.Transformer;
-import io.loraspark.train.model.Workspace;
 import io.loraspark.train.optim.LrSchedule;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -138,34 +135,7 @@ class DeltaLoraTest {
             moved(base, new LoraConfig(2, 3, 0, all, false, LoraMethod.DELTA_LORA), 2),
             moved(base, new LoraConfig(1, 2, 0, all, true, LoraMethod.DELTA_LORA), 3));
     int groups = adapters.size();
-    int t = 6;
-    List<int[]> ids = new ArrayList<>();
-    List<int[]> labels = new ArrayList<>();
-    int[] rowGroups = new int[2 * groups];
-    for (int r = 0; r < 2 * groups; r++) {
-      int[] row = new int[t];
-      int[] lab = new int[t];
-      for (int i = 0; i < t; i++) {
-        row[i] = rnd.nextInt(c.vocabSize());
-        lab[i] = i < 2 ? Batch.IGNORE : row[i];
-      }
-      ids.add(row);
-      labels.add(lab);
-      rowGroups[r] = r / 2;
-    }
-    Batch batch = Batch.padded(ids, labels, 0, rowGroups, groups, t);
-    Transformer model = new Transformer(base);
-    Workspace ws = model.newWorkspace(2 * groups, t);
-    FusedLora fused = new FusedLora();
-    List<FusedLora.Slot> slots = new ArrayList<>();
-    for (int k = 0; k < groups; k++) {
-      slots.add(new FusedLora.Slot(adapters.get(k), 2 * k * t, 2 * (k + 1) * t, 700 + k));
-    }
-    fused.bind(slots, true, 5);
-    model.forward(batch, fused, ws);
-    LossStats stats = model.loss(batch, ws);
-    adapters.forEach(LoraWeights::zeroGrad);
-    model.backward(batch, fused, ws, stats);
+    FusedStep step = FusedStep.run(base, adapters, rnd, 6, -1, 700, 5);
     double eps = 1e-6;
     int checked = 0;
     for (int k = 0; k < groups; k++) {
@@ -175,13 +145,7 @@ class DeltaLoraTest {
           continue;
         }
         long i = rnd.nextInt((int) p.value().length());
-        double orig = p.value().getDouble(i);
-        p.value().putScalar(i, orig + eps);
-        double plus = objective(model, batch, fused, ws);
-        p.value().putScalar(i, orig - eps);
-        double minus = objective(model, batch, fused, ws);
-        p.value().putScalar(i, orig);
-        double numeric = (plus - minus) / (2 * eps);
+        double numeric = step.numeric(p.value(), i, eps);
         assertThat(p.grad().getDouble(i))
             .as("adapter %d %s [%d]", k, p.name(), i)
             .isCloseTo(numeric, within(1e-6 * Math.max(1, Math.abs(numeric)) + 1e-8));
@@ -189,16 +153,6 @@ class DeltaLoraTest {
       }
     }
     assertThat(checked).as("entries checked").isEqualTo(3 * 7 * 2);
-  }
-
-  private static double objective(Transformer model, Batch batch, FusedLora fused, Workspace ws) {
-    model.forward(batch, fused, ws);
-    LossStats s = model.loss(batch, ws);
-    double sum = 0;
-    for (int g = 0; g < batch.groups(); g++) {
-      sum += s.mean(g);
-    }
-    return sum;
   }
 
   /**

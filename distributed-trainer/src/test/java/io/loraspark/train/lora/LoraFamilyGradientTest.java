@@ -3,15 +3,11 @@ package io.loraspark.train.lora;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
-import io.loraspark.train.model.Batch;
 import io.loraspark.train.model.CheckpointLoader;
-import io.loraspark.train.model.LossStats;
 import io.loraspark.train.model.ModelConfig;
 import io.loraspark.train.model.ModelWeights;
 import io.loraspark.train.model.Projection;
 import io.loraspark.train.model.TestModels;
-import io.loraspark.train.model.Transformer;
-import io.loraspark.train.model.Workspace;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -240,35 +236,7 @@ class LoraFamilyGradientTest {
     adapters.add(movedDora(base, new LoraConfig(1, 2, 0.0, all, true, LoraMethod.DORA), 103));
     adapters.add(movedPissa(base, new LoraConfig(2, 4, 0.3, all, false, LoraMethod.PISSA), 104));
     int groups = adapters.size();
-    int t = 6;
-    List<int[]> ids = new ArrayList<>();
-    List<int[]> labels = new ArrayList<>();
-    int[] rowGroups = new int[2 * groups];
-    for (int r = 0; r < 2 * groups; r++) {
-      int len = r == 3 ? 4 : t;
-      int[] row = new int[len];
-      int[] lab = new int[len];
-      for (int i = 0; i < len; i++) {
-        row[i] = rnd.nextInt(c.vocabSize());
-        lab[i] = i < 2 ? Batch.IGNORE : row[i];
-      }
-      ids.add(row);
-      labels.add(lab);
-      rowGroups[r] = r / 2;
-    }
-    Batch batch = Batch.padded(ids, labels, 0, rowGroups, groups, t);
-    Transformer model = new Transformer(base);
-    Workspace ws = model.newWorkspace(2 * groups, t);
-    FusedLora fused = new FusedLora();
-    List<FusedLora.Slot> slots = new ArrayList<>();
-    for (int k = 0; k < groups; k++) {
-      slots.add(new FusedLora.Slot(adapters.get(k), 2 * k * t, 2 * (k + 1) * t, 500 + k));
-    }
-    fused.bind(slots, true, 17);
-    model.forward(batch, fused, ws);
-    LossStats stats = model.loss(batch, ws);
-    adapters.forEach(LoraWeights::zeroGrad);
-    model.backward(batch, fused, ws, stats);
+    FusedStep step = FusedStep.run(base, adapters, rnd, 6, 3, 500, 17);
 
     for (LoraWeights.Module m : adapters.get(2).modules()) {
       assertThat(m.gradA()).as("LoRA-FA %s has no dA", m.name()).isNull();
@@ -286,13 +254,7 @@ class LoraFamilyGradientTest {
         INDArray[] expected = truePathCorrection(w, m);
         for (LoraWeights.Trainable param : params) {
           long i = rnd.nextInt((int) param.value().length());
-          double orig = param.value().getDouble(i);
-          param.value().putScalar(i, orig + eps);
-          double plus = objective(model, batch, fused, ws);
-          param.value().putScalar(i, orig - eps);
-          double minus = objective(model, batch, fused, ws);
-          param.value().putScalar(i, orig);
-          double numeric = (plus - minus) / (2 * eps);
+          double numeric = step.numeric(param.value(), i, eps);
           double analytic = param.grad().getDouble(i) + correction(expected, param, m, i);
           assertThat(analytic)
               .as(
@@ -341,16 +303,6 @@ class LoraFamilyGradientTest {
   }
 
   /** Σ_k mean loss_k with the same dropout masks (same bound step). */
-  private static double objective(Transformer model, Batch batch, FusedLora fused, Workspace ws) {
-    model.forward(batch, fused, ws);
-    LossStats s = model.loss(batch, ws);
-    double sum = 0;
-    for (int g = 0; g < batch.groups(); g++) {
-      sum += s.mean(g);
-    }
-    return sum;
-  }
-
   /** DoRA's W' = m ⊙ (W + s·B·A) / ‖W + s·B·A‖ (row norms), in scalar loops. */
   static double[][] naiveDoraWeight(
       double[][] w, double[][] b, double[][] a, double[] m, double s) {
