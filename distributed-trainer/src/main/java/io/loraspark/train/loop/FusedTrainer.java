@@ -289,14 +289,14 @@ public final class FusedTrainer {
       }
       grads.add(p.grad());
     }
-    s.weights.variant().beforeOptimizerStep(s.weights, s.step, t.steps());
+    LoraVariant variant = s.weights.variant();
+    variant.beforeOptimizerStep(s.weights, s.step, t.steps());
     double norm = GradClip.clipByGlobalNorm(grads, t.maxGradNorm());
     if (!Double.isFinite(norm)) {
       fail(s, "non-finite gradient norm " + norm);
       return;
     }
     double lr = s.schedule.lr(s.step);
-    LoraVariant variant = s.weights.variant();
     s.optimizer.step(lr);
     variant.afterOptimizerStep(s.weights, s.step, t.steps());
     s.weights.zeroGrad();

@@ -44,6 +44,11 @@ final class DeltaLoraVariant implements LoraVariant {
   }
 
   @Override
+  public boolean keepsDenseDelta() {
+    return true;
+  }
+
+  @Override
   public boolean ownsBranch() {
     return true;
   }

@@ -122,6 +122,14 @@ public interface LoraVariant {
     return false;
   }
 
+  /**
+   * Whether the module keeps its own dense ΔW [out, in] (Delta-LoRA's moving frozen weight), plus
+   * per-step copies of A and B in the A₀/B₀ slots; executor memory plans count it.
+   */
+  default boolean keepsDenseDelta() {
+    return false;
+  }
+
   /** Whether {@link #forward}/{@link #backward} replace the plain branch. */
   default boolean ownsBranch() {
     return false;

@@ -188,7 +188,7 @@ public final class LoraWeights {
           b = Nd4j.create(dt, out, r);
         }
         boolean mag = variant.hasMagnitude();
-        boolean delta = variant instanceof DeltaLoraVariant; // ΔW, and A, B copied per step
+        boolean delta = variant.keepsDenseDelta(); // ΔW, and A, B copied per step
         boolean copies = variant.keepsInitialFactors() || delta;
         boolean outScale = variant.hasOutScale();
         Module m =

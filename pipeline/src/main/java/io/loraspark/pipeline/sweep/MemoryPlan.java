@@ -1,7 +1,7 @@
 package io.loraspark.pipeline.sweep;
 
 import io.loraspark.train.loop.AdapterSpec;
-import io.loraspark.train.lora.LoraMethod;
+import io.loraspark.train.lora.LoraVariant;
 import io.loraspark.train.model.ModelConfig;
 import io.loraspark.train.model.Projection;
 import io.loraspark.train.model.quant.BaseQuant;
@@ -58,11 +58,9 @@ public record MemoryPlan(
     for (AdapterSpec a : adapters) {
       long params = 0;
       long dense = 0; // FP32 values of [out, in] the method keeps per targeted projection
-      LoraMethod method = a.lora().method();
+      LoraVariant variant = a.lora().method().variant();
       boolean ownW =
-          method == LoraMethod.DELTA_LORA
-              || (baseQuant != BaseQuant.NONE && method.variant().needsBase());
-      var variant = method.variant();
+          variant.keepsDenseDelta() || (baseQuant != BaseQuant.NONE && variant.needsBase());
       // A, B at the module's rank (AdaLoRA's init_r); with its three importance EMAs per entry
       int r = variant.moduleRank(a.lora().rank());
       long bytesPerParam = variant.allocatesRanks() ? 28 : 16;
