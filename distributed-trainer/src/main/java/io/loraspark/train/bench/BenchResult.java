@@ -38,7 +38,8 @@ public record BenchResult(
    * Resident memory: the measured peak against {@code runtime + base + K·adapter + activations}.
    *
    * @param peakResidentBytes VmHWM at the end of the run
-   * @param runtimeBytes VmRSS after the JVM and ND4J started, before the model was built
+   * @param runtimeBytes VmRSS after the JVM, ND4J and the kernel warm-up started and their garbage
+   *     was collected, before the model was built
    * @param baseBytes frozen weights
    * @param perAdapterBytes one adapter's weights, gradients, two AdamW moments and AdamW scratch
    * @param activationBytes the workspace of the fused K·B-row batch (saved activations + scratch)

@@ -24,6 +24,34 @@ final class ProcMemory {
     return field("VmRSS:");
   }
 
+  /**
+   * VmRSS once garbage is gone: after a full GC, ND4J frees the off-heap buffers of collected
+   * arrays on its own deallocator threads, some time later; this polls every 100 ms and returns the
+   * lowest reading once half a second has passed without it dropping by 1 MiB (at most 3 s).
+   */
+  static long settledResidentBytes() {
+    System.gc();
+    long lowest = residentBytes();
+    int quiet = 0;
+    for (int i = 0; i < 30 && quiet < 5; i++) {
+      try {
+        Thread.sleep(100);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        break;
+      }
+      long now = residentBytes();
+      if (now < lowest - (1L << 20)) {
+        lowest = now;
+        quiet = 0;
+      } else {
+        lowest = Math.min(lowest, now);
+        quiet++;
+      }
+    }
+    return lowest;
+  }
+
   private static long field(String key) {
     if (!Files.isReadable(STATUS)) {
       return -1;

@@ -208,6 +208,7 @@ public final class FusedTrainer {
 
   /** Trains every adapter to its step count (or failure) and returns them in spec order. */
   public List<TrainedAdapter> run(Consumer<StepMetrics> listener) {
+    KernelWarmup.once();
     double baseEval = evalLoss(Adapters.NONE);
     while (states.stream().anyMatch(this::active)) {
       microStep(listener);

@@ -3,6 +3,7 @@ package io.loraspark.train.lora;
 import io.loraspark.train.model.ModelConfig;
 import io.loraspark.train.model.ModelWeights;
 import io.loraspark.train.model.Projection;
+import io.loraspark.train.optim.Grads;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Collections;
@@ -337,7 +338,7 @@ public final class LoraWeights {
   /** Zeroes every gradient accumulator. */
   public void zeroGrad() {
     for (Trainable t : trainables()) {
-      t.grad().assign(0);
+      Grads.zero(t.grad());
     }
   }
 }

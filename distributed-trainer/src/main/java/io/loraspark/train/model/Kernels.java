@@ -20,9 +20,9 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * float rounding. {@code -Dlora.kernels=nd4j} forces the ND4J path (to compare or to rule the
  * kernels out).
  */
-final class Kernels {
+public final class Kernels {
   /** Whether the Vector API kernels may run in this JVM. */
-  static final boolean VECTOR = detect();
+  public static final boolean VECTOR = detect();
 
   private Kernels() {}
 
@@ -42,7 +42,7 @@ final class Kernels {
    * float32 with row-major strides over one block (a view of a row range is), in a buffer small
    * enough for {@link ByteBuffer} addressing.
    */
-  static boolean vector(INDArray... arrays) {
+  public static boolean vector(INDArray... arrays) {
     if (!VECTOR) {
       return false;
     }
@@ -70,12 +70,12 @@ final class Kernels {
   }
 
   /** The whole off-heap buffer under {@code a} (views included), little-endian. */
-  static ByteBuffer buffer(INDArray a) {
+  public static ByteBuffer buffer(INDArray a) {
     return a.data().asNio().order(ByteOrder.LITTLE_ENDIAN);
   }
 
   /** Byte offset of {@code a}'s first element in {@link #buffer}. */
-  static int offset(INDArray a) {
+  public static int offset(INDArray a) {
     return Math.toIntExact(a.offset() * 4);
   }
 }

@@ -35,6 +35,8 @@ final class VectorKernels {
   private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
   private static final int L = S.length();
   private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+  private static final ThreadLocal<float[]> LANES = ThreadLocal.withInitial(() -> new float[L]);
+  private static final int CHUNK = 4096; // floats per pass of a two-pass elementwise kernel
 
   private static final float EXP_LO = -87.33654f; // below: exp underflows to 0
   private static final float EXP_HI = 88.0f; // 2^127 · p stays finite
@@ -102,8 +104,10 @@ final class VectorKernels {
 
   /** Σ of the lanes, added in lane order (reproducible, unlike {@code reduceLanes(ADD)}). */
   private static float sum(FloatVector v) {
+    float[] lanes = LANES.get();
+    v.intoArray(lanes, 0);
     float s = 0f;
-    for (float f : v.toArray()) {
+    for (float f : lanes) {
       s += f;
     }
     return s;
@@ -290,7 +294,11 @@ final class VectorKernels {
     }
   }
 
-  /** {@code sig = σ(gate)}, {@code act = gate · sig · up}, over {@code n} elements. */
+  /**
+   * {@code sig = σ(gate)}, {@code act = gate · sig · up}, over {@code n} elements, in chunks that
+   * stay in cache between the two passes. (One loop doing both did not compile to SIMD: with the
+   * inlined exp, C2 stopped inlining the loads and allocated a vector object per load.)
+   */
   static void siluMul(
       ByteBuffer gate,
       int gOff,
@@ -301,20 +309,48 @@ final class VectorKernels {
       ByteBuffer act,
       int aOff,
       int n) {
+    for (int c = 0; c < n; c += CHUNK) {
+      int len = Math.min(CHUNK, n - c);
+      sigmoidRow(gate, gOff + c * 4, sig, sOff + c * 4, len);
+      productRow(gate, gOff + c * 4, sig, sOff + c * 4, up, uOff + c * 4, act, aOff + c * 4, len);
+    }
+  }
+
+  /** sig ← 1 / (1 + exp(−gate)) over n floats. */
+  private static void sigmoidRow(ByteBuffer gate, int gOff, ByteBuffer sig, int sOff, int n) {
+    int vb = bound(n);
+    FloatVector one = FloatVector.broadcast(S, 1f);
+    int i = 0;
+    for (; i < vb; i += L) {
+      one.div(exp(load(gate, gOff + i * 4).neg()).add(1f)).intoByteBuffer(sig, sOff + i * 4, LE);
+    }
+    for (; i < n; i++) {
+      sig.putFloat(sOff + i * 4, 1f / (exp(-gate.getFloat(gOff + i * 4)) + 1f));
+    }
+  }
+
+  /** out ← a · b · c over n floats. */
+  private static void productRow(
+      ByteBuffer a,
+      int ao,
+      ByteBuffer b,
+      int bo,
+      ByteBuffer c,
+      int co,
+      ByteBuffer out,
+      int oo,
+      int n) {
     int vb = bound(n);
     int i = 0;
     for (; i < vb; i += L) {
-      FloatVector g = load(gate, gOff + i * 4);
-      FloatVector sg = exp(g.neg()).add(1f);
-      sg = FloatVector.broadcast(S, 1f).div(sg);
-      sg.intoByteBuffer(sig, sOff + i * 4, LE);
-      g.mul(sg).mul(load(up, uOff + i * 4)).intoByteBuffer(act, aOff + i * 4, LE);
+      load(a, ao + i * 4)
+          .mul(load(b, bo + i * 4))
+          .mul(load(c, co + i * 4))
+          .intoByteBuffer(out, oo + i * 4, LE);
     }
     for (; i < n; i++) {
-      float g = gate.getFloat(gOff + i * 4);
-      float sg = 1f / (exp(-g) + 1f);
-      sig.putFloat(sOff + i * 4, sg);
-      act.putFloat(aOff + i * 4, g * sg * up.getFloat(uOff + i * 4));
+      out.putFloat(
+          oo + i * 4, a.getFloat(ao + i * 4) * b.getFloat(bo + i * 4) * c.getFloat(co + i * 4));
     }
   }
 

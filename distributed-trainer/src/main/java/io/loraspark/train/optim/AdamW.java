@@ -3,6 +3,7 @@ package io.loraspark.train.optim;
 import static io.loraspark.train.model.ModelConfig.require;
 
 import io.loraspark.train.lora.LoraWeights;
+import io.loraspark.train.model.Kernels;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashSet;
@@ -185,6 +186,27 @@ public final class AdamW {
     INDArray v = expAvgSq[i];
     INDArray s = scratch[i];
     double oneMinusB1 = 1 - cfg.beta1();
+    if (Kernels.vector(p, g, m, v)) {
+      VectorOptim.adamW(
+          Kernels.buffer(p),
+          Kernels.offset(p),
+          Kernels.buffer(g),
+          Kernels.offset(g),
+          Kernels.buffer(m),
+          Kernels.offset(m),
+          Kernels.buffer(v),
+          Kernels.offset(v),
+          Math.toIntExact(p.length()),
+          (float) (1 - lrP * cfg.weightDecay()),
+          oneMinusB1 < 0.5,
+          (float) (oneMinusB1 < 0.5 ? oneMinusB1 : 1 - oneMinusB1),
+          (float) (1 - cfg.beta2()),
+          (float) cfg.beta2(),
+          (float) biasCorrection2Sqrt,
+          (float) cfg.eps(),
+          (float) (lrP / biasCorrection1));
+      return;
+    }
     if (cfg.weightDecay() != 0) {
       p.muli(1 - lrP * cfg.weightDecay()); // p *= 1 - lr_p * wd (decoupled decay)
     }

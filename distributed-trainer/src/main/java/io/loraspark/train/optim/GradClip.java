@@ -2,6 +2,7 @@ package io.loraspark.train.optim;
 
 import static io.loraspark.train.model.ModelConfig.require;
 
+import io.loraspark.train.model.Kernels;
 import java.util.List;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -25,6 +26,10 @@ public final class GradClip {
     require(grads != null, "grads must not be null");
     double sumSq = 0;
     for (INDArray g : grads) {
+      if (Kernels.vector(g)) { // float32: Σ g² in double without a double copy
+        sumSq += VectorOptim.sumSquares(Kernels.buffer(g), Kernels.offset(g), (int) g.length());
+        continue;
+      }
       INDArray d = g.dataType() == DataType.DOUBLE ? g : g.castTo(DataType.DOUBLE);
       double n = d.norm2Number().doubleValue(); // this tensor's L2 norm, in double
       sumSq += n * n; // Σ over tensors of their squared norms
@@ -52,7 +57,11 @@ public final class GradClip {
     double coef = maxNorm / (norm + EPS); // clip_coef = max_norm / (total_norm + 1e-6)
     if (coef < 1) { // PyTorch clamps the coefficient to at most 1
       for (INDArray g : grads) {
-        g.muli(coef); // g *= clip_coef, in place
+        if (Kernels.vector(g)) {
+          VectorOptim.scale(Kernels.buffer(g), Kernels.offset(g), (int) g.length(), (float) coef);
+        } else {
+          g.muli(coef); // g *= clip_coef, in place
+        }
       }
     }
     return norm;

@@ -56,6 +56,36 @@ class GradClipTest {
     }
   }
 
+  /**
+   * Float32 row-major grads take the vector kernels, column-major ones the ND4J ops: the norms
+   * agree to double rounding (the sums run in different orders) and the clipped grads bit for bit;
+   * widths of 67 run the kernels' vector bodies and scalar tails. {@link Grads#zero} clears both
+   * kinds.
+   */
+  @Test
+  void vectorKernelsAgreeWithNd4jOps() {
+    java.util.SplittableRandom rnd = new java.util.SplittableRandom(3);
+    double[] values = rnd.doubles(5 * 67, -3, 3).toArray();
+    INDArray c = Nd4j.createFromArray(values).castTo(DataType.FLOAT).reshape(5, 67);
+    INDArray f = c.dup('f');
+    double exact = 0;
+    for (float v : c.data().asFloat()) {
+      exact += (double) v * v;
+    }
+    double vectorNorm = GradClip.clipByGlobalNorm(List.of(c), 1.0);
+    double nd4jNorm = GradClip.clipByGlobalNorm(List.of(f), 1.0);
+    assertThat(vectorNorm).isCloseTo(Math.sqrt(exact), within(Math.sqrt(exact) * 1e-14));
+    assertThat(vectorNorm).isCloseTo(nd4jNorm, within(nd4jNorm * 1e-14));
+    float[] cv = c.dup('c').data().asFloat();
+    float[] fv = f.dup('c').data().asFloat();
+    assertThat(cv).as("clipped grads").containsExactly(fv);
+    assertThat(GradClip.globalNorm(List.of(c))).isCloseTo(1.0, within(1e-6));
+    Grads.zero(c);
+    Grads.zero(f);
+    assertThat(c.data().asFloat()).containsOnly(0f);
+    assertThat(f.data().asFloat()).containsOnly(0f);
+  }
+
   @Test
   void leavesGradsAloneUnderTheLimitOrWhenDisabled() {
     for (double maxNorm : new double[] {5.5, 100.0, 0.0, -1.0}) {
