@@ -59,12 +59,18 @@ class DeltaLoraQuantCliTest {
     return CliRunner.run(args.toArray(String[]::new));
   }
 
-  @Test
-  void deltaLoraMergedCheckpointScoresAsTheAdapter() throws Exception {
+  /** The first 16 rows of the tokenized seed tasks. */
+  private Path smallData() throws Exception {
     Path data = TrainCliTest.tokenizedSeeds(tmp.resolve("seeds.jsonl"), 128);
     Path small = tmp.resolve("small.jsonl");
     List<String> lines = Files.readAllLines(data);
     Files.write(small, lines.subList(0, Math.min(16, lines.size())));
+    return small;
+  }
+
+  @Test
+  void deltaLoraMergedCheckpointScoresAsTheAdapter() throws Exception {
+    Path small = smallData();
     Path out = tmp.resolve("delta");
     JsonNode trained = json(train(small, out, "--method", "delta-lora"));
     assertThat(Path.of(trained.get("merged").asText())).isEqualTo(out.resolve("merged"));
@@ -94,10 +100,7 @@ class DeltaLoraQuantCliTest {
 
   @Test
   void loraOnTheNf4BaseLearnsAndUnknownModesAreUsageErrors() throws Exception {
-    Path data = TrainCliTest.tokenizedSeeds(tmp.resolve("seeds.jsonl"), 128);
-    Path small = tmp.resolve("small.jsonl");
-    List<String> lines = Files.readAllLines(data);
-    Files.write(small, lines.subList(0, Math.min(16, lines.size())));
+    Path small = smallData();
     JsonNode s = json(train(small, tmp.resolve("nf4"), "--base-quant", "nf4"));
     assertThat(s.get("eval_loss").asDouble())
         .as("eval loss after 12 steps on the NF4 base vs the NF4 base alone")
@@ -109,9 +112,46 @@ class DeltaLoraQuantCliTest {
   }
 
   /**
-   * A Spark sweep with {@code base_quant: nf4}: the executors' base is the NF4 one (its base eval
-   * loss differs from the float32 score of the same rows by NF4's rounding), Delta-LoRA trains
-   * fused beside LoRA and DoRA, and every Delta-LoRA adapter directory says it is not PEFT.
+   * {@code train --recompute-activations} rebuilds each layer's activations in backward and must
+   * write the very same adapter, byte for byte, and the same losses; a non-boolean {@code
+   * recompute_activations} in a sweep config is an input error naming the key.
+   */
+  @Test
+  void recomputedActivationsTrainTheSameAdapterByteForByte() throws Exception {
+    Path small = smallData();
+    JsonNode kept = json(train(small, tmp.resolve("kept"), "--method", "dora", "--dropout", "0.1"));
+    JsonNode recomputed =
+        json(
+            train(
+                small,
+                tmp.resolve("recomputed"),
+                "--method",
+                "dora",
+                "--dropout",
+                "0.1",
+                "--recompute-activations"));
+    assertThat(recomputed.get("eval_loss").asDouble()).isEqualTo(kept.get("eval_loss").asDouble());
+    assertThat(Files.readAllBytes(tmp.resolve("recomputed").resolve("adapter_model.safetensors")))
+        .isEqualTo(Files.readAllBytes(tmp.resolve("kept").resolve("adapter_model.safetensors")));
+    assertThat(kept.get("eval_loss").asDouble()).isLessThan(kept.get("base_eval_loss").asDouble());
+
+    Path config = tmp.resolve("bad.yaml");
+    Files.writeString(
+        config,
+        "model: %s\ndata: %s\nrecompute_activations: 3\n"
+            .formatted(CliScoreTest.STORIES.toAbsolutePath(), small));
+    CliRunner bad = CliRunner.run("train", "--config", config.toString());
+    assertThat(bad.exitCode()).isEqualTo(2);
+    assertThat(bad.errLines()).hasSize(1);
+    assertThat(bad.errLines().get(0))
+        .contains("'recompute_activations' must be true or false but was 3");
+  }
+
+  /**
+   * A Spark sweep with {@code base_quant: nf4} (and recomputed activations, which change no
+   * number): the executors' base is the NF4 one (its base eval loss differs from the float32 score
+   * of the same rows by NF4's rounding), Delta-LoRA trains fused beside LoRA and DoRA, and every
+   * Delta-LoRA adapter directory says it is not PEFT.
    */
   @Test
   void sweepOnAnNf4BaseWithDeltaLora() throws Exception {
@@ -127,6 +167,7 @@ class DeltaLoraQuantCliTest {
         adapters_per_task: 3
         checkpoint_every: 0
         base_quant: nf4
+        recompute_activations: true
         defaults: {lr: 2.0e-3, steps: 6, batch_size: 4, targets: [q, v], rank: 2}
         grid:
           method: [lora, delta-lora, dora]

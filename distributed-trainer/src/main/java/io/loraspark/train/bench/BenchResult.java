@@ -80,6 +80,7 @@ public record BenchResult(
     o.put("steps", s.steps());
     o.put("warmup", s.warmup());
     o.put("base_quant", s.baseQuant().key());
+    o.put("recompute_activations", s.recompute());
     o.put("tokens_per_s", round(tokensPerSecond));
     if (s.adapters() > 1) {
       o.put("adapter_tokens_per_s", round(adapterTokensPerSecond));

@@ -29,6 +29,7 @@ import java.util.List;
  * @param warmup untimed steps before them
  * @param seed seed of the random weights and tokens
  * @param baseQuant how the base's projections are stored (dequantised per GEMM unless none)
+ * @param recompute whether backward recomputes each layer's activations (one layer's kept)
  */
 public record BenchSpec(
     int hidden,
@@ -48,7 +49,8 @@ public record BenchSpec(
     int steps,
     int warmup,
     long seed,
-    BaseQuant baseQuant) {
+    BaseQuant baseQuant,
+    boolean recompute) {
 
   /** A run on a float32 base. */
   public BenchSpec(
@@ -87,7 +89,8 @@ public record BenchSpec(
         steps,
         warmup,
         seed,
-        BaseQuant.NONE);
+        BaseQuant.NONE,
+        false);
   }
 
   public BenchSpec {

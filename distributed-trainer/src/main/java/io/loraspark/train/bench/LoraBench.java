@@ -60,7 +60,7 @@ public final class LoraBench {
             : QuantizedLinears.quantize(SyntheticModel.create(c, spec.seed()), spec.baseQuant());
     System.gc(); // the float copy of a quantized base is garbage: keep it out of the peak
     Transformer model = new Transformer(weights);
-    Workspace ws = model.newWorkspace(rows, spec.seq());
+    Workspace ws = model.newWorkspace(rows, spec.seq(), spec.recompute());
     List<LoraWeights> adapters = new ArrayList<>();
     List<AdamW> optimizers = new ArrayList<>();
     List<FusedLora.Slot> slots = new ArrayList<>();

@@ -40,6 +40,7 @@ public final class FusedTrainer {
   private final FusedLora fused = new FusedLora();
   private Path checkpointRoot;
   private int checkpointEvery;
+  private boolean recompute;
   private int checkpointKeep = 1;
   private int stopAt = Integer.MAX_VALUE;
 
@@ -162,6 +163,16 @@ public final class FusedTrainer {
     this.checkpointRoot = root;
     this.checkpointEvery = every;
     this.checkpointKeep = keep;
+    return this;
+  }
+
+  /**
+   * Recomputes each layer's activations during backward instead of keeping every layer's (see
+   * {@link Workspace}): the same gradients bit for bit, one layer's activations in memory instead
+   * of L, about one more forward pass of compute. For long sequences that do not fit otherwise.
+   */
+  public FusedTrainer recomputingActivations(boolean recompute) {
+    this.recompute = recompute;
     return this;
   }
 
@@ -391,6 +402,6 @@ public final class FusedTrainer {
 
   private Workspace workspace(int rows, int seqLen) {
     return workspaces.computeIfAbsent(
-        ((long) rows << 32) | seqLen, key -> model.newWorkspace(rows, seqLen));
+        ((long) rows << 32) | seqLen, key -> model.newWorkspace(rows, seqLen, recompute));
   }
 }

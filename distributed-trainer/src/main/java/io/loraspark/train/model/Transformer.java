@@ -44,7 +44,16 @@ public final class Transformer {
 
   /** Allocates the buffers for batches of {@code rows} x {@code seqLen} tokens. */
   public Workspace newWorkspace(int rows, int seqLen) {
-    return new Workspace(config, weights.embed().dataType(), rows, seqLen);
+    return newWorkspace(rows, seqLen, false);
+  }
+
+  /**
+   * Allocates the buffers for batches of {@code rows} x {@code seqLen} tokens; with {@code
+   * recompute}, one layer's activations instead of every layer's, rebuilt during backward (same
+   * gradients, bit for bit; about one more forward pass of compute).
+   */
+  public Workspace newWorkspace(int rows, int seqLen, boolean recompute) {
+    return new Workspace(config, weights.embed().dataType(), rows, seqLen, recompute);
   }
 
   /**
@@ -61,15 +70,20 @@ public final class Transformer {
     rope.fillTables(batch.positions(), config.numKvHeads(), ws.cosK, ws.sinK);
     Nd4j.pullRows(weights.embed(), ws.residual[0], 1, batch.inputIds());
     for (int l = 0; l < config.numLayers(); l++) {
-      layerForward(l, attention, adapters, ws);
+      layerForward(l, attention, adapters, ws, false);
     }
     INDArray last = ws.residual[config.numLayers()];
     RmsNorm.forward(last, weights.finalNorm(), config.rmsNormEps(), ws.rInvFinal, ws.hFinal);
     Nd4j.gemm(ws.hFinal, weights.lmHead(), ws.logits, false, true, 1.0, 0.0);
   }
 
-  /** One decoder layer, reading residual[l] and writing residual[l+1]. */
-  private void layerForward(int l, Attention attention, Adapters adapters, Workspace ws) {
+  /**
+   * One decoder layer, reading residual[l] and writing residual[l+1]; when {@code recomputing} for
+   * the backward pass, it stops at the input of down_proj, the last activation the layer's backward
+   * reads (residual[l+1] is kept, and the adapters keep their own per-module buffers).
+   */
+  private void layerForward(
+      int l, Attention attention, Adapters adapters, Workspace ws, boolean recomputing) {
     LayerWeights w = weights.layers().get(l);
     Workspace.LayerActivations a = ws.layers[l];
     INDArray x = ws.residual[l];
@@ -99,6 +113,9 @@ public final class Transformer {
     linear(a.h2, weights.linear(l, Projection.UP), w.bUp(), a.up);
     adapters.forward(l, Projection.UP, a.h2, a.up);
     siluMul(a);
+    if (recomputing) {
+      return;
+    }
     INDArray out = ws.residual[l + 1];
     linear(a.act, weights.linear(l, Projection.DOWN), w.bDown(), out);
     adapters.forward(l, Projection.DOWN, a.act, out);
@@ -171,6 +188,9 @@ public final class Transformer {
         last, weights.finalNorm(), ws.rInvFinal, ws.dh, ws.scratchC1, ws.scratchC2, ws.dx);
     Attention attention = ws.attention;
     for (int l = config.numLayers() - 1; l >= 0; l--) {
+      if (ws.recompute && l < config.numLayers() - 1) { // the top layer's are still in place
+        layerForward(l, attention, adapters, ws, true);
+      }
       layerBackward(l, attention, adapters, ws);
     }
   }

@@ -8,11 +8,19 @@ import org.nd4j.linalg.factory.Nd4j;
  * Every buffer one forward/backward pass of a fixed batch shape needs, allocated once and reused
  * for every step of that shape: the saved activations of each layer and the scratch space of the
  * backward pass. Not thread-safe: one workspace per training thread.
+ *
+ * <p>With {@code recompute} (activation checkpointing) only each layer's input, the residual
+ * stream, is kept for every layer; all layers share one set of activation buffers, and the backward
+ * pass recomputes a layer's forward from its input just before that layer's backward. The saved
+ * activations then cost one layer instead of L (the attention probabilities alone are NH·T floats
+ * per token per layer, so this is what bounds memory at long sequences), for about one more forward
+ * pass of compute.
  */
 public final class Workspace {
   final int rows; // B
   final int seqLen; // T
   final int tokens; // N = B*T
+  final boolean recompute; // layers share one LayerActivations, rebuilt in backward
 
   final INDArray[] residual; // L+1 residual streams, [N, C]; [0] = embeddings
   final LayerActivations[] layers;
@@ -99,10 +107,11 @@ public final class Workspace {
     }
   }
 
-  Workspace(ModelConfig c, DataType dt, int rows, int seqLen) {
+  Workspace(ModelConfig c, DataType dt, int rows, int seqLen, boolean recompute) {
     this.rows = rows;
     this.seqLen = seqLen;
     this.tokens = rows * seqLen;
+    this.recompute = recompute;
     int n = tokens;
     int x = rows * c.numKvHeads();
     int gt = (c.numHeads() / c.numKvHeads()) * seqLen;
@@ -112,8 +121,9 @@ public final class Workspace {
     for (int l = 0; l <= c.numLayers(); l++) {
       residual[l] = Nd4j.create(dt, n, c.hiddenSize());
     }
+    LayerActivations shared = recompute ? new LayerActivations(c, dt, rows, seqLen) : null;
     for (int l = 0; l < c.numLayers(); l++) {
-      layers[l] = new LayerActivations(c, dt, rows, seqLen);
+      layers[l] = recompute ? shared : new LayerActivations(c, dt, rows, seqLen);
     }
     rInvFinal = Nd4j.create(dt, n, 1);
     hFinal = Nd4j.create(dt, n, c.hiddenSize());
@@ -160,6 +170,11 @@ public final class Workspace {
     return seqLen;
   }
 
+  /** Whether backward recomputes each layer's activations (see the class comment). */
+  public boolean recomputes() {
+    return recompute;
+  }
+
   /**
    * Bytes of every buffer this workspace holds (saved activations and backward scratch), found by
    * reflection over its array fields so that a buffer added later is counted too.
@@ -174,7 +189,7 @@ public final class Workspace {
           n += a.length() * a.dataType().width();
         }
       } else if (o instanceof LayerActivations[] acts) {
-        for (LayerActivations act : acts) {
+        for (LayerActivations act : java.util.Set.copyOf(java.util.Arrays.asList(acts))) {
           for (Object f : fieldValues(act)) {
             n += f instanceof INDArray a ? a.length() * a.dataType().width() : 0;
           }

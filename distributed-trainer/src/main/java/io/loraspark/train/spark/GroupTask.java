@@ -36,6 +36,8 @@ import org.slf4j.LoggerFactory;
  * @param threads OpenMP/BLAS threads for this task (its {@code spark.task.cpus})
  * @param checkpointEvery steps between checkpoints (0 = only when the adapter stops)
  * @param baseQuant how the executor's shared base stores its projection weights
+ * @param recomputeActivations recompute each layer's activations in backward (see {@link
+ *     io.loraspark.train.model.Workspace})
  */
 public record GroupTask(
     String runId,
@@ -49,7 +51,8 @@ public record GroupTask(
     int stopAt,
     int threads,
     int checkpointEvery,
-    BaseQuant baseQuant)
+    BaseQuant baseQuant,
+    boolean recomputeActivations)
     implements Serializable {
 
   /**
@@ -213,6 +216,7 @@ public record GroupTask(
     FusedTrainer trainer =
         FusedTrainer.withOwnRows(model, adapters, rows, data.eval(), 0)
             .checkpointing(checkpointRoot(run), checkpointEvery, 1)
+            .recomputingActivations(recomputeActivations)
             .stopAt(stopAt);
     int resumed = trainer.resume();
     LOG.info(

@@ -106,6 +106,13 @@ final class BenchCommand implements Callable<Integer> {
               + " ${DEFAULT-VALUE})")
   String baseQuant;
 
+  @Option(
+      names = "--recompute-activations",
+      description =
+          "recompute each layer's activations during backward (keeps one layer's instead of"
+              + " every layer's; more compute)")
+  boolean recompute;
+
   @Override
   public Integer call() {
     BenchSpec s =
@@ -127,7 +134,8 @@ final class BenchCommand implements Callable<Integer> {
             steps,
             warmup,
             seed,
-            BaseQuant.parse(baseQuant));
+            BaseQuant.parse(baseQuant),
+            recompute);
     BenchResult result = LoraBench.run(s);
     spec.commandLine().getOut().println(result.toJson());
     spec.commandLine().getOut().flush();

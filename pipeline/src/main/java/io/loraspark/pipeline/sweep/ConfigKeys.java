@@ -122,6 +122,14 @@ public final class ConfigKeys {
               "frozen base projections on every executor: `none` (float32), `int8` (per-row"
                   + " absmax) or `nf4` (QLoRA 4-bit NormalFloat, blocks of 64, double-quantised"
                   + " scales), dequantised per GEMM; embeddings, norms and lm_head stay float32"),
+          key(
+              "",
+              "recompute_activations",
+              Type.BOOLEAN,
+              "false",
+              "recompute each layer's activations during backward instead of keeping all"
+                  + " layers': the same gradients, one layer's activations in memory instead of"
+                  + " every layer's, about a third more compute; for long sequences"),
           key("", "spark", Type.MAPPING, "{}", "extra `spark.*` settings for the session"),
           key(
               "",

@@ -42,6 +42,7 @@ public record MemoryPlan(
    * Estimates the plan for the largest adapter of the sweep.
    *
    * @param baseQuant how the executor stores the base's projections
+   * @param recompute whether backward recomputes activations (one layer's kept instead of L)
    * @param maxSeqLen the longest training row
    * @param tasksPerExecutor tasks one executor runs at once (its cores / spark.task.cpus)
    */
@@ -50,6 +51,7 @@ public record MemoryPlan(
       List<AdapterSpec> adapters,
       int adaptersPerTask,
       BaseQuant baseQuant,
+      boolean recompute,
       int maxSeqLen,
       int tasksPerExecutor) {
     long base = baseBytes(c, baseQuant, Math.max(1, tasksPerExecutor));
@@ -72,7 +74,8 @@ public record MemoryPlan(
       }
       state = Math.max(state, bytesPerParam * params + 4 * dense);
       long tokens = (long) a.train().batchSize() * maxSeqLen;
-      activations = Math.max(activations, 4 * tokens * activationFloatsPerToken(c, maxSeqLen));
+      activations =
+          Math.max(activations, 4 * tokens * activationFloatsPerToken(c, maxSeqLen, recompute));
     }
     return new MemoryPlan(
         base,
@@ -167,20 +170,23 @@ public record MemoryPlan(
   }
 
   /**
-   * Floats kept per token: per layer the residual stream, norms, q/k/v/attention output, the MLP's
-   * gate/up/activation and their gradients' scratch, and the attention probabilities; plus the
-   * logits over the vocabulary and their gradient.
+   * Floats per token of a training {@code Workspace}, buffer by buffer: each layer's saved
+   * activations (normed inputs, q/k/v and their head layouts, attention probabilities and output,
+   * the MLP's gate/up/σ/product: 3C + 4q + 4kv + NH·T + 4F + 2), for every layer or, with {@code
+   * recompute}, for one; the backward scratch (4C + 4q + 4kv + NH·T + 3F); the L+1 residual
+   * streams, the attention mask, the rotary tables and their scratch, the final norm and the logits
+   * (whose gradient is formed in place).
    */
-  static long activationFloatsPerToken(ModelConfig c, int seqLen) {
-    long kv = (long) c.numKvHeads() * c.headDim();
+  static long activationFloatsPerToken(ModelConfig c, int seqLen, boolean recompute) {
+    long h = c.hiddenSize();
     long q = (long) c.numHeads() * c.headDim();
-    long perLayer =
-        8L * c.hiddenSize()
-            + 2 * q
-            + 2 * kv
-            + 4L * c.intermediateSize()
-            + 2L * c.numHeads() * seqLen;
-    return perLayer * c.numLayers() + 2L * c.vocabSize();
+    long kv = (long) c.numKvHeads() * c.headDim();
+    long f = c.intermediateSize();
+    long scores = (long) c.numHeads() * seqLen;
+    long layer = 3 * h + 4 * q + 4 * kv + scores + 4 * f + 2;
+    long scratch = 4 * h + 4 * q + 4 * kv + scores + 3 * f;
+    long fixed = (c.numLayers() + 1) * h + scores + 4 * q + 4 * kv + h + 1 + c.vocabSize();
+    return layer * (recompute ? 1 : c.numLayers()) + scratch + fixed;
   }
 
   static String human(long bytes) {

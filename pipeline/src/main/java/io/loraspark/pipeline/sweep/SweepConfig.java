@@ -30,6 +30,7 @@ import java.util.TreeSet;
  * @param adapterSettings explicit adapters, each a map of settings over {@code defaults}
  * @param spark extra Spark settings ({@code spark.*} keys) applied to the session
  * @param baseQuant how every executor stores the frozen base's projection weights
+ * @param recomputeActivations whether tasks recompute each layer's activations during backward
  */
 public record SweepConfig(
     Path source,
@@ -46,7 +47,8 @@ public record SweepConfig(
     int checkpointEvery,
     Map<String, String> spark,
     Map<String, Object> preprocess,
-    BaseQuant baseQuant) {
+    BaseQuant baseQuant,
+    boolean recomputeActivations) {
 
   /**
    * Successive halving: every adapter trains to {@code minSteps}, the best 1/eta (by eval loss)
@@ -203,6 +205,7 @@ public record SweepConfig(
     } catch (IllegalArgumentException e) {
       throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
     }
+    boolean recompute = bool(file, root, "recompute_activations", false);
     return new SweepConfig(
         file,
         required(file, root, "model"),
@@ -218,7 +221,8 @@ public record SweepConfig(
         checkpointEvery,
         spark,
         preprocess,
-        baseQuant);
+        baseQuant,
+        recompute);
   }
 
   /** A copy reading its training data from {@code dataUri} (the run's own shards). */
@@ -238,7 +242,8 @@ public record SweepConfig(
         checkpointEvery,
         spark,
         preprocess,
-        baseQuant);
+        baseQuant,
+        recomputeActivations);
   }
 
   /** A copy with the command line's overrides (null keeps the file's value). */
@@ -258,7 +263,8 @@ public record SweepConfig(
         checkpointEvery,
         spark,
         preprocess,
-        baseQuant);
+        baseQuant,
+        recomputeActivations);
   }
 
   private static Pruning pruning(Path file, String strategy, int eta, int minSteps) {
@@ -357,6 +363,18 @@ public record SweepConfig(
       throw new IllegalArgumentException(file + ": '" + key + "' must be a string");
     }
     return v.asText();
+  }
+
+  private static boolean bool(Path file, JsonNode root, String key, boolean dflt) {
+    JsonNode v = root.get(key);
+    if (v == null || v.isNull()) {
+      return dflt;
+    }
+    if (!v.isBoolean()) {
+      throw new IllegalArgumentException(
+          file + ": '" + key + "' must be true or false but was " + v);
+    }
+    return v.booleanValue();
   }
 
   private static int integer(Path file, JsonNode root, String key, int dflt) {

@@ -230,7 +230,8 @@ public final class SweepRunner {
                 rung,
                 threadsPerTask,
                 config.checkpointEvery(),
-                config.baseQuant()));
+                config.baseQuant(),
+                config.recomputeActivations()));
       }
       progress.accept(
           String.format(
@@ -555,6 +556,7 @@ public final class SweepRunner {
             plan.stream().map(SweepPlan.Planned::spec).toList(),
             config.adaptersPerTask(),
             config.baseQuant(),
+            config.recomputeActivations(),
             maxLen,
             Math.max(
                 1,

@@ -47,7 +47,7 @@ class MemoryPlanQuantTest {
     for (BaseQuant q : BaseQuant.values()) {
       long measured = CheckpointLoader.load(STORIES, q).totalBytes();
       long planned =
-          MemoryPlan.estimate(c, List.of(spec(LoraMethod.LORA)), 1, q, 64, 1).baseBytes();
+          MemoryPlan.estimate(c, List.of(spec(LoraMethod.LORA)), 1, q, false, 64, 1).baseBytes();
       long want = q == BaseQuant.NONE ? measured : measured + scratch;
       assertThat((double) planned)
           .as(q.key())
@@ -64,15 +64,42 @@ class MemoryPlanQuantTest {
       dense += (long) p.outFeatures(c) * p.inFeatures(c) * c.numLayers();
     }
     long lora =
-        MemoryPlan.estimate(c, List.of(spec(LoraMethod.LORA)), 1, BaseQuant.NONE, 64, 1)
+        MemoryPlan.estimate(c, List.of(spec(LoraMethod.LORA)), 1, BaseQuant.NONE, false, 64, 1)
             .perAdapterStateBytes();
     long delta =
-        MemoryPlan.estimate(c, List.of(spec(LoraMethod.DELTA_LORA)), 1, BaseQuant.NONE, 64, 1)
+        MemoryPlan.estimate(
+                c, List.of(spec(LoraMethod.DELTA_LORA)), 1, BaseQuant.NONE, false, 64, 1)
             .perAdapterStateBytes();
     assertThat(delta - lora).isEqualTo(4 * dense);
     long doraQuant =
-        MemoryPlan.estimate(c, List.of(spec(LoraMethod.DORA)), 1, BaseQuant.NF4, 64, 1)
+        MemoryPlan.estimate(c, List.of(spec(LoraMethod.DORA)), 1, BaseQuant.NF4, false, 64, 1)
             .perAdapterStateBytes();
     assertThat(doraQuant - lora).as("DoRA's own dequantised W on NF4").isEqualTo(4 * dense);
+  }
+
+  /**
+   * The planned activations of one adapter's micro-batch against the bytes a real workspace of that
+   * shape allocates on stories260K (batch 2, T 64: spec's batch size and the plan's row length),
+   * with and without recomputation: equal to the byte (the plan counts the workspace's buffers per
+   * token), and recomputation must keep less than half.
+   */
+  @Test
+  void activationPlanFollowsTheWorkspaceWithAndWithoutRecompute() {
+    ModelConfig c = ModelConfig.load(STORIES);
+    io.loraspark.train.model.Transformer model =
+        new io.loraspark.train.model.Transformer(CheckpointLoader.load(STORIES, BaseQuant.NONE));
+    for (boolean recompute : new boolean[] {false, true}) {
+      long planned =
+          MemoryPlan.estimate(
+                  c, List.of(spec(LoraMethod.LORA)), 1, BaseQuant.NONE, recompute, 64, 1)
+              .perAdapterActivationBytes();
+      long actual = model.newWorkspace(2, 64, recompute).bytes();
+      assertThat((double) planned / actual)
+          .as("recompute %s: planned %d bytes, workspace %d", recompute, planned, actual)
+          .isEqualTo(1.0);
+    }
+    long kept = model.newWorkspace(2, 64, false).bytes();
+    long recomputed = model.newWorkspace(2, 64, true).bytes();
+    assertThat(recomputed).as("one layer instead of %d", c.numLayers()).isLessThan(kept / 2);
   }
 }
