@@ -1,12 +1,16 @@
 package io.loraspark.train.lora;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.loraspark.train.model.Batch;
+import io.loraspark.train.model.LossStats;
 import io.loraspark.train.model.ModelConfig;
 import io.loraspark.train.model.Projection;
 import io.loraspark.train.model.TestModels;
+import io.loraspark.train.model.TokenRow;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -69,5 +73,30 @@ final class LoraTestModels {
       out[i] = Float.floatToRawIntBits(f[i]);
     }
     return out;
+  }
+
+  /**
+   * Six rows of 12-31 tokens from ids 1 to {@code vocab} − 1 (seed 17), all but the first label
+   * scored: held-out text for comparing an adapter with its merged or exported form.
+   */
+  static List<TokenRow> scoringRows(int vocab) {
+    Random rnd = new Random(17);
+    List<TokenRow> out = new ArrayList<>();
+    for (int r = 0; r < 6; r++) {
+      int len = 12 + rnd.nextInt(20);
+      int[] ids = new int[len];
+      int[] labels = new int[len];
+      for (int i = 0; i < len; i++) {
+        ids[i] = 1 + rnd.nextInt(vocab - 1);
+        labels[i] = i == 0 ? Batch.IGNORE : ids[i];
+      }
+      out.add(new TokenRow(ids, labels));
+    }
+    return out;
+  }
+
+  /** The mean loss per scored token. */
+  static double mean(LossStats s) {
+    return s.totalNll() / s.totalCount();
   }
 }
