@@ -1,5 +1,6 @@
 package io.loraspark.train.loop;
 
+import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.loraspark.train.lora.LoraConfig;
@@ -127,6 +128,27 @@ public final class TrainingFixture implements BeforeAllCallback, AfterAllCallbac
                     }))
         .hasMessage("killed");
     return trainer(model, specs).checkpointing(ckpt, every, keep);
+  }
+
+  /** A run killed and resumed from its checkpoints, beside the same run uninterrupted. */
+  public record Resumed(List<TrainedAdapter> whole, List<TrainedAdapter> resumed) {}
+
+  /**
+   * Runs {@code specs} uninterrupted, then again as {@link #killedAndRestarted} does; the restarted
+   * trainer must restore {@code restored} adapters from the checkpoints, and then runs to the end.
+   */
+  public Resumed wholeAndResumed(
+      Transformer model,
+      List<AdapterSpec> specs,
+      Path ckpt,
+      int every,
+      int keep,
+      int killedAt,
+      int restored) {
+    List<TrainedAdapter> whole = trainer(model, specs).run(x -> {});
+    FusedTrainer restarted = killedAndRestarted(model, specs, ckpt, every, keep, killedAt);
+    assertThat(restarted.resume()).as("adapters restored").isEqualTo(restored);
+    return new Resumed(whole, restarted.run(x -> {}));
   }
 
   /**

@@ -53,13 +53,12 @@ class DeltaLoraTest {
 
   /** A Delta-LoRA adapter with random B and ΔW, so every term of the branch is nonzero. */
   static LoraWeights moved(ModelWeights base, LoraConfig c, long seed) {
-    LoraWeights w = LoraWeights.init(base, c, seed, base.embed().dataType());
-    Random rnd = new Random(seed);
-    for (LoraWeights.Module m : w.modules()) {
-      m.b().assign(Nd4j.randn(rnd.nextLong(), m.b().shape()).muli(0.3));
-      m.delta().assign(Nd4j.randn(rnd.nextLong(), m.delta().shape()).muli(0.1));
-    }
-    return w;
+    return LoraTestModels.moved(base, c, seed, DeltaLoraTest::moveDelta);
+  }
+
+  private static void moveDelta(LoraWeights.Module m, Random rnd) {
+    m.b().assign(Nd4j.randn(rnd.nextLong(), m.b().shape()).muli(0.3));
+    m.delta().assign(Nd4j.randn(rnd.nextLong(), m.delta().shape()).muli(0.1));
   }
 
   @Test
@@ -100,9 +99,7 @@ class DeltaLoraTest {
     ModelWeights base = CheckpointLoader.load(data.modelDir(), DataType.DOUBLE);
     List<Projection> all = Arrays.asList(Projection.values());
     Random rnd = new Random(13);
-    LoraWeights plain =
-        FusedStep.randomB(
-            LoraWeights.init(base, new LoraConfig(2, 4, 0.3, all, false), 1, DataType.DOUBLE), rnd);
+    LoraWeights plain = FusedStep.plainLora(base, all, 1, rnd);
     List<LoraWeights> adapters =
         List.of(
             plain,
@@ -195,10 +192,7 @@ class DeltaLoraTest {
         m,
         mix(6),
         (s, fused, alone) -> {
-          assertThat(fused.status()).isEqualTo("ok");
-          assertThat(LoraFamilyTrainingTest.maxRelDiff(fused.weights(), alone.weights()))
-              .as(s.id())
-              .isLessThan(1e-9);
+          LoraFamilyTrainingTest.assertMatchesAlone(s, fused, alone);
           for (LoraWeights.Module mod : fused.weights().modules()) {
             if (mod.delta() != null) {
               INDArray other = alone.weights().module(mod.layer(), mod.proj()).delta();
@@ -214,21 +208,16 @@ class DeltaLoraTest {
 
   @Test
   void resumeIsBitIdenticalIncludingDelta(@TempDir Path dir) {
-    Transformer m = data.model(DataType.FLOAT);
     List<AdapterSpec> specs = mix(6);
-    List<TrainedAdapter> whole = data.trainer(m, specs).run(x -> {});
     // killed at step 5: every adapter has its step-4 checkpoint
-    FusedTrainer second = data.killedAndRestarted(m, specs, dir.resolve("ckpt"), 2, 1, 5);
-    assertThat(second.resume()).isEqualTo(specs.size());
-    List<TrainedAdapter> resumed = second.run(x -> {});
+    TrainingFixture.Resumed run =
+        data.wholeAndResumed(
+            data.model(DataType.FLOAT), specs, dir.resolve("ckpt"), 2, 1, 5, specs.size());
+    List<TrainedAdapter> whole = run.whole();
+    List<TrainedAdapter> resumed = run.resumed();
     for (int k = 0; k < specs.size(); k++) {
-      List<LoraWeights.Trainable> a = whole.get(k).weights().trainables();
-      List<LoraWeights.Trainable> b = resumed.get(k).weights().trainables();
-      for (int i = 0; i < a.size(); i++) {
-        assertThat(b.get(i).value().data().asFloat())
-            .as("%s %s", specs.get(k).id(), a.get(i).name())
-            .containsExactly(a.get(i).value().data().asFloat());
-      }
+      LoraFamilyTrainingTest.assertSameTrainableBits(
+          specs.get(k).id(), whole.get(k).weights(), resumed.get(k).weights());
       for (LoraWeights.Module mod : whole.get(k).weights().modules()) {
         if (mod.delta() != null) {
           assertThat(

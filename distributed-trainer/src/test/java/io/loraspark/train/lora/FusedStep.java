@@ -7,6 +7,7 @@ import io.loraspark.train.model.Batch;
 import io.loraspark.train.model.CheckpointLoader;
 import io.loraspark.train.model.LossStats;
 import io.loraspark.train.model.ModelWeights;
+import io.loraspark.train.model.Projection;
 import io.loraspark.train.model.TestModels;
 import io.loraspark.train.model.Transformer;
 import io.loraspark.train.model.Workspace;
@@ -63,6 +64,16 @@ final class FusedStep {
     return CheckpointLoader.load(
         TestModels.writeRandom(dir, TestModels.config("LlamaForCausalLM", false, true), 3),
         DataType.DOUBLE);
+  }
+
+  /**
+   * The plain LoRA every mixed gradient test puts beside its methods: rank 2, alpha 4, dropout 0.3
+   * (so the input gradient goes through a mask), in double, with {@link #randomB}.
+   */
+  static LoraWeights plainLora(ModelWeights base, List<Projection> targets, long seed, Random rnd) {
+    return randomB(
+        LoraWeights.init(base, new LoraConfig(2, 4, 0.3, targets, false), seed, DataType.DOUBLE),
+        rnd);
   }
 
   /** Assigns N(0, 0.3) to every B so that dA is nonzero. */

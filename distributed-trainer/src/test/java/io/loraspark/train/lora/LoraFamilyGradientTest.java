@@ -33,13 +33,12 @@ class LoraFamilyGradientTest {
 
   /** A DoRA adapter whose B and magnitude are moved off their init, so ‖W + sBA‖ ≠ m ≠ ‖W‖. */
   static LoraWeights movedDora(ModelWeights base, LoraConfig c, long seed) {
-    LoraWeights w = LoraWeights.init(base, c, seed, base.embed().dataType());
-    Random rnd = new Random(seed);
-    for (LoraWeights.Module m : w.modules()) {
-      m.b().assign(Nd4j.randn(rnd.nextLong(), m.b().shape()).muli(0.3).castTo(m.b().dataType()));
-      m.magnitude().muli(Nd4j.rand(rnd.nextLong(), m.magnitude().shape()).addi(0.5));
-    }
-    return w;
+    return LoraTestModels.moved(base, c, seed, LoraFamilyGradientTest::moveDora);
+  }
+
+  private static void moveDora(LoraWeights.Module m, Random rnd) {
+    m.b().assign(Nd4j.randn(rnd.nextLong(), m.b().shape()).muli(0.3).castTo(m.b().dataType()));
+    m.magnitude().muli(Nd4j.rand(rnd.nextLong(), m.magnitude().shape()).addi(0.5));
   }
 
   @Test
@@ -68,13 +67,12 @@ class LoraFamilyGradientTest {
 
   /** A PiSSA adapter whose A and B have moved away from their SVD init (A₀, B₀ stay). */
   static LoraWeights movedPissa(ModelWeights base, LoraConfig c, long seed) {
-    LoraWeights w = LoraWeights.init(base, c, seed, base.embed().dataType());
-    Random rnd = new Random(seed);
-    for (LoraWeights.Module m : w.modules()) {
-      m.a().addi(Nd4j.randn(rnd.nextLong(), m.a().shape()).muli(0.2).castTo(m.a().dataType()));
-      m.b().addi(Nd4j.randn(rnd.nextLong(), m.b().shape()).muli(0.2).castTo(m.b().dataType()));
-    }
-    return w;
+    return LoraTestModels.moved(base, c, seed, LoraFamilyGradientTest::movePissa);
+  }
+
+  private static void movePissa(LoraWeights.Module m, Random rnd) {
+    m.a().addi(Nd4j.randn(rnd.nextLong(), m.a().shape()).muli(0.2).castTo(m.a().dataType()));
+    m.b().addi(Nd4j.randn(rnd.nextLong(), m.b().shape()).muli(0.2).castTo(m.b().dataType()));
   }
 
   /** PiSSA's branch: W x − s·B₀·A₀·x + s·B·A·x, against that dense weight built in loops. */
@@ -185,10 +183,7 @@ class LoraFamilyGradientTest {
     List<Projection> all = Arrays.asList(Projection.values());
     List<LoraWeights> adapters = new ArrayList<>();
     Random rnd = new Random(11);
-    adapters.add(
-        FusedStep.randomB(
-            LoraWeights.init(base, new LoraConfig(2, 4, 0.3, all, false), 100, DataType.DOUBLE),
-            rnd));
+    adapters.add(FusedStep.plainLora(base, all, 100, rnd));
     adapters.add(movedDora(base, new LoraConfig(2, 3, 0.3, all, false, LoraMethod.DORA), 101));
     adapters.add(
         FusedStep.randomB(

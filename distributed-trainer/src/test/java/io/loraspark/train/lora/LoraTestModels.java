@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.loraspark.train.model.Batch;
 import io.loraspark.train.model.LossStats;
 import io.loraspark.train.model.ModelConfig;
+import io.loraspark.train.model.ModelWeights;
 import io.loraspark.train.model.Projection;
 import io.loraspark.train.model.TestModels;
 import io.loraspark.train.model.TokenRow;
@@ -13,6 +14,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
+import java.util.function.BiConsumer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -57,6 +59,21 @@ final class LoraTestModels {
         v[i] = (float) (0.05 * rnd.nextGaussian());
       }
       m.b().assign(Nd4j.create(v, m.b().shape(), 'c'));
+    }
+    return w;
+  }
+
+  /**
+   * An adapter initialised with {@code seed} in the base's precision, then moved off its init
+   * module by module by {@code move}, which draws from one {@code Random(seed)}: a moved adapter
+   * makes every term of a branch nonzero (an init often zeroes one).
+   */
+  static LoraWeights moved(
+      ModelWeights base, LoraConfig c, long seed, BiConsumer<LoraWeights.Module, Random> move) {
+    LoraWeights w = LoraWeights.init(base, c, seed, base.embed().dataType());
+    Random rnd = new Random(seed);
+    for (LoraWeights.Module m : w.modules()) {
+      move.accept(m, rnd);
     }
     return w;
   }

@@ -37,25 +37,23 @@ class VeraAdaLoraGradientTest {
 
   /** A VeRA adapter whose λ_d and λ_b are moved off their init (λ_b = 0 would hide the branch). */
   static LoraWeights movedVera(ModelWeights base, LoraConfig c, long seed) {
-    LoraWeights w = LoraWeights.init(base, c, seed, base.embed().dataType());
-    Random rnd = new Random(seed);
-    for (LoraWeights.Module m : w.modules()) {
-      m.rankScale().addi(randn(rnd, m.rankScale(), 0.5));
-      m.outScale().assign(randn(rnd, m.outScale(), 0.5));
-    }
-    return w;
+    return LoraTestModels.moved(base, c, seed, VeraAdaLoraGradientTest::moveVera);
+  }
+
+  private static void moveVera(LoraWeights.Module m, Random rnd) {
+    m.rankScale().addi(randn(rnd, m.rankScale(), 0.5));
+    m.outScale().assign(randn(rnd, m.outScale(), 0.5));
   }
 
   /** An AdaLoRA adapter with nonzero singular values E (PEFT starts them at zero). */
   static LoraWeights movedAdaLora(ModelWeights base, LoraConfig c, long seed) {
-    LoraWeights w = LoraWeights.init(base, c, seed, base.embed().dataType());
-    Random rnd = new Random(seed);
-    for (LoraWeights.Module m : w.modules()) {
-      m.rankScale().assign(randn(rnd, m.rankScale(), 2.0));
-      m.a().addi(randn(rnd, m.a(), 0.2));
-      m.b().addi(randn(rnd, m.b(), 0.2));
-    }
-    return w;
+    return LoraTestModels.moved(base, c, seed, VeraAdaLoraGradientTest::moveAdaLora);
+  }
+
+  private static void moveAdaLora(LoraWeights.Module m, Random rnd) {
+    m.rankScale().assign(randn(rnd, m.rankScale(), 2.0));
+    m.a().addi(randn(rnd, m.a(), 0.2));
+    m.b().addi(randn(rnd, m.b(), 0.2));
   }
 
   static INDArray randn(Random rnd, INDArray like, double std) {
@@ -286,10 +284,7 @@ class VeraAdaLoraGradientTest {
     ModelWeights base = base();
     Random rnd = new Random(11);
     List<LoraWeights> adapters = new ArrayList<>();
-    adapters.add(
-        FusedStep.randomB(
-            LoraWeights.init(base, new LoraConfig(2, 4, 0.3, ALL, false), 100, DataType.DOUBLE),
-            rnd));
+    adapters.add(FusedStep.plainLora(base, ALL, 100, rnd));
     adapters.add(movedVera(base, new LoraConfig(4, 8, 0.3, ALL, false, LoraMethod.VERA), 101));
     adapters.add(
         movedAdaLora(base, new LoraConfig(2, 3, 0.0, ALL, false, LoraMethod.ADALORA), 102));

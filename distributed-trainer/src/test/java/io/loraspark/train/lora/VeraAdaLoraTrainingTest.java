@@ -1,5 +1,6 @@
 package io.loraspark.train.lora;
 
+import static io.loraspark.train.lora.LoraFamilyTrainingTest.assertSameTrainableBits;
 import static io.loraspark.train.lora.LoraFamilyTrainingTest.fusedEqualEachAlone;
 import static io.loraspark.train.lora.LoraFamilyTrainingTest.spec;
 import static io.loraspark.train.model.TestModels.rows;
@@ -7,7 +8,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
 import io.loraspark.train.loop.AdapterSpec;
-import io.loraspark.train.loop.FusedTrainer;
 import io.loraspark.train.loop.TrainedAdapter;
 import io.loraspark.train.loop.TrainingFixture;
 import io.loraspark.train.model.CheckpointLoader;
@@ -97,22 +97,14 @@ class VeraAdaLoraTrainingTest {
    */
   @Test
   void resumedRunContinuesVeraBitIdenticallyAndAdaLoraAtItsBudget(@TempDir Path dir) {
-    Transformer m = data.model(DataType.FLOAT);
     List<AdapterSpec> specs =
         List.of(
             spec("vera", LoraMethod.VERA, 4, 0.1, 6),
             spec("adalora", LoraMethod.ADALORA, 2, 0.1, 6));
-    List<TrainedAdapter> whole = data.trainer(m, specs).run(x -> {});
-    FusedTrainer second = data.killedAndRestarted(m, specs, dir.resolve("ckpt"), 2, 1, 3);
-    assertThat(second.resume()).isEqualTo(2);
-    List<TrainedAdapter> resumed = second.run(x -> {});
-    List<LoraWeights.Trainable> a = whole.get(0).weights().trainables();
-    List<LoraWeights.Trainable> b = resumed.get(0).weights().trainables();
-    for (int i = 0; i < a.size(); i++) {
-      assertThat(b.get(i).value().data().asFloat())
-          .as("vera %s", a.get(i).name())
-          .containsExactly(a.get(i).value().data().asFloat());
-    }
+    TrainingFixture.Resumed run =
+        data.wholeAndResumed(data.model(DataType.FLOAT), specs, dir.resolve("ckpt"), 2, 1, 3, 2);
+    List<TrainedAdapter> resumed = run.resumed();
+    assertSameTrainableBits("vera", run.whole().get(0).weights(), resumed.get(0).weights());
     LoraWeights ada = resumed.get(1).weights();
     assertThat(resumed.get(1).status()).isEqualTo("ok");
     int kept = 0;
