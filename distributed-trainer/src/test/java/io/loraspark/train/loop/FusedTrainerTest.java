@@ -1,25 +1,19 @@
 package io.loraspark.train.loop;
 
+import static io.loraspark.train.model.TestModels.rows;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.loraspark.train.lora.LoraConfig;
+import io.loraspark.train.lora.LoraMethod;
 import io.loraspark.train.lora.LoraWeights;
-import io.loraspark.train.model.Batch;
-import io.loraspark.train.model.CheckpointLoader;
-import io.loraspark.train.model.Projection;
-import io.loraspark.train.model.TestModels;
-import io.loraspark.train.model.TokenRow;
 import io.loraspark.train.model.Transformer;
 import io.loraspark.train.optim.LrSchedule;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.Random;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 import org.nd4j.linalg.api.buffer.DataType;
 
@@ -28,45 +22,17 @@ import org.nd4j.linalg.api.buffer.DataType;
  * against an uninterrupted run, on a small random Llama.
  */
 class FusedTrainerTest {
-  @TempDir static Path shared;
-  static Path modelDir;
-  static List<TokenRow> train;
-  static List<TokenRow> eval;
-
-  @BeforeAll
-  static void setUp() {
-    modelDir =
-        TestModels.writeRandom(
-            shared.resolve("model"), TestModels.config("LlamaForCausalLM", false, false), 7);
-    train = rows(40, 11);
-    eval = rows(8, 12);
-  }
-
-  /** Rows of length 5-16 over the 37-token vocabulary; the first third of each is unscored. */
-  static List<TokenRow> rows(int n, long seed) {
-    Random rnd = new Random(seed);
-    List<TokenRow> out = new ArrayList<>();
-    for (int i = 0; i < n; i++) {
-      int len = 5 + rnd.nextInt(12);
-      int[] ids = new int[len];
-      int[] labels = new int[len];
-      for (int t = 0; t < len; t++) {
-        ids[t] = 1 + rnd.nextInt(36);
-        labels[t] = t < len / 3 ? Batch.IGNORE : ids[t];
-      }
-      out.add(new TokenRow(ids, labels));
-    }
-    return out;
-  }
+  /** An untied Llama without biases; rows of length 5-16. */
+  @RegisterExtension
+  static final TrainingFixture data =
+      new TrainingFixture(false, 7, rows(40, 11, 12), rows(8, 12, 12));
 
   static AdapterSpec spec(
       String id, int rank, double lrRatio, double dropout, int steps, long seed) {
-    List<Projection> targets =
-        rank == 1 ? List.of(Projection.Q, Projection.V) : List.of(Projection.values());
     return new AdapterSpec(
         id,
-        new LoraConfig(rank, 2.0 * rank, dropout, targets, false),
-        new TrainConfig(steps, 3, 1, 1e-2, lrRatio, 0.01, 1, LrSchedule.Kind.COSINE, 1.0, 0, seed));
+        TrainingFixture.lora(LoraMethod.LORA, rank, dropout),
+        TrainingFixture.cosine(steps, 3, lrRatio, seed));
   }
 
   static List<AdapterSpec> threeSpecs(int steps) {
@@ -74,10 +40,6 @@ class FusedTrainerTest {
         spec("a", 1, 1.0, 0.0, steps, 1),
         spec("b", 2, 4.0, 0.1, steps, 2),
         spec("c", 4, 16.0, 0.0, steps, 3));
-  }
-
-  static Transformer model(DataType dt) {
-    return new Transformer(CheckpointLoader.load(modelDir, dt));
   }
 
   /**
@@ -88,45 +50,35 @@ class FusedTrainerTest {
    */
   @Test
   void fusedEqualsSeparateInDouble() {
-    Transformer m = model(DataType.DOUBLE);
-    List<TrainedAdapter> fused = new FusedTrainer(m, threeSpecs(5), train, eval, 0).run(x -> {});
-    for (int k = 0; k < 3; k++) {
-      AdapterSpec s = threeSpecs(5).get(k);
-      TrainedAdapter alone = new FusedTrainer(m, List.of(s), train, eval, 0).run(x -> {}).get(0);
-      assertThat(fused.get(k).status()).isEqualTo("ok");
-      assertThat(maxRelDiff(fused.get(k).weights(), alone.weights()))
-          .as("adapter %s", s.id())
-          .isLessThan(1e-9);
-      assertThat(fused.get(k).evalLoss())
-          .isCloseTo(alone.evalLoss(), org.assertj.core.data.Offset.offset(1e-9));
-      // the adapters really moved: B started at zero
-      assertThat(alone.weights().modules().iterator().next().b().norm2Number().doubleValue())
-          .isGreaterThan(1e-4);
-    }
+    Transformer m = data.model(DataType.DOUBLE);
+    data.fusedThenEachAlone(
+        m,
+        threeSpecs(5),
+        (s, fused, alone) -> {
+          assertThat(fused.status()).isEqualTo("ok");
+          assertThat(maxRelDiff(fused.weights(), alone.weights()))
+              .as("adapter %s", s.id())
+              .isLessThan(1e-9);
+          assertThat(fused.evalLoss())
+              .isCloseTo(alone.evalLoss(), org.assertj.core.data.Offset.offset(1e-9));
+          // the adapters really moved: B started at zero
+          assertThat(alone.weights().modules().iterator().next().b().norm2Number().doubleValue())
+              .isGreaterThan(1e-4);
+        });
   }
 
   @Test
   void resumedRunEndsBitIdenticalToUninterruptedRun(@TempDir Path dir) {
-    Transformer m = model(DataType.FLOAT);
+    Transformer m = data.model(DataType.FLOAT);
     List<AdapterSpec> specs = threeSpecs(12);
-    List<TrainedAdapter> whole = new FusedTrainer(m, specs, train, eval, 0).run(x -> {});
+    List<TrainedAdapter> whole = data.trainer(m, specs).run(x -> {});
 
     Path ckpt = dir.resolve("ckpt");
-    FusedTrainer first = new FusedTrainer(m, specs, train, eval, 0).checkpointing(ckpt, 4, 2);
-    assertThatThrownBy(
-            () ->
-                first.run(
-                    x -> {
-                      if (x.step() == 7) {
-                        throw new IllegalStateException("killed");
-                      }
-                    }))
-        .hasMessage("killed");
+    FusedTrainer second = data.killedAndRestarted(m, specs, ckpt, 4, 2, 7);
     assertThat(AdapterCheckpoint.stepDirs(ckpt.resolve("a")))
         .extracting(p -> p.getFileName().toString())
         .containsExactly("step-000004");
 
-    FusedTrainer second = new FusedTrainer(m, specs, train, eval, 0).checkpointing(ckpt, 4, 2);
     assertThat(second.resume()).isEqualTo(3);
     List<TrainedAdapter> resumed = second.run(x -> {});
     for (int k = 0; k < specs.size(); k++) {
@@ -139,11 +91,11 @@ class FusedTrainerTest {
 
   @Test
   void damagedNewestCheckpointFallsBackToThePreviousOne(@TempDir Path dir) throws IOException {
-    Transformer m = model(DataType.FLOAT);
+    Transformer m = data.model(DataType.FLOAT);
     List<AdapterSpec> specs = List.of(spec("a", 2, 4.0, 0.1, 10, 5));
-    TrainedAdapter whole = new FusedTrainer(m, specs, train, eval, 0).run(x -> {}).get(0);
+    TrainedAdapter whole = data.trainer(m, specs).run(x -> {}).get(0);
     Path ckpt = dir.resolve("ckpt");
-    new FusedTrainer(m, specs, train, eval, 0).checkpointing(ckpt, 3, 2).stopAt(6).run(x -> {});
+    data.trainer(m, specs).checkpointing(ckpt, 3, 2).stopAt(6).run(x -> {});
     List<Path> steps = AdapterCheckpoint.stepDirs(ckpt.resolve("a"));
     assertThat(steps)
         .extracting(p -> p.getFileName().toString())
@@ -153,7 +105,7 @@ class FusedTrainerTest {
     bytes[bytes.length - 3] ^= 0x40;
     Files.write(weights, bytes);
 
-    FusedTrainer again = new FusedTrainer(m, specs, train, eval, 0).checkpointing(ckpt, 3, 2);
+    FusedTrainer again = data.trainer(m, specs).checkpointing(ckpt, 3, 2);
     assertThat(again.resume()).isEqualTo(1);
     assertBitIdentical(whole, again.run(x -> {}).get(0));
   }
@@ -161,14 +113,14 @@ class FusedTrainerTest {
   /** Successive halving continues a stopped adapter from its rung checkpoint on the same curve. */
   @Test
   void stopAtThenContinueMatchesOneRun(@TempDir Path dir) {
-    Transformer m = model(DataType.FLOAT);
+    Transformer m = data.model(DataType.FLOAT);
     List<AdapterSpec> specs = threeSpecs(9);
-    List<TrainedAdapter> whole = new FusedTrainer(m, specs, train, eval, 0).run(x -> {});
+    List<TrainedAdapter> whole = data.trainer(m, specs).run(x -> {});
     Path ckpt = dir.resolve("ckpt");
     List<TrainedAdapter> rung =
-        new FusedTrainer(m, specs, train, eval, 0).checkpointing(ckpt, 0, 1).stopAt(3).run(x -> {});
+        data.trainer(m, specs).checkpointing(ckpt, 0, 1).stopAt(3).run(x -> {});
     assertThat(rung).extracting(TrainedAdapter::steps).containsOnly(3);
-    FusedTrainer next = new FusedTrainer(m, specs, train, eval, 0).checkpointing(ckpt, 0, 1);
+    FusedTrainer next = data.trainer(m, specs).checkpointing(ckpt, 0, 1);
     next.resume();
     List<TrainedAdapter> done = next.run(x -> {});
     for (int k = 0; k < specs.size(); k++) {
@@ -178,14 +130,11 @@ class FusedTrainerTest {
 
   @Test
   void checkpointOfAnotherConfigurationIsRefused(@TempDir Path dir) {
-    Transformer m = model(DataType.FLOAT);
+    Transformer m = data.model(DataType.FLOAT);
     Path ckpt = dir.resolve("ckpt");
-    new FusedTrainer(m, List.of(spec("a", 2, 4.0, 0.0, 2, 5)), train, eval, 0)
-        .checkpointing(ckpt, 1, 1)
-        .run(x -> {});
+    data.trainer(m, List.of(spec("a", 2, 4.0, 0.0, 2, 5))).checkpointing(ckpt, 1, 1).run(x -> {});
     FusedTrainer other =
-        new FusedTrainer(m, List.of(spec("a", 2, 8.0, 0.0, 2, 5)), train, eval, 0)
-            .checkpointing(ckpt, 1, 1);
+        data.trainer(m, List.of(spec("a", 2, 8.0, 0.0, 2, 5))).checkpointing(ckpt, 1, 1);
     assertThatThrownBy(other::resume)
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("step-000002")
@@ -195,20 +144,20 @@ class FusedTrainerTest {
   /** A diverging adapter is stopped and marked failed; the others in the same fused step go on. */
   @Test
   void divergingAdapterFailsAloneAndOthersFinish() {
-    Transformer m = model(DataType.FLOAT);
+    Transformer m = data.model(DataType.FLOAT);
     AdapterSpec ok = spec("ok", 2, 1.0, 0.0, 6, 1);
     AdapterSpec wild =
         new AdapterSpec(
             "wild",
             ok.lora(),
             new TrainConfig(6, 3, 1, 1e30, 1e6, 0.0, 0, LrSchedule.Kind.CONSTANT, 0.0, 0, 2));
-    List<TrainedAdapter> out = new FusedTrainer(m, List.of(ok, wild), train, eval, 0).run(x -> {});
+    List<TrainedAdapter> out = data.trainer(m, List.of(ok, wild)).run(x -> {});
     assertThat(out.get(0).status()).isEqualTo("ok");
     assertThat(out.get(0).steps()).isEqualTo(6);
     assertThat(out.get(0).evalLoss()).isFinite();
     assertThat(out.get(1).status()).isEqualTo("failed");
     assertThat(out.get(1).failure()).startsWith("step ").contains("non-finite");
-    TrainedAdapter okAlone = new FusedTrainer(m, List.of(ok), train, eval, 0).run(x -> {}).get(0);
+    TrainedAdapter okAlone = data.trainer(m, List.of(ok)).run(x -> {}).get(0);
     assertThat(maxRelDiff(out.get(0).weights(), okAlone.weights())).isLessThan(1e-4);
   }
 

@@ -87,7 +87,7 @@ class SharedBaseMemoryTest {
             CheckpointLoader.load(
                 TestModels.writeRandom(dir.resolve("m"), CONFIG, 1), DataType.FLOAT));
     long baseBytes = liveBytes() - before;
-    List<TokenRow> rows = FusedTrainerTest.rows(16, 3); // lengths 5-16
+    List<TokenRow> rows = TestModels.rows(16, 3, 12); // lengths 5-16
     Measured one = train(model, rows, 1);
     Measured eight = train(model, rows, 8);
     java.nio.file.Files.writeString(

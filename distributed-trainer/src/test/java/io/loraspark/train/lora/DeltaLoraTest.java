@@ -1,5 +1,6 @@
 package io.loraspark.train.lora;
 
+import static io.loraspark.train.model.TestModels.rows;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
@@ -9,9 +10,9 @@ import io.loraspark.train.loop.Evaluator;
 import io.loraspark.train.loop.FusedTrainer;
 import io.loraspark.train.loop.TrainConfig;
 import io.loraspark.train.loop.TrainedAdapter;
+import io.loraspark.train.loop.TrainingFixture;
 import io.loraspark.train.model.Adapters;
 import io.loraspark.train.model.CheckpointLoader;
-import io.loraspark.train.model.ModelConfig;
 import io.loraspark.train.model.ModelWeights;
 import io.loraspark.train.model.Projection;
 import io.loraspark.train.model.TestModels;
@@ -24,8 +25,8 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -38,42 +39,31 @@ import org.nd4j.linalg.factory.Nd4j;
  * training alone, resume bit-identical with ΔW, and the merged checkpoint scoring as the adapter.
  */
 class DeltaLoraTest {
-  @TempDir static Path shared;
-  static Path modelDir;
-  static List<TokenRow> train;
-  static List<TokenRow> eval;
-
-  @BeforeAll
-  static void setUp() {
-    modelDir =
-        TestModels.writeRandom(
-            shared.resolve("model"), TestModels.config("LlamaForCausalLM", false, true), 9);
-    train = LoraFamilyTrainingTest.rows(30, 21);
-    eval = LoraFamilyTrainingTest.rows(6, 22);
-  }
+  /** An untied Llama with q, k, v biases; rows of length 5-14. */
+  @RegisterExtension
+  static final TrainingFixture data =
+      new TrainingFixture(true, 9, rows(30, 21, 10), rows(6, 22, 10));
 
   static AdapterSpec spec(String id, LoraMethod method, int rank, int steps) {
     return new AdapterSpec(
         id,
         new LoraConfig(rank, 2.0 * rank, 0.0, List.of(Projection.values()), false, method),
-        new TrainConfig(
-            steps, 2, 1, 1e-2, 4.0, 0.01, 1, LrSchedule.Kind.COSINE, 1.0, 0, id.hashCode()));
+        TrainingFixture.cosine(steps, 2, 4.0, id.hashCode()));
   }
 
   /** A Delta-LoRA adapter with random B and ΔW, so every term of the branch is nonzero. */
   static LoraWeights moved(ModelWeights base, LoraConfig c, long seed) {
-    LoraWeights w = LoraWeights.init(base, c, seed, base.embed().dataType());
-    Random rnd = new Random(seed);
-    for (LoraWeights.Module m : w.modules()) {
-      m.b().assign(Nd4j.randn(rnd.nextLong(), m.b().shape()).muli(0.3));
-      m.delta().assign(Nd4j.randn(rnd.nextLong(), m.delta().shape()).muli(0.1));
-    }
-    return w;
+    return LoraTestModels.moved(base, c, seed, DeltaLoraTest::moveDelta);
+  }
+
+  private static void moveDelta(LoraWeights.Module m, Random rnd) {
+    m.b().assign(Nd4j.randn(rnd.nextLong(), m.b().shape()).muli(0.3));
+    m.delta().assign(Nd4j.randn(rnd.nextLong(), m.delta().shape()).muli(0.1));
   }
 
   @Test
   void forwardEqualsDenseWeightPlusDeltaPlusProduct() {
-    ModelWeights base = CheckpointLoader.load(modelDir, DataType.DOUBLE);
+    ModelWeights base = CheckpointLoader.load(data.modelDir(), DataType.DOUBLE);
     LoraConfig cfg =
         new LoraConfig(3, 5.0, 0.0, List.of(Projection.values()), false, LoraMethod.DELTA_LORA);
     LoraWeights w = moved(base, cfg, 4);
@@ -95,22 +85,8 @@ class DeltaLoraTest {
           dense[o][i] = v;
         }
       }
-      double[][] x = new double[4][wd[0].length];
-      for (double[] row : x) {
-        for (int i = 0; i < row.length; i++) {
-          row[i] = rnd.nextGaussian();
-        }
-      }
-      INDArray y = Nd4j.createFromArray(LoraFamilyGradientTest.matmulT(x, wd));
-      fused.forward(m.layer(), m.proj(), Nd4j.createFromArray(x), y);
-      double[][] expected = LoraFamilyGradientTest.matmulT(x, dense);
-      for (int r = 0; r < x.length; r++) {
-        for (int o = 0; o < expected[r].length; o++) {
-          assertThat(y.getDouble(r, o))
-              .as("%s row %d out %d", m.name(), r, o)
-              .isCloseTo(expected[r][o], within(1e-12 * Math.max(1, Math.abs(expected[r][o]))));
-        }
-      }
+      DenseReference.assertForwardEqualsDense(
+          fused, m, DenseReference.gaussian(rnd, 4, wd[0].length), wd, dense);
     }
   }
 
@@ -120,38 +96,17 @@ class DeltaLoraTest {
    */
   @Test
   void gradientsMatchFiniteDifferencesBesidePlainLora() {
-    ModelWeights base = CheckpointLoader.load(modelDir, DataType.DOUBLE);
-    ModelConfig c = base.config();
+    ModelWeights base = CheckpointLoader.load(data.modelDir(), DataType.DOUBLE);
     List<Projection> all = Arrays.asList(Projection.values());
     Random rnd = new Random(13);
-    LoraWeights plain =
-        LoraWeights.init(base, new LoraConfig(2, 4, 0.3, all, false), 1, DataType.DOUBLE);
-    for (LoraWeights.Module m : plain.modules()) {
-      m.b().assign(Nd4j.randn(rnd.nextLong(), m.b().shape()).muli(0.3));
-    }
+    LoraWeights plain = FusedStep.plainLora(base, all, 1, rnd);
     List<LoraWeights> adapters =
         List.of(
             plain,
             moved(base, new LoraConfig(2, 3, 0, all, false, LoraMethod.DELTA_LORA), 2),
             moved(base, new LoraConfig(1, 2, 0, all, true, LoraMethod.DELTA_LORA), 3));
-    int groups = adapters.size();
     FusedStep step = FusedStep.run(base, adapters, rnd, 6, -1, 700, 5);
-    double eps = 1e-6;
-    int checked = 0;
-    for (int k = 0; k < groups; k++) {
-      LoraWeights w = adapters.get(k);
-      for (LoraWeights.Trainable p : w.trainables()) {
-        if (!p.name().contains("layers.0.")) {
-          continue;
-        }
-        long i = rnd.nextInt((int) p.value().length());
-        double numeric = step.numeric(p.value(), i, eps);
-        assertThat(p.grad().getDouble(i))
-            .as("adapter %d %s [%d]", k, p.name(), i)
-            .isCloseTo(numeric, within(1e-6 * Math.max(1, Math.abs(numeric)) + 1e-8));
-        checked++;
-      }
-    }
+    int checked = step.checkLayerZero(rnd, 1e-6, FusedStep.NO_CORRECTION);
     assertThat(checked).as("entries checked").isEqualTo(3 * 7 * 2);
   }
 
@@ -162,7 +117,7 @@ class DeltaLoraTest {
    */
   @Test
   void deltaEqualsRatioTimesSumOfProductChangesReplayed() {
-    Transformer m = new Transformer(CheckpointLoader.load(modelDir, DataType.DOUBLE));
+    Transformer m = data.model(DataType.DOUBLE);
     int steps = 10;
     long k = DeltaLoraVariant.startStep(steps);
     assertThat(k).isEqualTo(1);
@@ -173,11 +128,7 @@ class DeltaLoraTest {
       at.add(
           j == 0
               ? LoraWeights.init(m.weights(), spec.lora(), spec.train().seed(), DataType.DOUBLE)
-              : new FusedTrainer(m, List.of(spec), train, eval, 0)
-                  .stopAt(j)
-                  .run(x -> {})
-                  .get(0)
-                  .weights());
+              : data.trainer(m, List.of(spec)).stopAt(j).run(x -> {}).get(0).weights());
     }
     for (int j = 0; j <= k; j++) {
       for (LoraWeights.Module mod : at.get(j).modules()) {
@@ -236,56 +187,37 @@ class DeltaLoraTest {
   /** In double: 1e-9 is far above rounding and far below any leak between adapters. */
   @Test
   void fusedWithPlainLoraEqualsEachAlone() {
-    Transformer m = new Transformer(CheckpointLoader.load(modelDir, DataType.DOUBLE));
-    List<AdapterSpec> specs = mix(6);
-    List<TrainedAdapter> fused = new FusedTrainer(m, specs, train, eval, 0).run(x -> {});
-    for (int k = 0; k < specs.size(); k++) {
-      TrainedAdapter alone =
-          new FusedTrainer(m, List.of(specs.get(k)), train, eval, 0).run(x -> {}).get(0);
-      assertThat(fused.get(k).status()).isEqualTo("ok");
-      assertThat(LoraFamilyTrainingTest.maxRelDiff(fused.get(k).weights(), alone.weights()))
-          .as(specs.get(k).id())
-          .isLessThan(1e-9);
-      for (LoraWeights.Module mod : fused.get(k).weights().modules()) {
-        if (mod.delta() != null) {
-          INDArray other = alone.weights().module(mod.layer(), mod.proj()).delta();
-          double scale = other.amaxNumber().doubleValue();
-          assertThat(scale).as("%s ΔW moved", mod.name()).isGreaterThan(1e-5);
-          assertThat(mod.delta().sub(other).amaxNumber().doubleValue() / scale)
-              .as("%s %s ΔW", specs.get(k).id(), mod.name())
-              .isLessThan(1e-9);
-        }
-      }
-    }
+    Transformer m = data.model(DataType.DOUBLE);
+    data.fusedThenEachAlone(
+        m,
+        mix(6),
+        (s, fused, alone) -> {
+          LoraFamilyTrainingTest.assertMatchesAlone(s, fused, alone);
+          for (LoraWeights.Module mod : fused.weights().modules()) {
+            if (mod.delta() != null) {
+              INDArray other = alone.weights().module(mod.layer(), mod.proj()).delta();
+              double scale = other.amaxNumber().doubleValue();
+              assertThat(scale).as("%s ΔW moved", mod.name()).isGreaterThan(1e-5);
+              assertThat(mod.delta().sub(other).amaxNumber().doubleValue() / scale)
+                  .as("%s %s ΔW", s.id(), mod.name())
+                  .isLessThan(1e-9);
+            }
+          }
+        });
   }
 
   @Test
   void resumeIsBitIdenticalIncludingDelta(@TempDir Path dir) {
-    Transformer m = new Transformer(CheckpointLoader.load(modelDir, DataType.FLOAT));
     List<AdapterSpec> specs = mix(6);
-    List<TrainedAdapter> whole = new FusedTrainer(m, specs, train, eval, 0).run(x -> {});
-    Path ckpt = dir.resolve("ckpt");
-    FusedTrainer first = new FusedTrainer(m, specs, train, eval, 0).checkpointing(ckpt, 2, 1);
-    assertThatThrownBy(
-            () ->
-                first.run(
-                    x -> {
-                      if (x.step() == 5) { // every adapter has its step-4 checkpoint
-                        throw new IllegalStateException("killed");
-                      }
-                    }))
-        .hasMessage("killed");
-    FusedTrainer second = new FusedTrainer(m, specs, train, eval, 0).checkpointing(ckpt, 2, 1);
-    assertThat(second.resume()).isEqualTo(specs.size());
-    List<TrainedAdapter> resumed = second.run(x -> {});
+    // killed at step 5: every adapter has its step-4 checkpoint
+    TrainingFixture.Resumed run =
+        data.wholeAndResumed(
+            data.model(DataType.FLOAT), specs, dir.resolve("ckpt"), 2, 1, 5, specs.size());
+    List<TrainedAdapter> whole = run.whole();
+    List<TrainedAdapter> resumed = run.resumed();
     for (int k = 0; k < specs.size(); k++) {
-      List<LoraWeights.Trainable> a = whole.get(k).weights().trainables();
-      List<LoraWeights.Trainable> b = resumed.get(k).weights().trainables();
-      for (int i = 0; i < a.size(); i++) {
-        assertThat(b.get(i).value().data().asFloat())
-            .as("%s %s", specs.get(k).id(), a.get(i).name())
-            .containsExactly(a.get(i).value().data().asFloat());
-      }
+      LoraFamilyTrainingTest.assertSameTrainableBits(
+          specs.get(k).id(), whole.get(k).weights(), resumed.get(k).weights());
       for (LoraWeights.Module mod : whole.get(k).weights().modules()) {
         if (mod.delta() != null) {
           assertThat(

@@ -1,33 +1,87 @@
 package io.loraspark.train.lora;
 
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
 import io.loraspark.train.model.Batch;
+import io.loraspark.train.model.CheckpointLoader;
 import io.loraspark.train.model.LossStats;
 import io.loraspark.train.model.ModelWeights;
+import io.loraspark.train.model.Projection;
+import io.loraspark.train.model.TestModels;
 import io.loraspark.train.model.Transformer;
 import io.loraspark.train.model.Workspace;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
+import java.util.function.ToDoubleBiFunction;
+import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * One fused multi-adapter step on a random batch, shared by the family's finite-difference gradient
  * tests: two rows per adapter (optionally one of them shorter, so padding is in play), the first
  * two labels of each row unscored; forward, loss and backward from zeroed gradients. {@link
- * #objective} re-evaluates the trained objective Σ_k mean loss_k with the same dropout masks, and
- * {@link #numeric} the central difference of one weight entry.
+ * #objective} re-evaluates the trained objective Σ_k mean loss_k with the same dropout masks,
+ * {@link #numeric} the central difference of one weight entry, and {@link #checkLayerZero} compares
+ * the analytic gradients with those differences.
  */
 final class FusedStep {
   final Transformer model;
   final Batch batch;
   final Workspace ws;
   final FusedLora fused;
+  final List<LoraWeights> adapters;
 
-  private FusedStep(Transformer model, Batch batch, Workspace ws, FusedLora fused) {
+  /**
+   * What an analytic gradient leaves out by design (DoRA's detached norm), added to it before it is
+   * compared with the central difference.
+   */
+  interface Correction {
+    /** For module {@code m} of adapter {@code w}: the omitted term of entry i of a trainable. */
+    ToDoubleBiFunction<LoraWeights.Trainable, Long> forModule(LoraWeights w, LoraWeights.Module m);
+  }
+
+  /** For gradients that leave nothing out. */
+  static final Correction NO_CORRECTION = (w, m) -> (p, i) -> 0;
+
+  private FusedStep(
+      Transformer model, Batch batch, Workspace ws, FusedLora fused, List<LoraWeights> adapters) {
     this.model = model;
     this.batch = batch;
     this.ws = ws;
     this.fused = fused;
+    this.adapters = adapters;
+  }
+
+  /**
+   * The random 2-layer GQA Llama with q, k, v biases (seed 3) the gradient tests run on, written to
+   * {@code dir} and loaded in double.
+   */
+  static ModelWeights randomBase(Path dir) {
+    return CheckpointLoader.load(
+        TestModels.writeRandom(dir, TestModels.config("LlamaForCausalLM", false, true), 3),
+        DataType.DOUBLE);
+  }
+
+  /**
+   * The plain LoRA every mixed gradient test puts beside its methods: rank 2, alpha 4, dropout 0.3
+   * (so the input gradient goes through a mask), in double, with {@link #randomB}.
+   */
+  static LoraWeights plainLora(ModelWeights base, List<Projection> targets, long seed, Random rnd) {
+    return randomB(
+        LoraWeights.init(base, new LoraConfig(2, 4, 0.3, targets, false), seed, DataType.DOUBLE),
+        rnd);
+  }
+
+  /** Assigns N(0, 0.3) to every B so that dA is nonzero. */
+  static LoraWeights randomB(LoraWeights w, Random rnd) {
+    for (LoraWeights.Module m : w.modules()) {
+      m.b().assign(Nd4j.randn(rnd.nextLong(), m.b().shape()).muli(0.3));
+    }
+    return w;
   }
 
   /**
@@ -73,7 +127,7 @@ final class FusedStep {
     LossStats stats = model.loss(batch, ws);
     adapters.forEach(LoraWeights::zeroGrad);
     model.backward(batch, fused, ws, stats);
-    return new FusedStep(model, batch, ws, fused);
+    return new FusedStep(model, batch, ws, fused, adapters);
   }
 
   /** Σ_k mean loss_k at the current weights, with the bound step's dropout masks. */
@@ -96,5 +150,41 @@ final class FusedStep {
     double minus = objective();
     value.putScalar(i, orig);
     return (plus - minus) / (2 * eps);
+  }
+
+  /**
+   * One random entry of every layer-0 trainable of every adapter (module by module, in {@link
+   * LoraWeights#trainables} order), analytic gradient plus {@code correction} against a central
+   * difference of Σ_k mean loss_k with step {@code eps}, within 1e-6 relative + 1e-8. Layer 0's
+   * gradients flow back through every layer-1 branch's dx, so they check the whole backward pass.
+   *
+   * @param rnd picks the entries
+   * @return how many entries were checked
+   */
+  int checkLayerZero(Random rnd, double eps, Correction correction) {
+    int checked = 0;
+    for (int k = 0; k < adapters.size(); k++) {
+      LoraWeights w = adapters.get(k);
+      for (LoraWeights.Module m : w.modules()) {
+        if (m.layer() != 0) {
+          continue;
+        }
+        List<LoraWeights.Trainable> params =
+            w.trainables().stream().filter(p -> p.name().startsWith(m.name() + ".")).toList();
+        ToDoubleBiFunction<LoraWeights.Trainable, Long> omitted = correction.forModule(w, m);
+        for (LoraWeights.Trainable param : params) {
+          long i = rnd.nextInt((int) param.value().length());
+          double numeric = numeric(param.value(), i, eps);
+          double analytic = param.grad().getDouble(i) + omitted.applyAsDouble(param, i);
+          assertThat(analytic)
+              .as(
+                  "adapter %d (%s) %s [%d]: analytic %s vs numeric %s",
+                  k, w.config().method().key(), param.name(), i, analytic, numeric)
+              .isCloseTo(numeric, within(1e-6 * Math.max(1, Math.abs(numeric)) + 1e-8));
+          checked++;
+        }
+      }
+    }
+    return checked;
   }
 }

@@ -1,6 +1,8 @@
 package io.loraspark.train.lora;
 
 import static io.loraspark.train.lora.LoraTestModels.bits;
+import static io.loraspark.train.lora.LoraTestModels.mean;
+import static io.loraspark.train.lora.LoraTestModels.scoringRows;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -8,7 +10,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.loraspark.train.loop.Evaluator;
 import io.loraspark.train.model.Adapters;
-import io.loraspark.train.model.Batch;
 import io.loraspark.train.model.CheckpointLoader;
 import io.loraspark.train.model.LossStats;
 import io.loraspark.train.model.ModelWeights;
@@ -18,7 +19,6 @@ import io.loraspark.train.model.Transformer;
 import io.loraspark.train.safetensors.SafetensorsFile;
 import java.io.IOException;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
@@ -152,7 +152,7 @@ class LoraFamilyExportTest {
     assertThat(bits(pq.b().get(NDArrayIndex.all(), NDArrayIndex.interval(4, 8))))
         .as("B' right half is −B₀")
         .isEqualTo(bits(q.b0().neg()));
-    List<TokenRow> rows = rows(base.config().vocabSize());
+    List<TokenRow> rows = scoringRows(base.config().vocabSize());
     Transformer model = new Transformer(base);
     double branch = mean(Evaluator.score(model, FusedLora.inference(w), rows, 4, 0));
     double converted = mean(Evaluator.score(model, FusedLora.inference(plain), rows, 4, 0));
@@ -175,10 +175,6 @@ class LoraFamilyExportTest {
     }
   }
 
-  private static double mean(LossStats s) {
-    return s.totalNll() / s.totalCount();
-  }
-
   /**
    * Scoring with the DoRA branch and scoring the dense model with W' = m ⊙ (W + sBA)/‖W + sBA‖
    * folded in must agree: both are F32, so the tolerance is float rounding on a 512-token vocab.
@@ -187,7 +183,7 @@ class LoraFamilyExportTest {
   void doraScoresLikeTheMergedDenseModel() {
     ModelWeights base = CheckpointLoader.load(LoraTestModels.STORIES);
     LoraWeights w = dora(base);
-    List<TokenRow> rows = rows(base.config().vocabSize());
+    List<TokenRow> rows = scoringRows(base.config().vocabSize());
 
     LossStats withAdapter =
         Evaluator.score(new Transformer(base), FusedLora.inference(w), rows, 4, 0);
@@ -205,21 +201,5 @@ class LoraFamilyExportTest {
 
   private static org.assertj.core.data.Offset<Double> within(double d) {
     return org.assertj.core.data.Offset.offset(d);
-  }
-
-  private static List<TokenRow> rows(int vocab) {
-    Random rnd = new Random(17);
-    List<TokenRow> out = new ArrayList<>();
-    for (int r = 0; r < 6; r++) {
-      int len = 12 + rnd.nextInt(20);
-      int[] ids = new int[len];
-      int[] labels = new int[len];
-      for (int i = 0; i < len; i++) {
-        ids[i] = 1 + rnd.nextInt(vocab - 1);
-        labels[i] = i == 0 ? Batch.IGNORE : ids[i];
-      }
-      out.add(new TokenRow(ids, labels));
-    }
-    return out;
   }
 }

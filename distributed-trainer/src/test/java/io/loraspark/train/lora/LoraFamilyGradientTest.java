@@ -1,13 +1,13 @@
 package io.loraspark.train.lora;
 
+import static io.loraspark.train.lora.DenseReference.assertForwardEqualsDense;
+import static io.loraspark.train.lora.DenseReference.gaussian;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
-import io.loraspark.train.model.CheckpointLoader;
 import io.loraspark.train.model.ModelConfig;
 import io.loraspark.train.model.ModelWeights;
 import io.loraspark.train.model.Projection;
-import io.loraspark.train.model.TestModels;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -28,20 +28,17 @@ class LoraFamilyGradientTest {
   @TempDir Path tmp;
 
   private ModelWeights base() {
-    return CheckpointLoader.load(
-        TestModels.writeRandom(tmp, TestModels.config("LlamaForCausalLM", false, true), 3),
-        DataType.DOUBLE);
+    return FusedStep.randomBase(tmp);
   }
 
   /** A DoRA adapter whose B and magnitude are moved off their init, so ‖W + sBA‖ ≠ m ≠ ‖W‖. */
   static LoraWeights movedDora(ModelWeights base, LoraConfig c, long seed) {
-    LoraWeights w = LoraWeights.init(base, c, seed, base.embed().dataType());
-    Random rnd = new Random(seed);
-    for (LoraWeights.Module m : w.modules()) {
-      m.b().assign(Nd4j.randn(rnd.nextLong(), m.b().shape()).muli(0.3).castTo(m.b().dataType()));
-      m.magnitude().muli(Nd4j.rand(rnd.nextLong(), m.magnitude().shape()).addi(0.5));
-    }
-    return w;
+    return LoraTestModels.moved(base, c, seed, LoraFamilyGradientTest::moveDora);
+  }
+
+  private static void moveDora(LoraWeights.Module m, Random rnd) {
+    m.b().assign(Nd4j.randn(rnd.nextLong(), m.b().shape()).muli(0.3).castTo(m.b().dataType()));
+    m.magnitude().muli(Nd4j.rand(rnd.nextLong(), m.magnitude().shape()).addi(0.5));
   }
 
   @Test
@@ -63,37 +60,19 @@ class LoraFamilyGradientTest {
               m.a().toDoubleMatrix(),
               m.magnitude().toDoubleVector(),
               cfg.scaling());
-      int n = 5;
-      int in = m.proj().inFeatures(c);
-      double[][] x = new double[n][in];
-      for (double[] row : x) {
-        for (int i = 0; i < in; i++) {
-          row[i] = rnd.nextGaussian();
-        }
-      }
-      INDArray xa = Nd4j.createFromArray(x);
-      INDArray y = Nd4j.createFromArray(matmulT(x, wd)); // y = W x, no bias
-      fused.forward(m.layer(), m.proj(), xa, y);
-      double[][] expected = matmulT(x, expectedW);
-      for (int r = 0; r < n; r++) {
-        for (int o = 0; o < expected[r].length; o++) {
-          assertThat(y.getDouble(r, o))
-              .as("%s row %d out %d", m.name(), r, o)
-              .isCloseTo(expected[r][o], within(1e-12 * Math.max(1, Math.abs(expected[r][o]))));
-        }
-      }
+      double[][] x = gaussian(rnd, 5, m.proj().inFeatures(c));
+      assertForwardEqualsDense(fused, m, x, wd, expectedW);
     }
   }
 
   /** A PiSSA adapter whose A and B have moved away from their SVD init (A₀, B₀ stay). */
   static LoraWeights movedPissa(ModelWeights base, LoraConfig c, long seed) {
-    LoraWeights w = LoraWeights.init(base, c, seed, base.embed().dataType());
-    Random rnd = new Random(seed);
-    for (LoraWeights.Module m : w.modules()) {
-      m.a().addi(Nd4j.randn(rnd.nextLong(), m.a().shape()).muli(0.2).castTo(m.a().dataType()));
-      m.b().addi(Nd4j.randn(rnd.nextLong(), m.b().shape()).muli(0.2).castTo(m.b().dataType()));
-    }
-    return w;
+    return LoraTestModels.moved(base, c, seed, LoraFamilyGradientTest::movePissa);
+  }
+
+  private static void movePissa(LoraWeights.Module m, Random rnd) {
+    m.a().addi(Nd4j.randn(rnd.nextLong(), m.a().shape()).muli(0.2).castTo(m.a().dataType()));
+    m.b().addi(Nd4j.randn(rnd.nextLong(), m.b().shape()).muli(0.2).castTo(m.b().dataType()));
   }
 
   /** PiSSA's branch: W x − s·B₀·A₀·x + s·B·A·x, against that dense weight built in loops. */
@@ -121,22 +100,7 @@ class LoraFamilyGradientTest {
           dense[o][i] = v;
         }
       }
-      double[][] x = new double[4][wd[0].length];
-      for (double[] row : x) {
-        for (int i = 0; i < row.length; i++) {
-          row[i] = rnd.nextGaussian();
-        }
-      }
-      INDArray y = Nd4j.createFromArray(matmulT(x, wd));
-      fused.forward(m.layer(), m.proj(), Nd4j.createFromArray(x), y);
-      double[][] expected = matmulT(x, dense);
-      for (int r = 0; r < x.length; r++) {
-        for (int o = 0; o < expected[r].length; o++) {
-          assertThat(y.getDouble(r, o))
-              .as("%s row %d out %d", m.name(), r, o)
-              .isCloseTo(expected[r][o], within(1e-12 * Math.max(1, Math.abs(expected[r][o]))));
-        }
-      }
+      assertForwardEqualsDense(fused, m, gaussian(rnd, 4, wd[0].length), wd, dense);
     }
   }
 
@@ -216,17 +180,13 @@ class LoraFamilyGradientTest {
   @Test
   void mixedFamilyGradientsMatchFiniteDifferences() {
     ModelWeights base = base();
-    ModelConfig c = base.config();
     List<Projection> all = Arrays.asList(Projection.values());
     List<LoraWeights> adapters = new ArrayList<>();
     Random rnd = new Random(11);
-    adapters.add(
-        randomB(
-            LoraWeights.init(base, new LoraConfig(2, 4, 0.3, all, false), 100, DataType.DOUBLE),
-            rnd));
+    adapters.add(FusedStep.plainLora(base, all, 100, rnd));
     adapters.add(movedDora(base, new LoraConfig(2, 3, 0.3, all, false, LoraMethod.DORA), 101));
     adapters.add(
-        randomB(
+        FusedStep.randomB(
             LoraWeights.init(
                 base,
                 new LoraConfig(3, 6, 0.0, all, true, LoraMethod.LORA_FA),
@@ -235,46 +195,21 @@ class LoraFamilyGradientTest {
             rnd));
     adapters.add(movedDora(base, new LoraConfig(1, 2, 0.0, all, true, LoraMethod.DORA), 103));
     adapters.add(movedPissa(base, new LoraConfig(2, 4, 0.3, all, false, LoraMethod.PISSA), 104));
-    int groups = adapters.size();
     FusedStep step = FusedStep.run(base, adapters, rnd, 6, 3, 500, 17);
 
     for (LoraWeights.Module m : adapters.get(2).modules()) {
       assertThat(m.gradA()).as("LoRA-FA %s has no dA", m.name()).isNull();
     }
-    double eps = 1e-6;
-    int checked = 0;
-    for (int k = 0; k < groups; k++) {
-      LoraWeights w = adapters.get(k);
-      for (LoraWeights.Module m : w.modules()) {
-        if (m.layer() != 0) {
-          continue; // layer 0's gradients flow back through every layer-1 branch's dx
-        }
-        List<LoraWeights.Trainable> params =
-            w.trainables().stream().filter(p -> p.name().startsWith(m.name() + ".")).toList();
-        INDArray[] expected = truePathCorrection(w, m);
-        for (LoraWeights.Trainable param : params) {
-          long i = rnd.nextInt((int) param.value().length());
-          double numeric = step.numeric(param.value(), i, eps);
-          double analytic = param.grad().getDouble(i) + correction(expected, param, m, i);
-          assertThat(analytic)
-              .as(
-                  "adapter %d (%s) %s [%d]: analytic %s vs numeric %s",
-                  k, w.config().method().key(), param.name(), i, analytic, numeric)
-              .isCloseTo(numeric, within(1e-6 * Math.max(1, Math.abs(numeric)) + 1e-8));
-          checked++;
-        }
-      }
-    }
+    int checked =
+        step.checkLayerZero(
+            rnd,
+            1e-6,
+            (w, m) -> {
+              INDArray[] expected = truePathCorrection(w, m);
+              return (param, i) -> correction(expected, param, m, i);
+            });
     // per layer-0 module: LoRA A,B; DoRA A,B,m; LoRA-FA B; DoRA A,B,m; PiSSA A,B — one entry each
     assertThat(checked).as("entries checked").isEqualTo(7 * (2 + 3 + 1 + 3 + 2));
-  }
-
-  /** Assigns N(0, 0.3) to every B so that dA is nonzero. */
-  private static LoraWeights randomB(LoraWeights w, Random rnd) {
-    for (LoraWeights.Module m : w.modules()) {
-      m.b().assign(Nd4j.randn(rnd.nextLong(), m.b().shape()).muli(0.3));
-    }
-    return w;
   }
 
   /**
@@ -302,7 +237,6 @@ class LoraFamilyGradientTest {
     return (p.value() == m.a() ? c[0] : c[1]).getDouble(i);
   }
 
-  /** Σ_k mean loss_k with the same dropout masks (same bound step). */
   /** DoRA's W' = m ⊙ (W + s·B·A) / ‖W + s·B·A‖ (row norms), in scalar loops. */
   static double[][] naiveDoraWeight(
       double[][] w, double[][] b, double[][] a, double[] m, double s) {
@@ -323,20 +257,5 @@ class LoraFamilyGradientTest {
       }
     }
     return out;
-  }
-
-  /** x · wᵀ in scalar loops: x [N, in], w [out, in]. */
-  static double[][] matmulT(double[][] x, double[][] w) {
-    double[][] y = new double[x.length][w.length];
-    for (int n = 0; n < x.length; n++) {
-      for (int o = 0; o < w.length; o++) {
-        double acc = 0;
-        for (int i = 0; i < w[0].length; i++) {
-          acc += x[n][i] * w[o][i];
-        }
-        y[n][o] = acc;
-      }
-    }
-    return y;
   }
 }

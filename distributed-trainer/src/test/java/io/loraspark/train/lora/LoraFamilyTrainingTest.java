@@ -1,25 +1,17 @@
 package io.loraspark.train.lora;
 
+import static io.loraspark.train.model.TestModels.rows;
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.within;
 
 import io.loraspark.train.loop.AdapterSpec;
-import io.loraspark.train.loop.FusedTrainer;
-import io.loraspark.train.loop.TrainConfig;
 import io.loraspark.train.loop.TrainedAdapter;
-import io.loraspark.train.model.Batch;
-import io.loraspark.train.model.CheckpointLoader;
-import io.loraspark.train.model.Projection;
-import io.loraspark.train.model.TestModels;
-import io.loraspark.train.model.TokenRow;
+import io.loraspark.train.loop.TrainingFixture;
 import io.loraspark.train.model.Transformer;
-import io.loraspark.train.optim.LrSchedule;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.Random;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -30,44 +22,16 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * Llama.
  */
 class LoraFamilyTrainingTest {
-  @TempDir static Path shared;
-  static Path modelDir;
-  static List<TokenRow> train;
-  static List<TokenRow> eval;
-
-  @BeforeAll
-  static void setUp() {
-    modelDir =
-        TestModels.writeRandom(
-            shared.resolve("model"), TestModels.config("LlamaForCausalLM", false, true), 7);
-    train = rows(30, 11);
-    eval = rows(6, 12);
-  }
-
-  static List<TokenRow> rows(int n, long seed) {
-    Random rnd = new Random(seed);
-    List<TokenRow> out = new ArrayList<>();
-    for (int i = 0; i < n; i++) {
-      int len = 5 + rnd.nextInt(10);
-      int[] ids = new int[len];
-      int[] labels = new int[len];
-      for (int t = 0; t < len; t++) {
-        ids[t] = 1 + rnd.nextInt(36);
-        labels[t] = t < len / 3 ? Batch.IGNORE : ids[t];
-      }
-      out.add(new TokenRow(ids, labels));
-    }
-    return out;
-  }
+  /** An untied Llama with q, k, v biases; rows of length 5-14. */
+  @RegisterExtension
+  static final TrainingFixture data =
+      new TrainingFixture(true, 7, rows(30, 11, 10), rows(6, 12, 10));
 
   static AdapterSpec spec(String id, LoraMethod method, int rank, double dropout, int steps) {
-    List<Projection> targets =
-        rank == 1 ? List.of(Projection.Q, Projection.V) : List.of(Projection.values());
     return new AdapterSpec(
         id,
-        new LoraConfig(rank, 2.0 * rank, dropout, targets, false, method),
-        new TrainConfig(
-            steps, 2, 1, 1e-2, 4.0, 0.01, 1, LrSchedule.Kind.COSINE, 1.0, 0, id.hashCode()));
+        TrainingFixture.lora(method, rank, dropout),
+        TrainingFixture.cosine(steps, 2, 4.0, id.hashCode()));
   }
 
   static List<AdapterSpec> mix(int steps) {
@@ -85,19 +49,8 @@ class LoraFamilyTrainingTest {
    */
   @Test
   void mixedMethodsFusedEqualEachAloneInDouble() {
-    Transformer m = new Transformer(CheckpointLoader.load(modelDir, DataType.DOUBLE));
-    List<TrainedAdapter> fused = new FusedTrainer(m, mix(4), train, eval, 0).run(x -> {});
-    for (int k = 0; k < fused.size(); k++) {
-      AdapterSpec s = mix(4).get(k);
-      TrainedAdapter alone = new FusedTrainer(m, List.of(s), train, eval, 0).run(x -> {}).get(0);
-      assertThat(fused.get(k).status()).as(s.id()).isEqualTo("ok");
-      assertThat(maxRelDiff(fused.get(k).weights(), alone.weights()))
-          .as("adapter %s", s.id())
-          .isLessThan(1e-9);
-      assertThat(fused.get(k).evalLoss())
-          .as("adapter %s eval loss", s.id())
-          .isCloseTo(alone.evalLoss(), org.assertj.core.data.Offset.offset(1e-9));
-    }
+    Transformer m = data.model(DataType.DOUBLE);
+    List<TrainedAdapter> fused = fusedEqualEachAlone(data, m, mix(4));
     LoraWeights init =
         LoraWeights.init(
             m.weights(), mix(4).get(2).lora(), mix(4).get(2).train().seed(), DataType.DOUBLE);
@@ -127,33 +80,58 @@ class LoraFamilyTrainingTest {
 
   @Test
   void mixedMethodsResumeBitIdentically(@TempDir Path dir) {
-    Transformer m = new Transformer(CheckpointLoader.load(modelDir, DataType.FLOAT));
     List<AdapterSpec> specs = mix(6);
-    List<TrainedAdapter> whole = new FusedTrainer(m, specs, train, eval, 0).run(x -> {});
-
-    Path ckpt = dir.resolve("ckpt");
-    FusedTrainer first = new FusedTrainer(m, specs, train, eval, 0).checkpointing(ckpt, 2, 1);
-    assertThatThrownBy(
-            () ->
-                first.run(
-                    x -> {
-                      if (x.step() == 3) {
-                        throw new IllegalStateException("killed");
-                      }
-                    }))
-        .hasMessage("killed");
-    FusedTrainer second = new FusedTrainer(m, specs, train, eval, 0).checkpointing(ckpt, 2, 1);
-    assertThat(second.resume()).isEqualTo(specs.size());
-    List<TrainedAdapter> resumed = second.run(x -> {});
+    Transformer m = data.model(DataType.FLOAT);
+    TrainingFixture.Resumed run =
+        data.wholeAndResumed(m, specs, dir.resolve("ckpt"), 2, 1, 3, specs.size());
     for (int k = 0; k < specs.size(); k++) {
-      List<LoraWeights.Trainable> a = whole.get(k).weights().trainables();
-      List<LoraWeights.Trainable> b = resumed.get(k).weights().trainables();
-      assertThat(b).hasSameSizeAs(a);
-      for (int i = 0; i < a.size(); i++) {
-        assertThat(b.get(i).value().data().asFloat())
-            .as("%s %s", specs.get(k).id(), a.get(i).name())
-            .containsExactly(a.get(i).value().data().asFloat());
-      }
+      LoraWeights whole = run.whole().get(k).weights();
+      LoraWeights resumed = run.resumed().get(k).weights();
+      assertThat(resumed.trainables()).hasSameSizeAs(whole.trainables());
+      assertSameTrainableBits(specs.get(k).id(), whole, resumed);
+    }
+  }
+
+  /**
+   * Trains {@code specs} fused and each alone, in double: every adapter must finish, with weights
+   * within 1e-9 relative and eval loss within 1e-9 of its run alone; 1e-9 is far above rounding
+   * after a few Adam steps and far below any leak of one adapter into another's rows.
+   *
+   * @return the fused run's adapters, in spec order
+   */
+  static List<TrainedAdapter> fusedEqualEachAlone(
+      TrainingFixture data, Transformer m, List<AdapterSpec> specs) {
+    return data.fusedThenEachAlone(
+        m,
+        specs,
+        (s, fused, alone) -> {
+          assertMatchesAlone(s, fused, alone);
+          assertThat(fused.evalLoss())
+              .as("adapter %s eval loss", s.id())
+              .isCloseTo(alone.evalLoss(), within(1e-9));
+        });
+  }
+
+  /**
+   * The adapter {@code s} of a fused run finished, and its trained tensors are within 1e-9 relative
+   * of the same adapter trained alone (in double, where only a leak between adapters can exceed
+   * it).
+   */
+  static void assertMatchesAlone(AdapterSpec s, TrainedAdapter fused, TrainedAdapter alone) {
+    assertThat(fused.status()).as(s.id()).isEqualTo("ok");
+    assertThat(maxRelDiff(fused.weights(), alone.weights()))
+        .as("adapter %s", s.id())
+        .isLessThan(1e-9);
+  }
+
+  /** Every trained tensor of {@code actual} has the float bits of {@code expected}'s. */
+  static void assertSameTrainableBits(String id, LoraWeights expected, LoraWeights actual) {
+    List<LoraWeights.Trainable> a = expected.trainables();
+    List<LoraWeights.Trainable> b = actual.trainables();
+    for (int i = 0; i < a.size(); i++) {
+      assertThat(b.get(i).value().data().asFloat())
+          .as("%s %s", id, a.get(i).name())
+          .containsExactly(a.get(i).value().data().asFloat());
     }
   }
 

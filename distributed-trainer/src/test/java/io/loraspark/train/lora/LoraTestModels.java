@@ -1,14 +1,20 @@
 package io.loraspark.train.lora;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.loraspark.train.model.Batch;
+import io.loraspark.train.model.LossStats;
 import io.loraspark.train.model.ModelConfig;
+import io.loraspark.train.model.ModelWeights;
 import io.loraspark.train.model.Projection;
 import io.loraspark.train.model.TestModels;
+import io.loraspark.train.model.TokenRow;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
+import java.util.function.BiConsumer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -57,6 +63,21 @@ final class LoraTestModels {
     return w;
   }
 
+  /**
+   * An adapter initialised with {@code seed} in the base's precision, then moved off its init
+   * module by module by {@code move}, which draws from one {@code Random(seed)}: a moved adapter
+   * makes every term of a branch nonzero (an init often zeroes one).
+   */
+  static LoraWeights moved(
+      ModelWeights base, LoraConfig c, long seed, BiConsumer<LoraWeights.Module, Random> move) {
+    LoraWeights w = LoraWeights.init(base, c, seed, base.embed().dataType());
+    Random rnd = new Random(seed);
+    for (LoraWeights.Module m : w.modules()) {
+      move.accept(m, rnd);
+    }
+    return w;
+  }
+
   static LoraConfig lora(int rank, double alpha, List<Projection> targets) {
     return new LoraConfig(rank, alpha, 0.0, targets, false);
   }
@@ -69,5 +90,30 @@ final class LoraTestModels {
       out[i] = Float.floatToRawIntBits(f[i]);
     }
     return out;
+  }
+
+  /**
+   * Six rows of 12-31 tokens from ids 1 to {@code vocab} − 1 (seed 17), all but the first label
+   * scored: held-out text for comparing an adapter with its merged or exported form.
+   */
+  static List<TokenRow> scoringRows(int vocab) {
+    Random rnd = new Random(17);
+    List<TokenRow> out = new ArrayList<>();
+    for (int r = 0; r < 6; r++) {
+      int len = 12 + rnd.nextInt(20);
+      int[] ids = new int[len];
+      int[] labels = new int[len];
+      for (int i = 0; i < len; i++) {
+        ids[i] = 1 + rnd.nextInt(vocab - 1);
+        labels[i] = i == 0 ? Batch.IGNORE : ids[i];
+      }
+      out.add(new TokenRow(ids, labels));
+    }
+    return out;
+  }
+
+  /** The mean loss per scored token. */
+  static double mean(LossStats s) {
+    return s.totalNll() / s.totalCount();
   }
 }

@@ -1,6 +1,8 @@
 package io.loraspark.train.lora;
 
 import static io.loraspark.train.lora.LoraTestModels.bits;
+import static io.loraspark.train.lora.LoraTestModels.mean;
+import static io.loraspark.train.lora.LoraTestModels.scoringRows;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -8,9 +10,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.loraspark.train.loop.Evaluator;
 import io.loraspark.train.model.Adapters;
-import io.loraspark.train.model.Batch;
 import io.loraspark.train.model.CheckpointLoader;
-import io.loraspark.train.model.LossStats;
 import io.loraspark.train.model.ModelWeights;
 import io.loraspark.train.model.Projection;
 import io.loraspark.train.model.TokenRow;
@@ -19,7 +19,6 @@ import io.loraspark.train.safetensors.SafetensorsFile;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
 import org.assertj.core.data.Offset;
@@ -189,7 +188,7 @@ class VeraAdaLoraExportTest {
 
   /** The loaded adapter's branch, the in-memory one and the merged dense model score alike. */
   private static void assertScoresLikeMerged(ModelWeights base, LoraWeights w, LoraWeights loaded) {
-    List<TokenRow> rows = rows(base.config().vocabSize());
+    List<TokenRow> rows = scoringRows(base.config().vocabSize());
     Transformer model = new Transformer(base);
     double adapter = mean(Evaluator.score(model, FusedLora.inference(loaded), rows, 4, 0));
     double inMemory = mean(Evaluator.score(model, FusedLora.inference(w), rows, 4, 0));
@@ -201,25 +200,5 @@ class VeraAdaLoraExportTest {
     assertThat(adapter).as("loaded adapter vs merged model").isCloseTo(merged, Offset.offset(1e-4));
     assertThat(adapter).as("loaded vs in-memory adapter").isCloseTo(inMemory, Offset.offset(1e-6));
     assertThat(Math.abs(adapter - bare)).as("the adapter changes the model").isGreaterThan(1e-3);
-  }
-
-  private static double mean(LossStats s) {
-    return s.totalNll() / s.totalCount();
-  }
-
-  private static List<TokenRow> rows(int vocab) {
-    Random rnd = new Random(17);
-    List<TokenRow> out = new ArrayList<>();
-    for (int r = 0; r < 6; r++) {
-      int len = 12 + rnd.nextInt(20);
-      int[] ids = new int[len];
-      int[] labels = new int[len];
-      for (int i = 0; i < len; i++) {
-        ids[i] = 1 + rnd.nextInt(vocab - 1);
-        labels[i] = i == 0 ? Batch.IGNORE : ids[i];
-      }
-      out.add(new TokenRow(ids, labels));
-    }
-    return out;
   }
 }

@@ -1,14 +1,14 @@
 package io.loraspark.train.lora;
 
-import static io.loraspark.train.lora.LoraFamilyGradientTest.matmulT;
+import static io.loraspark.train.lora.DenseReference.assertForwardEqualsDense;
+import static io.loraspark.train.lora.DenseReference.gaussian;
+import static io.loraspark.train.lora.DenseReference.matmulT;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
-import io.loraspark.train.model.CheckpointLoader;
 import io.loraspark.train.model.ModelConfig;
 import io.loraspark.train.model.ModelWeights;
 import io.loraspark.train.model.Projection;
-import io.loraspark.train.model.TestModels;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -32,32 +32,28 @@ class VeraAdaLoraGradientTest {
   static final List<Projection> ALL = Arrays.asList(Projection.values());
 
   private ModelWeights base() {
-    return CheckpointLoader.load(
-        TestModels.writeRandom(tmp, TestModels.config("LlamaForCausalLM", false, true), 3),
-        DataType.DOUBLE);
+    return FusedStep.randomBase(tmp);
   }
 
   /** A VeRA adapter whose λ_d and λ_b are moved off their init (λ_b = 0 would hide the branch). */
   static LoraWeights movedVera(ModelWeights base, LoraConfig c, long seed) {
-    LoraWeights w = LoraWeights.init(base, c, seed, base.embed().dataType());
-    Random rnd = new Random(seed);
-    for (LoraWeights.Module m : w.modules()) {
-      m.rankScale().addi(randn(rnd, m.rankScale(), 0.5));
-      m.outScale().assign(randn(rnd, m.outScale(), 0.5));
-    }
-    return w;
+    return LoraTestModels.moved(base, c, seed, VeraAdaLoraGradientTest::moveVera);
+  }
+
+  private static void moveVera(LoraWeights.Module m, Random rnd) {
+    m.rankScale().addi(randn(rnd, m.rankScale(), 0.5));
+    m.outScale().assign(randn(rnd, m.outScale(), 0.5));
   }
 
   /** An AdaLoRA adapter with nonzero singular values E (PEFT starts them at zero). */
   static LoraWeights movedAdaLora(ModelWeights base, LoraConfig c, long seed) {
-    LoraWeights w = LoraWeights.init(base, c, seed, base.embed().dataType());
-    Random rnd = new Random(seed);
-    for (LoraWeights.Module m : w.modules()) {
-      m.rankScale().assign(randn(rnd, m.rankScale(), 2.0));
-      m.a().addi(randn(rnd, m.a(), 0.2));
-      m.b().addi(randn(rnd, m.b(), 0.2));
-    }
-    return w;
+    return LoraTestModels.moved(base, c, seed, VeraAdaLoraGradientTest::moveAdaLora);
+  }
+
+  private static void moveAdaLora(LoraWeights.Module m, Random rnd) {
+    m.rankScale().assign(randn(rnd, m.rankScale(), 2.0));
+    m.a().addi(randn(rnd, m.a(), 0.2));
+    m.b().addi(randn(rnd, m.b(), 0.2));
   }
 
   static INDArray randn(Random rnd, INDArray like, double std) {
@@ -174,17 +170,7 @@ class VeraAdaLoraGradientTest {
           dense[o][i] = v;
         }
       }
-      double[][] x = gaussian(rnd, 4, wd[0].length);
-      INDArray y = Nd4j.createFromArray(matmulT(x, wd));
-      fused.forward(m.layer(), m.proj(), Nd4j.createFromArray(x), y);
-      double[][] expected = matmulT(x, dense);
-      for (int n = 0; n < x.length; n++) {
-        for (int o = 0; o < expected[n].length; o++) {
-          assertThat(y.getDouble(n, o))
-              .as("%s row %d out %d", m.name(), n, o)
-              .isCloseTo(expected[n][o], within(1e-12 * Math.max(1, Math.abs(expected[n][o]))));
-        }
-      }
+      assertForwardEqualsDense(fused, m, gaussian(rnd, 4, wd[0].length), wd, dense);
     }
   }
 
@@ -296,60 +282,19 @@ class VeraAdaLoraGradientTest {
   @Test
   void mixedVeraAdaLoraGradientsMatchFiniteDifferences() {
     ModelWeights base = base();
-    ModelConfig c = base.config();
     Random rnd = new Random(11);
     List<LoraWeights> adapters = new ArrayList<>();
-    LoraWeights lora =
-        LoraWeights.init(base, new LoraConfig(2, 4, 0.3, ALL, false), 100, DataType.DOUBLE);
-    for (LoraWeights.Module m : lora.modules()) {
-      m.b().assign(Nd4j.randn(rnd.nextLong(), m.b().shape()).muli(0.3));
-    }
-    adapters.add(lora);
+    adapters.add(FusedStep.plainLora(base, ALL, 100, rnd));
     adapters.add(movedVera(base, new LoraConfig(4, 8, 0.3, ALL, false, LoraMethod.VERA), 101));
     adapters.add(
         movedAdaLora(base, new LoraConfig(2, 3, 0.0, ALL, false, LoraMethod.ADALORA), 102));
-    int groups = adapters.size();
     FusedStep step = FusedStep.run(base, adapters, rnd, 6, 3, 500, 17);
-
-    double eps = 1e-6;
-    int checked = 0;
-    for (int k = 0; k < groups; k++) {
-      LoraWeights w = adapters.get(k);
-      for (LoraWeights.Module m : w.modules()) {
-        if (m.layer() != 0) {
-          continue; // layer 0's gradients flow back through every layer-1 branch's dx
-        }
-        List<LoraWeights.Trainable> params =
-            w.trainables().stream().filter(p -> p.name().startsWith(m.name() + ".")).toList();
-        for (LoraWeights.Trainable param : params) {
-          long i = rnd.nextInt((int) param.value().length());
-          double numeric = step.numeric(param.value(), i, eps);
-          double analytic = param.grad().getDouble(i);
-          assertThat(analytic)
-              .as(
-                  "adapter %d (%s) %s [%d]: analytic %s vs numeric %s",
-                  k, w.config().method().key(), param.name(), i, analytic, numeric)
-              .isCloseTo(numeric, within(1e-6 * Math.max(1, Math.abs(numeric)) + 1e-8));
-          checked++;
-        }
-      }
-    }
+    int checked = step.checkLayerZero(rnd, 1e-6, FusedStep.NO_CORRECTION);
     // per layer-0 module: LoRA A,B; VeRA λ_d,λ_b; AdaLoRA A,B,E — one entry each
     assertThat(checked).as("entries checked").isEqualTo(7 * (2 + 2 + 3));
   }
 
-  /** Σ_k mean loss_k with the same dropout masks (same bound step). */
   private static double[][] weight(ModelWeights base, LoraWeights.Module m) {
     return LoraWeights.frozenWeight(base, m.layer(), m.proj(), DataType.DOUBLE).toDoubleMatrix();
-  }
-
-  private static double[][] gaussian(Random rnd, int n, int in) {
-    double[][] x = new double[n][in];
-    for (double[] row : x) {
-      for (int i = 0; i < in; i++) {
-        row[i] = rnd.nextGaussian();
-      }
-    }
-    return x;
   }
 }

@@ -1,26 +1,25 @@
 package io.loraspark.train.lora;
 
-import static io.loraspark.train.lora.LoraFamilyTrainingTest.maxRelDiff;
-import static io.loraspark.train.lora.LoraFamilyTrainingTest.rows;
+import static io.loraspark.train.lora.LoraFamilyTrainingTest.assertSameTrainableBits;
+import static io.loraspark.train.lora.LoraFamilyTrainingTest.fusedEqualEachAlone;
 import static io.loraspark.train.lora.LoraFamilyTrainingTest.spec;
+import static io.loraspark.train.model.TestModels.rows;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
 import io.loraspark.train.loop.AdapterSpec;
-import io.loraspark.train.loop.FusedTrainer;
 import io.loraspark.train.loop.TrainedAdapter;
+import io.loraspark.train.loop.TrainingFixture;
 import io.loraspark.train.model.CheckpointLoader;
 import io.loraspark.train.model.ModelWeights;
 import io.loraspark.train.model.Projection;
-import io.loraspark.train.model.TestModels;
-import io.loraspark.train.model.TokenRow;
 import io.loraspark.train.model.Transformer;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -32,19 +31,10 @@ import org.nd4j.linalg.factory.Nd4j;
  * out here, on a small random Llama.
  */
 class VeraAdaLoraTrainingTest {
-  @TempDir static Path shared;
-  static Path modelDir;
-  static List<TokenRow> train;
-  static List<TokenRow> eval;
-
-  @BeforeAll
-  static void setUp() {
-    modelDir =
-        TestModels.writeRandom(
-            shared.resolve("model"), TestModels.config("LlamaForCausalLM", false, true), 7);
-    train = rows(30, 11);
-    eval = rows(6, 12);
-  }
+  /** The model and rows of {@link LoraFamilyTrainingTest}. */
+  @RegisterExtension
+  static final TrainingFixture data =
+      new TrainingFixture(true, 7, rows(30, 11, 10), rows(6, 12, 10));
 
   static List<AdapterSpec> mix(int steps) {
     return List.of(
@@ -62,20 +52,9 @@ class VeraAdaLoraTrainingTest {
    */
   @Test
   void veraAndAdaLoraFusedWithLoraEqualEachAloneInDouble() {
-    Transformer m = new Transformer(CheckpointLoader.load(modelDir, DataType.DOUBLE));
+    Transformer m = data.model(DataType.DOUBLE);
     int steps = 4;
-    List<TrainedAdapter> fused = new FusedTrainer(m, mix(steps), train, eval, 0).run(x -> {});
-    for (int k = 0; k < fused.size(); k++) {
-      AdapterSpec s = mix(steps).get(k);
-      TrainedAdapter alone = new FusedTrainer(m, List.of(s), train, eval, 0).run(x -> {}).get(0);
-      assertThat(fused.get(k).status()).as(s.id()).isEqualTo("ok");
-      assertThat(maxRelDiff(fused.get(k).weights(), alone.weights()))
-          .as("adapter %s", s.id())
-          .isLessThan(1e-9);
-      assertThat(fused.get(k).evalLoss())
-          .as("adapter %s eval loss", s.id())
-          .isCloseTo(alone.evalLoss(), within(1e-9));
-    }
+    List<TrainedAdapter> fused = fusedEqualEachAlone(data, m, mix(steps));
     LoraWeights vera = fused.get(1).weights();
     LoraWeights veraInit =
         LoraWeights.init(
@@ -118,33 +97,14 @@ class VeraAdaLoraTrainingTest {
    */
   @Test
   void resumedRunContinuesVeraBitIdenticallyAndAdaLoraAtItsBudget(@TempDir Path dir) {
-    Transformer m = new Transformer(CheckpointLoader.load(modelDir, DataType.FLOAT));
     List<AdapterSpec> specs =
         List.of(
             spec("vera", LoraMethod.VERA, 4, 0.1, 6),
             spec("adalora", LoraMethod.ADALORA, 2, 0.1, 6));
-    List<TrainedAdapter> whole = new FusedTrainer(m, specs, train, eval, 0).run(x -> {});
-    Path ckpt = dir.resolve("ckpt");
-    FusedTrainer first = new FusedTrainer(m, specs, train, eval, 0).checkpointing(ckpt, 2, 1);
-    org.assertj.core.api.Assertions.assertThatThrownBy(
-            () ->
-                first.run(
-                    x -> {
-                      if (x.step() == 3) {
-                        throw new IllegalStateException("killed");
-                      }
-                    }))
-        .hasMessage("killed");
-    FusedTrainer second = new FusedTrainer(m, specs, train, eval, 0).checkpointing(ckpt, 2, 1);
-    assertThat(second.resume()).isEqualTo(2);
-    List<TrainedAdapter> resumed = second.run(x -> {});
-    List<LoraWeights.Trainable> a = whole.get(0).weights().trainables();
-    List<LoraWeights.Trainable> b = resumed.get(0).weights().trainables();
-    for (int i = 0; i < a.size(); i++) {
-      assertThat(b.get(i).value().data().asFloat())
-          .as("vera %s", a.get(i).name())
-          .containsExactly(a.get(i).value().data().asFloat());
-    }
+    TrainingFixture.Resumed run =
+        data.wholeAndResumed(data.model(DataType.FLOAT), specs, dir.resolve("ckpt"), 2, 1, 3, 2);
+    List<TrainedAdapter> resumed = run.resumed();
+    assertSameTrainableBits("vera", run.whole().get(0).weights(), resumed.get(0).weights());
     LoraWeights ada = resumed.get(1).weights();
     assertThat(resumed.get(1).status()).isEqualTo("ok");
     int kept = 0;
@@ -199,7 +159,7 @@ class VeraAdaLoraTrainingTest {
    */
   @Test
   void importanceScoresAreTheTripletSumsOfPeftsSmoothedSensitivity() {
-    ModelWeights base = CheckpointLoader.load(modelDir, DataType.DOUBLE);
+    ModelWeights base = CheckpointLoader.load(data.modelDir(), DataType.DOUBLE);
     LoraWeights w =
         VeraAdaLoraGradientTest.movedAdaLora(
             base,
@@ -259,7 +219,7 @@ class VeraAdaLoraTrainingTest {
    */
   @Test
   void maskingReachesTheTargetBudgetByTfinalAndKeepsIt() {
-    ModelWeights base = CheckpointLoader.load(modelDir, DataType.DOUBLE);
+    ModelWeights base = CheckpointLoader.load(data.modelDir(), DataType.DOUBLE);
     LoraWeights w =
         VeraAdaLoraGradientTest.movedAdaLora(
             base,

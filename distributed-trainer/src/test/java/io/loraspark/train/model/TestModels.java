@@ -5,7 +5,9 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Random;
 
@@ -25,6 +27,29 @@ public final class TestModels {
          "rope_theta": 500.0, "tie_word_embeddings": %s, "attention_bias": %s}
         """
         .formatted(arch, tied, attentionBias);
+  }
+
+  /**
+   * Random training rows for the 37-token vocabulary of {@link #config}: {@code n} rows of length 5
+   * + [0, {@code lengthSpread}) tokens drawn from ids 1-36, the first third of each unscored.
+   *
+   * @param seed seeds the lengths and ids, so the same arguments give the same rows
+   * @param lengthSpread how many lengths from 5 up the rows may have
+   */
+  public static List<TokenRow> rows(int n, long seed, int lengthSpread) {
+    Random rnd = new Random(seed);
+    List<TokenRow> out = new ArrayList<>();
+    for (int i = 0; i < n; i++) {
+      int len = 5 + rnd.nextInt(lengthSpread);
+      int[] ids = new int[len];
+      int[] labels = new int[len];
+      for (int t = 0; t < len; t++) {
+        ids[t] = 1 + rnd.nextInt(36);
+        labels[t] = t < len / 3 ? Batch.IGNORE : ids[t];
+      }
+      out.add(new TokenRow(ids, labels));
+    }
+    return out;
   }
 
   /** Writes config.json and model.safetensors with N(0, 0.3) weights and norms near 1. */

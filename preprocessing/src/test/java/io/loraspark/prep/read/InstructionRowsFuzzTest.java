@@ -2,7 +2,7 @@ package io.loraspark.prep.read;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import com.code_intelligence.jazzer.junit.DictionaryEntries;
+import com.code_intelligence.jazzer.junit.DictionaryFile;
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.loraspark.prep.TestData;
@@ -34,6 +34,9 @@ import scala.Tuple2;
  */
 class InstructionRowsFuzzTest {
 
+  /** The libFuzzer dictionary the three methods share: a resource beside this class. */
+  private static final String DICTIONARY = "InstructionRowsFuzzTest.dict";
+
   private static final List<RecordFormat> FORMATS =
       List.of(
           RecordFormat.ALPACA,
@@ -45,29 +48,7 @@ class InstructionRowsFuzzTest {
   @TempDir static Path dir;
 
   /** The bytes as a JSONL file, split into lines as Hadoop's TextInputFormat does. */
-  @DictionaryEntries({
-    "\"instruction\"",
-    "\"input\"",
-    "\"output\"",
-    "\"context\"",
-    "\"response\"",
-    "\"messages\"",
-    "\"conversations\"",
-    "\"role\"",
-    "\"content\"",
-    "\"from\"",
-    "\"value\"",
-    "\"instances\"",
-    "\"system\"",
-    "\"assistant\"",
-    "\"user\"",
-    "\"human\"",
-    "\"gpt\"",
-    "null",
-    "[]",
-    "{}",
-    "\\ud800"
-  })
+  @DictionaryFile(resourcePath = DICTIONARY)
   @FuzzTest(maxDuration = "30s")
   void jsonLines(byte[] bytes) throws IOException {
     String uri = "file:/fuzz/rows.jsonl";
@@ -91,29 +72,7 @@ class InstructionRowsFuzzTest {
   }
 
   /** The bytes as a file holding one JSON array of records (or one object). */
-  @DictionaryEntries({
-    "\"instruction\"",
-    "\"input\"",
-    "\"output\"",
-    "\"context\"",
-    "\"response\"",
-    "\"messages\"",
-    "\"conversations\"",
-    "\"role\"",
-    "\"content\"",
-    "\"from\"",
-    "\"value\"",
-    "\"instances\"",
-    "\"system\"",
-    "\"assistant\"",
-    "\"user\"",
-    "\"human\"",
-    "\"gpt\"",
-    "null",
-    "[]",
-    "{}",
-    "\\ud800"
-  })
+  @DictionaryFile(resourcePath = DICTIONARY)
   @FuzzTest(maxDuration = "30s")
   void jsonArray(byte[] bytes) {
     InputFile file = new InputFile(0, "file:/fuzz/rows.json", "rows.json", FileFormat.JSON, 0);
@@ -121,29 +80,7 @@ class InstructionRowsFuzzTest {
   }
 
   /** The bytes as a CSV file with a header row, read by Spark's CSV source. */
-  @DictionaryEntries({
-    "\"instruction\"",
-    "\"input\"",
-    "\"output\"",
-    "\"context\"",
-    "\"response\"",
-    "\"messages\"",
-    "\"conversations\"",
-    "\"role\"",
-    "\"content\"",
-    "\"from\"",
-    "\"value\"",
-    "\"instances\"",
-    "\"system\"",
-    "\"assistant\"",
-    "\"user\"",
-    "\"human\"",
-    "\"gpt\"",
-    "null",
-    "[]",
-    "{}",
-    "\\ud800"
-  })
+  @DictionaryFile(resourcePath = DICTIONARY)
   @FuzzTest(maxDuration = "30s")
   void csv(byte[] bytes) throws IOException {
     Path csv = Files.write(dir.resolve("rows.csv"), bytes);

@@ -2,7 +2,7 @@ package io.loraspark.prep.tokenize;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import com.code_intelligence.jazzer.junit.DictionaryEntries;
+import com.code_intelligence.jazzer.junit.DictionaryFile;
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -20,33 +20,15 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class TokenizerFilesFuzzTest {
 
+  /** The libFuzzer dictionary the three methods share: a resource beside this class. */
+  private static final String DICTIONARY = "TokenizerFilesFuzzTest.dict";
+
   private static final String PROBE = "Once upon a time, a <s> cat said: \"héllo\"\n";
 
   @TempDir static Path dir;
 
   /** tokenizer_config.json NUL generation_config.json (the second file absent without a NUL). */
-  @DictionaryEntries({
-    "\"bos_token\"",
-    "\"eos_token\"",
-    "\"pad_token\"",
-    "\"chat_template\"",
-    "\"model_max_length\"",
-    "\"add_bos_token\"",
-    "\"eos_token_id\"",
-    "\"content\"",
-    "\"model\"",
-    "\"BPE\"",
-    "\"vocab\"",
-    "\"merges\"",
-    "\"added_tokens\"",
-    "\"normalizer\"",
-    "\"pre_tokenizer\"",
-    "\"post_processor\"",
-    "\"decoder\"",
-    "\"type\"",
-    "null",
-    "-1"
-  })
+  @DictionaryFile(resourcePath = DICTIONARY)
   @FuzzTest(maxDuration = "30s")
   void specialTokenConfig(byte[] bytes) throws IOException {
     Path model = fresh("special");
@@ -65,28 +47,7 @@ class TokenizerFilesFuzzTest {
   }
 
   /** vocab.json NUL merges.txt, built into a tokenizer.json and loaded by DJL. */
-  @DictionaryEntries({
-    "\"bos_token\"",
-    "\"eos_token\"",
-    "\"pad_token\"",
-    "\"chat_template\"",
-    "\"model_max_length\"",
-    "\"add_bos_token\"",
-    "\"eos_token_id\"",
-    "\"content\"",
-    "\"model\"",
-    "\"BPE\"",
-    "\"vocab\"",
-    "\"merges\"",
-    "\"added_tokens\"",
-    "\"normalizer\"",
-    "\"pre_tokenizer\"",
-    "\"post_processor\"",
-    "\"decoder\"",
-    "\"type\"",
-    "null",
-    "-1"
-  })
+  @DictionaryFile(resourcePath = DICTIONARY)
   @FuzzTest(maxDuration = "30s")
   void vocabAndMerges(byte[] bytes) throws IOException {
     Path model = fresh("bpe");
@@ -102,28 +63,7 @@ class TokenizerFilesFuzzTest {
   }
 
   /** tokenizer.json beside stories260K's tokenizer_config.json and generation_config.json. */
-  @DictionaryEntries({
-    "\"bos_token\"",
-    "\"eos_token\"",
-    "\"pad_token\"",
-    "\"chat_template\"",
-    "\"model_max_length\"",
-    "\"add_bos_token\"",
-    "\"eos_token_id\"",
-    "\"content\"",
-    "\"model\"",
-    "\"BPE\"",
-    "\"vocab\"",
-    "\"merges\"",
-    "\"added_tokens\"",
-    "\"normalizer\"",
-    "\"pre_tokenizer\"",
-    "\"post_processor\"",
-    "\"decoder\"",
-    "\"type\"",
-    "null",
-    "-1"
-  })
+  @DictionaryFile(resourcePath = DICTIONARY)
   @FuzzTest(maxDuration = "30s")
   void tokenizerJson(byte[] bytes) throws IOException {
     Path model = fresh("hf");
