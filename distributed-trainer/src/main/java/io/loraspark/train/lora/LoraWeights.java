@@ -1,9 +1,9 @@
 package io.loraspark.train.lora;
 
+import io.loraspark.train.model.Kernels;
 import io.loraspark.train.model.ModelConfig;
 import io.loraspark.train.model.ModelWeights;
 import io.loraspark.train.model.Projection;
-import io.loraspark.train.optim.Grads;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Collections;
@@ -338,7 +338,7 @@ public final class LoraWeights {
   /** Zeroes every gradient accumulator. */
   public void zeroGrad() {
     for (Trainable t : trainables()) {
-      Grads.zero(t.grad());
+      Kernels.zero(t.grad());
     }
   }
 }

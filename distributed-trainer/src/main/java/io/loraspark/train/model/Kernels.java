@@ -74,6 +74,27 @@ public final class Kernels {
     return a.data().asNio().order(ByteOrder.LITTLE_ENDIAN);
   }
 
+  /** a ← 0, in place: one vector pass for a float32 array, an ND4J op otherwise. */
+  public static void zero(INDArray a) {
+    if (vector(a)) {
+      VectorKernels.fill(buffer(a), offset(a), Math.toIntExact(a.length()), 0f);
+    } else {
+      a.assign(0);
+    }
+  }
+
+  /**
+   * a ← a · c, in place, with {@code c} rounded to a's float type as ND4J's scalar ops do (so both
+   * paths give the same bits).
+   */
+  public static void scale(INDArray a, double c) {
+    if (vector(a)) {
+      VectorKernels.scaleRow(buffer(a), offset(a), Math.toIntExact(a.length()), (float) c);
+    } else {
+      a.muli(c);
+    }
+  }
+
   /** Byte offset of {@code a}'s first element in {@link #buffer}. */
   public static int offset(INDArray a) {
     return Math.toIntExact(a.offset() * 4);

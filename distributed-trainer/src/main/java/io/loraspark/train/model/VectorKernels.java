@@ -148,7 +148,7 @@ final class VectorKernels {
   }
 
   /** b ← b · scale over n floats. */
-  private static void scaleRow(ByteBuffer b, int off, int n, float scale) {
+  static void scaleRow(ByteBuffer b, int off, int n, float scale) {
     int vb = bound(n);
     int i = 0;
     for (; i < vb; i += L) {
@@ -156,6 +156,19 @@ final class VectorKernels {
     }
     for (; i < n; i++) {
       b.putFloat(off + i * 4, b.getFloat(off + i * 4) * scale);
+    }
+  }
+
+  /** b ← v over n floats. */
+  static void fill(ByteBuffer b, int off, int n, float v) {
+    FloatVector vv = FloatVector.broadcast(S, v);
+    int vb = bound(n);
+    int i = 0;
+    for (; i < vb; i += L) {
+      vv.intoByteBuffer(b, off + i * 4, LE);
+    }
+    for (; i < n; i++) {
+      b.putFloat(off + i * 4, v);
     }
   }
 

@@ -57,11 +57,7 @@ public final class GradClip {
     double coef = maxNorm / (norm + EPS); // clip_coef = max_norm / (total_norm + 1e-6)
     if (coef < 1) { // PyTorch clamps the coefficient to at most 1
       for (INDArray g : grads) {
-        if (Kernels.vector(g)) {
-          VectorOptim.scale(Kernels.buffer(g), Kernels.offset(g), (int) g.length(), (float) coef);
-        } else {
-          g.muli(coef); // g *= clip_coef, in place
-        }
+        Kernels.scale(g, coef); // g *= clip_coef, in place
       }
     }
     return norm;

@@ -101,29 +101,4 @@ final class VectorOptim {
     }
     return s;
   }
-
-  /** x ← x · c over n floats. */
-  static void scale(ByteBuffer x, int xo, int n, float c) {
-    int vb = n - n % L;
-    int i = 0;
-    for (; i < vb; i += L) {
-      load(x, xo + i * 4).mul(c).intoByteBuffer(x, xo + i * 4, LE);
-    }
-    for (; i < n; i++) {
-      x.putFloat(xo + i * 4, x.getFloat(xo + i * 4) * c);
-    }
-  }
-
-  /** x ← 0 over n floats. */
-  static void zero(ByteBuffer x, int xo, int n) {
-    FloatVector z = FloatVector.zero(S);
-    int vb = n - n % L;
-    int i = 0;
-    for (; i < vb; i += L) {
-      z.intoByteBuffer(x, xo + i * 4, LE);
-    }
-    for (; i < n; i++) {
-      x.putFloat(xo + i * 4, 0f);
-    }
-  }
 }

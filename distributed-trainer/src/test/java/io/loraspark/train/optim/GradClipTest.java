@@ -59,7 +59,7 @@ class GradClipTest {
   /**
    * Float32 row-major grads take the vector kernels, column-major ones the ND4J ops: the norms
    * agree to double rounding (the sums run in different orders) and the clipped grads bit for bit;
-   * widths of 67 run the kernels' vector bodies and scalar tails. {@link Grads#zero} clears both
+   * widths of 67 run the kernels' vector bodies and scalar tails. {@code Kernels.zero} clears both
    * kinds.
    */
   @Test
@@ -80,8 +80,8 @@ class GradClipTest {
     float[] fv = f.dup('c').data().asFloat();
     assertThat(cv).as("clipped grads").containsExactly(fv);
     assertThat(GradClip.globalNorm(List.of(c))).isCloseTo(1.0, within(1e-6));
-    Grads.zero(c);
-    Grads.zero(f);
+    io.loraspark.train.model.Kernels.zero(c);
+    io.loraspark.train.model.Kernels.zero(f);
     assertThat(c.data().asFloat()).containsOnly(0f);
     assertThat(f.data().asFloat()).containsOnly(0f);
   }
