@@ -7,12 +7,15 @@ import java.util.ArrayList;
 import java.util.List;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.api.rng.Random;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * A random float32 Llama-family model of a given shape, initialised as the PyTorch peer baseline's
  * {@code make-model} does (projections N(0, 0.02²), norms 1 + N(0, 0.02²), embeddings N(0, 0.4²)),
- * so both engines train on comparable activations. Throughput does not depend on the values.
+ * so both engines train on comparable activations. Throughput does not depend on the values. The
+ * values come from a generator of their own, so building a model leaves ND4J's global random stream
+ * (which a training run's other draws may use) untouched.
  */
 public final class SyntheticModel {
   static final double STD = 0.02;
@@ -22,39 +25,40 @@ public final class SyntheticModel {
 
   /** Builds the weights of {@code c} from {@code seed}. */
   public static ModelWeights create(ModelConfig c, long seed) {
-    Nd4j.getRandom().setSeed(seed);
+    Random rng = Nd4j.getRandomFactory().getNewRandomInstance(seed);
     int hd = c.headDim();
-    INDArray embed = normal(EMBED_STD, c.vocabSize(), c.hiddenSize());
+    INDArray embed = normal(rng, EMBED_STD, c.vocabSize(), c.hiddenSize());
     List<LayerWeights> layers = new ArrayList<>();
     for (int l = 0; l < c.numLayers(); l++) {
       layers.add(
           new LayerWeights(
-              norm(c.hiddenSize()),
-              normal(STD, c.numHeads() * hd, c.hiddenSize()),
+              norm(rng, c.hiddenSize()),
+              normal(rng, STD, c.numHeads() * hd, c.hiddenSize()),
               null,
-              normal(STD, c.numKvHeads() * hd, c.hiddenSize()),
+              normal(rng, STD, c.numKvHeads() * hd, c.hiddenSize()),
               null,
-              normal(STD, c.numKvHeads() * hd, c.hiddenSize()),
+              normal(rng, STD, c.numKvHeads() * hd, c.hiddenSize()),
               null,
-              normal(STD, c.hiddenSize(), c.numHeads() * hd),
+              normal(rng, STD, c.hiddenSize(), c.numHeads() * hd),
               null,
-              norm(c.hiddenSize()),
-              normal(STD, c.intermediateSize(), c.hiddenSize()),
-              normal(STD, c.intermediateSize(), c.hiddenSize()),
-              normal(STD, c.hiddenSize(), c.intermediateSize()),
+              norm(rng, c.hiddenSize()),
+              normal(rng, STD, c.intermediateSize(), c.hiddenSize()),
+              normal(rng, STD, c.intermediateSize(), c.hiddenSize()),
+              normal(rng, STD, c.hiddenSize(), c.intermediateSize()),
               null,
               null,
               null));
     }
-    INDArray lmHead = c.tieWordEmbeddings() ? embed : normal(STD, c.vocabSize(), c.hiddenSize());
-    return new ModelWeights(c, embed, layers, norm(c.hiddenSize()), lmHead);
+    INDArray lmHead =
+        c.tieWordEmbeddings() ? embed : normal(rng, STD, c.vocabSize(), c.hiddenSize());
+    return new ModelWeights(c, embed, layers, norm(rng, c.hiddenSize()), lmHead);
   }
 
-  private static INDArray normal(double std, long rows, long cols) {
-    return Nd4j.randn(DataType.FLOAT, rows, cols).muli(std);
+  private static INDArray normal(Random rng, double std, long rows, long cols) {
+    return Nd4j.randn(Nd4j.create(DataType.FLOAT, rows, cols), rng).muli(std);
   }
 
-  private static INDArray norm(long c) {
-    return Nd4j.randn(DataType.FLOAT, c).muli(STD).addi(1.0);
+  private static INDArray norm(Random rng, long c) {
+    return Nd4j.randn(Nd4j.create(DataType.FLOAT, c), rng).muli(STD).addi(1.0);
   }
 }

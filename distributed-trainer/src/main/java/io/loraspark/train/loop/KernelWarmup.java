@@ -1,14 +1,13 @@
 package io.loraspark.train.loop;
 
+import io.loraspark.train.bench.SyntheticModel;
 import io.loraspark.train.lora.FusedLora;
 import io.loraspark.train.lora.LoraConfig;
 import io.loraspark.train.lora.LoraWeights;
 import io.loraspark.train.model.Batch;
 import io.loraspark.train.model.Kernels;
-import io.loraspark.train.model.LayerWeights;
 import io.loraspark.train.model.LossStats;
 import io.loraspark.train.model.ModelConfig;
-import io.loraspark.train.model.ModelWeights;
 import io.loraspark.train.model.Projection;
 import io.loraspark.train.model.Transformer;
 import io.loraspark.train.model.Workspace;
@@ -20,8 +19,6 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
 import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * Trains two LoRA adapters for a few dozen steps on a tiny random model, once per JVM, before the
@@ -35,12 +32,15 @@ import org.nd4j.linalg.factory.Nd4j;
  * steps. On the tiny model the same code gets hot in a fraction of the garbage. With the ND4J
  * kernels ({@link Kernels#VECTOR} false) there is nothing to compile and nothing runs.
  *
- * <p>The tiny model's values come from a fixed {@link SplittableRandom}, not ND4J's global
- * generator, so the warm-up changes no random stream a run depends on.
+ * <p>The tiny model is a {@link SyntheticModel} and its tokens come from a fixed {@link
+ * SplittableRandom}; neither touches ND4J's global generator, so the warm-up changes no random
+ * stream a run depends on.
  */
 public final class KernelWarmup {
   /** Steps of the tiny model: enough for C2 to compile the kernels (measured with the bench). */
   static final int STEPS = 40;
+
+  private static final long SEED = 20_241_122L;
 
   private static boolean done;
 
@@ -78,8 +78,8 @@ public final class KernelWarmup {
             2);
     int rowsPerAdapter = 2;
     int seq = 48;
-    SplittableRandom rnd = new SplittableRandom(20_241_122L);
-    Transformer model = new Transformer(randomWeights(c, rnd));
+    SplittableRandom rnd = new SplittableRandom(SEED);
+    Transformer model = new Transformer(SyntheticModel.create(c, SEED));
     Workspace ws = model.newWorkspace(2 * rowsPerAdapter, seq);
     LoraConfig lora = new LoraConfig(4, 8.0, 0.0, Arrays.asList(Projection.values()), false);
     List<FusedLora.Slot> slots = new ArrayList<>();
@@ -109,50 +109,5 @@ public final class KernelWarmup {
       }
     }
     return (System.nanoTime() - t0) / 1e6;
-  }
-
-  private static ModelWeights randomWeights(ModelConfig c, SplittableRandom rnd) {
-    int h = c.hiddenSize();
-    int q = c.numHeads() * c.headDim();
-    int kv = c.numKvHeads() * c.headDim();
-    int f = c.intermediateSize();
-    List<LayerWeights> layers = new ArrayList<>();
-    for (int l = 0; l < c.numLayers(); l++) {
-      layers.add(
-          new LayerWeights(
-              random(rnd, 1.0, h),
-              random(rnd, 0.02, q, h),
-              null,
-              random(rnd, 0.02, kv, h),
-              null,
-              random(rnd, 0.02, kv, h),
-              null,
-              random(rnd, 0.02, h, q),
-              null,
-              random(rnd, 1.0, h),
-              random(rnd, 0.02, f, h),
-              random(rnd, 0.02, f, h),
-              random(rnd, 0.02, h, f),
-              null,
-              null,
-              null));
-    }
-    return new ModelWeights(
-        c,
-        random(rnd, 0.4, c.vocabSize(), h),
-        layers,
-        random(rnd, 1.0, h),
-        random(rnd, 0.02, c.vocabSize(), h));
-  }
-
-  /** U(−scale, scale) values of the given shape (a norm weight when 1-D: 1 + small noise). */
-  private static INDArray random(SplittableRandom rnd, double scale, long... shape) {
-    long n = Arrays.stream(shape).reduce(1, (a, b) -> a * b);
-    float[] v = new float[(int) n];
-    for (int i = 0; i < v.length; i++) {
-      double u = rnd.nextDouble(-1, 1);
-      v[i] = (float) (shape.length == 1 ? 1 + 0.02 * u : scale * u);
-    }
-    return Nd4j.create(v, shape, 'c');
   }
 }
