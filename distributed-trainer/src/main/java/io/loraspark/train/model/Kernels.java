@@ -32,6 +32,14 @@ public final class Kernels {
         && ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent();
   }
 
+  /**
+   * Runs the vector kernels' rows on {@code n} threads from now on (per JVM, like OpenBLAS's
+   * count): they run between GEMMs, on the cores the GEMMs use. Same results for any count.
+   */
+  public static void threads(int n) {
+    KernelThreads.set(n);
+  }
+
   /** The kernels this JVM runs for float32 models: {@code vector} or {@code nd4j}. */
   static String name() {
     return VECTOR ? "vector" : "nd4j";

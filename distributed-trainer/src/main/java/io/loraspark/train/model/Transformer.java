@@ -338,7 +338,18 @@ public final class Transformer {
         ws.rows,
         ws.seqLen);
     int[] ids = batch.inputIds();
+    int[] positions = batch.positions();
+    int[] labels = batch.labels();
+    int vocab = config.vocabSize();
     for (int n = 0; n < ids.length; n++) {
+      int label = labels[n];
+      if (ids[n] >= 0
+          && ids[n] < vocab
+          && positions[n] >= 0
+          && positions[n] < config.maxPositions()
+          && (label == Batch.IGNORE || (label >= 0 && label < vocab))) {
+        continue; // the common case, without boxing the message arguments of every token
+      }
       int r = n / batch.seqLen();
       int t = n % batch.seqLen();
       ModelConfig.require(
@@ -355,7 +366,6 @@ public final class Transformer {
           t,
           batch.positions()[n],
           config.maxPositions());
-      int label = batch.labels()[n];
       ModelConfig.require(
           label == Batch.IGNORE || (label >= 0 && label < config.vocabSize()),
           "row %d position %d: label %d must be -100 or inside the vocabulary [0, %d)",

@@ -63,6 +63,11 @@ final class VectorKernels {
     return n - n % L;
   }
 
+  /** Number of {@link #CHUNK}-float parts of n floats. */
+  private static int chunks(int n) {
+    return (n + CHUNK - 1) / CHUNK;
+  }
+
   /**
    * e^x per lane (Cephes expf); 0 below {@link #EXP_LO}. n = round(x·log2 e) is read from the low
    * mantissa bits of x·log2 e + 1.5·2^23 (the round-to-nearest trick), whose bits plus the bias
@@ -232,17 +237,22 @@ final class VectorKernels {
    */
   static void crossEntropy(
       ByteBuffer x, int off, int rows, int cols, int[] targets, double[] nll, double[] invSum) {
-    for (int r = 0; r < rows; r++) {
-      if (targets[r] < 0) {
-        continue;
-      }
-      int base = off + r * cols * 4;
-      float xt = x.getFloat(base + targets[r] * 4);
-      float max = maxRow(x, base, cols);
-      double sum = expRow(x, base, cols, max);
-      nll[r] = StrictMath.log(sum) + max - xt;
-      invSum[r] = 1.0 / sum;
-    }
+    KernelThreads.rows(
+        rows,
+        cols,
+        (from, to) -> {
+          for (int r = from; r < to; r++) {
+            if (targets[r] < 0) {
+              continue;
+            }
+            int base = off + r * cols * 4;
+            float xt = x.getFloat(base + targets[r] * 4);
+            float max = maxRow(x, base, cols);
+            double sum = expRow(x, base, cols, max);
+            nll[r] = StrictMath.log(sum) + max - xt;
+            invSum[r] = 1.0 / sum;
+          }
+        });
   }
 
   /**
@@ -251,31 +261,50 @@ final class VectorKernels {
    */
   static void crossEntropyBackward(
       ByteBuffer x, int off, int rows, int cols, int[] targets, double[] weight, double[] invSum) {
-    for (int r = 0; r < rows; r++) {
-      int base = off + r * cols * 4;
-      if (weight[r] == 0.0) {
-        scaleRow(x, base, cols, 0f);
-        continue;
-      }
-      scaleRow(x, base, cols, (float) (weight[r] * invSum[r]));
-      int t = base + targets[r] * 4;
-      x.putFloat(t, (float) (x.getFloat(t) - weight[r]));
-    }
+    KernelThreads.rows(
+        rows,
+        cols,
+        (from, to) -> {
+          for (int r = from; r < to; r++) {
+            int base = off + r * cols * 4;
+            if (weight[r] == 0.0) {
+              scaleRow(x, base, cols, 0f);
+              continue;
+            }
+            scaleRow(x, base, cols, (float) (weight[r] * invSum[r]));
+            int t = base + targets[r] * 4;
+            x.putFloat(t, (float) (x.getFloat(t) - weight[r]));
+          }
+        });
   }
 
-  /** Row softmax of {@code s + mask}, in place in {@code s}: add and max, exp and sum, scale. */
+  /**
+   * Causal row softmax of {@code s + mask}, in place in {@code s}, over stacked {@code cols × cols}
+   * blocks (one per head): row r is position {@code i = r mod cols}, and only its columns [0, i]
+   * are computed (add and max, exp and sum, scale); columns after i are set to 0. The causal mask
+   * gives those columns e^(−1e9) = 0 exactly, so this is the full softmax with half the work.
+   */
   static void maskedSoftmax(ByteBuffer s, int off, ByteBuffer m, int moff, int rows, int cols) {
-    for (int r = 0; r < rows; r++) {
-      int base = off + r * cols * 4;
-      float max = addRowMax(s, base, m, moff + r * cols * 4, cols);
-      float sum = expRow(s, base, cols, max);
-      scaleRow(s, base, cols, 1f / sum);
-    }
+    KernelThreads.rows(
+        rows,
+        cols / 2,
+        (from, to) -> {
+          for (int r = from; r < to; r++) {
+            int base = off + r * cols * 4;
+            int n = r % cols + 1;
+            float max = addRowMax(s, base, m, moff + r * cols * 4, n);
+            float sum = expRow(s, base, n, max);
+            scaleRow(s, base, n, 1f / sum);
+            fill(s, base + n * 4, cols - n, 0f);
+          }
+        });
   }
 
   /**
    * Softmax backward given the output: {@code dP[r] = (dP[r] − Σ_j dOut[r,j]·out[r,j]) ⊙ P[r]},
-   * where the row dot over the value width replaces Σ dP ⊙ P (out = P v, dP = dOut vᵀ).
+   * where the row dot over the value width replaces Σ dP ⊙ P (out = P v, dP = dOut vᵀ). Causal, as
+   * {@link #maskedSoftmax}: row r computes columns [0, r mod cols] and zeroes the rest, where P is
+   * 0.
    */
   static void softmaxBackward(
       ByteBuffer dp,
@@ -289,10 +318,17 @@ final class VectorKernels {
       int rows,
       int cols,
       int width) {
-    for (int r = 0; r < rows; r++) {
-      float dot = dotRow(dOut, dOutOff + r * width * 4, out, outOff + r * width * 4, width);
-      subMulRow(dp, dpOff + r * cols * 4, p, pOff + r * cols * 4, cols, dot);
-    }
+    KernelThreads.rows(
+        rows,
+        cols / 2 + width,
+        (from, to) -> {
+          for (int r = from; r < to; r++) {
+            int n = r % cols + 1;
+            float dot = dotRow(dOut, dOutOff + r * width * 4, out, outOff + r * width * 4, width);
+            subMulRow(dp, dpOff + r * cols * 4, p, pOff + r * cols * 4, n, dot);
+            fill(dp, dpOff + (r * cols + n) * 4, cols - n, 0f);
+          }
+        });
   }
 
   /** d ← (d − c) · p over n floats. */
@@ -322,11 +358,17 @@ final class VectorKernels {
       ByteBuffer act,
       int aOff,
       int n) {
-    for (int c = 0; c < n; c += CHUNK) {
-      int len = Math.min(CHUNK, n - c);
-      sigmoidRow(gate, gOff + c * 4, sig, sOff + c * 4, len);
-      productRow(gate, gOff + c * 4, sig, sOff + c * 4, up, uOff + c * 4, act, aOff + c * 4, len);
-    }
+    KernelThreads.rows(
+        chunks(n),
+        CHUNK,
+        (from, to) -> {
+          for (int c = from * CHUNK; c < Math.min(n, to * CHUNK); c += CHUNK) {
+            int len = Math.min(CHUNK, n - c);
+            sigmoidRow(gate, gOff + c * 4, sig, sOff + c * 4, len);
+            productRow(
+                gate, gOff + c * 4, sig, sOff + c * 4, up, uOff + c * 4, act, aOff + c * 4, len);
+          }
+        });
   }
 
   /** sig ← 1 / (1 + exp(−gate)) over n floats. */
@@ -385,6 +427,34 @@ final class VectorKernels {
       ByteBuffer dUp,
       int duOff,
       int n) {
+    KernelThreads.rows(
+        chunks(n),
+        CHUNK,
+        (from, to) -> {
+          int c = from * CHUNK;
+          int len = Math.min(n, to * CHUNK) - c;
+          int o = c * 4;
+          siluMulBackwardRow(
+              gate, gOff + o, up, uOff + o, sig, sOff + o, dAct, dOff + o, dGate, dgOff + o, dUp,
+              duOff + o, len);
+        });
+  }
+
+  /** {@link #siluMulBackward} over n floats. */
+  private static void siluMulBackwardRow(
+      ByteBuffer gate,
+      int gOff,
+      ByteBuffer up,
+      int uOff,
+      ByteBuffer sig,
+      int sOff,
+      ByteBuffer dAct,
+      int dOff,
+      ByteBuffer dGate,
+      int dgOff,
+      ByteBuffer dUp,
+      int duOff,
+      int n) {
     int vb = bound(n);
     int i = 0;
     for (; i < vb; i += L) {
@@ -418,13 +488,18 @@ final class VectorKernels {
       int oOff,
       int rows,
       int cols) {
-    for (int r = 0; r < rows; r++) {
-      int rb = r * cols * 4;
-      float ss = dotRow(x, xOff + rb, x, xOff + rb, cols);
-      float inv = (float) (1.0 / Math.sqrt(ss / cols + eps));
-      rInv.putFloat(rOff + r * 4, inv);
-      scaledProductRow(x, xOff + rb, w, wOff, out, oOff + rb, cols, inv);
-    }
+    KernelThreads.rows(
+        rows,
+        cols,
+        (from, to) -> {
+          for (int r = from; r < to; r++) {
+            int rb = r * cols * 4;
+            float ss = dotRow(x, xOff + rb, x, xOff + rb, cols);
+            float inv = (float) (1.0 / Math.sqrt(ss / cols + eps));
+            rInv.putFloat(rOff + r * 4, inv);
+            scaledProductRow(x, xOff + rb, w, wOff, out, oOff + rb, cols, inv);
+          }
+        });
   }
 
   /** out ← x · w · c over n floats. */
@@ -457,13 +532,18 @@ final class VectorKernels {
       int dxOff,
       int rows,
       int cols) {
-    for (int r = 0; r < rows; r++) {
-      int rb = r * cols * 4;
-      float inv = rInv.getFloat(rOff + r * 4);
-      float dot = dot3Row(dOut, dOff + rb, w, wOff, x, xOff + rb, cols);
-      float c = dot * inv / cols * inv; // xn · mean(g · xn) = x · c
-      rmsBackRow(x, xOff + rb, w, wOff, dOut, dOff + rb, dx, dxOff + rb, cols, inv, c);
-    }
+    KernelThreads.rows(
+        rows,
+        cols,
+        (from, to) -> {
+          for (int r = from; r < to; r++) {
+            int rb = r * cols * 4;
+            float inv = rInv.getFloat(rOff + r * 4);
+            float dot = dot3Row(dOut, dOff + rb, w, wOff, x, xOff + rb, cols);
+            float c = dot * inv / cols * inv; // xn · mean(g · xn) = x · c
+            rmsBackRow(x, xOff + rb, w, wOff, dOut, dOff + rb, dx, dxOff + rb, cols, inv, c);
+          }
+        });
   }
 
   /** dx ← dx + (dOut · w − x · c) · inv over n floats. */
@@ -510,10 +590,15 @@ final class VectorKernels {
       int hd,
       boolean inverse) {
     float sign = inverse ? -1f : 1f;
-    for (int r = 0; r < rows; r++) {
-      int rb = r * hd * 4;
-      ropeRow(x, xOff + rb, cos, cOff + rb, sin, sOff + rb, hd / 2, sign);
-    }
+    KernelThreads.rows(
+        rows,
+        hd,
+        (from, to) -> {
+          for (int r = from; r < to; r++) {
+            int rb = r * hd * 4;
+            ropeRow(x, xOff + rb, cos, cOff + rb, sin, sOff + rb, hd / 2, sign);
+          }
+        });
   }
 
   private static void ropeRow(

@@ -1,5 +1,6 @@
 package io.loraspark.train.spark;
 
+import io.loraspark.train.model.Kernels;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.nativeblas.NativeOpsHolder;
 
@@ -9,7 +10,9 @@ import org.nd4j.nativeblas.NativeOpsHolder;
  * cores measured 2.2x slower than one thread each (oversubscribed threads spin). ND4J's own ops
  * (the elementwise work the fused kernels do not cover) stay on one OpenMP thread: with both pools
  * at two threads on two cores, OpenMP threads spinning between ops starved OpenBLAS and a training
- * step ran 3.9x slower ({@code lora-pipeline bench --op-threads 2}: 179 against 700 tokens/s).
+ * step ran 3.9x slower ({@code lora-pipeline bench --op-threads 2}: 179 against 700 tokens/s). The
+ * fused Java kernels ({@link Kernels#threads}) take the GEMM count: they run between GEMMs, and
+ * their helper threads park instead of spinning.
  */
 public final class NativeThreads {
   private static int currentOps = -1;
@@ -35,6 +38,7 @@ public final class NativeThreads {
     }
     if (blasThreads != currentBlas) {
       Nd4j.factory().blas().setMaxThreads(blasThreads);
+      Kernels.threads(blasThreads);
       currentBlas = blasThreads;
     }
   }

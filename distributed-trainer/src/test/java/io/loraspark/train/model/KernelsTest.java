@@ -11,6 +11,7 @@ import org.junit.jupiter.api.io.TempDir;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**
  * Each fused float32 kernel ({@link VectorKernels}, taken for float arrays) against the ND4J path
@@ -176,6 +177,97 @@ class KernelsTest {
     assertClose(grads[0][2], grads[1][2], "dv");
   }
 
+  /**
+   * The causal softmax computes each row only up to its own position and zeroes the rest: the
+   * attention output, in both dtypes, against a plain-Java attention in doubles, and every
+   * probability after a row's position exactly 0. 37 positions, so rows run the vector body and the
+   * scalar tail at every split; two packed segments and padding in row 0. Tolerance: {@link #TOL}
+   * (float32) and 1e-12 (float64) relative to the largest value.
+   */
+  @Test
+  void causalSoftmaxMatchesAPlainAttention() {
+    ModelConfig c = config(); // 4 query heads on 2 kv heads (G = 2), head dim 20
+    int b = 2;
+    int t = 37;
+    int g = 2;
+    int hd = 20;
+    int[] segments = new int[b * t];
+    for (int i = 0; i < t; i++) {
+      segments[i] = i < 15 ? 1 : i < 33 ? 2 : 0;
+      segments[t + i] = 1;
+    }
+    int x = b * 2;
+    INDArray q = random(x, g * t, hd);
+    INDArray k = random(x, t, hd);
+    INDArray v = random(x, t, hd);
+    INDArray expected = plainAttention(segments, b, t, g, q, k, v);
+    for (DataType dt : new DataType[] {DataType.FLOAT, DataType.DOUBLE}) {
+      Attention att = new Attention(c, b, t);
+      INDArray mask = Nd4j.create(dt, x, g * t, t);
+      att.fillMask(segments, mask);
+      INDArray probs = Nd4j.create(dt, mask.shape()).assign(7); // stale values must not survive
+      INDArray out = Nd4j.create(dt, q.shape());
+      att.forward(q.castTo(dt), k.castTo(dt), v.castTo(dt), mask, probs, out);
+      assertClose(out, expected, dt + " attention out", dt == DataType.FLOAT ? TOL : 1e-12);
+      INDArray rows = probs.reshape((long) x * g * t, t);
+      for (int r = 0; r < x * g * t; r++) {
+        int i = r % t;
+        double after =
+            i + 1 == t ? 0 : rows.get(point(r), interval(i + 1, t)).amaxNumber().doubleValue();
+        assertThat(after).as("%s row %d (position %d) after its position", dt, r, i).isZero();
+      }
+    }
+  }
+
+  /**
+   * Plain-Java causal attention in doubles: query row {@code h*T + i} of {@code [x, g*T, HD]}
+   * attends to the positions j &lt;= i of its own non-zero segment (itself only when padding).
+   */
+  private static INDArray plainAttention(
+      int[] segments, int b, int t, int g, INDArray q, INDArray k, INDArray v) {
+    int xs = (int) q.size(0);
+    int kvHeads = xs / b;
+    int hd = (int) q.size(2);
+    double scale = 1.0 / Math.sqrt(hd);
+    double[] out = new double[xs * t * g * hd];
+    for (int x = 0; x < xs; x++) {
+      int r = x / kvHeads;
+      for (int i = 0; i < t; i++) {
+        int si = segments[r * t + i];
+        for (int h = 0; h < g; h++) {
+          int row = h * t + i;
+          double[] w = new double[t];
+          double max = Double.NEGATIVE_INFINITY;
+          for (int j = 0; j <= i; j++) {
+            if (j == i || (si != 0 && segments[r * t + j] == si)) {
+              double dot = 0;
+              for (int d = 0; d < hd; d++) {
+                dot += q.getDouble(x, row, d) * k.getDouble(x, j, d);
+              }
+              w[j] = dot * scale;
+              max = Math.max(max, w[j]);
+            } else {
+              w[j] = Double.NaN; // not attended
+            }
+          }
+          double sum = 0;
+          for (int j = 0; j <= i; j++) {
+            w[j] = Double.isNaN(w[j]) ? 0 : Math.exp(w[j] - max);
+            sum += w[j];
+          }
+          for (int d = 0; d < hd; d++) {
+            double o = 0;
+            for (int j = 0; j <= i; j++) {
+              o += w[j] / sum * v.getDouble(x, j, d);
+            }
+            out[((x * g + h) * t + i) * hd + d] = o;
+          }
+        }
+      }
+    }
+    return Nd4j.createFromArray(out).reshape(xs, (long) g * t, hd);
+  }
+
   @Test
   void lossAndItsGradientOverTheVocabulary() {
     // two loss groups, one padded row, first positions unscored; logits set directly after a
@@ -275,6 +367,14 @@ class KernelsTest {
       v[i] = rnd.nextGaussian();
     }
     return Nd4j.createFromArray(v).reshape(shape);
+  }
+
+  private static org.nd4j.linalg.indexing.INDArrayIndex point(long i) {
+    return NDArrayIndex.point(i);
+  }
+
+  private static org.nd4j.linalg.indexing.INDArrayIndex interval(long from, long to) {
+    return NDArrayIndex.interval(from, to);
   }
 
   private static INDArray f(INDArray a) {
