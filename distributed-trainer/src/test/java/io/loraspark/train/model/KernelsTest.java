@@ -178,6 +178,155 @@ class KernelsTest {
   }
 
   /**
+   * Splitting a kernel's rows over two threads gives the same bits as one thread: the causal
+   * softmax and its backward, SiLU·up and its backward, RMSNorm both ways, rotary and the
+   * cross-entropy, on arrays large enough to be split (and odd row counts, so the parts differ).
+   */
+  @Test
+  void kernelsGiveTheSameBitsOnOneAndTwoThreads() {
+    int before = KernelThreads.threads();
+    try {
+      java.util.List<java.util.List<float[]>> results = new java.util.ArrayList<>();
+      for (int threads : new int[] {1, 2}) {
+        KernelThreads.set(threads);
+        results.add(runEveryKernel(new Random(11)));
+      }
+      for (int i = 0; i < results.get(0).size(); i++) {
+        assertThat(results.get(1).get(i)).as("output %d", i).isEqualTo(results.get(0).get(i));
+      }
+    } finally {
+      KernelThreads.set(before);
+    }
+  }
+
+  /** Every row-split kernel on fixed random inputs; returns each output array. */
+  private static java.util.List<float[]> runEveryKernel(Random rnd) {
+    int t = 131; // softmax rows of 131 positions, 4 heads
+    INDArray scores = f(randomFrom(rnd, 4 * t, t));
+    INDArray mask = Nd4j.create(DataType.FLOAT, 4 * t, t);
+    INDArray dOut = f(randomFrom(rnd, 4 * t, 24));
+    INDArray out = f(randomFrom(rnd, 4 * t, 24));
+    INDArray dP = f(randomFrom(rnd, 4 * t, t));
+    VectorKernels.maskedSoftmax(buf(scores), off(scores), buf(mask), off(mask), 4 * t, t);
+    VectorKernels.softmaxBackward(
+        buf(dP),
+        off(dP),
+        buf(scores),
+        off(scores),
+        buf(dOut),
+        off(dOut),
+        buf(out),
+        off(out),
+        4 * t,
+        t,
+        24);
+    int n = 3 * 4096 + 77; // SiLU·up: three whole chunks and a partial one
+    INDArray gate = f(randomFrom(rnd, n));
+    INDArray up = f(randomFrom(rnd, n));
+    INDArray sig = Nd4j.create(DataType.FLOAT, n);
+    INDArray act = Nd4j.create(DataType.FLOAT, n);
+    INDArray dAct = f(randomFrom(rnd, n));
+    INDArray dGate = Nd4j.create(DataType.FLOAT, n);
+    INDArray dUp = Nd4j.create(DataType.FLOAT, n);
+    VectorKernels.siluMul(
+        buf(gate), off(gate), buf(up), off(up), buf(sig), off(sig), buf(act), off(act), n);
+    VectorKernels.siluMulBackward(
+        buf(gate),
+        off(gate),
+        buf(up),
+        off(up),
+        buf(sig),
+        off(sig),
+        buf(dAct),
+        off(dAct),
+        buf(dGate),
+        off(dGate),
+        buf(dUp),
+        off(dUp),
+        n);
+    int rows = 301;
+    int cols = 120;
+    INDArray x = f(randomFrom(rnd, rows, cols));
+    INDArray w = f(randomFrom(rnd, cols));
+    INDArray rInv = Nd4j.create(DataType.FLOAT, rows);
+    INDArray normed = Nd4j.create(DataType.FLOAT, rows, cols);
+    INDArray dNorm = f(randomFrom(rnd, rows, cols));
+    INDArray dx = f(randomFrom(rnd, rows, cols));
+    VectorKernels.rmsForward(
+        buf(x),
+        off(x),
+        buf(w),
+        off(w),
+        1e-5f,
+        buf(rInv),
+        off(rInv),
+        buf(normed),
+        off(normed),
+        rows,
+        cols);
+    VectorKernels.rmsBackward(
+        buf(x),
+        off(x),
+        buf(w),
+        off(w),
+        buf(rInv),
+        off(rInv),
+        buf(dNorm),
+        off(dNorm),
+        buf(dx),
+        off(dx),
+        rows,
+        cols);
+    INDArray heads = f(randomFrom(rnd, rows * 8, 40));
+    INDArray cos = f(randomFrom(rnd, rows * 8, 40));
+    INDArray sin = f(randomFrom(rnd, rows * 8, 40));
+    VectorKernels.rope(
+        buf(heads), off(heads), buf(cos), off(cos), buf(sin), off(sin), rows * 8, 40, false);
+    int vocab = 1001;
+    INDArray logits = f(randomFrom(rnd, rows, vocab));
+    int[] targets = new int[rows];
+    double[] weight = new double[rows];
+    for (int r = 0; r < rows; r++) {
+      targets[r] = r % 7 == 0 ? -1 : rnd.nextInt(vocab);
+      weight[r] = targets[r] < 0 ? 0 : 1.0 / rows;
+    }
+    double[] nll = new double[rows];
+    double[] invSum = new double[rows];
+    VectorKernels.crossEntropy(buf(logits), off(logits), rows, vocab, targets, nll, invSum);
+    float[] nllF = new float[rows];
+    for (int r = 0; r < rows; r++) {
+      nllF[r] = (float) nll[r];
+    }
+    VectorKernels.crossEntropyBackward(
+        buf(logits), off(logits), rows, vocab, targets, weight, invSum);
+    return java.util.List.of(
+        floats(scores),
+        floats(dP),
+        floats(sig),
+        floats(act),
+        floats(dGate),
+        floats(dUp),
+        floats(rInv),
+        floats(normed),
+        floats(dx),
+        floats(heads),
+        floats(logits),
+        nllF);
+  }
+
+  private static float[] floats(INDArray a) {
+    return a.reshape(a.length()).toFloatVector();
+  }
+
+  private static java.nio.ByteBuffer buf(INDArray a) {
+    return Kernels.buffer(a);
+  }
+
+  private static int off(INDArray a) {
+    return Kernels.offset(a);
+  }
+
+  /**
    * The causal softmax computes each row only up to its own position and zeroes the rest: the
    * attention output, in both dtypes, against a plain-Java attention in doubles, and every
    * probability after a row's position exactly 0. 37 positions, so rows run the vector body and the
