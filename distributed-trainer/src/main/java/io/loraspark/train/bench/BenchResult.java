@@ -108,6 +108,7 @@ public record BenchResult(
     o.put("openblas_coretype_env", blas.coretypeEnv());
     o.put("java", System.getProperty("java.version"));
     o.put("kernels", io.loraspark.train.model.Transformer.kernels());
+    o.put("kernel_threads", io.loraspark.train.model.Kernels.threads());
     return o.toString();
   }
 

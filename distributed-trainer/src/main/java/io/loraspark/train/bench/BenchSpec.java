@@ -23,8 +23,8 @@ import java.util.List;
  * @param rank R
  * @param targets adapted projections
  * @param adapters K, adapters trained in one fused batch of K·B rows
- * @param threads OpenBLAS threads (the GEMMs)
- * @param opThreads ND4J/OpenMP threads of every other op (elementwise, reductions, softmax)
+ * @param threads OpenBLAS threads (the GEMMs), also the threads of the fused Java kernels
+ * @param opThreads ND4J/OpenMP threads of the ND4J ops the fused kernels do not cover
  * @param steps timed steps
  * @param warmup untimed steps before them
  * @param seed seed of the random weights and tokens

@@ -40,6 +40,11 @@ public final class Kernels {
     KernelThreads.set(n);
   }
 
+  /** The threads the vector kernels' rows run on. */
+  public static int threads() {
+    return KernelThreads.threads();
+  }
+
   /** The kernels this JVM runs for float32 models: {@code vector} or {@code nd4j}. */
   static String name() {
     return VECTOR ? "vector" : "nd4j";

@@ -56,6 +56,9 @@ class LoraBenchTest {
     assertThat(json.get("flops_per_step").asDouble()).isEqualTo(64.0 * 434176);
     assertThat(r.gemmPeakGflops()).isPositive();
     assertThat(r.mfu()).isPositive();
+    assertThat(json.get("kernel_threads").asInt())
+        .as("the vector kernels take the BLAS thread count")
+        .isEqualTo(tiny(2).threads());
     assertThat(json.get("openblas_core").asText())
         .as("kernel detected")
         .isNotBlank()

@@ -72,7 +72,8 @@ final class BenchCommand implements Callable<Integer> {
   @Option(
       names = "--threads",
       defaultValue = "2",
-      description = "OpenBLAS threads of the GEMMs (default: ${DEFAULT-VALUE})")
+      description =
+          "OpenBLAS threads of the GEMMs and threads of the fused Java kernels (default: ${DEFAULT-VALUE})")
   int threads;
 
   @Option(
