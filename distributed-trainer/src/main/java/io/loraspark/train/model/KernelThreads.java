@@ -4,6 +4,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.RejectedExecutionException;
 
 /**
  * Splits a fused kernel's independent rows over the task's cores. The kernels run between GEMMs,
@@ -75,11 +76,17 @@ final class KernelThreads {
     for (int p = 1; p < parts; p++) {
       int from = (int) ((long) rows * p / parts);
       int to = (int) ((long) rows * (p + 1) / parts);
-      others[p - 1] = pool.submit(() -> body.run(from, to));
+      try {
+        others[p - 1] = pool.submit(() -> body.run(from, to));
+      } catch (RejectedExecutionException e) {
+        body.run(from, to); // another task changed the count and shut this pool: run it here
+      }
     }
     body.run(0, rows / parts);
     for (Future<?> f : others) {
-      join(f);
+      if (f != null) {
+        join(f);
+      }
     }
   }
 
