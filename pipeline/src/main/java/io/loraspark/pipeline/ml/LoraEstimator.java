@@ -90,7 +90,9 @@ public final class LoraEstimator extends Estimator<LoraAdapterModel>
           tokens
               .repartition(1)
               .toJavaRDD()
-              .mapPartitions(new TrainOnPartition(getModelDir(), spec, columns, threads))
+              .mapPartitions(
+                  new TrainOnPartition(
+                      getModelDir(), spec, columns, threads, getRecomputeActivations()))
               .collect();
     } catch (Exception e) { // a failed job is a SparkException, which Scala does not declare
       throw unwrapped(e);
@@ -170,6 +172,11 @@ public final class LoraEstimator extends Estimator<LoraAdapterModel>
 
   public LoraEstimator setRsLora(boolean v) {
     set(rsLora(), v);
+    return this;
+  }
+
+  public LoraEstimator setRecomputeActivations(boolean v) {
+    set(recomputeActivations(), v);
     return this;
   }
 

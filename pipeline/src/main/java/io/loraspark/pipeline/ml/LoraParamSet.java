@@ -36,6 +36,7 @@ public record LoraParamSet(
     DoubleParam weightDecay,
     DoubleParam maxGradNorm,
     LongParam seed,
+    BooleanParam recomputeActivations,
     Param<String> inputIdsCol,
     Param<String> labelsCol,
     Param<String> segmentIdsCol,
@@ -128,6 +129,11 @@ public record LoraParamSet(
                 "global gradient-norm clip, 0 for none",
                 ParamChecks.doubles("maxGradNorm", v -> v >= 0, ">= 0")),
             new LongParam(owner, "seed", "seed of the adapter's init, data order and dropout"),
+            new BooleanParam(
+                owner,
+                "recomputeActivations",
+                "keep one layer's activations and recompute each layer's during backward: the"
+                    + " same gradients for about one more forward pass, for long sequences"),
             new Param<>(
                 owner,
                 "inputIdsCol",
@@ -172,6 +178,7 @@ public record LoraParamSet(
     owner.setDefault(weightDecay, 0.0);
     owner.setDefault(maxGradNorm, 1.0);
     owner.setDefault(seed, 42L);
+    owner.setDefault(recomputeActivations, false);
     owner.setDefault(inputIdsCol, ShardReader.INPUT_IDS);
     owner.setDefault(labelsCol, ShardReader.LABELS);
     owner.setDefault(segmentIdsCol, ShardReader.SEGMENT_IDS);

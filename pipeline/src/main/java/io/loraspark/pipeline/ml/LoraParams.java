@@ -93,6 +93,10 @@ public interface LoraParams extends Params {
     return loraParams().seed();
   }
 
+  default BooleanParam recomputeActivations() {
+    return loraParams().recomputeActivations();
+  }
+
   default Param<String> inputIdsCol() {
     return loraParams().inputIdsCol();
   }
@@ -190,6 +194,10 @@ public interface LoraParams extends Params {
 
   default long getSeed() {
     return (Long) $(seed());
+  }
+
+  default boolean getRecomputeActivations() {
+    return (Boolean) $(recomputeActivations());
   }
 
   default String getInputIdsCol() {

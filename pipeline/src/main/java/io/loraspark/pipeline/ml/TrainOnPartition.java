@@ -42,18 +42,26 @@ final class TrainOnPartition implements FlatMapFunction<Iterator<Row>, TrainOnPa
   private final AdapterSpec spec;
   private final TokenColumns columns;
   private final int threads;
+  private final boolean recomputeActivations;
 
   /**
    * @param modelDir base checkpoint directory, readable on the executor
    * @param spec the adapter to train
    * @param columns where the tokens are in the rows
    * @param threads BLAS/OpenMP threads for this task (its {@code spark.task.cpus})
+   * @param recomputeActivations recompute each layer's activations during backward
    */
-  TrainOnPartition(String modelDir, AdapterSpec spec, TokenColumns columns, int threads) {
+  TrainOnPartition(
+      String modelDir,
+      AdapterSpec spec,
+      TokenColumns columns,
+      int threads,
+      boolean recomputeActivations) {
     this.modelDir = modelDir;
     this.spec = spec;
     this.columns = columns;
     this.threads = threads;
+    this.recomputeActivations = recomputeActivations;
   }
 
   @Override
@@ -81,7 +89,10 @@ final class TrainOnPartition implements FlatMapFunction<Iterator<Row>, TrainOnPa
     Transformer base = BaseModelCache.get(Path.of(modelDir));
     long t0 = System.nanoTime();
     TrainedAdapter t =
-        new FusedTrainer(base, List.of(spec), rows, List.of(), 0).run(m -> {}).get(0);
+        new FusedTrainer(base, List.of(spec), rows, List.of(), 0)
+            .recomputingActivations(recomputeActivations)
+            .run(m -> {})
+            .get(0);
     double seconds = (System.nanoTime() - t0) / 1e9;
     LOG.info(
         "adapter {}: {} after {} steps on {} rows, train loss {} ({} s)",

@@ -241,6 +241,25 @@ class LoraEstimatorTest {
         .hasMessageContaining("delta-lora");
   }
 
+  /**
+   * The recomputeActivations param: set on the estimator, copied to the model, and a fit with it
+   * gives the same adapter as without, dropout on (its masks must be drawn again the same way
+   * during the recompute). Equal weights are the point of recomputation, so this test cannot tell
+   * whether the executor recomputed; {@code RecomputeTest} covers the trainer's two paths.
+   */
+  @Test
+  void recomputedActivationsTrainTheSameAdapter() {
+    LoraEstimator kept = estimator().setRank(2).setTargets("q,v,down").setDropout(0.1);
+    LoraEstimator recomputed = kept.copy(new org.apache.spark.ml.param.ParamMap());
+    recomputed.setRecomputeActivations(true);
+    assertThat(kept.getRecomputeActivations()).isFalse();
+    assertThat(recomputed.getRecomputeActivations()).isTrue();
+    LoraAdapterModel a = kept.fit(tokens);
+    LoraAdapterModel b = recomputed.fit(tokens);
+    assertThat(b.getRecomputeActivations()).as("copied to the model").isTrue();
+    assertSameWeights(b.weights(), a.weights());
+  }
+
   @Test
   void fitNamesTheModelDirectoryAndTheMissingRows() {
     assertThatThrownBy(() -> estimator().setModelDir(tmp.toString()).fit(tokens))

@@ -31,6 +31,7 @@ class LoraParamsTest {
     assertThat(est.getInputIdsCol()).isEqualTo("input_ids");
     assertThat(est.getLabelsCol()).isEqualTo("labels");
     assertThat(est.getSegmentIdsCol()).isEqualTo("segment_ids");
+    assertThat(est.getRecomputeActivations()).as("activations kept, as train's default").isFalse();
     est.setRank(4).setSteps(30);
     assertThat(est.getAlpha()).as("alpha follows rank while unset").isEqualTo(8.0);
     assertThat(est.getWarmupSteps()).as("warmup follows steps while unset").isEqualTo(3);
