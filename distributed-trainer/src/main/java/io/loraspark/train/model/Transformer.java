@@ -341,38 +341,37 @@ public final class Transformer {
     int[] positions = batch.positions();
     int[] labels = batch.labels();
     int vocab = config.vocabSize();
+    int maxPositions = config.maxPositions();
     for (int n = 0; n < ids.length; n++) {
-      int label = labels[n];
-      if (ids[n] >= 0
-          && ids[n] < vocab
-          && positions[n] >= 0
-          && positions[n] < config.maxPositions()
-          && (label == Batch.IGNORE || (label >= 0 && label < vocab))) {
+      boolean idOk = ids[n] >= 0 && ids[n] < vocab;
+      boolean positionOk = positions[n] >= 0 && positions[n] < maxPositions;
+      boolean labelOk = labels[n] == Batch.IGNORE || (labels[n] >= 0 && labels[n] < vocab);
+      if (idOk && positionOk && labelOk) {
         continue; // the common case, without boxing the message arguments of every token
       }
       int r = n / batch.seqLen();
       int t = n % batch.seqLen();
       ModelConfig.require(
-          ids[n] >= 0 && ids[n] < config.vocabSize(),
+          idOk,
           "row %d position %d: token id %d is outside the vocabulary [0, %d)",
           r,
           t,
           ids[n],
-          config.vocabSize());
+          vocab);
       ModelConfig.require(
-          batch.positions()[n] >= 0 && batch.positions()[n] < config.maxPositions(),
+          positionOk,
           "row %d position %d: position %d is beyond max_position_embeddings=%d",
           r,
           t,
-          batch.positions()[n],
-          config.maxPositions());
+          positions[n],
+          maxPositions);
       ModelConfig.require(
-          label == Batch.IGNORE || (label >= 0 && label < config.vocabSize()),
+          labelOk,
           "row %d position %d: label %d must be -100 or inside the vocabulary [0, %d)",
           r,
           t,
-          label,
-          config.vocabSize());
+          labels[n],
+          vocab);
     }
   }
 }

@@ -63,9 +63,15 @@ final class VectorKernels {
     return n - n % L;
   }
 
-  /** Number of {@link #CHUNK}-float parts of n floats. */
-  private static int chunks(int n) {
-    return (n + CHUNK - 1) / CHUNK;
+  /**
+   * Runs {@code body} over float ranges [start, end) of [0, n) that begin on a {@link #CHUNK}
+   * boundary, split over the kernel threads by whole chunks.
+   */
+  private static void elementwise(int n, KernelThreads.Range body) {
+    KernelThreads.rows(
+        (n + CHUNK - 1) / CHUNK,
+        CHUNK,
+        (from, to) -> body.run(from * CHUNK, Math.min(n, to * CHUNK)));
   }
 
   /**
@@ -358,12 +364,11 @@ final class VectorKernels {
       ByteBuffer act,
       int aOff,
       int n) {
-    KernelThreads.rows(
-        chunks(n),
-        CHUNK,
-        (from, to) -> {
-          for (int c = from * CHUNK; c < Math.min(n, to * CHUNK); c += CHUNK) {
-            int len = Math.min(CHUNK, n - c);
+    elementwise(
+        n,
+        (start, end) -> {
+          for (int c = start; c < end; c += CHUNK) {
+            int len = Math.min(CHUNK, end - c);
             sigmoidRow(gate, gOff + c * 4, sig, sOff + c * 4, len);
             productRow(
                 gate, gOff + c * 4, sig, sOff + c * 4, up, uOff + c * 4, act, aOff + c * 4, len);
@@ -427,16 +432,24 @@ final class VectorKernels {
       ByteBuffer dUp,
       int duOff,
       int n) {
-    KernelThreads.rows(
-        chunks(n),
-        CHUNK,
-        (from, to) -> {
-          int c = from * CHUNK;
-          int len = Math.min(n, to * CHUNK) - c;
-          int o = c * 4;
+    elementwise(
+        n,
+        (start, end) -> {
+          int o = start * 4;
           siluMulBackwardRow(
-              gate, gOff + o, up, uOff + o, sig, sOff + o, dAct, dOff + o, dGate, dgOff + o, dUp,
-              duOff + o, len);
+              gate,
+              gOff + o,
+              up,
+              uOff + o,
+              sig,
+              sOff + o,
+              dAct,
+              dOff + o,
+              dGate,
+              dgOff + o,
+              dUp,
+              duOff + o,
+              end - start);
         });
   }
 

@@ -49,6 +49,30 @@ class TransformerTest {
         .isCloseTo(ref.get("mean_cross_entropy").asDouble(), within(1e-4));
   }
 
+  /**
+   * A bad token, position or label is refused before any work, naming its row and position (the
+   * checks run for every token of every step, so the common case builds no message).
+   */
+  @Test
+  void forwardNamesTheRowAndPositionOfABadTokenPositionOrLabel() throws Exception {
+    Transformer model = new Transformer(CheckpointLoader.load(TestModels.STORIES)); // V = 512
+    int[] ok = {1, 2, 3, 4};
+    Batch badId = Batch.padded(List.of(ok, new int[] {1, 2, 512, 4}), null, 0);
+    org.assertj.core.api.Assertions.assertThatThrownBy(
+            () -> model.forward(badId, Adapters.NONE, model.newWorkspace(2, 4)))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("row 1 position 2: token id 512 is outside the vocabulary [0, 512)");
+    Batch badLabel = Batch.padded(List.of(ok), List.of(new int[] {Batch.IGNORE, 2, -7, 4}), 0);
+    org.assertj.core.api.Assertions.assertThatThrownBy(
+            () -> model.forward(badLabel, Adapters.NONE, model.newWorkspace(1, 4)))
+        .hasMessage("row 0 position 2: label -7 must be -100 or inside the vocabulary [0, 512)");
+    int[] long513 = new int[513]; // positions 0..512; max_position_embeddings = 512
+    Batch tooLong = Batch.padded(List.of(long513), null, 0);
+    org.assertj.core.api.Assertions.assertThatThrownBy(
+            () -> model.forward(tooLong, Adapters.NONE, model.newWorkspace(1, 513)))
+        .hasMessage("row 0 position 512: position 512 is beyond max_position_embeddings=512");
+  }
+
   @Test
   void storiesForwardMatchesNaiveReference() throws Exception {
     int[] ids = java.util.Arrays.copyOf(readIds(), 40);
