@@ -1,0 +1,154 @@
+package io.loraspark.train.decode;
+
+import io.loraspark.train.lora.LoraMethod;
+import io.loraspark.train.lora.LoraWeights;
+import io.loraspark.train.model.ModelConfig;
+import io.loraspark.train.model.Projection;
+import java.util.Arrays;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * One adapter in the form decoding applies it to a row: per adapted (layer, projection) a low-rank
+ * pair with every scale folded in, so the branch is {@code y += B' (A' x)} for every method that
+ * adds to W (LoRA, LoRA-FA, PiSSA's {@code s(BA − B₀A₀)}, VeRA's {@code Λ_b B Λ_d A}, AdaLoRA's
+ * {@code s B E A}, Delta-LoRA's plus its dense ΔW), and DoRA's per-output rescaling {@code y = b +
+ * m/‖W + sBA‖ ⊙ (W x + s B A x)}. Immutable once built; read by any number of decoding threads.
+ */
+public final class DecodeAdapter {
+
+  /**
+   * One adapted projection.
+   *
+   * @param rank r' of the folded pair
+   * @param a A' [r', in], row-major
+   * @param b B' [out, r'], row-major, scaling folded in
+   * @param delta Delta-LoRA's dense ΔW [out, in], or null
+   * @param doraScale DoRA's m / ‖W + sBA‖ per output row [out], or null
+   */
+  public record Branch(int rank, float[] a, float[] b, float[] delta, float[] doraScale) {
+    long bytes() {
+      return 4L * (a.length + b.length + len(delta) + len(doraScale));
+    }
+
+    private static int len(float[] v) {
+      return v == null ? 0 : v.length;
+    }
+  }
+
+  private final String name;
+  private final LoraMethod method;
+  private final ModelConfig model;
+  private final Branch[] branches; // [layer * 7 + projection], null where not adapted
+  private final int maxRank;
+  private final long bytes;
+
+  private DecodeAdapter(String name, LoraMethod method, ModelConfig model, Branch[] branches) {
+    this.name = name;
+    this.method = method;
+    this.model = model;
+    this.branches = branches;
+    this.maxRank =
+        Arrays.stream(branches).filter(b -> b != null).mapToInt(Branch::rank).max().orElse(0);
+    this.bytes = Arrays.stream(branches).filter(b -> b != null).mapToLong(Branch::bytes).sum();
+  }
+
+  /**
+   * The decoding form of trained or loaded adapter weights {@code w} (float32 copies; {@code w} is
+   * not kept).
+   *
+   * @param name how requests name it
+   */
+  public static DecodeAdapter of(String name, LoraWeights w) {
+    ModelConfig c = w.model();
+    LoraMethod method = w.config().method();
+    Branch[] branches = new Branch[c.numLayers() * Projection.values().length];
+    for (LoraWeights.Module m : w.modules()) {
+      branches[index(m.layer(), m.proj())] = branch(w, m);
+    }
+    return new DecodeAdapter(name, method, c, branches);
+  }
+
+  private static Branch branch(LoraWeights w, LoraWeights.Module m) {
+    double s = w.config().scaling();
+    INDArray a;
+    INDArray b;
+    switch (w.config().method()) {
+      case VERA -> { // Λ_b B Λ_d A, unscaled
+        a = m.a().castTo(DataType.DOUBLE).mulColumnVector(column(m.rankScale()));
+        b = m.b().castTo(DataType.DOUBLE).mulColumnVector(column(m.outScale()));
+      }
+      case ADALORA -> { // s B diag(E) A
+        a = m.a().castTo(DataType.DOUBLE).mulColumnVector(column(m.rankScale()));
+        b = m.b().castTo(DataType.DOUBLE).mul(s);
+      }
+      default -> { // the saved factors: A, B (PiSSA's [A; A₀], [B, −B₀]), times s
+        INDArray[] f = w.variant().exportFactors(m);
+        a = f[0].castTo(DataType.DOUBLE);
+        b = f[1].castTo(DataType.DOUBLE).mul(s);
+      }
+    }
+    float[] delta = m.delta() == null ? null : floats(m.delta());
+    float[] dora = null;
+    if (m.magnitude() != null) { // m / ‖W + s B A‖ per output row, the norm detached as in PEFT
+      INDArray adapted = m.base().castTo(DataType.DOUBLE).add(b.mmul(a));
+      dora = floats(m.magnitude().castTo(DataType.DOUBLE).reshape(-1).div(adapted.norm2(1)));
+    }
+    return new Branch((int) a.rows(), floats(a), floats(b), delta, dora);
+  }
+
+  private static INDArray column(INDArray v) {
+    return v.castTo(DataType.DOUBLE).reshape(-1, 1);
+  }
+
+  /** An array's values as float32 in C order (a copy). */
+  static float[] floats(INDArray x) {
+    float[] v = x.castTo(DataType.FLOAT).dup('c').data().asFloat();
+    return v.length == x.length() ? v : Arrays.copyOf(v, (int) x.length());
+  }
+
+  static int index(int layer, Projection p) {
+    return layer * Projection.values().length + p.ordinal();
+  }
+
+  public String name() {
+    return name;
+  }
+
+  public LoraMethod method() {
+    return method;
+  }
+
+  /** Whether its update adds to others' (not DoRA's rescaling, not PiSSA's re-based W). */
+  public boolean additive() {
+    return method != LoraMethod.DORA && method != LoraMethod.PISSA;
+  }
+
+  /** The branch on projection {@code p} of layer {@code layer}, or null where not adapted. */
+  Branch branch(int layer, Projection p) {
+    return branches[index(layer, p)];
+  }
+
+  int maxRank() {
+    return maxRank;
+  }
+
+  /** Bytes of the branch arrays held in RAM: what an adapter cache counts. */
+  public long bytes() {
+    return bytes;
+  }
+
+  /** Whether it was built for a base of {@code c}'s shape (layers, widths, heads). */
+  public boolean fits(ModelConfig c) {
+    return model.numLayers() == c.numLayers()
+        && model.hiddenSize() == c.hiddenSize()
+        && model.intermediateSize() == c.intermediateSize()
+        && model.qDim() == c.qDim()
+        && model.kvDim() == c.kvDim();
+  }
+
+  @Override
+  public String toString() {
+    return name + " (" + method.key() + ", " + bytes + " bytes)";
+  }
+}

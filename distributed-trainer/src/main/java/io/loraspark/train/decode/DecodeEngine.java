@@ -1,0 +1,383 @@
+package io.loraspark.train.decode;
+
+import io.loraspark.train.model.DecodeKernels;
+import io.loraspark.train.model.Kernels;
+import io.loraspark.train.model.LayerWeights;
+import io.loraspark.train.model.ModelConfig;
+import io.loraspark.train.model.ModelWeights;
+import io.loraspark.train.model.Projection;
+import java.nio.ByteBuffer;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * Incremental decoding with a KV cache on the frozen float32 base: one {@link #step} runs the
+ * forward pass for a set of token rows ({@link StepRows}) that may belong to different requests,
+ * positions and adapter mixes. The frozen projections run once over all rows; each row's low-rank
+ * branches use its own adapters (the S-LoRA/Punica layout, Sheng et al. 2023, arXiv:2311.03285;
+ * Chen et al. 2023, arXiv:2310.18547); each row writes its keys and values into its request's cache
+ * at its position, then attends to positions [0, position] of that cache. So a prompt can be
+ * prefilled in one step or in chunks, and requests join and leave between steps.
+ *
+ * <p>Every row is computed by the same arithmetic whatever else is in the step (see {@link
+ * DecodeKernels}): a request's logits are the same bits alone or batched, and however its prompt
+ * was chunked. The base weights are read in place from ND4J's buffers; the engine's own buffers
+ * grow to the largest step and are reused, so a step allocates nothing.
+ *
+ * <p>Not thread-safe: one engine per decoding thread; any number may share one {@link ModelWeights}
+ * and the same {@link DecodeAdapter}s.
+ */
+public final class DecodeEngine {
+  private static final int P = Projection.values().length;
+
+  private final ModelConfig c;
+  private final ByteBuffer[] wBuf; // [L*7] frozen projection weights, [out, in]
+  private final int[] wOff;
+  private final ByteBuffer[] biasBuf; // [L*7] or null entries
+  private final int[] biasOff;
+  private final ByteBuffer[] normBuf; // [2L]: input and post-attention norms
+  private final int[] normOff;
+  private final ByteBuffer embedBuf;
+  private final int embedOff;
+  private final ByteBuffer finalNormBuf;
+  private final int finalNormOff;
+  private final ByteBuffer headBuf;
+  private final int headOff;
+  private final float[] invFreq; // [HD/2]
+  private final float attnScale;
+
+  private int cap; // rows the buffers hold
+  private float[] x; // residual stream, [R, C]
+  private float[] h; // normed input of a block, [R, C]
+  private float[] q; // [R, NH*HD]
+  private float[] k; // [R, NKV*HD]
+  private float[] v; // [R, NKV*HD]
+  private float[] attn; // [R, NH*HD]
+  private float[] out; // o_proj / down_proj output, [R, C]
+  private float[] gate; // [R, F]
+  private float[] up; // [R, F]
+  private float[] cos; // [R, HD/2]
+  private float[] sin; // [R, HD/2]
+  private float[] u = new float[0]; // one row's A x, [r]
+  private final float[] z; // one row's branch output, [max out]
+  private final ThreadLocal<float[]> scores = ThreadLocal.withInitial(() -> new float[64]);
+
+  /**
+   * @param base a float32 base (not quantized), whose arrays this engine reads in place
+   * @throws IllegalArgumentException for a quantized or float64 base, or a JVM without the Vector
+   *     API module
+   */
+  public DecodeEngine(ModelWeights base) {
+    this.c = base.config();
+    ModelConfig.require(
+        DecodeKernels.available(),
+        "KV-cached decoding needs the JDK Vector API: start the JVM with --add-modules"
+            + " jdk.incubator.vector (bin/lora-pipeline and conf/spark-defaults.conf do)");
+    ModelConfig.require(
+        base.quantized() == null && base.embed().dataType() == DataType.FLOAT,
+        "KV-cached decoding runs on a float32 base; this one is %s",
+        base.quantized() != null ? "quantized" : base.embed().dataType());
+    int layers = c.numLayers();
+    wBuf = new ByteBuffer[layers * P];
+    wOff = new int[layers * P];
+    biasBuf = new ByteBuffer[layers * P];
+    biasOff = new int[layers * P];
+    normBuf = new ByteBuffer[2 * layers];
+    normOff = new int[2 * layers];
+    for (int l = 0; l < layers; l++) {
+      LayerWeights w = base.layers().get(l);
+      for (Projection p : Projection.values()) {
+        int i = l * P + p.ordinal();
+        INDArray wp = ModelWeights.projection(w, p);
+        wBuf[i] = buffer(wp);
+        wOff[i] = Kernels.offset(wp);
+        INDArray b = bias(w, p);
+        if (b != null) {
+          biasBuf[i] = buffer(b);
+          biasOff[i] = Kernels.offset(b);
+        }
+      }
+      normBuf[2 * l] = buffer(w.inputNorm());
+      normOff[2 * l] = Kernels.offset(w.inputNorm());
+      normBuf[2 * l + 1] = buffer(w.postNorm());
+      normOff[2 * l + 1] = Kernels.offset(w.postNorm());
+    }
+    embedBuf = buffer(base.embed());
+    embedOff = Kernels.offset(base.embed());
+    finalNormBuf = buffer(base.finalNorm());
+    finalNormOff = Kernels.offset(base.finalNorm());
+    headBuf = buffer(base.lmHead());
+    headOff = Kernels.offset(base.lmHead());
+    int half = c.headDim() / 2;
+    invFreq = new float[half];
+    for (int i = 0; i < half; i++) { // as Rope: float32 angles, as transformers computes them
+      invFreq[i] = (float) (1.0 / Math.pow(c.ropeTheta(), (2.0 * i) / c.headDim()));
+    }
+    attnScale = (float) (1.0 / Math.sqrt(c.headDim()));
+    z = new float[Math.max(Math.max(c.qDim(), c.hiddenSize()), c.intermediateSize())];
+    grow(4);
+  }
+
+  private static ByteBuffer buffer(INDArray a) {
+    ModelConfig.require(
+        Kernels.vector(a),
+        "KV-cached decoding reads float32 row-major weights under 2 GiB each; an array of shape %s"
+            + " is not",
+        java.util.Arrays.toString(a.shape()));
+    return Kernels.buffer(a);
+  }
+
+  private static INDArray bias(LayerWeights w, Projection p) {
+    return switch (p) {
+      case Q -> w.bq();
+      case K -> w.bk();
+      case V -> w.bv();
+      case O -> w.bo();
+      case GATE -> w.bGate();
+      case UP -> w.bUp();
+      case DOWN -> w.bDown();
+    };
+  }
+
+  public ModelConfig config() {
+    return c;
+  }
+
+  private void grow(int rows) {
+    if (rows <= cap) {
+      return;
+    }
+    cap = Math.max(rows, cap * 2);
+    x = new float[cap * c.hiddenSize()];
+    h = new float[cap * c.hiddenSize()];
+    out = new float[cap * c.hiddenSize()];
+    q = new float[cap * c.qDim()];
+    attn = new float[cap * c.qDim()];
+    k = new float[cap * c.kvDim()];
+    v = new float[cap * c.kvDim()];
+    gate = new float[cap * c.intermediateSize()];
+    up = new float[cap * c.intermediateSize()];
+    cos = new float[cap * (c.headDim() / 2)];
+    sin = new float[cap * (c.headDim() / 2)];
+  }
+
+  /**
+   * The forward pass of one step: writes every row's keys and values into its cache and the wanted
+   * rows' next-token logits into {@link StepRows#logits()}.
+   *
+   * @throws IllegalArgumentException for a token outside the vocabulary, a position outside its
+   *     cache, or an adapter built for another base shape
+   */
+  public void step(StepRows rows) {
+    int n = rows.count;
+    check(rows);
+    grow(n);
+    int cDim = c.hiddenSize();
+    for (int r = 0; r < n; r++) {
+      DecodeKernels.embed(embedBuf, embedOff, rows.tokens[r], cDim, x, r * cDim);
+      angles(rows.positions[r], r);
+    }
+    for (int l = 0; l < c.numLayers(); l++) {
+      layer(l, rows);
+    }
+    DecodeKernels.rmsNorm(x, finalNormBuf, finalNormOff, (float) c.rmsNormEps(), h, n, cDim);
+    logits(rows);
+  }
+
+  /**
+   * One decoder layer over all rows, as {@code Transformer.layerForward}: attention block, then the
+   * MLP block, each a residual add.
+   */
+  private void layer(int l, StepRows rows) {
+    int n = rows.count;
+    int cDim = c.hiddenSize();
+    float eps = (float) c.rmsNormEps();
+    // attention: h = norm(x); q, k, v (+ branches); rotary; write k, v; attend; o_proj
+    DecodeKernels.rmsNorm(x, normBuf[2 * l], normOff[2 * l], eps, h, n, cDim);
+    project(l, Projection.Q, h, q, rows);
+    project(l, Projection.K, h, k, rows);
+    project(l, Projection.V, h, v, rows);
+    int half = c.headDim() / 2;
+    int kvDim = c.kvDim();
+    for (int r = 0; r < n; r++) {
+      DecodeKernels.rope(q, r * c.qDim(), c.numHeads(), c.headDim(), cos, sin, r * half);
+      DecodeKernels.rope(k, r * kvDim, c.numKvHeads(), c.headDim(), cos, sin, r * half);
+      KvCache cache = rows.caches[r];
+      int at = rows.positions[r] * kvDim;
+      System.arraycopy(k, r * kvDim, cache.keys[l], at, kvDim);
+      System.arraycopy(v, r * kvDim, cache.values[l], at, kvDim);
+    }
+    attend(l, rows);
+    project(l, Projection.O, attn, out, rows);
+    addInto(x, out, n * cDim);
+    // MLP: h = norm(x); x += down(silu(gate(h)) * up(h))
+    DecodeKernels.rmsNorm(x, normBuf[2 * l + 1], normOff[2 * l + 1], eps, h, n, cDim);
+    project(l, Projection.GATE, h, gate, rows);
+    project(l, Projection.UP, h, up, rows);
+    DecodeKernels.siluMul(gate, up, n * c.intermediateSize());
+    project(l, Projection.DOWN, gate, out, rows);
+    addInto(x, out, n * cDim);
+  }
+
+  /** Each row attends over its own cache, rows split over the kernel threads. */
+  private void attend(int l, StepRows rows) {
+    int qDim = c.qDim();
+    long work = 0;
+    for (int r = 0; r < rows.count; r++) {
+      work += (long) (rows.positions[r] + 1) * c.kvDim() * 2;
+    }
+    DecodeKernels.parallel(
+        rows.count,
+        work / Math.max(1, rows.count),
+        (from, to) -> {
+          for (int r = from; r < to; r++) {
+            int len = rows.positions[r] + 1;
+            float[] s = scores.get();
+            if (s.length < len) {
+              s = new float[Math.max(len, s.length * 2)];
+              scores.set(s);
+            }
+            KvCache cache = rows.caches[r];
+            DecodeKernels.attend(
+                q,
+                r * qDim,
+                cache.keys[l],
+                cache.values[l],
+                len,
+                c.numHeads(),
+                c.numKvHeads(),
+                c.headDim(),
+                attnScale,
+                s,
+                attn,
+                r * qDim);
+          }
+        });
+  }
+
+  /**
+   * {@code y = x W^T} for every row, each row's adapter branches, then the bias: the base product
+   * once for all rows, the branches row by row.
+   */
+  private void project(int l, Projection p, float[] in, float[] y, StepRows rows) {
+    int n = rows.count;
+    int i = l * P + p.ordinal();
+    int inDim = p.inFeatures(c);
+    int outDim = p.outFeatures(c);
+    DecodeKernels.matmul(wBuf[i], wOff[i], outDim, inDim, in, n, y);
+    for (int r = 0; r < n; r++) {
+      AdapterMix mix = rows.mixes[r];
+      for (int a = 0; a < mix.adapters().size(); a++) {
+        DecodeAdapter.Branch br = mix.adapters().get(a).branch(l, p);
+        if (br != null) {
+          branch(br, mix.weights()[a], in, r * inDim, inDim, y, r * outDim, outDim);
+        }
+      }
+    }
+    if (biasBuf[i] != null) {
+      DecodeKernels.addBias(biasBuf[i], biasOff[i], y, n, outDim);
+    }
+  }
+
+  /**
+   * One row's branch: {@code y += w·B'(A'x) (+ w·ΔW x)}, or DoRA's {@code y = scale ⊙ (y + B'A'x)}
+   * on the bias-free product.
+   */
+  private void branch(
+      DecodeAdapter.Branch br,
+      float weight,
+      float[] in,
+      int xo,
+      int inDim,
+      float[] y,
+      int yo,
+      int outDim) {
+    if (u.length < br.rank()) {
+      u = new float[br.rank()];
+    }
+    DecodeKernels.matvec(br.a(), br.rank(), inDim, in, xo, u, 0); // u = A' x
+    DecodeKernels.matvec(br.b(), outDim, br.rank(), u, 0, z, 0); // z = B' u
+    if (br.doraScale() != null) {
+      float[] scale = br.doraScale();
+      for (int j = 0; j < outDim; j++) {
+        y[yo + j] = scale[j] * (y[yo + j] + weight * z[j]);
+      }
+      return;
+    }
+    DecodeKernels.addScaled(y, yo, z, 0, weight, outDim);
+    if (br.delta() != null) {
+      DecodeKernels.matvec(br.delta(), outDim, inDim, in, xo, z, 0); // z = ΔW x
+      DecodeKernels.addScaled(y, yo, z, 0, weight, outDim);
+    }
+  }
+
+  /** The wanted rows' final hidden states times the head: [logitCount, V]. */
+  private void logits(StepRows rows) {
+    int cDim = c.hiddenSize();
+    int vocab = c.vocabSize();
+    for (int s = 0; s < rows.logitCount; s++) { // compact the wanted rows to the front of out
+      System.arraycopy(h, rows.logitRows[s] * cDim, out, s * cDim, cDim);
+    }
+    if (rows.logits.length < rows.logitCount * vocab) {
+      rows.logits = new float[Math.max(rows.logitCount, 4) * vocab];
+    }
+    DecodeKernels.matmul(headBuf, headOff, vocab, cDim, out, rows.logitCount, rows.logits);
+  }
+
+  /** cos and sin of position {@code pos}'s angles into row {@code r} of the tables. */
+  private void angles(int pos, int r) {
+    int half = invFreq.length;
+    for (int i = 0; i < half; i++) {
+      float angle = pos * invFreq[i]; // float32, as Rope.fillTables
+      cos[r * half + i] = (float) Math.cos(angle);
+      sin[r * half + i] = (float) Math.sin(angle);
+    }
+  }
+
+  private static void addInto(float[] acc, float[] add, int n) {
+    DecodeKernels.addScaled(acc, 0, add, 0, 1f, n);
+  }
+
+  private void check(StepRows rows) {
+    for (int r = 0; r < rows.count; r++) {
+      int token = rows.tokens[r];
+      int pos = rows.positions[r];
+      KvCache cache = rows.caches[r];
+      if (token < 0 || token >= c.vocabSize()) {
+        throw new IllegalArgumentException(
+            "row "
+                + r
+                + ": token id "
+                + token
+                + " is outside the vocabulary [0, "
+                + c.vocabSize()
+                + ")");
+      }
+      if (cache == null || pos < 0 || pos >= cache.capacity()) {
+        throw new IllegalArgumentException(
+            "row "
+                + r
+                + ": position "
+                + pos
+                + " is outside its KV cache of "
+                + (cache == null ? 0 : cache.capacity())
+                + " positions");
+      }
+      if (rows.mixes[r] == null) {
+        rows.mixes[r] = AdapterMix.NONE;
+      }
+      for (DecodeAdapter a : rows.mixes[r].adapters()) {
+        if (!a.fits(c)) {
+          throw new IllegalArgumentException(
+              "adapter '"
+                  + a.name()
+                  + "' was made for a base of another shape than this one ("
+                  + c.numLayers()
+                  + " layers, hidden "
+                  + c.hiddenSize()
+                  + ")");
+        }
+      }
+    }
+  }
+}

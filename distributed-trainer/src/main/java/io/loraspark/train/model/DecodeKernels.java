@@ -1,0 +1,364 @@
+package io.loraspark.train.model;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The float32 kernels of incremental decoding ({@code io.loraspark.train.decode}): matrix-vector
+ * products of a few token rows against the frozen weights in ND4J's off-heap buffers (read in
+ * place, no copy of the base), and per-row RMSNorm, rotary embedding, attention over a KV cache and
+ * SiLU, on heap {@code float[]} activations. No call allocates.
+ *
+ * <p><b>Batch invariance.</b> Every result of a row is computed by the same arithmetic in the same
+ * order whatever other rows share the call and however the outputs are split over threads: a dot
+ * product is always two vector accumulators over pairs of lanes blocks, one more block into the
+ * first, their lane-order sum, then a scalar fused tail ({@link #dot}); {@link #matmul} runs four
+ * rows at a time sharing the weight loads, each row's accumulators its own. So a request's logits
+ * are the same bits alone, in a batch of 16, or chunked differently in prefill (a general BLAS
+ * picks different kernels for 1 and 16 rows and does not promise that).
+ *
+ * <p>Uses the JDK Vector API, so only loaded when {@link Kernels#VECTOR}; exp is {@link
+ * VectorKernels#exp(float)} (reproducible whether compiled or not).
+ */
+public final class DecodeKernels {
+  private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+  private static final int L = S.length();
+  private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+  private static final ThreadLocal<float[]> LANES = ThreadLocal.withInitial(() -> new float[L]);
+
+  private DecodeKernels() {}
+
+  /** A part of a row-parallel call: rows [from, to). */
+  public interface RowRange {
+    void run(int from, int to);
+  }
+
+  /**
+   * Runs {@code body} over rows [0, rows) split over the kernel threads ({@link Kernels#threads})
+   * when the call touches enough floats to pay for waking them; returns when all parts are done.
+   */
+  public static void parallel(int rows, long floatsPerRow, RowRange body) {
+    KernelThreads.rows(rows, floatsPerRow, body::run);
+  }
+
+  /**
+   * Whether the kernels can run in this JVM (started with {@code --add-modules
+   * jdk.incubator.vector}).
+   */
+  public static boolean available() {
+    return Kernels.VECTOR;
+  }
+
+  /** Σ of the lanes in lane order. */
+  private static float sum(FloatVector v) {
+    float[] lanes = LANES.get();
+    v.intoArray(lanes, 0);
+    float s = 0f;
+    for (float f : lanes) {
+      s += f;
+    }
+    return s;
+  }
+
+  private static FloatVector w(ByteBuffer b, int byteOffset) {
+    return FloatVector.fromByteBuffer(S, b, byteOffset, LE);
+  }
+
+  /** Σ w[i]·x[i] over n floats: the canonical dot every row's outputs use. */
+  private static float dot(ByteBuffer wb, int wo, float[] x, int xo, int n) {
+    FloatVector a0 = FloatVector.zero(S);
+    FloatVector a1 = FloatVector.zero(S);
+    int i = 0;
+    for (; i + 2 * L <= n; i += 2 * L) {
+      a0 = w(wb, wo + i * 4).fma(FloatVector.fromArray(S, x, xo + i), a0);
+      a1 = w(wb, wo + (i + L) * 4).fma(FloatVector.fromArray(S, x, xo + i + L), a1);
+    }
+    if (i + L <= n) {
+      a0 = w(wb, wo + i * 4).fma(FloatVector.fromArray(S, x, xo + i), a0);
+      i += L;
+    }
+    float s = sum(a0.add(a1));
+    for (; i < n; i++) {
+      s = Math.fma(wb.getFloat(wo + i * 4), x[xo + i], s);
+    }
+    return s;
+  }
+
+  /** {@link #dot} of one weight row with four x rows {@code stride} floats apart, shared loads. */
+  private static void dot4(
+      ByteBuffer wb, int wo, float[] x, int xo, int stride, int n, float[] y, int yo, int yStride) {
+    FloatVector a0 = FloatVector.zero(S);
+    FloatVector a1 = FloatVector.zero(S);
+    FloatVector b0 = FloatVector.zero(S);
+    FloatVector b1 = FloatVector.zero(S);
+    FloatVector c0 = FloatVector.zero(S);
+    FloatVector c1 = FloatVector.zero(S);
+    FloatVector d0 = FloatVector.zero(S);
+    FloatVector d1 = FloatVector.zero(S);
+    int x1 = xo + stride;
+    int x2 = x1 + stride;
+    int x3 = x2 + stride;
+    int i = 0;
+    for (; i + 2 * L <= n; i += 2 * L) {
+      FloatVector w0 = w(wb, wo + i * 4);
+      FloatVector wn = w(wb, wo + (i + L) * 4);
+      a0 = w0.fma(FloatVector.fromArray(S, x, xo + i), a0);
+      a1 = wn.fma(FloatVector.fromArray(S, x, xo + i + L), a1);
+      b0 = w0.fma(FloatVector.fromArray(S, x, x1 + i), b0);
+      b1 = wn.fma(FloatVector.fromArray(S, x, x1 + i + L), b1);
+      c0 = w0.fma(FloatVector.fromArray(S, x, x2 + i), c0);
+      c1 = wn.fma(FloatVector.fromArray(S, x, x2 + i + L), c1);
+      d0 = w0.fma(FloatVector.fromArray(S, x, x3 + i), d0);
+      d1 = wn.fma(FloatVector.fromArray(S, x, x3 + i + L), d1);
+    }
+    if (i + L <= n) {
+      FloatVector w0 = w(wb, wo + i * 4);
+      a0 = w0.fma(FloatVector.fromArray(S, x, xo + i), a0);
+      b0 = w0.fma(FloatVector.fromArray(S, x, x1 + i), b0);
+      c0 = w0.fma(FloatVector.fromArray(S, x, x2 + i), c0);
+      d0 = w0.fma(FloatVector.fromArray(S, x, x3 + i), d0);
+      i += L;
+    }
+    float sa = sum(a0.add(a1));
+    float sb = sum(b0.add(b1));
+    float sc = sum(c0.add(c1));
+    float sd = sum(d0.add(d1));
+    for (; i < n; i++) {
+      float wi = wb.getFloat(wo + i * 4);
+      sa = Math.fma(wi, x[xo + i], sa);
+      sb = Math.fma(wi, x[x1 + i], sb);
+      sc = Math.fma(wi, x[x2 + i], sc);
+      sd = Math.fma(wi, x[x3 + i], sd);
+    }
+    y[yo] = sa;
+    y[yo + yStride] = sb;
+    y[yo + 2 * yStride] = sc;
+    y[yo + 3 * yStride] = sd;
+  }
+
+  /**
+   * {@code y[r, j] = Σ_i W[j, i] · x[r, i]} for rows r &lt; {@code rows}: the frozen weight W [out,
+   * in] read in place from (buffer, byte offset), outputs split over the kernel threads.
+   *
+   * @param x rows, [rows, in]
+   * @param y out, [rows, out]
+   */
+  public static void matmul(
+      ByteBuffer wb, int wOff, int out, int in, float[] x, int rows, float[] y) {
+    KernelThreads.rows(
+        out,
+        (long) in * Math.max(1, rows / 4),
+        (from, to) -> {
+          for (int j = from; j < to; j++) {
+            int wo = wOff + j * in * 4;
+            int r = 0;
+            for (; r + 4 <= rows; r += 4) {
+              dot4(wb, wo, x, r * in, in, in, y, r * out + j, out);
+            }
+            for (; r < rows; r++) {
+              y[r * out + j] = dot(wb, wo, x, r * in, in);
+            }
+          }
+        });
+  }
+
+  /**
+   * The same products as {@link #matmul} for one row against a heap matrix (an adapter factor):
+   * {@code y[yo + j] = Σ_i m[j, i] · x[xo + i]}.
+   */
+  public static void matvec(float[] m, int out, int in, float[] x, int xo, float[] y, int yo) {
+    for (int j = 0; j < out; j++) {
+      int mo = j * in;
+      FloatVector a0 = FloatVector.zero(S);
+      FloatVector a1 = FloatVector.zero(S);
+      int i = 0;
+      for (; i + 2 * L <= in; i += 2 * L) {
+        a0 = FloatVector.fromArray(S, m, mo + i).fma(FloatVector.fromArray(S, x, xo + i), a0);
+        a1 =
+            FloatVector.fromArray(S, m, mo + i + L)
+                .fma(FloatVector.fromArray(S, x, xo + i + L), a1);
+      }
+      if (i + L <= in) {
+        a0 = FloatVector.fromArray(S, m, mo + i).fma(FloatVector.fromArray(S, x, xo + i), a0);
+        i += L;
+      }
+      float s = sum(a0.add(a1));
+      for (; i < in; i++) {
+        s = Math.fma(m[mo + i], x[xo + i], s);
+      }
+      y[yo + j] = s;
+    }
+  }
+
+  /** {@code y[yo + j] += c · z[j]} over n floats. */
+  public static void addScaled(float[] y, int yo, float[] z, int zo, float c, int n) {
+    int i = 0;
+    for (; i + L <= n; i += L) {
+      FloatVector.fromArray(S, z, zo + i)
+          .fma(FloatVector.broadcast(S, c), FloatVector.fromArray(S, y, yo + i))
+          .intoArray(y, yo + i);
+    }
+    for (; i < n; i++) {
+      y[yo + i] = Math.fma(z[zo + i], c, y[yo + i]);
+    }
+  }
+
+  /** {@code y[r, j] += b[j]} for every row: a projection's bias (b read in place). */
+  public static void addBias(ByteBuffer bb, int bOff, float[] y, int rows, int n) {
+    for (int r = 0; r < rows; r++) {
+      int yo = r * n;
+      int i = 0;
+      for (; i + L <= n; i += L) {
+        FloatVector.fromArray(S, y, yo + i).add(w(bb, bOff + i * 4)).intoArray(y, yo + i);
+      }
+      for (; i < n; i++) {
+        y[yo + i] += bb.getFloat(bOff + i * 4);
+      }
+    }
+  }
+
+  /**
+   * RMSNorm per row: {@code out = x · w / sqrt(mean(x²) + eps)}, the weight read in place.
+   *
+   * @param x rows, [rows, n]
+   * @param out out, [rows, n]
+   */
+  public static void rmsNorm(
+      float[] x, ByteBuffer wb, int wOff, float eps, float[] out, int rows, int n) {
+    for (int r = 0; r < rows; r++) {
+      int o = r * n;
+      FloatVector acc = FloatVector.zero(S);
+      int i = 0;
+      for (; i + L <= n; i += L) {
+        FloatVector v = FloatVector.fromArray(S, x, o + i);
+        acc = v.fma(v, acc);
+      }
+      float ss = sum(acc);
+      for (; i < n; i++) {
+        ss = Math.fma(x[o + i], x[o + i], ss);
+      }
+      float inv = (float) (1.0 / Math.sqrt(ss / n + eps));
+      i = 0;
+      for (; i + L <= n; i += L) {
+        FloatVector.fromArray(S, x, o + i).mul(inv).mul(w(wb, wOff + i * 4)).intoArray(out, o + i);
+      }
+      for (; i < n; i++) {
+        out[o + i] = x[o + i] * inv * wb.getFloat(wOff + i * 4);
+      }
+    }
+  }
+
+  /**
+   * Rotary embedding in place on the {@code heads} head vectors of one row (HF rotate-half layout):
+   * {@code [x1·c − x2·s, x2·c + x1·s]}.
+   *
+   * @param cos the row position's cos of each frequency, [HD/2]
+   * @param sin the row position's sin, [HD/2]
+   */
+  public static void rope(float[] x, int xo, int heads, int hd, float[] cos, float[] sin, int co) {
+    int half = hd / 2;
+    for (int h = 0; h < heads; h++) {
+      int base = xo + h * hd;
+      for (int i = 0; i < half; i++) {
+        float x1 = x[base + i];
+        float x2 = x[base + half + i];
+        float c = cos[co + i];
+        float s = sin[co + i];
+        x[base + i] = x1 * c - x2 * s;
+        x[base + half + i] = x2 * c + x1 * s;
+      }
+    }
+  }
+
+  /**
+   * Causal attention of one query row over a KV cache: for each query head h (kv head g = h / G),
+   * {@code out_h = Σ_{t ≤ pos} softmax_t(q_h · k_t,g · scale) v_t,g}.
+   *
+   * @param q the row's rotated queries, NH*HD floats from qo
+   * @param keys rotated keys, [capacity, NKV*HD]
+   * @param values values, [capacity, NKV*HD]
+   * @param len positions to attend to (pos + 1)
+   * @param scores scratch, at least len floats
+   * @param out out, NH*HD floats from oo
+   */
+  public static void attend(
+      float[] q,
+      int qo,
+      float[] keys,
+      float[] values,
+      int len,
+      int nh,
+      int nkv,
+      int hd,
+      float scale,
+      float[] scores,
+      float[] out,
+      int oo) {
+    int group = nh / nkv;
+    int kvDim = nkv * hd;
+    for (int h = 0; h < nh; h++) {
+      int g = h / group;
+      int qh = qo + h * hd;
+      float max = Float.NEGATIVE_INFINITY;
+      for (int t = 0; t < len; t++) {
+        float s = dotHeap(q, qh, keys, t * kvDim + g * hd, hd) * scale;
+        scores[t] = s;
+        max = Math.max(max, s);
+      }
+      float total = 0f;
+      for (int t = 0; t < len; t++) {
+        float e = VectorKernels.exp(scores[t] - max);
+        scores[t] = e;
+        total += e;
+      }
+      float inv = 1f / total;
+      int oh = oo + h * hd;
+      java.util.Arrays.fill(out, oh, oh + hd, 0f);
+      for (int t = 0; t < len; t++) {
+        addScaled(out, oh, values, t * kvDim + g * hd, scores[t] * inv, hd);
+      }
+    }
+  }
+
+  /** Σ a·b over n heap floats, the {@link #dot} order. */
+  private static float dotHeap(float[] a, int ao, float[] b, int bo, int n) {
+    FloatVector a0 = FloatVector.zero(S);
+    int i = 0;
+    for (; i + L <= n; i += L) {
+      a0 = FloatVector.fromArray(S, a, ao + i).fma(FloatVector.fromArray(S, b, bo + i), a0);
+    }
+    float s = sum(a0);
+    for (; i < n; i++) {
+      s = Math.fma(a[ao + i], b[bo + i], s);
+    }
+    return s;
+  }
+
+  /** {@code gate ← silu(gate) · up = gate · σ(gate) · up}, in place over n floats. */
+  public static void siluMul(float[] gate, float[] up, int n) {
+    int i = 0;
+    for (; i + L <= n; i += L) {
+      FloatVector g = FloatVector.fromArray(S, gate, i);
+      FloatVector sig = VectorKernels.exp(g.neg()).add(1f);
+      g.div(sig).mul(FloatVector.fromArray(S, up, i)).intoArray(gate, i);
+    }
+    for (; i < n; i++) {
+      float g = gate[i];
+      gate[i] = g / (VectorKernels.exp(-g) + 1f) * up[i];
+    }
+  }
+
+  /** Copies row {@code id} of a [V, C] embedding (read in place) into {@code x[xo..xo+C)}. */
+  public static void embed(ByteBuffer eb, int eOff, int id, int c, float[] x, int xo) {
+    int base = eOff + id * c * 4;
+    int i = 0;
+    for (; i + L <= c; i += L) {
+      w(eb, base + i * 4).intoArray(x, xo + i);
+    }
+    for (; i < c; i++) {
+      x[xo + i] = eb.getFloat(base + i * 4);
+    }
+  }
+}
