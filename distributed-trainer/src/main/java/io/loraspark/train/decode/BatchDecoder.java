@@ -21,6 +21,8 @@ public final class BatchDecoder {
   private final ConcurrentLinkedQueue<Sequence> pending = new ConcurrentLinkedQueue<>();
   private final List<Sequence> active = new ArrayList<>();
   private final StepRows rows = new StepRows();
+  private int lastDecodeRows;
+  private int lastPrefillRows;
 
   /**
    * @param maxRows the most rows one step carries (decode rows first, then prompt chunks), ≥ 1
@@ -79,6 +81,16 @@ public final class BatchDecoder {
     return active.size();
   }
 
+  /** Rows of the last step that decoded a request's next token (not prompt rows). */
+  public int lastDecodeRows() {
+    return lastDecodeRows;
+  }
+
+  /** Prompt rows of the last step. */
+  public int lastPrefillRows() {
+    return lastPrefillRows;
+  }
+
   /** Steps until every submitted request is done. */
   public void run() {
     while (busy()) {
@@ -107,11 +119,13 @@ public final class BatchDecoder {
       }
     }
     rows.clear();
+    lastDecodeRows = 0;
     int budget = maxRows;
     for (Sequence s : active) { // decode rows first: they keep their streams moving
       if (s.prefilled == s.prompt.length) {
         s.logitSlot = rows.add(s.lastToken, s.length - 1, s.cache, s.request.mix(), true);
         budget--;
+        lastDecodeRows++;
       }
     }
     for (Sequence s : active) {
@@ -132,6 +146,7 @@ public final class BatchDecoder {
         s.logitSlot = -1;
       }
     }
+    lastPrefillRows = rows.count() - lastDecodeRows;
     if (rows.count() == 0) {
       return;
     }

@@ -2,7 +2,12 @@ package io.loraspark.pipeline.cli;
 
 import io.loraspark.train.bench.BenchResult;
 import io.loraspark.train.bench.BenchSpec;
+import io.loraspark.train.bench.DecodeBench;
 import io.loraspark.train.bench.LoraBench;
+import io.loraspark.train.bench.SyntheticModel;
+import io.loraspark.train.model.CheckpointLoader;
+import io.loraspark.train.model.ModelWeights;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.loraspark.train.model.Projection;
 import io.loraspark.train.model.quant.BaseQuant;
 import java.util.concurrent.Callable;
@@ -65,9 +70,47 @@ final class BenchCommand implements Callable<Integer> {
 
   @Option(
       names = "--adapters",
+      description =
+          "K adapters trained fused, B rows each (default 1); with --decode, K random adapters"
+              + " the streams take round-robin (default 0: the base)")
+  Integer adapters;
+
+  @Option(
+      names = "--decode",
+      description =
+          "measure KV-cached decoding instead of training: decode_tokens_per_s (all streams,"
+              + " decode steps only), per_stream_tokens_per_s, prefill_ms, first_token_ms")
+  boolean decode;
+
+  @Option(
+      names = "--model",
+      description = "with --decode: a Hugging Face checkpoint instead of the synthetic shape")
+  java.nio.file.Path model;
+
+  @Option(
+      names = "--prompt-tokens",
+      defaultValue = "16",
+      description = "with --decode: P, seeded random prompt ids (default: ${DEFAULT-VALUE})")
+  int promptTokens;
+
+  @Option(
+      names = "--new-tokens",
+      defaultValue = "256",
+      description = "with --decode: N tokens per stream, EOS ignored (default: ${DEFAULT-VALUE})")
+  int newTokens;
+
+  @Option(
+      names = "--streams",
       defaultValue = "1",
-      description = "K adapters trained fused, B rows each (default: ${DEFAULT-VALUE})")
-  int adapters;
+      description = "with --decode: S concurrent streams (default: ${DEFAULT-VALUE})")
+  int streams;
+
+  @Option(
+      names = "--write-model",
+      description =
+          "write the synthetic model of the shape flags as a Hugging Face checkpoint into DIR"
+              + " (for a peer to decode the same weights) and exit")
+  java.nio.file.Path writeModel;
 
   @Option(
       names = "--threads",
@@ -116,6 +159,9 @@ final class BenchCommand implements Callable<Integer> {
 
   @Override
   public Integer call() {
+    if (writeModel != null || decode) {
+      return decodeOrWrite();
+    }
     BenchSpec s =
         new BenchSpec(
             hidden,
@@ -129,7 +175,7 @@ final class BenchCommand implements Callable<Integer> {
             seq,
             rank,
             Projection.parseList(targets),
-            adapters,
+            adapters == null ? 1 : adapters,
             threads,
             opThreads,
             steps,
@@ -139,6 +185,43 @@ final class BenchCommand implements Callable<Integer> {
             recompute);
     BenchResult result = LoraBench.run(s);
     spec.commandLine().getOut().println(result.toJson());
+    spec.commandLine().getOut().flush();
+    return Main.OK;
+  }
+
+  /** {@code --write-model} or {@code --decode}. */
+  private Integer decodeOrWrite() {
+    ModelWeights weights;
+    String name;
+    if (model != null) {
+      weights = CheckpointLoader.load(model);
+      name = model.toString();
+    } else {
+      BenchSpec shape =
+          new BenchSpec(
+              hidden, layers, heads, kvHeads, ffn, vocab, tied, 1, Math.max(seq, 2048), rank,
+              Projection.parseList(targets), 1, threads, opThreads, 1, 0, seed, BaseQuant.NONE,
+              false);
+      weights = SyntheticModel.create(shape.modelConfig(), seed);
+      name = "synthetic";
+    }
+    if (writeModel != null) {
+      DecodeBench.writeModel(weights, writeModel);
+      spec.commandLine().getOut().println("{\"model\": \"" + writeModel + "\"}");
+      return Main.OK;
+    }
+    DecodeBench.Spec s =
+        new DecodeBench.Spec(
+            promptTokens,
+            newTokens,
+            streams,
+            adapters == null ? 0 : adapters,
+            rank,
+            threads,
+            warmup,
+            seed);
+    ObjectNode result = DecodeBench.run(weights, name, s);
+    spec.commandLine().getOut().println(result);
     spec.commandLine().getOut().flush();
     return Main.OK;
   }
