@@ -202,10 +202,7 @@ public final class DecodeEngine {
     for (int r = 0; r < n; r++) {
       DecodeKernels.rope(q, r * c.qDim(), c.numHeads(), c.headDim(), cos, sin, r * half);
       DecodeKernels.rope(k, r * kvDim, c.numKvHeads(), c.headDim(), cos, sin, r * half);
-      KvCache cache = rows.caches[r];
-      int at = rows.positions[r] * kvDim;
-      System.arraycopy(k, r * kvDim, cache.keys[l], at, kvDim);
-      System.arraycopy(v, r * kvDim, cache.values[l], at, kvDim);
+      rows.caches[r].put(l, rows.positions[r], k, v, r * kvDim, kvDim);
     }
     attend(l, rows);
     project(l, Projection.O, attn, out, rows);
@@ -243,6 +240,7 @@ public final class DecodeEngine {
                 r * qDim,
                 cache.keys[l],
                 cache.values[l],
+                cache.capacity(),
                 len,
                 c.numHeads(),
                 c.numKvHeads(),

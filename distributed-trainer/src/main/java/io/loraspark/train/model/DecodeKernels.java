@@ -26,7 +26,6 @@ public final class DecodeKernels {
   private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
   private static final int L = S.length();
   private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
-  private static final ThreadLocal<float[]> LANES = ThreadLocal.withInitial(() -> new float[L]);
 
   private DecodeKernels() {}
 
@@ -53,11 +52,9 @@ public final class DecodeKernels {
 
   /** Σ of the lanes in lane order. */
   private static float sum(FloatVector v) {
-    float[] lanes = LANES.get();
-    v.intoArray(lanes, 0);
     float s = 0f;
-    for (float f : lanes) {
-      s += f;
+    for (int i = 0; i < L; i++) {
+      s += v.lane(i);
     }
     return s;
   }
@@ -170,25 +167,7 @@ public final class DecodeKernels {
    */
   public static void matvec(float[] m, int out, int in, float[] x, int xo, float[] y, int yo) {
     for (int j = 0; j < out; j++) {
-      int mo = j * in;
-      FloatVector a0 = FloatVector.zero(S);
-      FloatVector a1 = FloatVector.zero(S);
-      int i = 0;
-      for (; i + 2 * L <= in; i += 2 * L) {
-        a0 = FloatVector.fromArray(S, m, mo + i).fma(FloatVector.fromArray(S, x, xo + i), a0);
-        a1 =
-            FloatVector.fromArray(S, m, mo + i + L)
-                .fma(FloatVector.fromArray(S, x, xo + i + L), a1);
-      }
-      if (i + L <= in) {
-        a0 = FloatVector.fromArray(S, m, mo + i).fma(FloatVector.fromArray(S, x, xo + i), a0);
-        i += L;
-      }
-      float s = sum(a0.add(a1));
-      for (; i < in; i++) {
-        s = Math.fma(m[mo + i], x[xo + i], s);
-      }
-      y[yo + j] = s;
+      y[yo + j] = dotHeap(m, j * in, x, xo, in);
     }
   }
 
@@ -273,13 +252,15 @@ public final class DecodeKernels {
   }
 
   /**
-   * Causal attention of one query row over a KV cache: for each query head h (kv head g = h / G),
-   * {@code out_h = Σ_{t ≤ pos} softmax_t(q_h · k_t,g · scale) v_t,g}.
+   * Causal attention of one query row over a KV cache stored position-minor ({@code [NKV, HD,
+   * capacity]}: one kv head's d-th coordinate of every position is contiguous, so scores and
+   * outputs vectorise over positions, whatever the head dim): for each query head h (kv head g = h
+   * / G), {@code out_h = Σ_{t < len} softmax_t(q_h · k_t,g · scale) v_t,g}.
    *
    * @param q the row's rotated queries, NH*HD floats from qo
-   * @param keys rotated keys, [capacity, NKV*HD]
-   * @param values values, [capacity, NKV*HD]
-   * @param len positions to attend to (pos + 1)
+   * @param keys rotated keys, [NKV, HD, capacity]
+   * @param values values, [NKV, HD, capacity]
+   * @param len positions to attend to (the row's position + 1)
    * @param scores scratch, at least len floats
    * @param out out, NH*HD floats from oo
    */
@@ -288,6 +269,7 @@ public final class DecodeKernels {
       int qo,
       float[] keys,
       float[] values,
+      int capacity,
       int len,
       int nh,
       int nkv,
@@ -297,43 +279,84 @@ public final class DecodeKernels {
       float[] out,
       int oo) {
     int group = nh / nkv;
-    int kvDim = nkv * hd;
     for (int h = 0; h < nh; h++) {
-      int g = h / group;
-      int qh = qo + h * hd;
-      float max = Float.NEGATIVE_INFINITY;
-      for (int t = 0; t < len; t++) {
-        float s = dotHeap(q, qh, keys, t * kvDim + g * hd, hd) * scale;
-        scores[t] = s;
-        max = Math.max(max, s);
-      }
-      float total = 0f;
-      for (int t = 0; t < len; t++) {
-        float e = VectorKernels.exp(scores[t] - max);
-        scores[t] = e;
-        total += e;
-      }
-      float inv = 1f / total;
-      int oh = oo + h * hd;
-      java.util.Arrays.fill(out, oh, oh + hd, 0f);
-      for (int t = 0; t < len; t++) {
-        addScaled(out, oh, values, t * kvDim + g * hd, scores[t] * inv, hd);
+      int head = (h / group) * hd * capacity; // kv head g's block
+      scores(q, qo + h * hd, keys, head, capacity, len, hd, scale, scores);
+      float inv = 1f / softmaxNumerators(scores, len);
+      for (int d = 0; d < hd; d++) {
+        out[oo + h * hd + d] = dotHeap(scores, 0, values, head + d * capacity, len) * inv;
       }
     }
   }
 
-  /** Σ a·b over n heap floats, the {@link #dot} order. */
+  /** Σ a·b over n heap floats, in the order of {@link #dot}. */
   private static float dotHeap(float[] a, int ao, float[] b, int bo, int n) {
     FloatVector a0 = FloatVector.zero(S);
+    FloatVector a1 = FloatVector.zero(S);
     int i = 0;
-    for (; i + L <= n; i += L) {
+    for (; i + 2 * L <= n; i += 2 * L) {
       a0 = FloatVector.fromArray(S, a, ao + i).fma(FloatVector.fromArray(S, b, bo + i), a0);
+      a1 = FloatVector.fromArray(S, a, ao + i + L).fma(FloatVector.fromArray(S, b, bo + i + L), a1);
     }
-    float s = sum(a0);
+    if (i + L <= n) {
+      a0 = FloatVector.fromArray(S, a, ao + i).fma(FloatVector.fromArray(S, b, bo + i), a0);
+      i += L;
+    }
+    float s = sum(a0.add(a1));
     for (; i < n; i++) {
       s = Math.fma(a[ao + i], b[bo + i], s);
     }
     return s;
+  }
+
+  /** {@code scores[t] = scale · Σ_d q[d] k[d, t]}, L positions per vector, d in order. */
+  private static void scores(
+      float[] q, int qo, float[] k, int ko, int capacity, int len, int hd, float scale, float[] s) {
+    int t = 0;
+    for (; t + L <= len; t += L) {
+      FloatVector acc = FloatVector.zero(S);
+      for (int d = 0; d < hd; d++) {
+        acc = FloatVector.fromArray(S, k, ko + d * capacity + t).fma(FloatVector.broadcast(S, q[qo + d]), acc);
+      }
+      acc.mul(scale).intoArray(s, t);
+    }
+    for (; t < len; t++) {
+      float acc = 0f;
+      for (int d = 0; d < hd; d++) {
+        acc = Math.fma(k[ko + d * capacity + t], q[qo + d], acc);
+      }
+      s[t] = acc * scale;
+    }
+  }
+
+  /** {@code s[t] ← exp(s[t] − max s)} over len floats; returns their sum. */
+  private static float softmaxNumerators(float[] s, int len) {
+    float max = Float.NEGATIVE_INFINITY;
+    int t = 0;
+    if (len >= L) {
+      FloatVector vmax = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
+      for (; t + L <= len; t += L) {
+        vmax = vmax.max(FloatVector.fromArray(S, s, t));
+      }
+      max = vmax.reduceLanes(jdk.incubator.vector.VectorOperators.MAX); // exact in any order
+    }
+    for (; t < len; t++) {
+      max = Math.max(max, s[t]);
+    }
+    FloatVector acc = FloatVector.zero(S);
+    t = 0;
+    for (; t + L <= len; t += L) {
+      FloatVector e = VectorKernels.exp(FloatVector.fromArray(S, s, t).sub(max));
+      e.intoArray(s, t);
+      acc = acc.add(e);
+    }
+    float total = sum(acc);
+    for (; t < len; t++) {
+      float e = VectorKernels.exp(s[t] - max);
+      s[t] = e;
+      total += e;
+    }
+    return total;
   }
 
   /** {@code gate ← silu(gate) · up = gate · σ(gate) · up}, in place over n floats. */
