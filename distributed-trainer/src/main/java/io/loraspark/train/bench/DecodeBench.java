@@ -186,6 +186,8 @@ public final class DecodeBench {
     o.put("rope_theta", c.ropeTheta());
     o.put("tie_word_embeddings", c.tieWordEmbeddings());
     o.put("torch_dtype", "float32");
+    o.put("bos_token_id", c.bosTokenId());
+    o.put("eos_token_id", c.eosTokenId());
     try {
       java.nio.file.Path staging = java.nio.file.Files.createTempDirectory("lora-bench-config");
       try {

@@ -3,6 +3,7 @@ package io.loraspark.train.model;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -13,9 +14,10 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p><b>Batch invariance.</b> Every result of a row is computed by the same arithmetic in the same
  * order whatever other rows share the call and however the outputs are split over threads: a dot
- * product is always two vector accumulators over pairs of lanes blocks, one more block into the
- * first, their lane-order sum, then a scalar fused tail ({@link #dot}); {@link #matmul} runs four
- * rows at a time sharing the weight loads, each row's accumulators its own. So a request's logits
+ * product is always one vector accumulator of fused multiply-adds, its lane-order sum, then a
+ * scalar fused tail ({@link #dot}); {@link #matmul} runs four rows at a time sharing each weight
+ * row's loads, each sum with its own accumulator. (A lone row against four weight rows at once was
+ * measured and dropped: 10 GB/s of weights against 20 for one row at a time, 2026-12-07.) So a request's logits
  * are the same bits alone, in a batch of 16, or chunked differently in prefill (a general BLAS
  * picks different kernels for 1 and 16 rows and does not promise that).
  *
@@ -50,13 +52,15 @@ public final class DecodeKernels {
     return Kernels.VECTOR;
   }
 
-  /** Σ of the lanes in lane order. */
+  /**
+   * Σ of the lanes in lane order, {@code ((0 + v0) + v1) + …}: {@code reduceLanes(ADD)}, which JDK
+   * 17 computes in exactly that order both in its Java fallback ({@code rOp}) and in C2's x86 code
+   * ({@code reduce_fp}: one scalar add per lane, lowest lane first), so the bits do not depend on
+   * compilation. (A loop of {@code lane(i)} with a variable index is not intrinsified and
+   * allocates.)
+   */
   private static float sum(FloatVector v) {
-    float s = 0f;
-    for (int i = 0; i < L; i++) {
-      s += v.lane(i);
-    }
-    return s;
+    return v.reduceLanes(VectorOperators.ADD);
   }
 
   private static FloatVector w(ByteBuffer b, int byteOffset) {
@@ -65,63 +69,43 @@ public final class DecodeKernels {
 
   /** Σ w[i]·x[i] over n floats: the canonical dot every row's outputs use. */
   private static float dot(ByteBuffer wb, int wo, float[] x, int xo, int n) {
-    FloatVector a0 = FloatVector.zero(S);
-    FloatVector a1 = FloatVector.zero(S);
+    FloatVector a = FloatVector.zero(S);
     int i = 0;
-    for (; i + 2 * L <= n; i += 2 * L) {
-      a0 = w(wb, wo + i * 4).fma(FloatVector.fromArray(S, x, xo + i), a0);
-      a1 = w(wb, wo + (i + L) * 4).fma(FloatVector.fromArray(S, x, xo + i + L), a1);
+    for (; i + L <= n; i += L) {
+      a = w(wb, wo + i * 4).fma(FloatVector.fromArray(S, x, xo + i), a);
     }
-    if (i + L <= n) {
-      a0 = w(wb, wo + i * 4).fma(FloatVector.fromArray(S, x, xo + i), a0);
-      i += L;
-    }
-    float s = sum(a0.add(a1));
+    float s = sum(a);
     for (; i < n; i++) {
       s = Math.fma(wb.getFloat(wo + i * 4), x[xo + i], s);
     }
     return s;
   }
 
-  /** {@link #dot} of one weight row with four x rows {@code stride} floats apart, shared loads. */
+  /**
+   * {@link #dot} of one weight row with four x rows {@code stride} floats apart, sharing the weight
+   * loads.
+   */
   private static void dot4(
       ByteBuffer wb, int wo, float[] x, int xo, int stride, int n, float[] y, int yo, int yStride) {
-    FloatVector a0 = FloatVector.zero(S);
-    FloatVector a1 = FloatVector.zero(S);
-    FloatVector b0 = FloatVector.zero(S);
-    FloatVector b1 = FloatVector.zero(S);
-    FloatVector c0 = FloatVector.zero(S);
-    FloatVector c1 = FloatVector.zero(S);
-    FloatVector d0 = FloatVector.zero(S);
-    FloatVector d1 = FloatVector.zero(S);
+    FloatVector a = FloatVector.zero(S);
+    FloatVector b = FloatVector.zero(S);
+    FloatVector c = FloatVector.zero(S);
+    FloatVector d = FloatVector.zero(S);
     int x1 = xo + stride;
     int x2 = x1 + stride;
     int x3 = x2 + stride;
     int i = 0;
-    for (; i + 2 * L <= n; i += 2 * L) {
-      FloatVector w0 = w(wb, wo + i * 4);
-      FloatVector wn = w(wb, wo + (i + L) * 4);
-      a0 = w0.fma(FloatVector.fromArray(S, x, xo + i), a0);
-      a1 = wn.fma(FloatVector.fromArray(S, x, xo + i + L), a1);
-      b0 = w0.fma(FloatVector.fromArray(S, x, x1 + i), b0);
-      b1 = wn.fma(FloatVector.fromArray(S, x, x1 + i + L), b1);
-      c0 = w0.fma(FloatVector.fromArray(S, x, x2 + i), c0);
-      c1 = wn.fma(FloatVector.fromArray(S, x, x2 + i + L), c1);
-      d0 = w0.fma(FloatVector.fromArray(S, x, x3 + i), d0);
-      d1 = wn.fma(FloatVector.fromArray(S, x, x3 + i + L), d1);
+    for (; i + L <= n; i += L) {
+      FloatVector wi = w(wb, wo + i * 4);
+      a = wi.fma(FloatVector.fromArray(S, x, xo + i), a);
+      b = wi.fma(FloatVector.fromArray(S, x, x1 + i), b);
+      c = wi.fma(FloatVector.fromArray(S, x, x2 + i), c);
+      d = wi.fma(FloatVector.fromArray(S, x, x3 + i), d);
     }
-    if (i + L <= n) {
-      FloatVector w0 = w(wb, wo + i * 4);
-      a0 = w0.fma(FloatVector.fromArray(S, x, xo + i), a0);
-      b0 = w0.fma(FloatVector.fromArray(S, x, x1 + i), b0);
-      c0 = w0.fma(FloatVector.fromArray(S, x, x2 + i), c0);
-      d0 = w0.fma(FloatVector.fromArray(S, x, x3 + i), d0);
-      i += L;
-    }
-    float sa = sum(a0.add(a1));
-    float sb = sum(b0.add(b1));
-    float sc = sum(c0.add(c1));
-    float sd = sum(d0.add(d1));
+    float sa = sum(a);
+    float sb = sum(b);
+    float sc = sum(c);
+    float sd = sum(d);
     for (; i < n; i++) {
       float wi = wb.getFloat(wo + i * 4);
       sa = Math.fma(wi, x[xo + i], sa);
@@ -146,12 +130,12 @@ public final class DecodeKernels {
       ByteBuffer wb, int wOff, int out, int in, float[] x, int rows, float[] y) {
     KernelThreads.rows(
         out,
-        (long) in * Math.max(1, rows / 4),
+        (long) in * rows,
         (from, to) -> {
           for (int j = from; j < to; j++) {
             int wo = wOff + j * in * 4;
             int r = 0;
-            for (; r + 4 <= rows; r += 4) {
+            for (; r + 4 <= rows; r += 4) { // four x rows share the weight row's loads
               dot4(wb, wo, x, r * in, in, in, y, r * out + j, out);
             }
             for (; r < rows; r++) {
@@ -291,18 +275,12 @@ public final class DecodeKernels {
 
   /** Σ a·b over n heap floats, in the order of {@link #dot}. */
   private static float dotHeap(float[] a, int ao, float[] b, int bo, int n) {
-    FloatVector a0 = FloatVector.zero(S);
-    FloatVector a1 = FloatVector.zero(S);
+    FloatVector acc = FloatVector.zero(S);
     int i = 0;
-    for (; i + 2 * L <= n; i += 2 * L) {
-      a0 = FloatVector.fromArray(S, a, ao + i).fma(FloatVector.fromArray(S, b, bo + i), a0);
-      a1 = FloatVector.fromArray(S, a, ao + i + L).fma(FloatVector.fromArray(S, b, bo + i + L), a1);
+    for (; i + L <= n; i += L) {
+      acc = FloatVector.fromArray(S, a, ao + i).fma(FloatVector.fromArray(S, b, bo + i), acc);
     }
-    if (i + L <= n) {
-      a0 = FloatVector.fromArray(S, a, ao + i).fma(FloatVector.fromArray(S, b, bo + i), a0);
-      i += L;
-    }
-    float s = sum(a0.add(a1));
+    float s = sum(acc);
     for (; i < n; i++) {
       s = Math.fma(a[ao + i], b[bo + i], s);
     }
@@ -338,7 +316,7 @@ public final class DecodeKernels {
       for (; t + L <= len; t += L) {
         vmax = vmax.max(FloatVector.fromArray(S, s, t));
       }
-      max = vmax.reduceLanes(jdk.incubator.vector.VectorOperators.MAX); // exact in any order
+      max = vmax.reduceLanes(VectorOperators.MAX); // exact in any order
     }
     for (; t < len; t++) {
       max = Math.max(max, s[t]);
