@@ -26,9 +26,9 @@ import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * {@code bench --decode}: KV-cached decoding throughput of S concurrent streams of seeded random
- * prompts, greedy with EOS ignored (every stream makes exactly N tokens), on the base or round-robin
- * over K random rank-R adapters on all seven targets. W untimed full runs come first. Decode
- * tokens/s counts only steps that carry no prompt rows.
+ * prompts, greedy with EOS ignored (every stream makes exactly N tokens), on the base or
+ * round-robin over K random rank-R adapters on all seven targets. W untimed full runs come first.
+ * Decode tokens/s counts only steps that carry no prompt rows.
  */
 public final class DecodeBench {
 
@@ -52,7 +52,8 @@ public final class DecodeBench {
       int warmup,
       long seed) {
     public Spec {
-      ModelConfig.require(promptTokens >= 1, "--prompt-tokens must be >= 1 but was %d", promptTokens);
+      ModelConfig.require(
+          promptTokens >= 1, "--prompt-tokens must be >= 1 but was %d", promptTokens);
       ModelConfig.require(newTokens >= 2, "--new-tokens must be >= 2 but was %d", newTokens);
       ModelConfig.require(streams >= 1, "--streams must be >= 1 but was %d", streams);
       ModelConfig.require(adapters >= 0, "--adapters must be >= 0 but was %d", adapters);
@@ -102,8 +103,7 @@ public final class DecodeBench {
     o.put("warmup", s.warmup());
     o.put("decode_tokens_per_s", round(run.decodeTokens / (run.decodeNanos / 1e9)));
     o.put(
-        "per_stream_tokens_per_s",
-        round(run.decodeTokens / (run.decodeNanos / 1e9) / s.streams()));
+        "per_stream_tokens_per_s", round(run.decodeTokens / (run.decodeNanos / 1e9) / s.streams()));
     o.put("prefill_ms", round(median(run.prefillMs)));
     o.put("first_token_ms", round(median(run.firstTokenMs)));
     o.put("weights_bytes", base.totalBytes());

@@ -6,8 +6,9 @@ import io.loraspark.train.model.ModelConfig;
  * One sequence's keys and values, per layer, for positions [0, capacity): the rotated keys and the
  * values of the KV heads only (NKV*HD per position, not NH*HD: grouped-query attention shares them
  * across the G query heads of a group), stored position-minor, {@code [NKV, HD, capacity]}, so
- * attention vectorises over positions for any head dim. Written by {@link DecodeEngine#step} at each row's
- * position, read by the rows at later positions. Allocated once per request, never per token.
+ * attention vectorises over positions for any head dim. Written by {@link DecodeEngine#step} at
+ * each row's position, read by the rows at later positions. Allocated once per request, never per
+ * token.
  */
 public final class KvCache {
   final float[][] keys; // [L][NKV*HD * capacity]

@@ -7,8 +7,8 @@ package io.loraspark.train.decode;
  *     max_position_embeddings of them
  * @param mix the adapters its rows use ({@link AdapterMix#NONE} for the base)
  * @param params how its tokens are picked and when it ends
- * @param stop ends the request when it returns true for the tokens so far (stop strings: the
- *     caller decodes text); null for none
+ * @param stop ends the request when it returns true for the tokens so far (stop strings: the caller
+ *     decodes text); null for none
  * @param sink receives each token as it is picked (streaming); null for none
  */
 public record Request(

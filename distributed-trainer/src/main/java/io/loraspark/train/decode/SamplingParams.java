@@ -14,8 +14,8 @@ import java.util.Set;
  * @param topP in (0, 1]
  * @param seed seeds the request's own random stream
  * @param stopIds token ids that end the request (generated, then finished): EOS and the like
- * @param logprobs whether to report each chosen token's log-probability under the model
- *     (unmodified by temperature, top-k or top-p, as vLLM reports them)
+ * @param logprobs whether to report each chosen token's log-probability under the model (unmodified
+ *     by temperature, top-k or top-p, as vLLM reports them)
  */
 public record SamplingParams(
     int maxNewTokens,

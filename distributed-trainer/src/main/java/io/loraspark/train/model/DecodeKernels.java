@@ -17,9 +17,9 @@ import jdk.incubator.vector.VectorSpecies;
  * product is always one vector accumulator of fused multiply-adds, its lane-order sum, then a
  * scalar fused tail ({@link #dot}); {@link #matmul} runs four rows at a time sharing each weight
  * row's loads, each sum with its own accumulator. (A lone row against four weight rows at once was
- * measured and dropped: 10 GB/s of weights against 20 for one row at a time, 2026-12-07.) So a request's logits
- * are the same bits alone, in a batch of 16, or chunked differently in prefill (a general BLAS
- * picks different kernels for 1 and 16 rows and does not promise that).
+ * measured and dropped: 10 GB/s of weights against 20 for one row at a time, 2026-12-07.) So a
+ * request's logits are the same bits alone, in a batch of 16, or chunked differently in prefill (a
+ * general BLAS picks different kernels for 1 and 16 rows and does not promise that).
  *
  * <p>Uses the JDK Vector API, so only loaded when {@link Kernels#VECTOR}; exp is {@link
  * VectorKernels#exp(float)} (reproducible whether compiled or not).
@@ -294,7 +294,9 @@ public final class DecodeKernels {
     for (; t + L <= len; t += L) {
       FloatVector acc = FloatVector.zero(S);
       for (int d = 0; d < hd; d++) {
-        acc = FloatVector.fromArray(S, k, ko + d * capacity + t).fma(FloatVector.broadcast(S, q[qo + d]), acc);
+        acc =
+            FloatVector.fromArray(S, k, ko + d * capacity + t)
+                .fma(FloatVector.broadcast(S, q[qo + d]), acc);
       }
       acc.mul(scale).intoArray(s, t);
     }

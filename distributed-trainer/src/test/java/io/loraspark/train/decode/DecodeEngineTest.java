@@ -104,7 +104,9 @@ class DecodeEngineTest {
     float[] alone = lastLogits(engine, ids, mine, new int[] {ids.length}, null);
     float[] chunked = lastLogits(engine, ids, mine, new int[] {5, 1, 7, 4}, null);
     AdapterMix[] others = {
-      AdapterMix.NONE, AdapterMix.of(adapters[1]), AdapterMix.of(adapters[2]),
+      AdapterMix.NONE,
+      AdapterMix.of(adapters[1]),
+      AdapterMix.of(adapters[2]),
       AdapterMix.of(adapters[3])
     };
     float[] crowded = lastLogits(engine, ids, mine, new int[] {1, 2, 3, 4, 7}, others);
@@ -213,7 +215,9 @@ class DecodeEngineTest {
             () ->
                 decoder.submit(
                     new Request(
-                        new int[] {1, 2}, AdapterMix.of(foreign), SamplingParams.greedy(3, java.util.Set.of()))))
+                        new int[] {1, 2},
+                        AdapterMix.of(foreign),
+                        SamplingParams.greedy(3, java.util.Set.of()))))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("adapter 'x' was made for a base of another shape");
     assertThat(List.of(decoder.busy())).containsExactly(false);

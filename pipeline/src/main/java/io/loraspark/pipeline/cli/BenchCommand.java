@@ -1,5 +1,6 @@
 package io.loraspark.pipeline.cli;
 
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.loraspark.train.bench.BenchResult;
 import io.loraspark.train.bench.BenchSpec;
 import io.loraspark.train.bench.DecodeBench;
@@ -7,7 +8,6 @@ import io.loraspark.train.bench.LoraBench;
 import io.loraspark.train.bench.SyntheticModel;
 import io.loraspark.train.model.CheckpointLoader;
 import io.loraspark.train.model.ModelWeights;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.loraspark.train.model.Projection;
 import io.loraspark.train.model.quant.BaseQuant;
 import java.util.concurrent.Callable;
@@ -199,8 +199,24 @@ final class BenchCommand implements Callable<Integer> {
     } else {
       BenchSpec shape =
           new BenchSpec(
-              hidden, layers, heads, kvHeads, ffn, vocab, tied, 1, Math.max(seq, 2048), rank,
-              Projection.parseList(targets), 1, threads, opThreads, 1, 0, seed, BaseQuant.NONE,
+              hidden,
+              layers,
+              heads,
+              kvHeads,
+              ffn,
+              vocab,
+              tied,
+              1,
+              Math.max(seq, 2048),
+              rank,
+              Projection.parseList(targets),
+              1,
+              threads,
+              opThreads,
+              1,
+              0,
+              seed,
+              BaseQuant.NONE,
               false);
       weights = SyntheticModel.create(shape.modelConfig(), seed);
       name = "synthetic";
