@@ -46,6 +46,15 @@ final class AdaLoraVariant implements LoraVariant {
     return (int) Math.ceil(INIT_OVER_TARGET * targetRank);
   }
 
+  /**
+   * One rank and scaling for the adapter: its rank_pattern is the allocator's, and PEFT's AdaLoRA
+   * ignores alpha_pattern.
+   */
+  @Override
+  public boolean perModuleRank() {
+    return false;
+  }
+
   @Override
   public int moduleRank(int rank) {
     return initRank(rank);
@@ -173,7 +182,8 @@ final class AdaLoraVariant implements LoraVariant {
   /** rsLoRA does not apply to AdaLoRA (PEFT ignores {@code use_rslora} for it). */
   @Override
   public LoraConfig exportConfig(LoraConfig c) {
-    return new LoraConfig(c.rank(), c.alpha(), c.dropout(), c.targets(), false, c.method());
+    return new LoraConfig(
+        c.rank(), c.alpha(), c.dropout(), c.targets(), false, c.method(), c.selection());
   }
 
   /**

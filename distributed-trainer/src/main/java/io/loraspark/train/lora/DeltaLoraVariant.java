@@ -105,8 +105,8 @@ final class DeltaLoraVariant implements LoraVariant {
     if (step < startStep(totalSteps)) {
       return;
     }
-    double k = UPDATE_RATIO * w.config().scaling();
     for (LoraWeights.Module m : w.modules()) {
+      double k = UPDATE_RATIO * w.scaling(m);
       INDArray dB = m.b0().rsubi(m.b()); // B' - B
       Nd4j.gemm(dB, m.a0(), m.delta(), false, false, k, 1.0); // ΔW += λ s (B' - B) A
       INDArray dA = m.a0().rsubi(m.a()); // A' - A

@@ -15,9 +15,10 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
 /**
  * K LoRA adapters in one fused batch (the mLoRA/ASPEN layout, Ye et al. 2023, arXiv:2312.02515):
  * the frozen projection has already run once over all N rows; adapter k adds {@code s_k · B_k(A_k
- * (dropout(x_k)))} to its own contiguous row range only, with its own rank, scaling and dropout.
- * Plain LoRA and LoRA-FA (no dA) run inline; a method whose {@link LoraVariant#ownsBranch} (DoRA,
- * PiSSA) runs its own forward/backward on its rows, so different methods share one fused step.
+ * (dropout(x_k)))} to its own contiguous row range only, with its own rank, scaling and dropout
+ * (each module's own s_k, {@link LoraWeights#scaling}). Plain LoRA and LoRA-FA (no dA) run inline;
+ * a method whose {@link LoraVariant#ownsBranch} (DoRA, PiSSA) runs its own forward/backward on its
+ * rows, so different methods share one fused step.
  *
  * <p>Order of calls: {@link #bind} once per step, then the {@link Adapters} forward/backward calls
  * the transformer makes. Buffers are kept per (adapter, module, row count) and reused across steps.
@@ -69,7 +70,7 @@ public final class FusedLora implements Adapters {
       }
       INDArray xk = rowsOf(x, slot);
       int rows = (int) xk.rows();
-      double s = slot.weights().config().scaling();
+      double s = slot.weights().scaling(m);
       INDArray xd = droppedInput(k, slot, m, xk); // [Nk, in]
       LoraVariant variant = slot.weights().variant();
       if (variant.ownsBranch()) {
@@ -92,7 +93,7 @@ public final class FusedLora implements Adapters {
       }
       INDArray dyk = rowsOf(dy, slot); // [Nk, out]
       int rows = (int) dyk.rows();
-      double s = slot.weights().config().scaling();
+      double s = slot.weights().scaling(m);
       INDArray xd =
           dropoutActive(slot) ? buffer("xd", k, m, rows, m.a().columns()) : rowsOf(x, slot);
       INDArray dxk = rowsOf(dx, slot);
@@ -128,7 +129,7 @@ public final class FusedLora implements Adapters {
       INDArray xd,
       INDArray dyk,
       INDArray dxk) {
-    double s = slot.weights().config().scaling();
+    double s = slot.weights().scaling(m);
     if (!dropoutActive(slot)) {
       variant.backward(m, s, xk, xd, dyk, dxk, dxk, scratch(k, m));
       return;

@@ -18,6 +18,10 @@ import java.util.List;
  * @param rsLora use rank-stabilised scaling (Kalajdzievski 2023, arXiv:2312.03732)
  * @param method the member of the LoRA family (plain LoRA, LoRA-FA, DoRA, PiSSA, VeRA, AdaLoRA,
  *     Delta-LoRA); its {@link LoraVariant} decides what trains and how the branch computes
+ * @param selection which layers of the targeted projections carry the adapter and which modules
+ *     have their own r and lora_alpha (PEFT's layers_to_transform, exclude_modules, regex
+ *     target_modules, rank_pattern, alpha_pattern); {@link ModuleSelection#ALL} for training
+ *     configs. Per-module ranks need a method whose {@link LoraVariant#perModuleRank} allows them
  */
 public record LoraConfig(
     int rank,
@@ -25,7 +29,8 @@ public record LoraConfig(
     double dropout,
     List<Projection> targets,
     boolean rsLora,
-    LoraMethod method)
+    LoraMethod method,
+    ModuleSelection selection)
     implements java.io.Serializable {
 
   /** A plain LoRA adapter. */
@@ -34,8 +39,25 @@ public record LoraConfig(
     this(rank, alpha, dropout, targets, rsLora, LoraMethod.LORA);
   }
 
+  /** An adapter on every layer of its targets, with one rank and alpha. */
+  public LoraConfig(
+      int rank,
+      double alpha,
+      double dropout,
+      List<Projection> targets,
+      boolean rsLora,
+      LoraMethod method) {
+    this(rank, alpha, dropout, targets, rsLora, method, ModuleSelection.ALL);
+  }
+
   public LoraConfig {
     ModelConfig.require(method != null, "method must be one of %s", List.of(LoraMethod.keys()));
+    selection = selection == null ? ModuleSelection.ALL : selection;
+    ModelConfig.require(
+        !selection.hasPatterns() || method.variant().perModuleRank(),
+        "rank_pattern and alpha_pattern are not supported for method %s (one rank and scaling for"
+            + " every module); use lora, lora-fa, dora or delta-lora",
+        method.key());
     ModelConfig.require(rank > 0, "rank must be > 0 but was %d", rank);
     ModelConfig.require(alpha > 0, "alpha must be > 0 but was %s", alpha);
     ModelConfig.require(
@@ -51,19 +73,72 @@ public record LoraConfig(
 
   /**
    * s: the factor applied to the low-rank branch, by the method's rule ({@link
-   * LoraVariant#scaling}).
+   * LoraVariant#scaling}), for every module that no rank or alpha pattern names ({@link
+   * LoraWeights#scaling} gives each module's own).
    */
   public double scaling() {
     return method.variant().scaling(rank, alpha, rsLora);
   }
 
-  /** This config with another method. */
-  public LoraConfig withMethod(LoraMethod m) {
-    return new LoraConfig(rank, alpha, dropout, targets, rsLora, m);
+  /**
+   * The scaling of module {@code name} (e.g. {@code model.layers.0.self_attn.q_proj}): {@link
+   * #scaling()} with that module's r and lora_alpha from the patterns; exactly {@link #scaling()}
+   * when no pattern names it.
+   */
+  public double scaling(String name) {
+    int r = rank(name);
+    double a = alpha(name);
+    return r == rank && a == alpha ? scaling() : method.variant().scaling(r, a, rsLora);
   }
 
-  /** Whether projection {@code p} carries this adapter. */
+  /** The r of module {@code name}: its rank_pattern value, or {@link #rank}. */
+  public int rank(String name) {
+    return selection.rank(name, rank);
+  }
+
+  /** The lora_alpha of module {@code name}: its alpha_pattern value, or {@link #alpha}. */
+  public double alpha(String name) {
+    return selection.alpha(name, alpha);
+  }
+
+  /**
+   * The record's usual text, without {@code selection} when it is {@link ModuleSelection#ALL}, so
+   * training configs print (and hash into run-plan keys) as they did before selections existed.
+   */
+  @Override
+  public String toString() {
+    return "LoraConfig[rank="
+        + rank
+        + ", alpha="
+        + alpha
+        + ", dropout="
+        + dropout
+        + ", targets="
+        + targets
+        + ", rsLora="
+        + rsLora
+        + ", method="
+        + method
+        + (selection.equals(ModuleSelection.ALL) ? "" : ", selection=" + selection)
+        + "]";
+  }
+
+  /** This config with another method. */
+  public LoraConfig withMethod(LoraMethod m) {
+    return new LoraConfig(rank, alpha, dropout, targets, rsLora, m, selection);
+  }
+
+  /** Whether projection {@code p} carries this adapter (in at least the selected layers). */
   public boolean targets(Projection p) {
     return targets.contains(p);
+  }
+
+  /**
+   * Whether projection {@code p} of layer {@code layer} carries this adapter: {@code p} is a target
+   * and the {@link #selection} keeps it.
+   */
+  public boolean selects(int layer, Projection p) {
+    return targets.contains(p)
+        && selection.selects(p.hfModule(layer), List.of(p.shortName() + "_proj"));
   }
 }

@@ -44,8 +44,8 @@ public final class LoraMerge {
 
   /**
    * New weights with every projection {@code w} targets replaced by {@code W + s·B·A} (or its
-   * method's merged weight), s = {@code w.config().scaling()}, computed in double and rounded once
-   * to W's type. {@code base} is not modified; untargeted arrays are shared with it (so a tied head
+   * method's merged weight), s = {@code w.scaling(module)}, computed in double and rounded once to
+   * W's type. {@code base} is not modified; untargeted arrays are shared with it (so a tied head
    * stays the embedding array).
    *
    * @throws IllegalArgumentException naming the module if the adapter was made for a model with a
@@ -60,25 +60,24 @@ public final class LoraMerge {
               + " layers but the base model has "
               + c.numLayers());
     }
-    double s = w.config().scaling();
     List<LayerWeights> layers = new ArrayList<>(c.numLayers());
     for (int l = 0; l < c.numLayers(); l++) {
       LayerWeights b = base.layers().get(l);
       layers.add(
           new LayerWeights(
               b.inputNorm(),
-              fold(b.wq(), w, l, Projection.Q, s),
+              fold(b.wq(), w, l, Projection.Q),
               b.bq(),
-              fold(b.wk(), w, l, Projection.K, s),
+              fold(b.wk(), w, l, Projection.K),
               b.bk(),
-              fold(b.wv(), w, l, Projection.V, s),
+              fold(b.wv(), w, l, Projection.V),
               b.bv(),
-              fold(b.wo(), w, l, Projection.O, s),
+              fold(b.wo(), w, l, Projection.O),
               b.bo(),
               b.postNorm(),
-              fold(b.wGate(), w, l, Projection.GATE, s),
-              fold(b.wUp(), w, l, Projection.UP, s),
-              fold(b.wDown(), w, l, Projection.DOWN, s),
+              fold(b.wGate(), w, l, Projection.GATE),
+              fold(b.wUp(), w, l, Projection.UP),
+              fold(b.wDown(), w, l, Projection.DOWN),
               b.bGate(),
               b.bUp(),
               b.bDown()));
@@ -91,7 +90,7 @@ public final class LoraMerge {
    * s·B·A) / ‖W + s·B·A‖}, VeRA's {@code W + diag(λ_b)·B·diag(λ_d)·A}, AdaLoRA's {@code W +
    * s·B·diag(E)·A}) as a new array, or {@code weight} itself when not targeted.
    */
-  private static INDArray fold(INDArray weight, LoraWeights w, int layer, Projection p, double s) {
+  private static INDArray fold(INDArray weight, LoraWeights w, int layer, Projection p) {
     LoraWeights.Module m = w.module(layer, p);
     if (m == null) {
       return weight;
@@ -108,7 +107,8 @@ public final class LoraMerge {
               + " but the base weight is "
               + Arrays.toString(weight.shape()));
     }
-    INDArray merged = w.variant().merged(m, s, weight.castTo(DataType.DOUBLE)); // [out, in]
+    INDArray merged =
+        w.variant().merged(m, w.scaling(m), weight.castTo(DataType.DOUBLE)); // [out, in]
     return merged.castTo(weight.dataType());
   }
 

@@ -52,6 +52,16 @@ public interface LoraVariant {
   }
 
   /**
+   * Whether modules of one adapter may have their own rank and alpha (PEFT's rank_pattern and
+   * alpha_pattern): true when a module's state depends only on its own A [r_m, in] and B [out, r_m]
+   * and the scaling it is given; false for a variant with one rank or scaling across the adapter
+   * (VeRA's shared matrices, AdaLoRA's budget, PiSSA's rank-2r export).
+   */
+  default boolean perModuleRank() {
+    return true;
+  }
+
+  /**
    * The scaling s of the branch: alpha / r, or alpha / √r with rsLoRA (Kalajdzievski 2023); a
    * variant with its own rule (AdaLoRA's alpha / init_r, VeRA's none) overrides it.
    */
@@ -138,7 +148,7 @@ public interface LoraVariant {
   /**
    * Sets the variant's extra state of a module whose A and B are already initialised.
    *
-   * @param s the adapter's scaling
+   * @param s the module's scaling ({@link LoraWeights#scaling})
    */
   default void init(LoraWeights.Module m, double s) {}
 

@@ -7,6 +7,7 @@ import io.loraspark.train.model.Projection;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Collections;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -17,16 +18,19 @@ import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**
- * One adapter's trainable state on one base model: for every targeted (layer, projection), A [r,
- * in] and B [out, r], the extra state its {@link LoraMethod} needs, and the gradient accumulators
- * of whatever trains. Mutated in place by training.
+ * One adapter's trainable state on one base model: for every (layer, projection) its config selects
+ * ({@link LoraConfig#selects}), A [r_m, in] and B [out, r_m] with the module's own rank r_m ({@link
+ * LoraConfig#rank(String)}: r unless a rank_pattern names it), the extra state its {@link
+ * LoraMethod} needs, and the gradient accumulators of whatever trains; and each module's scaling
+ * ({@link #scaling(Module)}). Mutated in place by training.
  */
 public final class LoraWeights {
 
   /**
    * One adapted projection.
    *
-   * @param a A, [r, in]; for VeRA a view of the adapter's shared frozen vera_A [r, in_max]
+   * @param a A, [r, in] (r the module's own rank); for VeRA a view of the adapter's shared frozen
+   *     vera_A [r, in_max]
    * @param b B, [out, r]; for VeRA a view of the shared frozen vera_B [out_max, r]
    * @param gradA dLoss/dA accumulator, [r, in]; null when A is frozen (LoRA-FA, VeRA)
    * @param gradB dLoss/dB accumulator, [out, r]; null when B is frozen (VeRA)
@@ -83,6 +87,7 @@ public final class LoraWeights {
   private final ModelConfig model;
   private final LoraConfig config;
   private final Map<String, Module> modules; // by module name, in layer order
+  private final Map<String, Double> scalings; // s_m by module name
   private final Map<String, INDArray> shared; // VeRA's vera_A, vera_B; empty otherwise
   private final RankAllocator allocator; // AdaLoRA's; null otherwise
 
@@ -95,6 +100,11 @@ public final class LoraWeights {
     this.model = model;
     this.config = config;
     this.modules = Collections.unmodifiableMap(modules);
+    Map<String, Double> s = new HashMap<>();
+    for (String name : modules.keySet()) {
+      s.put(name, config.scaling(name));
+    }
+    this.scalings = s;
     this.shared = Collections.unmodifiableMap(shared);
     this.allocator = allocator;
   }
@@ -162,6 +172,37 @@ public final class LoraWeights {
     };
   }
 
+  /** A (layer, projection) pair an adapter's config selects. */
+  private record Site(int layer, Projection proj) {
+    String name() {
+      return proj.hfModule(layer);
+    }
+  }
+
+  /**
+   * The (layer, projection) pairs {@code config} adapts on {@code model}, in layer order.
+   *
+   * @throws IllegalArgumentException if there are none (e.g. layers_to_transform names only layers
+   *     the model lacks)
+   */
+  private static List<Site> selected(ModelConfig model, LoraConfig config) {
+    List<Site> out = new ArrayList<>();
+    for (int l = 0; l < model.numLayers(); l++) {
+      for (Projection p : config.targets()) {
+        if (config.selects(l, p)) {
+          out.add(new Site(l, p));
+        }
+      }
+    }
+    ModelConfig.require(
+        !out.isEmpty(),
+        "the adapter (targets %s, %s) selects no module of a model with %d layers",
+        config.targets(),
+        config.selection(),
+        model.numLayers());
+    return out;
+  }
+
   /**
    * @param seed the adapter's seed for the variant's own init, or null for all-zero state (to be
    *     loaded)
@@ -169,70 +210,86 @@ public final class LoraWeights {
   private static LoraWeights build(
       ModelConfig model, ModelWeights base, LoraConfig config, DataType dt, InitA init, Long seed) {
     LoraVariant variant = config.method().variant();
-    Map<String, Module> modules = new LinkedHashMap<>();
-    int r = variant.moduleRank(config.rank());
-    Map<String, INDArray> shared = sharedProjections(model, config, r, dt, seed);
+    List<Site> selected = selected(model, config);
+    Map<String, INDArray> shared =
+        sharedProjections(model, config, selected, variant.moduleRank(config.rank()), dt, seed);
     SplittableRandom rnd = seed == null ? null : new SplittableRandom(~seed);
-    long[] rankScale = variant.rankScaleShape(r);
-    for (int l = 0; l < model.numLayers(); l++) {
-      for (Projection p : config.targets()) {
-        int in = p.inFeatures(model);
-        int out = p.outFeatures(model);
-        INDArray a;
-        INDArray b;
-        if (variant.sharesProjections()) {
-          a = shared.get(VeraVariant.A).get(NDArrayIndex.all(), NDArrayIndex.interval(0, in));
-          b = shared.get(VeraVariant.B).get(NDArrayIndex.interval(0, out), NDArrayIndex.all());
-        } else {
-          a = Nd4j.create(dt, r, in);
-          init.fill(p, a);
-          b = Nd4j.create(dt, out, r);
-        }
-        boolean mag = variant.hasMagnitude();
-        boolean delta = variant.keepsDenseDelta(); // ΔW, and A, B copied per step
-        boolean copies = variant.keepsInitialFactors() || delta;
-        boolean outScale = variant.hasOutScale();
-        Module m =
-            new Module(
-                l,
-                p,
-                a,
-                b,
-                variant.trainsA() ? Nd4j.create(dt, r, in) : null,
-                variant.trainsB() ? Nd4j.create(dt, out, r) : null,
-                mag ? Nd4j.create(dt, out) : null,
-                mag ? Nd4j.create(dt, out) : null,
-                variant.needsBase() ? frozenWeight(base, l, p, dt) : null,
-                copies ? Nd4j.create(dt, r, in) : null,
-                copies ? Nd4j.create(dt, out, r) : null,
-                rankScale == null ? null : Nd4j.create(dt, rankScale),
-                rankScale == null ? null : Nd4j.create(dt, rankScale),
-                outScale ? Nd4j.create(dt, out) : null,
-                outScale ? Nd4j.create(dt, out) : null,
-                delta ? Nd4j.create(dt, out, in) : null);
-        if (seed != null) {
-          variant.init(m, config.scaling(), rnd);
-        }
-        modules.put(m.name(), m);
+    Map<String, Module> modules = new LinkedHashMap<>();
+    for (Site at : selected) {
+      int r = variant.moduleRank(config.rank(at.name())); // r_m
+      Module m = newModule(model, base, variant, shared, at, r, dt);
+      if (!variant.sharesProjections()) {
+        init.fill(at.proj(), m.a());
       }
+      if (seed != null) {
+        variant.init(m, config.scaling(m.name()), rnd);
+      }
+      modules.put(m.name(), m);
     }
     RankAllocator allocator = variant.allocatesRanks() ? new RankAllocator() : null;
     return new LoraWeights(model, config, modules, shared, allocator);
   }
 
   /**
+   * Module {@code at} of rank {@code r} with all-zero state (A and B views of VeRA's shared pair).
+   */
+  private static Module newModule(
+      ModelConfig model,
+      ModelWeights base,
+      LoraVariant variant,
+      Map<String, INDArray> shared,
+      Site at,
+      int r,
+      DataType dt) {
+    Projection p = at.proj();
+    int in = p.inFeatures(model);
+    int out = p.outFeatures(model);
+    INDArray a; // [r, in]
+    INDArray b; // [out, r]
+    if (variant.sharesProjections()) {
+      a = shared.get(VeraVariant.A).get(NDArrayIndex.all(), NDArrayIndex.interval(0, in));
+      b = shared.get(VeraVariant.B).get(NDArrayIndex.interval(0, out), NDArrayIndex.all());
+    } else {
+      a = Nd4j.create(dt, r, in);
+      b = Nd4j.create(dt, out, r);
+    }
+    long[] rankScale = variant.rankScaleShape(r);
+    boolean mag = variant.hasMagnitude();
+    boolean delta = variant.keepsDenseDelta(); // ΔW, and A, B copied per step
+    boolean copies = variant.keepsInitialFactors() || delta;
+    boolean outScale = variant.hasOutScale();
+    return new Module(
+        at.layer(),
+        p,
+        a,
+        b,
+        variant.trainsA() ? Nd4j.create(dt, r, in) : null,
+        variant.trainsB() ? Nd4j.create(dt, out, r) : null,
+        mag ? Nd4j.create(dt, out) : null,
+        mag ? Nd4j.create(dt, out) : null,
+        variant.needsBase() ? frozenWeight(base, at.layer(), p, dt) : null,
+        copies ? Nd4j.create(dt, r, in) : null,
+        copies ? Nd4j.create(dt, out, r) : null,
+        rankScale == null ? null : Nd4j.create(dt, rankScale),
+        rankScale == null ? null : Nd4j.create(dt, rankScale),
+        outScale ? Nd4j.create(dt, out) : null,
+        outScale ? Nd4j.create(dt, out) : null,
+        delta ? Nd4j.create(dt, out, in) : null);
+  }
+
+  /**
    * VeRA's one pair of frozen matrices for the whole adapter, vera_A [r, in_max] and vera_B
-   * [out_max, r] over the targeted projections (PEFT's {@code _find_dim}), initialised from {@code
+   * [out_max, r] over the selected modules (PEFT's {@code _find_dim}), initialised from {@code
    * seed} (zero when null); empty for other methods.
    */
   private static Map<String, INDArray> sharedProjections(
-      ModelConfig model, LoraConfig config, int r, DataType dt, Long seed) {
+      ModelConfig model, LoraConfig config, List<Site> selected, int r, DataType dt, Long seed) {
     LoraVariant variant = config.method().variant();
     if (!variant.sharesProjections()) {
       return Map.of();
     }
-    int inMax = config.targets().stream().mapToInt(p -> p.inFeatures(model)).max().orElseThrow();
-    int outMax = config.targets().stream().mapToInt(p -> p.outFeatures(model)).max().orElseThrow();
+    int inMax = selected.stream().mapToInt(m -> m.proj().inFeatures(model)).max().orElseThrow();
+    int outMax = selected.stream().mapToInt(m -> m.proj().outFeatures(model)).max().orElseThrow();
     Map<String, INDArray> shared = new LinkedHashMap<>();
     shared.put(VeraVariant.A, Nd4j.create(dt, r, inMax));
     shared.put(VeraVariant.B, Nd4j.create(dt, outMax, r));
@@ -277,7 +334,26 @@ public final class LoraWeights {
     return allocator;
   }
 
-  /** The module at (layer, proj), or null when the adapter does not target it. */
+  /**
+   * s_m, the factor on module {@code m}'s branch: its method's scaling with the module's own r and
+   * lora_alpha ({@link LoraConfig#scaling(String)}); exactly {@code config().scaling()} when no
+   * rank or alpha pattern names it.
+   *
+   * @param m a module of this adapter (or one named as one of its modules)
+   * @throws IllegalArgumentException if this adapter has no module of that name
+   */
+  public double scaling(Module m) {
+    Double s = scalings.get(m.name());
+    if (s == null) {
+      throw new IllegalArgumentException("the adapter has no module " + m.name());
+    }
+    return s;
+  }
+
+  /**
+   * The module at (layer, proj), or null when the adapter does not adapt it (an untargeted
+   * projection, or a layer its selection leaves out).
+   */
   public Module module(int layer, Projection proj) {
     return modules.get(proj.hfModule(layer));
   }

@@ -69,6 +69,20 @@ public final class PeftAdapter {
   private PeftAdapter() {}
 
   /**
+   * An adapter that does not fit the base model it is loaded for in a way a different base model
+   * would explain: a tensor shaped for other projection widths, tensors for layers the model lacks
+   * or layers it has that the adapter lacks. Config errors are plain {@link
+   * IllegalArgumentException}s.
+   */
+  public static final class ModelMismatchException extends IllegalArgumentException {
+    private static final long serialVersionUID = 1L;
+
+    ModelMismatchException(String message) {
+      super(message);
+    }
+  }
+
+  /**
    * Writes {@code w} as a PEFT adapter into {@code dir} (created if needed): the weights first,
    * then the config, each atomically (temp file + rename), replacing any earlier adapter there.
    * Gradients are not saved; DOUBLE weights are rounded to F32.
@@ -99,17 +113,22 @@ public final class PeftAdapter {
    * Reads the adapter in {@code dir} for a base model shaped like {@code model}.
    *
    * <p>The config is validated strictly (see {@link PeftAdapterConfig}); the weights file must hold
-   * exactly one lora_A and one lora_B for each targeted projection of each of the model's layers
-   * (keys with or without the {@code .default} adapter name), shaped [r, in] and [out, r] for the
-   * model, F32, F16 or BF16 (widened exactly), and finite.
+   * exactly one lora_A and one lora_B for each module the config selects on the model (every
+   * targeted projection of every layer, unless layers_to_transform, exclude_modules or a regex
+   * target_modules narrow it; keys with or without the {@code .default} adapter name), shaped [r_m,
+   * in] and [out, r_m] for the model and the module's rank (rank_pattern), F32, F16 or BF16
+   * (widened exactly), and finite.
    *
    * @param dt the element type of the returned A and B
+   * @throws ModelMismatchException when the adapter was made for a differently shaped model
+   *     (projection widths, layer count)
    * @throws IllegalArgumentException with a one-line message naming the file and the key or tensor
    *     and what would be valid
    * @throws java.io.UncheckedIOException naming the file if it cannot be read
    */
   public static LoraWeights load(Path dir, ModelConfig model, DataType dt) {
     LoraConfig config = readConfig(dir);
+    PeftModuleKeys.checkModel(dir.resolve(CONFIG_FILE), config, model);
     if (config.method().variant().needsBase()) {
       throw new IllegalArgumentException(
           dir.resolve(CONFIG_FILE)
@@ -126,7 +145,9 @@ public final class PeftAdapter {
    * the frozen weights (DoRA), which keep references to {@code base}'s arrays.
    */
   public static LoraWeights load(Path dir, ModelWeights base, DataType dt) {
-    return fill(dir, LoraWeights.zeros(base, readConfig(dir), dt));
+    LoraConfig config = readConfig(dir);
+    PeftModuleKeys.checkModel(dir.resolve(CONFIG_FILE), config, base.config());
+    return fill(dir, LoraWeights.zeros(base, config, dt));
   }
 
   /**
@@ -192,12 +213,12 @@ public final class PeftAdapter {
       for (LoraWeights.Module m : w.modules()) {
         Map<String, INDArray> tensors = w.variant().peftTensors(w, m);
         for (Map.Entry<String, INDArray> t : tensors.entrySet()) {
-          read(f, stored.get(PREFIX + m.name() + "." + t.getKey()), t.getValue(), config);
+          read(f, stored.get(PREFIX + m.name() + "." + t.getKey()), t.getValue(), config, m);
         }
         w.variant().importTensors(w, m, tensors);
       }
       for (Map.Entry<String, INDArray> t : w.shared().entrySet()) {
-        read(f, stored.get(SHARED_PREFIX + t.getKey()), t.getValue(), config);
+        read(f, stored.get(SHARED_PREFIX + t.getKey()), t.getValue(), config, null);
       }
     }
     return w;
@@ -220,14 +241,20 @@ public final class PeftAdapter {
     }
     String inner = "." + DEFAULT_ADAPTER + ".";
     String last = "." + DEFAULT_ADAPTER;
+    int storedLayers = 0; // 1 + the highest layer index among the stored tensors
+    for (String name : f.names()) {
+      storedLayers = Math.max(storedLayers, layerOf(name) + 1);
+    }
     for (String name : f.names()) {
       String canonical = name.replace(inner, ".");
       if (canonical.endsWith(last)) {
         canonical = canonical.substring(0, canonical.length() - last.length());
       }
       if (!stored.containsKey(canonical)) {
-        throw new IllegalArgumentException(
-            f.path() + ": unexpected tensor '" + name + "'; " + expected(w));
+        String msg = f.path() + ": unexpected tensor '" + name + "'; " + expected(w);
+        throw layerOf(name) >= w.model().numLayers()
+            ? new ModelMismatchException(msg)
+            : new IllegalArgumentException(msg);
       }
       String earlier = stored.put(canonical, name);
       if (earlier != null) {
@@ -245,18 +272,35 @@ public final class PeftAdapter {
     }
     for (Map.Entry<String, String> e : stored.entrySet()) {
       if (e.getValue() == null) {
-        throw new IllegalArgumentException(
-            f.path() + ": tensor '" + e.getKey() + "' is missing; " + expected(w));
+        String msg = f.path() + ": tensor '" + e.getKey() + "' is missing; " + expected(w);
+        throw layerOf(e.getKey()) >= storedLayers // the file stops before this layer
+            ? new ModelMismatchException(msg)
+            : new IllegalArgumentException(msg);
       }
     }
     return stored;
   }
 
+  /** The layer index in a tensor name ({@code ...model.layers.<i>....}), or -1 when none. */
+  private static int layerOf(String name) {
+    java.util.regex.Matcher m = LAYER.matcher(name);
+    return m.find() ? Integer.parseInt(m.group(1)) : -1;
+  }
+
+  private static final java.util.regex.Pattern LAYER =
+      java.util.regex.Pattern.compile("\\.layers\\.(\\d{1,9})\\.");
+
   private static String expected(LoraWeights w) {
     LoraWeights.Module first = w.modules().iterator().next();
     String names = String.join(",", w.variant().peftTensors(w, first).keySet());
+    ModuleSelection s = w.config().selection();
+    String targets =
+        s.targetRegex() != null
+            ? "\"" + s.targetRegex() + "\""
+            : w.config().targets().stream().map(PeftAdapterConfig::moduleName).toList().toString();
+    boolean everyLayer = w.modules().size() == w.model().numLayers() * w.config().targets().size();
     return "the adapter's target_modules "
-        + w.config().targets().stream().map(PeftAdapterConfig::moduleName).toList()
+        + targets
         + " on a model with "
         + w.model().numLayers()
         + " layers need exactly "
@@ -266,15 +310,24 @@ public final class PeftAdapter {
         + ">.<module>.{"
         + names
         + "}"
+        + (everyLayer ? "" : " for its " + w.modules().size() + " selected modules")
         + (w.shared().isEmpty() ? "" : " and " + SHARED_PREFIX + w.shared().keySet());
   }
 
-  /** Reads tensor {@code name} into {@code target}, checking shape and finiteness. */
-  private static void read(SafetensorsFile f, String name, INDArray target, LoraConfig config) {
+  /**
+   * Reads tensor {@code name} into {@code target}, checking shape and finiteness. A shape that
+   * differs only in the rank is the config's error; one that differs in a projection width is a
+   * {@link ModelMismatchException}.
+   *
+   * @param m the module the tensor belongs to, or null for a shared tensor
+   */
+  private static void read(
+      SafetensorsFile f, String name, INDArray target, LoraConfig config, LoraWeights.Module m) {
     TensorInfo info = f.info(name);
     long[] want = target.shape();
     if (!Arrays.equals(info.shape(), want)) {
-      throw new IllegalArgumentException(
+      int r = m == null ? config.rank() : config.rank(m.name());
+      String msg =
           f.path()
               + ": tensor '"
               + name
@@ -283,9 +336,13 @@ public final class PeftAdapter {
               + " but "
               + CONFIG_FILE
               + " r="
-              + config.rank()
+              + r
+              + (r == config.rank() ? "" : " (rank_pattern)")
               + " and the model's config imply "
-              + Arrays.toString(want));
+              + Arrays.toString(want);
+      throw onlyRankDiffers(info.shape(), want, r)
+          ? new IllegalArgumentException(msg)
+          : new ModelMismatchException(msg);
     }
     float[] v = f.readFloats(name);
     for (int i = 0; i < v.length; i++) {
@@ -304,6 +361,22 @@ public final class PeftAdapter {
     if (v.length > 0) { // an AdaLoRA module pruned to rank 0 saves empty tensors
       target.assign(Nd4j.create(v, want, 'c').castTo(target.dataType()));
     }
+  }
+
+  /**
+   * Whether {@code got} differs from {@code want} only in the dimensions of size {@code r} (A's
+   * rows, B's columns), which the config fixes, so that another base model would not fit either.
+   */
+  private static boolean onlyRankDiffers(long[] got, long[] want, int r) {
+    if (got.length != want.length) {
+      return false;
+    }
+    for (int i = 0; i < got.length; i++) {
+      if (got[i] != want[i] && want[i] != r) {
+        return false;
+      }
+    }
+    return true;
   }
 
   /** An array's values as an F32 tensor of the same shape, in C order (copied). */

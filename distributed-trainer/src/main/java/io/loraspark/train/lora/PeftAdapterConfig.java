@@ -21,18 +21,22 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.function.Predicate;
 
 /**
  * {@code adapter_config.json} of a PEFT LoRA adapter: rendered as PEFT 0.13+ writes it ({@code
- * json.dumps(config, indent=2, sort_keys=True)}) and parsed strictly. Options that change the
- * adapter's math and that this engine does not implement are refused, naming the key. {@code
- * "use_dora": true} selects {@link LoraMethod#DORA}; {@code "peft_type": "VERA"} (PEFT's
- * VeraConfig) {@link LoraMethod#VERA} and {@code "ADALORA"} (AdaLoraConfig) {@link
- * LoraMethod#ADALORA}.
+ * json.dumps(config, indent=2, sort_keys=True)}) and parsed strictly, as PEFT 0.19 reads it.
+ * Options that change the adapter's math and that this engine does not implement are refused,
+ * naming the key; keys that do not change it (peft_version, the init-only eva/corda/lora_ga/loftq
+ * configs, megatron_*, qalora_group_size, ensure_weight_tying, ...) and unknown keys are ignored.
+ * Which modules carry the adapter and with which rank and alpha (target_modules as a list, a regex
+ * or "all-linear", exclude_modules, layers_to_transform, layers_pattern, rank_pattern,
+ * alpha_pattern) is read by {@link PeftModuleKeys}. {@code "use_dora": true} selects {@link
+ * LoraMethod#DORA}; {@code "peft_type": "VERA"} (PEFT's VeraConfig) {@link LoraMethod#VERA} and
+ * {@code "ADALORA"} (AdaLoraConfig) {@link LoraMethod#ADALORA}.
  */
 final class PeftAdapterConfig {
 
@@ -76,14 +80,28 @@ final class PeftAdapterConfig {
           new Fixed("fan_in_fan_out", "false", n -> n.isNull() || isFalse(n)),
           new Fixed("lora_bias", "false", n -> n.isNull() || isFalse(n)),
           new Fixed("bias", "\"none\"", n -> n.isNull() || "none".equals(n.textValue())),
-          new Fixed("rank_pattern", "{} or null", n -> n.isNull() || isEmptyObject(n)),
-          new Fixed("alpha_pattern", "{} or null", n -> n.isNull() || isEmptyObject(n)),
-          new Fixed("layers_to_transform", "null", JsonNode::isNull),
           new Fixed("layer_replication", "null", JsonNode::isNull),
           new Fixed("modules_to_save", "null or []", n -> n.isNull() || isEmptyArray(n)),
-          new Fixed("exclude_modules", "null or []", n -> n.isNull() || isEmptyArray(n)),
           new Fixed("trainable_token_indices", "null", JsonNode::isNull),
-          new Fixed("target_parameters", "null or []", n -> n.isNull() || isEmptyArray(n)));
+          new Fixed("target_parameters", "null or []", n -> n.isNull() || isEmptyArray(n)),
+          new Fixed("alora_invocation_tokens", "null", JsonNode::isNull),
+          new Fixed("use_qalora", "false", n -> n.isNull() || isFalse(n)),
+          new Fixed("use_bdlora", "null", JsonNode::isNull),
+          new Fixed("arrow_config", "null", JsonNode::isNull),
+          new Fixed(
+              "init_lora_weights",
+              "true, false, \"gaussian\", \"eva\" or \"orthogonal\" (PEFT rewrites the base"
+                  + " weights when it loads a pissa, olora, corda, lora_ga or loftq adapter;"
+                  + " convert it to plain LoRA with save_pretrained("
+                  + "path_initial_model_for_weight_conversion=...))",
+              PeftAdapterConfig::neutralInit));
+
+  /** The init_lora_weights values after which the saved A and B alone define the adapter. */
+  private static final List<String> NEUTRAL_INITS = List.of("gaussian", "eva", "orthogonal");
+
+  private static boolean neutralInit(JsonNode n) {
+    return n.isNull() || n.isBoolean() || (n.isTextual() && NEUTRAL_INITS.contains(n.textValue()));
+  }
 
   private PeftAdapterConfig() {}
 
@@ -116,8 +134,13 @@ final class PeftAdapterConfig {
           case ADALORA -> adaLora(config, baseModel, allocator);
           default -> lora(config, baseModel);
         };
+    Set<String> keepOrder = // first match wins: a pattern's order is its meaning
+        config.method() == LoraMethod.ADALORA ? Set.of() : Set.of("rank_pattern", "alpha_pattern");
     try {
-      return WRITER.writer(pythonStyle()).with(new PythonEscapes()).writeValueAsString(sorted(n));
+      return WRITER
+          .writer(pythonStyle())
+          .with(new PythonEscapes())
+          .writeValueAsString(sorted(n, keepOrder));
     } catch (JsonProcessingException e) {
       throw new IllegalStateException("cannot render " + FILE + ": " + e.getOriginalMessage(), e);
     }
@@ -125,7 +148,6 @@ final class PeftAdapterConfig {
 
   private static ObjectNode lora(LoraConfig config, String baseModel) {
     ObjectNode n = WRITER.createObjectNode();
-    n.set("alpha_pattern", n.objectNode());
     n.putNull("auto_mapping");
     n.put("base_model_name_or_path", baseModel);
     n.put("bias", "none");
@@ -133,24 +155,16 @@ final class PeftAdapterConfig {
     n.put("inference_mode", true);
     n.put("init_lora_weights", true);
     n.putNull("layer_replication");
-    n.putNull("layers_pattern");
-    n.putNull("layers_to_transform");
     n.set("loftq_config", n.objectNode());
-    double alpha = config.alpha();
-    if (alpha == Math.rint(alpha) && Math.abs(alpha) < 1e15) {
-      n.put("lora_alpha", (long) alpha);
-    } else {
-      n.put("lora_alpha", alpha);
-    }
+    PeftModuleKeys.putNumber(n, "lora_alpha", config.alpha());
     n.put("lora_dropout", config.dropout());
     n.putNull("megatron_config");
     n.put("megatron_core", "megatron.core");
     n.putNull("modules_to_save");
     n.put("peft_type", config.method() == LoraMethod.DELTA_LORA ? DELTA_LORA_TYPE : PEFT_TYPE);
     n.put("r", config.rank());
-    n.set("rank_pattern", n.objectNode());
     n.putNull("revision");
-    targets(n, config);
+    PeftModuleKeys.render(n, config, true);
     n.put("task_type", "CAUSAL_LM");
     n.put("use_dora", config.method() == LoraMethod.DORA);
     n.put("use_rslora", config.rsLora());
@@ -205,34 +219,30 @@ final class PeftAdapterConfig {
     n.put("fan_in_fan_out", false);
     n.put("inference_mode", true);
     n.put("init_weights", true);
-    n.putNull("layers_pattern");
-    n.putNull("layers_to_transform");
     n.putNull("modules_to_save");
     n.put("peft_type", VERA_TYPE);
     n.put("projection_prng_key", 0);
     n.put("r", config.rank());
     n.putNull("revision");
     n.put("save_projection", true);
-    targets(n, config);
+    PeftModuleKeys.render(n, config, false);
     n.put("task_type", "CAUSAL_LM");
     n.put("vera_dropout", config.dropout());
     return n;
   }
 
-  private static void targets(ObjectNode n, LoraConfig config) {
-    ArrayNode targets = n.putArray("target_modules");
-    config.targets().stream().map(PeftAdapterConfig::moduleName).sorted().forEach(targets::add);
-  }
-
-  /** {@code n} with the keys of every object sorted, as Python's {@code sort_keys=True}. */
-  private static JsonNode sorted(JsonNode n) {
+  /**
+   * {@code n} with the keys of every object sorted, as Python's {@code sort_keys=True}, except
+   * inside the top-level values named in {@code keepOrder}.
+   */
+  private static JsonNode sorted(JsonNode n, Set<String> keepOrder) {
     if (n.isObject()) {
       ObjectNode out = WRITER.createObjectNode();
       List<String> names = new ArrayList<>();
       n.fieldNames().forEachRemaining(names::add);
       names.sort(null);
       for (String k : names) {
-        out.set(k, sorted(n.get(k)));
+        out.set(k, keepOrder.contains(k) ? n.get(k) : sorted(n.get(k), Set.of()));
       }
       return out;
     }
@@ -340,8 +350,7 @@ final class PeftAdapterConfig {
     }
     for (Fixed f : FIXED) {
       JsonNode v = root.get(f.key());
-      boolean adaLoraPattern = type.equals(ADALORA_TYPE) && f.key().equals("rank_pattern");
-      if (v != null && !f.ok().test(v) && !adaLoraPattern) {
+      if (v != null && !f.ok().test(v)) {
         throw bad(
             file, f.key(), "is " + v + ", which this engine does not support; valid: " + f.valid());
       }
@@ -360,7 +369,8 @@ final class PeftAdapterConfig {
     if (DELTA_LORA_TYPE.equals(root.get("peft_type").textValue())) {
       method = LoraMethod.DELTA_LORA;
     }
-    return new LoraConfig(rank, alpha, dropout, targets(file, root), rsLora, method);
+    PeftModuleKeys.Parsed t = PeftModuleKeys.parse(file, root, true, false);
+    return new LoraConfig(rank, alpha, dropout, t.targets(), rsLora, method, t.selection());
   }
 
   /**
@@ -382,7 +392,8 @@ final class PeftAdapterConfig {
     }
     int rank = rank(file, root);
     double dropout = dropout(file, root, "vera_dropout");
-    return new LoraConfig(rank, rank, dropout, targets(file, root), false, LoraMethod.VERA);
+    PeftModuleKeys.Parsed t = PeftModuleKeys.parse(file, root, false, false);
+    return new LoraConfig(rank, rank, dropout, t.targets(), false, LoraMethod.VERA, t.selection());
   }
 
   /**
@@ -409,7 +420,9 @@ final class PeftAdapterConfig {
     }
     double alpha = positiveNumber(file, root, "lora_alpha");
     double dropout = dropout(file, root, "lora_dropout");
-    return new LoraConfig(target, alpha, dropout, targets(file, root), false, LoraMethod.ADALORA);
+    PeftModuleKeys.Parsed t = PeftModuleKeys.parse(file, root, false, true);
+    return new LoraConfig(
+        target, alpha, dropout, t.targets(), false, LoraMethod.ADALORA, t.selection());
   }
 
   private static int intOr(Path file, JsonNode root, String key, int dflt) {
@@ -570,61 +583,15 @@ final class PeftAdapterConfig {
     return v.booleanValue();
   }
 
-  private static List<Projection> targets(Path file, JsonNode root) {
-    String valid = validModules();
-    JsonNode t = root.get("target_modules");
-    if (t == null || t.isNull()) {
-      throw bad(file, "target_modules", "is missing; expected a list of names among " + valid);
-    }
-    if (t.isTextual()) {
-      throw bad(
-          file,
-          "target_modules",
-          "is the string "
-              + t
-              + " (PEFT's regex / 'all-linear' form), which is not supported; expected a list of"
-              + " names among "
-              + valid);
-    }
-    if (!t.isArray() || t.isEmpty()) {
-      throw bad(file, "target_modules", "is " + t + "; expected a non-empty list among " + valid);
-    }
-    List<Projection> out = new ArrayList<>();
-    for (JsonNode e : t) {
-      out.add(projection(file, e, valid));
-    }
-    return out;
-  }
-
-  private static Projection projection(Path file, JsonNode e, String valid) {
-    if (e.isTextual()) {
-      for (Projection p : Projection.values()) {
-        if (moduleName(p).equals(e.textValue())) {
-          return p;
-        }
-      }
-    }
-    throw bad(file, "target_modules", "names " + e + ", which is not one of " + valid);
-  }
-
-  private static String validModules() {
-    return Arrays.toString(
-        Arrays.stream(Projection.values()).map(PeftAdapterConfig::moduleName).toArray());
-  }
-
   private static boolean isFalse(JsonNode n) {
     return n.isBoolean() && !n.booleanValue();
-  }
-
-  private static boolean isEmptyObject(JsonNode n) {
-    return n.isObject() && n.isEmpty();
   }
 
   private static boolean isEmptyArray(JsonNode n) {
     return n.isArray() && n.isEmpty();
   }
 
-  private static IllegalArgumentException bad(Path file, String key, String what) {
+  static IllegalArgumentException bad(Path file, String key, String what) {
     return new IllegalArgumentException(file + ": " + key + " " + what);
   }
 

@@ -27,6 +27,12 @@ import org.nd4j.linalg.ops.transforms.Transforms;
  */
 final class PissaVariant implements LoraVariant {
 
+  /** One rank and scaling for the adapter: its export doubles every module's rank. */
+  @Override
+  public boolean perModuleRank() {
+    return false;
+  }
+
   @Override
   public boolean needsBase() {
     return true;
@@ -111,7 +117,8 @@ final class PissaVariant implements LoraVariant {
   @Override
   public LoraConfig exportConfig(LoraConfig c) {
     double alpha = c.rsLora() ? c.alpha() * Math.sqrt(2) : 2 * c.alpha();
-    return new LoraConfig(2 * c.rank(), alpha, c.dropout(), c.targets(), c.rsLora());
+    return new LoraConfig(
+        2 * c.rank(), alpha, c.dropout(), c.targets(), c.rsLora(), LoraMethod.LORA, c.selection());
   }
 
   @Override

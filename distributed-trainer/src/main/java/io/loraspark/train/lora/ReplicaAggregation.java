@@ -33,19 +33,21 @@ public final class ReplicaAggregation {
   /**
    * The aggregated adapter.
    *
-   * @param replicas adapters of the same base model and targets (their ranks and alphas may differ;
-   *     each contributes with its own scaling s_r); not modified
+   * @param replicas adapters of the same base model and adapted modules (their ranks and alphas may
+   *     differ, per module too; each module contributes with its own scaling, {@link
+   *     LoraWeights#scaling}); not modified
    * @param weights w_r per replica, each ≥ 0, summing to 1 (e.g. each replica's share of the
    *     training tokens)
    * @param targetRank k, the rank of the result; {@code ≥ Σ rank_r} keeps ΔW exactly (extra
    *     components are zero), smaller keeps its k largest singular directions
-   * @return a new adapter with replica 0's config except {@code rank = targetRank} (so its scaling
-   *     s' is alpha / k, or alpha / √k with rsLoRA) and {@code s'·B'·A'} equal to the truncated ΔW,
-   *     split evenly: {@code B' = U_k √Σ_k / √s'} [out, k], {@code A' = √Σ_k V_kᵀ / √s'} [k, in];
-   *     in replica 0's data type, rounded once from double; gradients zero
+   * @return a new adapter with replica 0's config except {@code rank = targetRank} and no rank or
+   *     alpha pattern (so its scaling s' is alpha / k, or alpha / √k with rsLoRA, on every module;
+   *     its layer selection is kept) and {@code s'·B'·A'} equal to the truncated ΔW, split evenly:
+   *     {@code B' = U_k √Σ_k / √s'} [out, k], {@code A' = √Σ_k V_kᵀ / √s'} [k, in]; in replica 0's
+   *     data type, rounded once from double; gradients zero
    * @throws IllegalArgumentException if there are no replicas, the weights are not one per replica,
-   *     non-negative and summing to 1, the replicas differ in base model or targets, or {@code
-   *     targetRank < 1}
+   *     non-negative and summing to 1, the replicas differ in base model or adapted modules, or
+   *     {@code targetRank < 1}
    */
   public static LoraWeights aggregate(
       List<LoraWeights> replicas, double[] weights, int targetRank) {
@@ -55,7 +57,14 @@ public final class ReplicaAggregation {
     LoraWeights first = replicas.get(0);
     LoraConfig c = first.config();
     LoraConfig outConfig =
-        new LoraConfig(targetRank, c.alpha(), c.dropout(), c.targets(), c.rsLora());
+        new LoraConfig(
+            targetRank,
+            c.alpha(),
+            c.dropout(),
+            c.targets(),
+            c.rsLora(),
+            LoraMethod.LORA,
+            c.selection().withoutPatterns());
     DataType dt = first.modules().iterator().next().a().dataType();
     LoraWeights out = LoraWeights.zeros(first.model(), outConfig, dt);
     for (LoraWeights.Module m : out.modules()) {
@@ -67,12 +76,12 @@ public final class ReplicaAggregation {
         }
         LoraWeights replica = replicas.get(i);
         LoraWeights.Module rm = replica.module(m.layer(), m.proj());
-        scaledB.add(toDouble(rm.b()).muli(weights[i] * replica.config().scaling()));
+        scaledB.add(toDouble(rm.b()).muli(weights[i] * replica.scaling(rm)));
         a.add(toDouble(rm.a()));
       }
       INDArray stackedB = Nd4j.hstack(scaledB.toArray(INDArray[]::new)); // [out, P]
       INDArray stackedA = Nd4j.vstack(a.toArray(INDArray[]::new)); // [P, in]
-      Factors f = refactor(stackedB, stackedA, targetRank, outConfig.scaling());
+      Factors f = refactor(stackedB, stackedA, targetRank, out.scaling(m));
       m.b().assign(f.b().castTo(dt));
       m.a().assign(f.a().castTo(dt));
     }
@@ -80,13 +89,13 @@ public final class ReplicaAggregation {
   }
 
   /**
-   * One module's weight update {@code s·B·A}, s = {@code w.config().scaling()}.
+   * One module's weight update {@code s·B·A}, s = {@code w.scaling(m)}.
    *
    * @param m a module of {@code w}
    * @return a new double array [out, in]
    */
   public static INDArray delta(LoraWeights w, LoraWeights.Module m) {
-    return toDouble(m.b()).mmul(toDouble(m.a())).muli(w.config().scaling());
+    return toDouble(m.b()).mmul(toDouble(m.a())).muli(w.scaling(m));
   }
 
   /**
@@ -204,6 +213,14 @@ public final class ReplicaAggregation {
           i,
           r.config().targets(),
           first.config().targets());
+      ModelConfig.require(
+          r.modules().stream()
+              .map(LoraWeights.Module::name)
+              .toList()
+              .equals(first.modules().stream().map(LoraWeights.Module::name).toList()),
+          "replica %d adapts other layers than replica 0; aggregate only replicas of one"
+              + " configuration",
+          i);
     }
   }
 }

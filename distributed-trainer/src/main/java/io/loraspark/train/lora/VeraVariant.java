@@ -40,6 +40,12 @@ final class VeraVariant implements LoraVariant {
   /** PEFT's {@code VeraConfig.d_initial}: λ_d's initial value. */
   static final double D_INITIAL = 0.1;
 
+  /** One rank and scaling for the adapter: vera_A and vera_B are shared by every module. */
+  @Override
+  public boolean perModuleRank() {
+    return false;
+  }
+
   @Override
   public boolean trainsA() {
     return false;
@@ -158,7 +164,8 @@ final class VeraVariant implements LoraVariant {
   /** PEFT's VeRA config has no alpha and no rsLoRA: saved (and loaded) with alpha = r. */
   @Override
   public LoraConfig exportConfig(LoraConfig c) {
-    return new LoraConfig(c.rank(), c.rank(), c.dropout(), c.targets(), false, c.method());
+    return new LoraConfig(
+        c.rank(), c.rank(), c.dropout(), c.targets(), false, c.method(), c.selection());
   }
 
   @Override

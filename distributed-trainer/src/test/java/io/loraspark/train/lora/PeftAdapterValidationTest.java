@@ -74,15 +74,10 @@ class PeftAdapterValidationTest {
             "use_rslora",
             "true or false"),
         config(
-            "target_modules is all-linear",
-            n -> n.put("target_modules", "all-linear"),
-            "target_modules is the string \"all-linear\"",
-            "q_proj"),
-        config(
-            "target_modules is a regex",
-            n -> n.put("target_modules", ".*\\.(q|v)_proj"),
-            "target_modules is the string",
-            "regex"),
+            "target_modules is a number",
+            n -> n.put("target_modules", 7),
+            "target_modules is 7",
+            "a regex string or \"all-linear\""),
         config(
             "target_modules names GPT-2's c_attn",
             n -> n.putArray("target_modules").add("q_proj").add("c_attn"),
@@ -109,20 +104,20 @@ class PeftAdapterValidationTest {
             "fan_in_fan_out is true",
             "valid: false"),
         config(
-            "rank_pattern is set",
-            n -> n.putObject("rank_pattern").put("q_proj", 8),
-            "rank_pattern",
-            "valid: {}"),
+            "rank_pattern gives a negative rank",
+            n -> n.putObject("rank_pattern").put("q_proj", -8),
+            "rank_pattern gives q_proj the value -8",
+            "integer rank >= 1"),
         config(
-            "alpha_pattern is set",
-            n -> n.putObject("alpha_pattern").put("v_proj", 2),
-            "alpha_pattern",
-            "valid: {}"),
+            "alpha_pattern gives a negative alpha",
+            n -> n.putObject("alpha_pattern").put("v_proj", -2),
+            "alpha_pattern gives v_proj the value -2",
+            "finite number > 0"),
         config(
-            "layers_to_transform is set",
-            n -> n.putArray("layers_to_transform").add(0),
-            "layers_to_transform is [0]",
-            "valid: null"),
+            "layers_to_transform is a list of strings",
+            n -> n.putArray("layers_to_transform").add("0"),
+            "layers_to_transform holds \"0\"",
+            "layer index >= 0"),
         config("bias is all", n -> n.put("bias", "all"), "bias is \"all\"", "valid: \"none\""),
         config(
             "modules_to_save is set",
@@ -221,6 +216,14 @@ class PeftAdapterValidationTest {
     assertLoadFails("k_proj tensor while target_modules lacks k_proj")
         .hasMessageContaining("unexpected tensor '" + extra + "'")
         .hasMessageContaining("target_modules");
+  }
+
+  @Test
+  void tensorForALayerOutsideLayersToTransformIsRefused() {
+    AdapterFiles.editConfig(dir, n -> n.putArray("layers_to_transform").add(0));
+    assertLoadFails("layer 1's tensors while layers_to_transform is [0]")
+        .hasMessageContaining("unexpected tensor 'base_model.model.model.layers.1.")
+        .hasMessageContaining("for its 3 selected modules");
   }
 
   @Test

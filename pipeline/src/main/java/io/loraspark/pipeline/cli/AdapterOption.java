@@ -39,13 +39,15 @@ final class AdapterOption {
 
   /**
    * Loads the adapter in {@code adapterDir} (F32) for {@code model}; see {@link #adapters}. When
-   * the adapter does not fit and its {@code base_model_name_or_path} names another model, the
-   * message says so.
+   * the adapter does not fit the model's shapes or layer count ({@link
+   * PeftAdapter.ModelMismatchException}) and its {@code base_model_name_or_path} names another
+   * model, the message says so; any other error (a config key, a malformed tensor) is reported as
+   * it is.
    */
   static LoraWeights load(Path adapterDir, Path modelDir, ModelWeights model) {
     try {
       return PeftAdapter.load(adapterDir, model, DataType.FLOAT);
-    } catch (IllegalArgumentException e) {
+    } catch (PeftAdapter.ModelMismatchException e) {
       String base = baseModelOf(adapterDir);
       if (base == null || refersTo(base, modelDir)) {
         throw e;
