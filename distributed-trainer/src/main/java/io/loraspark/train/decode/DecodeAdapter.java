@@ -70,7 +70,7 @@ public final class DecodeAdapter {
   }
 
   private static Branch branch(LoraWeights w, LoraWeights.Module m) {
-    double s = w.config().scaling();
+    double s = w.scaling(m);
     INDArray a;
     INDArray b;
     switch (w.config().method()) {
