@@ -2,10 +2,11 @@ package io.loraspark.train.decode;
 
 import io.loraspark.train.cache.AdapterCache;
 import io.loraspark.train.cache.AdapterLease;
+import io.loraspark.train.cache.AdapterLoader;
 import io.loraspark.train.cache.AdapterSource;
+import io.loraspark.train.lora.LoraWeights;
 import io.loraspark.train.lora.PeftAdapter;
 import io.loraspark.train.model.ModelWeights;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ConcurrentHashMap;
@@ -30,23 +31,31 @@ public final class AdapterRegistry {
    * @param budgetBytes the cache's byte budget (adapter tensor bytes as held)
    */
   public AdapterRegistry(ModelWeights base, AdapterSource source, long budgetBytes) {
-    this.cache =
-        new AdapterCache<>(
-            budgetBytes, source, (name, dir) -> load(name, dir, base), DecodeAdapter::bytes, a -> {});
+    this(source, budgetBytes, (name, dir) -> PeftAdapter.load(dir, base, DataType.FLOAT));
   }
 
   /**
-   * This JVM's registry for the base keyed {@code key} (e.g. the checkpoint path and content
-   * hash), made on first use.
+   * A registry whose adapters are read by {@code weights} (e.g. with a message naming the base a
+   * mismatched adapter was saved for) and then put in decoding form.
+   */
+  public AdapterRegistry(
+      AdapterSource source, long budgetBytes, AdapterLoader<LoraWeights> weights) {
+    this.cache =
+        new AdapterCache<>(
+            budgetBytes,
+            source,
+            (name, dir) -> DecodeAdapter.of(name, weights.load(name, dir)),
+            DecodeAdapter::bytes,
+            a -> {});
+  }
+
+  /**
+   * This JVM's registry for the base keyed {@code key} (e.g. the checkpoint path and content hash),
+   * made on first use.
    */
   public static AdapterRegistry forBase(
       String key, ModelWeights base, Supplier<AdapterSource> source, long budgetBytes) {
     return PER_JVM.computeIfAbsent(key, k -> new AdapterRegistry(base, source.get(), budgetBytes));
-  }
-
-  /** Reads the PEFT adapter in {@code dir} for {@code base} into its decoding form. */
-  public static DecodeAdapter load(String name, Path dir, ModelWeights base) {
-    return DecodeAdapter.of(name, PeftAdapter.load(dir, base, DataType.FLOAT));
   }
 
   public AdapterCache<DecodeAdapter> cache() {

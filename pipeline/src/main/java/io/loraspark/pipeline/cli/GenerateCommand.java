@@ -1,24 +1,42 @@
 package io.loraspark.pipeline.cli;
 
+import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.loraspark.pipeline.generate.TextGeneration;
 import io.loraspark.prep.tokenize.TextTokenizer;
-import io.loraspark.train.loop.Generator;
-import io.loraspark.train.model.Adapters;
+import io.loraspark.train.cache.AdapterSource;
+import io.loraspark.train.decode.AdapterRegistry;
+import io.loraspark.train.decode.BatchDecoder;
+import io.loraspark.train.decode.DecodeEngine;
+import io.loraspark.train.decode.Request;
+import io.loraspark.train.decode.Result;
+import io.loraspark.train.decode.SamplingParams;
 import io.loraspark.train.model.CheckpointLoader;
-import io.loraspark.train.model.Transformer;
+import io.loraspark.train.model.ModelWeights;
 import java.nio.file.Path;
-import java.util.Arrays;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-/** {@code generate}: greedy continuation of a prompt, optionally with a LoRA adapter unmerged. */
+/**
+ * {@code generate}: continues a prompt with KV-cached decoding, greedy by default or sampled, with
+ * any number of adapters applied unmerged and composed by weight.
+ */
 @Command(
     name = "generate",
     mixinStandardHelpOptions = true,
-    description = "Greedy continuation of PROMPT; prints the text, or one JSON line with --json.")
+    description =
+        "Continues PROMPT (greedy unless --temperature > 0); prints the text, or one JSON line with"
+            + " --json.")
 final class GenerateCommand implements Callable<Integer> {
+  /** Remote file systems an --adapter URI may name (their Hadoop connectors must be present). */
+  static final List<String> REMOTE_SCHEMES =
+      List.of("hdfs", "s3a", "s3", "gs", "abfs", "abfss", "wasb", "wasbs", "viewfs");
+
   @picocli.CommandLine.Spec picocli.CommandLine.Model.CommandSpec spec;
 
   @Option(names = "--model", required = true, description = "Hugging Face checkpoint directory")
@@ -26,8 +44,13 @@ final class GenerateCommand implements Callable<Integer> {
 
   @Option(
       names = "--adapter",
-      description = "PEFT LoRA adapter directory applied without merging (default: none)")
-  Path adapter;
+      paramLabel = "[NAME=]DIR[:WEIGHT]",
+      description =
+          "a PEFT adapter directory (or hdfs:/s3a:/file: URI) applied without merging; repeat to"
+              + " compose adapters as the weighted sum of their updates (LoRA, LoRA-FA, VeRA,"
+              + " AdaLoRA, Delta-LoRA); WEIGHT (default 1) only after the last ':' and only when"
+              + " numeric")
+  List<String> adapters = new ArrayList<>();
 
   @Option(names = "--prompt", required = true, description = "the text to continue")
   String prompt;
@@ -39,34 +62,114 @@ final class GenerateCommand implements Callable<Integer> {
   int maxNewTokens;
 
   @Option(
+      names = "--temperature",
+      defaultValue = "0",
+      description = "0 is greedy; > 0 samples from softmax(logits / T) (default: ${DEFAULT-VALUE})")
+  double temperature;
+
+  @Option(
+      names = "--top-k",
+      defaultValue = "0",
+      description = "sample among the K most likely tokens, 0 for all (default: ${DEFAULT-VALUE})")
+  int topK;
+
+  @Option(
+      names = "--top-p",
+      defaultValue = "1",
+      description =
+          "sample within the smallest set of probability >= P (default: ${DEFAULT-VALUE})")
+  double topP;
+
+  @Option(
+      names = "--seed",
+      defaultValue = "0",
+      description = "seed of the sampling: same seed, same text (default: ${DEFAULT-VALUE})")
+  long seed;
+
+  @Option(
+      names = "--stop",
+      description = "stop once the generated text contains this string (repeatable; not printed)")
+  List<String> stops = new ArrayList<>();
+
+  @Option(names = "--logprobs", description = "with --json: each generated token's log-probability")
+  boolean logprobs;
+
+  @Option(
       names = "--json",
-      description = "print {\"prompt_ids\", \"generated_ids\", \"text\"} instead of the text")
+      description =
+          "print {\"prompt_ids\", \"generated_ids\", \"text\", \"completion\", \"finish_reason\","
+              + " \"adapters\"} instead of the text")
   boolean json;
 
   @Override
   public Integer call() {
-    if (maxNewTokens < 0) {
-      throw new IllegalArgumentException("--max-new-tokens must be >= 0 but was " + maxNewTokens);
-    }
-    Transformer transformer = new Transformer(CheckpointLoader.load(model));
-    Adapters adapters = AdapterOption.adapters(adapter, model, transformer.weights());
-    try (TextTokenizer tokenizer = TextTokenizer.load(model)) {
-      int[] promptIds = tokenizer.encode(prompt, true);
-      Set<Integer> stop = tokenizer.eosId() >= 0 ? Set.of(tokenizer.eosId()) : Set.of();
-      int[] generated = Generator.greedy(transformer, adapters, promptIds, maxNewTokens, stop);
-      int[] all = Arrays.copyOf(promptIds, promptIds.length + generated.length);
-      System.arraycopy(generated, 0, all, promptIds.length, generated.length);
-      String text = tokenizer.decode(all, true);
-      if (json) {
-        ObjectNode out = ScoreInput.STRICT.createObjectNode();
-        out.putPOJO("prompt_ids", promptIds);
-        out.putPOJO("generated_ids", generated);
-        out.put("text", text);
-        spec.commandLine().getOut().println(out);
-      } else {
-        spec.commandLine().getOut().println(text);
+    SamplingParams params =
+        new SamplingParams(maxNewTokens, temperature, topK, topP, seed, Set.of(), logprobs);
+    List<AdapterSpec> specs = adapters.stream().map(AdapterSpec::parse).toList();
+    ModelWeights base = CheckpointLoader.load(model);
+    AdapterRegistry registry = registry(base);
+    List<String> names = new ArrayList<>();
+    float[] weights = new float[specs.size()];
+    Set<String> seen = new HashSet<>();
+    for (int i = 0; i < specs.size(); i++) {
+      AdapterSpec a = specs.get(i);
+      if (!seen.add(a.name())) {
+        throw new IllegalArgumentException(
+            "--adapter: two adapters are named '" + a.name() + "'; name them with NAME=DIR");
       }
+      registry.cache().load(a.name(), a.source());
+      names.add(a.name());
+      weights[i] = a.weight();
+    }
+    try (TextTokenizer tokenizer = TextTokenizer.load(model);
+        AdapterRegistry.MixLease mix = registry.acquire(names, weights)) {
+      TextGeneration text = new TextGeneration(tokenizer);
+      Request request = text.request(prompt, mix.mix(), params, stops);
+      Result result = BatchDecoder.generate(new DecodeEngine(base), request);
+      String completion = text.completion(result, request.params().stopIds(), stops);
+      print(tokenizer, request, result, completion, mix);
     }
     return Main.OK;
+  }
+
+  /** Adapters from local paths anywhere (the user's own files) or from remote file systems. */
+  private AdapterRegistry registry(ModelWeights base) {
+    AdapterSource source =
+        AdapterSource.builder(Path.of("").toAbsolutePath())
+            .allowAnyLocalPath(true)
+            .allowRemoteSchemes(REMOTE_SCHEMES)
+            .build();
+    return new AdapterRegistry(
+        source, Long.MAX_VALUE, (name, dir) -> AdapterOption.load(dir, model, base));
+  }
+
+  private void print(
+      TextTokenizer tokenizer,
+      Request request,
+      Result result,
+      String completion,
+      AdapterRegistry.MixLease mix) {
+    int[] promptIds = request.promptIds();
+    String text = tokenizer.decode(promptIds, true) + completion;
+    if (!json) {
+      spec.commandLine().getOut().println(text);
+      return;
+    }
+    ObjectNode out = ScoreInput.STRICT.createObjectNode();
+    out.putPOJO("prompt_ids", promptIds);
+    out.putPOJO("generated_ids", result.tokens());
+    out.put("text", text);
+    out.put("completion", completion);
+    out.put("finish_reason", result.finishReason());
+    ArrayNode used = out.putArray("adapters");
+    for (int i = 0; i < mix.mix().adapters().size(); i++) {
+      used.addObject()
+          .put("name", mix.mix().adapters().get(i).name())
+          .put("weight", mix.mix().weights()[i]);
+    }
+    if (result.logprobs() != null) {
+      out.putPOJO("logprobs", result.logprobs());
+    }
+    spec.commandLine().getOut().println(out);
   }
 }
