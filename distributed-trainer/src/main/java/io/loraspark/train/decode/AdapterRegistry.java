@@ -34,6 +34,11 @@ public final class AdapterRegistry {
     this(source, budgetBytes, (name, dir) -> PeftAdapter.load(dir, base, DataType.FLOAT));
   }
 
+  /** Reads the PEFT adapter in {@code dir} for {@code base} into its decoding form. */
+  public static DecodeAdapter load(String name, java.nio.file.Path dir, ModelWeights base) {
+    return DecodeAdapter.of(name, PeftAdapter.load(dir, base, DataType.FLOAT));
+  }
+
   /**
    * A registry whose adapters are read by {@code weights} (e.g. with a message naming the base a
    * mismatched adapter was saved for) and then put in decoding form.
