@@ -2,19 +2,23 @@ package io.loraspark.train.bench;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.loraspark.train.cache.AdapterSource;
 import io.loraspark.train.decode.AdapterMix;
+import io.loraspark.train.decode.AdapterRegistry;
 import io.loraspark.train.decode.BatchDecoder;
-import io.loraspark.train.decode.DecodeAdapter;
 import io.loraspark.train.decode.DecodeEngine;
 import io.loraspark.train.decode.Request;
 import io.loraspark.train.decode.Result;
 import io.loraspark.train.decode.SamplingParams;
 import io.loraspark.train.lora.LoraConfig;
 import io.loraspark.train.lora.LoraWeights;
+import io.loraspark.train.lora.PeftAdapter;
 import io.loraspark.train.model.Kernels;
 import io.loraspark.train.model.ModelConfig;
 import io.loraspark.train.model.ModelWeights;
 import io.loraspark.train.model.Projection;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -75,9 +79,12 @@ public final class DecodeBench {
         c.maxPositions());
     Kernels.threads(s.threads());
     DecodeEngine engine = new DecodeEngine(base);
+    Cached cached = s.adapters() == 0 ? null : cachedAdapters(base, s);
     List<AdapterMix> mixes = new ArrayList<>();
-    for (int k = 0; k < s.adapters(); k++) {
-      mixes.add(AdapterMix.of(DecodeAdapter.of("bench-" + k, randomAdapter(base, s, k))));
+    if (cached != null) {
+      for (AdapterRegistry.MixLease lease : cached.leases) {
+        mixes.add(lease.mix());
+      }
     }
     for (int w = 0; w < s.warmup(); w++) {
       once(engine, s, mixes);
@@ -107,7 +114,62 @@ public final class DecodeBench {
     o.put("prefill_ms", round(median(run.prefillMs)));
     o.put("first_token_ms", round(median(run.firstTokenMs)));
     o.put("weights_bytes", base.totalBytes());
+    if (cached != null) {
+      o.put("adapter_cold_load_ms", round(median(cached.loadMs)));
+      o.put("adapter_tensor_bytes", cached.tensorBytes);
+      o.put("cache_bytes", cached.registry.cache().stats().bytesInUse());
+      cached.leases.forEach(AdapterRegistry.MixLease::close);
+    }
     return o;
+  }
+
+  /** The bench's adapters, saved as PEFT directories and loaded back through an adapter cache. */
+  private static final class Cached {
+    AdapterRegistry registry;
+    final List<AdapterRegistry.MixLease> leases = new ArrayList<>();
+    double[] loadMs;
+    long tensorBytes;
+  }
+
+  /**
+   * Saves K random adapters under a temporary root, loads each cold through an {@link
+   * AdapterRegistry} (timed: read, validate, fold into decoding form) and leases them for the run.
+   */
+  private static Cached cachedAdapters(ModelWeights base, Spec s) {
+    Cached c = new Cached();
+    c.loadMs = new double[s.adapters()];
+    Path root;
+    try {
+      root = Files.createTempDirectory("lora-bench-adapters");
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException("cannot make a temporary adapter root: " + e, e);
+    }
+    try {
+      c.registry = new AdapterRegistry(base, AdapterSource.namesUnder(root), Long.MAX_VALUE);
+      for (int k = 0; k < s.adapters(); k++) {
+        String name = "bench-" + k;
+        PeftAdapter.save(root.resolve(name), randomAdapter(base, s, k), null);
+        long t0 = System.nanoTime();
+        c.registry.cache().load(name);
+        c.loadMs[k] = (System.nanoTime() - t0) / 1e6;
+        AdapterRegistry.MixLease lease = c.registry.acquire(List.of(name), new float[] {1f});
+        c.leases.add(lease);
+        c.tensorBytes += lease.mix().adapters().get(0).bytes();
+      }
+    } finally {
+      deleteTree(root);
+    }
+    return c;
+  }
+
+  private static void deleteTree(Path root) {
+    try (java.util.stream.Stream<Path> files = Files.walk(root)) {
+      for (Path p : files.sorted(java.util.Comparator.reverseOrder()).toList()) {
+        Files.deleteIfExists(p);
+      }
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException(root + ": cannot delete: " + e, e);
+    }
   }
 
   /** What one timed run measured. */
