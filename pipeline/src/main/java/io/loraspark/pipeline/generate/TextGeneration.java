@@ -11,9 +11,9 @@ import java.util.List;
 import java.util.Set;
 
 /**
- * The text side of generation over one tokenizer: a prompt becomes a {@link Request} whose stop
- * ids are the model's EOS ids (generation_config.json's, else the tokenizer config's) plus any
- * given, and whose stop strings end it as soon as the generated text contains one; a {@link Result}
+ * The text side of generation over one tokenizer: a prompt becomes a {@link Request} whose stop ids
+ * are the model's EOS ids (generation_config.json's, else the tokenizer config's) plus any given,
+ * and whose stop strings end it as soon as the generated text contains one; a {@link Result}
  * becomes the completion text, without the stop id or string (OpenAI's convention).
  */
 public final class TextGeneration {
@@ -49,7 +49,8 @@ public final class TextGeneration {
   }
 
   /** {@link #request(String, AdapterMix, SamplingParams, List)} for an already tokenized prompt. */
-  public Request request(int[] promptIds, AdapterMix mix, SamplingParams params, List<String> stops) {
+  public Request request(
+      int[] promptIds, AdapterMix mix, SamplingParams params, List<String> stops) {
     for (String s : stops) {
       if (s == null || s.isEmpty()) {
         throw new IllegalArgumentException("a stop string must not be empty");
