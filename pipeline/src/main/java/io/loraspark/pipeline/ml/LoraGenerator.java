@@ -1,0 +1,495 @@
+package io.loraspark.pipeline.ml;
+
+import io.loraspark.pipeline.spark.Sessions;
+import io.loraspark.train.cache.AdapterSource;
+import io.loraspark.train.model.ModelConfig;
+import java.io.Serializable;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import org.apache.spark.ml.Transformer;
+import org.apache.spark.ml.param.DoubleParam;
+import org.apache.spark.ml.param.IntParam;
+import org.apache.spark.ml.param.LongParam;
+import org.apache.spark.ml.param.Param;
+import org.apache.spark.ml.param.ParamMap;
+import org.apache.spark.ml.param.StringArrayParam;
+import org.apache.spark.ml.util.DefaultParamsReadable;
+import org.apache.spark.ml.util.DefaultParamsWritable;
+import org.apache.spark.ml.util.Identifiable$;
+import org.apache.spark.ml.util.MLReader;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Encoders;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.types.DataType;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructType;
+import scala.runtime.AbstractFunction1;
+
+/**
+ * Text generation as a Spark ML {@link Transformer}: {@code transform} appends to each row the text
+ * the base checkpoint (plus the row's adapter, if any) generates after the row's prompt, decoded in
+ * the executors with the KV-cached {@code DecodeEngine}. Rows of one partition decode together by
+ * continuous batching (up to {@code maxBatchRows} requests at once); every row's text is the one it
+ * would get alone, since the engine computes each row by the same arithmetic whatever shares its
+ * step. Rows come out in input order; a row whose prompt is null gets a null text.
+ *
+ * <p>Per executor JVM the base model is loaded once ({@code BaseModelCache}) and adapters are held
+ * in one RAM cache per (checkpoint, adapter root, budget) ({@code AdapterRegistry}, LRU within
+ * {@code adapterCacheBytes}); per partition there is one engine and one tokenizer. Both directories
+ * must be readable at the same path on the driver and on every executor.
+ *
+ * <p>Sampling: greedy when {@code temperature} is 0 (the default), else temperature / top-k / top-p
+ * sampling as Hugging Face's {@code generate}. A row's seed is {@link #rowSeed(long, String)}
+ * {@code (seed, prompt)}: it depends on the prompt text only, not on the row's position, so a
+ * rerun, a retried task or another partitioning gives the same texts.
+ *
+ * <p>Bad input fails the job with the engine's one-line message: an adapter name that does not
+ * resolve under {@code adapterRoot}, a prompt longer than the model's context, an empty stop
+ * string. Persistence: {@link DefaultParamsWritable} and {@link #load} store the params as JSON.
+ */
+public final class LoraGenerator extends Transformer implements DefaultParamsWritable {
+  private static final long serialVersionUID = 1L;
+
+  public static final String PROMPT_COL_DEFAULT = "prompt";
+  public static final String OUTPUT_COL_DEFAULT = "generated";
+  public static final int MAX_NEW_TOKENS_DEFAULT = 64;
+  public static final long ADAPTER_CACHE_BYTES_DEFAULT = 1L << 30;
+  public static final int MAX_BATCH_ROWS_DEFAULT = 64;
+
+  private final String uid;
+  private final Param<String> modelPath;
+  private final Param<String> promptCol;
+  private final Param<String> adapterCol;
+  private final Param<String> adapterRoot;
+  private final Param<String> outputCol;
+  private final IntParam maxNewTokens;
+  private final DoubleParam temperature;
+  private final IntParam topK;
+  private final DoubleParam topP;
+  private final LongParam seed;
+  private final StringArrayParam stopStrings;
+  private final LongParam adapterCacheBytes;
+  private final IntParam maxBatchRows;
+
+  /** A generator with a random uid and the defaults. */
+  public LoraGenerator() {
+    this(Identifiable$.MODULE$.randomUID("loraGenerator"));
+  }
+
+  /**
+   * A generator with the given uid (used by {@link #copy} and {@link #load}).
+   *
+   * @param uid the ML uid
+   */
+  public LoraGenerator(String uid) {
+    this.uid = uid;
+    modelPath = path("modelPath", "base Hugging Face checkpoint directory (with its tokenizer)");
+    promptCol = column("promptCol", "input column: prompt text");
+    adapterCol =
+        column(
+            "adapterCol",
+            "input column: adapter name under adapterRoot per row; null or empty: the base model"
+                + " (unset: every row uses the base)");
+    adapterRoot =
+        path("adapterRoot", "directory the adapter names resolve under; required with adapterCol");
+    outputCol = column("outputCol", "output column: generated text");
+    maxNewTokens = ints("maxNewTokens", "the most tokens generated per row", 0);
+    temperature =
+        new DoubleParam(
+            this,
+            "temperature",
+            "sampling temperature; 0 is greedy",
+            ParamChecks.doubles("temperature", v -> v >= 0, ">= 0"));
+    topK = ints("topK", "sample from the k most likely tokens; 0: all", 0);
+    topP =
+        new DoubleParam(
+            this,
+            "topP",
+            "nucleus sampling: the smallest set of tokens whose probability reaches topP; 1: all",
+            ParamChecks.doubles("topP", v -> v > 0 && v <= 1, "in (0, 1]"));
+    seed = new LongParam(this, "seed", "root seed; a row's seed is rowSeed(seed, prompt)");
+    stopStrings =
+        new StringArrayParam(
+            this,
+            "stopStrings",
+            "a row's text ends before the first of these it contains",
+            new Check<>(
+                "stopStrings",
+                a -> Arrays.stream(a).allMatch(s -> s != null && !s.isEmpty()),
+                "strings that are not empty"));
+    adapterCacheBytes =
+        new LongParam(
+            this,
+            "adapterCacheBytes",
+            "bytes of adapter tensors each executor JVM keeps in RAM per checkpoint and root",
+            new Check<>(
+                "adapterCacheBytes", v -> v instanceof Long l && l >= 1, "an integer >= 1"));
+    maxBatchRows =
+        ints("maxBatchRows", "the most requests a partition decodes at once (rows per step)", 1);
+    setDefaults();
+  }
+
+  private void setDefaults() {
+    setDefault(promptCol, PROMPT_COL_DEFAULT);
+    setDefault(outputCol, OUTPUT_COL_DEFAULT);
+    setDefault(maxNewTokens, MAX_NEW_TOKENS_DEFAULT);
+    setDefault(temperature, 0.0);
+    setDefault(topK, 0);
+    setDefault(topP, 1.0);
+    setDefault(seed, 0L);
+    setDefault(stopStrings, new String[0]);
+    setDefault(adapterCacheBytes, ADAPTER_CACHE_BYTES_DEFAULT);
+    setDefault(maxBatchRows, MAX_BATCH_ROWS_DEFAULT);
+  }
+
+  /** A directory param, readable at the same path on the driver and every executor. */
+  private Param<String> path(String name, String doc) {
+    return new Param<>(
+        this,
+        name,
+        doc + ", readable on every executor",
+        ParamChecks.strings(name, s -> !s.isBlank(), "a directory"));
+  }
+
+  private Param<String> column(String name, String doc) {
+    return new Param<>(this, name, doc, ParamChecks.column(name));
+  }
+
+  private IntParam ints(String name, String doc, int min) {
+    return new IntParam(this, name, doc, ParamChecks.ints(name, min, Integer.MAX_VALUE));
+  }
+
+  @Override
+  public String uid() {
+    return uid;
+  }
+
+  /**
+   * {@code dataset} with the generated-text column appended (lazily: the texts are generated when
+   * an action runs).
+   *
+   * @throws IllegalArgumentException naming the param, column or file when the params or schema are
+   *     unusable or {@code modelPath} holds no supported checkpoint; bad rows fail the action with
+   *     the engine's message
+   */
+  @Override
+  public Dataset<Row> transform(Dataset<?> dataset) {
+    StructType out = transformSchema(dataset.schema());
+    ModelConfig.load(Path.of(getModelPath())); // a wrong directory fails here, not in a task
+    String root = adapterColSet() ? $(adapterRoot) : null;
+    if (root != null) {
+      AdapterSource.namesUnder(Path.of(root)); // the root must be a directory
+    }
+    StructType in = dataset.schema();
+    GenerateOnPartition.Settings s =
+        new GenerateOnPartition.Settings(
+            getModelPath(),
+            root,
+            in.fieldIndex(getPromptCol()),
+            root != null ? in.fieldIndex(getAdapterCol()) : -1,
+            getMaxNewTokens(),
+            getTemperature(),
+            getTopK(),
+            getTopP(),
+            getSeed(),
+            List.of(getStopStrings()),
+            getAdapterCacheBytes(),
+            getMaxBatchRows(),
+            Sessions.threadsPerTask(dataset.sparkSession()));
+    return dataset.toDF().mapPartitions(new GenerateOnPartition(s), Encoders.row(out));
+  }
+
+  /**
+   * {@code schema} plus {@code outputCol} (string, nullable).
+   *
+   * @throws IllegalArgumentException when modelPath is unset, the prompt or adapter column is
+   *     missing or not a string, adapterCol is set without adapterRoot, or {@code "Output column X
+   *     already exists."}
+   */
+  @Override
+  public StructType transformSchema(StructType schema) {
+    getModelPath();
+    requireString(schema, getPromptCol(), "promptCol");
+    if (adapterColSet()) {
+      requireString(schema, getAdapterCol(), "adapterCol");
+      if (!isDefined(adapterRoot)) {
+        throw new IllegalArgumentException(
+            "adapterRoot is not set: it is required when adapterCol is set; call"
+                + " setAdapterRoot(<directory the adapter names resolve under>)");
+      }
+    }
+    if (Arrays.asList(schema.fieldNames()).contains(getOutputCol())) {
+      throw new IllegalArgumentException("Output column " + getOutputCol() + " already exists.");
+    }
+    return schema.add(getOutputCol(), DataTypes.StringType, true);
+  }
+
+  private static void requireString(StructType schema, String column, String param) {
+    if (!Arrays.asList(schema.fieldNames()).contains(column)) {
+      throw new IllegalArgumentException(
+          "Column "
+              + column
+              + " ("
+              + param
+              + ") does not exist; columns are "
+              + Arrays.toString(schema.fieldNames()));
+    }
+    DataType t = schema.apply(column).dataType();
+    if (!t.equals(DataTypes.StringType)) {
+      throw new IllegalArgumentException(
+          "Column " + column + " must be string but was " + t.simpleString());
+    }
+  }
+
+  /**
+   * The seed of a row with {@code prompt}: SplitMix64's finaliser over {@code seed} and the FNV-1a
+   * 64-bit hash of the prompt's UTF-8 bytes. It does not depend on the row's position, so it is
+   * stable under repartitioning; equal prompts get equal seeds (whatever their adapters).
+   */
+  public static long rowSeed(long seed, String prompt) {
+    long h = 0xCBF29CE484222325L; // FNV-1a offset basis
+    for (byte b : prompt.getBytes(StandardCharsets.UTF_8)) {
+      h = (h ^ (b & 0xFF)) * 0x100000001B3L;
+    }
+    long z = seed + 0x9E3779B97F4A7C15L * (h | 1);
+    z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
+    z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+    return z ^ (z >>> 31);
+  }
+
+  @Override
+  public LoraGenerator copy(ParamMap extra) {
+    return defaultCopy(extra);
+  }
+
+  private boolean adapterColSet() {
+    return isDefined(adapterCol);
+  }
+
+  // Param accessors (found by Spark's reflection), typed getters and chainable setters.
+
+  public Param<String> modelPath() {
+    return modelPath;
+  }
+
+  public Param<String> promptCol() {
+    return promptCol;
+  }
+
+  public Param<String> adapterCol() {
+    return adapterCol;
+  }
+
+  public Param<String> adapterRoot() {
+    return adapterRoot;
+  }
+
+  public Param<String> outputCol() {
+    return outputCol;
+  }
+
+  public IntParam maxNewTokens() {
+    return maxNewTokens;
+  }
+
+  public DoubleParam temperature() {
+    return temperature;
+  }
+
+  public IntParam topK() {
+    return topK;
+  }
+
+  public DoubleParam topP() {
+    return topP;
+  }
+
+  public LongParam seed() {
+    return seed;
+  }
+
+  public StringArrayParam stopStrings() {
+    return stopStrings;
+  }
+
+  public LongParam adapterCacheBytes() {
+    return adapterCacheBytes;
+  }
+
+  public IntParam maxBatchRows() {
+    return maxBatchRows;
+  }
+
+  /**
+   * @throws IllegalArgumentException when modelPath was never set
+   */
+  public String getModelPath() {
+    if (!isDefined(modelPath)) {
+      throw new IllegalArgumentException(
+          "modelPath is not set: call setModelPath(<Hugging Face checkpoint directory>)");
+    }
+    return $(modelPath);
+  }
+
+  public String getPromptCol() {
+    return $(promptCol);
+  }
+
+  /** The adapter column, or null when unset (every row uses the base). */
+  public String getAdapterCol() {
+    return isDefined(adapterCol) ? $(adapterCol) : null;
+  }
+
+  /** The adapter root, or null when unset. */
+  public String getAdapterRoot() {
+    return isDefined(adapterRoot) ? $(adapterRoot) : null;
+  }
+
+  public String getOutputCol() {
+    return $(outputCol);
+  }
+
+  public int getMaxNewTokens() {
+    return (Integer) $(maxNewTokens);
+  }
+
+  public double getTemperature() {
+    return (Double) $(temperature);
+  }
+
+  public int getTopK() {
+    return (Integer) $(topK);
+  }
+
+  public double getTopP() {
+    return (Double) $(topP);
+  }
+
+  public long getSeed() {
+    return (Long) $(seed);
+  }
+
+  public String[] getStopStrings() {
+    return $(stopStrings).clone();
+  }
+
+  public long getAdapterCacheBytes() {
+    return (Long) $(adapterCacheBytes);
+  }
+
+  public int getMaxBatchRows() {
+    return (Integer) $(maxBatchRows);
+  }
+
+  public LoraGenerator setModelPath(String v) {
+    set(modelPath, v);
+    return this;
+  }
+
+  public LoraGenerator setPromptCol(String v) {
+    set(promptCol, v);
+    return this;
+  }
+
+  public LoraGenerator setAdapterCol(String v) {
+    set(adapterCol, v);
+    return this;
+  }
+
+  public LoraGenerator setAdapterRoot(String v) {
+    set(adapterRoot, v);
+    return this;
+  }
+
+  public LoraGenerator setOutputCol(String v) {
+    set(outputCol, v);
+    return this;
+  }
+
+  public LoraGenerator setMaxNewTokens(int v) {
+    set(maxNewTokens, v);
+    return this;
+  }
+
+  public LoraGenerator setTemperature(double v) {
+    set(temperature, v);
+    return this;
+  }
+
+  public LoraGenerator setTopK(int v) {
+    set(topK, v);
+    return this;
+  }
+
+  public LoraGenerator setTopP(double v) {
+    set(topP, v);
+    return this;
+  }
+
+  public LoraGenerator setSeed(long v) {
+    set(seed, v);
+    return this;
+  }
+
+  public LoraGenerator setStopStrings(String... v) {
+    set(stopStrings, v.clone());
+    return this;
+  }
+
+  public LoraGenerator setAdapterCacheBytes(long v) {
+    set(adapterCacheBytes, v);
+    return this;
+  }
+
+  public LoraGenerator setMaxBatchRows(int v) {
+    set(maxBatchRows, v);
+    return this;
+  }
+
+  /** The reader used by {@link #load} and by {@code Pipeline} persistence. */
+  public static MLReader<LoraGenerator> read() {
+    return new Reader().read();
+  }
+
+  /**
+   * Loads a generator saved with {@code write().save(path)}.
+   *
+   * @param path the directory it was saved to
+   */
+  public static LoraGenerator load(String path) {
+    return read().load(path);
+  }
+
+  /** Spark's default params reader, reached through its Scala trait. */
+  private static final class Reader implements DefaultParamsReadable<LoraGenerator> {}
+
+  /**
+   * A validator for the value types {@link ParamChecks} does not cover (long, string array), with
+   * its message.
+   */
+  private static final class Check<T> extends AbstractFunction1<T, Object> implements Serializable {
+    private static final long serialVersionUID = 1L;
+    private final String name;
+    private final ParamChecks.Rule<T> rule;
+    private final String valid;
+
+    Check(String name, ParamChecks.Rule<T> rule, String valid) {
+      this.name = name;
+      this.rule = rule;
+      this.valid = valid;
+    }
+
+    @Override
+    public Object apply(T value) {
+      if (value == null || !rule.test(value)) {
+        String shown = value instanceof String[] a ? Arrays.toString(a) : String.valueOf(value);
+        throw new IllegalArgumentException(
+            String.format(Locale.ROOT, "Cannot set %s to %s: must be %s", name, shown, valid));
+      }
+      return Boolean.TRUE;
+    }
+  }
+}
