@@ -4,6 +4,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -14,12 +15,12 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p><b>Batch invariance.</b> Every result of a row is computed by the same arithmetic in the same
  * order whatever other rows share the call and however the outputs are split over threads: a dot
- * product is always one vector accumulator of fused multiply-adds, its lane-order sum, then a
+ * product is always one vector accumulator of fused multiply-adds, its pairwise lane sum, then a
  * scalar fused tail ({@link #dot}); {@link #matmul} runs four rows at a time sharing each weight
- * row's loads, each sum with its own accumulator. (A lone row against four weight rows at once was
- * measured and dropped: 10 GB/s of weights against 20 for one row at a time, 2026-12-07.) So a
- * request's logits are the same bits alone, in a batch of 16, or chunked differently in prefill (a
- * general BLAS picks different kernels for 1 and 16 rows and does not promise that).
+ * row's loads, each sum with its own accumulator. (Measured and dropped, 2026-12-07: a lone row
+ * against four weight rows at once, and two weight rows against four x rows; both were slower.) So
+ * a request's logits are the same bits alone, in a batch of 16, or chunked differently in prefill
+ * (a general BLAS picks different kernels for 1 and 16 rows and does not promise that).
  *
  * <p>Uses the JDK Vector API, so only loaded when {@link Kernels#VECTOR}; exp is {@link
  * VectorKernels#exp(float)} (reproducible whether compiled or not).
@@ -37,12 +38,20 @@ public final class DecodeKernels {
   }
 
   /**
-   * Runs {@code body} over rows [0, rows) split over the kernel threads ({@link Kernels#threads})
-   * when the call touches enough floats to pay for waking them; returns when all parts are done.
+   * Runs {@code body} over rows [0, rows) split over the kernel threads ({@link Kernels#threads},
+   * spinning between calls: {@link SpinPool}) when the call touches enough floats to pay for them;
+   * returns when all parts are done.
    */
   public static void parallel(int rows, long floatsPerRow, RowRange body) {
-    KernelThreads.rows(rows, floatsPerRow, body::run);
+    if ((long) rows * floatsPerRow < MIN_PARALLEL_FLOATS) {
+      body.run(0, rows);
+    } else {
+      SpinPool.get().run(rows, body);
+    }
   }
+
+  // below this many floats per call, even a spinning helper costs more than it saves
+  private static final long MIN_PARALLEL_FLOATS = 1 << 14;
 
   /**
    * Whether the kernels can run in this JVM (started with {@code --add-modules
@@ -52,15 +61,40 @@ public final class DecodeKernels {
     return Kernels.VECTOR;
   }
 
+  // the butterfly partners of a pairwise lane sum, lane i with lane i ^ bit; static final, so C2
+  // compiles each rearrange to one permute (a shuffle read from an array is not intrinsified)
+  private static final VectorShuffle<Float> XOR8 = partner(8);
+  private static final VectorShuffle<Float> XOR4 = partner(4);
+  private static final VectorShuffle<Float> XOR2 = partner(2);
+  private static final VectorShuffle<Float> XOR1 = partner(1);
+
+  private static VectorShuffle<Float> partner(int bit) {
+    return VectorShuffle.fromOp(S, i -> (i ^ bit) < L ? i ^ bit : i);
+  }
+
   /**
-   * Σ of the lanes in lane order, {@code ((0 + v0) + v1) + …}: {@code reduceLanes(ADD)}, which JDK
-   * 17 computes in exactly that order both in its Java fallback ({@code rOp}) and in C2's x86 code
-   * ({@code reduce_fp}: one scalar add per lane, lowest lane first), so the bits do not depend on
-   * compilation. (A loop of {@code lane(i)} with a variable index is not intrinsified and
-   * allocates.)
+   * Σ of the lanes as a pairwise tree: lanes i and i + L/2 first, then pairs of those, down to lane
+   * 0. Every step is a lanewise add of a fixed permutation, so the order is the same compiled or
+   * interpreted and for every row; log2(L) shuffle-adds instead of L dependent scalar adds (the
+   * reduction was half of a 16-row decode step).
    */
   private static float sum(FloatVector v) {
-    return v.reduceLanes(VectorOperators.ADD);
+    if (L > 16) {
+      return v.reduceLanes(VectorOperators.ADD); // no such x86 vector today; in lane order
+    }
+    if (L == 16) {
+      v = v.add(v.rearrange(XOR8));
+    }
+    if (L >= 8) {
+      v = v.add(v.rearrange(XOR4));
+    }
+    if (L >= 4) {
+      v = v.add(v.rearrange(XOR2));
+    }
+    if (L >= 2) {
+      v = v.add(v.rearrange(XOR1));
+    }
+    return v.lane(0);
   }
 
   private static FloatVector w(ByteBuffer b, int byteOffset) {
@@ -128,7 +162,7 @@ public final class DecodeKernels {
    */
   public static void matmul(
       ByteBuffer wb, int wOff, int out, int in, float[] x, int rows, float[] y) {
-    KernelThreads.rows(
+    parallel(
         out,
         (long) in * rows,
         (from, to) -> {

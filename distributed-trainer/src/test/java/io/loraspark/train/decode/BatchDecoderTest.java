@@ -117,6 +117,30 @@ class BatchDecoderTest {
     }
   }
 
+  /**
+   * The decode kernels split each projection's outputs (and the rows' attention) over the kernel
+   * threads; a step on two threads gives the same bits as on one (stories260K's projections are
+   * large enough to split at 16 rows).
+   */
+  @Test
+  void twoThreadsGiveTheSameBitsAsOne() {
+    int[] prompt = DecodeFixture.randomIds(40, config.vocabSize(), 5);
+    SamplingParams p = new SamplingParams(30, 0.8, 0, 1, 3, Set.of(), true);
+    int before = io.loraspark.train.model.Kernels.threads();
+    try {
+      io.loraspark.train.model.Kernels.threads(1);
+      Result one =
+          BatchDecoder.generate(new DecodeEngine(base), new Request(prompt, AdapterMix.NONE, p));
+      io.loraspark.train.model.Kernels.threads(2);
+      Result two =
+          BatchDecoder.generate(new DecodeEngine(base), new Request(prompt, AdapterMix.NONE, p));
+      assertThat(two.tokens()).isEqualTo(one.tokens());
+      assertThat(two.logprobs()).isEqualTo(one.logprobs());
+    } finally {
+      io.loraspark.train.model.Kernels.threads(before);
+    }
+  }
+
   @Test
   void aStopIdEndsTheRequestAndIsKept() {
     int[] prompt = {1, 403, 407, 261, 378};
