@@ -18,6 +18,7 @@ public final class BatchDecoder {
   private final DecodeEngine engine;
   private final ModelConfig c;
   private final int maxRows;
+  private final int maxActive;
   private final ConcurrentLinkedQueue<Sequence> pending = new ConcurrentLinkedQueue<>();
   private final List<Sequence> active = new ArrayList<>();
   private final StepRows rows = new StepRows();
@@ -28,16 +29,27 @@ public final class BatchDecoder {
    * @param maxRows the most rows one step carries (decode rows first, then prompt chunks), ≥ 1
    */
   public BatchDecoder(DecodeEngine engine, int maxRows) {
+    this(engine, maxRows, Integer.MAX_VALUE);
+  }
+
+  /**
+   * @param maxRows the most rows one step carries (decode rows first, then prompt chunks), ≥ 1
+   * @param maxActive the most requests running at once (each holds a KV cache); more wait queued
+   */
+  public BatchDecoder(DecodeEngine engine, int maxRows, int maxActive) {
     ModelConfig.require(maxRows >= 1, "a step carries at least 1 row, not %d", maxRows);
+    ModelConfig.require(maxActive >= 1, "at least 1 request must run at once, not %d", maxActive);
     this.engine = engine;
     this.c = engine.config();
     this.maxRows = maxRows;
+    this.maxActive = maxActive;
   }
 
   /**
    * Queues a request; it joins at the next step.
    *
-   * @return completes with the result on the decoding thread (or exceptionally if a step fails)
+   * @return completes with the result on the decoding thread (or exceptionally if a step fails);
+   *     cancelling it (a client that went away) drops the request and its cache at the next step
    * @throws IllegalArgumentException for an empty or too long prompt, a token id outside the
    *     vocabulary, or an adapter made for another base shape
    */
@@ -76,6 +88,11 @@ public final class BatchDecoder {
     return !pending.isEmpty() || !active.isEmpty();
   }
 
+  /** Requests queued, not yet running. */
+  public int queued() {
+    return pending.size();
+  }
+
   /** Requests running (in prefill or decoding). */
   public int running() {
     return active.size();
@@ -111,7 +128,15 @@ public final class BatchDecoder {
    * retires the finished.
    */
   public void step() {
-    for (Sequence s; (s = pending.poll()) != null; ) {
+    active.removeIf(s -> s.done.isDone()); // cancelled by their callers
+    while (active.size() < maxActive) {
+      Sequence s = pending.poll();
+      if (s == null) {
+        break;
+      }
+      if (s.done.isDone()) {
+        continue;
+      }
       if (s.request.params().maxNewTokens() == 0) {
         s.finish(Result.LENGTH);
       } else {

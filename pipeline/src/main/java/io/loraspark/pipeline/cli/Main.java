@@ -26,6 +26,7 @@ import picocli.CommandLine.Command;
     subcommands = {
       ScoreCommand.class,
       GenerateCommand.class,
+      ServeCommand.class,
       PreprocessCommand.class,
       TrainCommand.class,
       MergeCommand.class,

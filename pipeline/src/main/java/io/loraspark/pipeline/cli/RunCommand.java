@@ -135,8 +135,18 @@ final class RunCommand implements Callable<Integer> {
       printLeaderboard(err, board, runDir);
     }
     long ok = SweepCommand.summarize(out, board, id, runDir);
+    String serve = serveCommand(c.model(), runDir);
+    out.put("serve_command", serve);
+    if (!quiet) {
+      progress(err, "serve its adapters: " + serve);
+    }
     spec.commandLine().getOut().println(out);
     return ok > 0 ? Main.OK : Main.FAILURE;
+  }
+
+  /** The command that serves a finished run's adapters over the OpenAI API. */
+  static String serveCommand(String model, Path runDir) {
+    return "bin/lora-pipeline serve --model " + model + " --run " + runDir;
   }
 
   /** The leaderboard as a table a person reads at the end of a run (stderr; stdout stays JSON). */

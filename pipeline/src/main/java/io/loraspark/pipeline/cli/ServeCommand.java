@@ -1,0 +1,111 @@
+package io.loraspark.pipeline.cli;
+
+import io.loraspark.pipeline.serve.LoraServer;
+import io.loraspark.pipeline.serve.ServeOptions;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code serve}: an OpenAI-compatible server for one base model and many adapters. */
+@Command(
+    name = "serve",
+    mixinStandardHelpOptions = true,
+    description =
+        "Serves the base model and its adapters over OpenAI's HTTP API (/v1/completions,"
+            + " /v1/chat/completions with stream, /v1/models, vLLM's /v1/load_lora_adapter and"
+            + " /v1/unload_lora_adapter, /health, /metrics). The request's model names the adapter;"
+            + " 'auto' routes to the adapter under which the prompt is most likely.")
+final class ServeCommand implements Callable<Integer> {
+  @picocli.CommandLine.Spec picocli.CommandLine.Model.CommandSpec spec;
+
+  @Option(names = "--model", required = true, description = "Hugging Face checkpoint directory")
+  Path model;
+
+  @Option(names = "--adapters", description = "a directory of PEFT adapter directories")
+  Path adapters;
+
+  @Option(names = "--run", description = "a sweep run directory: adapters/<id>/ and best/")
+  Path run;
+
+  @Option(
+      names = "--adapter",
+      paramLabel = "NAME=DIR",
+      description = "an adapter directory served as NAME (repeatable)")
+  List<String> adapter = new ArrayList<>();
+
+  @Option(
+      names = "--adapter-root",
+      description = "a directory load_lora_adapter may read adapters from (repeatable)")
+  List<Path> roots = new ArrayList<>();
+
+  @Option(names = "--host", defaultValue = "127.0.0.1", description = "(default: ${DEFAULT-VALUE})")
+  String host;
+
+  @Option(names = "--port", defaultValue = "8000", description = "(default: ${DEFAULT-VALUE})")
+  int port;
+
+  @Option(
+      names = "--cache-bytes",
+      defaultValue = "1073741824",
+      description = "adapter cache budget in bytes (default: ${DEFAULT-VALUE})")
+  long cacheBytes;
+
+  @Option(
+      names = "--max-batch",
+      defaultValue = "64",
+      description = "token rows per decode step (default: ${DEFAULT-VALUE})")
+  int maxBatch;
+
+  @Option(
+      names = "--max-running",
+      defaultValue = "32",
+      description = "requests decoding at once (default: ${DEFAULT-VALUE})")
+  int maxRunning;
+
+  @Option(
+      names = "--max-queue",
+      defaultValue = "64",
+      description = "requests waiting beyond those; then 429 (default: ${DEFAULT-VALUE})")
+  int maxQueue;
+
+  @Option(names = "--api-key", description = "require 'Authorization: Bearer KEY'")
+  String apiKey;
+
+  @Override
+  public Integer call() throws InterruptedException {
+    Map<String, Path> named = new LinkedHashMap<>();
+    for (String a : adapter) {
+      int eq = a.indexOf('=');
+      if (eq <= 0 || eq == a.length() - 1) {
+        throw new IllegalArgumentException("--adapter '" + a + "': expected NAME=DIR");
+      }
+      named.put(a.substring(0, eq), Path.of(a.substring(eq + 1)));
+    }
+    ServeOptions options =
+        new ServeOptions(
+            model, adapters, run, named, roots, cacheBytes, maxBatch, maxRunning, maxQueue, apiKey);
+    LoraServer server = options.build();
+    int bound = server.start(host, port);
+    CountDownLatch stopped = new CountDownLatch(1);
+    Runtime.getRuntime()
+        .addShutdownHook(
+            new Thread(
+                () -> {
+                  System.err.println("serve: draining requests in flight");
+                  server.drain(30_000);
+                  server.close();
+                  stopped.countDown();
+                }));
+    System.err.println("serve: http://" + host + ":" + bound + "/v1 (model " + model + ")");
+    spec.commandLine().getOut().println("{\"url\": \"http://" + host + ":" + bound + "/v1\"}");
+    spec.commandLine().getOut().flush();
+    stopped.await();
+    return Main.OK;
+  }
+}
