@@ -115,6 +115,10 @@ public final class DecodeBench {
     o.put("first_token_ms", round(median(run.firstTokenMs)));
     o.put("weights_bytes", base.totalBytes());
     if (cached != null) {
+      double[] firstToken = switchCost(engine, s, mixes.get(0));
+      o.put("first_token_ms_base", round(firstToken[0]));
+      o.put("first_token_ms_adapter", round(firstToken[1]));
+      o.put("adapter_switch_ms", round(firstToken[1] - firstToken[0]));
       o.put("adapter_cold_load_ms", round(median(cached.loadMs)));
       o.put("adapter_tensor_bytes", cached.tensorBytes);
       o.put("cache_bytes", cached.registry.cache().stats().bytesInUse());
@@ -171,6 +175,31 @@ public final class DecodeBench {
       throw new java.io.UncheckedIOException(root + ": cannot delete: " + e, e);
     }
   }
+
+  /**
+   * The first-token time of one request alone on the base and on a cached adapter, medians of
+   * {@link #SWITCH_PAIRS} interleaved pairs in this warm JVM: what switching to a cached adapter
+   * adds before the first token.
+   *
+   * @return {base ms, adapter ms}
+   */
+  private static double[] switchCost(DecodeEngine engine, Spec s, AdapterMix adapter) {
+    int[] prompt =
+        new Random(s.seed() + 1).ints(s.promptTokens(), 0, engine.config().vocabSize()).toArray();
+    SamplingParams one = SamplingParams.greedy(1, Set.of());
+    double[] base = new double[SWITCH_PAIRS];
+    double[] with = new double[SWITCH_PAIRS];
+    for (int i = 0; i < SWITCH_PAIRS; i++) {
+      base[i] =
+          BatchDecoder.generate(engine, new Request(prompt, AdapterMix.NONE, one)).firstTokenNanos()
+              / 1e6;
+      with[i] =
+          BatchDecoder.generate(engine, new Request(prompt, adapter, one)).firstTokenNanos() / 1e6;
+    }
+    return new double[] {median(base), median(with)};
+  }
+
+  private static final int SWITCH_PAIRS = 15;
 
   /** What one timed run measured. */
   private static final class Run {

@@ -22,13 +22,14 @@ public final class DecodeAdapter {
    *
    * @param rank r' of the folded pair
    * @param a A' [r', in], row-major
-   * @param b B' [out, r'], row-major, scaling folded in
+   * @param bt B' transposed, [r', out], row-major, scaling folded in: the branch's output is a sum
+   *     of r' rows of it, one vector pass each
    * @param delta Delta-LoRA's dense ΔW [out, in], or null
    * @param doraScale DoRA's m / ‖W + sBA‖ per output row [out], or null
    */
-  public record Branch(int rank, float[] a, float[] b, float[] delta, float[] doraScale) {
+  public record Branch(int rank, float[] a, float[] bt, float[] delta, float[] doraScale) {
     long bytes() {
-      return 4L * (a.length + b.length + len(delta) + len(doraScale));
+      return 4L * (a.length + bt.length + len(delta) + len(doraScale));
     }
 
     private static int len(float[] v) {
@@ -94,7 +95,7 @@ public final class DecodeAdapter {
       INDArray adapted = m.base().castTo(DataType.DOUBLE).add(b.mmul(a));
       dora = floats(m.magnitude().castTo(DataType.DOUBLE).reshape(-1).div(adapted.norm2(1)));
     }
-    return new Branch((int) a.rows(), floats(a), floats(b), delta, dora);
+    return new Branch((int) a.rows(), floats(a), floats(b.transpose()), delta, dora);
   }
 
   private static INDArray column(INDArray v) {

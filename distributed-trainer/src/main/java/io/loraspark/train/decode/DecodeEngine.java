@@ -294,7 +294,10 @@ public final class DecodeEngine {
       u = new float[br.rank()];
     }
     DecodeKernels.matvec(br.a(), br.rank(), inDim, in, xo, u, 0); // u = A' x
-    DecodeKernels.matvec(br.b(), outDim, br.rank(), u, 0, z, 0); // z = B' u
+    java.util.Arrays.fill(z, 0, outDim, 0f);
+    for (int c = 0; c < br.rank(); c++) { // z = B' u = Σ_c u_c B'[:, c], one row of B'^T each
+      DecodeKernels.addScaled(z, 0, br.bt(), c * outDim, u[c], outDim);
+    }
     if (br.doraScale() != null) {
       float[] scale = br.doraScale();
       for (int j = 0; j < outDim; j++) {
