@@ -108,6 +108,17 @@ class GenerateCliTest {
   }
 
   @Test
+  void aStopTokenIdEndsTheRequest() throws Exception {
+    JsonNode free = generate("--max-new-tokens", "30");
+    int stop = free.get("generated_ids").get(6).asInt();
+    JsonNode stopped = generate("--max-new-tokens", "30", "--stop-token-id", Integer.toString(stop));
+    JsonNode ids = stopped.get("generated_ids");
+    assertThat(ids.size()).isLessThanOrEqualTo(7);
+    assertThat(ids.get(ids.size() - 1).asInt()).isEqualTo(stop);
+    assertThat(stopped.get("finish_reason").asText()).isEqualTo("stop");
+  }
+
+  @Test
   void logprobsAreReportedPerToken() throws Exception {
     JsonNode out = generate("--max-new-tokens", "8", "--logprobs");
     assertThat(out.get("logprobs")).hasSize(8);
@@ -127,6 +138,7 @@ class GenerateCliTest {
     assertInputError(
         "adapter 'dora' is dora", "--adapter", lora.toString(), "--adapter", dora.toString());
     assertInputError("a stop string must not be empty", "--stop", "");
+    assertInputError("--stop-token-id 600 is outside the vocabulary", "--stop-token-id", "600");
   }
 
   @Test

@@ -91,6 +91,12 @@ final class GenerateCommand implements Callable<Integer> {
       description = "stop once the generated text contains this string (repeatable; not printed)")
   List<String> stops = new ArrayList<>();
 
+  @Option(
+      names = "--stop-token-id",
+      paramLabel = "ID",
+      description = "stop after generating this token id (repeatable; besides the model's EOS)")
+  List<Integer> stopIds = new ArrayList<>();
+
   @Option(names = "--logprobs", description = "with --json: each generated token's log-probability")
   boolean logprobs;
 
@@ -104,9 +110,11 @@ final class GenerateCommand implements Callable<Integer> {
   @Override
   public Integer call() {
     SamplingParams params =
-        new SamplingParams(maxNewTokens, temperature, topK, topP, seed, Set.of(), logprobs);
+        new SamplingParams(
+            maxNewTokens, temperature, topK, topP, seed, Set.copyOf(stopIds), logprobs);
     List<AdapterSpec> specs = adapters.stream().map(AdapterSpec::parse).toList();
     ModelWeights base = CheckpointLoader.load(model);
+    checkIds(base.config().vocabSize());
     AdapterRegistry registry = registry(base);
     List<String> names = new ArrayList<>();
     float[] weights = new float[specs.size()];
@@ -130,6 +138,15 @@ final class GenerateCommand implements Callable<Integer> {
       print(tokenizer, request, result, completion, mix);
     }
     return Main.OK;
+  }
+
+  private void checkIds(int vocab) {
+    for (int id : stopIds) {
+      if (id < 0 || id >= vocab) {
+        throw new IllegalArgumentException(
+            "--stop-token-id " + id + " is outside the vocabulary [0, " + vocab + ")");
+      }
+    }
   }
 
   /** Adapters from local paths anywhere (the user's own files) or from remote file systems. */
