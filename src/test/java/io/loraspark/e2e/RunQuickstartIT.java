@@ -38,6 +38,10 @@ class RunQuickstartIT {
     assertThat(s.get("best_eval_loss").asDouble())
         .as("best adapter vs base on the held-out split")
         .isLessThan(s.get("base_eval_loss").asDouble());
+    assertThat(s.get("serve_command").asText())
+        .as("the command that serves the run")
+        .startsWith("bin/lora-pipeline serve --model ")
+        .endsWith(" --run " + s.get("run_dir").asText(""));
     for (String f :
         List.of(
             "manifest.json",
