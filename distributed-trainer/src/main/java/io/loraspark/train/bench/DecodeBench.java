@@ -245,11 +245,21 @@ public final class DecodeBench {
 
   /** A rank-R LoRA on all seven targets with random A and B (seeded per adapter). */
   static LoraWeights randomAdapter(ModelWeights base, Spec s, int k) {
-    LoraConfig config =
-        new LoraConfig(s.rank(), 2.0 * s.rank(), 0.0, List.of(Projection.values()), false);
-    LoraWeights w = LoraWeights.init(base, config, s.seed() + k, DataType.FLOAT);
+    return randomAdapter(base, s.rank(), s.seed(), k);
+  }
+
+  /** Writes K random rank-R adapters for {@code base} as PEFT directories bench-0 .. bench-(K-1). */
+  public static void writeAdapters(ModelWeights base, Path dir, int k, int rank, long seed) {
+    for (int i = 0; i < k; i++) {
+      PeftAdapter.save(dir.resolve("bench-" + i), randomAdapter(base, rank, seed, i), null);
+    }
+  }
+
+  private static LoraWeights randomAdapter(ModelWeights base, int rank, long seed, int k) {
+    LoraConfig config = new LoraConfig(rank, 2.0 * rank, 0.0, List.of(Projection.values()), false);
+    LoraWeights w = LoraWeights.init(base, config, seed + k, DataType.FLOAT);
     org.nd4j.linalg.api.rng.Random rng =
-        Nd4j.getRandomFactory().getNewRandomInstance(s.seed() * 31 + k);
+        Nd4j.getRandomFactory().getNewRandomInstance(seed * 31 + k);
     for (LoraWeights.Module m : w.modules()) {
       m.b().assign(Nd4j.randn(Nd4j.create(DataType.FLOAT, m.b().shape()), rng).muli(0.01));
     }

@@ -113,6 +113,13 @@ final class BenchCommand implements Callable<Integer> {
   java.nio.file.Path writeModel;
 
   @Option(
+      names = "--write-adapters",
+      description =
+          "write --adapters K random rank-R LoRA adapters on all seven targets for the model (--model"
+              + " or the shape flags) as PEFT directories bench-0 .. bench-K-1 in DIR and exit")
+  java.nio.file.Path writeAdapters;
+
+  @Option(
       names = "--threads",
       defaultValue = "2",
       description =
@@ -159,7 +166,7 @@ final class BenchCommand implements Callable<Integer> {
 
   @Override
   public Integer call() {
-    if (writeModel != null || decode) {
+    if (writeModel != null || writeAdapters != null || decode) {
       return decodeOrWrite();
     }
     BenchSpec s =
@@ -220,6 +227,12 @@ final class BenchCommand implements Callable<Integer> {
               false);
       weights = SyntheticModel.create(shape.modelConfig(), seed);
       name = "synthetic";
+    }
+    if (writeAdapters != null) {
+      int k = adapters == null ? 1 : adapters;
+      DecodeBench.writeAdapters(weights, writeAdapters, k, rank, seed);
+      spec.commandLine().getOut().println("{\"adapters\": \"" + writeAdapters + "\", \"count\": " + k + "}");
+      return Main.OK;
     }
     if (writeModel != null) {
       DecodeBench.writeModel(weights, writeModel);
