@@ -23,8 +23,8 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * {@code generate} on the KV-cached engine, on the real stories260K: seeded sampling, stop
- * strings, adapters composed by weight, and bad input as one line with exit 2.
+ * {@code generate} on the KV-cached engine, on the real stories260K: seeded sampling, stop strings,
+ * adapters composed by weight, and bad input as one line with exit 2.
  */
 class GenerateCliTest {
   static final Path STORIES = CliScoreTest.STORIES;
@@ -77,7 +77,9 @@ class GenerateCliTest {
     JsonNode greedy = generate("--max-new-tokens", "40");
     assertThat(b).isEqualTo(a);
     assertThat(c.get("generated_ids")).as("another seed").isNotEqualTo(a.get("generated_ids"));
-    assertThat(a.get("generated_ids")).as("sampled, not greedy").isNotEqualTo(greedy.get("generated_ids"));
+    assertThat(a.get("generated_ids"))
+        .as("sampled, not greedy")
+        .isNotEqualTo(greedy.get("generated_ids"));
   }
 
   @Test
@@ -99,10 +101,17 @@ class GenerateCliTest {
     JsonNode once = generate("--max-new-tokens", "30", "--adapter", lora.toString());
     JsonNode halves =
         generate(
-            "--max-new-tokens", "30", "--adapter", "a=" + lora + ":0.5", "--adapter", "b=" + lora + ":0.5");
+            "--max-new-tokens",
+            "30",
+            "--adapter",
+            "a=" + lora + ":0.5",
+            "--adapter",
+            "b=" + lora + ":0.5");
     JsonNode base = generate("--max-new-tokens", "30");
     assertThat(halves.get("generated_ids")).isEqualTo(once.get("generated_ids"));
-    assertThat(once.get("generated_ids")).as("the adapter matters").isNotEqualTo(base.get("generated_ids"));
+    assertThat(once.get("generated_ids"))
+        .as("the adapter matters")
+        .isNotEqualTo(base.get("generated_ids"));
     assertThat(halves.get("adapters").toString())
         .isEqualTo("[{\"name\":\"a\",\"weight\":0.5},{\"name\":\"b\",\"weight\":0.5}]");
   }
@@ -111,7 +120,8 @@ class GenerateCliTest {
   void aStopTokenIdEndsTheRequest() throws Exception {
     JsonNode free = generate("--max-new-tokens", "30");
     int stop = free.get("generated_ids").get(6).asInt();
-    JsonNode stopped = generate("--max-new-tokens", "30", "--stop-token-id", Integer.toString(stop));
+    JsonNode stopped =
+        generate("--max-new-tokens", "30", "--stop-token-id", Integer.toString(stop));
     JsonNode ids = stopped.get("generated_ids");
     assertThat(ids.size()).isLessThanOrEqualTo(7);
     assertThat(ids.get(ids.size() - 1).asInt()).isEqualTo(stop);
@@ -134,7 +144,12 @@ class GenerateCliTest {
     assertInputError("top_k", "--top-k", "-2");
     assertInputError("max_new_tokens", "--max-new-tokens", "-1");
     assertInputError("does not exist", "--adapter", shared.resolve("missing").toString());
-    assertInputError("two adapters are named 'lora'", "--adapter", lora.toString(), "--adapter", lora.toString());
+    assertInputError(
+        "two adapters are named 'lora'",
+        "--adapter",
+        lora.toString(),
+        "--adapter",
+        lora.toString());
     assertInputError(
         "adapter 'dora' is dora", "--adapter", lora.toString(), "--adapter", dora.toString());
     assertInputError("a stop string must not be empty", "--stop", "");

@@ -248,7 +248,9 @@ public final class DecodeBench {
     return randomAdapter(base, s.rank(), s.seed(), k);
   }
 
-  /** Writes K random rank-R adapters for {@code base} as PEFT directories bench-0 .. bench-(K-1). */
+  /**
+   * Writes K random rank-R adapters for {@code base} as PEFT directories bench-0 .. bench-(K-1).
+   */
   public static void writeAdapters(ModelWeights base, Path dir, int k, int rank, long seed) {
     for (int i = 0; i < k; i++) {
       PeftAdapter.save(dir.resolve("bench-" + i), randomAdapter(base, rank, seed, i), null);

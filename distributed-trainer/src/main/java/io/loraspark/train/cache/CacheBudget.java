@@ -67,7 +67,7 @@ final class CacheBudget<V> {
       }
     }
     if (bytes > free) {
-      throw new IllegalStateException(cannotFit(name, bytes, lruFirst, pinned));
+      throw new AdapterCacheFullException(cannotFit(name, bytes, lruFirst, pinned));
     }
     for (CacheEntry<V> v : victims) {
       v.indexed = false;

@@ -38,6 +38,8 @@ final class LocalPaths {
       return p.toRealPath();
     } catch (NoSuchFileException e) {
       return null;
+    } catch (java.nio.file.FileSystemException e) { // a symbolic-link loop, a name too long, ...
+      throw new IllegalArgumentException(p + " cannot be resolved: " + e.getMessage(), e);
     } catch (IOException e) {
       throw new UncheckedIOException(p + ": cannot resolve its real path: " + e, e);
     }

@@ -162,13 +162,25 @@ public final class DecodeKernels {
    */
   public static void matmul(
       ByteBuffer wb, int wOff, int out, int in, float[] x, int rows, float[] y) {
+    boolean pairs = rows >= 8 && in % L == 0; // no scalar tail: the 2 x 4 kernel applies
     parallel(
-        out,
-        (long) in * rows,
+        (out + 1) / 2,
+        2L * in * rows,
         (from, to) -> {
-          for (int j = from; j < to; j++) {
+          for (int j = 2 * from; j < Math.min(out, 2 * to); j++) {
             int wo = wOff + j * in * 4;
             int r = 0;
+            if (pairs && j + 1 < Math.min(out, 2 * to)) {
+              for (; r + 4 <= rows; r += 4) { // two weight rows x four x rows: 8 sums in flight
+                dot4x2(wb, wo, x, r * in, in, y, r * out + j, out);
+              }
+              for (int rr = r; rr < rows; rr++) {
+                y[rr * out + j] = dot(wb, wo, x, rr * in, in);
+                y[rr * out + j + 1] = dot(wb, wo + in * 4, x, rr * in, in);
+              }
+              j++; // j + 1 is done too
+              continue;
+            }
             for (; r + 4 <= rows; r += 4) { // four x rows share the weight row's loads
               dot4(wb, wo, x, r * in, in, in, y, r * out + j, out);
             }
@@ -177,6 +189,49 @@ public final class DecodeKernels {
             }
           }
         });
+  }
+
+  /**
+   * {@link #dot} of weight rows j and j + 1 with four x rows (n floats each, contiguous, n a
+   * multiple of the vector length, so there is no scalar tail), into y[r, j] and y[r, j + 1]: each
+   * x load serves two weight rows and each weight load four x rows. Vectors never leave this method
+   * (passing one to a method C2 does not inline makes it allocate).
+   */
+  private static void dot4x2(
+      ByteBuffer wb, int wo, float[] x, int xo, int n, float[] y, int yo, int yStride) {
+    FloatVector a0 = FloatVector.zero(S);
+    FloatVector b0 = FloatVector.zero(S);
+    FloatVector c0 = FloatVector.zero(S);
+    FloatVector d0 = FloatVector.zero(S);
+    FloatVector a1 = FloatVector.zero(S);
+    FloatVector b1 = FloatVector.zero(S);
+    FloatVector c1 = FloatVector.zero(S);
+    FloatVector d1 = FloatVector.zero(S);
+    int wn = wo + n * 4;
+    for (int i = 0; i < n; i += L) {
+      FloatVector w0 = w(wb, wo + i * 4);
+      FloatVector w1 = w(wb, wn + i * 4);
+      FloatVector xa = FloatVector.fromArray(S, x, xo + i);
+      a0 = w0.fma(xa, a0);
+      a1 = w1.fma(xa, a1);
+      FloatVector xb = FloatVector.fromArray(S, x, xo + n + i);
+      b0 = w0.fma(xb, b0);
+      b1 = w1.fma(xb, b1);
+      FloatVector xc = FloatVector.fromArray(S, x, xo + 2 * n + i);
+      c0 = w0.fma(xc, c0);
+      c1 = w1.fma(xc, c1);
+      FloatVector xd = FloatVector.fromArray(S, x, xo + 3 * n + i);
+      d0 = w0.fma(xd, d0);
+      d1 = w1.fma(xd, d1);
+    }
+    y[yo] = sum(a0);
+    y[yo + 1] = sum(a1);
+    y[yo + yStride] = sum(b0);
+    y[yo + yStride + 1] = sum(b1);
+    y[yo + 2 * yStride] = sum(c0);
+    y[yo + 2 * yStride + 1] = sum(c1);
+    y[yo + 3 * yStride] = sum(d0);
+    y[yo + 3 * yStride + 1] = sum(d1);
   }
 
   /**

@@ -231,7 +231,9 @@ final class BenchCommand implements Callable<Integer> {
     if (writeAdapters != null) {
       int k = adapters == null ? 1 : adapters;
       DecodeBench.writeAdapters(weights, writeAdapters, k, rank, seed);
-      spec.commandLine().getOut().println("{\"adapters\": \"" + writeAdapters + "\", \"count\": " + k + "}");
+      spec.commandLine()
+          .getOut()
+          .println("{\"adapters\": \"" + writeAdapters + "\", \"count\": " + k + "}");
       return Main.OK;
     }
     if (writeModel != null) {

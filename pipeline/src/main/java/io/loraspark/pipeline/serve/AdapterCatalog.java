@@ -1,5 +1,6 @@
 package io.loraspark.pipeline.serve;
 
+import io.loraspark.train.cache.AdapterCacheFullException;
 import io.loraspark.train.cache.AdapterCacheStats;
 import io.loraspark.train.cache.AdapterSource;
 import io.loraspark.train.decode.AdapterRegistry;
@@ -79,7 +80,13 @@ final class AdapterCatalog {
         throw ApiError.invalid("lora_name", "an adapter named '" + name + "' is already loaded");
       }
     }
-    registry.cache().load(name, path);
+    try {
+      registry.cache().load(name, path);
+    } catch (AdapterCacheFullException e) {
+      throw ApiError.full("the adapter cache is full of adapters in use: " + e.getMessage());
+    } catch (java.io.UncheckedIOException e) {
+      throw ApiError.invalid("lora_path", e.getMessage());
+    }
     synchronized (this) {
       sources.put(name, path);
     }
@@ -120,12 +127,19 @@ final class AdapterCatalog {
       if (!registry.cache().names().contains(name)) {
         try {
           registry.cache().load(name, path);
+        } catch (AdapterCacheFullException e) {
+          throw ApiError.full(
+              "the adapter cache cannot take '" + name + "' now: " + e.getMessage());
         } catch (IllegalStateException alreadyLoadedOrLoading) {
           // another request loaded it first; acquire below shares it
         }
       }
     }
-    return registry.acquire(names, weights);
+    try {
+      return registry.acquire(names, weights);
+    } catch (AdapterCacheFullException e) {
+      throw ApiError.full("the adapter cache is full of adapters in use: " + e.getMessage());
+    }
   }
 
   AdapterCacheStats stats() {

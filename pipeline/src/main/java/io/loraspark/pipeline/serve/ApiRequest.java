@@ -95,12 +95,11 @@ record ApiRequest(
             "prompt", "prompt must be a string, a list of one string, or a list of token ids");
       }
     }
-    Integer maxTokens = intOrNull(root, chat ? "max_completion_tokens" : "max_tokens");
-    if (maxTokens == null) {
-      maxTokens = intOrNull(root, "max_tokens");
-    }
+    String maxKey =
+        chat && root.hasNonNull("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
+    Integer maxTokens = intOrNull(root, maxKey);
     if (maxTokens != null && maxTokens < 0) {
-      throw ApiError.invalid("max_tokens", "max_tokens must be >= 0 but was " + maxTokens);
+      throw ApiError.invalid(maxKey, maxKey + " must be >= 0 but was " + maxTokens);
     }
     double temperature = number(root, "temperature", 1.0, 0, 2);
     double topP = number(root, "top_p", 1.0, 0, 1);
@@ -111,7 +110,7 @@ record ApiRequest(
     if (topK != null && topK < -1) {
       throw ApiError.invalid("top_k", "top_k must be -1 or 0 (no limit) or a count >= 1");
     }
-    Integer seed = intOrNull(root, "seed");
+    Long seed = longOrNull(root, "seed");
     boolean stream = bool(root, "stream", false);
     JsonNode options = root.get("stream_options");
     boolean includeUsage =
@@ -126,7 +125,7 @@ record ApiRequest(
         temperature,
         topP,
         topK == null || topK < 0 ? 0 : topK,
-        seed == null ? null : seed.longValue(),
+        seed,
         stops(root.get("stop")),
         stream,
         includeUsage,
@@ -262,7 +261,7 @@ record ApiRequest(
       }
       return v.booleanValue();
     }
-    if (!v.isIntegralNumber() || v.intValue() != 0 && v.intValue() != 1) {
+    if (!v.isIntegralNumber() || !v.canConvertToInt() || v.intValue() != 0 && v.intValue() != 1) {
       throw ApiError.invalid(
           "logprobs", "logprobs must be 0 or 1 (the chosen token's; alternatives not supported)");
     }
@@ -283,7 +282,12 @@ record ApiRequest(
       if (!e.isObject() || !e.path("name").isTextual()) {
         throw ApiError.invalid(where, where + " must be {\"name\": ..., \"weight\": ...}");
       }
-      double w = number(e, "weight", 1.0, -100, 100);
+      double w;
+      try {
+        w = number(e, "weight", 1.0, -100, 100);
+      } catch (ApiError bad) {
+        throw ApiError.invalid(where + ".weight", where + "." + bad.getMessage());
+      }
       out.add(new Weighted(e.get("name").textValue(), (float) w));
     }
     return out;
@@ -312,6 +316,17 @@ record ApiRequest(
       throw ApiError.invalid(key, key + " must be an integer but was " + v);
     }
     return v.intValue();
+  }
+
+  private static Long longOrNull(JsonNode root, String key) {
+    JsonNode v = root.get(key);
+    if (v == null || v.isNull()) {
+      return null;
+    }
+    if (!v.isIntegralNumber() || !v.canConvertToLong()) {
+      throw ApiError.invalid(key, key + " must be a 64-bit integer but was " + v);
+    }
+    return v.longValue();
   }
 
   private static double number(JsonNode root, String key, double missing, double lo, double hi) {

@@ -52,11 +52,18 @@ final class Completions {
       String answeringModel) {}
 
   void handle(Context ctx, boolean chat) throws IOException {
-    ApiRequest api = ApiRequest.parse(ctx.bodyAsBytes(), chat);
+    ApiRequest api = ApiRequest.parse(LoraServer.body(ctx), chat);
     Plan plan = plan(api);
-    AdapterRegistry.MixLease lease = s.catalog().acquire(plan.names(), plan.weights());
     LinkedBlockingQueue<Integer> tokens = api.stream() ? new LinkedBlockingQueue<>() : null;
     CompletableFuture<Result> future;
+    DecodeService.Ticket ticket = s.decode().admit();
+    AdapterRegistry.MixLease lease;
+    try {
+      lease = s.catalog().acquire(plan.names(), plan.weights());
+    } catch (RuntimeException e) {
+      ticket.close();
+      throw e;
+    }
     try {
       TextGeneration text = s.text();
       Request base = text.request(plan.promptIds(), lease.mix(), plan.params(), api.stops());
@@ -69,8 +76,9 @@ final class Completions {
                   base.params(),
                   base.stop(),
                   (id, lp) -> tokens.add(id));
-      future = s.decode().submit(request);
+      future = ticket.submit(request);
     } catch (RuntimeException e) {
+      ticket.close();
       lease.close();
       throw e instanceof IllegalArgumentException iae
           ? ApiError.invalid(null, iae.getMessage())
@@ -153,25 +161,63 @@ final class Completions {
     return new Plan(api, ids, params, names, weights, answering);
   }
 
-  /** The adapter under which the prompt is most likely (the base when no adapter is known). */
+  /**
+   * The adapter under which the prompt is most likely (the base when no adapter is known). The
+   * candidates are scored in groups that fit the adapter cache: each group is leased, scored in one
+   * fused pass and released before the next.
+   */
   private String route(int[] ids) {
     List<String> candidates = s.catalog().names();
     if (candidates.isEmpty() || ids.length < 2) {
       return candidates.isEmpty() ? s.baseName() : candidates.get(0);
     }
-    AdapterRegistry.MixLease[] leases = new AdapterRegistry.MixLease[candidates.size()];
+    Best best = new Best();
+    List<String> group = new ArrayList<>();
+    List<AdapterRegistry.MixLease> leases = new ArrayList<>();
     try {
-      for (int k = 0; k < leases.length; k++) {
-        leases[k] = s.catalog().acquire(List.of(candidates.get(k)), new float[] {1f});
-      }
-      return s.router().route(ids, candidates, leases).adapter();
-    } finally {
-      for (AdapterRegistry.MixLease l : leases) {
-        if (l != null) {
-          l.close();
+      for (int k = 0; k < candidates.size(); ) {
+        try {
+          leases.add(s.catalog().acquire(List.of(candidates.get(k)), new float[] {1f}));
+          group.add(candidates.get(k));
+          k++;
+        } catch (ApiError e) {
+          if (e.status == 404) { // unloaded since the list was taken
+            k++;
+          } else if (e.status == 429 && !group.isEmpty()) { // the cache is full: score these first
+            score(ids, group, leases, best);
+          } else {
+            throw e;
+          }
         }
       }
+      if (!group.isEmpty()) {
+        score(ids, group, leases, best);
+      }
+    } finally {
+      leases.forEach(AdapterRegistry.MixLease::close);
     }
+    return best.name != null ? best.name : s.baseName();
+  }
+
+  /** The lowest mean NLL seen so far and its adapter. */
+  private static final class Best {
+    String name;
+    double nll = Double.POSITIVE_INFINITY;
+  }
+
+  /** Scores one group, keeps the best, releases the group's leases. */
+  private void score(
+      int[] ids, List<String> group, List<AdapterRegistry.MixLease> leases, Best best) {
+    Router.Choice c = s.router().route(ids, group, leases.toArray(AdapterRegistry.MixLease[]::new));
+    for (int k = 0; k < group.size(); k++) {
+      if (c.meanNll()[k] < best.nll) {
+        best.nll = c.meanNll()[k];
+        best.name = group.get(k);
+      }
+    }
+    leases.forEach(AdapterRegistry.MixLease::close);
+    leases.clear();
+    group.clear();
   }
 
   private static Result await(CompletableFuture<Result> f) {

@@ -42,32 +42,52 @@ final class DecodeService implements AutoCloseable {
   }
 
   /**
-   * Queues a request.
+   * A place for one request, taken before its adapters are leased (so a request that will be
+   * refused never loads or evicts an adapter); given back when the request ends, or on {@link
+   * #close} if it was never submitted.
+   */
+  final class Ticket implements AutoCloseable {
+    private boolean held = true;
+
+    /**
+     * Queues the request on this ticket.
+     *
+     * @throws IllegalArgumentException from the decoder (a prompt longer than the context, ...)
+     */
+    CompletableFuture<Result> submit(Request request) {
+      CompletableFuture<Result> f = decoder.submit(request);
+      held = false;
+      inFlight.incrementAndGet();
+      f.whenComplete(
+          (r, e) -> {
+            inFlight.decrementAndGet();
+            admitted.release();
+          });
+      LockSupport.unpark(thread);
+      return f;
+    }
+
+    @Override
+    public void close() {
+      if (held) {
+        held = false;
+        admitted.release();
+      }
+    }
+  }
+
+  /**
+   * Takes a place for a request.
    *
    * @throws ApiError 429 when {@code maxRunning + maxQueue} requests are already in
-   * @throws IllegalArgumentException from the decoder (a prompt longer than the context, ...)
    */
-  CompletableFuture<Result> submit(Request request) {
+  Ticket admit() {
     if (!admitted.tryAcquire()) {
       metrics.rejected();
       throw ApiError.full(
           "the server has " + capacity + " requests in flight; retry after a second");
     }
-    CompletableFuture<Result> f;
-    try {
-      f = decoder.submit(request);
-    } catch (RuntimeException e) {
-      admitted.release();
-      throw e;
-    }
-    inFlight.incrementAndGet();
-    f.whenComplete(
-        (r, e) -> {
-          inFlight.decrementAndGet();
-          admitted.release();
-        });
-    LockSupport.unpark(thread);
-    return f;
+    return new Ticket();
   }
 
   /** Requests queued or running. */

@@ -181,7 +181,7 @@ public final class LoraServer implements AutoCloseable {
     return o;
   }
 
-  private void load(Context ctx) {
+  private void load(Context ctx) throws IOException {
     JsonNode body = jsonBody(ctx);
     String name = field(body, "lora_name");
     String path = field(body, "lora_path");
@@ -194,11 +194,13 @@ public final class LoraServer implements AutoCloseable {
       throw ApiError.invalid("lora_path", e.getMessage());
     } catch (IllegalStateException e) {
       throw ApiError.invalid("lora_name", e.getMessage());
+    } catch (java.io.UncheckedIOException e) {
+      throw ApiError.invalid("lora_path", e.getMessage());
     }
     ctx.result("Success: LoRA adapter '" + name + "' added successfully.");
   }
 
-  private void unload(Context ctx) {
+  private void unload(Context ctx) throws IOException {
     String name = field(jsonBody(ctx), "lora_name");
     if (!s.catalog().unload(name)) {
       throw new ApiError(
@@ -211,14 +213,33 @@ public final class LoraServer implements AutoCloseable {
     ctx.result("Success: LoRA adapter '" + name + "' removed successfully.");
   }
 
-  private static JsonNode jsonBody(Context ctx) {
+  /**
+   * The request body, at most {@link #MAX_BODY_BYTES}: read from the stream with that bound, so a
+   * chunked body (no Content-Length, which Javalin's own limit checks) cannot exhaust memory.
+   *
+   * @throws ApiError 413 past the limit
+   */
+  static byte[] body(Context ctx) throws IOException {
+    byte[] b = ctx.req().getInputStream().readNBytes((int) MAX_BODY_BYTES + 1);
+    if (b.length > MAX_BODY_BYTES) {
+      throw new ApiError(
+          413,
+          "invalid_request_error",
+          null,
+          "request_too_large",
+          "the request body is over " + MAX_BODY_BYTES + " bytes");
+    }
+    return b;
+  }
+
+  private static JsonNode jsonBody(Context ctx) throws IOException {
     try {
-      JsonNode n = ApiRequest.JSON.readTree(ctx.bodyAsBytes());
+      JsonNode n = ApiRequest.JSON.readTree(body(ctx));
       if (n == null || !n.isObject()) {
         throw ApiError.invalid(null, "the body must be a JSON object");
       }
       return n;
-    } catch (IOException e) {
+    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
       throw ApiError.invalid(null, "the body is not valid JSON");
     }
   }
