@@ -2,8 +2,8 @@
 # serve-bench: requests/s, output tokens/s, time to first token and per-token latency of
 # `lora-pipeline serve` at 1, 8 and 32 concurrent streaming clients (bench/serve_load.py, loopback
 # only), on one adapter and spread over 8, for a model and a directory of adapters.
-# Usage: bench/serve-bench.sh --model DIR --adapters DIR [--requests N] [--max-tokens T]
-#          [--port P] [--threads N]
+# Usage: bench/serve-bench.sh --model DIR --adapters DIR [--requests N] [--max-tokens T] [--port P]
+# The model needs its tokenizer files (serve tokenizes text prompts).
 # Spreads over up to 8 of the adapters (all there are if fewer). Random adapters for a model:
 #   bin/lora-pipeline bench --model DIR --write-adapters OUT --adapters 8 --rank 16
 set -euo pipefail
@@ -34,6 +34,11 @@ server=$!
 trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null || true' EXIT
 for _ in $(seq 1 120); do
   curl -sf "http://127.0.0.1:$port/health" >/dev/null && break
+  if ! kill -0 "$server" 2>/dev/null; then
+    echo "error: the server exited; its stderr:" >&2
+    cat "${TMPDIR:-/tmp}/serve-bench.log" >&2
+    exit 1
+  fi
   sleep 1
 done
 url="http://127.0.0.1:$port"

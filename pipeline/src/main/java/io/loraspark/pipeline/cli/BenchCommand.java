@@ -169,34 +169,38 @@ final class BenchCommand implements Callable<Integer> {
     if (writeModel != null || writeAdapters != null || decode) {
       return decodeOrWrite();
     }
-    BenchSpec s =
-        new BenchSpec(
-            hidden,
-            layers,
-            heads,
-            kvHeads,
-            ffn,
-            vocab,
-            tied,
-            batch,
-            seq,
-            rank,
-            Projection.parseList(targets),
-            adapters == null ? 1 : adapters,
-            threads,
-            opThreads,
-            steps,
-            warmup,
-            seed,
-            BaseQuant.parse(baseQuant),
-            recompute);
+    BenchSpec s = shapeSpec();
     BenchResult result = LoraBench.run(s);
     spec.commandLine().getOut().println(result.toJson());
     spec.commandLine().getOut().flush();
     return Main.OK;
   }
 
-  /** {@code --write-model} or {@code --decode}. */
+  /** The training bench's spec from the options (its model config serves every mode). */
+  private BenchSpec shapeSpec() {
+    return new BenchSpec(
+        hidden,
+        layers,
+        heads,
+        kvHeads,
+        ffn,
+        vocab,
+        tied,
+        batch,
+        seq,
+        rank,
+        Projection.parseList(targets),
+        adapters == null ? 1 : adapters,
+        threads,
+        opThreads,
+        steps,
+        warmup,
+        seed,
+        BaseQuant.parse(baseQuant),
+        recompute);
+  }
+
+  /** {@code --write-model}, {@code --write-adapters} or {@code --decode}. */
   private Integer decodeOrWrite() {
     ModelWeights weights;
     String name;
@@ -204,27 +208,7 @@ final class BenchCommand implements Callable<Integer> {
       weights = CheckpointLoader.load(model);
       name = model.toString();
     } else {
-      BenchSpec shape =
-          new BenchSpec(
-              hidden,
-              layers,
-              heads,
-              kvHeads,
-              ffn,
-              vocab,
-              tied,
-              1,
-              Math.max(seq, 2048),
-              rank,
-              Projection.parseList(targets),
-              1,
-              threads,
-              opThreads,
-              1,
-              0,
-              seed,
-              BaseQuant.NONE,
-              false);
+      BenchSpec shape = shapeSpec(); // its config has max positions max(T, 2048)
       weights = SyntheticModel.create(shape.modelConfig(), seed);
       name = "synthetic";
     }

@@ -94,7 +94,7 @@ public final class TextGeneration {
   }
 
   /** Where the earliest stop string starts in {@code text}, or -1. */
-  static int stopAt(String text, List<String> stops) {
+  public static int stopAt(String text, List<String> stops) {
     int first = -1;
     for (String s : stops) {
       int i = text.indexOf(s);

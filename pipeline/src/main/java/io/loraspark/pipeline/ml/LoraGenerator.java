@@ -3,12 +3,10 @@ package io.loraspark.pipeline.ml;
 import io.loraspark.pipeline.spark.Sessions;
 import io.loraspark.train.cache.AdapterSource;
 import io.loraspark.train.model.ModelConfig;
-import java.io.Serializable;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Locale;
 import org.apache.spark.ml.Transformer;
 import org.apache.spark.ml.param.DoubleParam;
 import org.apache.spark.ml.param.IntParam;
@@ -26,7 +24,6 @@ import org.apache.spark.sql.Row;
 import org.apache.spark.sql.types.DataType;
 import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructType;
-import scala.runtime.AbstractFunction1;
 
 /**
  * Text generation as a Spark ML {@link Transformer}: {@code transform} appends to each row the text
@@ -116,17 +113,14 @@ public final class LoraGenerator extends Transformer implements DefaultParamsWri
             this,
             "stopStrings",
             "a row's text ends before the first of these it contains",
-            new Check<>(
-                "stopStrings",
-                a -> Arrays.stream(a).allMatch(s -> s != null && !s.isEmpty()),
-                "strings that are not empty"));
+            ParamChecks.stringArrays(
+                "stopStrings", s -> s != null && !s.isEmpty(), "strings that are not empty"));
     adapterCacheBytes =
         new LongParam(
             this,
             "adapterCacheBytes",
             "bytes of adapter tensors each executor JVM keeps in RAM per checkpoint and root",
-            new Check<>(
-                "adapterCacheBytes", v -> v instanceof Long l && l >= 1, "an integer >= 1"));
+            ParamChecks.longs("adapterCacheBytes", 1));
     maxBatchRows =
         ints("maxBatchRows", "the most requests a partition decodes at once (rows per step)", 1);
     setDefaults();
@@ -228,16 +222,7 @@ public final class LoraGenerator extends Transformer implements DefaultParamsWri
   }
 
   private static void requireString(StructType schema, String column, String param) {
-    if (!Arrays.asList(schema.fieldNames()).contains(column)) {
-      throw new IllegalArgumentException(
-          "Column "
-              + column
-              + " ("
-              + param
-              + ") does not exist; columns are "
-              + Arrays.toString(schema.fieldNames()));
-    }
-    DataType t = schema.apply(column).dataType();
+    DataType t = TokenColumns.typeOf(schema, column, param);
     if (!t.equals(DataTypes.StringType)) {
       throw new IllegalArgumentException(
           "Column " + column + " must be string but was " + t.simpleString());
@@ -465,31 +450,4 @@ public final class LoraGenerator extends Transformer implements DefaultParamsWri
 
   /** Spark's default params reader, reached through its Scala trait. */
   private static final class Reader implements DefaultParamsReadable<LoraGenerator> {}
-
-  /**
-   * A validator for the value types {@link ParamChecks} does not cover (long, string array), with
-   * its message.
-   */
-  private static final class Check<T> extends AbstractFunction1<T, Object> implements Serializable {
-    private static final long serialVersionUID = 1L;
-    private final String name;
-    private final ParamChecks.Rule<T> rule;
-    private final String valid;
-
-    Check(String name, ParamChecks.Rule<T> rule, String valid) {
-      this.name = name;
-      this.rule = rule;
-      this.valid = valid;
-    }
-
-    @Override
-    public Object apply(T value) {
-      if (value == null || !rule.test(value)) {
-        String shown = value instanceof String[] a ? Arrays.toString(a) : String.valueOf(value);
-        throw new IllegalArgumentException(
-            String.format(Locale.ROOT, "Cannot set %s to %s: must be %s", name, shown, valid));
-      }
-      return Boolean.TRUE;
-    }
-  }
 }

@@ -34,8 +34,10 @@ final class ParamChecks {
     @Override
     public Object apply(T value) {
       if (value == null || !rule.test(value)) {
+        String shown =
+            value instanceof String[] a ? java.util.Arrays.toString(a) : String.valueOf(value);
         throw new IllegalArgumentException(
-            String.format(Locale.ROOT, "Cannot set %s to %s: must be %s", name, value, valid));
+            String.format(Locale.ROOT, "Cannot set %s to %s: must be %s", name, shown, valid));
       }
       return Boolean.TRUE;
     }
@@ -61,6 +63,16 @@ final class ParamChecks {
   /** A string param accepted by {@code rule}, described by {@code valid}. */
   static Function1<String, Object> strings(String name, Rule<String> rule, String valid) {
     return new Check<>(name, rule, valid);
+  }
+
+  /** A long param of at least {@code min} ({@code LongParam} validators see boxed values). */
+  static Function1<Object, Object> longs(String name, long min) {
+    return new Check<>(name, v -> v instanceof Long l && l >= min, "an integer >= " + min);
+  }
+
+  /** A string-array param whose every element {@code rule} accepts, described by {@code valid}. */
+  static Function1<String[], Object> stringArrays(String name, Rule<String> rule, String valid) {
+    return new Check<>(name, a -> java.util.Arrays.stream(a).allMatch(rule), valid);
   }
 
   /** A string param that names a column: not blank. */

@@ -56,6 +56,20 @@ record TokenColumns(String idsName, int ids, String labelsName, int labels, int 
   }
 
   private static int require(StructType schema, String column, String param) {
+    DataType t = typeOf(schema, column, param);
+    if (!(t instanceof ArrayType a && a.elementType().equals(DataTypes.IntegerType))) {
+      throw new IllegalArgumentException(
+          "Column " + column + " must be array<int> but was " + t.simpleString());
+    }
+    return schema.fieldIndex(column);
+  }
+
+  /**
+   * The type of {@code column}, which the param {@code param} names.
+   *
+   * @throws IllegalArgumentException naming the column, the param and the columns there are
+   */
+  static DataType typeOf(StructType schema, String column, String param) {
     if (!Arrays.asList(schema.fieldNames()).contains(column)) {
       throw new IllegalArgumentException(
           "Column "
@@ -65,12 +79,7 @@ record TokenColumns(String idsName, int ids, String labelsName, int labels, int 
               + ") does not exist; columns are "
               + Arrays.toString(schema.fieldNames()));
     }
-    DataType t = schema.apply(column).dataType();
-    if (!(t instanceof ArrayType a && a.elementType().equals(DataTypes.IntegerType))) {
-      throw new IllegalArgumentException(
-          "Column " + column + " must be array<int> but was " + t.simpleString());
-    }
-    return schema.fieldIndex(column);
+    return schema.apply(column).dataType();
   }
 
   /**

@@ -1,5 +1,6 @@
 package io.loraspark.pipeline.serve;
 
+import io.loraspark.pipeline.generate.TextGeneration;
 import io.loraspark.prep.tokenize.TextTokenizer;
 import java.util.Arrays;
 import java.util.List;
@@ -30,7 +31,7 @@ final class StreamText {
     }
     ids[count++] = id;
     String text = tokenizer.decode(Arrays.copyOf(ids, count), true);
-    int cut = stopAt(text);
+    int cut = TextGeneration.stopAt(text, stops);
     if (cut >= 0) {
       text = text.substring(0, cut);
     } else {
@@ -54,17 +55,6 @@ final class StreamText {
     String delta = text.substring(sent.length());
     sent = text;
     return delta;
-  }
-
-  private int stopAt(String text) {
-    int first = -1;
-    for (String s : stops) {
-      int i = text.indexOf(s);
-      if (i >= 0 && (first < 0 || i < first)) {
-        first = i;
-      }
-    }
-    return first;
   }
 
   /** The length of the longest ending of text that is a proper prefix of a stop string. */

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.loraspark.pipeline.generate.TextGeneration;
+import io.loraspark.pipeline.testing.RandomAdapters;
 import io.loraspark.prep.tokenize.TextTokenizer;
 import io.loraspark.train.decode.AdapterMix;
 import io.loraspark.train.decode.AdapterRegistry;
@@ -11,11 +12,8 @@ import io.loraspark.train.decode.BatchDecoder;
 import io.loraspark.train.decode.DecodeEngine;
 import io.loraspark.train.decode.Request;
 import io.loraspark.train.decode.SamplingParams;
-import io.loraspark.train.lora.LoraConfig;
-import io.loraspark.train.lora.LoraWeights;
-import io.loraspark.train.lora.PeftAdapter;
+import io.loraspark.train.lora.LoraMethod;
 import io.loraspark.train.model.ModelWeights;
-import io.loraspark.train.model.Projection;
 import io.loraspark.train.spark.BaseModelCache;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -23,7 +21,6 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Random;
 import java.util.Set;
 import org.apache.spark.ml.param.ParamMap;
 import org.apache.spark.sql.Dataset;
@@ -36,8 +33,6 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * The generator on the real stories260K with two random adapters: every row's text is the one the
@@ -82,17 +77,15 @@ class LoraGeneratorTest {
 
   /** A rank-4 LoRA on every projection with B ~ N(0, 0.2²), so it changes the greedy text. */
   static void saveAdapter(String name, long seed) {
-    LoraConfig config = new LoraConfig(4, 8.0, 0.0, List.of(Projection.values()), false);
-    LoraWeights w = LoraWeights.init(base, config, seed, DataType.FLOAT);
-    Random rnd = new Random(seed);
-    for (LoraWeights.Module m : w.modules()) {
-      float[] b = new float[(int) m.b().length()];
-      for (int i = 0; i < b.length; i++) {
-        b[i] = (float) (0.2 * rnd.nextGaussian());
-      }
-      m.b().assign(Nd4j.create(b, m.b().shape(), 'c'));
-    }
-    PeftAdapter.save(adapters.resolve(name), w, MlFixtures.STORIES.toString());
+    RandomAdapters.save(
+        base,
+        adapters.resolve(name),
+        LoraMethod.LORA,
+        4,
+        seed,
+        seed,
+        0.2,
+        MlFixtures.STORIES.toString());
   }
 
   static Dataset<Row> prompts(String[][] rows) {

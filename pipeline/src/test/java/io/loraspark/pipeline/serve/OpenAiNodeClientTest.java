@@ -1,21 +1,16 @@
 package io.loraspark.pipeline.serve;
 
+import static io.loraspark.pipeline.serve.ServeClient.JSON;
+import static io.loraspark.pipeline.serve.ServeClient.STORIES;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.fail;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import io.loraspark.pipeline.cli.Main;
-import io.loraspark.train.lora.LoraConfig;
-import io.loraspark.train.lora.LoraWeights;
-import io.loraspark.train.lora.PeftAdapter;
+import io.loraspark.pipeline.testing.RandomAdapters;
 import io.loraspark.train.model.CheckpointLoader;
 import io.loraspark.train.model.ModelWeights;
-import io.loraspark.train.model.Projection;
-import java.io.ByteArrayOutputStream;
 import java.io.File;
 import java.io.IOException;
-import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -23,16 +18,12 @@ import java.nio.file.StandardCopyOption;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
-import java.util.Random;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * {@code serve} driven end to end by the official OpenAI Node client ({@code openai} 7.60.0, pinned
@@ -45,19 +36,17 @@ import org.nd4j.linalg.factory.Nd4j;
  * -Dlora.npm=PATH} choose the executables; otherwise they are looked up on {@code PATH}.
  */
 class OpenAiNodeClientTest {
-  static final Path STORIES = Path.of("../models/stories260K");
   static final Path NODE_SOURCES = Path.of("src/test/node");
   static final Path INSTALL_DIR = Path.of("target/openai-node-client");
   static final String PROMPT = "Once upon a time";
   static final int MAX_TOKENS = 20;
   static final Duration INSTALL_TIMEOUT = Duration.ofMinutes(3);
   static final Duration CLIENT_TIMEOUT = Duration.ofSeconds(90);
-  static final ObjectMapper JSON = new ObjectMapper();
 
   @TempDir static Path dir;
   static Path adapters;
   static Path gamma;
-  static LoraServer server;
+  static ServeClient serve;
   static String baseUrl;
 
   /** What client.mjs printed. */
@@ -76,24 +65,12 @@ class OpenAiNodeClientTest {
 
     ModelWeights base = CheckpointLoader.load(STORIES);
     adapters = dir.resolve("adapters");
-    save(base, adapters.resolve("alpha"), 1);
-    save(base, adapters.resolve("beta"), 2);
+    RandomAdapters.save(base, adapters.resolve("alpha"), 1, 0.3);
+    RandomAdapters.save(base, adapters.resolve("beta"), 2, 0.3);
     gamma = dir.resolve("spare/gamma");
-    save(base, gamma, 3);
-    server =
-        new ServeOptions(
-                STORIES,
-                adapters,
-                null,
-                Map.of(),
-                List.of(dir.resolve("spare")),
-                64L << 20,
-                64,
-                8,
-                8,
-                null)
-            .build();
-    baseUrl = "http://127.0.0.1:" + server.start("127.0.0.1", 0) + "/v1";
+    RandomAdapters.save(base, gamma, 3, 0.3);
+    serve = ServeClient.start(ServeClient.onStories(adapters, dir.resolve("spare")));
+    baseUrl = serve.url + "/v1";
 
     String out = run(List.of(node, "client.mjs", baseUrl, gamma.toString()), work, CLIENT_TIMEOUT);
     System.err.println("client.mjs observed: " + out.strip());
@@ -108,8 +85,8 @@ class OpenAiNodeClientTest {
 
   @AfterAll
   static void stop() {
-    if (server != null) {
-      server.close();
+    if (serve != null) {
+      serve.close();
     }
   }
 
@@ -206,21 +183,6 @@ class OpenAiNodeClientTest {
     assertRejected(step("badRequest"), 400, "isBadRequestError", "temperature");
   }
 
-  /** A PEFT adapter with random B (A as LoRA initialises it), so it changes the base's answers. */
-  static void save(ModelWeights base, Path to, long seed) {
-    LoraConfig c = new LoraConfig(4, 8, 0, List.of(Projection.values()), false);
-    LoraWeights w = LoraWeights.init(base, c, seed, DataType.FLOAT);
-    Random rnd = new Random(seed);
-    for (LoraWeights.Module m : w.modules()) {
-      float[] v = new float[(int) m.b().length()];
-      for (int i = 0; i < v.length; i++) {
-        v[i] = (float) (0.3 * rnd.nextGaussian());
-      }
-      m.b().assign(Nd4j.create(v, m.b().shape(), 'c'));
-    }
-    PeftAdapter.save(to, w, null);
-  }
-
   /** One step's observation; fails with the error it threw when it threw. */
   static JsonNode step(String name) {
     JsonNode s = seen.get(name);
@@ -248,26 +210,7 @@ class OpenAiNodeClientTest {
 
   /** generate's greedy completion of the prompt under the adapter, in-process through the CLI. */
   static String generate(String adapter) throws Exception {
-    ByteArrayOutputStream out = new ByteArrayOutputStream();
-    ByteArrayOutputStream err = new ByteArrayOutputStream();
-    int code =
-        Main.execute(
-            new String[] {
-              "generate",
-              "--model",
-              STORIES.toString(),
-              "--adapter",
-              adapters.resolve(adapter).toString(),
-              "--prompt",
-              PROMPT,
-              "--max-new-tokens",
-              Integer.toString(MAX_TOKENS),
-              "--json"
-            },
-            new PrintStream(out, true, StandardCharsets.UTF_8),
-            new PrintStream(err, true, StandardCharsets.UTF_8));
-    assertThat(code).as("generate: %s", err.toString(StandardCharsets.UTF_8)).isZero();
-    return JSON.readTree(out.toString(StandardCharsets.UTF_8)).get("completion").asText();
+    return ServeClient.generate(PROMPT, adapters.resolve(adapter), MAX_TOKENS);
   }
 
   static List<String> strings(JsonNode array) {

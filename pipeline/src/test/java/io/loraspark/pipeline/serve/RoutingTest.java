@@ -1,22 +1,16 @@
 package io.loraspark.pipeline.serve;
 
+import static io.loraspark.pipeline.serve.ServeClient.JSON;
+import static io.loraspark.pipeline.serve.ServeClient.STORIES;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.loraspark.pipeline.cli.Main;
+import io.loraspark.pipeline.testing.InProcessCli;
 import io.loraspark.prep.tokenize.TextTokenizer;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -34,13 +28,6 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code model} names the adapter chosen) at least 90% of the time.
  */
 class RoutingTest {
-  static final Path STORIES = Path.of("../models/stories260K");
-  static final ObjectMapper JSON = new ObjectMapper();
-  static final HttpClient HTTP =
-      HttpClient.newBuilder()
-          .version(HttpClient.Version.HTTP_1_1)
-          .connectTimeout(Duration.ofSeconds(5))
-          .build();
   static final String[] OPENERS = {
     "Once upon a time", "One day", "Lily and Tom", "The little dog", "Mom said", "There was a bird"
   };
@@ -48,18 +35,17 @@ class RoutingTest {
   static final int HELD_OUT = 12;
 
   @TempDir static Path dir;
-  static LoraServer server;
-  static String url;
+  static ServeClient serve;
   static List<String> heldOutStories;
   static List<String> heldOutNumbers;
 
   @BeforeAll
   static void trainAndServe() throws Exception {
     Path adapters = Files.createDirectories(dir.resolve("adapters"));
-    server =
-        new ServeOptions(STORIES, adapters, null, Map.of(), List.of(), 64L << 20, 256, 32, 64, null)
-            .build();
-    url = "http://127.0.0.1:" + server.start("127.0.0.1", 0);
+    serve =
+        ServeClient.start(
+            new ServeOptions(
+                STORIES, adapters, null, Map.of(), List.of(), 64L << 20, 256, 32, 64, null));
 
     // the base model's own stories (sampled by this server, before it has any adapter)
     List<String> stories = sampleStories(TRAIN_ROWS + HELD_OUT);
@@ -75,7 +61,7 @@ class RoutingTest {
     train(tokenized(numbers.subList(0, TRAIN_ROWS), "numbers.jsonl"), adapters.resolve("numbers"));
     for (String name : List.of("stories", "numbers")) {
       HttpResponse<String> r =
-          post(
+          serve.post(
               "/v1/load_lora_adapter",
               JSON.createObjectNode()
                   .put("lora_name", name)
@@ -87,8 +73,8 @@ class RoutingTest {
 
   @AfterAll
   static void stop() {
-    if (server != null) {
-      server.close();
+    if (serve != null) {
+      serve.close();
     }
   }
 
@@ -114,7 +100,7 @@ class RoutingTest {
               .put("max_tokens", 56)
               .put("temperature", 1.0)
               .put("seed", 1000 + i);
-      pending.add(HTTP.sendAsync(request("/v1/completions", body.toString()), ofString()));
+      pending.add(serve.sendAsync(serve.jsonPost("/v1/completions", body.toString())));
     }
     List<String> out = new ArrayList<>();
     for (int i = 0; i < n; i++) {
@@ -139,53 +125,27 @@ class RoutingTest {
   }
 
   static void train(Path data, Path out) {
-    ByteArrayOutputStream stdout = new ByteArrayOutputStream();
-    ByteArrayOutputStream stderr = new ByteArrayOutputStream();
-    int code =
-        Main.execute(
-            new String[] {
-              "train",
-              "--model",
-              STORIES.toString(),
-              "--data",
-              data.toString(),
-              "--output",
-              out.toString(),
-              "--rank",
-              "8",
-              "--lr",
-              "5e-3",
-              "--lr-ratio",
-              "4",
-              "--steps",
-              "40",
-              "--batch-size",
-              "8",
-              "--seed",
-              "3",
-              "--quiet"
-            },
-            new PrintStream(stdout, true, StandardCharsets.UTF_8),
-            new PrintStream(stderr, true, StandardCharsets.UTF_8));
-    assertThat(code)
-        .as("train %s: %s", out.getFileName(), stderr.toString(StandardCharsets.UTF_8))
-        .isZero();
-  }
-
-  static HttpRequest request(String path, String body) {
-    return HttpRequest.newBuilder(URI.create(url + path))
-        .timeout(Duration.ofSeconds(60))
-        .header("Content-Type", "application/json")
-        .POST(HttpRequest.BodyPublishers.ofString(body))
-        .build();
-  }
-
-  static HttpResponse.BodyHandler<String> ofString() {
-    return HttpResponse.BodyHandlers.ofString();
-  }
-
-  static HttpResponse<String> post(String path, String body) throws Exception {
-    return HTTP.send(request(path, body), ofString());
+    InProcessCli.run(
+        "train",
+        "--model",
+        STORIES.toString(),
+        "--data",
+        data.toString(),
+        "--output",
+        out.toString(),
+        "--rank",
+        "8",
+        "--lr",
+        "5e-3",
+        "--lr-ratio",
+        "4",
+        "--steps",
+        "40",
+        "--batch-size",
+        "8",
+        "--seed",
+        "3",
+        "--quiet");
   }
 
   /** The adapter {@code auto} chose for {@code prompt}. */
@@ -196,48 +156,39 @@ class RoutingTest {
             .put("prompt", prompt)
             .put("max_tokens", 2)
             .put("temperature", 0);
-    HttpResponse<String> r = post("/v1/completions", body.toString());
+    HttpResponse<String> r = serve.post("/v1/completions", body.toString());
     assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
     JsonNode answer = JSON.readTree(r.body());
     assertThat(answer.get("object").asText()).isEqualTo("text_completion");
     return answer.get("model").asText();
   }
 
+  /** The prompts {@code auto} routed to the other adapter than {@code own}. */
+  static List<String> misrouted(List<String> prompts, String own) throws Exception {
+    List<String> wrong = new ArrayList<>();
+    for (String p : prompts) {
+      String chosen = routed(p);
+      assertThat(chosen).isIn("stories", "numbers");
+      if (!chosen.equals(own)) {
+        wrong.add(p);
+      }
+    }
+    return wrong;
+  }
+
   @Test
   void autoIsListedAsAModel() throws Exception {
-    HttpResponse<String> r =
-        HTTP.send(HttpRequest.newBuilder(URI.create(url + "/v1/models")).build(), ofString());
-    List<String> ids = new ArrayList<>();
-    JSON.readTree(r.body()).get("data").forEach(m -> ids.add(m.get("id").asText()));
-    assertThat(ids).contains("stories", "numbers", "auto");
+    assertThat(serve.modelIds()).contains("stories", "numbers", "auto");
   }
 
   @Test
   void heldOutPromptsAreRoutedToTheAdapterTrainedOnTheirKind() throws Exception {
     assertThat(heldOutStories).hasSizeGreaterThanOrEqualTo(10);
     assertThat(heldOutNumbers).hasSizeGreaterThanOrEqualTo(10);
-    int storiesRight = 0;
-    List<String> storiesWrong = new ArrayList<>();
-    for (String p : heldOutStories) {
-      String chosen = routed(p);
-      assertThat(chosen).isIn("stories", "numbers");
-      if (chosen.equals("stories")) {
-        storiesRight++;
-      } else {
-        storiesWrong.add(p);
-      }
-    }
-    int numbersRight = 0;
-    List<String> numbersWrong = new ArrayList<>();
-    for (String p : heldOutNumbers) {
-      String chosen = routed(p);
-      assertThat(chosen).isIn("stories", "numbers");
-      if (chosen.equals("numbers")) {
-        numbersRight++;
-      } else {
-        numbersWrong.add(p);
-      }
-    }
+    List<String> storiesWrong = misrouted(heldOutStories, "stories");
+    int storiesRight = heldOutStories.size() - storiesWrong.size();
+    List<String> numbersWrong = misrouted(heldOutNumbers, "numbers");
+    int numbersRight = heldOutNumbers.size() - numbersWrong.size();
     assertThat(storiesRight)
         .as("stories prompts routed to 'stories'; misrouted: %s", storiesWrong)
         .isGreaterThanOrEqualTo((int) Math.ceil(0.9 * heldOutStories.size()));
@@ -250,7 +201,7 @@ class RoutingTest {
   void routingWorksForChatAndStreamsNameTheChosenAdapter() throws Exception {
     ObjectNode chat = JSON.createObjectNode().put("model", "auto").put("max_tokens", 2);
     chat.putArray("messages").addObject().put("role", "user").put("content", heldOutNumbers.get(0));
-    HttpResponse<String> r = post("/v1/chat/completions", chat.toString());
+    HttpResponse<String> r = serve.post("/v1/chat/completions", chat.toString());
     assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
     assertThat(JSON.readTree(r.body()).get("model").asText()).isIn("stories", "numbers");
 
@@ -261,7 +212,7 @@ class RoutingTest {
             .put("max_tokens", 3)
             .put("temperature", 0)
             .put("stream", true);
-    HttpResponse<String> sse = post("/v1/completions", stream.toString());
+    HttpResponse<String> sse = serve.post("/v1/completions", stream.toString());
     assertThat(sse.statusCode()).isEqualTo(200);
     String[] events = sse.body().split("\n\n");
     assertThat(events[events.length - 1]).isEqualTo("data: [DONE]");

@@ -1,9 +1,10 @@
 package io.loraspark.pipeline.serve;
 
+import static io.loraspark.pipeline.serve.ServeClient.JSON;
+import static io.loraspark.pipeline.serve.ServeClient.STORIES;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.loraspark.train.lora.LoraConfig;
 import io.loraspark.train.lora.LoraWeights;
@@ -18,18 +19,14 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.io.SequenceInputStream;
 import java.net.Socket;
-import java.net.URI;
-import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
@@ -49,13 +46,6 @@ import org.nd4j.linalg.api.buffer.DataType;
  * answered or dropped cleanly) and the server keeps serving.
  */
 class ServeHostileTest {
-  static final Path STORIES = Path.of("../models/stories260K");
-  static final ObjectMapper JSON = new ObjectMapper();
-  static final HttpClient HTTP =
-      HttpClient.newBuilder()
-          .version(HttpClient.Version.HTTP_1_1)
-          .connectTimeout(Duration.ofSeconds(5))
-          .build();
   static final String OK_BODY =
       "{\"model\": \"alpha\", \"prompt\": \"Once upon a time\", \"max_tokens\": 4,"
           + " \"temperature\": 0}";
@@ -64,9 +54,7 @@ class ServeHostileTest {
   static Path adapters;
   static Path spare;
   static Path outside;
-  static LoraServer server;
-  static int port;
-  static String url;
+  static ServeClient serve;
 
   @BeforeAll
   static void start() throws IOException {
@@ -77,26 +65,21 @@ class ServeHostileTest {
     save(base, adapters.resolve("alpha"));
     save(base, spare.resolve("gamma"));
     save(base, outside.resolve("delta"));
-    server =
-        new ServeOptions(
-                STORIES, adapters, null, Map.of(), List.of(spare), 64L << 20, 64, 8, 8, null)
-            .build();
-    port = server.start("127.0.0.1", 0);
-    url = "http://127.0.0.1:" + port;
+    serve = ServeClient.start(ServeClient.onStories(adapters, spare));
   }
 
   @AfterAll
   static void stop() {
-    if (server != null) {
-      server.close();
+    if (serve != null) {
+      serve.close();
     }
   }
 
   /** After every test: the server is healthy and still completes a normal request. */
   @AfterEach
   void stillServing() throws Exception {
-    assertThat(get("/health").statusCode()).as("/health").isEqualTo(200);
-    HttpResponse<String> r = post("/v1/completions", OK_BODY);
+    assertThat(serve.get("/health").statusCode()).as("/health").isEqualTo(200);
+    HttpResponse<String> r = serve.post("/v1/completions", OK_BODY);
     assertThat(r.statusCode()).as("a normal completion: %s", r.body()).isEqualTo(200);
     assertThat(JSON.readTree(r.body()).get("usage").get("completion_tokens").asInt()).isEqualTo(4);
   }
@@ -106,32 +89,11 @@ class ServeHostileTest {
     PeftAdapter.save(to, LoraWeights.init(base, c, 1, DataType.FLOAT), null);
   }
 
-  static HttpResponse<String> post(String path, String body) throws Exception {
-    return HTTP.send(
-        HttpRequest.newBuilder(URI.create(url + path))
-            .timeout(Duration.ofSeconds(60))
-            .header("Content-Type", "application/json")
-            .POST(HttpRequest.BodyPublishers.ofString(body))
-            .build(),
-        HttpResponse.BodyHandlers.ofString());
-  }
-
-  static HttpResponse<String> get(String path) throws Exception {
-    return HTTP.send(
-        HttpRequest.newBuilder(URI.create(url + path)).timeout(Duration.ofSeconds(30)).build(),
-        HttpResponse.BodyHandlers.ofString());
-  }
-
   /** A 4xx with OpenAI's error JSON (one line, no stack trace), naming {@code param} if given. */
   static JsonNode assertError(HttpResponse<String> r, int status, String param) throws Exception {
-    assertThat(r.statusCode()).as("status, body %s", r.body()).isEqualTo(status);
-    JsonNode e = JSON.readTree(r.body()).get("error");
-    assertThat(e).as("OpenAI error JSON: %s", r.body()).isNotNull();
-    assertThat(e.get("message").asText()).isNotBlank().doesNotContain("\tat ").doesNotContain("\n");
+    JsonNode e = ServeClient.assertError(r, status, param);
+    assertThat(e.get("message").asText()).as(r.body()).doesNotContain("\n");
     assertThat(e.has("type") && e.has("param") && e.has("code")).as(r.body()).isTrue();
-    if (param != null) {
-      assertThat(e.get("param").asText()).as(r.body()).isEqualTo(param);
-    }
     return e;
   }
 
@@ -143,15 +105,9 @@ class ServeHostileTest {
   }
 
   static HttpResponse<String> load(String name, String path) throws Exception {
-    return post(
+    return serve.post(
         "/v1/load_lora_adapter",
         JSON.createObjectNode().put("lora_name", name).put("lora_path", path).toString());
-  }
-
-  static List<String> models() throws Exception {
-    List<String> ids = new ArrayList<>();
-    JSON.readTree(get("/v1/models").body()).get("data").forEach(m -> ids.add(m.get("id").asText()));
-    return ids;
   }
 
   static String completion(String extra) {
@@ -179,7 +135,7 @@ class ServeHostileTest {
             "file:" + spare + "/../outside/delta",
             "hdfs://localhost:9000/adapters/delta",
             "s3a://bucket/adapters/delta",
-            "http://127.0.0.1:" + port + "/v1/models",
+            serve.url + "/v1/models",
             "~",
             "gamma",
             "spare/gamma",
@@ -188,7 +144,7 @@ class ServeHostileTest {
     for (String p : paths) {
       assertError(load("evil", p), 400, "lora_path");
     }
-    assertThat(models()).as("nothing was registered").doesNotContain("evil");
+    assertThat(serve.modelIds()).as("nothing was registered").doesNotContain("evil");
   }
 
   @Test
@@ -208,9 +164,10 @@ class ServeHostileTest {
     assertError(load("sneaky", sneaky.toString()), 400, "lora_path");
     // a link inside the --adapters directory, created after start: not a known model
     Files.createSymbolicLink(adapters.resolve("evil"), delta);
-    assertError(post("/v1/completions", completion("").replace("alpha", "evil")), 404, "model");
+    assertError(
+        serve.post("/v1/completions", completion("").replace("alpha", "evil")), 404, "model");
     assertError(load("evil2", adapters.resolve("evil").toString()), 400, "lora_path");
-    assertThat(models()).doesNotContain("linked", "climb", "sneaky", "evil", "evil2");
+    assertThat(serve.modelIds()).doesNotContain("linked", "climb", "sneaky", "evil", "evil2");
   }
 
   /** A link to itself: resolving it fails with ELOOP, which is the client's bad path (4xx). */
@@ -245,7 +202,8 @@ class ServeHostileTest {
     Files.write(
         truncated.resolve("adapter_model.safetensors"), Arrays.copyOf(weights, weights.length / 2));
     assertError(load("truncated", truncated.toString()), 400, "lora_path");
-    assertThat(models()).doesNotContain("root", "file", "garbage", "no-weights", "truncated");
+    assertThat(serve.modelIds())
+        .doesNotContain("root", "file", "garbage", "no-weights", "truncated");
   }
 
   @Test
@@ -262,12 +220,12 @@ class ServeHostileTest {
             "spare/gamma",
             "gamma")) {
       String asModel = JSON.createObjectNode().put("model", name).put("prompt", "x").toString();
-      assertError(post("/v1/completions", asModel), 404, "model");
+      assertError(serve.post("/v1/completions", asModel), 404, "model");
       ObjectNode composed = JSON.createObjectNode().put("model", "stories260K").put("prompt", "x");
       composed.putArray("adapters").addObject().put("name", name).put("weight", 1);
-      assertError(post("/v1/completions", composed.toString()), 404, "model");
+      assertError(serve.post("/v1/completions", composed.toString()), 404, "model");
       assertError(
-          post(
+          serve.post(
               "/v1/unload_lora_adapter", JSON.createObjectNode().put("lora_name", name).toString()),
           404,
           "lora_name");
@@ -278,20 +236,20 @@ class ServeHostileTest {
     assertError(load("auto", spare.resolve("gamma").toString()), 400, "lora_name");
     assertError(load("stories260K", spare.resolve("gamma").toString()), 400, "lora_name");
     assertError(load("alpha", outside.resolve("delta").toString()), 400, null);
-    assertThat(models()).containsExactly("stories260K", "alpha", "auto");
+    assertThat(serve.modelIds()).containsExactly("stories260K", "alpha", "auto");
   }
 
   @Test
   void hugeTokenCountsAre400() throws Exception {
     for (String v : List.of("100000000", "2147483647", "2147483648", "1e12", "511", "-1", "1.5")) {
-      assertError(post("/v1/completions", completion("").replace("2", v)), 400, "max_tokens");
+      assertError(serve.post("/v1/completions", completion("").replace("2", v)), 400, "max_tokens");
     }
     String chat =
         "{\"model\": \"alpha\", \"messages\": [{\"role\": \"user\", \"content\": \"hi\"}],"
             + " \"max_completion_tokens\": 1000000000}";
-    assertError(post("/v1/chat/completions", chat), 400, "max_completion_tokens");
+    assertError(serve.post("/v1/chat/completions", chat), 400, "max_completion_tokens");
     assertError(
-        post(
+        serve.post(
             "/v1/completions",
             "{\"model\": \"alpha\", \"prompt\": [1, 2, 3], \"max_tokens\": 510}"),
         400,
@@ -337,14 +295,15 @@ class ServeHostileTest {
     };
     for (Object[] c : cases) {
       String field = (String) c[0];
-      HttpResponse<String> r = post("/v1/completions", completion(", \"" + field + "\": " + c[1]));
+      HttpResponse<String> r =
+          serve.post("/v1/completions", completion(", \"" + field + "\": " + c[1]));
       assertThat(r.statusCode()).as("%s = %s", field, c[1]).isEqualTo(400);
       assertError(r, 400, field);
     }
     ObjectNode composed = JSON.createObjectNode().put("model", "stories260K").put("prompt", "x");
     composed.putArray("adapters").addObject().put("name", "alpha").put("weight", "NaN");
     assertThat(
-            assertError(post("/v1/completions", composed.toString()), 400, null)
+            assertError(serve.post("/v1/completions", composed.toString()), 400, null)
                 .get("param")
                 .asText())
         .contains("weight");
@@ -354,12 +313,12 @@ class ServeHostileTest {
   @Test
   void nonJsonNumberLiteralsAreMalformedJson() throws Exception {
     for (String v : List.of("NaN", "-NaN", "Infinity", "-Infinity", "+1", "0x10", ".5", "01")) {
-      HttpResponse<String> r = post("/v1/completions", completion(", \"temperature\": " + v));
+      HttpResponse<String> r = serve.post("/v1/completions", completion(", \"temperature\": " + v));
       JsonNode e = assertError(r, 400, null);
       assertThat(e.get("param").isNull()).as("%s: %s", v, r.body()).isTrue();
     }
     String loadNaN = "{\"lora_name\": \"x\", \"lora_path\": NaN}";
-    assertError(post("/v1/load_lora_adapter", loadNaN), 400, null);
+    assertError(serve.post("/v1/load_lora_adapter", loadNaN), 400, null);
   }
 
   @Test
@@ -379,18 +338,12 @@ class ServeHostileTest {
             "{\"a\":".repeat(50_000),
             "{\"model\": \"alpha\", \"prompt\": \"x\", \"max_tokens\": " + "9".repeat(5000) + "}");
     for (String b : bodies) {
-      assertError(post("/v1/completions", b), 400, null);
-      assertError(post("/v1/chat/completions", b), 400, null);
+      assertError(serve.post("/v1/completions", b), 400, null);
+      assertError(serve.post("/v1/chat/completions", b), 400, null);
     }
     byte[] badUtf8 =
         "{\"model\": \"alpha\", \"prompt\": \"\u00ff\"}".getBytes(StandardCharsets.ISO_8859_1);
-    HttpResponse<String> r =
-        HTTP.send(
-            HttpRequest.newBuilder(URI.create(url + "/v1/completions"))
-                .POST(HttpRequest.BodyPublishers.ofByteArray(badUtf8))
-                .build(),
-            HttpResponse.BodyHandlers.ofString());
-    assertError(r, 400, null);
+    assertError(serve.postBytes("/v1/completions", badUtf8), 400, null);
   }
 
   /** Text the tokenizer may choke on: lone surrogates, NULs, control characters. */
@@ -399,12 +352,12 @@ class ServeHostileTest {
     for (String text :
         List.of("\\ud800", "\\udfff x", "a\\u0000b", "\\u0007\\u001b[31m", "\\ufeff")) {
       HttpResponse<String> plain =
-          post(
+          serve.post(
               "/v1/completions",
               "{\"model\": \"alpha\", \"prompt\": \"" + text + "\", \"max_tokens\": 2}");
       assertThat(plain.statusCode()).as("prompt %s: %s", text, plain.body()).isIn(200, 400);
       HttpResponse<String> chat =
-          post(
+          serve.post(
               "/v1/chat/completions",
               "{\"model\": \"alpha\", \"max_tokens\": 2, \"messages\": [{\"role\": \"user\","
                   + " \"content\": \""
@@ -423,12 +376,12 @@ class ServeHostileTest {
     Arrays.fill(big, (byte) ' ');
     try {
       HttpResponse<String> r =
-          HTTP.send(
-              HttpRequest.newBuilder(URI.create(url + "/v1/completions"))
+          serve.send(
+              serve
+                  .request("/v1/completions")
                   .timeout(Duration.ofSeconds(60))
                   .POST(HttpRequest.BodyPublishers.ofByteArray(big))
-                  .build(),
-              HttpResponse.BodyHandlers.ofString());
+                  .build());
       assertThat(r.statusCode()).as(r.body()).isIn(413, 400);
     } catch (IOException closedEarly) {
       // the server may answer 413 and close before the client has sent everything
@@ -451,8 +404,9 @@ class ServeHostileTest {
     HttpResponse<String> r;
     try {
       r =
-          HTTP.send(
-              HttpRequest.newBuilder(URI.create(url + "/v1/completions"))
+          serve.send(
+              serve
+                  .request("/v1/completions")
                   .timeout(Duration.ofSeconds(60))
                   .header("Content-Type", "application/json")
                   .POST(
@@ -463,8 +417,7 @@ class ServeHostileTest {
                                       new ByteArrayInputStream(head),
                                       new ByteArrayInputStream(pad)),
                                   new ByteArrayInputStream(tail))))
-                  .build(),
-              HttpResponse.BodyHandlers.ofString());
+                  .build());
     } catch (IOException closedEarly) {
       return; // refused before the whole body was read
     }
@@ -486,7 +439,7 @@ class ServeHostileTest {
                 + "\r\nConnection: close\r\n\r\n"
                 + OK_BODY)
             .getBytes(StandardCharsets.UTF_8);
-    try (Socket s = new Socket("127.0.0.1", port)) {
+    try (Socket s = new Socket("127.0.0.1", serve.port)) {
       s.setSoTimeout(30_000);
       OutputStream out = s.getOutputStream();
       int pieces = 40;
@@ -499,12 +452,12 @@ class ServeHostileTest {
         Thread.sleep(50);
         if (i == pieces / 4) {
           meanwhile =
-              HTTP.sendAsync(
-                  HttpRequest.newBuilder(URI.create(url + "/v1/completions"))
+              serve.sendAsync(
+                  serve
+                      .request("/v1/completions")
                       .timeout(Duration.ofSeconds(30))
                       .POST(HttpRequest.BodyPublishers.ofString(OK_BODY))
-                      .build(),
-                  HttpResponse.BodyHandlers.ofString());
+                      .build());
         }
         if (i == 3 * pieces / 4) {
           assertThat(meanwhile).isNotNull();
@@ -525,7 +478,7 @@ class ServeHostileTest {
   /** Headers sent, then a body that stops short and the client goes away: nothing is left over. */
   @Test
   void aClientThatStallsAndLeavesIsDroppedCleanly() throws Exception {
-    try (Socket s = new Socket("127.0.0.1", port)) {
+    try (Socket s = new Socket("127.0.0.1", serve.port)) {
       OutputStream out = s.getOutputStream();
       out.write(
           ("POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\n"
@@ -533,9 +486,9 @@ class ServeHostileTest {
               .getBytes(StandardCharsets.UTF_8));
       out.flush();
       Thread.sleep(500);
-      assertThat(get("/health").statusCode()).isEqualTo(200);
+      assertThat(serve.get("/health").statusCode()).isEqualTo(200);
     }
-    try (Socket s = new Socket("127.0.0.1", port)) { // half a request line
+    try (Socket s = new Socket("127.0.0.1", serve.port)) { // half a request line
       s.getOutputStream().write("POST /v1/compl".getBytes(StandardCharsets.UTF_8));
       Thread.sleep(200);
     }
@@ -549,7 +502,7 @@ class ServeHostileTest {
                 + " \"stream\": true}")
             .getBytes(StandardCharsets.UTF_8);
     for (int k = 0; k < 3; k++) {
-      try (Socket s = new Socket("127.0.0.1", port)) {
+      try (Socket s = new Socket("127.0.0.1", serve.port)) {
         s.setSoTimeout(30_000);
         OutputStream out = s.getOutputStream();
         out.write(
@@ -575,7 +528,8 @@ class ServeHostileTest {
     do {
       Thread.sleep(100);
       Matcher m =
-          Pattern.compile("(?m)^lora_requests_in_flight (\\S+)$").matcher(get("/metrics").body());
+          Pattern.compile("(?m)^lora_requests_in_flight (\\S+)$")
+              .matcher(serve.get("/metrics").body());
       assertThat(m.find()).isTrue();
       inFlight = Double.parseDouble(m.group(1));
     } while (inFlight > 0 && System.nanoTime() < end);
@@ -584,20 +538,20 @@ class ServeHostileTest {
 
   @Test
   void wrongMethodsAndPathsGetJsonErrors() throws Exception {
-    assert4xx(get("/v1/completions"), "GET /v1/completions");
+    assert4xx(serve.get("/v1/completions"), "GET /v1/completions");
     for (String path :
         List.of("/v1/../etc/passwd", "/v1/models/../../../etc/passwd", "/%2e%2e/etc/passwd")) {
-      HttpResponse<String> dots = get(path);
+      HttpResponse<String> dots = serve.get(path);
       assertThat(dots.statusCode()).as(path).isBetween(400, 499);
       assertThat(dots.body()).doesNotContain("root:");
     }
-    assert4xx(post("/v1/nope", "{}"), "unknown route");
+    assert4xx(serve.post("/v1/nope", "{}"), "unknown route");
     HttpResponse<String> r =
-        HTTP.send(
-            HttpRequest.newBuilder(URI.create(url + "/v1/completions"))
+        serve.send(
+            serve
+                .request("/v1/completions")
                 .method("DELETE", HttpRequest.BodyPublishers.noBody())
-                .build(),
-            HttpResponse.BodyHandlers.ofString());
+                .build());
     assertThat(r.statusCode()).isBetween(400, 499);
   }
 }

@@ -1,28 +1,22 @@
 package io.loraspark.pipeline.serve;
 
+import static io.loraspark.pipeline.serve.ServeClient.JSON;
+import static io.loraspark.pipeline.serve.ServeClient.STORIES;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.loraspark.pipeline.testing.RandomAdapters;
 import io.loraspark.train.decode.AdapterRegistry;
-import io.loraspark.train.lora.LoraConfig;
-import io.loraspark.train.lora.LoraWeights;
-import io.loraspark.train.lora.PeftAdapter;
 import io.loraspark.train.model.CheckpointLoader;
 import io.loraspark.train.model.ModelWeights;
-import io.loraspark.train.model.Projection;
-import java.net.URI;
-import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.Executors;
@@ -37,8 +31,6 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
-import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * {@code serve} under a bounded burst of concurrent streaming clients, loopback only: 8 adapters in
@@ -48,8 +40,6 @@ import org.nd4j.linalg.factory.Nd4j;
  * flat between the two halves of the run.
  */
 class ServeLoadTest {
-  static final Path STORIES = Path.of("../models/stories260K");
-  static final ObjectMapper JSON = new ObjectMapper();
   static final int ADAPTERS = 8;
   static final int CLIENTS = 64;
   static final int PER_CLIENT_PER_HALF = 2; // 64 x 2 x 2 halves = 256 requests
@@ -68,52 +58,31 @@ class ServeLoadTest {
   };
 
   @TempDir static Path dir;
-  static LoraServer server;
-  static String url;
+  static ServeClient serve;
   static long adapterBytes;
   static long budget;
-  static HttpClient http;
 
   @BeforeAll
   static void start() {
     ModelWeights base = CheckpointLoader.load(STORIES);
     Path adapters = dir.resolve("adapters");
     for (int i = 0; i < ADAPTERS; i++) {
-      save(base, adapters.resolve("a" + i), 10 + i);
+      // a rank-4 adapter on every projection with random B (so it changes the output)
+      RandomAdapters.save(base, adapters.resolve("a" + i), 10 + i, 0.3);
     }
     adapterBytes = AdapterRegistry.load("a0", adapters.resolve("a0"), base).bytes();
     budget = adapterBytes * 9 / 2; // room for 4 of the 8
-    server =
-        new ServeOptions(STORIES, adapters, null, Map.of(), List.of(), budget, 64, 16, 16, null)
-            .build();
-    url = "http://127.0.0.1:" + server.start("127.0.0.1", 0);
-    http =
-        HttpClient.newBuilder()
-            .version(HttpClient.Version.HTTP_1_1)
-            .connectTimeout(Duration.ofSeconds(5))
-            .build();
+    serve =
+        ServeClient.start(
+            new ServeOptions(
+                STORIES, adapters, null, Map.of(), List.of(), budget, 64, 16, 16, null));
   }
 
   @AfterAll
   static void stop() {
-    if (server != null) {
-      server.close();
+    if (serve != null) {
+      serve.close();
     }
-  }
-
-  /** A rank-4 adapter on every projection with random B (so it changes the output). */
-  static void save(ModelWeights base, Path to, long seed) {
-    LoraConfig c = new LoraConfig(4, 8, 0, List.of(Projection.values()), false);
-    LoraWeights w = LoraWeights.init(base, c, seed, DataType.FLOAT);
-    Random rnd = new Random(seed);
-    for (LoraWeights.Module m : w.modules()) {
-      float[] v = new float[(int) m.b().length()];
-      for (int i = 0; i < v.length; i++) {
-        v[i] = (float) (0.3 * rnd.nextGaussian());
-      }
-      m.b().assign(Nd4j.create(v, m.b().shape(), 'c'));
-    }
-    PeftAdapter.save(to, w, null);
   }
 
   record Job(String prompt, String adapter) {}
@@ -129,15 +98,12 @@ class ServeLoadTest {
             .put("max_tokens", MAX_TOKENS)
             .put("temperature", 0)
             .put("stream", true);
-    return HttpRequest.newBuilder(URI.create(url + "/v1/completions"))
-        .timeout(Duration.ofSeconds(60))
-        .header("Content-Type", "application/json")
-        .POST(HttpRequest.BodyPublishers.ofString(body.toString()))
-        .build();
+    return serve.jsonPost("/v1/completions", body.toString());
   }
 
   static CompletableFuture<Outcome> send(Job job) {
-    return http.sendAsync(streaming(job), HttpResponse.BodyHandlers.ofString())
+    return serve
+        .sendAsync(streaming(job))
         .thenApply(
             r ->
                 new Outcome(
@@ -193,11 +159,7 @@ class ServeLoadTest {
   }
 
   static Map<String, Double> cacheStats() throws Exception {
-    String m =
-        http.send(
-                HttpRequest.newBuilder(URI.create(url + "/metrics")).build(),
-                HttpResponse.BodyHandlers.ofString())
-            .body();
+    String m = serve.send(serve.request("/metrics").build()).body();
     Map<String, Double> out = new LinkedHashMap<>();
     Matcher x =
         Pattern.compile("(?m)^lora_adapter_cache\\{stat=\"(\\w+)\",?\\} (\\S+)$").matcher(m);
@@ -235,14 +197,7 @@ class ServeLoadTest {
             .put("prompt", "Once upon a time")
             .put("max_tokens", 2)
             .put("temperature", 0);
-    HttpResponse<String> r =
-        http.send(
-            HttpRequest.newBuilder(URI.create(url + "/v1/completions"))
-                .timeout(Duration.ofSeconds(60))
-                .header("Content-Type", "application/json")
-                .POST(HttpRequest.BodyPublishers.ofString(body.toString()))
-                .build(),
-            HttpResponse.BodyHandlers.ofString());
+    HttpResponse<String> r = serve.post("/v1/completions", body.toString());
     assertThat(r.statusCode())
         .as("auto over 8 adapters, cache for ~4: %s", r.body())
         .isEqualTo(200);
@@ -278,8 +233,8 @@ class ServeLoadTest {
       all.addAll(half(1));
       endHeap = usedHeapAfterGc();
     } finally {
-      poller.shutdownNow();
-      poller.awaitTermination(5, TimeUnit.SECONDS);
+      poller.shutdown(); // lets a poll in flight finish (shutdownNow would interrupt it)
+      poller.awaitTermination(30, TimeUnit.SECONDS);
     }
     assertThat(all).hasSize(2 * CLIENTS * PER_CLIENT_PER_HALF);
 
