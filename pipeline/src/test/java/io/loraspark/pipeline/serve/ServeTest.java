@@ -265,4 +265,39 @@ class ServeTest {
     assertThat(m).contains("lora_adapter_cache{stat=\"bytes\"");
     assertThat(m).contains("lora_time_to_first_token_seconds_bucket");
   }
+
+  /** With --api-key, every /v1 route needs 'Authorization: Bearer KEY'; /health does not. */
+  @Test
+  void anApiKeyIsRequiredWhenSet() throws Exception {
+    ServeOptions open = ServeClient.onStories(adapters, dir.resolve("spare"));
+    ServeOptions locked =
+        new ServeOptions(
+            open.model(),
+            open.adaptersDir(),
+            null,
+            java.util.Map.of(),
+            open.roots(),
+            open.cacheBytes(),
+            open.maxBatch(),
+            open.maxRunning(),
+            open.maxQueue(),
+            "s3cret");
+    try (ServeClient keyed = ServeClient.start(locked)) {
+      String body = "{\"model\": \"alpha\", \"prompt\": \"x\", \"max_tokens\": 2}";
+      assertError(keyed.post("/v1/completions", body), 401, null);
+      assertError(keyed.get("/v1/models"), 401, null);
+      java.net.http.HttpRequest wrong =
+          keyed.request("/v1/models").header("Authorization", "Bearer s3cre").GET().build();
+      assertError(keyed.send(wrong), 401, null);
+      java.net.http.HttpRequest right =
+          keyed
+              .request("/v1/completions")
+              .header("Authorization", "Bearer s3cret")
+              .header("Content-Type", "application/json")
+              .POST(java.net.http.HttpRequest.BodyPublishers.ofString(body))
+              .build();
+      assertThat(keyed.send(right).statusCode()).isEqualTo(200);
+      assertThat(keyed.get("/health").statusCode()).isEqualTo(200);
+    }
+  }
 }
