@@ -1,23 +1,13 @@
 package io.loraspark.e2e;
 
-import io.loraspark.pipeline.cli.Main;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
+import io.loraspark.pipeline.testing.InProcessCli;
 
 /** Runs the CLI in-process with captured streams. */
 record CliRunner(int exitCode, String out, String err) {
 
   static CliRunner run(String... args) {
-    ByteArrayOutputStream out = new ByteArrayOutputStream();
-    ByteArrayOutputStream err = new ByteArrayOutputStream();
-    int code =
-        Main.execute(
-            args,
-            new PrintStream(out, true, StandardCharsets.UTF_8),
-            new PrintStream(err, true, StandardCharsets.UTF_8));
-    return new CliRunner(
-        code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+    InProcessCli.Output r = InProcessCli.execute(args);
+    return new CliRunner(r.exitCode(), r.out(), r.err());
   }
 
   /** Non-empty lines of stderr. */

@@ -57,19 +57,23 @@ public record BenchResult(
     }
   }
 
+  /** Writes a model's shape (hidden, layers, heads, kv_heads, ffn, vocab, tied) into {@code o}. */
+  static void putShape(ObjectNode o, io.loraspark.train.model.ModelConfig c) {
+    o.put("hidden", c.hiddenSize());
+    o.put("layers", c.numLayers());
+    o.put("heads", c.numHeads());
+    o.put("kv_heads", c.numKvHeads());
+    o.put("ffn", c.intermediateSize());
+    o.put("vocab", c.vocabSize());
+    o.put("tied", c.tieWordEmbeddings());
+  }
+
   /** One JSON object: spec, throughput, step split, FLOPs/MFU, memory and the BLAS kernel. */
   public String toJson() {
     ObjectMapper json = new ObjectMapper();
     ObjectNode o = json.createObjectNode();
     BenchSpec s = spec;
-    ObjectNode shape = o.putObject("model");
-    shape.put("hidden", s.hidden());
-    shape.put("layers", s.layers());
-    shape.put("heads", s.heads());
-    shape.put("kv_heads", s.kvHeads());
-    shape.put("ffn", s.ffn());
-    shape.put("vocab", s.vocab());
-    shape.put("tied", s.tied());
+    putShape(o.putObject("model"), s.modelConfig());
     o.put("batch", s.batch());
     o.put("seq", s.seq());
     o.put("rank", s.rank());

@@ -93,14 +93,7 @@ public final class DecodeBench {
     ObjectMapper json = new ObjectMapper();
     ObjectNode o = json.createObjectNode();
     o.put("model", modelName);
-    ObjectNode shape = o.putObject("shape");
-    shape.put("hidden", c.hiddenSize());
-    shape.put("layers", c.numLayers());
-    shape.put("heads", c.numHeads());
-    shape.put("kv_heads", c.numKvHeads());
-    shape.put("ffn", c.intermediateSize());
-    shape.put("vocab", c.vocabSize());
-    shape.put("tied", c.tieWordEmbeddings());
+    BenchResult.putShape(o.putObject("shape"), c);
     o.put("prompt_tokens", s.promptTokens());
     o.put("new_tokens", s.newTokens());
     o.put("streams", s.streams());

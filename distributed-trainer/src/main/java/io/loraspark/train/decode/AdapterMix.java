@@ -1,6 +1,5 @@
 package io.loraspark.train.decode;
 
-import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -50,30 +49,5 @@ public record AdapterMix(List<DecodeAdapter> adapters, float[] weights) {
   /** One adapter at weight 1. */
   public static AdapterMix of(DecodeAdapter adapter) {
     return new AdapterMix(List.of(adapter), new float[] {1f});
-  }
-
-  /** A builder-style copy with one more adapter. */
-  public AdapterMix plus(DecodeAdapter adapter, float weight) {
-    List<DecodeAdapter> a = new ArrayList<>(adapters);
-    a.add(adapter);
-    float[] w = java.util.Arrays.copyOf(weights, weights.length + 1);
-    w[weights.length] = weight;
-    return new AdapterMix(a, w);
-  }
-
-  public boolean isEmpty() {
-    return adapters.isEmpty();
-  }
-
-  /** The names joined with their weights, e.g. {@code a=1.0+b=0.5}; "base" when empty. */
-  public String describe() {
-    if (adapters.isEmpty()) {
-      return "base";
-    }
-    StringBuilder sb = new StringBuilder();
-    for (int k = 0; k < weights.length; k++) {
-      sb.append(k == 0 ? "" : "+").append(adapters.get(k).name()).append('=').append(weights[k]);
-    }
-    return sb.toString();
   }
 }

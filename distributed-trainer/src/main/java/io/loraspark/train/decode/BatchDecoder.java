@@ -93,11 +93,6 @@ public final class BatchDecoder {
     return pending.size();
   }
 
-  /** Requests running (in prefill or decoding). */
-  public int running() {
-    return active.size();
-  }
-
   /** Rows of the last step that decoded a request's next token (not prompt rows). */
   public int lastDecodeRows() {
     return lastDecodeRows;

@@ -41,7 +41,6 @@ public final class DecodeAdapter {
   private final LoraMethod method;
   private final ModelConfig model;
   private final Branch[] branches; // [layer * 7 + projection], null where not adapted
-  private final int maxRank;
   private final long bytes;
 
   private DecodeAdapter(String name, LoraMethod method, ModelConfig model, Branch[] branches) {
@@ -49,8 +48,6 @@ public final class DecodeAdapter {
     this.method = method;
     this.model = model;
     this.branches = branches;
-    this.maxRank =
-        Arrays.stream(branches).filter(b -> b != null).mapToInt(Branch::rank).max().orElse(0);
     this.bytes = Arrays.stream(branches).filter(b -> b != null).mapToLong(Branch::bytes).sum();
   }
 
@@ -128,10 +125,6 @@ public final class DecodeAdapter {
   /** The branch on projection {@code p} of layer {@code layer}, or null where not adapted. */
   Branch branch(int layer, Projection p) {
     return branches[index(layer, p)];
-  }
-
-  int maxRank() {
-    return maxRank;
   }
 
   /** Bytes of the branch arrays held in RAM: what an adapter cache counts. */

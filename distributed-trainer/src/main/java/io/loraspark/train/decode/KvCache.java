@@ -45,9 +45,4 @@ public final class KvCache {
   public int capacity() {
     return capacity;
   }
-
-  /** Bytes of keys and values held. */
-  public long bytes() {
-    return 2L * keys.length * keys[0].length * Float.BYTES;
-  }
 }

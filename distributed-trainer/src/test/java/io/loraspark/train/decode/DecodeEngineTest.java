@@ -174,8 +174,9 @@ class DecodeEngineTest {
     float[][] reference = DecodeFixture.fullLogits(base, DecodeFixture.inference(sum), ids);
 
     AdapterMix mix =
-        AdapterMix.of(DecodeAdapter.of("one", w1)).plus(DecodeAdapter.of("two", w2), k2);
-    mix = new AdapterMix(mix.adapters(), new float[] {k1, k2});
+        new AdapterMix(
+            List.of(DecodeAdapter.of("one", w1), DecodeAdapter.of("two", w2)),
+            new float[] {k1, k2});
     DecodeEngine engine = new DecodeEngine(base);
     KvCache cache = new KvCache(c, ids.length);
     StepRows rows = new StepRows();
@@ -193,7 +194,7 @@ class DecodeEngineTest {
     ModelWeights base = DecodeFixture.model(dir, "LlamaForCausalLM", true, false, 11);
     DecodeAdapter lora = DecodeAdapter.of("l", DecodeFixture.adapter(base, LoraMethod.LORA, 2, 1));
     DecodeAdapter dora = DecodeAdapter.of("d", DecodeFixture.adapter(base, LoraMethod.DORA, 2, 1));
-    assertThatThrownBy(() -> AdapterMix.of(lora).plus(dora, 1f))
+    assertThatThrownBy(() -> new AdapterMix(List.of(lora, dora), new float[] {1f, 1f}))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("adapter 'd' is dora")
         .hasMessageContaining("compose only");

@@ -33,11 +33,6 @@ final class ChatPrompt {
     this.template = ExampleEncoder.template(kind, tokenizer);
   }
 
-  /** The template's name: {@code chat} or {@code alpaca}. */
-  String templateName() {
-    return template.name();
-  }
-
   /**
    * The prompt ids for the next assistant turn after {@code messages}.
    *

@@ -18,6 +18,16 @@ public final class InProcessCli {
    * @return what it printed to stdout
    */
   public static String run(String... args) {
+    Output r = execute(args);
+    assertThat(r.exitCode()).as("%s: %s", String.join(" ", args), r.err()).isZero();
+    return r.out();
+  }
+
+  /** What one run returned and printed. */
+  public record Output(int exitCode, String out, String err) {}
+
+  /** Runs {@code args} through {@link Main#execute}, whatever its exit code. */
+  public static Output execute(String... args) {
     ByteArrayOutputStream out = new ByteArrayOutputStream();
     ByteArrayOutputStream err = new ByteArrayOutputStream();
     int code =
@@ -25,9 +35,7 @@ public final class InProcessCli {
             args,
             new PrintStream(out, true, StandardCharsets.UTF_8),
             new PrintStream(err, true, StandardCharsets.UTF_8));
-    assertThat(code)
-        .as("%s: %s", String.join(" ", args), err.toString(StandardCharsets.UTF_8))
-        .isZero();
-    return out.toString(StandardCharsets.UTF_8);
+    return new Output(
+        code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
   }
 }
