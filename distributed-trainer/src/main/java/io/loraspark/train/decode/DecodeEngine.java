@@ -21,8 +21,9 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  *
  * <p>Every row is computed by the same arithmetic whatever else is in the step (see {@link
  * DecodeKernels}): a request's logits are the same bits alone or batched, and however its prompt
- * was chunked. The base weights are read in place from ND4J's buffers; the engine's own buffers
- * grow to the largest step and are reused, so a step allocates nothing.
+ * was chunked. The projections and the head are packed once per base ({@link DecodeWeights}),
+ * embeddings, norms and biases read in place from ND4J's buffers; the engine's own buffers grow to
+ * the largest step and are reused, so a step allocates nothing.
  *
  * <p>Not thread-safe: one engine per decoding thread; any number may share one {@link ModelWeights}
  * and the same {@link DecodeAdapter}s.
@@ -31,8 +32,7 @@ public final class DecodeEngine {
   private static final int P = Projection.values().length;
 
   private final ModelConfig c;
-  private final ByteBuffer[] wBuf; // [L*7] frozen projection weights, [out, in]
-  private final int[] wOff;
+  private final DecodeWeights packed; // frozen projections and head
   private final ByteBuffer[] biasBuf; // [L*7] or null entries
   private final int[] biasOff;
   private final ByteBuffer[] normBuf; // [2L]: input and post-attention norms
@@ -41,8 +41,6 @@ public final class DecodeEngine {
   private final int embedOff;
   private final ByteBuffer finalNormBuf;
   private final int finalNormOff;
-  private final ByteBuffer headBuf;
-  private final int headOff;
   private final float[] invFreq; // [HD/2]
   private final float attnScale;
 
@@ -63,7 +61,7 @@ public final class DecodeEngine {
   private final ThreadLocal<float[]> scores = ThreadLocal.withInitial(() -> new float[64]);
 
   /**
-   * @param base a float32 base (not quantized), whose arrays this engine reads in place
+   * @param base a float32 base (not quantized)
    * @throws IllegalArgumentException for a quantized or float64 base, or a JVM without the Vector
    *     API module
    */
@@ -78,8 +76,7 @@ public final class DecodeEngine {
         "KV-cached decoding runs on a float32 base; this one is %s",
         base.quantized() != null ? "quantized" : base.embed().dataType());
     int layers = c.numLayers();
-    wBuf = new ByteBuffer[layers * P];
-    wOff = new int[layers * P];
+    packed = DecodeWeights.of(base);
     biasBuf = new ByteBuffer[layers * P];
     biasOff = new int[layers * P];
     normBuf = new ByteBuffer[2 * layers];
@@ -88,9 +85,6 @@ public final class DecodeEngine {
       LayerWeights w = base.layers().get(l);
       for (Projection p : Projection.values()) {
         int i = l * P + p.ordinal();
-        INDArray wp = ModelWeights.projection(w, p);
-        wBuf[i] = buffer(wp);
-        wOff[i] = Kernels.offset(wp);
         INDArray b = bias(w, p);
         if (b != null) {
           biasBuf[i] = buffer(b);
@@ -106,8 +100,6 @@ public final class DecodeEngine {
     embedOff = Kernels.offset(base.embed());
     finalNormBuf = buffer(base.finalNorm());
     finalNormOff = Kernels.offset(base.finalNorm());
-    headBuf = buffer(base.lmHead());
-    headOff = Kernels.offset(base.lmHead());
     int half = c.headDim() / 2;
     invFreq = new float[half];
     for (int i = 0; i < half; i++) { // as Rope: float32 angles, as transformers computes them
@@ -118,7 +110,7 @@ public final class DecodeEngine {
     grow(4);
   }
 
-  private static ByteBuffer buffer(INDArray a) {
+  static ByteBuffer buffer(INDArray a) {
     ModelConfig.require(
         Kernels.vector(a),
         "KV-cached decoding reads float32 row-major weights under 2 GiB each; an array of shape %s"
@@ -262,7 +254,7 @@ public final class DecodeEngine {
     int i = l * P + p.ordinal();
     int inDim = p.inFeatures(c);
     int outDim = p.outFeatures(c);
-    DecodeKernels.matmul(wBuf[i], wOff[i], outDim, inDim, in, n, y);
+    DecodeKernels.matmul(packed.projections[i], outDim, inDim, in, n, y);
     for (int r = 0; r < n; r++) {
       AdapterMix mix = rows.mixes[r];
       for (int a = 0; a < mix.adapters().size(); a++) {
@@ -322,7 +314,7 @@ public final class DecodeEngine {
     if (rows.logits.length < rows.logitCount * vocab) {
       rows.logits = new float[Math.max(rows.logitCount, 4) * vocab];
     }
-    DecodeKernels.matmul(headBuf, headOff, vocab, cDim, out, rows.logitCount, rows.logits);
+    DecodeKernels.matmul(packed.head, vocab, cDim, out, rows.logitCount, rows.logits);
   }
 
   /** cos and sin of position {@code pos}'s angles into row {@code r} of the tables. */

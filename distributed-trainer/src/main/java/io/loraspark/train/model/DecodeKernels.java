@@ -3,24 +3,28 @@ package io.loraspark.train.model;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * The float32 kernels of incremental decoding ({@code io.loraspark.train.decode}): matrix-vector
- * products of a few token rows against the frozen weights in ND4J's off-heap buffers (read in
- * place, no copy of the base), and per-row RMSNorm, rotary embedding, attention over a KV cache and
- * SiLU, on heap {@code float[]} activations. No call allocates.
+ * The float32 kernels of incremental decoding ({@code io.loraspark.train.decode}): products of a
+ * few token rows with the frozen projections, packed once per base into panels ({@link #pack}), and
+ * per-row RMSNorm, rotary embedding, attention over a KV cache and SiLU on heap {@code float[]}
+ * activations; embeddings, norms and biases are read in place from ND4J's buffers. No call
+ * allocates.
  *
  * <p><b>Batch invariance.</b> Every result of a row is computed by the same arithmetic in the same
- * order whatever other rows share the call and however the outputs are split over threads: a dot
- * product is always one vector accumulator of fused multiply-adds, its pairwise lane sum, then a
- * scalar fused tail ({@link #dot}); {@link #matmul} runs four rows at a time sharing each weight
- * row's loads, each sum with its own accumulator. (Measured and dropped, 2026-12-07: a lone row
- * against four weight rows at once, and two weight rows against four x rows; both were slower.) So
- * a request's logits are the same bits alone, in a batch of 16, or chunked differently in prefill
- * (a general BLAS picks different kernels for 1 and 16 rows and does not promise that).
+ * order whatever other rows share the call and however the outputs are split over threads. A
+ * projection output is one in-order chain of fused multiply-adds in a lane of its own ({@link
+ * #matmul}: outputs across the lanes, so several rows share each weight load and nothing ends in a
+ * lane reduction); an attention or adapter dot product is one vector accumulator, its pairwise lane
+ * sum, then a scalar fused tail ({@link #dotHeap}). So a request's logits are the same bits alone,
+ * in a batch of 16, or chunked differently in prefill (a general BLAS picks different kernels for 1
+ * and 16 rows and does not promise that). Measured and dropped, 2026-12-07: dot products per (row,
+ * output) with a lane sum each, blocked 4 x 1 and 2 x 4: the sums were a fifth of a 16-row step and
+ * 16 rows made only 2.3–2.7x one row's tokens.
  *
  * <p>Uses the JDK Vector API, so only loaded when {@link Kernels#VECTOR}; exp is {@link
  * VectorKernels#exp(float)} (reproducible whether compiled or not).
@@ -101,142 +105,181 @@ public final class DecodeKernels {
     return FloatVector.fromByteBuffer(S, b, byteOffset, LE);
   }
 
-  /** Σ w[i]·x[i] over n floats: the canonical dot every row's outputs use. */
-  private static float dot(ByteBuffer wb, int wo, float[] x, int xo, int n) {
-    FloatVector a = FloatVector.zero(S);
-    int i = 0;
-    for (; i + L <= n; i += L) {
-      a = w(wb, wo + i * 4).fma(FloatVector.fromArray(S, x, xo + i), a);
-    }
-    float s = sum(a);
-    for (; i < n; i++) {
-      s = Math.fma(wb.getFloat(wo + i * 4), x[xo + i], s);
-    }
-    return s;
-  }
-
   /**
-   * {@link #dot} of one weight row with four x rows {@code stride} floats apart, sharing the weight
-   * loads.
+   * Outputs per panel of a packed weight ({@link #pack}): two vectors, so a lone row still has two
+   * independent accumulator chains and the widest projection's panels split evenly over threads.
    */
-  private static void dot4(
-      ByteBuffer wb, int wo, float[] x, int xo, int stride, int n, float[] y, int yo, int yStride) {
-    FloatVector a = FloatVector.zero(S);
-    FloatVector b = FloatVector.zero(S);
-    FloatVector c = FloatVector.zero(S);
-    FloatVector d = FloatVector.zero(S);
-    int x1 = xo + stride;
-    int x2 = x1 + stride;
-    int x3 = x2 + stride;
-    int i = 0;
-    for (; i + L <= n; i += L) {
-      FloatVector wi = w(wb, wo + i * 4);
-      a = wi.fma(FloatVector.fromArray(S, x, xo + i), a);
-      b = wi.fma(FloatVector.fromArray(S, x, x1 + i), b);
-      c = wi.fma(FloatVector.fromArray(S, x, x2 + i), c);
-      d = wi.fma(FloatVector.fromArray(S, x, x3 + i), d);
+  public static final int PANEL = 2 * L;
+
+  /**
+   * W [out, in] (read in place from a buffer at a byte offset) packed for {@link #matmul}: panels
+   * of {@link #PANEL} consecutive outputs, each stored input-major ({@code [in][PANEL]}, so one
+   * input's weights for the panel's outputs are two contiguous vectors), the last panel zero
+   * padded.
+   */
+  public static float[] pack(ByteBuffer wb, int wOff, int out, int in) {
+    int panels = (out + PANEL - 1) / PANEL;
+    float[] packed = new float[Math.multiplyExact(panels * PANEL, in)];
+    java.nio.FloatBuffer w = wb.duplicate().position(wOff).slice().order(LE).asFloatBuffer();
+    float[] row = new float[in];
+    for (int j = 0; j < out; j++) {
+      w.get(j * in, row);
+      int base = (j / PANEL) * in * PANEL + j % PANEL;
+      for (int i = 0; i < in; i++) {
+        packed[base + i * PANEL] = row[i];
+      }
     }
-    float sa = sum(a);
-    float sb = sum(b);
-    float sc = sum(c);
-    float sd = sum(d);
-    for (; i < n; i++) {
-      float wi = wb.getFloat(wo + i * 4);
-      sa = Math.fma(wi, x[xo + i], sa);
-      sb = Math.fma(wi, x[x1 + i], sb);
-      sc = Math.fma(wi, x[x2 + i], sc);
-      sd = Math.fma(wi, x[x3 + i], sd);
-    }
-    y[yo] = sa;
-    y[yo + yStride] = sb;
-    y[yo + 2 * yStride] = sc;
-    y[yo + 3 * yStride] = sd;
+    return packed;
   }
 
   /**
-   * {@code y[r, j] = Σ_i W[j, i] · x[r, i]} for rows r &lt; {@code rows}: the frozen weight W [out,
-   * in] read in place from (buffer, byte offset), outputs split over the kernel threads.
+   * {@code y[r, j] = Σ_i W[j, i] · x[r, i]} for rows r &lt; {@code rows}, W packed by {@link
+   * #pack}; panels split over the kernel threads.
+   *
+   * <p>Each output is one chain of fused multiply-adds over i in order, starting from zero: its
+   * lane of a vector accumulator. The chain is the same whichever rows and panels share a call and
+   * however many rows are blocked together, which is what makes decoding batch invariant; and no
+   * output ends in a lane reduction. Four rows share each weight load (eight accumulators), a lone
+   * row takes two panels at once (four chains in flight).
    *
    * @param x rows, [rows, in]
    * @param y out, [rows, out]
    */
-  public static void matmul(
-      ByteBuffer wb, int wOff, int out, int in, float[] x, int rows, float[] y) {
-    boolean pairs = rows >= 8 && in % L == 0; // no scalar tail: the 2 x 4 kernel applies
+  public static void matmul(float[] w, int out, int in, float[] x, int rows, float[] y) {
+    int panels = (out + PANEL - 1) / PANEL;
     parallel(
-        (out + 1) / 2,
-        2L * in * rows,
+        panels,
+        (long) PANEL * in * rows,
         (from, to) -> {
-          for (int j = 2 * from; j < Math.min(out, 2 * to); j++) {
-            int wo = wOff + j * in * 4;
-            int r = 0;
-            if (pairs && j + 1 < Math.min(out, 2 * to)) {
-              for (; r + 4 <= rows; r += 4) { // two weight rows x four x rows: 8 sums in flight
-                dot4x2(wb, wo, x, r * in, in, y, r * out + j, out);
-              }
-              for (int rr = r; rr < rows; rr++) {
-                y[rr * out + j] = dot(wb, wo, x, rr * in, in);
-                y[rr * out + j + 1] = dot(wb, wo + in * 4, x, rr * in, in);
-              }
-              j++; // j + 1 is done too
-              continue;
+          int blocked = rows - rows % 4;
+          for (int p = from; p < to; p++) {
+            for (int r = 0; r < blocked; r += 4) {
+              panelRows4(w, p, out, in, x, r, y);
             }
-            for (; r + 4 <= rows; r += 4) { // four x rows share the weight row's loads
-              dot4(wb, wo, x, r * in, in, in, y, r * out + j, out);
+          }
+          for (int r = blocked; r < rows; r++) {
+            int p = from;
+            for (; p + 2 <= to; p += 2) {
+              panelPairRow(w, p, out, in, x, r, y);
             }
-            for (; r < rows; r++) {
-              y[r * out + j] = dot(wb, wo, x, r * in, in);
+            if (p < to) {
+              panelRow(w, p, out, in, x, r, y);
             }
           }
         });
   }
 
-  /**
-   * {@link #dot} of weight rows j and j + 1 with four x rows (n floats each, contiguous, n a
-   * multiple of the vector length, so there is no scalar tail), into y[r, j] and y[r, j + 1]: each
-   * x load serves two weight rows and each weight load four x rows. Vectors never leave this method
-   * (passing one to a method C2 does not inline makes it allocate).
-   */
-  private static void dot4x2(
-      ByteBuffer wb, int wo, float[] x, int xo, int n, float[] y, int yo, int yStride) {
+  /** Rows r..r+3 against panel p: eight accumulators, each weight load serving four rows. */
+  private static void panelRows4(float[] w, int p, int out, int in, float[] x, int r, float[] y) {
     FloatVector a0 = FloatVector.zero(S);
-    FloatVector b0 = FloatVector.zero(S);
-    FloatVector c0 = FloatVector.zero(S);
-    FloatVector d0 = FloatVector.zero(S);
     FloatVector a1 = FloatVector.zero(S);
+    FloatVector b0 = FloatVector.zero(S);
     FloatVector b1 = FloatVector.zero(S);
+    FloatVector c0 = FloatVector.zero(S);
     FloatVector c1 = FloatVector.zero(S);
+    FloatVector d0 = FloatVector.zero(S);
     FloatVector d1 = FloatVector.zero(S);
-    int wn = wo + n * 4;
-    for (int i = 0; i < n; i += L) {
-      FloatVector w0 = w(wb, wo + i * 4);
-      FloatVector w1 = w(wb, wn + i * 4);
-      FloatVector xa = FloatVector.fromArray(S, x, xo + i);
-      a0 = w0.fma(xa, a0);
-      a1 = w1.fma(xa, a1);
-      FloatVector xb = FloatVector.fromArray(S, x, xo + n + i);
-      b0 = w0.fma(xb, b0);
-      b1 = w1.fma(xb, b1);
-      FloatVector xc = FloatVector.fromArray(S, x, xo + 2 * n + i);
-      c0 = w0.fma(xc, c0);
-      c1 = w1.fma(xc, c1);
-      FloatVector xd = FloatVector.fromArray(S, x, xo + 3 * n + i);
-      d0 = w0.fma(xd, d0);
-      d1 = w1.fma(xd, d1);
+    int wo = p * in * PANEL;
+    int xa = r * in;
+    int xb = xa + in;
+    int xc = xb + in;
+    int xd = xc + in;
+    for (int i = 0; i < in; i++, wo += PANEL) {
+      FloatVector w0 = FloatVector.fromArray(S, w, wo);
+      FloatVector w1 = FloatVector.fromArray(S, w, wo + L);
+      FloatVector v = FloatVector.broadcast(S, x[xa + i]);
+      a0 = w0.fma(v, a0);
+      a1 = w1.fma(v, a1);
+      v = FloatVector.broadcast(S, x[xb + i]);
+      b0 = w0.fma(v, b0);
+      b1 = w1.fma(v, b1);
+      v = FloatVector.broadcast(S, x[xc + i]);
+      c0 = w0.fma(v, c0);
+      c1 = w1.fma(v, c1);
+      v = FloatVector.broadcast(S, x[xd + i]);
+      d0 = w0.fma(v, d0);
+      d1 = w1.fma(v, d1);
     }
-    y[yo] = sum(a0);
-    y[yo + 1] = sum(a1);
-    y[yo + yStride] = sum(b0);
-    y[yo + yStride + 1] = sum(b1);
-    y[yo + 2 * yStride] = sum(c0);
-    y[yo + 2 * yStride + 1] = sum(c1);
-    y[yo + 3 * yStride] = sum(d0);
-    y[yo + 3 * yStride + 1] = sum(d1);
+    int j = p * PANEL;
+    int yo = r * out + j;
+    if (j + PANEL <= out) {
+      a0.intoArray(y, yo);
+      a1.intoArray(y, yo + L);
+      b0.intoArray(y, yo + out);
+      b1.intoArray(y, yo + out + L);
+      c0.intoArray(y, yo + 2 * out);
+      c1.intoArray(y, yo + 2 * out + L);
+      d0.intoArray(y, yo + 3 * out);
+      d1.intoArray(y, yo + 3 * out + L);
+    } else { // the last panel, padded: store the lanes of real outputs
+      VectorMask<Float> m0 = S.indexInRange(j, out);
+      VectorMask<Float> m1 = S.indexInRange(j + L, out);
+      a0.intoArray(y, yo, m0);
+      a1.intoArray(y, yo + L, m1);
+      b0.intoArray(y, yo + out, m0);
+      b1.intoArray(y, yo + out + L, m1);
+      c0.intoArray(y, yo + 2 * out, m0);
+      c1.intoArray(y, yo + 2 * out + L, m1);
+      d0.intoArray(y, yo + 3 * out, m0);
+      d1.intoArray(y, yo + 3 * out + L, m1);
+    }
+  }
+
+  /** Row r against panels p and p + 1 (p + 1 &lt; panels): four chains in flight. */
+  private static void panelPairRow(float[] w, int p, int out, int in, float[] x, int r, float[] y) {
+    FloatVector a0 = FloatVector.zero(S);
+    FloatVector a1 = FloatVector.zero(S);
+    FloatVector b0 = FloatVector.zero(S);
+    FloatVector b1 = FloatVector.zero(S);
+    int wa = p * in * PANEL;
+    int wb = wa + in * PANEL;
+    int xo = r * in;
+    for (int i = 0; i < in; i++) {
+      FloatVector v = FloatVector.broadcast(S, x[xo + i]);
+      int o = i * PANEL;
+      a0 = FloatVector.fromArray(S, w, wa + o).fma(v, a0);
+      a1 = FloatVector.fromArray(S, w, wa + o + L).fma(v, a1);
+      b0 = FloatVector.fromArray(S, w, wb + o).fma(v, b0);
+      b1 = FloatVector.fromArray(S, w, wb + o + L).fma(v, b1);
+    }
+    int j = p * PANEL;
+    int yo = r * out + j;
+    a0.intoArray(y, yo);
+    a1.intoArray(y, yo + L);
+    if (j + 2 * PANEL <= out) {
+      b0.intoArray(y, yo + PANEL);
+      b1.intoArray(y, yo + PANEL + L);
+    } else {
+      b0.intoArray(y, yo + PANEL, S.indexInRange(j + PANEL, out));
+      b1.intoArray(y, yo + PANEL + L, S.indexInRange(j + PANEL + L, out));
+    }
+  }
+
+  /** Row r against panel p alone. */
+  private static void panelRow(float[] w, int p, int out, int in, float[] x, int r, float[] y) {
+    FloatVector a0 = FloatVector.zero(S);
+    FloatVector a1 = FloatVector.zero(S);
+    int wo = p * in * PANEL;
+    int xo = r * in;
+    for (int i = 0; i < in; i++, wo += PANEL) {
+      FloatVector v = FloatVector.broadcast(S, x[xo + i]);
+      a0 = FloatVector.fromArray(S, w, wo).fma(v, a0);
+      a1 = FloatVector.fromArray(S, w, wo + L).fma(v, a1);
+    }
+    int j = p * PANEL;
+    int yo = r * out + j;
+    if (j + PANEL <= out) {
+      a0.intoArray(y, yo);
+      a1.intoArray(y, yo + L);
+    } else {
+      a0.intoArray(y, yo, S.indexInRange(j, out));
+      a1.intoArray(y, yo + L, S.indexInRange(j + L, out));
+    }
   }
 
   /**
-   * The same products as {@link #matmul} for one row against a heap matrix (an adapter factor):
-   * {@code y[yo + j] = Σ_i m[j, i] · x[xo + i]}.
+   * One row against a heap matrix (an adapter factor), each output a {@link #dotHeap}: {@code y[yo
+   * + j] = Σ_i m[j, i] · x[xo + i]}.
    */
   public static void matvec(float[] m, int out, int in, float[] x, int xo, float[] y, int yo) {
     for (int j = 0; j < out; j++) {
