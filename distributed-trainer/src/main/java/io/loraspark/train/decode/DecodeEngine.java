@@ -66,6 +66,19 @@ public final class DecodeEngine {
    *     API module
    */
   public DecodeEngine(ModelWeights base) {
+    this(base, DecodeWeights.Format.FP32);
+  }
+
+  /**
+   * An engine whose projections and head are rounded to bfloat16 ({@code --precision bf16}): half
+   * the bytes read per token; logits within bf16's rounding of the float32 engine's, and still the
+   * same bits for a row whatever shares its step.
+   */
+  public static DecodeEngine bf16(ModelWeights base) {
+    return new DecodeEngine(base, DecodeWeights.Format.BF16);
+  }
+
+  private DecodeEngine(ModelWeights base, DecodeWeights.Format format) {
     this.c = base.config();
     ModelConfig.require(
         DecodeKernels.available(),
@@ -76,7 +89,7 @@ public final class DecodeEngine {
         "KV-cached decoding runs on a float32 base; this one is %s",
         base.quantized() != null ? "quantized" : base.embed().dataType());
     int layers = c.numLayers();
-    packed = DecodeWeights.of(base);
+    packed = DecodeWeights.of(base, format);
     biasBuf = new ByteBuffer[layers * P];
     biasOff = new int[layers * P];
     normBuf = new ByteBuffer[2 * layers];
@@ -254,7 +267,7 @@ public final class DecodeEngine {
     int i = l * P + p.ordinal();
     int inDim = p.inFeatures(c);
     int outDim = p.outFeatures(c);
-    DecodeKernels.matmul(packed.projections[i], outDim, inDim, in, n, y);
+    packed.project(i, outDim, inDim, in, n, y);
     for (int r = 0; r < n; r++) {
       AdapterMix mix = rows.mixes[r];
       for (int a = 0; a < mix.adapters().size(); a++) {
@@ -314,7 +327,7 @@ public final class DecodeEngine {
     if (rows.logits.length < rows.logitCount * vocab) {
       rows.logits = new float[Math.max(rows.logitCount, 4) * vocab];
     }
-    DecodeKernels.matmul(packed.head, vocab, cDim, out, rows.logitCount, rows.logits);
+    packed.head(vocab, cDim, out, rows.logitCount, rows.logits);
   }
 
   /** cos and sin of position {@code pos}'s angles into row {@code r} of the tables. */

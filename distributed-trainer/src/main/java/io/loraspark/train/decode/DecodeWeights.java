@@ -1,59 +1,98 @@
 package io.loraspark.train.decode;
 
-import io.loraspark.train.model.DecodeKernels;
 import io.loraspark.train.model.Kernels;
 import io.loraspark.train.model.ModelConfig;
 import io.loraspark.train.model.ModelWeights;
+import io.loraspark.train.model.PackedMatmul;
 import io.loraspark.train.model.Projection;
 import java.lang.ref.WeakReference;
+import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.stream.IntStream;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
- * One base's frozen projections and LM head packed for {@link DecodeKernels#matmul}, built once per
- * {@link ModelWeights} and shared by every {@link DecodeEngine} on it (a server's decoder and
- * router, each Spark task's generator). The packed copy is as large as the projections in fp32; the
- * ND4J arrays stay, since training, scoring and merging read them.
+ * One base's frozen projections and LM head packed for {@link PackedMatmul} in float32 or bfloat16,
+ * built once per {@link ModelWeights} and format and shared by every {@link DecodeEngine} on it (a
+ * server's decoder and router, each Spark task's generator). The packed copy is as large as the
+ * projections in float32, half that in bf16; the ND4J arrays stay, since training, scoring and
+ * merging read them.
  */
 final class DecodeWeights {
+  /** How the packed weights are stored. */
+  enum Format {
+    /** Exactly the checkpoint's float32 weights: the default, equal to the full forward. */
+    FP32,
+    /** Each weight rounded to bfloat16, widened on load; products and sums in float32. */
+    BF16
+  }
+
   private static final int P = Projection.values().length;
   private static final List<Entry> BUILT = new ArrayList<>();
 
-  private record Entry(WeakReference<ModelWeights> base, DecodeWeights packed) {}
+  private record Entry(WeakReference<ModelWeights> base, Format format, DecodeWeights packed) {}
 
-  final float[][] projections; // [layer * 7 + projection], packed [out, in]
-  final float[] head; // packed [V, C]
+  final Format format;
+  private final float[][] fp32; // [layer * 7 + projection], packed [out, in]; or null
+  private final short[][] bf16; // the same in bf16; or null
+  private final int headIndex; // the LM head's slot after the projections
 
-  private DecodeWeights(ModelWeights base) {
+  private DecodeWeights(ModelWeights base, Format format) {
+    this.format = format;
     ModelConfig c = base.config();
-    projections = new float[c.numLayers() * P][];
-    IntStream.range(0, projections.length)
+    headIndex = c.numLayers() * P;
+    fp32 = format == Format.FP32 ? new float[headIndex + 1][] : null;
+    bf16 = format == Format.BF16 ? new short[headIndex + 1][] : null;
+    IntStream.rangeClosed(0, headIndex)
         .parallel()
         .forEach(
             i -> {
-              Projection p = Projection.values()[i % P];
-              INDArray w = ModelWeights.projection(base.layers().get(i / P), p);
-              projections[i] = pack(w, p.outFeatures(c), p.inFeatures(c));
+              if (i == headIndex) {
+                pack(i, base.lmHead(), c.vocabSize(), c.hiddenSize());
+              } else {
+                Projection p = Projection.values()[i % P];
+                INDArray w = ModelWeights.projection(base.layers().get(i / P), p);
+                pack(i, w, p.outFeatures(c), p.inFeatures(c));
+              }
             });
-    head = pack(base.lmHead(), c.vocabSize(), c.hiddenSize());
   }
 
-  private static float[] pack(INDArray w, int out, int in) {
-    return DecodeKernels.pack(DecodeEngine.buffer(w), Kernels.offset(w), out, in);
+  private void pack(int i, INDArray w, int out, int in) {
+    ByteBuffer b = DecodeEngine.buffer(w);
+    if (fp32 != null) {
+      fp32[i] = PackedMatmul.pack(b, Kernels.offset(w), out, in);
+    } else {
+      bf16[i] = PackedMatmul.packBf16(b, Kernels.offset(w), out, in);
+    }
   }
 
-  /** The packed weights of {@code base}: built on first use, then the same object. */
-  static synchronized DecodeWeights of(ModelWeights base) {
+  /**
+   * {@code y = x W^T} of projection {@code index} (layer * 7 + projection) for {@code rows} rows.
+   */
+  void project(int index, int out, int in, float[] x, int rows, float[] y) {
+    if (fp32 != null) {
+      PackedMatmul.matmul(fp32[index], out, in, x, rows, y);
+    } else {
+      PackedMatmul.matmul(bf16[index], out, in, x, rows, y);
+    }
+  }
+
+  /** The LM head's logits of {@code rows} final hidden states: [rows, V]. */
+  void head(int vocab, int hidden, float[] x, int rows, float[] y) {
+    project(headIndex, vocab, hidden, x, rows, y);
+  }
+
+  /** The packed weights of {@code base} in {@code format}: built on first use, then the same. */
+  static synchronized DecodeWeights of(ModelWeights base, Format format) {
     BUILT.removeIf(e -> e.base().get() == null);
     for (Entry e : BUILT) {
-      if (e.base().get() == base) {
+      if (e.base().get() == base && e.format() == format) {
         return e.packed();
       }
     }
-    DecodeWeights packed = new DecodeWeights(base);
-    BUILT.add(new Entry(new WeakReference<>(base), packed));
+    DecodeWeights packed = new DecodeWeights(base, format);
+    BUILT.add(new Entry(new WeakReference<>(base), format, packed));
     return packed;
   }
 }

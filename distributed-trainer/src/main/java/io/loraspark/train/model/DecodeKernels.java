@@ -3,28 +3,23 @@ package io.loraspark.train.model;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * The float32 kernels of incremental decoding ({@code io.loraspark.train.decode}): products of a
- * few token rows with the frozen projections, packed once per base into panels ({@link #pack}), and
- * per-row RMSNorm, rotary embedding, attention over a KV cache and SiLU on heap {@code float[]}
- * activations; embeddings, norms and biases are read in place from ND4J's buffers. No call
- * allocates.
+ * The float32 kernels of incremental decoding ({@code io.loraspark.train.decode}) besides the
+ * projections ({@link PackedMatmul}): per-row RMSNorm, rotary embedding, attention over a KV cache
+ * and SiLU on heap {@code float[]} activations; embeddings, norms and biases are read in place from
+ * ND4J's buffers. No call allocates.
  *
  * <p><b>Batch invariance.</b> Every result of a row is computed by the same arithmetic in the same
- * order whatever other rows share the call and however the outputs are split over threads. A
- * projection output is one in-order chain of fused multiply-adds in a lane of its own ({@link
- * #matmul}: outputs across the lanes, so several rows share each weight load and nothing ends in a
- * lane reduction); an attention or adapter dot product is one vector accumulator, its pairwise lane
- * sum, then a scalar fused tail ({@link #dotHeap}). So a request's logits are the same bits alone,
- * in a batch of 16, or chunked differently in prefill (a general BLAS picks different kernels for 1
- * and 16 rows and does not promise that). Measured and dropped, 2026-12-07: dot products per (row,
- * output) with a lane sum each, blocked 4 x 1 and 2 x 4: the sums were a fifth of a 16-row step and
- * 16 rows made only 2.3–2.7x one row's tokens.
+ * order whatever other rows share the call and however the work is split over threads. A projection
+ * output is one in-order chain of fused multiply-adds in a lane of its own ({@link PackedMatmul});
+ * an attention or adapter dot product is one vector accumulator, its pairwise lane sum, then a
+ * scalar fused tail ({@link #dotHeap}). So a request's logits are the same bits alone, in a batch
+ * of 16, or chunked differently in prefill (a general BLAS picks different kernels for 1 and 16
+ * rows and does not promise that).
  *
  * <p>Uses the JDK Vector API, so only loaded when {@link Kernels#VECTOR}; exp is {@link
  * VectorKernels#exp(float)} (reproducible whether compiled or not).
@@ -103,178 +98,6 @@ public final class DecodeKernels {
 
   private static FloatVector w(ByteBuffer b, int byteOffset) {
     return FloatVector.fromByteBuffer(S, b, byteOffset, LE);
-  }
-
-  /**
-   * Outputs per panel of a packed weight ({@link #pack}): two vectors, so a lone row still has two
-   * independent accumulator chains and the widest projection's panels split evenly over threads.
-   */
-  public static final int PANEL = 2 * L;
-
-  /**
-   * W [out, in] (read in place from a buffer at a byte offset) packed for {@link #matmul}: panels
-   * of {@link #PANEL} consecutive outputs, each stored input-major ({@code [in][PANEL]}, so one
-   * input's weights for the panel's outputs are two contiguous vectors), the last panel zero
-   * padded.
-   */
-  public static float[] pack(ByteBuffer wb, int wOff, int out, int in) {
-    int panels = (out + PANEL - 1) / PANEL;
-    float[] packed = new float[Math.multiplyExact(panels * PANEL, in)];
-    java.nio.FloatBuffer w = wb.duplicate().position(wOff).slice().order(LE).asFloatBuffer();
-    float[] row = new float[in];
-    for (int j = 0; j < out; j++) {
-      w.get(j * in, row);
-      int base = (j / PANEL) * in * PANEL + j % PANEL;
-      for (int i = 0; i < in; i++) {
-        packed[base + i * PANEL] = row[i];
-      }
-    }
-    return packed;
-  }
-
-  /**
-   * {@code y[r, j] = Σ_i W[j, i] · x[r, i]} for rows r &lt; {@code rows}, W packed by {@link
-   * #pack}; panels split over the kernel threads.
-   *
-   * <p>Each output is one chain of fused multiply-adds over i in order, starting from zero: its
-   * lane of a vector accumulator. The chain is the same whichever rows and panels share a call and
-   * however many rows are blocked together, which is what makes decoding batch invariant; and no
-   * output ends in a lane reduction. Four rows share each weight load (eight accumulators), a lone
-   * row takes two panels at once (four chains in flight).
-   *
-   * @param x rows, [rows, in]
-   * @param y out, [rows, out]
-   */
-  public static void matmul(float[] w, int out, int in, float[] x, int rows, float[] y) {
-    int panels = (out + PANEL - 1) / PANEL;
-    parallel(
-        panels,
-        (long) PANEL * in * rows,
-        (from, to) -> {
-          int blocked = rows - rows % 4;
-          for (int p = from; p < to; p++) {
-            for (int r = 0; r < blocked; r += 4) {
-              panelRows4(w, p, out, in, x, r, y);
-            }
-          }
-          for (int r = blocked; r < rows; r++) {
-            int p = from;
-            for (; p + 2 <= to; p += 2) {
-              panelPairRow(w, p, out, in, x, r, y);
-            }
-            if (p < to) {
-              panelRow(w, p, out, in, x, r, y);
-            }
-          }
-        });
-  }
-
-  /** Rows r..r+3 against panel p: eight accumulators, each weight load serving four rows. */
-  private static void panelRows4(float[] w, int p, int out, int in, float[] x, int r, float[] y) {
-    FloatVector a0 = FloatVector.zero(S);
-    FloatVector a1 = FloatVector.zero(S);
-    FloatVector b0 = FloatVector.zero(S);
-    FloatVector b1 = FloatVector.zero(S);
-    FloatVector c0 = FloatVector.zero(S);
-    FloatVector c1 = FloatVector.zero(S);
-    FloatVector d0 = FloatVector.zero(S);
-    FloatVector d1 = FloatVector.zero(S);
-    int wo = p * in * PANEL;
-    int xa = r * in;
-    int xb = xa + in;
-    int xc = xb + in;
-    int xd = xc + in;
-    for (int i = 0; i < in; i++, wo += PANEL) {
-      FloatVector w0 = FloatVector.fromArray(S, w, wo);
-      FloatVector w1 = FloatVector.fromArray(S, w, wo + L);
-      FloatVector v = FloatVector.broadcast(S, x[xa + i]);
-      a0 = w0.fma(v, a0);
-      a1 = w1.fma(v, a1);
-      v = FloatVector.broadcast(S, x[xb + i]);
-      b0 = w0.fma(v, b0);
-      b1 = w1.fma(v, b1);
-      v = FloatVector.broadcast(S, x[xc + i]);
-      c0 = w0.fma(v, c0);
-      c1 = w1.fma(v, c1);
-      v = FloatVector.broadcast(S, x[xd + i]);
-      d0 = w0.fma(v, d0);
-      d1 = w1.fma(v, d1);
-    }
-    int j = p * PANEL;
-    int yo = r * out + j;
-    if (j + PANEL <= out) {
-      a0.intoArray(y, yo);
-      a1.intoArray(y, yo + L);
-      b0.intoArray(y, yo + out);
-      b1.intoArray(y, yo + out + L);
-      c0.intoArray(y, yo + 2 * out);
-      c1.intoArray(y, yo + 2 * out + L);
-      d0.intoArray(y, yo + 3 * out);
-      d1.intoArray(y, yo + 3 * out + L);
-    } else { // the last panel, padded: store the lanes of real outputs
-      VectorMask<Float> m0 = S.indexInRange(j, out);
-      VectorMask<Float> m1 = S.indexInRange(j + L, out);
-      a0.intoArray(y, yo, m0);
-      a1.intoArray(y, yo + L, m1);
-      b0.intoArray(y, yo + out, m0);
-      b1.intoArray(y, yo + out + L, m1);
-      c0.intoArray(y, yo + 2 * out, m0);
-      c1.intoArray(y, yo + 2 * out + L, m1);
-      d0.intoArray(y, yo + 3 * out, m0);
-      d1.intoArray(y, yo + 3 * out + L, m1);
-    }
-  }
-
-  /** Row r against panels p and p + 1 (p + 1 &lt; panels): four chains in flight. */
-  private static void panelPairRow(float[] w, int p, int out, int in, float[] x, int r, float[] y) {
-    FloatVector a0 = FloatVector.zero(S);
-    FloatVector a1 = FloatVector.zero(S);
-    FloatVector b0 = FloatVector.zero(S);
-    FloatVector b1 = FloatVector.zero(S);
-    int wa = p * in * PANEL;
-    int wb = wa + in * PANEL;
-    int xo = r * in;
-    for (int i = 0; i < in; i++) {
-      FloatVector v = FloatVector.broadcast(S, x[xo + i]);
-      int o = i * PANEL;
-      a0 = FloatVector.fromArray(S, w, wa + o).fma(v, a0);
-      a1 = FloatVector.fromArray(S, w, wa + o + L).fma(v, a1);
-      b0 = FloatVector.fromArray(S, w, wb + o).fma(v, b0);
-      b1 = FloatVector.fromArray(S, w, wb + o + L).fma(v, b1);
-    }
-    int j = p * PANEL;
-    int yo = r * out + j;
-    a0.intoArray(y, yo);
-    a1.intoArray(y, yo + L);
-    if (j + 2 * PANEL <= out) {
-      b0.intoArray(y, yo + PANEL);
-      b1.intoArray(y, yo + PANEL + L);
-    } else {
-      b0.intoArray(y, yo + PANEL, S.indexInRange(j + PANEL, out));
-      b1.intoArray(y, yo + PANEL + L, S.indexInRange(j + PANEL + L, out));
-    }
-  }
-
-  /** Row r against panel p alone. */
-  private static void panelRow(float[] w, int p, int out, int in, float[] x, int r, float[] y) {
-    FloatVector a0 = FloatVector.zero(S);
-    FloatVector a1 = FloatVector.zero(S);
-    int wo = p * in * PANEL;
-    int xo = r * in;
-    for (int i = 0; i < in; i++, wo += PANEL) {
-      FloatVector v = FloatVector.broadcast(S, x[xo + i]);
-      a0 = FloatVector.fromArray(S, w, wo).fma(v, a0);
-      a1 = FloatVector.fromArray(S, w, wo + L).fma(v, a1);
-    }
-    int j = p * PANEL;
-    int yo = r * out + j;
-    if (j + PANEL <= out) {
-      a0.intoArray(y, yo);
-      a1.intoArray(y, yo + L);
-    } else {
-      a0.intoArray(y, yo, S.indexInRange(j, out));
-      a1.intoArray(y, yo + L, S.indexInRange(j + L, out));
-    }
   }
 
   /**

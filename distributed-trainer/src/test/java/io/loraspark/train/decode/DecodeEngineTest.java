@@ -16,6 +16,7 @@ import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.factory.Nd4j;
 
@@ -86,10 +87,12 @@ class DecodeEngineTest {
 
   /**
    * One request's logits are the same bits whether its prompt is prefilled at once, in chunks, or
-   * token by token next to rows of four other requests with other adapters (and the base).
+   * token by token next to rows of four other requests with other adapters (and the base), with
+   * float32 and with bf16 weights.
    */
-  @Test
-  void aRowGetsTheSameBitsWhateverSharesItsStep() {
+  @ParameterizedTest(name = "bf16={0}")
+  @ValueSource(booleans = {false, true})
+  void aRowGetsTheSameBitsWhateverSharesItsStep(boolean bf16) {
     ModelWeights base = DecodeFixture.model(dir, "Qwen2ForCausalLM", false, true, 11);
     ModelConfig c = base.config();
     DecodeAdapter[] adapters = new DecodeAdapter[4];
@@ -97,7 +100,7 @@ class DecodeEngineTest {
     for (int k = 0; k < 4; k++) {
       adapters[k] = DecodeAdapter.of("a" + k, DecodeFixture.adapter(base, methods[k], 2 + k, k));
     }
-    DecodeEngine engine = new DecodeEngine(base);
+    DecodeEngine engine = bf16 ? DecodeEngine.bf16(base) : new DecodeEngine(base);
     int[] ids = DecodeFixture.randomIds(17, c.vocabSize(), 9);
     AdapterMix mine = AdapterMix.of(adapters[0]);
 
@@ -112,6 +115,34 @@ class DecodeEngineTest {
     float[] crowded = lastLogits(engine, ids, mine, new int[] {1, 2, 3, 4, 7}, others);
     assertThat(bits(chunked)).as("chunked prefill vs one step").isEqualTo(bits(alone));
     assertThat(bits(crowded)).as("next to four other requests vs alone").isEqualTo(bits(alone));
+  }
+
+  /**
+   * The bf16 engine (weights rounded to bfloat16, arithmetic in float32) against the float32 full
+   * forward, with a LoRA adapter: every position's logits within 2e-2 relative (bf16 keeps 8
+   * mantissa bits, a relative rounding of at most 2^-9 per weight), and not equal to them.
+   */
+  @Test
+  void bf16LogitsAreWithinItsRoundingOfTheFullForward() {
+    ModelWeights base = DecodeFixture.model(dir, "LlamaForCausalLM", false, true, 11);
+    LoraWeights w = DecodeFixture.adapter(base, LoraMethod.LORA, 3, 5);
+    ModelConfig c = base.config();
+    int[] ids = DecodeFixture.randomIds(12, c.vocabSize(), 3);
+    float[][] reference = DecodeFixture.fullLogits(base, DecodeFixture.inference(w), ids);
+    KvCache cache = new KvCache(c, ids.length);
+    StepRows rows = new StepRows();
+    for (int p = 0; p < ids.length; p++) {
+      rows.add(ids[p], p, cache, AdapterMix.of(DecodeAdapter.of("a", w)), true);
+    }
+    DecodeEngine.bf16(base).step(rows);
+    for (int p = 0; p < ids.length; p++) {
+      assertThat(
+              DecodeFixture.relativeError(
+                  DecodeFixture.row(rows.logits(), p, c.vocabSize()), reference[p]))
+          .as("position %d", p)
+          .isLessThan(2e-2)
+          .isGreaterThan(TOLERANCE);
+    }
   }
 
   /** Prefills {@code ids} in the given chunks, each step shared with a row of each other mix. */
