@@ -134,10 +134,9 @@ class LoraGeneratorTest {
                 Set.of(),
                 false);
         List<String> stops = List.of(g.getStopStrings());
-        Request request = gen.request(row[0], mix, params, stops);
-        out.add(
-            gen.completion(
-                BatchDecoder.generate(engine, request), request.params().stopIds(), stops));
+        TextGeneration.TextRequest request = gen.request(row[0], mix, params, stops);
+        BatchDecoder.generate(engine, request.request());
+        out.add(request.text().completion());
       }
     }
     return out;
