@@ -63,8 +63,9 @@ final class TokenizerCopy {
   }
 
   /**
-   * Writes the tokenizer files into the checkpoint directory {@code model}, a generation_config.json
-   * with the tokenizer's BOS and EOS ids, the same ids into its config.json, and the provenance.
+   * Writes the tokenizer files into the checkpoint directory {@code model}, a
+   * generation_config.json with the tokenizer's BOS and EOS ids, the same ids into its config.json,
+   * and the provenance.
    */
   void writeInto(Path model) {
     try {

@@ -14,9 +14,9 @@ import java.util.Set;
  * <p>Incremental detokenization as vLLM's {@code detokenize_incrementally}: each new token is
  * decoded together with the token before it (the context a tokenizer's decoder needs, e.g. the
  * leading-space rules of SentencePiece pieces), and only the text beyond that context is appended.
- * While the window's text ends in U+FFFD (a character whose bytes are not all generated yet) nothing
- * is appended and the window grows until it decodes whole. Per token this decodes a few tokens, not
- * the whole completion.
+ * While the window's text ends in U+FFFD (a character whose bytes are not all generated yet)
+ * nothing is appended and the window grows until it decodes whole. Per token this decodes a few
+ * tokens, not the whole completion.
  *
  * <p>Stop strings: after each appended piece only the tail that can hold a new match (the last
  * {@code longest stop - 1} characters before it, and it) is searched; the text is cut before the
@@ -74,6 +74,9 @@ public final class CompletionText implements Request.StopCheck {
 
   /** Text released since the last call ("" when none): safe to stream, it cannot change. */
   public synchronized String take() {
+    if (released <= taken) {
+      return "";
+    }
     String delta = text.substring(taken, released);
     taken = released;
     return delta;
@@ -122,7 +125,9 @@ public final class CompletionText implements Request.StopCheck {
     return released > taken;
   }
 
-  /** Appends a piece and looks for a stop string in the part of the text that can hold a new one. */
+  /**
+   * Appends a piece and looks for a stop string in the part of the text that can hold a new one.
+   */
   private void append(String piece) {
     int from = Math.max(0, text.length() - longestStop + 1);
     text.append(piece);

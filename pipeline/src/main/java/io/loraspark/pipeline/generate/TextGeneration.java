@@ -58,15 +58,10 @@ public final class TextGeneration {
   /**
    * {@link #request(String, AdapterMix, SamplingParams, List)} for an already tokenized prompt.
    *
-   * @param onText called on the decoding thread when more completion text can be taken (null:
-   *     none)
+   * @param onText called on the decoding thread when more completion text can be taken (null: none)
    */
   public TextRequest request(
-      int[] promptIds,
-      AdapterMix mix,
-      SamplingParams params,
-      List<String> stops,
-      Runnable onText) {
+      int[] promptIds, AdapterMix mix, SamplingParams params, List<String> stops, Runnable onText) {
     for (String s : stops) {
       if (s == null || s.isEmpty()) {
         throw new IllegalArgumentException("a stop string must not be empty");

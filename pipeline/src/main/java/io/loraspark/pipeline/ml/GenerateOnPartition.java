@@ -8,7 +8,6 @@ import io.loraspark.train.decode.AdapterMix;
 import io.loraspark.train.decode.AdapterRegistry;
 import io.loraspark.train.decode.BatchDecoder;
 import io.loraspark.train.decode.DecodeEngine;
-import io.loraspark.train.decode.Request;
 import io.loraspark.train.decode.Result;
 import io.loraspark.train.decode.SamplingParams;
 import io.loraspark.train.model.ModelWeights;

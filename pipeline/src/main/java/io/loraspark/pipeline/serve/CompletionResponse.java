@@ -20,8 +20,8 @@ import java.util.concurrent.TimeoutException;
 
 /**
  * The answer to one completion request once it is decoding: one JSON body, or server-sent events
- * ending in {@code data: [DONE]}. The text is the request's {@link CompletionText}: streamed
- * deltas are what it releases, the plain body its whole completion, so both are the same text.
+ * ending in {@code data: [DONE]}. The text is the request's {@link CompletionText}: streamed deltas
+ * are what it releases, the plain body its whole completion, so both are the same text.
  *
  * <p>A client that goes away cancels its request (its batch row is freed at the next decode step).
  * A stream notices on its next write. A plain request has nothing to write until its answer is
@@ -53,7 +53,8 @@ final class CompletionResponse {
     this.plan = plan;
     this.text = text;
     this.future = future;
-    this.id = (plan.api().chat() ? "chatcmpl-" : "cmpl-") + UUID.randomUUID().toString().replace("-", "");
+    this.id =
+        (plan.api().chat() ? "chatcmpl-" : "cmpl-") + UUID.randomUUID().toString().replace("-", "");
   }
 
   /** One JSON body once the request is done; cancels the request if the client goes away. */

