@@ -113,6 +113,14 @@ final class BenchCommand implements Callable<Integer> {
   java.nio.file.Path writeModel;
 
   @Option(
+      names = "--tokenizer",
+      description =
+          "with --write-model: copy this tokenizer into the model and size V to it (a Hugging Face"
+              + " tokenizer directory, or vocab.json + merges.txt such as fixtures/tokenizers/gpt2)"
+              + " so that serve and generate can run on it")
+  java.nio.file.Path tokenizer;
+
+  @Option(
       names = "--write-adapters",
       description =
           "write --adapters K random rank-R LoRA adapters on all seven targets for the model (--model"
@@ -166,6 +174,10 @@ final class BenchCommand implements Callable<Integer> {
 
   @Override
   public Integer call() {
+    if (tokenizer != null && (writeModel == null || model != null)) {
+      throw new IllegalArgumentException(
+          "--tokenizer goes with --write-model and the shape flags (not --model)");
+    }
     if (writeModel != null || writeAdapters != null || decode) {
       return decodeOrWrite();
     }
@@ -204,10 +216,15 @@ final class BenchCommand implements Callable<Integer> {
   private Integer decodeOrWrite() {
     ModelWeights weights;
     String name;
+    TokenizerCopy copy = null;
     if (model != null) {
       weights = CheckpointLoader.load(model);
       name = model.toString();
     } else {
+      if (tokenizer != null) {
+        copy = new TokenizerCopy(tokenizer);
+        vocab = copy.vocabSize();
+      }
       BenchSpec shape = shapeSpec(); // its config has max positions max(T, 2048)
       weights = SyntheticModel.create(shape.modelConfig(), seed);
       name = "synthetic";
@@ -222,6 +239,9 @@ final class BenchCommand implements Callable<Integer> {
     }
     if (writeModel != null) {
       DecodeBench.writeModel(weights, writeModel);
+      if (copy != null) {
+        copy.writeInto(writeModel);
+      }
       spec.commandLine().getOut().println("{\"model\": \"" + writeModel + "\"}");
       return Main.OK;
     }

@@ -132,9 +132,10 @@ final class GenerateCommand implements Callable<Integer> {
     try (TextTokenizer tokenizer = TextTokenizer.load(model);
         AdapterRegistry.MixLease mix = registry.acquire(names, weights)) {
       TextGeneration text = new TextGeneration(tokenizer);
-      Request request = text.request(prompt, mix.mix(), params, stops);
+      TextGeneration.TextRequest tr = text.request(prompt, mix.mix(), params, stops);
+      Request request = tr.request();
       Result result = BatchDecoder.generate(new DecodeEngine(base), request);
-      String completion = text.completion(result, request.params().stopIds(), stops);
+      String completion = tr.text().completion();
       print(tokenizer, request, result, completion, mix);
     }
     return Main.OK;

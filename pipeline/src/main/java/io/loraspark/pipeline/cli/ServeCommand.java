@@ -11,6 +11,7 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
+import sun.misc.Signal;
 
 /** {@code serve}: an OpenAI-compatible server for one base model and many adapters. */
 @Command(
@@ -22,6 +23,15 @@ import picocli.CommandLine.Option;
             + " /v1/unload_lora_adapter, /health, /metrics). The request's model names the adapter;"
             + " 'auto' routes to the adapter under which the prompt is most likely.")
 final class ServeCommand implements Callable<Integer> {
+  /**
+   * Signals that drain and stop the server; handled here (not by a shutdown hook) so that the
+   * drained server exits 0, where a JVM ended by a signal exits 128 + its number.
+   */
+  private static final List<String> STOP_SIGNALS = List.of("TERM", "INT");
+
+  /** How long a drain waits for the requests in flight. */
+  static final long DRAIN_MILLIS = 30_000;
+
   @picocli.CommandLine.Spec picocli.CommandLine.Model.CommandSpec spec;
 
   @Option(names = "--model", required = true, description = "Hugging Face checkpoint directory")
@@ -92,20 +102,21 @@ final class ServeCommand implements Callable<Integer> {
             model, adapters, run, named, roots, cacheBytes, maxBatch, maxRunning, maxQueue, apiKey);
     LoraServer server = options.build();
     int bound = server.start(host, port);
-    CountDownLatch stopped = new CountDownLatch(1);
-    Runtime.getRuntime()
-        .addShutdownHook(
-            new Thread(
-                () -> {
-                  System.err.println("serve: draining requests in flight");
-                  server.drain(30_000);
-                  server.close();
-                  stopped.countDown();
-                }));
+    CountDownLatch stop = new CountDownLatch(1);
+    for (String name : STOP_SIGNALS) {
+      Signal.handle(new Signal(name), signal -> stop.countDown());
+    }
     System.err.println("serve: http://" + host + ":" + bound + "/v1 (model " + model + ")");
     spec.commandLine().getOut().println("{\"url\": \"http://" + host + ":" + bound + "/v1\"}");
     spec.commandLine().getOut().flush();
-    stopped.await();
+    stop.await();
+    System.err.println("serve: draining requests in flight");
+    boolean drained = server.drain(DRAIN_MILLIS);
+    server.close();
+    System.err.println(
+        drained
+            ? "serve: stopped"
+            : "serve: stopped with requests unanswered after " + DRAIN_MILLIS + " ms");
     return Main.OK;
   }
 }

@@ -3,9 +3,7 @@ package io.loraspark.pipeline.generate;
 import io.loraspark.prep.tokenize.TextTokenizer;
 import io.loraspark.train.decode.AdapterMix;
 import io.loraspark.train.decode.Request;
-import io.loraspark.train.decode.Result;
 import io.loraspark.train.decode.SamplingParams;
-import java.util.Arrays;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
@@ -13,8 +11,8 @@ import java.util.Set;
 /**
  * The text side of generation over one tokenizer: a prompt becomes a {@link Request} whose stop ids
  * are the model's EOS ids (generation_config.json's, else the tokenizer config's) plus any given,
- * and whose stop strings end it as soon as the generated text contains one; a {@link Result}
- * becomes the completion text, without the stop id or string (OpenAI's convention).
+ * and whose stop strings end it as soon as the generated text contains one; its {@link
+ * CompletionText} gives the completion text, without the stop id or string (OpenAI's convention).
  */
 public final class TextGeneration {
   private final TextTokenizer tokenizer;
@@ -39,18 +37,31 @@ public final class TextGeneration {
   }
 
   /**
+   * A request and the text of its completion.
+   *
+   * @param text fed by the request's stop check as tokens are generated; read it once the request
+   *     is done ({@link CompletionText#completion}), or while it runs ({@link CompletionText#take})
+   */
+  public record TextRequest(Request request, CompletionText text) {}
+
+  /**
    * A request for {@code prompt} (BOS added as the tokenizer config says).
    *
    * @param params its stop ids are extended with the model's EOS ids
    * @param stops stop strings (none empty); the request ends once the text contains one
    */
-  public Request request(String prompt, AdapterMix mix, SamplingParams params, List<String> stops) {
-    return request(tokenizer.encode(prompt, true), mix, params, stops);
+  public TextRequest request(
+      String prompt, AdapterMix mix, SamplingParams params, List<String> stops) {
+    return request(tokenizer.encode(prompt, true), mix, params, stops, null);
   }
 
-  /** {@link #request(String, AdapterMix, SamplingParams, List)} for an already tokenized prompt. */
-  public Request request(
-      int[] promptIds, AdapterMix mix, SamplingParams params, List<String> stops) {
+  /**
+   * {@link #request(String, AdapterMix, SamplingParams, List)} for an already tokenized prompt.
+   *
+   * @param onText called on the decoding thread when more completion text can be taken (null: none)
+   */
+  public TextRequest request(
+      int[] promptIds, AdapterMix mix, SamplingParams params, List<String> stops, Runnable onText) {
     for (String s : stops) {
       if (s == null || s.isEmpty()) {
         throw new IllegalArgumentException("a stop string must not be empty");
@@ -67,41 +78,7 @@ public final class TextGeneration {
             params.seed(),
             stopIds,
             params.logprobs());
-    Request.StopCheck check =
-        stops.isEmpty()
-            ? null
-            : (tokens, count) -> stopAt(decode(Arrays.copyOf(tokens, count)), stops) >= 0;
-    return new Request(promptIds, mix, withEos, check, null);
-  }
-
-  /**
-   * The generated text of {@code result}: its ids without a final stop id, decoded without special
-   * tokens, cut before the first stop string.
-   */
-  public String completion(Result result, Set<Integer> stopIds, List<String> stops) {
-    int[] ids = result.tokens();
-    int n = ids.length;
-    if (n > 0 && Result.STOP.equals(result.finishReason()) && stopIds.contains(ids[n - 1])) {
-      n--;
-    }
-    String text = decode(Arrays.copyOf(ids, n));
-    int cut = stopAt(text, stops);
-    return cut >= 0 ? text.substring(0, cut) : text;
-  }
-
-  private String decode(int[] ids) {
-    return tokenizer.decode(ids, true);
-  }
-
-  /** Where the earliest stop string starts in {@code text}, or -1. */
-  public static int stopAt(String text, List<String> stops) {
-    int first = -1;
-    for (String s : stops) {
-      int i = text.indexOf(s);
-      if (i >= 0 && (first < 0 || i < first)) {
-        first = i;
-      }
-    }
-    return first;
+    CompletionText text = new CompletionText(tokenizer, stopIds, stops, onText);
+    return new TextRequest(new Request(promptIds, mix, withEos, text, null), text);
   }
 }

@@ -1,5 +1,6 @@
 package io.loraspark.pipeline.ml;
 
+import io.loraspark.pipeline.generate.CompletionText;
 import io.loraspark.pipeline.generate.TextGeneration;
 import io.loraspark.prep.tokenize.TextTokenizer;
 import io.loraspark.train.cache.AdapterSource;
@@ -7,7 +8,6 @@ import io.loraspark.train.decode.AdapterMix;
 import io.loraspark.train.decode.AdapterRegistry;
 import io.loraspark.train.decode.BatchDecoder;
 import io.loraspark.train.decode.DecodeEngine;
-import io.loraspark.train.decode.Request;
 import io.loraspark.train.decode.Result;
 import io.loraspark.train.decode.SamplingParams;
 import io.loraspark.train.model.ModelWeights;
@@ -130,13 +130,13 @@ final class GenerateOnPartition implements MapPartitionsFunction<Row, Row>, Seri
   /**
    * A row on its way through the decoder; {@code done} completes with null for a null prompt.
    *
-   * @param stopIds the request's stop ids, cut from the end of its text
+   * @param text its completion text, or null for a null prompt
    * @param lease its adapters, or null for the base
    */
   private record Pending(
       Row row,
       CompletableFuture<Result> done,
-      Set<Integer> stopIds,
+      CompletionText text,
       AdapterRegistry.MixLease lease) {}
 
   /** One partition's rows, in input order with their texts appended. */
@@ -188,7 +188,7 @@ final class GenerateOnPartition implements MapPartitionsFunction<Row, Row>, Seri
       }
       Pending p = queue.poll();
       Result r = p.done().join();
-      String out = r == null ? null : text.completion(r, p.stopIds(), s.stopStrings());
+      String out = r == null ? null : p.text().completion();
       return append(p.row(), out);
     }
 
@@ -207,7 +207,7 @@ final class GenerateOnPartition implements MapPartitionsFunction<Row, Row>, Seri
      */
     private Pending submit(Row row) {
       if (row.isNullAt(s.promptIndex())) {
-        return new Pending(row, CompletableFuture.completedFuture(null), Set.of(), null);
+        return new Pending(row, CompletableFuture.completedFuture(null), null, null);
       }
       String prompt = row.getString(s.promptIndex());
       String adapter = s.adapterIndex() < 0 ? null : row.getString(s.adapterIndex());
@@ -217,8 +217,9 @@ final class GenerateOnPartition implements MapPartitionsFunction<Row, Row>, Seri
               : registry.acquire(List.of(adapter), WEIGHT_ONE);
       try {
         AdapterMix mix = lease == null ? AdapterMix.NONE : lease.mix();
-        Request request = text.request(prompt, mix, sampling(prompt), s.stopStrings());
-        CompletableFuture<Result> done = decoder.submit(request);
+        TextGeneration.TextRequest request =
+            text.request(prompt, mix, sampling(prompt), s.stopStrings());
+        CompletableFuture<Result> done = decoder.submit(request.request());
         decoding++;
         done.whenComplete(
             (result, failure) -> { // on this thread, inside decoder.step()
@@ -227,7 +228,7 @@ final class GenerateOnPartition implements MapPartitionsFunction<Row, Row>, Seri
                 lease.close();
               }
             });
-        return new Pending(row, done, request.params().stopIds(), lease);
+        return new Pending(row, done, request.text(), lease);
       } catch (RuntimeException e) {
         if (lease != null) {
           lease.close();

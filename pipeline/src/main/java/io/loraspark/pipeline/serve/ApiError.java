@@ -60,6 +60,12 @@ final class ApiError extends RuntimeException {
     return new ApiError(503, "server_error", null, "unavailable", message);
   }
 
+  /** A 500 for an unexpected failure: its class name only, never a stack trace. */
+  static ApiError internal(Exception e) {
+    return new ApiError(
+        500, "server_error", null, null, "internal error: " + e.getClass().getSimpleName());
+  }
+
   /** The OpenAI error body. */
   ObjectNode body() {
     ObjectNode root = JsonNodeFactory.instance.objectNode();

@@ -11,8 +11,10 @@ import io.loraspark.prep.tokenize.ExampleEncoder;
 import io.loraspark.prep.tokenize.TextTokenizer;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
+import java.util.Set;
 
 /**
  * Chat messages as the prompt the model continues, rendered and tokenized exactly as {@code
@@ -23,14 +25,64 @@ import java.util.Locale;
  */
 final class ChatPrompt {
   private static final String PLACEHOLDER = "x";
+  private static final String MARKER = "lora-spark end-of-turn probe";
 
   private final TextTokenizer tokenizer;
   private final PromptTemplate template;
+  private final Set<Integer> endOfTurnIds;
 
   ChatPrompt(TextTokenizer tokenizer, String modelDir) {
     this.tokenizer = tokenizer;
     TemplateKind kind = TemplateKind.AUTO.resolve(tokenizer.chatTemplate().isPresent(), modelDir);
     this.template = ExampleEncoder.template(kind, tokenizer);
+    this.endOfTurnIds = findEndOfTurn();
+  }
+
+  /**
+   * The ids that end an assistant turn under this template, to stop a chat completion with even
+   * when they are not EOS ids (ChatML's {@code <|im_end|>} in SmolLM2 and Qwen, Llama 3's {@code
+   * <|eot_id|>}, a {@code </s>} the template writes as text).
+   *
+   * <p>Found by rendering: a conversation whose assistant reply is a marker is rendered, and the
+   * scored span after the marker is what the template closes a turn with (the same span {@code
+   * preprocess} trains adapters to emit). Its first special token (one that decoding without
+   * special tokens drops) is the end-of-turn token; whitespace-only tokens before it are passed
+   * over (" </s>"), ordinary text ends the search, so a template that closes turns with plain text
+   * adds no stop. The Alpaca template closes a reply with EOS itself. This is preferred to taking
+   * tokenizer_config's {@code eos_token}: configs disagree with their templates (Llama 3's
+   * tokenizer config names {@code <|end_of_text|>} while its template ends turns with {@code
+   * <|eot_id|>}), and the rendered template is what the model was trained on. EOS ids stop every
+   * request anyway.
+   */
+  Set<Integer> endOfTurnIds() {
+    return endOfTurnIds;
+  }
+
+  private Set<Integer> findEndOfTurn() {
+    List<Piece> pieces;
+    try {
+      pieces =
+          template.render(
+              new Conversation(
+                  List.of(Turn.of(Role.USER, "Hello"), Turn.of(Role.ASSISTANT, MARKER))));
+    } catch (RowRejection e) {
+      return Set.of(); // chat requests will be refused with the template's reason
+    }
+    Set<Integer> ids = new HashSet<>();
+    for (int i = 0; i < pieces.size(); i++) {
+      if (pieces.get(i) instanceof Piece.Text t && t.trainable() && t.text().contains(MARKER)) {
+        String after = t.text().substring(t.text().indexOf(MARKER) + MARKER.length());
+        for (int id : tokenizer.encode(after, false)) {
+          if (!tokenizer.decode(new int[] {id}, false).isBlank()) {
+            if (tokenizer.decode(new int[] {id}, true).isEmpty()) {
+              ids.add(id);
+            }
+            break;
+          }
+        }
+      }
+    }
+    return Set.copyOf(ids);
   }
 
   /**

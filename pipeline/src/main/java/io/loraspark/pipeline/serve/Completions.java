@@ -1,38 +1,27 @@
 package io.loraspark.pipeline.serve;
 
-import com.fasterxml.jackson.databind.node.ArrayNode;
-import com.fasterxml.jackson.databind.node.JsonNodeFactory;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.javalin.http.Context;
 import io.loraspark.pipeline.generate.TextGeneration;
 import io.loraspark.prep.tokenize.TextTokenizer;
 import io.loraspark.train.decode.AdapterRegistry;
-import io.loraspark.train.decode.Request;
 import io.loraspark.train.decode.Result;
 import io.loraspark.train.decode.SamplingParams;
 import io.loraspark.train.model.ModelConfig;
 import java.io.IOException;
-import java.io.OutputStream;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
-import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.LinkedBlockingQueue;
-import java.util.concurrent.TimeUnit;
+import java.util.concurrent.Semaphore;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * {@code POST /v1/completions} and {@code /v1/chat/completions}: a request's model (the base, an
  * adapter, the router, or the {@code adapters} composition extension) and prompt become a decode
- * request; the answer is one JSON body, or server-sent events ending in {@code data: [DONE]}.
+ * request; a chat request also stops at its template's end-of-turn token ({@link
+ * ChatPrompt#endOfTurnIds}). {@link CompletionResponse} answers it.
  */
 final class Completions {
-  private static final JsonNodeFactory J = JsonNodeFactory.instance;
-  private static final long WAIT_MILLIS = 50;
-
   private final ServerState s;
   private final AtomicLong seeds = new AtomicLong(System.nanoTime());
 
@@ -43,7 +32,7 @@ final class Completions {
   /**
    * What a request resolved to: its prompt, sampling, adapters and the model name it answers as.
    */
-  private record Plan(
+  record Plan(
       ApiRequest api,
       int[] promptIds,
       SamplingParams params,
@@ -54,8 +43,7 @@ final class Completions {
   void handle(Context ctx, boolean chat) throws IOException {
     ApiRequest api = ApiRequest.parse(LoraServer.body(ctx), chat);
     Plan plan = plan(api);
-    LinkedBlockingQueue<Integer> tokens = api.stream() ? new LinkedBlockingQueue<>() : null;
-    CompletableFuture<Result> future;
+    Semaphore more = api.stream() ? new Semaphore(0) : null;
     DecodeService.Ticket ticket = s.decode().admit();
     AdapterRegistry.MixLease lease;
     try {
@@ -64,19 +52,18 @@ final class Completions {
       ticket.close();
       throw e;
     }
+    TextGeneration.TextRequest request;
+    CompletableFuture<Result> future;
     try {
-      TextGeneration text = s.text();
-      Request base = text.request(plan.promptIds(), lease.mix(), plan.params(), api.stops());
-      Request request =
-          tokens == null
-              ? base
-              : new Request(
-                  base.promptIds(),
-                  base.mix(),
-                  base.params(),
-                  base.stop(),
-                  (id, lp) -> tokens.add(id));
-      future = ticket.submit(request);
+      request =
+          s.text()
+              .request(
+                  plan.promptIds(),
+                  lease.mix(),
+                  plan.params(),
+                  api.stops(),
+                  more == null ? null : more::release);
+      future = ticket.submit(request.request());
     } catch (RuntimeException e) {
       ticket.close();
       lease.close();
@@ -85,13 +72,11 @@ final class Completions {
           : e;
     }
     future.whenComplete((r, e) -> lease.close());
-    if (tokens == null) {
-      Result r = await(future);
-      s.metrics()
-          .finished(r.promptTokens(), r.tokens().length, r.firstTokenNanos(), r.totalNanos());
-      ctx.json(body(plan, r));
+    CompletionResponse response = new CompletionResponse(s, plan, request.text(), future);
+    if (more == null) {
+      response.plain(ctx);
     } else {
-      stream(ctx, plan, future, tokens);
+      response.stream(ctx, more);
     }
   }
 
@@ -134,9 +119,10 @@ final class Completions {
               + " tokens");
     }
     long seed = api.seed() != null ? api.seed() : seeds.incrementAndGet();
+    Set<Integer> stopIds = api.chat() ? s.chatPrompt().endOfTurnIds() : Set.of();
     SamplingParams params =
         new SamplingParams(
-            maxTokens, api.temperature(), api.topK(), api.topP(), seed, Set.of(), api.logprobs());
+            maxTokens, api.temperature(), api.topK(), api.topP(), seed, stopIds, api.logprobs());
     List<String> names = new ArrayList<>();
     float[] weights;
     String answering = api.model();
@@ -218,160 +204,5 @@ final class Completions {
     leases.forEach(AdapterRegistry.MixLease::close);
     leases.clear();
     group.clear();
-  }
-
-  private static Result await(CompletableFuture<Result> f) {
-    try {
-      return f.get();
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      f.cancel(false);
-      throw ApiError.unavailable("interrupted");
-    } catch (ExecutionException e) {
-      Throwable cause = e.getCause();
-      if (cause instanceof IllegalArgumentException iae) {
-        throw ApiError.invalid(null, iae.getMessage());
-      }
-      throw new IllegalStateException("decoding failed: " + cause, cause);
-    }
-  }
-
-  /** Server-sent events: one chunk per text delta, a final chunk with finish_reason, [DONE]. */
-  private void stream(
-      Context ctx, Plan plan, CompletableFuture<Result> future, LinkedBlockingQueue<Integer> tokens)
-      throws IOException {
-    ctx.status(200);
-    ctx.res().setContentType("text/event-stream");
-    ctx.res().setHeader("Cache-Control", "no-cache");
-    OutputStream out = ctx.res().getOutputStream();
-    StreamText text = new StreamText(s.text().tokenizer(), plan.api().stops());
-    String id = id(plan.api());
-    long created = System.currentTimeMillis() / 1000;
-    try {
-      if (plan.api().chat()) {
-        ObjectNode role = J.objectNode();
-        role.putObject("delta").put("role", "assistant").put("content", "");
-        send(out, chunk(plan, id, created, role, null));
-      }
-      while (!future.isDone() || !tokens.isEmpty()) {
-        Integer t = tokens.poll(WAIT_MILLIS, TimeUnit.MILLISECONDS);
-        if (t != null) {
-          String delta = text.add(t);
-          if (!delta.isEmpty()) {
-            send(out, chunk(plan, id, created, delta(plan, delta), null));
-          }
-        }
-      }
-      Result r = await(future);
-      s.metrics()
-          .finished(r.promptTokens(), r.tokens().length, r.firstTokenNanos(), r.totalNanos());
-      String rest = text.finish(s.text().completion(r, s.text().eosIds(), plan.api().stops()));
-      send(out, chunk(plan, id, created, delta(plan, rest), r.finishReason()));
-      if (plan.api().includeUsage()) {
-        ObjectNode usage = J.objectNode();
-        usage.put("id", id).put("object", object(plan.api(), true)).put("created", created);
-        usage.put("model", plan.answeringModel());
-        usage.putArray("choices");
-        usage.set("usage", usage(r));
-        send(out, usage);
-      }
-      out.write("data: [DONE]\n\n".getBytes(StandardCharsets.UTF_8));
-      out.flush();
-    } catch (IOException | InterruptedException e) {
-      future.cancel(false); // the client went away: its row leaves the batch at the next step
-      if (e instanceof InterruptedException) {
-        Thread.currentThread().interrupt();
-      }
-    }
-  }
-
-  private static void send(OutputStream out, ObjectNode event) throws IOException {
-    out.write(("data: " + event + "\n\n").getBytes(StandardCharsets.UTF_8));
-    out.flush();
-  }
-
-  private ObjectNode chunk(
-      Plan plan, String id, long created, ObjectNode choiceBody, String finish) {
-    ObjectNode o = J.objectNode();
-    o.put("id", id).put("object", object(plan.api(), true)).put("created", created);
-    o.put("model", plan.answeringModel());
-    ObjectNode choice = o.putArray("choices").addObject();
-    choice.put("index", 0);
-    choice.setAll(choiceBody);
-    choice.putNull("logprobs");
-    choice.put("finish_reason", finish);
-    return o;
-  }
-
-  private static ObjectNode delta(Plan plan, String text) {
-    if (plan.api().chat()) {
-      ObjectNode d = J.objectNode();
-      d.putObject("delta").put("content", text);
-      return d;
-    }
-    return J.objectNode().put("text", text);
-  }
-
-  private ObjectNode body(Plan plan, Result r) {
-    ApiRequest api = plan.api();
-    String completion = s.text().completion(r, s.text().eosIds(), api.stops());
-    ObjectNode o = J.objectNode();
-    o.put("id", id(api)).put("object", object(api, false));
-    o.put("created", System.currentTimeMillis() / 1000).put("model", plan.answeringModel());
-    ObjectNode choice = o.putArray("choices").addObject();
-    choice.put("index", 0);
-    if (api.chat()) {
-      choice.putObject("message").put("role", "assistant").put("content", completion);
-    } else {
-      choice.put("text", completion);
-    }
-    choice.set("logprobs", api.logprobs() ? logprobs(api, r) : J.nullNode());
-    choice.put("finish_reason", r.finishReason());
-    o.set("usage", usage(r));
-    return o;
-  }
-
-  /** The chosen tokens' log-probabilities in the endpoint's shape (no alternatives). */
-  private ObjectNode logprobs(ApiRequest api, Result r) {
-    TextTokenizer tok = s.text().tokenizer();
-    ObjectNode lp = J.objectNode();
-    if (api.chat()) {
-      ArrayNode content = lp.putArray("content");
-      for (int i = 0; i < r.tokens().length; i++) {
-        ObjectNode t = content.addObject();
-        t.put("token", tok.decode(new int[] {r.tokens()[i]}, false));
-        t.put("logprob", r.logprobs()[i]);
-        t.putNull("bytes");
-        t.putArray("top_logprobs");
-      }
-      return lp;
-    }
-    ArrayNode tokens = lp.putArray("tokens");
-    ArrayNode values = lp.putArray("token_logprobs");
-    for (int i = 0; i < r.tokens().length; i++) {
-      tokens.add(tok.decode(new int[] {r.tokens()[i]}, false));
-      values.add(r.logprobs()[i]);
-    }
-    lp.putNull("top_logprobs");
-    return lp;
-  }
-
-  private static ObjectNode usage(Result r) {
-    ObjectNode u = J.objectNode();
-    u.put("prompt_tokens", r.promptTokens());
-    u.put("completion_tokens", r.tokens().length);
-    u.put("total_tokens", r.promptTokens() + r.tokens().length);
-    return u;
-  }
-
-  private static String object(ApiRequest api, boolean chunk) {
-    if (api.chat()) {
-      return chunk ? "chat.completion.chunk" : "chat.completion";
-    }
-    return "text_completion";
-  }
-
-  private static String id(ApiRequest api) {
-    return (api.chat() ? "chatcmpl-" : "cmpl-") + UUID.randomUUID().toString().replace("-", "");
   }
 }

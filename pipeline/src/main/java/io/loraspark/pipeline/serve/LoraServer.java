@@ -10,6 +10,11 @@ import io.javalin.http.HttpResponseException;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
+import org.eclipse.jetty.server.Connector;
+import org.eclipse.jetty.server.NetworkConnector;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -32,6 +37,7 @@ public final class LoraServer implements AutoCloseable {
   private final Javalin app;
   private final long created = System.currentTimeMillis() / 1000;
   private volatile boolean draining;
+  private final AtomicInteger answering = new AtomicInteger(); // handlers running
 
   LoraServer(ServerState state) {
     this.s = state;
@@ -87,10 +93,27 @@ public final class LoraServer implements AutoCloseable {
     return app.port();
   }
 
-  /** Stops answering new requests (503) and waits up to {@code millis} for those in flight. */
+  /**
+   * SIGTERM's drain, as vLLM's server (uvicorn) does it: stops accepting connections (a new one is
+   * refused), answers any further request on an open connection with 503 in OpenAI's error JSON
+   * ({@code /health} too), and waits up to {@code millis} for the requests in flight to be answered
+   * to their end. Then {@link #close} stops the server.
+   *
+   * @return whether every request in flight was answered in time
+   */
   public boolean drain(long millis) {
     draining = true;
-    return s.decode().drain(millis);
+    for (Connector c : app.jettyServer().server().getConnectors()) {
+      if (c instanceof NetworkConnector n) {
+        n.shutdown(); // closes the listening socket; open connections close after their request
+      }
+    }
+    long end = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(millis);
+    boolean decoded = s.decode().drain(millis);
+    while (answering.get() > 0 && System.nanoTime() < end) {
+      LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(10));
+    }
+    return decoded && answering.get() == 0;
   }
 
   @Override
@@ -106,6 +129,7 @@ public final class LoraServer implements AutoCloseable {
   /** Runs a handler, turning any failure into OpenAI's error JSON and counting the answer. */
   private void answer(Context ctx, String endpoint, Body body) {
     ctx.attribute("answered", true);
+    answering.incrementAndGet();
     try {
       body.run();
     } catch (ApiError e) {
@@ -116,10 +140,9 @@ public final class LoraServer implements AutoCloseable {
       error(ctx, new ApiError(e.getStatus(), "invalid_request_error", null, null, e.getMessage()));
     } catch (Exception e) {
       LOG.warn("{} failed: {}", endpoint, e.toString());
-      error(
-          ctx,
-          new ApiError(
-              500, "server_error", null, null, "internal error: " + e.getClass().getSimpleName()));
+      error(ctx, ApiError.internal(e));
+    } finally {
+      answering.decrementAndGet();
     }
     s.metrics().request(endpoint, ctx.statusCode());
   }

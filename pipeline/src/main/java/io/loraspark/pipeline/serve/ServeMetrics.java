@@ -14,9 +14,10 @@ import java.util.function.Supplier;
 
 /**
  * {@code GET /metrics} in Prometheus text format (the Prometheus Java client's registry and
- * writer): requests by endpoint and status, prompt and generated tokens, requests refused as full,
- * in-flight and queued requests, rows per decode step, step time, time to first token and time per
- * output token, and the adapter cache's hits, misses, evictions and bytes. One registry per server.
+ * writer): requests by endpoint and status, prompt and generated tokens, requests refused as full
+ * or cancelled by a client that went away, in-flight and queued requests, rows per decode step,
+ * step time, time to first token and time per output token, and the adapter cache's hits, misses,
+ * evictions and bytes. One registry per server.
  */
 final class ServeMetrics {
   private final CollectorRegistry registry = new CollectorRegistry();
@@ -31,6 +32,9 @@ final class ServeMetrics {
       Counter.build("lora_generated_tokens_total", "tokens generated").register(registry);
   private final Counter rejected =
       Counter.build("lora_rejected_total", "requests refused with 429 (server full)")
+          .register(registry);
+  private final Counter cancelled =
+      Counter.build("lora_cancelled_total", "requests cancelled because their client went away")
           .register(registry);
   private final Histogram batchRows =
       Histogram.build("lora_batch_rows", "token rows per decode step")
@@ -72,6 +76,10 @@ final class ServeMetrics {
 
   void rejected() {
     rejected.inc();
+  }
+
+  void cancelled() {
+    cancelled.inc();
   }
 
   void step(int rows, long nanos) {

@@ -10,7 +10,6 @@ import io.loraspark.train.decode.AdapterMix;
 import io.loraspark.train.decode.AdapterRegistry;
 import io.loraspark.train.decode.BatchDecoder;
 import io.loraspark.train.decode.DecodeEngine;
-import io.loraspark.train.decode.Request;
 import io.loraspark.train.decode.SamplingParams;
 import io.loraspark.train.lora.LoraMethod;
 import io.loraspark.train.model.ModelWeights;
@@ -134,10 +133,9 @@ class LoraGeneratorTest {
                 Set.of(),
                 false);
         List<String> stops = List.of(g.getStopStrings());
-        Request request = gen.request(row[0], mix, params, stops);
-        out.add(
-            gen.completion(
-                BatchDecoder.generate(engine, request), request.params().stopIds(), stops));
+        TextGeneration.TextRequest request = gen.request(row[0], mix, params, stops);
+        BatchDecoder.generate(engine, request.request());
+        out.add(request.text().completion());
       }
     }
     return out;

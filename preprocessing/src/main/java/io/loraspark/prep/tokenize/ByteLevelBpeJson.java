@@ -22,7 +22,7 @@ import java.util.Set;
  * <p>No added tokens are registered, so text such as {@code <|endoftext|>} is encoded literally, as
  * the GPT-2 reference vectors expect.
  */
-final class ByteLevelBpeJson {
+public final class ByteLevelBpeJson {
 
   private static final String VERSION_HEADER = "#version";
 
@@ -36,7 +36,7 @@ final class ByteLevelBpeJson {
    *     unique non-negative integer ids, or a line of {@code merges.txt} is not two vocabulary
    *     tokens separated by one space whose concatenation is also in the vocabulary
    */
-  static byte[] build(Path vocabJson, Path mergesTxt) {
+  public static byte[] build(Path vocabJson, Path mergesTxt) {
     JsonNode vocab = JsonFiles.readObject(vocabJson, "a GPT-2 vocab.json {\"token\": id, ...}");
     ObjectNode vocabOut = validateVocab(vocab, vocabJson);
     byte[] mergeBytes = JsonFiles.readBytes(mergesTxt, "a GPT-2 merges.txt (\"a b\" per line)");
