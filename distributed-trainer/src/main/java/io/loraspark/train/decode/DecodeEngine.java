@@ -56,8 +56,7 @@ public final class DecodeEngine {
   private float[] up; // [R, F]
   private float[] cos; // [R, HD/2]
   private float[] sin; // [R, HD/2]
-  private float[] u = new float[0]; // one row's A x, [r]
-  private final float[] z; // one row's branch output, [max out]
+  private final StepBranches branches = new StepBranches();
   private final ThreadLocal<float[]> scores = ThreadLocal.withInitial(() -> new float[64]);
 
   /**
@@ -119,7 +118,6 @@ public final class DecodeEngine {
       invFreq[i] = (float) (1.0 / Math.pow(c.ropeTheta(), (2.0 * i) / c.headDim()));
     }
     attnScale = (float) (1.0 / Math.sqrt(c.headDim()));
-    z = new float[Math.max(Math.max(c.qDim(), c.hiddenSize()), c.intermediateSize())];
     grow(4);
   }
 
@@ -177,6 +175,7 @@ public final class DecodeEngine {
     int n = rows.count;
     check(rows);
     grow(n);
+    branches.plan(rows);
     int cDim = c.hiddenSize();
     for (int r = 0; r < n; r++) {
       DecodeKernels.embed(embedBuf, embedOff, rows.tokens[r], cDim, x, r * cDim);
@@ -260,7 +259,7 @@ public final class DecodeEngine {
 
   /**
    * {@code y = x W^T} for every row, each row's adapter branches, then the bias: the base product
-   * once for all rows, the branches row by row.
+   * once for all rows, the branches adapter by adapter ({@link StepBranches}).
    */
   private void project(int l, Projection p, float[] in, float[] y, StepRows rows) {
     int n = rows.count;
@@ -268,52 +267,9 @@ public final class DecodeEngine {
     int inDim = p.inFeatures(c);
     int outDim = p.outFeatures(c);
     packed.project(i, outDim, inDim, in, n, y);
-    for (int r = 0; r < n; r++) {
-      AdapterMix mix = rows.mixes[r];
-      for (int a = 0; a < mix.adapters().size(); a++) {
-        DecodeAdapter.Branch br = mix.adapters().get(a).branch(l, p);
-        if (br != null) {
-          branch(br, mix.weights()[a], in, r * inDim, inDim, y, r * outDim, outDim);
-        }
-      }
-    }
+    branches.apply(l, p, in, inDim, y, outDim);
     if (biasBuf[i] != null) {
       DecodeKernels.addBias(biasBuf[i], biasOff[i], y, n, outDim);
-    }
-  }
-
-  /**
-   * One row's branch: {@code y += w·B'(A'x) (+ w·ΔW x)}, or DoRA's {@code y = scale ⊙ (y + B'A'x)}
-   * on the bias-free product.
-   */
-  private void branch(
-      DecodeAdapter.Branch br,
-      float weight,
-      float[] in,
-      int xo,
-      int inDim,
-      float[] y,
-      int yo,
-      int outDim) {
-    if (u.length < br.rank()) {
-      u = new float[br.rank()];
-    }
-    DecodeKernels.matvec(br.a(), br.rank(), inDim, in, xo, u, 0); // u = A' x
-    java.util.Arrays.fill(z, 0, outDim, 0f);
-    for (int c = 0; c < br.rank(); c++) { // z = B' u = Σ_c u_c B'[:, c], one row of B'^T each
-      DecodeKernels.addScaled(z, 0, br.bt(), c * outDim, u[c], outDim);
-    }
-    if (br.doraScale() != null) {
-      float[] scale = br.doraScale();
-      for (int j = 0; j < outDim; j++) {
-        y[yo + j] = scale[j] * (y[yo + j] + weight * z[j]);
-      }
-      return;
-    }
-    DecodeKernels.addScaled(y, yo, z, 0, weight, outDim);
-    if (br.delta() != null) {
-      DecodeKernels.matvec(br.delta(), outDim, inDim, in, xo, z, 0); // z = ΔW x
-      DecodeKernels.addScaled(y, yo, z, 0, weight, outDim);
     }
   }
 

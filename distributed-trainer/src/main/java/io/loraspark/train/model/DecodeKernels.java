@@ -110,6 +110,97 @@ public final class DecodeKernels {
     }
   }
 
+  /**
+   * {@link #matvec} of four rows at x offsets x0..x3 into u at u0..u3, sharing each load of m:
+   * every output is the same {@link #dotHeap} as one row alone.
+   */
+  public static void matvec4(float[] m, int out, int in, float[] x, int[] xo, float[] y, int[] yo) {
+    int x0 = xo[0];
+    int x1 = xo[1];
+    int x2 = xo[2];
+    int x3 = xo[3];
+    for (int j = 0; j < out; j++) {
+      int mo = j * in;
+      FloatVector a = FloatVector.zero(S);
+      FloatVector b = FloatVector.zero(S);
+      FloatVector c = FloatVector.zero(S);
+      FloatVector d = FloatVector.zero(S);
+      int i = 0;
+      for (; i + L <= in; i += L) {
+        FloatVector mi = FloatVector.fromArray(S, m, mo + i);
+        a = mi.fma(FloatVector.fromArray(S, x, x0 + i), a);
+        b = mi.fma(FloatVector.fromArray(S, x, x1 + i), b);
+        c = mi.fma(FloatVector.fromArray(S, x, x2 + i), c);
+        d = mi.fma(FloatVector.fromArray(S, x, x3 + i), d);
+      }
+      float sa = sum(a);
+      float sb = sum(b);
+      float sc = sum(c);
+      float sd = sum(d);
+      for (; i < in; i++) {
+        float mi = m[mo + i];
+        sa = Math.fma(mi, x[x0 + i], sa);
+        sb = Math.fma(mi, x[x1 + i], sb);
+        sc = Math.fma(mi, x[x2 + i], sc);
+        sd = Math.fma(mi, x[x3 + i], sd);
+      }
+      y[yo[0] + j] = sa;
+      y[yo[1] + j] = sb;
+      y[yo[2] + j] = sc;
+      y[yo[3] + j] = sd;
+    }
+  }
+
+  /**
+   * {@code z_q = Σ_c u_q[c] · bt[c, :]} for the rows q &lt; {@code count} (at most 4) at offsets
+   * uo[q] and zo[q]: each output the in-order chain of fused multiply-adds over c from zero, the
+   * same as {@link #addScaled} of each bt row onto zeros, with up to four rows sharing each load.
+   *
+   * @param bt [rank, out]
+   */
+  public static void outer(
+      float[] bt, int rank, int out, float[] u, int[] uo, float[] z, int[] zo, int count) {
+    int j = 0;
+    for (; j + L <= out; j += L) {
+      FloatVector a = FloatVector.zero(S);
+      FloatVector b = FloatVector.zero(S);
+      FloatVector c = FloatVector.zero(S);
+      FloatVector d = FloatVector.zero(S);
+      for (int k = 0; k < rank; k++) {
+        FloatVector w = FloatVector.fromArray(S, bt, k * out + j);
+        a = w.fma(FloatVector.broadcast(S, u[uo[0] + k]), a);
+        if (count > 1) {
+          b = w.fma(FloatVector.broadcast(S, u[uo[1] + k]), b);
+        }
+        if (count > 2) {
+          c = w.fma(FloatVector.broadcast(S, u[uo[2] + k]), c);
+        }
+        if (count > 3) {
+          d = w.fma(FloatVector.broadcast(S, u[uo[3] + k]), d);
+        }
+      }
+      a.intoArray(z, zo[0] + j);
+      if (count > 1) {
+        b.intoArray(z, zo[1] + j);
+      }
+      if (count > 2) {
+        c.intoArray(z, zo[2] + j);
+      }
+      if (count > 3) {
+        d.intoArray(z, zo[3] + j);
+      }
+    }
+    for (; j < out; j++) {
+      for (int q = 0; q < count; q++) {
+        float acc = 0f;
+        for (int k = 0; k < rank; k++) {
+          acc = Math.fma(bt[k * out + j], u[uo[q] + k], acc);
+        }
+        z[zo[q] + j] = acc;
+      }
+    }
+  }
+
   /** {@code y[yo + j] += c · z[j]} over n floats. */
   public static void addScaled(float[] y, int yo, float[] z, int zo, float c, int n) {
     int i = 0;
