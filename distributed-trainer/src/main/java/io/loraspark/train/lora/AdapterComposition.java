@@ -122,8 +122,8 @@ public final class AdapterComposition {
    * Combines {@code forms} with {@code weights} by {@code options.method()}.
    *
    * @throws IllegalArgumentException naming the adapter, module or option when the inputs do not
-   *     fit the method (different base shapes, unequal ranks for linear/ties/dare, a negative weight
-   *     where PEFT takes its square root)
+   *     fit the method (different base shapes, unequal ranks for linear/ties/dare, a negative
+   *     weight where PEFT takes its square root)
    */
   public static Result compose(List<LoraForm> forms, double[] weights, Options options) {
     LoraFormWriter.requireCompatible(forms, weights);
@@ -231,8 +231,7 @@ public final class AdapterComposition {
    * DARE's generator for input {@code input}'s factor of {@code module}: a pure function of the
    * seed and those three, so a rerun with the same seed drops the same entries.
    */
-  public static SplittableRandom dareRandom(
-      long seed, int input, String module, boolean factorA) {
+  public static SplittableRandom dareRandom(long seed, int input, String module, boolean factorA) {
     long h = seed;
     h = h * 1_000_003L + input;
     h = h * 1_000_003L + module.hashCode();

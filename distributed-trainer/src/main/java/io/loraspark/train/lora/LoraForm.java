@@ -88,8 +88,8 @@ public record LoraForm(String name, ModelConfig model, Map<String, Factors> modu
   }
 
   /**
-   * Refuses a method whose update does not add to other adapters' (DoRA rescales W, PiSSA
-   * re-bases it).
+   * Refuses a method whose update does not add to other adapters' (DoRA rescales W, PiSSA re-bases
+   * it).
    *
    * @throws IllegalArgumentException naming the adapter and the method
    */
@@ -108,9 +108,9 @@ public record LoraForm(String name, ModelConfig model, Map<String, Factors> modu
   /**
    * Module {@code m}'s pair with every method-specific factor folded in, in double: VeRA's {@code
    * A' = Λ_d A}, {@code B' = Λ_b B} (unscaled, s = 1), AdaLoRA's {@code A' = diag(E) A}, and
-   * otherwise the saved factors ({@link LoraVariant#exportFactors}: PiSSA's {@code [A; A₀]},
-   * {@code [B, −B₀]}); s is {@code w.scaling(m)} except for VeRA. Used for decoding too, where
-   * DoRA's rescaling and Delta-LoRA's dense ΔW are applied apart.
+   * otherwise the saved factors ({@link LoraVariant#exportFactors}: PiSSA's {@code [A; A₀]}, {@code
+   * [B, −B₀]}); s is {@code w.scaling(m)} except for VeRA. Used for decoding too, where DoRA's
+   * rescaling and Delta-LoRA's dense ΔW are applied apart.
    */
   public static Factors factors(LoraWeights w, LoraWeights.Module m) {
     INDArray a;

@@ -18,10 +18,10 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
  * 1), no rsLoRA, {@code target_modules} the union of the inputs' projections on every layer.
  *
  * <p>A weighted list is written exactly ({@link #concatenate}, PEFT's {@code cat}): per module the
- * rows of the inputs' A and the columns of their B are concatenated, each input in its own block
- * of {@code r_i} = its largest module rank, each input's weight × scaling folded into its columns
- * of B, zeros where an input lacks the module or has a smaller rank there; so the written {@code
- * B·A} is {@code Σ_i w_i·s_i·B_i·A_i} and {@code r = Σ_i r_i}.
+ * rows of the inputs' A and the columns of their B are concatenated, each input in its own block of
+ * {@code r_i} = its largest module rank, each input's weight × scaling folded into its columns of
+ * B, zeros where an input lacks the module or has a smaller rank there; so the written {@code B·A}
+ * is {@code Σ_i w_i·s_i·B_i·A_i} and {@code r = Σ_i r_i}.
  */
 public final class LoraFormWriter {
   private LoraFormWriter() {}
@@ -40,8 +40,8 @@ public final class LoraFormWriter {
   }
 
   /**
-   * The exact weighted sum as one form with scaling 1: per module of the union, A [Σ r_i, in] and
-   * B [out, Σ r_i] with input i in rows / columns {@code [off_i, off_i + r_i)}.
+   * The exact weighted sum as one form with scaling 1: per module of the union, A [Σ r_i, in] and B
+   * [out, Σ r_i] with input i in rows / columns {@code [off_i, off_i + r_i)}.
    *
    * @throws IllegalArgumentException if there are no forms, the weights are not one finite value
    *     per form, or the forms were made for differently shaped models
@@ -94,9 +94,11 @@ public final class LoraFormWriter {
       if (f == null || f.rank() == 0) {
         continue;
       }
-      m.a().get(NDArrayIndex.interval(0, f.rank()), NDArrayIndex.all())
+      m.a()
+          .get(NDArrayIndex.interval(0, f.rank()), NDArrayIndex.all())
           .assign(f.a().castTo(DataType.FLOAT));
-      m.b().get(NDArrayIndex.all(), NDArrayIndex.interval(0, f.rank()))
+      m.b()
+          .get(NDArrayIndex.all(), NDArrayIndex.interval(0, f.rank()))
           .assign(f.scaledB().castTo(DataType.FLOAT));
     }
     PeftAdapter.save(dir, w, baseModelNameOrPath);
