@@ -13,7 +13,9 @@ import io.loraspark.train.decode.DecodeEngine;
 import io.loraspark.train.decode.KvCache;
 import io.loraspark.train.decode.StepRows;
 import io.loraspark.train.io.AtomicFiles;
+import io.loraspark.train.lora.AdapterComposition;
 import io.loraspark.train.lora.LoraConfig;
+import io.loraspark.train.lora.LoraForm;
 import io.loraspark.train.lora.LoraMethod;
 import io.loraspark.train.lora.LoraWeights;
 import io.loraspark.train.lora.PeftAdapter;
@@ -25,6 +27,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -63,24 +66,35 @@ class ComposeCliTest {
   }
 
   /** compose with a:0.7, b:-0.5, c:1.2 and {@code extra} options; asserts exit 0. */
-  static JsonNode compose(Path out, String... extra) throws Exception {
-    List<String> args = new ArrayList<>(List.of("compose", "--model", STORIES.toString()));
+  static CliRunner compose(Path out, String... extra) {
+    List<String> args = new ArrayList<>(List.of("--model", STORIES.toString()));
     Path[] dirs = {a, b, c};
     for (int i = 0; i < dirs.length; i++) {
       args.addAll(List.of("--adapter", dirs[i] + ":" + WEIGHTS[i]));
     }
     args.addAll(List.of("--output", out.toString()));
     args.addAll(List.of(extra));
-    CliRunner r = CliRunner.run(args.toArray(String[]::new));
-    assertThat(r.exitCode()).as("compose exit code, stderr: %s", r.err()).isZero();
+    return ok(args.toArray(String[]::new));
+  }
+
+  /** {@code compose args}; asserts exit 0 and one line on stdout. */
+  static CliRunner ok(String... args) {
+    List<String> all = new ArrayList<>(List.of("compose"));
+    all.addAll(List.of(args));
+    CliRunner r = CliRunner.run(all.toArray(String[]::new));
+    assertThat(r.exitCode()).as("%s: exit code, stderr: %s", all, r.err()).isZero();
     assertThat(r.out().lines().toList()).as("stdout is one JSON line").hasSize(1);
+    return r;
+  }
+
+  static JsonNode json(CliRunner r) throws Exception {
     return JSON.readTree(r.out());
   }
 
   @Test
   void catScoresLikeTheWeightedSumAppliedLive() throws Exception {
     Path out = tmp.resolve("cat");
-    JsonNode json = compose(out, "--method", "cat");
+    JsonNode json = json(compose(out, "--method", "cat"));
     assertThat(json.get("rank").asInt()).as("r = 4 + 2 + 3").isEqualTo(9);
     assertThat(json.get("weighted_delta_sum").asBoolean()).as("cat is the ΔW sum").isTrue();
 
@@ -99,7 +113,7 @@ class ComposeCliTest {
     Path cat = tmp.resolve("cat");
     Path svd = tmp.resolve("svd");
     compose(cat, "--method", "cat");
-    JsonNode json = compose(svd, "--method", "svd", "--rank", "9");
+    JsonNode json = json(compose(svd, "--method", "svd", "--rank", "9"));
     assertThat(json.get("max_relative_error").asDouble()).as("nothing cut").isLessThan(1e-6);
     int[] ids = tokens(40);
     assertThat(
@@ -110,79 +124,52 @@ class ComposeCliTest {
         .isLessThanOrEqualTo(TOLERANCE);
   }
 
+  /**
+   * The per-module errors on stdout and stderr are the library's (whose agreement with a plain-Java
+   * dense computation AdapterCompositionTest asserts) for the same inputs read from disk.
+   */
   @Test
   void svdBelowFullRankReportsEachModulesRelativeFrobeniusError() throws Exception {
-    Path out = tmp.resolve("svd3");
-    CliRunner r =
-        CliRunner.run(
-            "compose",
-            "--model",
-            STORIES.toString(),
-            "--adapter",
-            a + ":0.7",
-            "--adapter",
-            b + ":-0.5",
-            "--adapter",
-            c + ":1.2",
-            "--method",
-            "svd",
-            "--rank",
-            "3",
-            "--output",
-            out.toString());
-    assertThat(r.exitCode()).as("exit code, stderr: %s", r.err()).isZero();
-    JsonNode errors = JSON.readTree(r.out()).get("relative_error");
+    CliRunner r = compose(tmp.resolve("svd3"), "--method", "svd", "--rank", "3");
+    JsonNode errors = json(r).get("relative_error");
     assertThat(errors.size()).as("one error per module: 5 layers x 7").isEqualTo(35);
     assertThat(r.errLines()).as("one stderr line per module").hasSize(35);
-    List<LoraWeights> inputs = new ArrayList<>();
+    List<LoraForm> forms = new ArrayList<>();
     for (Path p : new Path[] {a, b, c}) {
-      inputs.add(PeftAdapter.load(p, base.config(), DataType.FLOAT));
+      forms.add(LoraForm.of(p.toString(), PeftAdapter.load(p, base.config(), DataType.FLOAT)));
     }
-    LoraWeights written = PeftAdapter.load(out, base.config(), DataType.FLOAT);
-    double[] w = {0.7, -0.5, 1.2};
-    for (LoraWeights.Module m : written.modules()) {
-      double[][] want = new double[(int) m.b().rows()][(int) m.a().columns()];
-      for (int i = 0; i < inputs.size(); i++) {
-        LoraWeights in = inputs.get(i);
-        LoraWeights.Module im = in.module(m.layer(), m.proj());
-        addProduct(want, im.b().toDoubleMatrix(), im.a().toDoubleMatrix(), w[i] * in.scaling(im));
-      }
-      double[][] got = new double[want.length][want[0].length];
-      addProduct(got, m.b().toDoubleMatrix(), m.a().toDoubleMatrix(), written.scaling(m));
-      double diff = 0;
-      double norm = 0;
-      for (int i = 0; i < want.length; i++) {
-        for (int j = 0; j < want[0].length; j++) {
-          diff += (want[i][j] - got[i][j]) * (want[i][j] - got[i][j]);
-          norm += want[i][j] * want[i][j];
-        }
-      }
-      assertThat(errors.get(m.name()).asDouble())
-          .as("%s: reported vs plain-Java ‖ΔW − ΔW_3‖_F / ‖ΔW‖_F", m.name())
-          .isCloseTo(Math.sqrt(diff / norm), within(1e-5));
-      assertThat(errors.get(m.name()).asDouble())
-          .as("%s: rank 9 cut to 3 loses something", m.name())
+    Map<String, Double> want =
+        AdapterComposition.compose(
+                forms,
+                new double[] {0.7f, -0.5f, 1.2f}, // --adapter weights are float32
+                new AdapterComposition.Options(AdapterComposition.Method.SVD, 3, Double.NaN, 0))
+            .relativeErrors();
+    for (Map.Entry<String, Double> e : want.entrySet()) {
+      assertThat(errors.get(e.getKey()).asDouble())
+          .as("%s: printed vs computed", e.getKey())
+          .isCloseTo(e.getValue(), within(1e-9));
+      assertThat(e.getValue())
+          .as("%s: rank 9 cut to 3 loses something", e.getKey())
           .isGreaterThan(0.01);
+      assertThat(r.err())
+          .as("stderr names %s", e.getKey())
+          .contains(e.getKey() + ": relative error");
     }
   }
 
   @Test
   void writesOnePeftLoraRankWithoutRankPatternAndTheProvenance() throws Exception {
     Path out = tmp.resolve("out");
-    CliRunner r =
-        CliRunner.run(
-            "compose",
-            "--adapter",
-            a + ":0.7",
-            "--adapter",
-            c.toString(),
-            "--method",
-            "cat",
-            "--output",
-            out.toString());
-    assertThat(r.exitCode())
-        .as("--model defaults to a's base_model_name_or_path; stderr: %s", r.err())
-        .isZero();
+    // no --model: a names stories260K as its base_model_name_or_path
+    ok(
+        "--adapter",
+        a + ":0.7",
+        "--adapter",
+        c.toString(),
+        "--method",
+        "cat",
+        "--output",
+        out.toString());
     JsonNode config = JSON.readTree(out.resolve(PeftAdapter.CONFIG_FILE).toFile());
     assertThat(config.get("peft_type").asText()).isEqualTo("LORA");
     assertThat(config.get("r").asInt()).as("r = 4 + 3").isEqualTo(7);
@@ -216,16 +203,15 @@ class ComposeCliTest {
   @Test
   void dareTiesRecordsDensityAndSeedAndIsNotTheDeltaSum() throws Exception {
     Path out = tmp.resolve("dare");
+    Path a2 = RandomAdapters.save(base, tmp.resolve("a2"), LoraMethod.LORA, 4, 9, 9, 0.05, null);
     CliRunner r =
-        CliRunner.run(
-            "compose",
+        ok(
             "--model",
             STORIES.toString(),
             "--adapter",
             a + ":0.6",
             "--adapter",
-            RandomAdapters.save(base, tmp.resolve("a2"), LoraMethod.LORA, 4, 9, 9, 0.05, null)
-                + ":0.4",
+            a2 + ":0.4",
             "--method",
             "dare_ties",
             "--density",
@@ -234,7 +220,6 @@ class ComposeCliTest {
             "3",
             "--output",
             out.toString());
-    assertThat(r.exitCode()).as("stderr: %s", r.err()).isZero();
     assertThat(JSON.readTree(r.out()).get("weighted_delta_sum").asBoolean()).isFalse();
     JsonNode prov = JSON.readTree(out.resolve("compose.json").toFile());
     assertThat(prov.get("density").asDouble()).isEqualTo(0.5);
@@ -378,18 +363,5 @@ class ComposeCliTest {
       scale = Math.max(scale, Math.abs(want[i]));
     }
     return diff / scale;
-  }
-
-  /** out += s · b · a, by loops. */
-  private static void addProduct(double[][] out, double[][] b, double[][] a, double s) {
-    for (int i = 0; i < out.length; i++) {
-      for (int j = 0; j < out[0].length; j++) {
-        double sum = 0;
-        for (int r = 0; r < a.length; r++) {
-          sum += b[i][r] * a[r][j];
-        }
-        out[i][j] += s * sum;
-      }
-    }
   }
 }
