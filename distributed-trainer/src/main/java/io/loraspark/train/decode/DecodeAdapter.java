@@ -1,5 +1,6 @@
 package io.loraspark.train.decode;
 
+import io.loraspark.train.lora.LoraForm;
 import io.loraspark.train.lora.LoraMethod;
 import io.loraspark.train.lora.LoraWeights;
 import io.loraspark.train.model.ModelConfig;
@@ -68,24 +69,9 @@ public final class DecodeAdapter {
   }
 
   private static Branch branch(LoraWeights w, LoraWeights.Module m) {
-    double s = w.scaling(m);
-    INDArray a;
-    INDArray b;
-    switch (w.config().method()) {
-      case VERA -> { // Λ_b B Λ_d A, unscaled
-        a = m.a().castTo(DataType.DOUBLE).mulColumnVector(column(m.rankScale()));
-        b = m.b().castTo(DataType.DOUBLE).mulColumnVector(column(m.outScale()));
-      }
-      case ADALORA -> { // s B diag(E) A
-        a = m.a().castTo(DataType.DOUBLE).mulColumnVector(column(m.rankScale()));
-        b = m.b().castTo(DataType.DOUBLE).mul(s);
-      }
-      default -> { // the saved factors: A, B (PiSSA's [A; A₀], [B, −B₀]), times s
-        INDArray[] f = w.variant().exportFactors(m);
-        a = f[0].castTo(DataType.DOUBLE);
-        b = f[1].castTo(DataType.DOUBLE).mul(s);
-      }
-    }
+    LoraForm.Factors f = LoraForm.factors(w, m); // every method's scales folded in
+    INDArray a = f.a(); // [r', in]
+    INDArray b = f.scaledB(); // [out, r']
     float[] delta = m.delta() == null ? null : floats(m.delta());
     float[] dora = null;
     if (m.magnitude() != null) { // m / ‖W + s B A‖ per output row, the norm detached as in PEFT
@@ -93,10 +79,6 @@ public final class DecodeAdapter {
       dora = floats(m.magnitude().castTo(DataType.DOUBLE).reshape(-1).div(adapted.norm2(1)));
     }
     return new Branch((int) a.rows(), floats(a), floats(b.transpose()), delta, dora);
-  }
-
-  private static INDArray column(INDArray v) {
-    return v.castTo(DataType.DOUBLE).reshape(-1, 1);
   }
 
   /** An array's values as float32 in C order (a copy). */
@@ -134,11 +116,7 @@ public final class DecodeAdapter {
 
   /** Whether it was built for a base of {@code c}'s shape (layers, widths, heads). */
   public boolean fits(ModelConfig c) {
-    return model.numLayers() == c.numLayers()
-        && model.hiddenSize() == c.hiddenSize()
-        && model.intermediateSize() == c.intermediateSize()
-        && model.qDim() == c.qDim()
-        && model.kvDim() == c.kvDim();
+    return model.sameProjectionShapes(c);
   }
 
   @Override

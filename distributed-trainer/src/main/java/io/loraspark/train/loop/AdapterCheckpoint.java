@@ -14,18 +14,14 @@ import io.loraspark.train.optim.AdamW;
 import io.loraspark.train.safetensors.SafetensorsFile;
 import io.loraspark.train.safetensors.SafetensorsWriter;
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.Comparator;
-import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -141,7 +137,7 @@ final class AdapterCheckpoint {
       ObjectNode sums = state.putObject("sha256");
       try (Stream<Path> files = Files.list(tmp)) {
         for (Path f : files.sorted().toList()) {
-          sums.put(f.getFileName().toString(), sha256(f));
+          sums.put(f.getFileName().toString(), AtomicFiles.sha256(f));
         }
       }
       AtomicFiles.writeString(
@@ -264,7 +260,7 @@ final class AdapterCheckpoint {
       }
     }
     for (Map.Entry<String, JsonNode> e : sums.properties()) {
-      String actual = sha256(dir.resolve(e.getKey()));
+      String actual = AtomicFiles.sha256(dir.resolve(e.getKey()));
       if (!actual.equals(e.getValue().asText())) {
         throw new IllegalStateException(e.getKey() + " fails its SHA-256 check");
       }
@@ -281,22 +277,6 @@ final class AdapterCheckpoint {
         LOG.warn("{}: cannot delete old checkpoint ({})", dirs.get(i), e.toString());
       }
     }
-  }
-
-  static String sha256(Path file) throws IOException {
-    MessageDigest md;
-    try {
-      md = MessageDigest.getInstance("SHA-256");
-    } catch (NoSuchAlgorithmException e) {
-      throw new IllegalStateException(e);
-    }
-    try (InputStream in = Files.newInputStream(file)) {
-      byte[] buf = new byte[1 << 16];
-      for (int n; (n = in.read(buf)) > 0; ) {
-        md.update(buf, 0, n);
-      }
-    }
-    return HexFormat.of().formatHex(md.digest());
   }
 
   private static void syncDir(Path dir) throws IOException {

@@ -120,11 +120,14 @@ public final class ReplicaAggregation {
       a.get(NDArrayIndex.interval(0, keep), NDArrayIndex.all())
           .assign(v.mulRowVector(roots).transpose());
     }
-    return new Factors(b, a);
+    return new Factors(b, a, core.sigma());
   }
 
-  /** b [out, k], a [k, in]. */
-  record Factors(INDArray b, INDArray a) {}
+  /**
+   * b [out, k], a [k, in]; sigma: every singular value of the factored product, descending (the
+   * first k kept, the rest cut).
+   */
+  record Factors(INDArray b, INDArray a, INDArray sigma) {}
 
   /** q [n, kq] with orthonormal columns and r [kq, p], q·r = the factored [n, p] matrix. */
   private record ThinQr(INDArray q, INDArray r) {}

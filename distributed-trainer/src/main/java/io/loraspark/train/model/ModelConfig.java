@@ -100,6 +100,18 @@ public record ModelConfig(
     return numKvHeads * headDim;
   }
 
+  /**
+   * Whether an adapter made for {@code other} fits this model: same layer count and projection
+   * widths (hidden, intermediate, query and key/value widths); vocabulary and RoPE may differ.
+   */
+  public boolean sameProjectionShapes(ModelConfig other) {
+    return numLayers == other.numLayers
+        && hiddenSize == other.hiddenSize
+        && intermediateSize == other.intermediateSize
+        && qDim() == other.qDim()
+        && kvDim() == other.kvDim();
+  }
+
   /** Reads and validates {@code dir/config.json}; errors name the file and key. */
   public static ModelConfig load(Path modelDir) {
     Path file = modelDir.resolve("config.json");

@@ -64,7 +64,7 @@ final class AdapterOption {
   }
 
   /** The adapter's base_model_name_or_path, or null when absent or unreadable. */
-  private static String baseModelOf(Path adapterDir) {
+  static String baseModelOf(Path adapterDir) {
     Path file = adapterDir.resolve(PeftAdapter.CONFIG_FILE);
     try {
       JsonNode root = ScoreInput.STRICT.readTree(file.toFile());

@@ -30,6 +30,7 @@ import picocli.CommandLine.Command;
       PreprocessCommand.class,
       TrainCommand.class,
       MergeCommand.class,
+      ComposeCommand.class,
       RunCommand.class,
       ReportCommand.class,
       BenchCommand.class,

@@ -7,15 +7,8 @@ import io.loraspark.train.model.CheckpointLoader;
 import io.loraspark.train.model.ModelWeights;
 import io.loraspark.train.safetensors.SafetensorsCheckpoint;
 import io.loraspark.train.safetensors.SafetensorsFile;
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.util.Comparator;
-import java.util.UUID;
 import java.util.concurrent.Callable;
-import java.util.stream.Stream;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -52,23 +45,11 @@ final class MergeCommand implements Callable<Integer> {
   @Override
   public Integer call() {
     Path out = output.toAbsolutePath().normalize();
-    checkOutput(out);
+    AtomicDirectory.checkOutput(out, output, force, model, adapter);
     ModelWeights base = CheckpointLoader.load(model);
     LoraWeights lora = AdapterOption.load(adapter, model, base);
     ModelWeights merged = LoraMerge.merged(base, lora);
-    AtomicDirectory.create(out.getParent());
-    Path staging = out.resolveSibling("." + out.getFileName() + ".merge-" + UUID.randomUUID());
-    try {
-      LoraMerge.writeCheckpoint(merged, model, staging);
-      AtomicDirectory.replace(staging, out);
-    } catch (RuntimeException e) {
-      try {
-        AtomicDirectory.deleteRecursively(staging);
-      } catch (UncheckedIOException cleanup) {
-        e.addSuppressed(cleanup);
-      }
-      throw e;
-    }
+    AtomicDirectory.writeStaged(out, "merge", dir -> LoraMerge.writeCheckpoint(merged, model, dir));
     int tensors;
     try (SafetensorsFile f = SafetensorsFile.open(out.resolve(SafetensorsCheckpoint.SINGLE_FILE))) {
       tensors = f.names().size();
@@ -82,115 +63,5 @@ final class MergeCommand implements Callable<Integer> {
     json.put("tensors", tensors);
     spec.commandLine().getOut().println(json);
     return Main.OK;
-  }
-
-  /**
-   * Refuses an OUTPUT that is a file, that is or holds the model or the adapter (even with
-   * --force), or that is non-empty without --force.
-   */
-  private void checkOutput(Path out) {
-    if (!Files.exists(out)) {
-      return;
-    }
-    if (!Files.isDirectory(out)) {
-      throw new IllegalArgumentException(
-          "--output " + output + " is a file; pass a directory to write the merged model into");
-    }
-    for (Path input : new Path[] {model, adapter}) {
-      if (AtomicDirectory.isWithin(input, out)) {
-        throw new IllegalArgumentException(
-            "--output "
-                + output
-                + " is or contains the input "
-                + input
-                + ", which replacing it would destroy; write the merge to another directory");
-      }
-    }
-    if (!force && !AtomicDirectory.isEmpty(out)) {
-      throw new IllegalArgumentException(
-          "--output "
-              + output
-              + " exists and is not empty; pass --force to replace it or choose a new directory");
-    }
-  }
-
-  /** Directory operations for the staged write; I/O failures name the path. */
-  static final class AtomicDirectory {
-    private AtomicDirectory() {}
-
-    static void create(Path dir) {
-      try {
-        Files.createDirectories(dir);
-      } catch (IOException e) {
-        throw new UncheckedIOException(dir + ": cannot create directory: " + e, e);
-      }
-    }
-
-    /** Whether {@code p} exists and is {@code dir} or lies under it (symbolic links resolved). */
-    static boolean isWithin(Path p, Path dir) {
-      try {
-        return Files.exists(p) && p.toRealPath().startsWith(dir.toRealPath());
-      } catch (IOException e) {
-        throw new UncheckedIOException(p + " / " + dir + ": cannot resolve: " + e, e);
-      }
-    }
-
-    static boolean isEmpty(Path dir) {
-      try (Stream<Path> s = Files.list(dir)) {
-        return s.findAny().isEmpty();
-      } catch (IOException e) {
-        throw new UncheckedIOException(dir + ": cannot list: " + e, e);
-      }
-    }
-
-    /**
-     * Renames the complete {@code staging} directory to {@code target}. An existing {@code target}
-     * is first renamed aside and deleted after the swap, so a reader sees the old or the new
-     * checkpoint, never a mix (rename(2) cannot replace a non-empty directory in one step).
-     */
-    static void replace(Path staging, Path target) {
-      Path old = null;
-      try {
-        if (Files.exists(target)) {
-          old = target.resolveSibling("." + target.getFileName() + ".old-" + UUID.randomUUID());
-          Files.move(target, old, StandardCopyOption.ATOMIC_MOVE);
-        }
-        Files.move(staging, target, StandardCopyOption.ATOMIC_MOVE);
-      } catch (IOException e) {
-        UncheckedIOException u =
-            new UncheckedIOException(target + ": cannot move the merged checkpoint in: " + e, e);
-        restore(old, target, u);
-        throw u;
-      }
-      if (old != null) {
-        deleteRecursively(old);
-      }
-    }
-
-    /** Puts the set-aside {@code old} back at {@code target} after a failed swap. */
-    private static void restore(Path old, Path target, UncheckedIOException failure) {
-      if (old == null || Files.exists(target)) {
-        return;
-      }
-      try {
-        Files.move(old, target, StandardCopyOption.ATOMIC_MOVE);
-      } catch (IOException e) {
-        failure.addSuppressed(e);
-      }
-    }
-
-    /** Deletes {@code dir} and everything under it, if it exists. */
-    static void deleteRecursively(Path dir) {
-      if (!Files.exists(dir)) {
-        return;
-      }
-      try (Stream<Path> s = Files.walk(dir)) {
-        for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
-          Files.delete(p);
-        }
-      } catch (IOException e) {
-        throw new UncheckedIOException(dir + ": cannot delete: " + e, e);
-      }
-    }
   }
 }
