@@ -38,6 +38,8 @@ def one(url, model, prompt, max_tokens):
         buf += chunk
         while b"\n\n" in buf:
             event, buf = buf.split(b"\n\n", 1)
+            if event.startswith(b":"):  # a keep-alive comment
+                continue
             data = event[len(b"data: "):]
             if data == b"[DONE]":
                 continue

@@ -285,6 +285,27 @@ class ComposeCliTest {
         "cat",
         "--output",
         full.toString());
+    Path model = Files.createDirectories(tmp.resolve("model-copy")); // the real one must survive
+    try (var files = Files.list(STORIES)) {
+      for (Path f : files.filter(Files::isRegularFile).toList()) {
+        Files.copy(f, model.resolve(f.getFileName()));
+      }
+    }
+    CliRunner overModel =
+        CliRunner.run(
+            "compose",
+            "--model",
+            model.toString(),
+            "--adapter",
+            a.toString(),
+            "--method",
+            "cat",
+            "--output",
+            model.toString(),
+            "--force");
+    assertThat(overModel.exitCode()).as("output = model: %s", overModel.err()).isEqualTo(2);
+    assertThat(overModel.err()).contains("is or contains the input");
+    assertThat(model.resolve("config.json")).exists();
     CliRunner noModel =
         CliRunner.run(
             "compose",

@@ -16,10 +16,16 @@ import org.nd4j.linalg.factory.Nd4j;
  * Weighted combinations of additive adapters in {@link LoraForm}, with the meanings of PEFT's
  * {@code LoraModel.add_weighted_adapter} (peft/tuners/lora/model.py). Only {@code cat} and {@code
  * svd} combine the weight updates {@code Σ_i w_i ΔW_i}; {@code linear}, {@code ties}, {@code
- * dare_linear} and {@code dare_ties} combine the A's and the B's apart, each input's A and B
- * weighted by {@code √(w_i·s_i)}, so their product has cross terms {@code B_i A_j} and is not the
- * weighted ΔW sum (PEFT requires one rank for them). A module an input lacks is left out of that
- * module's combination, as PEFT does. The result has scaling 1 on every module.
+ * dare_linear} and {@code dare_ties} combine the A's and the B's apart, each input's A weighted by
+ * {@code sign(w_i s_i)·√|w_i s_i|} and its B by {@code √|w_i s_i|} (PEFT 0.18+, which takes
+ * negative weights so), so their product has cross terms {@code B_i A_j} and is not the weighted ΔW
+ * sum (PEFT requires one rank for them). A module an input lacks is left out of that module's
+ * combination, as PEFT does. The result has scaling 1 on every module.
+ *
+ * <p>Two departures from PEFT, both chosen: {@code svd} truncates {@code Σ w_i s_i B_i A_i}, the
+ * sum {@code cat} writes exactly, where PEFT's weights {@code w_i s_i} multiply updates that
+ * already include {@code s_i} (so PEFT's svd differs from its cat whenever alpha ≠ r); and one
+ * input is combined by the method asked for, where PEFT silently switches to {@code linear}.
  */
 public final class AdapterComposition {
   private AdapterComposition() {}
@@ -30,7 +36,7 @@ public final class AdapterComposition {
     CAT("cat", true),
     /** The exact weighted ΔW sum truncated to rank R by SVD (Eckart–Young). */
     SVD("svd", true),
-    /** {@code A = Σ √(w_i s_i) A_i}, {@code B = Σ √(w_i s_i) B_i}. */
+    /** {@code A = Σ sign(w_i s_i)√|w_i s_i| A_i}, {@code B = Σ √|w_i s_i| B_i}. */
     LINEAR("linear", false),
     /** TIES on the A's and on the B's. */
     TIES("ties", false),
@@ -122,8 +128,7 @@ public final class AdapterComposition {
    * Combines {@code forms} with {@code weights} by {@code options.method()}.
    *
    * @throws IllegalArgumentException naming the adapter, module or option when the inputs do not
-   *     fit the method (different base shapes, unequal ranks for linear/ties/dare, a negative
-   *     weight where PEFT takes its square root)
+   *     fit the method (different base shapes, unequal ranks for linear/ties/dare)
    */
   public static Result compose(List<LoraForm> forms, double[] weights, Options options) {
     LoraFormWriter.requireCompatible(forms, weights);
@@ -167,32 +172,27 @@ public final class AdapterComposition {
   /** linear, ties, dare_*: PEFT's combination of the A's and of the B's, per module. */
   private static Result taskArithmetic(List<LoraForm> forms, double[] weights, Options o) {
     requireOneRank(forms, o.method());
-    for (int i = 0; i < forms.size(); i++) {
-      ModelConfig.require(
-          weights[i] >= 0,
-          "adapter '%s': weight must be >= 0 for %s (PEFT weights A and B by √(weight·scaling))"
-              + " but was %s; use cat or svd for negative weights",
-          forms.get(i).name(),
-          o.method().key(),
-          weights[i]);
-    }
     Map<String, LoraForm.Factors> out = new LinkedHashMap<>();
     for (Map.Entry<String, LoraForm.Factors> site : LoraFormWriter.union(forms).entrySet()) {
       List<LoraForm.Factors> present = new ArrayList<>();
-      List<Double> roots = new ArrayList<>(); // √(w_i s_i)
       List<Integer> inputs = new ArrayList<>();
       for (int i = 0; i < forms.size(); i++) {
         LoraForm.Factors f = forms.get(i).modules().get(site.getKey());
         if (f != null) {
           present.add(f);
-          roots.add(Math.sqrt(weights[i] * f.scaling()));
           inputs.add(i);
         }
       }
-      double[] w = roots.stream().mapToDouble(Double::doubleValue).toArray();
+      double[] wa = new double[present.size()]; // PEFT: sign(w s)·√|w s| on A, √|w s| on B
+      double[] wb = new double[present.size()];
+      for (int k = 0; k < wa.length; k++) {
+        double ws = weights[inputs.get(k)] * present.get(k).scaling();
+        wb[k] = Math.sqrt(Math.abs(ws));
+        wa[k] = ws < 0 ? -wb[k] : wb[k];
+      }
       LoraForm.Factors first = present.get(0);
-      INDArray a = combine(present, true, w, o, site.getKey(), inputs);
-      INDArray b = combine(present, false, w, o, site.getKey(), inputs);
+      INDArray a = combine(present, true, wa, o, site.getKey(), inputs);
+      INDArray b = combine(present, false, wb, o, site.getKey(), inputs);
       out.put(site.getKey(), new LoraForm.Factors(first.layer(), first.proj(), a, b, 1.0));
     }
     return new Result(new LoraForm(o.method().key(), forms.get(0).model(), out), Map.of());

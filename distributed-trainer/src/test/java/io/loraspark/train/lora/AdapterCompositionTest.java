@@ -186,7 +186,7 @@ class AdapterCompositionTest {
   @Test
   void linearIsPeftsWeightedSumOfTheAsAndOfTheBs() {
     List<LoraForm> forms = equalRankInputs();
-    double[] weights = {0.7, 1.3, 0.4};
+    double[] weights = {0.7, -1.3, 0.4}; // a negative weight: its sign goes on A only
     LoraForm out = compose(forms, weights, AdapterComposition.Method.LINEAR, Double.NaN, 0).form();
     for (Map.Entry<String, LoraForm.Factors> e : out.modules().entrySet()) {
       for (boolean factorA : new boolean[] {true, false}) {
@@ -210,7 +210,7 @@ class AdapterCompositionTest {
       names = {"TIES", "DARE_LINEAR", "DARE_TIES"})
   void tiesAndDareEqualANaivePortOfPeftsMergeUtils(AdapterComposition.Method method) {
     List<LoraForm> forms = equalRankInputs();
-    double[] weights = {0.7, 1.3, 0.4};
+    double[] weights = {0.7, -1.3, 0.4};
     double density = 0.4;
     long seed = 11;
     LoraForm out = compose(forms, weights, method, density, seed).form();
@@ -254,13 +254,10 @@ class AdapterCompositionTest {
   @Test
   void refusesWhatPeftRefusesWithOneLineNamingIt() {
     List<LoraForm> mixed = inputs(); // ranks 2, 3 (AdaLoRA's init_r), 2
+    List<LoraForm> equal = equalRankInputs();
     assertThatThrownBy(() -> compose(mixed, AdapterComposition.Method.LINEAR, 0, Double.NaN))
         .hasMessageContaining("linear needs one rank")
         .hasMessageContaining("use cat or svd");
-    List<LoraForm> equal = equalRankInputs();
-    assertThatThrownBy(
-            () -> compose(equal, new double[] {1, -1, 1}, AdapterComposition.Method.TIES, 0.5, 0))
-        .hasMessageContaining("adapter 'b': weight must be >= 0 for ties");
     assertThatThrownBy(
             () -> new AdapterComposition.Options(AdapterComposition.Method.CAT, 4, Double.NaN, 0))
         .hasMessageContaining("--rank applies only to svd");
@@ -318,8 +315,8 @@ class AdapterCompositionTest {
   }
 
   /**
-   * The inputs' A or B of {@code module}, flattened, with PEFT's weights √(w·s), for those that
-   * have it.
+   * The inputs' A or B of {@code module}, flattened, with PEFT's weights (A: sign(w·s)·√|w·s|, B:
+   * √|w·s|), for those that have it.
    */
   static void collect(
       List<LoraForm> forms,
@@ -333,7 +330,8 @@ class AdapterCompositionTest {
       LoraForm.Factors f = forms.get(i).modules().get(module);
       if (f != null) {
         tasks.add(flat(f, factorA));
-        w.add(Math.sqrt(weights[i] * f.scaling()));
+        double ws = weights[i] * f.scaling();
+        w.add(factorA ? Math.signum(ws) * Math.sqrt(Math.abs(ws)) : Math.sqrt(Math.abs(ws)));
         inputs.add(i);
       }
     }

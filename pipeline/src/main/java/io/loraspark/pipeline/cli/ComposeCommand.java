@@ -37,8 +37,10 @@ import picocli.CommandLine.Option;
       "svd: that sum truncated to rank R (default: the largest input rank); prints the relative"
           + " Frobenius error per module.",
       "linear, ties, dare_linear, dare_ties are NOT the weighted ΔW sum: they combine the A's and"
-          + " the B's apart (weighted by √(w·scaling), need one rank for all inputs, weights >= 0);"
-          + " ties and dare_* prune to --density, dare_* at random from --seed."
+          + " the B's apart (A by sign(w·s)·√|w·s|, B by √|w·s|, as PEFT 0.18+), need one rank"
+          + " for all inputs; ties and dare_* prune to --density, dare_* at random from --seed.",
+      "Unlike PEFT: svd truncates exactly cat's sum (PEFT scales each update by s twice), and"
+          + " one input keeps its method (PEFT switches to linear)."
     })
 final class ComposeCommand implements Callable<Integer> {
   /** The provenance file written beside the adapter. */
@@ -94,9 +96,10 @@ final class ComposeCommand implements Callable<Integer> {
             seed);
     List<AdapterSpec> specs = adapters.stream().map(AdapterSpec::parse).toList();
     Path out = output.toAbsolutePath().normalize();
-    AtomicDirectory.checkOutput(
-        out, output, force, specs.stream().map(s -> Path.of(s.source())).toArray(Path[]::new));
     Path modelDir = model != null ? model : modelOf(specs.get(0));
+    List<Path> inputs = new ArrayList<>(specs.stream().map(s -> Path.of(s.source())).toList());
+    inputs.add(modelDir); // replacing the base's directory would destroy the checkpoint too
+    AtomicDirectory.checkOutput(out, output, force, inputs.toArray(Path[]::new));
     ModelConfig config = ModelConfig.load(modelDir);
     List<LoraForm> forms = new ArrayList<>();
     double[] weights = new double[specs.size()];

@@ -104,7 +104,14 @@ final class ServeCommand implements Callable<Integer> {
     int bound = server.start(host, port);
     CountDownLatch stop = new CountDownLatch(1);
     for (String name : STOP_SIGNALS) {
-      Signal.handle(new Signal(name), signal -> stop.countDown());
+      Signal.handle(
+          new Signal(name),
+          signal -> {
+            if (stop.getCount() == 0) { // a second signal: stop now, as uvicorn does
+              Runtime.getRuntime().halt(128 + signal.getNumber());
+            }
+            stop.countDown();
+          });
     }
     System.err.println("serve: http://" + host + ":" + bound + "/v1 (model " + model + ")");
     spec.commandLine().getOut().println("{\"url\": \"http://" + host + ":" + bound + "/v1\"}");

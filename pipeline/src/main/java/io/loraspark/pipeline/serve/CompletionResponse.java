@@ -103,10 +103,12 @@ final class CompletionResponse {
         send(out, chunk(role, null));
       }
       while (!future.isDone()) {
-        more.tryAcquire(KEEPALIVE_MILLIS, TimeUnit.MILLISECONDS);
+        boolean woken = more.tryAcquire(KEEPALIVE_MILLIS, TimeUnit.MILLISECONDS);
         String delta = text.take();
         if (!delta.isEmpty()) {
           send(out, chunk(delta(delta), null));
+        } else if (!woken) { // nothing to send for a while (queued, prefill, held-back text):
+          write(out, ": keep-alive\n\n"); // an SSE comment, so a client that left is noticed
         }
       }
       Result r = await(future);

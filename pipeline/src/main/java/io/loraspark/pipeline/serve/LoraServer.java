@@ -131,6 +131,9 @@ public final class LoraServer implements AutoCloseable {
     ctx.attribute("answered", true);
     answering.incrementAndGet();
     try {
+      if (draining) { // counted first, then checked: a drain that began since admit waits for us
+        throw new HttpResponseException(503, "the server is shutting down");
+      }
       body.run();
     } catch (ApiError e) {
       error(ctx, e);

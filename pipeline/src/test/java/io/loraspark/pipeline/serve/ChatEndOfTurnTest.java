@@ -129,7 +129,7 @@ class ChatEndOfTurnTest {
           serve.post("/v1/chat/completions", chatBody + ", \"stream\": true}");
       StringBuilder streamed = new StringBuilder();
       String finish = null;
-      for (String e : sse.body().split("\n\n")) {
+      for (String e : ServeClient.events(sse.body())) {
         if (e.equals("data: [DONE]")) {
           continue;
         }

@@ -214,10 +214,10 @@ class RoutingTest {
             .put("stream", true);
     HttpResponse<String> sse = serve.post("/v1/completions", stream.toString());
     assertThat(sse.statusCode()).isEqualTo(200);
-    String[] events = sse.body().split("\n\n");
-    assertThat(events[events.length - 1]).isEqualTo("data: [DONE]");
-    for (int i = 0; i < events.length - 1; i++) {
-      assertThat(JSON.readTree(events[i].substring("data: ".length())).get("model").asText())
+    List<String> events = ServeClient.events(sse.body());
+    assertThat(events.get(events.size() - 1)).isEqualTo("data: [DONE]");
+    for (int i = 0; i < events.size() - 1; i++) {
+      assertThat(JSON.readTree(events.get(i).substring("data: ".length())).get("model").asText())
           .isEqualTo(routed(heldOutNumbers.get(1)));
     }
   }

@@ -121,6 +121,17 @@ final class ServeClient implements AutoCloseable {
    *
    * @return the {@code error} object
    */
+  /**
+   * The events of a server-sent-events body, without the keep-alive comments (lines starting with
+   * ':', which SSE clients ignore); the body must end with a blank line.
+   */
+  static List<String> events(String body) {
+    assertThat(body).as("an SSE body ends with a blank line").endsWith("\n\n");
+    return java.util.Arrays.stream(body.substring(0, body.length() - 2).split("\n\n"))
+        .filter(e -> !e.startsWith(":"))
+        .toList();
+  }
+
   static JsonNode assertError(HttpResponse<String> r, int status, String param) throws IOException {
     assertThat(r.statusCode()).as("status, body %s", r.body()).isEqualTo(status);
     JsonNode e = JSON.readTree(r.body()).get("error");

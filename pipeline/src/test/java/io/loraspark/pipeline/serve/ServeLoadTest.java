@@ -135,22 +135,20 @@ class ServeLoadTest {
 
   /** The streamed text of a 200, checking the SSE framing and chunk JSON as it goes. */
   static String streamedText(Outcome o) throws Exception {
-    String[] events = o.body().split("\n\n", -1);
-    // the body ends with "\n\n": the last split piece is empty
-    assertThat(events[events.length - 1]).as("body ends with a blank line").isEmpty();
-    assertThat(events[events.length - 2]).as("last event").isEqualTo("data: [DONE]");
+    List<String> events = ServeClient.events(o.body());
+    assertThat(events.get(events.size() - 1)).as("last event").isEqualTo("data: [DONE]");
     StringBuilder text = new StringBuilder();
     int finishes = 0;
-    for (int i = 0; i < events.length - 2; i++) {
-      assertThat(events[i]).startsWith("data: ");
-      JsonNode chunk = JSON.readTree(events[i].substring("data: ".length()));
+    for (int i = 0; i < events.size() - 1; i++) {
+      assertThat(events.get(i)).startsWith("data: ");
+      JsonNode chunk = JSON.readTree(events.get(i).substring("data: ".length()));
       assertThat(chunk.get("object").asText()).isEqualTo("text_completion");
       assertThat(chunk.get("model").asText()).isEqualTo(o.job().adapter());
       JsonNode choice = chunk.get("choices").get(0);
       text.append(choice.get("text").asText());
       if (!choice.get("finish_reason").isNull()) {
         finishes++;
-        assertThat(i).as("finish_reason only on the last chunk").isEqualTo(events.length - 3);
+        assertThat(i).as("finish_reason only on the last chunk").isEqualTo(events.size() - 2);
         assertThat(choice.get("finish_reason").asText()).isIn("stop", "length");
       }
     }

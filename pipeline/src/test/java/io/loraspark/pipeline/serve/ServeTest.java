@@ -111,7 +111,7 @@ class ServeTest {
       StringBuilder text = new StringBuilder();
       String finish = null;
       JsonNode usage = null;
-      List<String> events = List.of(sse.body().split("\n\n"));
+      List<String> events = ServeClient.events(sse.body());
       assertThat(events.get(events.size() - 1)).isEqualTo("data: [DONE]");
       for (String e : events.subList(0, events.size() - 1)) {
         assertThat(e).startsWith("data: ");
