@@ -41,6 +41,7 @@ final class DecodeWeights {
   private DecodeWeights(ModelWeights base, Format format) {
     this.format = format;
     ModelConfig c = base.config();
+    requireHeap(c, format);
     headIndex = c.numLayers() * P;
     fp32 = format == Format.FP32 ? new float[headIndex + 1][] : null;
     bf16 = format == Format.BF16 ? new short[headIndex + 1][] : null;
@@ -56,6 +57,31 @@ final class DecodeWeights {
                 pack(i, w, p.outFeatures(c), p.inFeatures(c));
               }
             });
+  }
+
+  /**
+   * Fails in one line, before packing, when the Java heap cannot hold the packed copy (it lives on
+   * the heap, beside ND4J's off-heap arrays), naming the sizes and the two ways out.
+   */
+  private static void requireHeap(ModelConfig c, Format format) {
+    long values = (long) c.vocabSize() * c.hiddenSize();
+    for (Projection p : Projection.values()) {
+      values += (long) c.numLayers() * p.outFeatures(c) * p.inFeatures(c);
+    }
+    long need = values * (format == Format.FP32 ? 4 : 2);
+    Runtime rt = Runtime.getRuntime();
+    long free = rt.maxMemory() - (rt.totalMemory() - rt.freeMemory());
+    if (need > free) {
+      throw new IllegalStateException(
+          String.format(
+              "KV-cached decoding packs the base's projections into %d MiB of Java heap (%s) but"
+                  + " about %d MiB is free; raise -Xmx (LORA_SPARK_JAVA_OPTS for bin/lora-pipeline)"
+                  + "%s",
+              need >> 20,
+              format.name().toLowerCase(java.util.Locale.ROOT),
+              free >> 20,
+              format == Format.FP32 ? " or decode with --precision bf16 (half the size)" : ""));
+    }
   }
 
   private void pack(int i, INDArray w, int out, int in) {
