@@ -96,10 +96,11 @@ class DeltaLoraQuantCliTest {
         .contains("\"peft_type\": \"LORA\"")
         .contains("\"r\": 16")
         .contains("\"lora_alpha\": 32");
-    assertThat(Files.readString(out.resolve("lora_spark_method.json")))
-        .contains("\"method\": \"delta-lora\"")
-        .contains("\"update_ratio\": 2.0")
-        .contains("\"start_step\": 2");
+    JsonNode provenance =
+        new ObjectMapper().readTree(out.resolve("lora_spark_method.json").toFile());
+    assertThat(provenance.get("method").asText()).isEqualTo("delta-lora");
+    assertThat(provenance.get("update_ratio").asDouble()).isEqualTo(2.0);
+    assertThat(provenance.get("start_step").asInt()).isEqualTo(2);
     double adapter =
         json(CliRunner.run(
                 "score",

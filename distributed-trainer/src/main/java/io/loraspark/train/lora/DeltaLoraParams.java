@@ -12,8 +12,8 @@ import io.loraspark.train.model.ModelConfig;
  * @param updateRatio λ, finite and ≥ 0 (0 trains plain LoRA)
  * @param startStep K, the optimizer step (0-based) whose update first moves W, ≥ 0; or {@link
  *     #AUTO}: min({@value #PAPER_START_STEP}, totalSteps / 10), so short runs still move W
- * @param dense whether the adapter is one saved before the low-rank form, with its dense ΔW
- *     ({@code delta_weight}) per module: read and scored, never trained
+ * @param dense whether the adapter is one saved before the low-rank form, with its dense ΔW ({@code
+ *     delta_weight}) per module: read and scored, never trained
  */
 public record DeltaLoraParams(double updateRatio, int startStep, boolean dense)
     implements java.io.Serializable {

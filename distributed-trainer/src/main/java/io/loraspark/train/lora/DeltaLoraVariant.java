@@ -16,8 +16,9 @@ import org.nd4j.linalg.factory.Nd4j;
  *
  * <p>Low-rank form. The updates telescope: after t &gt; K steps {@code W_t = W_0 + λ·s·(B_tA_t −
  * B_KA_K)}, where (A_K, B_K) are the factors before the update of step K. So instead of a dense ΔW
- * [out, in] per projection the module keeps that rank-r snapshot ({@link LoraWeights.Module#snapshot},
- * r·(out + in) values) and, with λ_t = λ once step K is taken and 0 before, computes
+ * [out, in] per projection the module keeps that rank-r snapshot ({@link
+ * LoraWeights.Module#snapshot}, r·(out + in) values) and, with λ_t = λ once step K is taken and 0
+ * before, computes
  *
  * <pre>
  *   forward:  u = x Aᵀ                                  [N, r]
@@ -34,10 +35,10 @@ import org.nd4j.linalg.factory.Nd4j;
  * #beforeOptimizerStep} of step K and, on resume, by {@link #restored}; the trainable branch's
  * factor is {@code (1 − c)·s}.
  *
- * <p>Step K: the update of step t (0-based) moves W when t ≥ K, so W_t = W_0 for t ≤ K. The
- * paper's Algorithm 1 writes {@code if t > K}; this is the same schedule started one step earlier,
- * as this engine always has. No dropout on the branch (the paper's §4: it would break ∂L/∂W =
- * ∂L/∂(BA)), so {@link LoraConfig} refuses dropout for this method.
+ * <p>Step K: the update of step t (0-based) moves W when t ≥ K, so W_t = W_0 for t ≤ K. The paper's
+ * Algorithm 1 writes {@code if t > K}; this is the same schedule started one step earlier, as this
+ * engine always has. No dropout on the branch (the paper's §4: it would break ∂L/∂W = ∂L/∂(BA)), so
+ * {@link LoraConfig} refuses dropout for this method.
  *
  * <p>Export ({@link #exportConfig}, {@link #exportFactors}): an ordinary rank-2r PEFT LoRA, {@code
  * A' = [A_T; A_K]}, {@code B' = [(1 + λ_T)·B_T, −λ_T·B_K]} with lora_alpha 2α (α·√2 with rsLoRA),
@@ -201,8 +202,7 @@ final class DeltaLoraVariant implements LoraVariant {
   @Override
   public INDArray merged(LoraWeights.Module m, double s, INDArray w) {
     INDArray[] f = exportFactors(m);
-    INDArray out =
-        f[1].castTo(DataType.DOUBLE).mmul(f[0].castTo(DataType.DOUBLE)).muli(s).addi(w);
+    INDArray out = f[1].castTo(DataType.DOUBLE).mmul(f[0].castTo(DataType.DOUBLE)).muli(s).addi(w);
     return m.delta() == null ? out : out.addi(m.delta().castTo(DataType.DOUBLE));
   }
 }

@@ -4,10 +4,11 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * A low-rank branch that adds {@code c·s · B (A x)} to a projection and trains nothing: forward adds
- * it to y, backward adds {@code c·s · (dy B) A} to dx only; s is the LoRA scaling the caller gives,
- * c the branch's own weight. Delta-LoRA's snapshot (A_K, B_K) with c = −λ is one. The factors are
- * filled in place; c is 0 (the branch off, computing nothing) until {@link #switchOn} sets it.
+ * A low-rank branch that adds {@code c·s · B (A x)} to a projection and trains nothing: forward
+ * adds it to y, backward adds {@code c·s · (dy B) A} to dx only; s is the LoRA scaling the caller
+ * gives, c the branch's own weight. Delta-LoRA's snapshot (A_K, B_K) with c = −λ is one. The
+ * factors are filled in place; c is 0 (the branch off, computing nothing) until {@link #switchOn}
+ * sets it.
  */
 public final class FrozenBranch {
   private final INDArray a; // [r, in]

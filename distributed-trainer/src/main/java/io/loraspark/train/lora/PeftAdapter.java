@@ -2,7 +2,6 @@ package io.loraspark.train.lora;
 
 import io.loraspark.train.io.AtomicFiles;
 import io.loraspark.train.model.ModelConfig;
-import io.loraspark.train.model.ModelWeights;
 import io.loraspark.train.safetensors.SafetensorsFile;
 import io.loraspark.train.safetensors.SafetensorsWriter;
 import io.loraspark.train.safetensors.TensorInfo;
@@ -151,67 +150,29 @@ public final class PeftAdapter {
   /** {@value #PROVENANCE_FILE}: what trained a Delta-LoRA adapter exported as plain LoRA. */
   private static String provenance(LoraConfig c) {
     DeltaLoraParams d = c.deltaLora();
-    return String.format(
-        java.util.Locale.ROOT,
-        """
-        {
-          "method": "%s",
-          "paper": "arXiv:2309.02411",
-          "update_ratio": %s,
-          "start_step": %s,
-          "rank": %d,
-          "lora_alpha": %s,
-          "use_rslora": %s,
-          "export": "rank-2r LoRA: lora_A = [A_T; A_K], lora_B = [(1 + update_ratio) B_T,         -update_ratio B_K], lora_alpha so that alpha / r is the trained scaling"
-        }
-        """,
-        c.method().key(),
-        d.updateRatio(),
-        d.startStep() == DeltaLoraParams.AUTO ? "null" : Integer.toString(d.startStep()),
-        c.rank(),
-        c.alpha(),
-        c.rsLora());
-  }
-
-  /**
-   * Reads the adapter in {@code dir} for a base model shaped like {@code model}.
-   *
-   * <p>The config is validated strictly (see {@link PeftAdapterConfig}); the weights file must hold
-   * exactly one lora_A and one lora_B for each module the config selects on the model (every
-   * targeted projection of every layer, unless layers_to_transform, exclude_modules or a regex
-   * target_modules narrow it; keys with or without the {@code .default} adapter name), shaped [r_m,
-   * in] and [out, r_m] for the model and the module's rank (rank_pattern), F32, F16 or BF16
-   * (widened exactly), and finite.
-   *
-   * @param dt the element type of the returned A and B
-   * @throws ModelMismatchException when the adapter was made for a differently shaped model
-   *     (projection widths, layer count)
-   * @throws IllegalArgumentException with a one-line message naming the file and the key or tensor
-   *     and what would be valid
-   * @throws java.io.UncheckedIOException naming the file if it cannot be read
-   */
-  public static LoraWeights load(Path dir, ModelConfig model, DataType dt) {
-    LoraConfig config = readConfig(dir);
-    PeftModuleKeys.checkModel(dir.resolve(CONFIG_FILE), config, model);
-    if (config.method().variant().needsBase()) {
-      throw new IllegalArgumentException(
-          dir.resolve(CONFIG_FILE)
-              + " describes a "
-              + config.method().key()
-              + " adapter, whose branch needs the frozen base weights; load it with the base"
-              + " model's ModelWeights");
+    com.fasterxml.jackson.databind.ObjectMapper json =
+        new com.fasterxml.jackson.databind.ObjectMapper();
+    com.fasterxml.jackson.databind.node.ObjectNode n = json.createObjectNode();
+    n.put("method", c.method().key());
+    n.put("paper", "arXiv:2309.02411");
+    n.put("update_ratio", d.updateRatio());
+    if (d.startStep() == DeltaLoraParams.AUTO) {
+      n.putNull("start_step");
+    } else {
+      n.put("start_step", d.startStep());
     }
-    return fill(dir, LoraWeights.zeros(model, config, dt), isState(config));
-  }
-
-  /**
-   * {@link #load(Path, ModelConfig, DataType)} for any method, including those whose branch needs
-   * the frozen weights (DoRA), which keep references to {@code base}'s arrays.
-   */
-  public static LoraWeights load(Path dir, ModelWeights base, DataType dt) {
-    LoraConfig config = readConfig(dir);
-    PeftModuleKeys.checkModel(dir.resolve(CONFIG_FILE), config, base.config());
-    return fill(dir, LoraWeights.zeros(base, config, dt), isState(config));
+    n.put("rank", c.rank());
+    n.put("lora_alpha", c.alpha());
+    n.put("use_rslora", c.rsLora());
+    n.put(
+        "export",
+        "rank-2r LoRA: lora_A = [A_T; A_K], lora_B = [(1 + update_ratio) B_T, -update_ratio B_K],"
+            + " lora_alpha so that alpha / r is the trained scaling");
+    try {
+      return json.writerWithDefaultPrettyPrinter().writeValueAsString(n) + "\n";
+    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+      throw new IllegalStateException("cannot render " + PROVENANCE_FILE + ": " + e, e);
+    }
   }
 
   /**
@@ -298,8 +259,7 @@ public final class PeftAdapter {
    * and missing tensors. A stored name may carry PEFT's adapter name ({@code .default}) after the
    * tensor's name, as some tools leave it.
    */
-  private static Map<String, String> storedNames(
-      SafetensorsFile f, LoraWeights w, boolean state) {
+  private static Map<String, String> storedNames(SafetensorsFile f, LoraWeights w, boolean state) {
     Map<String, String> stored = new LinkedHashMap<>();
     for (LoraWeights.Module m : w.modules()) {
       for (String name : tensors(w, m, state).keySet()) {

@@ -33,10 +33,10 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * Delta-LoRA (arXiv:2309.02411) in its low-rank form against its equations: the branch {@code
- * (1 + λ)·s·B·A − λ·s·B_K·A_K} against scalar loops (and an earlier version's dense {@code ΔW +
- * s·B·A}), its gradients against central differences in a fused step beside plain LoRA, 100 steps
- * of training against the dense form it replaced, the snapshot against a run stopped at K, fused
+ * Delta-LoRA (arXiv:2309.02411) in its low-rank form against its equations: the branch {@code (1 +
+ * λ)·s·B·A − λ·s·B_K·A_K} against scalar loops (and an earlier version's dense {@code ΔW + s·B·A}),
+ * its gradients against central differences in a fused step beside plain LoRA, 100 steps of
+ * training against the dense form it replaced, the snapshot against a run stopped at K, fused
  * training equal to training alone, resume bit-identical, and the rank-2r PEFT export scoring as
  * the trained adapter.
  */
@@ -60,8 +60,8 @@ class DeltaLoraTest {
   }
 
   /**
-   * A Delta-LoRA adapter with random B and a random snapshot switched on with c = −λ, so every
-   * term of the branch is nonzero.
+   * A Delta-LoRA adapter with random B and a random snapshot switched on with c = −λ, so every term
+   * of the branch is nonzero.
    */
   static LoraWeights moved(ModelWeights base, LoraConfig c, long seed) {
     return LoraTestModels.moved(base, c, seed, DeltaLoraTest::moveSnapshot);
@@ -198,8 +198,8 @@ class DeltaLoraTest {
   }
 
   /**
-   * The low-rank form against the dense form it replaced ({@link DenseDeltaLora}): 100 steps with
-   * λ = 2, K = 20 on the same 8 rows every step, in double, every step's training loss within 1e-5
+   * The low-rank form against the dense form it replaced ({@link DenseDeltaLora}): 100 steps with λ
+   * = 2, K = 20 on the same 8 rows every step, in double, every step's training loss within 1e-5
    * (they differ by rounding, which the training dynamics slowly amplify). Before K + 1 the loss is
    * plain LoRA's; by the end W has moved by more than 1e-2 somewhere, so the comparison is not
    * blind to it.
@@ -215,8 +215,7 @@ class DeltaLoraTest {
                 "delta",
                 spec("delta", LoraMethod.DELTA_LORA, 2, steps).lora(),
                 new TrainConfig(
-                    steps, rows.size(), 1, 3e-3, 4.0, 0.01, 5, LrSchedule.Kind.COSINE, 1.0, 0,
-                    11)),
+                    steps, rows.size(), 1, 3e-3, 4.0, 0.01, 5, LrSchedule.Kind.COSINE, 1.0, 0, 11)),
             2.0,
             20);
     List<Double> lowRank = new ArrayList<>();
@@ -337,7 +336,8 @@ class DeltaLoraTest {
       }
       rows.add(new TokenRow(ids, ids.clone()));
     }
-    TrainConfig train = new TrainConfig(4, 4, 1, 1e-2, 1.0, 0, 0, LrSchedule.Kind.CONSTANT, 1.0, 0, 5);
+    TrainConfig train =
+        new TrainConfig(4, 4, 1, 1e-2, 1.0, 0, 0, LrSchedule.Kind.CONSTANT, 1.0, 0, 5);
     List<AdapterSpec> specs = new ArrayList<>();
     for (boolean rs : new boolean[] {false, true}) {
       LoraConfig c =
@@ -357,14 +357,15 @@ class DeltaLoraTest {
       assertThat(config).contains("\"peft_type\": \"LORA\"").contains("\"r\": 8");
       assertThat(config)
           .contains(
-              w.config().rsLora()
-                  ? "\"lora_alpha\": " + 8 * Math.sqrt(2)
-                  : "\"lora_alpha\": 16");
+              w.config().rsLora() ? "\"lora_alpha\": " + 8 * Math.sqrt(2) : "\"lora_alpha\": 16");
       assertThat(adapter.resolve(PeftAdapter.DELTA_README)).doesNotExist();
-      assertThat(Files.readString(adapter.resolve(PeftAdapter.PROVENANCE_FILE)))
-          .contains("\"method\": \"delta-lora\"")
-          .contains("\"update_ratio\": 2.0")
-          .contains("\"start_step\": 1");
+      com.fasterxml.jackson.databind.JsonNode provenance =
+          new com.fasterxml.jackson.databind.ObjectMapper()
+              .readTree(adapter.resolve(PeftAdapter.PROVENANCE_FILE).toFile());
+      assertThat(provenance.get("method").asText()).isEqualTo("delta-lora");
+      assertThat(provenance.get("update_ratio").asDouble()).isEqualTo(2.0);
+      assertThat(provenance.get("start_step").asInt()).isEqualTo(1);
+      assertThat(provenance.get("rank").asInt()).isEqualTo(4);
       LoraWeights back = PeftAdapter.load(adapter, m.weights(), DataType.FLOAT);
       assertThat(back.config().method()).isEqualTo(LoraMethod.LORA);
       assertThat(back.config().rank()).isEqualTo(8);
@@ -378,7 +379,9 @@ class DeltaLoraTest {
           "stories260K held-out loss (%s): base %.6f, trained %.6f, rank-2r export %.6f, merged"
               + " %.6f%n",
           t.spec().id(), baseLoss, engine, exported, mergedLoss);
-      assertThat(Math.abs(engine - baseLoss)).as("the adapter changed the loss").isGreaterThan(1e-3);
+      assertThat(Math.abs(engine - baseLoss))
+          .as("the adapter changed the loss")
+          .isGreaterThan(1e-3);
       assertThat(exported).as("%s rank-2r export", t.spec().id()).isCloseTo(engine, within(1e-4));
       assertThat(mergedLoss).as("%s merged", t.spec().id()).isCloseTo(engine, within(1e-4));
     }

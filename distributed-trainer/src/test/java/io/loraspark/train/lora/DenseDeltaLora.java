@@ -22,12 +22,12 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * The dense form of Delta-LoRA that the low-rank form replaced, kept as a test reference: per module
- * a plain LoRA's A and B plus a dense ΔW [out, in]; the branch is {@code y += x (ΔW + s·B·A)ᵀ} with
- * the sum built densely, A and B get their gradients from the dense dLoss/d(BA) = dyᵀ x, and after
- * the update of every step t ≥ K, {@code ΔW += λ·(s B'A' − s BA)} in scalar loops (the paper's
- * Algorithm 1, one step earlier as the engine schedules it). {@link #train} runs it on the whole of
- * {@code rows} every step with the engine's AdamW, clipping and schedule, in double.
+ * The dense form of Delta-LoRA that the low-rank form replaced, kept as a test reference: per
+ * module a plain LoRA's A and B plus a dense ΔW [out, in]; the branch is {@code y += x (ΔW +
+ * s·B·A)ᵀ} with the sum built densely, A and B get their gradients from the dense dLoss/d(BA) = dyᵀ
+ * x, and after the update of every step t ≥ K, {@code ΔW += λ·(s B'A' − s BA)} in scalar loops (the
+ * paper's Algorithm 1, one step earlier as the engine schedules it). {@link #train} runs it on the
+ * whole of {@code rows} every step with the engine's AdamW, clipping and schedule, in double.
  */
 final class DenseDeltaLora implements Adapters {
   private final LoraWeights w; // a plain LoRA's A, B and gradients

@@ -202,7 +202,8 @@ final class TrainCommand implements Callable<Integer> {
             rsLora,
             LoraMethod.parse(method));
     if (lora.method() == LoraMethod.DELTA_LORA) {
-      lora = lora.withDeltaLora(DeltaLoraParams.of(deltaUpdateRatio, deltaStartStep).resolved(steps));
+      lora =
+          lora.withDeltaLora(DeltaLoraParams.of(deltaUpdateRatio, deltaStartStep).resolved(steps));
     } else if (deltaUpdateRatio != null || deltaStartStep != null) {
       throw new IllegalArgumentException(
           "--delta-update-ratio and --delta-start-step need --method delta-lora, not " + method);

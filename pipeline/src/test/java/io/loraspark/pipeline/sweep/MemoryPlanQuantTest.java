@@ -80,8 +80,7 @@ class MemoryPlanQuantTest {
             .perAdapterStateBytes();
     assertThat(delta - lora).as("r (out + in) per module, in FP32").isEqualTo(4 * lowRank);
     long allocated = 0;
-    LoraWeights w =
-        LoraWeights.init(c, spec(LoraMethod.DELTA_LORA).lora(), 1, DataType.FLOAT);
+    LoraWeights w = LoraWeights.init(c, spec(LoraMethod.DELTA_LORA).lora(), 1, DataType.FLOAT);
     for (LoraWeights.Module m : w.modules()) {
       assertThat(m.delta()).as("%s holds no dense ΔW", m.name()).isNull();
       allocated += 4 * (m.snapshot().a().length() + m.snapshot().b().length());
