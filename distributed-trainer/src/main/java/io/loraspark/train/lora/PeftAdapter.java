@@ -2,6 +2,7 @@ package io.loraspark.train.lora;
 
 import io.loraspark.train.io.AtomicFiles;
 import io.loraspark.train.model.ModelConfig;
+import io.loraspark.train.model.ModelWeights;
 import io.loraspark.train.safetensors.SafetensorsFile;
 import io.loraspark.train.safetensors.SafetensorsWriter;
 import io.loraspark.train.safetensors.TensorInfo;
@@ -173,6 +174,47 @@ public final class PeftAdapter {
     } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
       throw new IllegalStateException("cannot render " + PROVENANCE_FILE + ": " + e, e);
     }
+  }
+
+  /**
+   * Reads the adapter in {@code dir} for a base model shaped like {@code model}.
+   *
+   * <p>The config is validated strictly (see {@link PeftAdapterConfig}); the weights file must hold
+   * exactly one lora_A and one lora_B for each module the config selects on the model (every
+   * targeted projection of every layer, unless layers_to_transform, exclude_modules or a regex
+   * target_modules narrow it; keys with or without the {@code .default} adapter name), shaped [r_m,
+   * in] and [out, r_m] for the model and the module's rank (rank_pattern), F32, F16 or BF16
+   * (widened exactly), and finite.
+   *
+   * @param dt the element type of the returned A and B
+   * @throws ModelMismatchException when the adapter was made for a differently shaped model
+   *     (projection widths, layer count)
+   * @throws IllegalArgumentException with a one-line message naming the file and the key or tensor
+   *     and what would be valid
+   * @throws java.io.UncheckedIOException naming the file if it cannot be read
+   */
+  public static LoraWeights load(Path dir, ModelConfig model, DataType dt) {
+    LoraConfig config = readConfig(dir);
+    PeftModuleKeys.checkModel(dir.resolve(CONFIG_FILE), config, model);
+    if (config.method().variant().needsBase()) {
+      throw new IllegalArgumentException(
+          dir.resolve(CONFIG_FILE)
+              + " describes a "
+              + config.method().key()
+              + " adapter, whose branch needs the frozen base weights; load it with the base"
+              + " model's ModelWeights");
+    }
+    return fill(dir, LoraWeights.zeros(model, config, dt), isState(config));
+  }
+
+  /**
+   * {@link #load(Path, ModelConfig, DataType)} for any method, including those whose branch needs
+   * the frozen weights (DoRA), which keep references to {@code base}'s arrays.
+   */
+  public static LoraWeights load(Path dir, ModelWeights base, DataType dt) {
+    LoraConfig config = readConfig(dir);
+    PeftModuleKeys.checkModel(dir.resolve(CONFIG_FILE), config, base.config());
+    return fill(dir, LoraWeights.zeros(base, config, dt), isState(config));
   }
 
   /**
