@@ -3,11 +3,12 @@ package io.loraspark.train.lora;
 import io.loraspark.train.model.ModelConfig;
 
 /**
- * Delta-LoRA's two settings (Zi et al. 2023, arXiv:2309.02411, Algorithm 1's inputs): the update
- * ratio λ by which W follows the change of s·B·A, and the start step K from which it does. The
- * paper's experiments use λ = {@value #PAPER_UPDATE_RATIO} and K = {@value #PAPER_START_STEP} ("We
- * use update ratio λ=2 and set start steps K=500"; the section number of that sentence was not
- * checked here).
+ * Delta-LoRA's two settings (Zi et al. 2023, arXiv:2309.02411): the update ratio λ by which W
+ * follows the change of s·B·A, and the start step K from which it does, both inputs of the paper's
+ * Algorithm 1. The paper's experiments use λ = {@value #PAPER_UPDATE_RATIO} and K = {@value
+ * #PAPER_START_STEP} (checked against a transcription of Algorithm 1 and of the sentence that sets
+ * them; the paper's own text could not be opened where this was written, so its section or table is
+ * not cited). Earlier versions called 0.5 the paper's λ, wrongly.
  *
  * @param updateRatio λ, finite and ≥ 0 (0 trains plain LoRA)
  * @param startStep K, the optimizer step (0-based) whose update first moves W, ≥ 0; or {@link

@@ -413,6 +413,34 @@ class DeltaLoraTest {
     }
   }
 
+  /**
+   * Every other method's checkpoint state is its PEFT export, byte for byte (config and weights),
+   * so their checkpoints are what they were before Delta-LoRA had a state of its own.
+   */
+  @Test
+  void otherMethodsCheckpointTheirExportBytes(@TempDir Path dir) throws Exception {
+    ModelWeights base = CheckpointLoader.load(data.modelDir(), DataType.FLOAT);
+    for (LoraMethod method : LoraMethod.values()) {
+      if (method == LoraMethod.DELTA_LORA) {
+        continue;
+      }
+      LoraConfig c = new LoraConfig(2, 4, 0, List.of(Projection.values()), false, method);
+      LoraWeights w = LoraWeights.init(base, c, 3, DataType.FLOAT);
+      Path export = dir.resolve(method.key() + "-export");
+      Path state = dir.resolve(method.key() + "-state");
+      PeftAdapter.save(export, w, null);
+      PeftAdapter.saveState(state, w);
+      for (String f : List.of(PeftAdapter.CONFIG_FILE, PeftAdapter.WEIGHTS_FILE)) {
+        assertThat(Files.readAllBytes(state.resolve(f)))
+            .as("%s %s", method.key(), f)
+            .isEqualTo(Files.readAllBytes(export.resolve(f)));
+      }
+      try (var files = Files.list(state)) {
+        assertThat(files.count()).as("%s state files", method.key()).isEqualTo(2);
+      }
+    }
+  }
+
   @Test
   void dropoutIsRefusedWithOneLine() {
     assertThatThrownBy(
