@@ -23,9 +23,9 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * {@code train --method delta-lora} and {@code train --base-quant} on stories260K: the Delta-LoRA
- * run writes a non-PEFT adapter directory (peft_type DELTA_LORA, a README) and a merged checkpoint
- * that {@code score} rates as {@code score --adapter} rates the adapter, within 1e-4; a LoRA
- * trained on the NF4 base learns; an unknown mode is a usage error.
+ * run writes a rank-2r PEFT LoRA that {@code score --adapter} rates as {@code score} rates its
+ * merged checkpoint, within 1e-4; a LoRA trained on the NF4 base learns; an unknown mode is a usage
+ * error.
  */
 class DeltaLoraQuantCliTest {
   @TempDir Path tmp;
@@ -68,15 +68,39 @@ class DeltaLoraQuantCliTest {
     return small;
   }
 
+  /**
+   * {@code train --method delta-lora} with λ and K flags writes an ordinary rank-2r PEFT LoRA (r =
+   * 16 for rank 8) with λ and K beside it and no merged copy; {@code score --adapter} rates it as
+   * {@code merge} + {@code score} rate the merged checkpoint, within 1e-4; the flags with another
+   * method are a one-line usage error.
+   */
   @Test
-  void deltaLoraMergedCheckpointScoresAsTheAdapter() throws Exception {
+  void deltaLoraExportsAsRankTwoRLoraThatScoresAsItsMerge() throws Exception {
     Path small = smallData();
     Path out = tmp.resolve("delta");
-    JsonNode trained = json(train(small, out, "--method", "delta-lora"));
-    assertThat(Path.of(trained.get("merged").asText())).isEqualTo(out.resolve("merged"));
+    JsonNode trained =
+        json(
+            train(
+                small,
+                out,
+                "--method",
+                "delta-lora",
+                "--delta-update-ratio",
+                "2",
+                "--delta-start-step",
+                "2"));
+    assertThat(trained.has("merged")).isFalse();
+    assertThat(out.resolve("merged")).doesNotExist();
+    assertThat(out.resolve("README.md")).doesNotExist();
     assertThat(Files.readString(out.resolve("adapter_config.json")))
-        .contains("\"peft_type\": \"DELTA_LORA\"");
-    assertThat(Files.readString(out.resolve("README.md"))).contains("not a PEFT adapter");
+        .contains("\"peft_type\": \"LORA\"")
+        .contains("\"r\": 16")
+        .contains("\"lora_alpha\": 32");
+    JsonNode provenance =
+        new ObjectMapper().readTree(out.resolve("lora_spark_method.json").toFile());
+    assertThat(provenance.get("method").asText()).isEqualTo("delta-lora");
+    assertThat(provenance.get("update_ratio").asDouble()).isEqualTo(2.0);
+    assertThat(provenance.get("start_step").asInt()).isEqualTo(2);
     double adapter =
         json(CliRunner.run(
                 "score",
@@ -88,14 +112,28 @@ class DeltaLoraQuantCliTest {
                 small.toString()))
             .get("loss")
             .asDouble();
-    double merged =
-        json(CliRunner.run(
-                "score", "--model", out.resolve("merged").toString(), "--data", small.toString()))
+    Path merged = tmp.resolve("merged");
+    json(
+        CliRunner.run(
+            "merge",
+            "--model",
+            CliScoreTest.STORIES.toString(),
+            "--adapter",
+            out.toString(),
+            "--output",
+            merged.toString()));
+    double mergedLoss =
+        json(CliRunner.run("score", "--model", merged.toString(), "--data", small.toString()))
             .get("loss")
             .asDouble();
     assertThat(adapter).isLessThan(trained.get("base_eval_loss").asDouble() - 0.1);
-    System.out.printf("score: delta-lora adapter %.6f, merged checkpoint %.6f%n", adapter, merged);
-    assertThat(merged).as("merged vs adapter").isCloseTo(adapter, within(1e-4));
+    System.out.printf(
+        "score: delta-lora rank-2r adapter %.6f, merged checkpoint %.6f%n", adapter, mergedLoss);
+    assertThat(mergedLoss).as("merged vs adapter").isCloseTo(adapter, within(1e-4));
+    CliRunner bad = train(small, tmp.resolve("bad"), "--delta-update-ratio", "2");
+    assertThat(bad.exitCode()).isEqualTo(2);
+    assertThat(bad.errLines()).hasSize(1);
+    assertThat(bad.err()).contains("--method delta-lora");
   }
 
   @Test
@@ -151,7 +189,7 @@ class DeltaLoraQuantCliTest {
    * A Spark sweep with {@code base_quant: nf4} (and recomputed activations, which change no
    * number): the executors' base is the NF4 one (its base eval loss differs from the float32 score
    * of the same rows by NF4's rounding), Delta-LoRA trains fused beside LoRA and DoRA, and every
-   * Delta-LoRA adapter directory says it is not PEFT.
+   * adapter directory is a PEFT LoRA (Delta-LoRA's at rank 2r, with λ and K beside it).
    */
   @Test
   void sweepOnAnNf4BaseWithDeltaLora() throws Exception {
@@ -186,9 +224,14 @@ class DeltaLoraQuantCliTest {
       assertThat(row[header.indexOf("status")]).as(line).isEqualTo("ok");
       String id = row[header.indexOf("adapter_id")];
       boolean delta = row[header.indexOf("method")].equals("delta-lora");
-      assertThat(Files.exists(run.resolve("adapters").resolve(id).resolve("README.md")))
-          .as("%s README", id)
+      Path dir = run.resolve("adapters").resolve(id);
+      assertThat(Files.exists(dir.resolve("lora_spark_method.json")))
+          .as("%s records Delta-LoRA's λ and K", id)
           .isEqualTo(delta);
+      assertThat(dir.resolve("README.md")).as("%s is PEFT", id).doesNotExist();
+      assertThat(Files.readString(dir.resolve("adapter_config.json")))
+          .contains("\"peft_type\": \"LORA\"")
+          .contains(delta ? "\"r\": 4" : "\"r\": 2");
       base = Double.parseDouble(row[header.indexOf("base_eval_loss")]);
     }
     List<TokenRow> eval = new java.util.ArrayList<>();
@@ -205,9 +248,10 @@ class DeltaLoraQuantCliTest {
     assertThat(base).as("the executors' base is the NF4 one").isCloseTo(nf4, within(1e-4));
     assertThat(Math.abs(nf4 - fp32)).as("NF4 vs float32 base loss").isGreaterThan(1e-3);
     String best = Files.readString(run.resolve("best").resolve("adapter_config.json"));
-    assertThat(Files.exists(run.resolve("best").resolve("README.md")))
-        .as("best/ says it is not PEFT exactly when it is Delta-LoRA")
-        .isEqualTo(best.contains("DELTA_LORA"));
+    assertThat(best).contains("\"peft_type\": \"LORA\"");
+    assertThat(Files.exists(run.resolve("best").resolve("lora_spark_method.json")))
+        .as("best/ records λ and K exactly when it is Delta-LoRA (rank 2r = 4)")
+        .isEqualTo(best.contains("\"r\": 4"));
   }
 
   private static double baseLoss(ModelWeights w, List<TokenRow> rows) {

@@ -101,7 +101,7 @@ final class AdapterCheckpoint {
     Path tmp = adapterDir.resolve("." + target.getFileName() + "." + UUID.randomUUID() + ".tmp");
     try {
       Files.createDirectories(tmp);
-      PeftAdapter.save(tmp, weights, null);
+      PeftAdapter.saveState(tmp, weights);
       Map<String, SafetensorsWriter.Tensor> moments = new LinkedHashMap<>();
       for (Map.Entry<String, INDArray> e : optimizer.state().entrySet()) {
         INDArray a = e.getValue().castTo(DataType.FLOAT);

@@ -211,6 +211,7 @@ public final class FusedTrainer {
         s.failure = p.failure();
         s.metrics.clear();
         s.metrics.addAll(p.metrics());
+        s.weights.variant().restored(s.weights, s.step, s.spec.train().steps());
         restored++;
       }
     }

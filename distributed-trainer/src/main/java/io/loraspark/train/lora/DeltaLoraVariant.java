@@ -1,5 +1,7 @@
 package io.loraspark.train.lora;
 
+import java.util.LinkedHashMap;
+import java.util.Map;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -7,44 +9,57 @@ import org.nd4j.linalg.factory.Nd4j;
 /**
  * Delta-LoRA (Zi et al. 2023, "Delta-LoRA: Fine-Tuning High-Rank Parameters with the Delta of
  * Low-Rank Matrices", arXiv:2309.02411, Algorithm 1): A and B train as in LoRA, and from update
- * step K on the frozen weight also moves by the change of the low-rank product, {@code W ← W + λ·(s
- * B_{t+1}A_{t+1} − s B_tA_t)}, with no gradient or optimizer state for W.
+ * step K on the frozen weight also moves by the change of the low-rank product, {@code W_{t+1} =
+ * W_t + λ·s·(B_{t+1}A_{t+1} − B_tA_t)}, with no gradient or optimizer state for W. λ and K are the
+ * adapter's {@link DeltaLoraParams} (the paper's λ = 2 and K = 500, K capped at a tenth of shorter
+ * runs).
  *
- * <p>Here the base is shared read-only by every adapter of an executor, so each module keeps its
- * own dense ΔW [out, in] (zero at init, {@link LoraWeights.Module#delta}) and its branch computes
- * {@code y += ΔW x + s·B·A·x}; backward adds {@code ΔWᵀ dy} to dx (ΔW gets no gradient). The update
- * runs in {@link #afterOptimizerStep} from copies of A and B taken in {@link #beforeOptimizerStep},
- * as {@code ΔW += λ s [(B' − B) A + B' (A' − A)]}, which equals λ (s B'A' − s BA) without
- * subtracting two large products.
+ * <p>Low-rank form. The updates telescope: after t &gt; K steps {@code W_t = W_0 + λ·s·(B_tA_t −
+ * B_KA_K)}, where (A_K, B_K) are the factors before the update of step K. So instead of a dense ΔW
+ * [out, in] per projection the module keeps that rank-r snapshot ({@link
+ * LoraWeights.Module#snapshot}, r·(out + in) values) and, with λ_t = λ once step K is taken and 0
+ * before, computes
  *
- * <p>Choices, as the paper: λ = {@value #UPDATE_RATIO} (its update ratio); no dropout on the branch
- * (§4: it would break ∂L/∂W = ∂L/∂(BA)), so {@link LoraConfig} refuses dropout for this method. The
- * paper starts the W updates after K = 500 steps of runs thousands of steps long; K here is {@code
- * min(500, totalSteps / 10)} (the default warmup length), so short sweeps still exercise the
- * method: the update of step t (0-based) applies when t ≥ K.
+ * <pre>
+ *   forward:  u = x Aᵀ                                  [N, r]
+ *             y += (1 + λ_t)·s · u Bᵀ − λ_t·s · (x A_Kᵀ) B_Kᵀ
+ *   backward: g = dy B                                  [N, r]
+ *             dB += s · dyᵀ u          dA += s · gᵀ x
+ *             dx += (1 + λ_t)·s · g A − λ_t·s · (dy B_K) A_K
+ * </pre>
  *
- * <p>PEFT has no Delta-LoRA format: the adapter saves with its ΔW under {@code peft_type
- * "DELTA_LORA"} (which PEFT refuses rather than misread) and {@code lora-pipeline merge} turns it
- * into a plain checkpoint {@code W + ΔW + s·B·A} ({@link #merged}).
+ * The λ part of the trainable branch is detached: W is frozen within a step and the paper gives it
+ * no gradient (its update uses the change of A and B, not ∂L/∂W), so A and B get exactly LoRA's
+ * gradients {@code s·dyᵀu}, {@code s·gᵀx}, while x gets the gradient through the whole W_t. The
+ * snapshot is a {@link FrozenBranch} with weight c = −λ, switched on in {@link
+ * #beforeOptimizerStep} of step K and, on resume, by {@link #restored}; the trainable branch's
+ * factor is {@code (1 − c)·s}.
+ *
+ * <p>Step K: the update of step t (0-based) moves W when t ≥ K, so W_t = W_0 for t ≤ K. The paper's
+ * Algorithm 1 writes {@code if t > K}; this is the same schedule started one step earlier, as this
+ * engine always has. No dropout on the branch (the paper's §4: it would break ∂L/∂W = ∂L/∂(BA)), so
+ * {@link LoraConfig} refuses dropout for this method.
+ *
+ * <p>Export ({@link #exportConfig}, {@link #exportFactors}): an ordinary rank-2r PEFT LoRA, {@code
+ * A' = [A_T; A_K]}, {@code B' = [(1 + λ_T)·B_T, −λ_T·B_K]} with lora_alpha 2α (α·√2 with rsLoRA),
+ * so PEFT's s' = s and {@code s·B'A' = W_T − W_0 + s·B_T A_T}. That form folds λ into B and cannot
+ * be read back bit for bit, so checkpoints keep the training state itself ({@link #stateConfig}:
+ * peft_type DELTA_LORA with λ and K, {@link #stateTensors}: A, B, A_K, B_K). Adapters saved by
+ * earlier versions with their dense ΔW ({@link DeltaLoraParams#dense}) are still read, scored and
+ * merged as {@code W + ΔW + s·B·A}.
  */
 final class DeltaLoraVariant implements LoraVariant {
 
-  /** λ, the paper's update ratio. */
-  static final double UPDATE_RATIO = 0.5;
-
-  /** The paper's start step K, capped for short runs by {@link #startStep}. */
-  static final int PAPER_START_STEP = 500;
-
-  /** The PEFT-style state-dict factor name of ΔW in the saved adapter. */
+  /** The PEFT-style state-dict factor name of an earlier version's dense ΔW. */
   static final String DELTA = "delta_weight";
 
-  /** K for a run of {@code totalSteps}: min(500, totalSteps / 10). */
-  static long startStep(int totalSteps) {
-    return Math.min(PAPER_START_STEP, totalSteps / 10);
-  }
+  /** The checkpoint names of the snapshot's factors. */
+  static final String SNAPSHOT_A = "delta_lora_A_K";
+
+  static final String SNAPSHOT_B = "delta_lora_B_K";
 
   @Override
-  public boolean keepsDenseDelta() {
+  public boolean keepsSnapshot() {
     return true;
   }
 
@@ -53,21 +68,17 @@ final class DeltaLoraVariant implements LoraVariant {
     return true;
   }
 
-  /** A and B as plain LoRA saves them, then ΔW as {@code <module>.delta_weight}. */
-  @Override
-  public java.util.Map<String, INDArray> peftTensors(LoraWeights w, LoraWeights.Module m) {
-    java.util.Map<String, INDArray> t = LoraVariant.super.peftTensors(w, m);
-    t.put(DELTA, m.delta());
-    return t;
-  }
-
   @Override
   public void forward(
       LoraWeights.Module m, double s, INDArray x, INDArray xd, INDArray y, Scratch scratch) {
     INDArray u = scratch.get("u", x.rows(), m.a().rows()); // [N, r]
     Nd4j.gemm(x, m.a(), u, false, true, 1.0, 0.0); // u = x A^T
-    Nd4j.gemm(u, m.b(), y, false, true, s, 1.0); // y += s u B^T
-    Nd4j.gemm(x, m.delta(), y, false, true, 1.0, 1.0); // y += x ΔW^T
+    Nd4j.gemm(u, m.b(), y, false, true, liveScale(m, s), 1.0); // y += (1 + λ_t) s u B^T
+    if (m.snapshot() != null) {
+      m.snapshot().forward(x, y, s, scratch); // y -= λ_t s (x A_K^T) B_K^T
+    } else {
+      Nd4j.gemm(x, m.delta(), y, false, true, 1.0, 1.0); // an earlier version's y += x ΔW^T
+    }
   }
 
   @Override
@@ -85,37 +96,113 @@ final class DeltaLoraVariant implements LoraVariant {
     INDArray g = scratch.get("g", x.rows(), m.a().rows()); // [N, r]
     Nd4j.gemm(dy, m.b(), g, false, false, 1.0, 0.0); // g = dy B
     Nd4j.gemm(g, x, m.gradA(), true, false, s, 1.0); // dA += s g^T x
-    Nd4j.gemm(g, m.a(), dx, false, false, s, 1.0); // dx += s g A
-    Nd4j.gemm(dy, m.delta(), dx, false, false, 1.0, 1.0); // dx += dy ΔW
+    Nd4j.gemm(g, m.a(), dx, false, false, liveScale(m, s), 1.0); // dx += (1 + λ_t) s g A
+    if (m.snapshot() != null) {
+      m.snapshot().backward(dy, dx, s, scratch); // dx -= λ_t s (dy B_K) A_K
+    } else {
+      Nd4j.gemm(dy, m.delta(), dx, false, false, 1.0, 1.0); // dx += dy ΔW
+    }
   }
 
+  /** (1 + λ_t)·s = (1 − c)·s with the snapshot's weight c = −λ_t. */
+  private static double liveScale(LoraWeights.Module m, double s) {
+    return m.snapshot() == null ? s : (1 - m.snapshot().weight()) * s;
+  }
+
+  /** Takes the snapshot (A_K, B_K) before the update of step K and switches it on. */
   @Override
   public void beforeOptimizerStep(LoraWeights w, long step, int totalSteps) {
-    if (step < startStep(totalSteps)) {
+    DeltaLoraParams p = params(w);
+    if (step != p.startStep(totalSteps)) {
       return;
     }
     for (LoraWeights.Module m : w.modules()) {
-      m.a0().assign(m.a());
-      m.b0().assign(m.b());
+      m.snapshot().a().assign(m.a());
+      m.snapshot().b().assign(m.b());
+      m.snapshot().switchOn(-p.updateRatio());
     }
   }
 
   @Override
-  public void afterOptimizerStep(LoraWeights w, long step, int totalSteps) {
-    if (step < startStep(totalSteps)) {
-      return;
-    }
+  public void restored(LoraWeights w, long stepsTaken, int totalSteps) {
+    DeltaLoraParams p = params(w);
+    double c = stepsTaken > p.startStep(totalSteps) ? -p.updateRatio() : 0;
     for (LoraWeights.Module m : w.modules()) {
-      double k = UPDATE_RATIO * w.scaling(m);
-      INDArray dB = m.b0().rsubi(m.b()); // B' - B
-      Nd4j.gemm(dB, m.a0(), m.delta(), false, false, k, 1.0); // ΔW += λ s (B' - B) A
-      INDArray dA = m.a0().rsubi(m.a()); // A' - A
-      Nd4j.gemm(m.b(), dA, m.delta(), false, false, k, 1.0); // ΔW += λ s B' (A' - A)
+      m.snapshot().switchOn(c);
     }
   }
 
+  private static DeltaLoraParams params(LoraWeights w) {
+    DeltaLoraParams p = w.config().deltaLora();
+    if (p.dense()) {
+      throw new IllegalStateException(
+          "a Delta-LoRA adapter saved with its dense ΔW by an earlier version can be scored and"
+              + " merged but not trained further");
+    }
+    return p;
+  }
+
+  /** The rank-2r plain LoRA of the export, or the config itself for an earlier dense adapter. */
+  @Override
+  public LoraConfig exportConfig(LoraConfig c) {
+    if (c.deltaLora().dense()) {
+      return c;
+    }
+    if (c.selection().hasPatterns()) {
+      throw new IllegalArgumentException(
+          "a Delta-LoRA adapter with rank_pattern or alpha_pattern cannot be exported as one"
+              + " rank-2r LoRA; train it with one rank and alpha");
+    }
+    double alpha = c.rsLora() ? c.alpha() * Math.sqrt(2) : 2 * c.alpha(); // alpha'/r' = s
+    return new LoraConfig(
+        2 * c.rank(), alpha, 0, c.targets(), c.rsLora(), LoraMethod.LORA, c.selection());
+  }
+
+  @Override
+  public LoraConfig stateConfig(LoraConfig c) {
+    return c;
+  }
+
+  /** {A' = [A; A_K] [2r, in], B' = [(1 + λ_t)·B, −λ_t·B_K] [out, 2r]}; A, B for a dense one. */
+  @Override
+  public INDArray[] exportFactors(LoraWeights.Module m) {
+    FrozenBranch k = m.snapshot();
+    if (k == null) {
+      return new INDArray[] {m.a(), m.b()};
+    }
+    INDArray b = m.b().mul(1 - k.weight());
+    return new INDArray[] {Nd4j.vstack(m.a(), k.a()), Nd4j.hstack(b, k.b().mul(k.weight()))};
+  }
+
+  /** The export's lora_A and lora_B; an earlier dense adapter's A, B and ΔW. */
+  @Override
+  public Map<String, INDArray> peftTensors(LoraWeights w, LoraWeights.Module m) {
+    Map<String, INDArray> t = LoraVariant.super.peftTensors(w, m);
+    if (m.delta() != null) {
+      t.put(DELTA, m.delta());
+    }
+    return t;
+  }
+
+  /** A, B and the snapshot's A_K, B_K, each the module's own array. */
+  @Override
+  public Map<String, INDArray> stateTensors(LoraWeights w, LoraWeights.Module m) {
+    if (m.snapshot() == null) {
+      return peftTensors(w, m);
+    }
+    Map<String, INDArray> t = new LinkedHashMap<>();
+    t.put("lora_A.weight", m.a());
+    t.put("lora_B.weight", m.b());
+    t.put(SNAPSHOT_A, m.snapshot().a());
+    t.put(SNAPSHOT_B, m.snapshot().b());
+    return t;
+  }
+
+  /** W + s·B'A' ({@link #exportFactors}), plus ΔW for an earlier dense adapter. */
   @Override
   public INDArray merged(LoraWeights.Module m, double s, INDArray w) {
-    return LoraVariant.super.merged(m, s, w).addi(m.delta().castTo(DataType.DOUBLE));
+    INDArray[] f = exportFactors(m);
+    INDArray out = f[1].castTo(DataType.DOUBLE).mmul(f[0].castTo(DataType.DOUBLE)).muli(s).addi(w);
+    return m.delta() == null ? out : out.addi(m.delta().castTo(DataType.DOUBLE));
   }
 }

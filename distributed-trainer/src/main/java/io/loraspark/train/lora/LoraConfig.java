@@ -22,6 +22,8 @@ import java.util.List;
  *     have their own r and lora_alpha (PEFT's layers_to_transform, exclude_modules, regex
  *     target_modules, rank_pattern, alpha_pattern); {@link ModuleSelection#ALL} for training
  *     configs. Per-module ranks need a method whose {@link LoraVariant#perModuleRank} allows them
+ * @param deltaLora Delta-LoRA's λ and K ({@link DeltaLoraParams#DEFAULTS} when null for that
+ *     method); always null for every other method
  */
 public record LoraConfig(
     int rank,
@@ -30,7 +32,8 @@ public record LoraConfig(
     List<Projection> targets,
     boolean rsLora,
     LoraMethod method,
-    ModuleSelection selection)
+    ModuleSelection selection,
+    DeltaLoraParams deltaLora)
     implements java.io.Serializable {
 
   /** A plain LoRA adapter. */
@@ -50,9 +53,26 @@ public record LoraConfig(
     this(rank, alpha, dropout, targets, rsLora, method, ModuleSelection.ALL);
   }
 
+  /** An adapter with its method's default settings (Delta-LoRA's λ and K). */
+  public LoraConfig(
+      int rank,
+      double alpha,
+      double dropout,
+      List<Projection> targets,
+      boolean rsLora,
+      LoraMethod method,
+      ModuleSelection selection) {
+    this(rank, alpha, dropout, targets, rsLora, method, selection, null);
+  }
+
   public LoraConfig {
     ModelConfig.require(method != null, "method must be one of %s", List.of(LoraMethod.keys()));
     selection = selection == null ? ModuleSelection.ALL : selection;
+    if (method != LoraMethod.DELTA_LORA) {
+      deltaLora = null;
+    } else if (deltaLora == null) {
+      deltaLora = DeltaLoraParams.DEFAULTS;
+    }
     ModelConfig.require(
         !selection.hasPatterns() || method.variant().perModuleRank(),
         "rank_pattern and alpha_pattern are not supported for method %s (one rank and scaling for"
@@ -103,7 +123,8 @@ public record LoraConfig(
 
   /**
    * The record's usual text, without {@code selection} when it is {@link ModuleSelection#ALL}, so
-   * training configs print (and hash into run-plan keys) as they did before selections existed.
+   * training configs print (and hash into run-plan keys) as they did before selections existed;
+   * {@code deltaLora} only for Delta-LoRA.
    */
   @Override
   public String toString() {
@@ -120,12 +141,22 @@ public record LoraConfig(
         + ", method="
         + method
         + (selection.equals(ModuleSelection.ALL) ? "" : ", selection=" + selection)
+        + (deltaLora == null ? "" : ", deltaLora=" + deltaLora)
         + "]";
   }
 
-  /** This config with another method. */
+  /** This config with another method (Delta-LoRA's settings kept when it stays Delta-LoRA). */
   public LoraConfig withMethod(LoraMethod m) {
-    return new LoraConfig(rank, alpha, dropout, targets, rsLora, m, selection);
+    return new LoraConfig(rank, alpha, dropout, targets, rsLora, m, selection, deltaLora);
+  }
+
+  /** This Delta-LoRA config with λ and K {@code d}. */
+  public LoraConfig withDeltaLora(DeltaLoraParams d) {
+    ModelConfig.require(
+        method == LoraMethod.DELTA_LORA,
+        "delta_update_ratio and delta_start_step apply to method delta-lora only, not %s",
+        method.key());
+    return new LoraConfig(rank, alpha, dropout, targets, rsLora, method, selection, d);
   }
 
   /** Whether projection {@code p} carries this adapter (in at least the selected layers). */

@@ -24,8 +24,8 @@ public enum LoraMethod {
    */
   PISSA("pissa", new PissaVariant()),
   /**
-   * Delta-LoRA (Zi et al. 2023, arXiv:2309.02411): the frozen weight also moves by the change of
-   * s·B·A, kept per adapter as its own dense delta.
+   * Delta-LoRA (Zi et al. 2023, arXiv:2309.02411): the frozen weight also moves by λ × the change
+   * of s·B·A from step K, kept in low-rank form with a rank-r snapshot of A and B.
    */
   DELTA_LORA("delta-lora", new DeltaLoraVariant()),
   /**

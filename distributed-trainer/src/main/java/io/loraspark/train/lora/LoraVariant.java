@@ -133,10 +133,10 @@ public interface LoraVariant {
   }
 
   /**
-   * Whether the module keeps its own dense ΔW [out, in] (Delta-LoRA's moving frozen weight), plus
-   * per-step copies of A and B in the A₀/B₀ slots; executor memory plans count it.
+   * Whether the module keeps a frozen copy of its factors ({@link LoraWeights.Module#snapshot},
+   * Delta-LoRA's A_K [r, in] and B_K [out, r]); executor memory plans count r·(out + in) for it.
    */
-  default boolean keepsDenseDelta() {
+  default boolean keepsSnapshot() {
     return false;
   }
 
@@ -165,7 +165,7 @@ public interface LoraVariant {
    * Called once per optimizer step of an adapter of this method, after its gradients are summed
    * over the step's micro-batches and averaged, before clipping and the update: adds gradient terms
    * that are not part of the data loss (AdaLoRA's orthogonality regulariser), or keeps what the
-   * update will change (Delta-LoRA's copies of A and B).
+   * update will change (Delta-LoRA's snapshot of A and B at step K).
    *
    * @param step the optimizer steps taken before this one (0 for the first), PEFT's global_step
    * @param totalSteps the adapter's whole step count (PEFT's total_step)
@@ -175,12 +175,21 @@ public interface LoraVariant {
   /**
    * Called once per optimizer step after the update, while the step's (clipped) gradients are still
    * held: PEFT's {@code update_and_allocate} slot (AdaLoRA's importance scores and rank masking;
-   * Delta-LoRA's move of its dense ΔW).
+   * Delta-LoRA's switch to W_K + λ·s·(BA − B_K A_K) once step K is taken).
    *
    * @param step the optimizer steps taken before this one (0 for the first), PEFT's global_step
    * @param totalSteps the adapter's whole step count (PEFT's total_step)
    */
   default void afterOptimizerStep(LoraWeights w, long step, int totalSteps) {}
+
+  /**
+   * Called once after a checkpoint has restored {@code w}'s saved state, before training goes on:
+   * sets what follows from the step count alone (Delta-LoRA's snapshot branch is on after step K).
+   *
+   * @param stepsTaken the optimizer steps the checkpoint had taken
+   * @param totalSteps the adapter's whole step count
+   */
+  default void restored(LoraWeights w, long stepsTaken, int totalSteps) {}
 
   /**
    * Adds the branch output to {@code y}.
@@ -220,6 +229,24 @@ public interface LoraVariant {
    */
   default LoraConfig exportConfig(LoraConfig c) {
     return c;
+  }
+
+  /**
+   * The config a checkpoint saves the adapter's training state under: {@link #exportConfig} unless
+   * the export cannot be read back exactly (Delta-LoRA's rank-2r LoRA with λ folded into B, whose
+   * checkpoints keep its own {@code DELTA_LORA} state with λ and K).
+   */
+  default LoraConfig stateConfig(LoraConfig c) {
+    return exportConfig(c);
+  }
+
+  /**
+   * The module's tensors as a checkpoint saves them, read back into these arrays on resume (then
+   * {@link #importTensors}); {@link #peftTensors} unless {@link #stateConfig} differs from the
+   * export.
+   */
+  default Map<String, INDArray> stateTensors(LoraWeights w, LoraWeights.Module m) {
+    return peftTensors(w, m);
   }
 
   /**

@@ -38,18 +38,18 @@ public final class LoraWeights {
    * @param gradMagnitude dLoss/dm accumulator, [out]; null when there is no magnitude
    * @param base the frozen weight W [out, in] (the base model's own array, read only) for methods
    *     whose branch needs it (DoRA, PiSSA); null otherwise
-   * @param a0 PiSSA's frozen initial A₀ [r, in], whose product with B₀ the branch subtracts;
-   *     Delta-LoRA's copy of A taken before the running optimizer step; null for other methods
-   * @param b0 PiSSA's frozen initial B₀ [out, r]; Delta-LoRA's copy of B before the running step;
-   *     null for other methods
+   * @param a0 PiSSA's frozen initial A₀ [r, in], whose product with B₀ the branch subtracts; null
+   *     for other methods
+   * @param b0 PiSSA's frozen initial B₀ [out, r]; null for other methods
    * @param rankScale the trained per-rank vector between A and B: VeRA's λ_d [r], AdaLoRA's
    *     singular values E [r, 1]; null for other methods
    * @param gradRankScale dLoss/d(rankScale) accumulator; null when there is no rankScale
    * @param outScale VeRA's trained per-output vector λ_b [out]; null for other methods
    * @param gradOutScale dLoss/dλ_b accumulator, [out]; null when there is no outScale
-   * @param delta Delta-LoRA's own dense change ΔW of the frozen weight [out, in] (zero at init,
-   *     moved by the optimizer-step hook, not by a gradient), which the shared base cannot hold;
-   *     null for other methods
+   * @param delta the dense change ΔW [out, in] of the frozen weight of a Delta-LoRA adapter saved
+   *     by an earlier version ({@link DeltaLoraParams#dense}); null otherwise
+   * @param snapshot Delta-LoRA's frozen branch over its snapshot (A_K [r, in], B_K [out, r]),
+   *     switched on with c = −λ·s once step K has been taken; null for other methods
    */
   public record Module(
       int layer,
@@ -67,7 +67,8 @@ public final class LoraWeights {
       INDArray gradRankScale,
       INDArray outScale,
       INDArray gradOutScale,
-      INDArray delta) {
+      INDArray delta,
+      FrozenBranch snapshot) {
 
     /** The Hugging Face module name, e.g. {@code model.layers.0.self_attn.q_proj}. */
     public String name() {
@@ -217,7 +218,7 @@ public final class LoraWeights {
     Map<String, Module> modules = new LinkedHashMap<>();
     for (Site at : selected) {
       int r = variant.moduleRank(config.rank(at.name())); // r_m
-      Module m = newModule(model, base, variant, shared, at, r, dt);
+      Module m = newModule(model, base, config, shared, at, r, dt);
       if (!variant.sharesProjections()) {
         init.fill(at.proj(), m.a());
       }
@@ -236,11 +237,12 @@ public final class LoraWeights {
   private static Module newModule(
       ModelConfig model,
       ModelWeights base,
-      LoraVariant variant,
+      LoraConfig config,
       Map<String, INDArray> shared,
       Site at,
       int r,
       DataType dt) {
+    LoraVariant variant = config.method().variant();
     Projection p = at.proj();
     int in = p.inFeatures(model);
     int out = p.outFeatures(model);
@@ -255,8 +257,9 @@ public final class LoraWeights {
     }
     long[] rankScale = variant.rankScaleShape(r);
     boolean mag = variant.hasMagnitude();
-    boolean delta = variant.keepsDenseDelta(); // ΔW, and A, B copied per step
-    boolean copies = variant.keepsInitialFactors() || delta;
+    boolean copies = variant.keepsInitialFactors();
+    boolean delta = config.deltaLora() != null && config.deltaLora().dense(); // an old ΔW
+    boolean snapshot = variant.keepsSnapshot() && !delta;
     boolean outScale = variant.hasOutScale();
     return new Module(
         at.layer(),
@@ -274,7 +277,8 @@ public final class LoraWeights {
         rankScale == null ? null : Nd4j.create(dt, rankScale),
         outScale ? Nd4j.create(dt, out) : null,
         outScale ? Nd4j.create(dt, out) : null,
-        delta ? Nd4j.create(dt, out, in) : null);
+        delta ? Nd4j.create(dt, out, in) : null,
+        snapshot ? new FrozenBranch(Nd4j.create(dt, r, in), Nd4j.create(dt, out, r)) : null);
   }
 
   /**

@@ -48,8 +48,17 @@ public final class PeftAdapter {
   /** The adapter name PEFT strips on save but some tools leave in ({@code .lora_A.default.}). */
   static final String DEFAULT_ADAPTER = "default";
 
-  /** The file that tells a reader a Delta-LoRA directory is not a PEFT adapter. */
+  /**
+   * The file that tells a reader a Delta-LoRA directory of an earlier version (dense ΔW) is not a
+   * PEFT adapter.
+   */
   public static final String DELTA_README = "README.md";
+
+  /**
+   * Beside a Delta-LoRA adapter exported as a rank-2r PEFT LoRA: the method, λ and K that trained
+   * it (PEFT readers never open it).
+   */
+  public static final String PROVENANCE_FILE = "lora_spark_method.json";
 
   private static final String DELTA_README_TEXT =
       """
@@ -91,10 +100,41 @@ public final class PeftAdapter {
    * @throws java.io.UncheckedIOException naming the path if a directory or file cannot be written
    */
   public static void save(Path dir, LoraWeights w, String baseModelNameOrPath) {
+    write(dir, w, false);
+    DeltaLoraParams delta = w.config().deltaLora();
+    if (delta != null && delta.dense()) {
+      AtomicFiles.writeString(dir.resolve(DELTA_README), DELTA_README_TEXT);
+    } else if (delta != null) {
+      AtomicFiles.writeString(dir.resolve(PROVENANCE_FILE), provenance(w.config()));
+    }
+    AtomicFiles.writeString(
+        dir.resolve(CONFIG_FILE), PeftAdapterConfig.render(w, baseModelNameOrPath));
+  }
+
+  /**
+   * Writes {@code w}'s exact training state into {@code dir}, as {@link #loadInto} reads it back
+   * bit for bit: the PEFT adapter of {@link #save} for every method whose export reads back
+   * exactly, Delta-LoRA's own state ({@link LoraVariant#stateConfig}) otherwise.
+   */
+  public static void saveState(Path dir, LoraWeights w) {
+    write(dir, w, true);
+    AtomicFiles.writeString(dir.resolve(CONFIG_FILE), PeftAdapterConfig.renderState(w));
+  }
+
+  /**
+   * Whether a file with config {@code c} holds {@link #saveState}'s training state (a Delta-LoRA
+   * checkpoint's): its config is not what its method exports as.
+   */
+  private static boolean isState(LoraConfig c) {
+    return !c.method().variant().exportConfig(c).equals(c);
+  }
+
+  /** The weights file of {@code w}'s export or state. */
+  private static void write(Path dir, LoraWeights w, boolean state) {
     AtomicFiles.createDirectories(dir);
     Map<String, SafetensorsWriter.Tensor> tensors = new LinkedHashMap<>();
     for (LoraWeights.Module m : w.modules()) {
-      for (Map.Entry<String, INDArray> t : w.variant().peftTensors(w, m).entrySet()) {
+      for (Map.Entry<String, INDArray> t : tensors(w, m, state).entrySet()) {
         tensors.put(PREFIX + m.name() + "." + t.getKey(), f32(t.getValue()));
       }
     }
@@ -102,11 +142,38 @@ public final class PeftAdapter {
       tensors.put(SHARED_PREFIX + t.getKey(), f32(t.getValue()));
     }
     SafetensorsWriter.write(dir.resolve(WEIGHTS_FILE), tensors, Map.of("format", "pt"));
-    if (w.config().method() == LoraMethod.DELTA_LORA) {
-      AtomicFiles.writeString(dir.resolve(DELTA_README), DELTA_README_TEXT);
+  }
+
+  private static Map<String, INDArray> tensors(LoraWeights w, LoraWeights.Module m, boolean state) {
+    return state ? w.variant().stateTensors(w, m) : w.variant().peftTensors(w, m);
+  }
+
+  /** {@value #PROVENANCE_FILE}: what trained a Delta-LoRA adapter exported as plain LoRA. */
+  private static String provenance(LoraConfig c) {
+    DeltaLoraParams d = c.deltaLora();
+    com.fasterxml.jackson.databind.ObjectMapper json =
+        new com.fasterxml.jackson.databind.ObjectMapper();
+    com.fasterxml.jackson.databind.node.ObjectNode n = json.createObjectNode();
+    n.put("method", c.method().key());
+    n.put("paper", "arXiv:2309.02411");
+    n.put("update_ratio", d.updateRatio());
+    if (d.startStep() == DeltaLoraParams.AUTO) {
+      n.putNull("start_step");
+    } else {
+      n.put("start_step", d.startStep());
     }
-    AtomicFiles.writeString(
-        dir.resolve(CONFIG_FILE), PeftAdapterConfig.render(w, baseModelNameOrPath));
+    n.put("rank", c.rank());
+    n.put("lora_alpha", c.alpha());
+    n.put("use_rslora", c.rsLora());
+    n.put(
+        "export",
+        "rank-2r LoRA: lora_A = [A_T; A_K], lora_B = [(1 + update_ratio) B_T, -update_ratio B_K],"
+            + " lora_alpha so that alpha / r is the trained scaling");
+    try {
+      return json.writerWithDefaultPrettyPrinter().writeValueAsString(n) + "\n";
+    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+      throw new IllegalStateException("cannot render " + PROVENANCE_FILE + ": " + e, e);
+    }
   }
 
   /**
@@ -137,7 +204,7 @@ public final class PeftAdapter {
               + " adapter, whose branch needs the frozen base weights; load it with the base"
               + " model's ModelWeights");
     }
-    return fill(dir, LoraWeights.zeros(model, config, dt));
+    return fill(dir, LoraWeights.zeros(model, config, dt), isState(config));
   }
 
   /**
@@ -147,7 +214,7 @@ public final class PeftAdapter {
   public static LoraWeights load(Path dir, ModelWeights base, DataType dt) {
     LoraConfig config = readConfig(dir);
     PeftModuleKeys.checkModel(dir.resolve(CONFIG_FILE), config, base.config());
-    return fill(dir, LoraWeights.zeros(base, config, dt));
+    return fill(dir, LoraWeights.zeros(base, config, dt), isState(config));
   }
 
   /**
@@ -160,7 +227,7 @@ public final class PeftAdapter {
    */
   public static void loadInto(Path dir, LoraWeights target) {
     LoraConfig saved = readConfig(dir);
-    LoraConfig want = target.variant().exportConfig(target.config());
+    LoraConfig want = target.variant().stateConfig(target.config());
     if (!saved.equals(want)) {
       throw new IllegalArgumentException(
           dir.resolve(CONFIG_FILE)
@@ -171,7 +238,7 @@ public final class PeftAdapter {
               + " adapter saves as "
               + want);
     }
-    fill(dir, target);
+    fill(dir, target, true);
   }
 
   /**
@@ -192,9 +259,14 @@ public final class PeftAdapter {
     return PeftAdapterConfig.read(dir.resolve(CONFIG_FILE));
   }
 
-  /** Reads every tensor of the weights file into {@code w}'s arrays and returns {@code w}. */
-  private static LoraWeights fill(Path dir, LoraWeights w) {
-    LoraConfig config = w.variant().exportConfig(w.config());
+  /**
+   * Reads every tensor of the weights file into {@code w}'s arrays and returns {@code w}.
+   *
+   * @param state whether the file holds {@link #saveState}'s training state, else an export
+   */
+  private static LoraWeights fill(Path dir, LoraWeights w, boolean state) {
+    LoraConfig config =
+        state ? w.variant().stateConfig(w.config()) : w.variant().exportConfig(w.config());
     Path file = dir.resolve(WEIGHTS_FILE);
     if (!Files.isRegularFile(file)) {
       String hint =
@@ -209,9 +281,9 @@ public final class PeftAdapter {
       PeftAdapterConfig.readRankState(dir.resolve(CONFIG_FILE), w);
     }
     try (SafetensorsFile f = SafetensorsFile.open(file)) {
-      Map<String, String> stored = storedNames(f, w);
+      Map<String, String> stored = storedNames(f, w, state);
       for (LoraWeights.Module m : w.modules()) {
-        Map<String, INDArray> tensors = w.variant().peftTensors(w, m);
+        Map<String, INDArray> tensors = tensors(w, m, state);
         for (Map.Entry<String, INDArray> t : tensors.entrySet()) {
           read(f, stored.get(PREFIX + m.name() + "." + t.getKey()), t.getValue(), config, m);
         }
@@ -229,10 +301,10 @@ public final class PeftAdapter {
    * and missing tensors. A stored name may carry PEFT's adapter name ({@code .default}) after the
    * tensor's name, as some tools leave it.
    */
-  private static Map<String, String> storedNames(SafetensorsFile f, LoraWeights w) {
+  private static Map<String, String> storedNames(SafetensorsFile f, LoraWeights w, boolean state) {
     Map<String, String> stored = new LinkedHashMap<>();
     for (LoraWeights.Module m : w.modules()) {
-      for (String name : w.variant().peftTensors(w, m).keySet()) {
+      for (String name : tensors(w, m, state).keySet()) {
         stored.put(PREFIX + m.name() + "." + name, null);
       }
     }

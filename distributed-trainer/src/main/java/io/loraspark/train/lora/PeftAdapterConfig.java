@@ -52,6 +52,12 @@ final class PeftAdapterConfig {
    */
   static final String DELTA_LORA_TYPE = "DELTA_LORA";
 
+  /** The λ of a Delta-LoRA checkpoint's state (absent from earlier versions' dense adapters). */
+  static final String DELTA_UPDATE_RATIO = "delta_update_ratio";
+
+  /** The K of a Delta-LoRA checkpoint's state (null: min(500, steps / 10)). */
+  static final String DELTA_START_STEP = "delta_start_step";
+
   /** The {@code peft_type} of VeRA adapters. */
   static final String VERA_TYPE = "VERA";
 
@@ -124,6 +130,14 @@ final class PeftAdapterConfig {
   }
 
   /**
+   * The config file of adapter {@code w}'s training state as a checkpoint saves it ({@link
+   * LoraVariant#stateConfig}).
+   */
+  static String renderState(LoraWeights w) {
+    return render(w.variant().stateConfig(w.config()), null, w.allocator());
+  }
+
+  /**
    * @param allocator AdaLoRA's allocator, whose rank pattern and total step are written; null for
    *     other methods (and for an AdaLoRA config without training state: both written as null)
    */
@@ -162,6 +176,15 @@ final class PeftAdapterConfig {
     n.put("megatron_core", "megatron.core");
     n.putNull("modules_to_save");
     n.put("peft_type", config.method() == LoraMethod.DELTA_LORA ? DELTA_LORA_TYPE : PEFT_TYPE);
+    DeltaLoraParams delta = config.deltaLora();
+    if (delta != null && !delta.dense()) { // a checkpoint's Delta-LoRA state
+      n.put(DELTA_UPDATE_RATIO, delta.updateRatio());
+      if (delta.startStep() == DeltaLoraParams.AUTO) {
+        n.putNull(DELTA_START_STEP);
+      } else {
+        n.put(DELTA_START_STEP, delta.startStep());
+      }
+    }
     n.put("r", config.rank());
     n.putNull("revision");
     PeftModuleKeys.render(n, config, true);
@@ -366,11 +389,39 @@ final class PeftAdapterConfig {
     double dropout = dropout(file, root, "lora_dropout");
     boolean rsLora = bool(file, root, "use_rslora");
     LoraMethod method = bool(file, root, "use_dora") ? LoraMethod.DORA : LoraMethod.LORA;
+    DeltaLoraParams delta = null;
     if (DELTA_LORA_TYPE.equals(root.get("peft_type").textValue())) {
       method = LoraMethod.DELTA_LORA;
+      delta = deltaLora(file, root);
     }
     PeftModuleKeys.Parsed t = PeftModuleKeys.parse(file, root, true, false);
-    return new LoraConfig(rank, alpha, dropout, t.targets(), rsLora, method, t.selection());
+    return new LoraConfig(rank, alpha, dropout, t.targets(), rsLora, method, t.selection(), delta);
+  }
+
+  /**
+   * A DELTA_LORA file's λ and K: a checkpoint's low-rank state when it names delta_update_ratio,
+   * else an earlier version's adapter with its dense ΔW.
+   */
+  private static DeltaLoraParams deltaLora(Path file, JsonNode root) {
+    JsonNode ratio = root.get(DELTA_UPDATE_RATIO);
+    if (ratio == null) {
+      return DeltaLoraParams.DENSE;
+    }
+    JsonNode k = root.get(DELTA_START_STEP);
+    if (!ratio.isNumber()) {
+      throw bad(file, DELTA_UPDATE_RATIO, "is " + ratio + "; expected a number >= 0");
+    }
+    if (k != null && !k.isNull() && !(k.isIntegralNumber() && k.canConvertToInt())) {
+      throw bad(file, DELTA_START_STEP, "is " + k + "; expected an integer >= 0 or null");
+    }
+    try {
+      return new DeltaLoraParams(
+          ratio.doubleValue(),
+          k == null || k.isNull() ? DeltaLoraParams.AUTO : k.intValue(),
+          false);
+    } catch (IllegalArgumentException e) {
+      throw bad(file, DELTA_UPDATE_RATIO, e.getMessage());
+    }
   }
 
   /**

@@ -33,8 +33,9 @@ final class DecodeFixture {
   }
 
   /**
-   * An adapter of {@code method} on every projection, every trained tensor moved off its init by
-   * N(0, 0.1) noise so each term of the branch is nonzero.
+   * An adapter of {@code method} on every projection, every trained tensor (and Delta-LoRA's
+   * snapshot, switched on) moved off its init by N(0, 0.1) noise so each term of the branch is
+   * nonzero.
    */
   static LoraWeights adapter(ModelWeights base, LoraMethod method, int rank, long seed) {
     LoraConfig config = new LoraConfig(rank, 2.0 * rank, 0.0, ALL, false, method);
@@ -48,7 +49,11 @@ final class DecodeFixture {
       jitter(m.magnitude(), rnd, 0.1);
       jitter(m.rankScale(), rnd, 0.1);
       jitter(m.outScale(), rnd, 0.1);
-      jitter(m.delta(), rnd, 0.02);
+      if (m.snapshot() != null) { // Delta-LoRA's snapshot, on: (1 + λ) s B A − λ s B_K A_K
+        jitter(m.snapshot().a(), rnd, 0.1);
+        jitter(m.snapshot().b(), rnd, 0.1);
+        m.snapshot().switchOn(-2);
+      }
     }
     return w;
   }

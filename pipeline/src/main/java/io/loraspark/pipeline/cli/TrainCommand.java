@@ -9,12 +9,11 @@ import io.loraspark.train.loop.FusedTrainer;
 import io.loraspark.train.loop.StepMetrics;
 import io.loraspark.train.loop.TrainConfig;
 import io.loraspark.train.loop.TrainedAdapter;
+import io.loraspark.train.lora.DeltaLoraParams;
 import io.loraspark.train.lora.LoraConfig;
-import io.loraspark.train.lora.LoraMerge;
 import io.loraspark.train.lora.LoraMethod;
 import io.loraspark.train.lora.PeftAdapter;
 import io.loraspark.train.model.CheckpointLoader;
-import io.loraspark.train.model.ModelWeights;
 import io.loraspark.train.model.Projection;
 import io.loraspark.train.model.TokenRow;
 import io.loraspark.train.model.Transformer;
@@ -78,6 +77,20 @@ final class TrainCommand implements Callable<Integer> {
       description =
           "adapter method: lora, lora-fa, dora, pissa, vera, adalora or delta-lora (default lora)")
   String method;
+
+  @Option(
+      names = "--delta-update-ratio",
+      description =
+          "delta-lora only: λ, W moves by λ x the change of s·B·A after the start step (default 2,"
+              + " the paper's)")
+  Double deltaUpdateRatio;
+
+  @Option(
+      names = "--delta-start-step",
+      description =
+          "delta-lora only: K, the first optimizer step (0-based) whose update moves W (default"
+              + " min(500, steps / 10))")
+  Integer deltaStartStep;
 
   @Option(names = "--rank", defaultValue = "8", description = "LoRA rank r (default 8)")
   int rank;
@@ -188,6 +201,13 @@ final class TrainCommand implements Callable<Integer> {
             Projection.parseList(targets),
             rsLora,
             LoraMethod.parse(method));
+    if (lora.method() == LoraMethod.DELTA_LORA) {
+      lora =
+          lora.withDeltaLora(DeltaLoraParams.of(deltaUpdateRatio, deltaStartStep).resolved(steps));
+    } else if (deltaUpdateRatio != null || deltaStartStep != null) {
+      throw new IllegalArgumentException(
+          "--delta-update-ratio and --delta-start-step need --method delta-lora, not " + method);
+    }
     TrainConfig train =
         new TrainConfig(
             steps,
@@ -263,9 +283,6 @@ final class TrainCommand implements Callable<Integer> {
     out.put("base_eval_loss", result.baseEvalLoss());
     out.put("tokens_per_s", result.tokensPerSecond());
     out.put("trainable_params", result.weights().parameterCount());
-    if (result.weights().config().method() == LoraMethod.DELTA_LORA) {
-      out.put("merged", output.resolve(MERGED).toString());
-    }
     spec.commandLine().getOut().println(out);
     return result.status().equals("ok") ? Main.OK : Main.FAILURE;
   }
@@ -289,19 +306,8 @@ final class TrainCommand implements Callable<Integer> {
         m.tokensPerSecond());
   }
 
-  /**
-   * Where a Delta-LoRA run also writes its merged model (W + ΔW + s·B·A on the float32 base), since
-   * PEFT has no Delta-LoRA adapter format.
-   */
-  static final String MERGED = "merged";
-
   private void writeOutputs(TrainedAdapter result) {
     PeftAdapter.save(output, result.weights(), model.toAbsolutePath().normalize().toString());
-    if (result.weights().config().method() == LoraMethod.DELTA_LORA) {
-      ModelWeights fp32 = CheckpointLoader.load(model);
-      LoraMerge.writeCheckpoint(
-          LoraMerge.merged(fp32, result.weights()), model, output.resolve(MERGED));
-    }
     StringBuilder csv =
         new StringBuilder(
             "adapter_id,step,train_loss,eval_loss,lr,grad_norm,tokens,tokens_per_s\n");

@@ -19,9 +19,9 @@ import org.nd4j.linalg.api.buffer.DataType;
  * adapter_model.safetensors}), which is what crosses between JVMs: from the training task to the
  * driver, and broadcast from the driver to the scoring tasks. ND4J arrays live off-heap and do not
  * serialize; the PEFT files already describe every method exactly (DoRA's magnitude, VeRA's shared
- * projections, AdaLoRA's rank pattern, Delta-LoRA's ΔW), so they are the one wire format, and
- * {@link LoraWeights} is rebuilt from them by {@link PeftAdapter} on the side that computes. Saving
- * the model writes these bytes as they are.
+ * projections, AdaLoRA's rank pattern, Delta-LoRA's rank-2r export), so they are the one wire
+ * format, and {@link LoraWeights} is rebuilt from them by {@link PeftAdapter} on the side that
+ * computes. Saving the model writes these bytes as they are.
  *
  * @param configJson the adapter_config.json text
  * @param weights the adapter_model.safetensors bytes

@@ -297,6 +297,20 @@ public final class ConfigKeys {
                   + " its index"),
           key(
               "adapter",
+              "delta_update_ratio",
+              Type.NUMBER,
+              "2.0",
+              "delta-lora only (others ignore it): λ, W moves by λ × the change of s·B·A"
+                  + " (Zi et al. 2023's value)"),
+          key(
+              "adapter",
+              "delta_start_step",
+              Type.INTEGER,
+              "min(500, steps / 10)",
+              "delta-lora only (others ignore it): K, the first optimizer step (0-based) whose"
+                  + " update moves W; the paper's 500, capped for short runs"),
+          key(
+              "adapter",
               "replicas",
               Type.INTEGER,
               "1",

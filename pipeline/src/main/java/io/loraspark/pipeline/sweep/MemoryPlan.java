@@ -17,9 +17,10 @@ import java.util.regex.Pattern;
  * in. One executor holds one base copy (FP32, or its projections as int8 / NF4 codes plus one FP32
  * dequantisation buffer per projection shape and task); each concurrently running task adds, per
  * adapter, its weights + gradients + two AdamW moments (16 bytes per parameter at the module rank;
- * 28 for AdaLoRA, at its initial rank, with its three importance averages), the dense FP32 state
- * its method keeps per targeted projection (Delta-LoRA's ΔW; DoRA's and PiSSA's own dequantised W
- * on a quantized base) and the activations of its micro-batch (kept for the hand-written backward).
+ * 28 for AdaLoRA, at its initial rank, with its three importance averages), the FP32 state its
+ * method keeps per targeted projection (Delta-LoRA's frozen snapshot A_K, B_K: r·(out + in); DoRA's
+ * and PiSSA's own dequantised W [out, in] on a quantized base) and the activations of its
+ * micro-batch (kept for the hand-written backward).
  */
 public record MemoryPlan(
     long baseBytes,
@@ -59,10 +60,9 @@ public record MemoryPlan(
     long activations = 0;
     for (AdapterSpec a : adapters) {
       long params = 0;
-      long dense = 0; // FP32 values of [out, in] the method keeps per targeted projection
+      long dense = 0; // FP32 values the method keeps per targeted projection
       LoraVariant variant = a.lora().method().variant();
-      boolean ownW =
-          variant.keepsDenseDelta() || (baseQuant != BaseQuant.NONE && variant.needsBase());
+      boolean ownW = baseQuant != BaseQuant.NONE && variant.needsBase(); // [out, in]
       // A, B at the module's rank (AdaLoRA's init_r); with its three importance EMAs per entry
       int r = variant.moduleRank(a.lora().rank());
       long bytesPerParam = variant.allocatesRanks() ? 28 : 16;
@@ -70,6 +70,9 @@ public record MemoryPlan(
         params += (long) r * (p.inFeatures(c) + p.outFeatures(c)) * c.numLayers();
         if (ownW) {
           dense += (long) p.inFeatures(c) * p.outFeatures(c) * c.numLayers();
+        }
+        if (variant.keepsSnapshot()) { // A_K [r, in], B_K [out, r]
+          dense += (long) r * (p.inFeatures(c) + p.outFeatures(c)) * c.numLayers();
         }
       }
       state = Math.max(state, bytesPerParam * params + 4 * dense);

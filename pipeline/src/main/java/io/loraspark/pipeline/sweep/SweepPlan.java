@@ -48,7 +48,9 @@ public final class SweepPlan {
           Map.entry("grad_accum", "ga"),
           Map.entry("max_grad_norm", "clip"),
           Map.entry("eval_every", "ev"),
-          Map.entry("replicas", "R"));
+          Map.entry("replicas", "R"),
+          Map.entry("delta_update_ratio", "dl"),
+          Map.entry("delta_start_step", "dk"));
 
   private SweepPlan() {}
 
@@ -153,6 +155,9 @@ public final class SweepPlan {
             Projection.parseList(str(s, "targets", "q,k,v,o,gate,up,down")),
             bool(s, "rslora", false),
             LoraMethod.parse(method));
+    if (lora.method() == LoraMethod.DELTA_LORA) { // other methods ignore the delta-lora keys
+      lora = lora.withDeltaLora(deltaLora(s).resolved(steps));
+    }
     TrainConfig train =
         new TrainConfig(
             steps,
@@ -176,6 +181,10 @@ public final class SweepPlan {
     resolved.put("steps", steps);
     resolved.put("batch_size", train.batchSize());
     resolved.put("seed", train.seed());
+    if (lora.deltaLora() != null) {
+      resolved.put("delta_update_ratio", lora.deltaLora().updateRatio());
+      resolved.put("delta_start_step", lora.deltaLora().startStep());
+    }
     int replicas = integer(s, "replicas", 1);
     if (replicas < 1 || replicas > 64) {
       throw new IllegalArgumentException("replicas must be in [1, 64] but was " + replicas);
@@ -190,6 +199,13 @@ public final class SweepPlan {
     }
     resolved.put("replicas", replicas);
     return new Planned(new AdapterSpec(id, lora, train), resolved, replicas);
+  }
+
+  /** Delta-LoRA's λ and K from {@code delta_update_ratio} and {@code delta_start_step}. */
+  private static io.loraspark.train.lora.DeltaLoraParams deltaLora(Map<String, Object> s) {
+    Double ratio = s.containsKey("delta_update_ratio") ? number(s, "delta_update_ratio", 0) : null;
+    Integer start = s.containsKey("delta_start_step") ? integer(s, "delta_start_step", 0) : null;
+    return io.loraspark.train.lora.DeltaLoraParams.of(ratio, start);
   }
 
   private static void cross(

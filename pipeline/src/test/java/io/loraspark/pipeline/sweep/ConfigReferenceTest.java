@@ -3,6 +3,7 @@ package io.loraspark.pipeline.sweep;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.loraspark.train.loop.TrainConfig;
+import io.loraspark.train.lora.DeltaLoraParams;
 import io.loraspark.train.lora.LoraConfig;
 import io.loraspark.train.model.Projection;
 import java.io.IOException;
@@ -74,6 +75,20 @@ class ConfigReferenceTest {
     assertThat(t.seed()).isEqualTo(42L);
     assertThat(p.replicas()).isEqualTo(Integer.parseInt(dflt("replicas")));
     assertThat(ConfigKeys.names(ConfigKeys.ADAPTER)).isEqualTo(SweepConfig.ADAPTER_KEYS);
+    assertThat(lora.deltaLora()).as("only delta-lora has λ and K").isNull();
+    DeltaLoraParams delta =
+        SweepPlan.resolve("a000", Map.of("method", "delta-lora")).spec().lora().deltaLora();
+    assertThat(delta.updateRatio()).isEqualTo(Double.parseDouble(dflt("delta_update_ratio")));
+    assertThat(dflt("delta_start_step")).isEqualTo("min(500, steps / 10)");
+    assertThat(delta.startStep()).isEqualTo(Math.min(500, t.steps() / 10));
+    DeltaLoraParams set =
+        SweepPlan.resolve(
+                "a001",
+                Map.of("method", "delta-lora", "delta_update_ratio", 0.5, "delta_start_step", 7L))
+            .spec()
+            .lora()
+            .deltaLora();
+    assertThat(set).isEqualTo(new DeltaLoraParams(0.5, 7, false));
   }
 
   @Test

@@ -6,6 +6,7 @@ import io.loraspark.train.loop.AdapterSpec;
 import io.loraspark.train.loop.TrainConfig;
 import io.loraspark.train.lora.LoraConfig;
 import io.loraspark.train.lora.LoraMethod;
+import io.loraspark.train.lora.LoraWeights;
 import io.loraspark.train.model.CheckpointLoader;
 import io.loraspark.train.model.ModelConfig;
 import io.loraspark.train.model.ModelWeights;
@@ -15,10 +16,11 @@ import io.loraspark.train.optim.LrSchedule;
 import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.api.buffer.DataType;
 
 /**
- * The executor plan for a quantized base and for Delta-LoRA's dense ΔW, against the bytes the
- * loaded stories260K base actually holds and the arrays a Delta-LoRA adapter allocates.
+ * The executor plan for a quantized base and for Delta-LoRA's low-rank snapshot, against the bytes
+ * the loaded stories260K base actually holds and the arrays a Delta-LoRA adapter allocates.
  */
 class MemoryPlanQuantTest {
   static final Path STORIES = Path.of("../models/stories260K");
@@ -55,13 +57,19 @@ class MemoryPlanQuantTest {
     }
   }
 
-  /** Delta-LoRA adds 4 bytes per value of every targeted [out, in] to LoRA's 16 per parameter. */
+  /**
+   * Delta-LoRA adds 4 bytes per value of its frozen snapshot, r·(out + in) per targeted module, to
+   * LoRA's 16 per parameter: exactly the snapshot arrays a Delta-LoRA adapter allocates (no dense
+   * [out, in]); DoRA on NF4 adds its own dequantised W [out, in].
+   */
   @Test
-  void deltaLoraStateCountsItsDenseDelta() {
+  void deltaLoraStateCountsItsLowRankSnapshot() {
     ModelConfig c = ModelConfig.load(STORIES);
     long dense = 0;
+    long lowRank = 0;
     for (Projection p : Projection.values()) {
       dense += (long) p.outFeatures(c) * p.inFeatures(c) * c.numLayers();
+      lowRank += 4L * (p.outFeatures(c) + p.inFeatures(c)) * c.numLayers();
     }
     long lora =
         MemoryPlan.estimate(c, List.of(spec(LoraMethod.LORA)), 1, BaseQuant.NONE, false, 64, 1)
@@ -70,7 +78,14 @@ class MemoryPlanQuantTest {
         MemoryPlan.estimate(
                 c, List.of(spec(LoraMethod.DELTA_LORA)), 1, BaseQuant.NONE, false, 64, 1)
             .perAdapterStateBytes();
-    assertThat(delta - lora).isEqualTo(4 * dense);
+    assertThat(delta - lora).as("r (out + in) per module, in FP32").isEqualTo(4 * lowRank);
+    long allocated = 0;
+    LoraWeights w = LoraWeights.init(c, spec(LoraMethod.DELTA_LORA).lora(), 1, DataType.FLOAT);
+    for (LoraWeights.Module m : w.modules()) {
+      assertThat(m.delta()).as("%s holds no dense ΔW", m.name()).isNull();
+      allocated += 4 * (m.snapshot().a().length() + m.snapshot().b().length());
+    }
+    assertThat(delta - lora).as("the snapshot arrays an adapter allocates").isEqualTo(allocated);
     long doraQuant =
         MemoryPlan.estimate(c, List.of(spec(LoraMethod.DORA)), 1, BaseQuant.NF4, false, 64, 1)
             .perAdapterStateBytes();
