@@ -14,6 +14,7 @@ import io.loraspark.train.decode.KvCache;
 import io.loraspark.train.decode.StepRows;
 import io.loraspark.train.io.AtomicFiles;
 import io.loraspark.train.lora.AdapterComposition;
+import io.loraspark.train.lora.DeltaLoraParams;
 import io.loraspark.train.lora.LoraConfig;
 import io.loraspark.train.lora.LoraForm;
 import io.loraspark.train.lora.LoraMethod;
@@ -233,8 +234,16 @@ class ComposeCliTest {
         RandomAdapters.save(base, tmp.resolve("dora"), LoraMethod.DORA, 2, 4, 4, 0.05, null);
     expectInvalid(
         "is dora", "--adapter", a.toString(), "--adapter", dora.toString(), "--method", "cat");
-    Path delta =
-        RandomAdapters.save(base, tmp.resolve("delta"), LoraMethod.DELTA_LORA, 2, 5, 5, 0.05, null);
+    Path delta = tmp.resolve("delta"); // as an earlier version saved it, with a dense ΔW
+    PeftAdapter.save(
+        delta,
+        LoraWeights.init(
+            base,
+            new LoraConfig(2, 4, 0, List.of(Projection.values()), false, LoraMethod.DELTA_LORA)
+                .withDeltaLora(DeltaLoraParams.DENSE),
+            5,
+            DataType.FLOAT),
+        null);
     expectInvalid(
         "is delta-lora with a dense ΔW", "--adapter", delta.toString(), "--method", "cat");
 

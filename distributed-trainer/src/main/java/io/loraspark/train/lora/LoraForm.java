@@ -18,9 +18,9 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * PEFT LoRA directory.
  *
  * <p>DoRA (a rescaling of W, not an addition) and PiSSA held in memory (a re-based W; a saved PiSSA
- * adapter is already plain LoRA) have no such form. Delta-LoRA as stored today carries a dense ΔW
- * per module, which is not low rank, and is refused too; a Delta-LoRA whose variant exports its
- * update through {@link LoraVariant#exportFactors} with no dense {@code delta} passes unchanged.
+ * adapter is already plain LoRA) have no such form. Delta-LoRA as earlier versions stored it
+ * carries a dense ΔW per module, which is not low rank, and is refused too; today's Delta-LoRA
+ * exports its update in low-rank form through {@link LoraVariant#exportFactors} and passes.
  *
  * @param name how messages and provenance name the adapter
  * @param model the base model shape it was made for

@@ -86,9 +86,14 @@ class AdapterCompositionTest {
           .isInstanceOf(IllegalArgumentException.class)
           .hasMessageContaining("adapter 'adapters/x' is " + m.key());
     }
-    LoraWeights delta =
+    LoraConfig deltaConfig = config(LoraMethod.DELTA_LORA, 2, false, Projection.Q);
+    LoraWeights lowRank = LoraWeights.init(MODEL, deltaConfig, 1, DataType.FLOAT);
+    assertThat(LoraForm.of("today's delta-lora", lowRank).modules())
+        .as("a Delta-LoRA trained today is low rank: it composes")
+        .isNotEmpty();
+    LoraWeights delta = // as saved by an earlier version, with a dense ΔW per projection
         LoraWeights.init(
-            MODEL, config(LoraMethod.DELTA_LORA, 2, false, Projection.Q), 1, DataType.FLOAT);
+            MODEL, deltaConfig.withDeltaLora(DeltaLoraParams.DENSE), 1, DataType.FLOAT);
     assertThatThrownBy(() -> LoraForm.of("d", delta))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("adapter 'd' is delta-lora with a dense ΔW")

@@ -31,7 +31,7 @@ import picocli.CommandLine.Option;
     mixinStandardHelpOptions = true,
     description = {
       "Combines adapters (lora, lora-fa, vera, adalora, saved pissa; not dora, unconverted pissa"
-          + " or dense delta-lora) into one PEFT LoRA adapter at OUTPUT, as PEFT's"
+          + " or earlier versions' dense delta-lora) into one PEFT LoRA adapter at OUTPUT, as PEFT's"
           + " add_weighted_adapter does; prints one JSON line.",
       "cat: exactly the weighted sum of the updates, Σ w·ΔW, at rank Σ r.",
       "svd: that sum truncated to rank R (default: the largest input rank); prints the relative"
