@@ -1,5 +1,6 @@
 package io.loraspark.train.model.precision;
 
+import io.loraspark.train.model.Transformer;
 import java.util.Arrays;
 import java.util.Locale;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -79,5 +80,20 @@ public enum Precision {
         yield BF16;
       }
     };
+  }
+
+  /**
+   * {@code model} with its frozen projections' GEMMs in this precision, resolved in this JVM: the
+   * model itself for fp32, its bf16 twin (weights packed once per JVM) for bf16. Auto stays fp32 on
+   * a quantized base, whose weights are dequantised per GEMM.
+   *
+   * @throws IllegalArgumentException for bf16 on a quantized or non-float32 base
+   * @throws IllegalStateException for bf16 when oneDNN did not load
+   */
+  public Transformer apply(Transformer model) {
+    if (this == AUTO && model.weights().quantized() != null) {
+      return model;
+    }
+    return resolve() == BF16 ? Bf16Gemms.apply(model) : model;
   }
 }
