@@ -40,17 +40,23 @@ class PrecisionCliTest {
     }
     assertThat(bf16.get("base_eval_loss").asDouble())
         .as("the base's own eval loss in bf16, against fp32's")
-        .isCloseTo(fp32.get("base_eval_loss").asDouble(), org.assertj.core.data.Percentage.withPercentage(2));
+        .isCloseTo(
+            fp32.get("base_eval_loss").asDouble(),
+            org.assertj.core.data.Percentage.withPercentage(2));
   }
 
   @Test
   void autoIsBf16OnlyWithAmxAndBenchSaysWhatRan() throws Exception {
     JsonNode auto = bench("auto");
     String expected = OneDnn.probe().amx() ? "bf16" : "fp32";
-    assertThat(auto.get("precision").asText()).as("auto on ISA %s", OneDnn.probe().isaName()).isEqualTo(expected);
+    assertThat(auto.get("precision").asText())
+        .as("auto on ISA %s", OneDnn.probe().isaName())
+        .isEqualTo(expected);
     JsonNode bf16 = bench("bf16");
     assertThat(bf16.get("precision").asText()).isEqualTo("bf16");
-    assertThat(bf16.get("gemm_impl").asText()).as("oneDNN's implementation string").startsWith("onednn ");
+    assertThat(bf16.get("gemm_impl").asText())
+        .as("oneDNN's implementation string")
+        .startsWith("onednn ");
     JsonNode fp32 = bench("fp32");
     assertThat(fp32.get("gemm_impl").asText()).startsWith("openblas ");
   }
@@ -103,9 +109,31 @@ class PrecisionCliTest {
   private static JsonNode bench(String precision) throws Exception {
     CliRunner r =
         CliRunner.run(
-            "bench", "--hidden", "64", "--layers", "2", "--heads", "4", "--kv-heads", "2",
-            "--ffn", "160", "--vocab", "256", "--batch", "2", "--seq", "32", "--rank", "4",
-            "--steps", "2", "--warmup", "1", "--precision", precision);
+            "bench",
+            "--hidden",
+            "64",
+            "--layers",
+            "2",
+            "--heads",
+            "4",
+            "--kv-heads",
+            "2",
+            "--ffn",
+            "160",
+            "--vocab",
+            "256",
+            "--batch",
+            "2",
+            "--seq",
+            "32",
+            "--rank",
+            "4",
+            "--steps",
+            "2",
+            "--warmup",
+            "1",
+            "--precision",
+            precision);
     assertThat(r.exitCode()).as("exit code, stderr: %s", r.err()).isZero();
     return new ObjectMapper().readTree(r.out());
   }

@@ -115,7 +115,9 @@ public final class LoraBench {
         flops / (stepMs / 1e3) / (peak * 1e9),
         memory,
         model.precision(),
-        bf16 ? "onednn " + Bf16Gemms.of(weights).impl(rows * spec.seq()) : "openblas " + blas.coreName());
+        bf16
+            ? "onednn " + Bf16Gemms.of(weights).impl(rows * spec.seq())
+            : "openblas " + blas.coreName());
   }
 
   /** One training step; returns {forward+loss, backward, optimizer, total} in ms. */

@@ -13,9 +13,7 @@ public interface FrozenGemms {
   /** y ← x·Wᵀ for projection {@code p} of {@code layer}. x: [N, in], y: [N, out] */
   void forward(int layer, Projection p, INDArray x, INDArray y);
 
-  /**
-   * dx ← dy·W, or dx ← dx + dy·W when {@code accumulate}. dy: [N, out], dx: [N, in]
-   */
+  /** dx ← dy·W, or dx ← dx + dy·W when {@code accumulate}. dy: [N, out], dx: [N, in] */
   void inputGrad(int layer, Projection p, INDArray dy, INDArray dx, boolean accumulate);
 
   /** The precision these GEMMs compute in: {@code fp32} or {@code bf16}. */

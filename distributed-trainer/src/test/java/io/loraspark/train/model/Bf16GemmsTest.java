@@ -44,8 +44,13 @@ class Bf16GemmsTest {
     LossStats lb = step(b, batch, wb);
     double lossA = la.mean(0);
     double lossB = lb.mean(0);
-    assertThat(Math.abs(lossB - lossA) / lossA).as("loss fp32 %f bf16 %f", lossA, lossB).isLessThan(1e-2);
-    assertThat(relativeError(wb.dx, wa.dx)).as("d residual[0]").isLessThan(3e-2).isGreaterThan(1e-5);
+    assertThat(Math.abs(lossB - lossA) / lossA)
+        .as("loss fp32 %f bf16 %f", lossA, lossB)
+        .isLessThan(1e-2);
+    assertThat(relativeError(wb.dx, wa.dx))
+        .as("d residual[0]")
+        .isLessThan(3e-2)
+        .isGreaterThan(1e-5);
   }
 
   @Test
@@ -62,7 +67,9 @@ class Bf16GemmsTest {
     // gradients (never formed), plus block padding
     assertThat(bytes).isGreaterThan(fp32Bytes * 3 / 4).isLessThanOrEqualTo(fp32Bytes * 2);
     step(b, batch(5, 24, 3), b.newWorkspace(5, 24));
-    assertThat(gemms.packedBytes()).as("other row counts reuse the packed weights").isEqualTo(bytes);
+    assertThat(gemms.packedBytes())
+        .as("other row counts reuse the packed weights")
+        .isEqualTo(bytes);
   }
 
   @Test

@@ -1,9 +1,9 @@
 package io.loraspark.pipeline.ml;
 
-import io.loraspark.train.model.precision.Precision;
 import io.loraspark.pipeline.spark.Sessions;
 import io.loraspark.train.loop.AdapterSpec;
 import io.loraspark.train.model.ModelConfig;
+import io.loraspark.train.model.precision.Precision;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;

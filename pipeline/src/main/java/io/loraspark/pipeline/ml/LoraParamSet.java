@@ -141,7 +141,8 @@ public record LoraParamSet(
                 "precision",
                 "the frozen projections' GEMMs: fp32, bf16 (oneDNN, f32 accumulation) or auto"
                     + " (bf16 on an executor whose CPU has AMX, else fp32)",
-                ParamChecks.strings("precision", LoraParamSet::validPrecision, "fp32, bf16 or auto")),
+                ParamChecks.strings(
+                    "precision", LoraParamSet::validPrecision, "fp32, bf16 or auto")),
             new Param<>(
                 owner,
                 "inputIdsCol",

@@ -1,11 +1,11 @@
 package io.loraspark.pipeline.ml;
 
-import io.loraspark.train.model.precision.Precision;
 import io.loraspark.train.loop.AdapterSpec;
 import io.loraspark.train.loop.FusedTrainer;
 import io.loraspark.train.loop.TrainedAdapter;
 import io.loraspark.train.model.TokenRow;
 import io.loraspark.train.model.Transformer;
+import io.loraspark.train.model.precision.Precision;
 import io.loraspark.train.spark.BaseModelCache;
 import io.loraspark.train.spark.NativeThreads;
 import java.io.Serializable;

@@ -10,14 +10,14 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
- * The frozen projections' GEMMs in bf16 (mixed precision as PyTorch's CPU autocast runs them):
- * each weight W [out, in] is packed once per JVM into two oneDNN bf16 layouts, B = Wᵀ for the
- * forward {@code y = x·Wᵀ} and B = W for the input gradient {@code dx = dy·W}, on the first call
- * that needs it; activations are converted to bf16 per call, products accumulate and land in f32.
+ * The frozen projections' GEMMs in bf16 (mixed precision as PyTorch's CPU autocast runs them): each
+ * weight W [out, in] is packed once per JVM into two oneDNN bf16 layouts, B = Wᵀ for the forward
+ * {@code y = x·Wᵀ} and B = W for the input gradient {@code dx = dy·W}, on the first call that needs
+ * it; activations are converted to bf16 per call, products accumulate and land in f32.
  *
- * <p>The fp32 weights stay: decoding, merging, scoring and DoRA's and PiSSA's weight norms read them
- * from the same shared base, and the executor's base cache hands the same {@link ModelWeights} to
- * both. Two packed bf16 copies take the bytes of one fp32 copy, so a bf16 base holds 2x the fp32
+ * <p>The fp32 weights stay: decoding, merging, scoring and DoRA's and PiSSA's weight norms read
+ * them from the same shared base, and the executor's base cache hands the same {@link ModelWeights}
+ * to both. Two packed bf16 copies take the bytes of one fp32 copy, so a bf16 base holds 2x the fp32
  * bytes of its projections.
  */
 public final class Bf16Gemms implements FrozenGemms {

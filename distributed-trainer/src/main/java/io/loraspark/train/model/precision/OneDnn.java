@@ -122,7 +122,9 @@ public final class OneDnn {
     return "0x" + Integer.toHexString(isa);
   }
 
-  /** @throws IllegalStateException naming the call when {@code status} is not success */
+  /**
+   * @throws IllegalStateException naming the call when {@code status} is not success
+   */
   static void check(int status, String call) {
     if (status != dnnl_success) {
       throw new IllegalStateException(call + " failed with oneDNN status " + status);
@@ -143,8 +145,7 @@ public final class OneDnn {
   static dnnl_memory_desc_t any(long rows, long cols, int dataType) {
     dnnl_memory_desc_t md = new dnnl_memory_desc_t();
     check(
-        dnnl_memory_desc_init_by_tag(
-            md, 2, new long[] {rows, cols}, dataType, dnnl_format_tag_any),
+        dnnl_memory_desc_init_by_tag(md, 2, new long[] {rows, cols}, dataType, dnnl_format_tag_any),
         "dnnl_memory_desc_init_by_tag");
     return md;
   }

@@ -4,6 +4,7 @@ import static org.bytedeco.dnnl.global.dnnl.*;
 
 import java.lang.ref.Reference;
 import java.util.concurrent.ConcurrentHashMap;
+import org.bytedeco.dnnl.const_dnnl_op_desc_t;
 import org.bytedeco.dnnl.dnnl_exec_arg_t;
 import org.bytedeco.dnnl.dnnl_matmul_desc_t;
 import org.bytedeco.dnnl.dnnl_memory;
@@ -12,7 +13,6 @@ import org.bytedeco.dnnl.dnnl_post_ops;
 import org.bytedeco.dnnl.dnnl_primitive;
 import org.bytedeco.dnnl.dnnl_primitive_attr;
 import org.bytedeco.dnnl.dnnl_primitive_desc;
-import org.bytedeco.dnnl.const_dnnl_op_desc_t;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.Pointer;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -157,7 +157,8 @@ final class PackedBf16Matmul {
   }
 
   private Shape shape(int rows, boolean accumulate) {
-    return shapes.computeIfAbsent(rows * 2L + (accumulate ? 1 : 0), key -> newShape(rows, accumulate));
+    return shapes.computeIfAbsent(
+        rows * 2L + (accumulate ? 1 : 0), key -> newShape(rows, accumulate));
   }
 
   private Shape newShape(int rows, boolean accumulate) {
@@ -172,12 +173,7 @@ final class PackedBf16Matmul {
     dnnl_primitive_desc pd = matmulDesc(aBf16, packedDesc, c, accumulate);
     try {
       return new Shape(
-          aF32,
-          aBf16,
-          c,
-          OneDnn.primitive(convert),
-          OneDnn.primitive(pd),
-          OneDnn.implName(pd));
+          aF32, aBf16, c, OneDnn.primitive(convert), OneDnn.primitive(pd), OneDnn.implName(pd));
     } finally {
       dnnl_primitive_desc_destroy(convert);
       dnnl_primitive_desc_destroy(pd);
@@ -200,7 +196,8 @@ final class PackedBf16Matmul {
       }
       dnnl_primitive_desc pd = new dnnl_primitive_desc();
       int status =
-          dnnl_primitive_desc_create(pd, new const_dnnl_op_desc_t(desc), attr, OneDnn.engine(), null);
+          dnnl_primitive_desc_create(
+              pd, new const_dnnl_op_desc_t(desc), attr, OneDnn.engine(), null);
       if (status == dnnl_unimplemented) {
         throw new IllegalStateException(
             "oneDNN has no bf16 matmul for this CPU (effective ISA "
@@ -220,7 +217,8 @@ final class PackedBf16Matmul {
   private void reorderOnce(dnnl_memory_desc_t bF32, Pointer b) {
     dnnl_primitive_desc pd = new dnnl_primitive_desc();
     check(
-        dnnl_reorder_primitive_desc_create(pd, bF32, OneDnn.engine(), packedDesc, OneDnn.engine(), null),
+        dnnl_reorder_primitive_desc_create(
+            pd, bF32, OneDnn.engine(), packedDesc, OneDnn.engine(), null),
         "reorder B to packed bf16");
     dnnl_primitive reorder = OneDnn.primitive(pd);
     dnnl_memory from = OneDnn.memory(bF32, b);
@@ -235,7 +233,13 @@ final class PackedBf16Matmul {
   }
 
   private static void execute(
-      Scratch t, dnnl_primitive p, dnnl_exec_arg_t args, int k0, dnnl_memory m0, int k1, dnnl_memory m1) {
+      Scratch t,
+      dnnl_primitive p,
+      dnnl_exec_arg_t args,
+      int k0,
+      dnnl_memory m0,
+      int k1,
+      dnnl_memory m1) {
     args.position(0).arg(k0).memory(m0);
     args.position(1).arg(k1).memory(m1);
     check(dnnl_primitive_execute(p, t.stream, 2, args.position(0)), "reorder execute");

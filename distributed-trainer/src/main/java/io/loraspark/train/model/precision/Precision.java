@@ -9,8 +9,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The precision of the frozen projections' GEMMs in training: {@code fp32}; {@code bf16} (oneDNN
- * bf16 matmuls with f32 accumulation, everything else fp32); or {@code auto}, resolved per
- * executor by {@link #resolve}: bf16 only where oneDNN's effective ISA has AMX, since without AMX
+ * bf16 matmuls with f32 accumulation, everything else fp32); or {@code auto}, resolved per executor
+ * by {@link #resolve}: bf16 only where oneDNN's effective ISA has AMX, since without AMX
  * (AVX512_BF16 alone) bf16 measured slower than fp32.
  */
 public enum Precision {
@@ -35,7 +35,9 @@ public enum Precision {
     return key;
   }
 
-  /** @throws IllegalArgumentException naming the valid values */
+  /**
+   * @throws IllegalArgumentException naming the valid values
+   */
   public static Precision parse(String name) {
     String n = name == null ? "" : name.trim().toLowerCase(Locale.ROOT);
     for (Precision p : values()) {

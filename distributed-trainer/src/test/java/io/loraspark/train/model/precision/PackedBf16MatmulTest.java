@@ -79,7 +79,8 @@ class PackedBf16MatmulTest {
     assertThat(yAll.get(NDArrayIndex.interval(0, 5), NDArrayIndex.all()).sumNumber().doubleValue())
         .as("rows outside the view stay untouched")
         .isZero();
-    assertThat(yAll.get(NDArrayIndex.interval(15, 30), NDArrayIndex.all()).sumNumber().doubleValue())
+    assertThat(
+            yAll.get(NDArrayIndex.interval(15, 30), NDArrayIndex.all()).sumNumber().doubleValue())
         .isZero();
   }
 
@@ -89,13 +90,16 @@ class PackedBf16MatmulTest {
     PackedBf16Matmul m = new PackedBf16Matmul(w, true, 32);
     INDArray expected = naive(randnSeeded(7, 32, 64), w.transpose(), null);
     long bytes = m.packedBytes();
-    assertThat(bytes).as("packed bf16 takes 2 bytes a weight, padded").isBetween(2L * 96 * 64, 4L * 96 * 64);
+    assertThat(bytes)
+        .as("packed bf16 takes 2 bytes a weight, padded")
+        .isBetween(2L * 96 * 64, 4L * 96 * 64);
     w.assign(0); // the fp32 source is not read again
     INDArray y = Nd4j.create(DataType.FLOAT, 32, 96);
     m.multiply(randnSeeded(7, 32, 64), y, false);
     assertClose(y, expected, "after the fp32 weight changed");
     INDArray y5 = Nd4j.create(DataType.FLOAT, 5, 96);
-    m.multiply(randnSeeded(7, 32, 64).get(NDArrayIndex.interval(0, 5), NDArrayIndex.all()), y5, false);
+    m.multiply(
+        randnSeeded(7, 32, 64).get(NDArrayIndex.interval(0, 5), NDArrayIndex.all()), y5, false);
     assertClose(y5, expected.get(NDArrayIndex.interval(0, 5), NDArrayIndex.all()), "5 rows");
     assertThat(m.packedBytes()).isEqualTo(bytes);
   }
@@ -109,7 +113,9 @@ class PackedBf16MatmulTest {
     INDArray b = Nd4j.create(DataType.FLOAT, 64, 128);
     m.multiply(x, a, false);
     m.multiply(x, b, false);
-    assertThat(b.data().asFloat()).as("deterministic for a fixed thread count").containsExactly(a.data().asFloat());
+    assertThat(b.data().asFloat())
+        .as("deterministic for a fixed thread count")
+        .containsExactly(a.data().asFloat());
   }
 
   @Test

@@ -36,7 +36,8 @@ class PrecisionTest {
     assertThat(Precision.AUTO.resolve(missing)).isEqualTo(Precision.FP32);
     assertThatThrownBy(() -> Precision.BF16.resolve(missing))
         .isInstanceOf(IllegalStateException.class)
-        .hasMessage("precision bf16 needs oneDNN, which did not load: UnsatisfiedLinkError: no jnidnnl");
+        .hasMessage(
+            "precision bf16 needs oneDNN, which did not load: UnsatisfiedLinkError: no jnidnnl");
   }
 
   @Test
