@@ -63,47 +63,41 @@ class PrecisionCliTest {
 
   @Test
   void unknownPrecisionIsAUsageError() {
-    CliRunner r =
-        CliRunner.run(
-            "train",
-            "--model",
-            CliScoreTest.STORIES.toString(),
-            "--data",
-            "x.jsonl",
-            "--output",
-            tmp.resolve("x").toString(),
-            "--precision",
-            "fp8");
+    CliRunner r = runTrain(tmp.resolve("x.jsonl"), "fp8", "x");
     assertThat(r.exitCode()).isEqualTo(2);
     assertThat(r.errLines()).hasSize(1);
     assertThat(r.errLines().get(0)).contains("unknown precision 'fp8'; valid: fp32, bf16, auto");
   }
 
   private JsonNode train(Path data, String precision, String name) throws Exception {
-    CliRunner r =
-        CliRunner.run(
-            "train",
-            "--model",
-            CliScoreTest.STORIES.toString(),
-            "--data",
-            data.toString(),
-            "--output",
-            tmp.resolve(name).toString(),
-            "--eval-data",
-            data.toString(),
-            "--rank",
-            "8",
-            "--lr",
-            "1e-3",
-            "--steps",
-            "30",
-            "--batch-size",
-            "4",
-            "--quiet",
-            "--precision",
-            precision);
+    CliRunner r = runTrain(data, precision, name);
     assertThat(r.exitCode()).as("exit code, stderr: %s", r.err()).isZero();
     return new ObjectMapper().readTree(r.out());
+  }
+
+  /** 30 steps of rank-8 LoRA, batch 4, evaluated on the training rows. */
+  private CliRunner runTrain(Path data, String precision, String name) {
+    return CliRunner.run(
+        "train",
+        "--model",
+        CliScoreTest.STORIES.toString(),
+        "--data",
+        data.toString(),
+        "--output",
+        tmp.resolve(name).toString(),
+        "--eval-data",
+        data.toString(),
+        "--rank",
+        "8",
+        "--lr",
+        "1e-3",
+        "--steps",
+        "30",
+        "--batch-size",
+        "4",
+        "--quiet",
+        "--precision",
+        precision);
   }
 
   private static JsonNode bench(String precision) throws Exception {

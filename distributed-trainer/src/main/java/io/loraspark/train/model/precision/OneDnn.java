@@ -93,31 +93,34 @@ public final class OneDnn {
     return engine;
   }
 
+  // dnnl_cpu_isa_* values and their names, richest first
+  private static final int[] ISAS = {
+    AMX,
+    dnnl_cpu_isa_avx512_core_bf16,
+    dnnl_cpu_isa_avx512_core_vnni,
+    dnnl_cpu_isa_avx512_core,
+    dnnl_cpu_isa_avx2_vnni,
+    dnnl_cpu_isa_avx2,
+    dnnl_cpu_isa_avx,
+    dnnl_cpu_isa_sse41
+  };
+  private static final String[] ISA_NAMES = {
+    "avx512_core_amx",
+    "avx512_core_bf16",
+    "avx512_core_vnni",
+    "avx512_core",
+    "avx2_vnni",
+    "avx2",
+    "avx",
+    "sse41"
+  };
+
   /** The name of a {@code dnnl_cpu_isa_*} value. */
   static String isaName(int isa) {
-    if (isa == AMX) {
-      return "avx512_core_amx";
-    }
-    if (isa == dnnl_cpu_isa_avx512_core_bf16) {
-      return "avx512_core_bf16";
-    }
-    if (isa == dnnl_cpu_isa_avx512_core_vnni) {
-      return "avx512_core_vnni";
-    }
-    if (isa == dnnl_cpu_isa_avx512_core) {
-      return "avx512_core";
-    }
-    if (isa == dnnl_cpu_isa_avx2_vnni) {
-      return "avx2_vnni";
-    }
-    if (isa == dnnl_cpu_isa_avx2) {
-      return "avx2";
-    }
-    if (isa == dnnl_cpu_isa_avx) {
-      return "avx";
-    }
-    if (isa == dnnl_cpu_isa_sse41) {
-      return "sse41";
+    for (int i = 0; i < ISAS.length; i++) {
+      if (ISAS[i] == isa) {
+        return ISA_NAMES[i];
+      }
     }
     return "0x" + Integer.toHexString(isa);
   }
