@@ -5,7 +5,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.loraspark.train.model.precision.OneDnn;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -59,6 +62,42 @@ class PrecisionCliTest {
         .startsWith("onednn ");
     JsonNode fp32 = bench("fp32");
     assertThat(fp32.get("gemm_impl").asText()).startsWith("openblas ");
+  }
+
+  /** The sweep key reaches the executors: run.json has the setting, each adapter what ran. */
+  @Test
+  void sweepWithPrecisionBf16RecordsItPerAdapter() throws Exception {
+    Path data = TrainCliTest.tokenizedSeeds(tmp.resolve("sweep.jsonl"), 160);
+    Path config = tmp.resolve("sweep.yaml");
+    Files.writeString(
+        config,
+        """
+        model: %s
+        data: %s
+        run_id: bf16-sweep
+        master: local[2]
+        checkpoint_every: 0
+        precision: bf16
+        defaults: {lr: 1.0e-3, steps: 4, batch_size: 4, rank: 4}
+        grid: {lr_ratio: [1, 4]}
+        """
+            .formatted(CliScoreTest.STORIES.toAbsolutePath(), data));
+    Path run = tmp.resolve("run");
+    CliRunner r = CliRunner.run("train", "--config", config.toString(), "--output", run.toString());
+    assertThat(r.exitCode()).as("stderr: %s", r.err()).isZero();
+    ObjectMapper json = new ObjectMapper();
+    assertThat(json.readTree(run.resolve("run.json").toFile()).get("precision").asText())
+        .isEqualTo("bf16");
+    try (Stream<Path> files = Files.walk(run.resolve("adapters"))) {
+      List<Path> provenance =
+          files.filter(f -> f.getFileName().toString().equals("lora_spark.json")).toList();
+      assertThat(provenance).hasSize(2);
+      for (Path f : provenance) {
+        assertThat(json.readTree(f.toFile()).get("precision").asText())
+            .as(f.toString())
+            .isEqualTo("bf16");
+      }
+    }
   }
 
   @Test
