@@ -19,6 +19,8 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
  * @param gemmPeakGflops measured float32 GEMM peak with the same threads
  * @param mfu achieved FLOP/s over the GEMM peak
  * @param memory measured peak and the estimate it is compared with
+ * @param precision the frozen projections' GEMM precision that ran: fp32 or bf16
+ * @param gemmImpl what ran those GEMMs: oneDNN's implementation name for bf16, OpenBLAS for fp32
  */
 public record BenchResult(
     BenchSpec spec,
@@ -32,7 +34,9 @@ public record BenchResult(
     double flopsPerStep,
     double gemmPeakGflops,
     double mfu,
-    Memory memory) {
+    Memory memory,
+    String precision,
+    String gemmImpl) {
 
   /**
    * Resident memory: the measured peak against {@code runtime + base + K·adapter + activations}.
@@ -40,7 +44,7 @@ public record BenchResult(
    * @param peakResidentBytes VmHWM at the end of the run
    * @param runtimeBytes VmRSS after the JVM, ND4J and the kernel warm-up started and their garbage
    *     was collected, before the model was built
-   * @param baseBytes frozen weights
+   * @param baseBytes frozen weights, with their packed bf16 copies in bf16
    * @param perAdapterBytes one adapter's weights, gradients, two AdamW moments and AdamW scratch
    * @param activationBytes the workspace of the fused K·B-row batch (saved activations + scratch)
    */
@@ -85,6 +89,8 @@ public record BenchResult(
     o.put("warmup", s.warmup());
     o.put("base_quant", s.baseQuant().key());
     o.put("recompute_activations", s.recompute());
+    o.put("precision", precision);
+    o.put("gemm_impl", gemmImpl);
     o.put("tokens_per_s", round(tokensPerSecond));
     if (s.adapters() > 1) {
       o.put("adapter_tokens_per_s", round(adapterTokensPerSecond));

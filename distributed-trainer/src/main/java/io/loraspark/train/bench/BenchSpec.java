@@ -4,6 +4,7 @@ import static io.loraspark.train.model.ModelConfig.require;
 
 import io.loraspark.train.model.ModelConfig;
 import io.loraspark.train.model.Projection;
+import io.loraspark.train.model.precision.Precision;
 import io.loraspark.train.model.quant.BaseQuant;
 import java.util.List;
 
@@ -30,6 +31,7 @@ import java.util.List;
  * @param seed seed of the random weights and tokens
  * @param baseQuant how the base's projections are stored (dequantised per GEMM unless none)
  * @param recompute whether backward recomputes each layer's activations (one layer's kept)
+ * @param precision the frozen projections' GEMM precision (auto resolves in this JVM)
  */
 public record BenchSpec(
     int hidden,
@@ -50,9 +52,10 @@ public record BenchSpec(
     int warmup,
     long seed,
     BaseQuant baseQuant,
-    boolean recompute) {
+    boolean recompute,
+    Precision precision) {
 
-  /** A run on a float32 base. */
+  /** A run on a float32 base in fp32. */
   public BenchSpec(
       int hidden,
       int layers,
@@ -90,7 +93,8 @@ public record BenchSpec(
         warmup,
         seed,
         BaseQuant.NONE,
-        false);
+        false,
+        Precision.FP32);
   }
 
   public BenchSpec {
@@ -102,6 +106,7 @@ public record BenchSpec(
     require(opThreads > 0, "op threads must be > 0 but was %d", opThreads);
     require(steps > 0, "steps must be > 0 but was %d", steps);
     require(warmup >= 0, "warmup must be >= 0 but was %d", warmup);
+    require(precision != null, "precision must be set (fp32, bf16 or auto)");
     require(hidden % Math.max(heads, 1) == 0, "heads=%d must divide hidden=%d", heads, hidden);
     targets = List.copyOf(targets);
     config(hidden, layers, heads, kvHeads, ffn, vocab, tied, seq); // validates the shape

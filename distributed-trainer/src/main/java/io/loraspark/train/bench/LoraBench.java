@@ -10,6 +10,8 @@ import io.loraspark.train.model.ModelConfig;
 import io.loraspark.train.model.ModelWeights;
 import io.loraspark.train.model.Transformer;
 import io.loraspark.train.model.Workspace;
+import io.loraspark.train.model.precision.Bf16Gemms;
+import io.loraspark.train.model.precision.Precision;
 import io.loraspark.train.model.quant.BaseQuant;
 import io.loraspark.train.model.quant.QuantizedLinears;
 import io.loraspark.train.optim.AdamW;
@@ -59,7 +61,7 @@ public final class LoraBench {
             ? SyntheticModel.create(c, spec.seed())
             : QuantizedLinears.quantize(SyntheticModel.create(c, spec.seed()), spec.baseQuant());
     System.gc(); // the float copy of a quantized base is garbage: keep it out of the peak
-    Transformer model = new Transformer(weights);
+    Transformer model = spec.precision().apply(new Transformer(weights));
     Workspace ws = model.newWorkspace(rows, spec.seq(), spec.recompute());
     List<LoraWeights> adapters = new ArrayList<>();
     List<AdamW> optimizers = new ArrayList<>();
@@ -90,9 +92,15 @@ public final class LoraBench {
     double flops = FlopCount.perStep(c, spec, tokens);
     double tps = tokens * spec.steps() / seconds;
     long perAdapter = adapters.get(0).parameterCount() * Float.BYTES * 5; // w, grad, m, v, scratch
+    boolean bf16 = model.precision().equals(Precision.BF16.key());
+    long packed = bf16 ? Bf16Gemms.of(weights).packedBytes() : 0;
     BenchResult.Memory memory =
         new BenchResult.Memory(
-            ProcMemory.peakResidentBytes(), runtime, weights.totalBytes(), perAdapter, ws.bytes());
+            ProcMemory.peakResidentBytes(),
+            runtime,
+            weights.totalBytes() + packed,
+            perAdapter,
+            ws.bytes());
     return new BenchResult(
         spec,
         blas,
@@ -105,7 +113,11 @@ public final class LoraBench {
         flops,
         peak,
         flops / (stepMs / 1e3) / (peak * 1e9),
-        memory);
+        memory,
+        model.precision(),
+        bf16
+            ? "onednn " + Bf16Gemms.of(weights).impl(rows * spec.seq())
+            : "openblas " + blas.coreName());
   }
 
   /** One training step; returns {forward+loss, backward, optimizer, total} in ms. */

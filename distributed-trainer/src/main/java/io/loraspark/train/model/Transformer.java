@@ -19,11 +19,27 @@ public final class Transformer {
   private final ModelWeights weights;
   private final ModelConfig config;
   private final Rope rope;
+  private final FrozenGemms gemms; // the frozen projections' GEMMs: fp32 unless set otherwise
 
   public Transformer(ModelWeights weights) {
+    this(weights, FrozenGemms.fp32(weights));
+  }
+
+  private Transformer(ModelWeights weights, FrozenGemms gemms) {
     this.weights = weights;
     this.config = weights.config();
     this.rope = new Rope(config.headDim(), config.ropeTheta(), weights.embed().dataType());
+    this.gemms = gemms;
+  }
+
+  /** This model, same weights, with its frozen projections' GEMMs computed by {@code gemms}. */
+  public Transformer withGemms(FrozenGemms gemms) {
+    return new Transformer(weights, gemms);
+  }
+
+  /** The precision of the frozen projections' GEMMs: {@code fp32} or {@code bf16}. */
+  public String precision() {
+    return gemms.precision();
   }
 
   public ModelConfig config() {
@@ -90,11 +106,11 @@ public final class Transformer {
     double eps = config.rmsNormEps();
     // attention: h1 = norm(x); q, k, v projections (+ adapters); rotary; core; o_proj
     RmsNorm.forward(x, w.inputNorm(), eps, a.rInv1, a.h1);
-    linear(a.h1, weights.linear(l, Projection.Q), w.bq(), a.q);
+    linear(l, Projection.Q, a.h1, w.bq(), a.q);
     adapters.forward(l, Projection.Q, a.h1, a.q);
-    linear(a.h1, weights.linear(l, Projection.K), w.bk(), a.k);
+    linear(l, Projection.K, a.h1, w.bk(), a.k);
     adapters.forward(l, Projection.K, a.h1, a.k);
-    linear(a.h1, weights.linear(l, Projection.V), w.bv(), a.v);
+    linear(l, Projection.V, a.h1, w.bv(), a.v);
     adapters.forward(l, Projection.V, a.h1, a.v);
     rope.forward(headRows(a.q, config.numHeads()), ws.cosQ, ws.sinQ, ws.ropeQ1);
     rope.forward(headRows(a.k, config.numKvHeads()), ws.cosK, ws.sinK, ws.ropeK1);
@@ -103,21 +119,21 @@ public final class Transformer {
     attention.toHeads(a.v, a.vHeads, config.numKvHeads());
     attention.forward(a.qHeads, a.kHeads, a.vHeads, ws.mask, a.probs, a.oHeads);
     attention.toRows(a.oHeads, a.attn, config.numHeads());
-    linear(a.attn, weights.linear(l, Projection.O), w.bo(), a.mid);
+    linear(l, Projection.O, a.attn, w.bo(), a.mid);
     adapters.forward(l, Projection.O, a.attn, a.mid);
     a.mid.addi(x);
     // MLP: h2 = norm(mid); act = silu(gate(h2)) * up(h2); out = mid + down(act)
     RmsNorm.forward(a.mid, w.postNorm(), eps, a.rInv2, a.h2);
-    linear(a.h2, weights.linear(l, Projection.GATE), w.bGate(), a.gate);
+    linear(l, Projection.GATE, a.h2, w.bGate(), a.gate);
     adapters.forward(l, Projection.GATE, a.h2, a.gate);
-    linear(a.h2, weights.linear(l, Projection.UP), w.bUp(), a.up);
+    linear(l, Projection.UP, a.h2, w.bUp(), a.up);
     adapters.forward(l, Projection.UP, a.h2, a.up);
     siluMul(a);
     if (recomputing) {
       return;
     }
     INDArray out = ws.residual[l + 1];
-    linear(a.act, weights.linear(l, Projection.DOWN), w.bDown(), out);
+    linear(l, Projection.DOWN, a.act, w.bDown(), out);
     adapters.forward(l, Projection.DOWN, a.act, out);
     out.addi(a.mid);
   }
@@ -234,16 +250,16 @@ public final class Transformer {
     Workspace.LayerActivations a = ws.layers[l];
     INDArray dx = ws.dx;
     // MLP: out = mid + down(silu(gate) * up)
-    Nd4j.gemm(dx, weights.linear(l, Projection.DOWN), ws.dAct, false, false, 1.0, 0.0);
+    gemms.inputGrad(l, Projection.DOWN, dx, ws.dAct, false);
     adapters.backward(l, Projection.DOWN, a.act, dx, ws.dAct);
     siluMulBackward(a, ws);
-    Nd4j.gemm(ws.dGate, weights.linear(l, Projection.GATE), ws.dh, false, false, 1.0, 0.0);
+    gemms.inputGrad(l, Projection.GATE, ws.dGate, ws.dh, false);
     adapters.backward(l, Projection.GATE, a.h2, ws.dGate, ws.dh);
-    Nd4j.gemm(ws.dUp, weights.linear(l, Projection.UP), ws.dh, false, false, 1.0, 1.0);
+    gemms.inputGrad(l, Projection.UP, ws.dUp, ws.dh, true);
     adapters.backward(l, Projection.UP, a.h2, ws.dUp, ws.dh);
     RmsNorm.backward(a.mid, w.postNorm(), a.rInv2, ws.dh, ws.scratchC1, ws.scratchC2, dx);
     // attention: mid = x + o(attn)
-    Nd4j.gemm(dx, weights.linear(l, Projection.O), ws.dAttn, false, false, 1.0, 0.0);
+    gemms.inputGrad(l, Projection.O, dx, ws.dAttn, false);
     adapters.backward(l, Projection.O, a.attn, dx, ws.dAttn);
     attention.toHeads(ws.dAttn, ws.dOp, config.numHeads());
     attention.backward(
@@ -257,15 +273,15 @@ public final class Transformer {
     // parameter gradients are formed there (their dx lands in dh and is discarded)
     boolean inputGrad = l > 0;
     if (inputGrad) {
-      Nd4j.gemm(ws.dq, weights.linear(l, Projection.Q), ws.dh, false, false, 1.0, 0.0);
+      gemms.inputGrad(l, Projection.Q, ws.dq, ws.dh, false);
     }
     adapters.backward(l, Projection.Q, a.h1, ws.dq, ws.dh);
     if (inputGrad) {
-      Nd4j.gemm(ws.dk, weights.linear(l, Projection.K), ws.dh, false, false, 1.0, 1.0);
+      gemms.inputGrad(l, Projection.K, ws.dk, ws.dh, true);
     }
     adapters.backward(l, Projection.K, a.h1, ws.dk, ws.dh);
     if (inputGrad) {
-      Nd4j.gemm(ws.dv, weights.linear(l, Projection.V), ws.dh, false, false, 1.0, 1.0);
+      gemms.inputGrad(l, Projection.V, ws.dv, ws.dh, true);
     }
     adapters.backward(l, Projection.V, a.h1, ws.dv, ws.dh);
     if (inputGrad) {
@@ -316,9 +332,9 @@ public final class Transformer {
     ws.dGate.assign(a.sig).rsubi(1.0).muli(a.gate).addi(1.0).muli(a.sig).muli(a.up).muli(ws.dAct);
   }
 
-  /** y = x W^T + b into the preallocated y. */
-  private static void linear(INDArray x, INDArray w, INDArray bias, INDArray y) {
-    Nd4j.gemm(x, w, y, false, true, 1.0, 0.0);
+  /** y = x W^T + b into the preallocated y, W the frozen weight of projection p of layer l. */
+  private void linear(int l, Projection p, INDArray x, INDArray bias, INDArray y) {
+    gemms.forward(l, p, x, y);
     if (bias != null) {
       y.addiRowVector(bias);
     }

@@ -8,6 +8,7 @@ import io.loraspark.train.loop.TrainedAdapter;
 import io.loraspark.train.lora.PeftAdapter;
 import io.loraspark.train.model.ModelConfig;
 import io.loraspark.train.model.Transformer;
+import io.loraspark.train.model.precision.Precision;
 import io.loraspark.train.model.quant.BaseQuant;
 import java.io.IOException;
 import java.io.Serializable;
@@ -38,6 +39,7 @@ import org.slf4j.LoggerFactory;
  * @param baseQuant how the executor's shared base stores its projection weights
  * @param recomputeActivations recompute each layer's activations in backward (see {@link
  *     io.loraspark.train.model.Workspace})
+ * @param precision the frozen projections' GEMM precision, resolved on the executor
  */
 public record GroupTask(
     String runId,
@@ -52,7 +54,8 @@ public record GroupTask(
     int threads,
     int checkpointEvery,
     BaseQuant baseQuant,
-    boolean recomputeActivations)
+    boolean recomputeActivations,
+    Precision precision)
     implements Serializable {
 
   /**
@@ -89,6 +92,7 @@ public record GroupTask(
 
   public GroupTask {
     ModelConfig.require(baseQuant != null, "baseQuant must be set (none, int8 or nf4)");
+    ModelConfig.require(precision != null, "precision must be set (fp32, bf16 or auto)");
     adapters = List.copyOf(adapters);
     replicas =
         replicas == null
@@ -109,7 +113,7 @@ public record GroupTask(
    * see a half-written adapter. A failed write removes its temporary directory; one left by a task
    * killed here is removed by {@link #removeLeftovers} once the run's tasks are done.
    */
-  private void commit(Path dir, TrainedAdapter t) {
+  private void commit(Path dir, TrainedAdapter t, String resolvedPrecision) {
     Path tmp =
         dir.resolveSibling("." + dir.getFileName() + "." + java.util.UUID.randomUUID() + ".tmp");
     try {
@@ -118,11 +122,13 @@ public record GroupTask(
           tmp.resolve("lora_spark.json"),
           String.format(
               java.util.Locale.ROOT,
-              "{\"run_id\": \"%s\", \"adapter_id\": \"%s\", \"steps\": %d, \"status\": \"%s\"}%n",
+              "{\"run_id\": \"%s\", \"adapter_id\": \"%s\", \"steps\": %d, \"status\": \"%s\","
+                  + " \"precision\": \"%s\"}%n",
               runId,
               t.spec().id(),
               t.steps(),
-              t.status()));
+              t.status(),
+              resolvedPrecision));
       FaultPoints.reach(FaultPoints.COMMIT);
       if (Files.exists(dir)) {
         Path old =
@@ -202,7 +208,7 @@ public record GroupTask(
   public List<AdapterOutcome> run(
       int attempt, Consumer<io.loraspark.train.loop.StepMetrics> progress) {
     NativeThreads.configure(threads);
-    Transformer model = BaseModelCache.get(Path.of(modelDir), baseQuant);
+    Transformer model = precision.apply(BaseModelCache.get(Path.of(modelDir), baseQuant));
     TrainingData.Split data =
         TrainingData.get(dataUri, io.loraspark.train.data.TokenLimits.of(model.config()));
     Path run = Path.of(runDir);
@@ -239,7 +245,7 @@ public record GroupTask(
     double wall = (System.nanoTime() - t0) / 1e9;
     for (TrainedAdapter t : trained) {
       Path dir = adapterDir(run, t.spec().id());
-      commit(dir, t);
+      commit(dir, t, model.precision());
       out.add(
           new AdapterOutcome(
               t.spec().id(),

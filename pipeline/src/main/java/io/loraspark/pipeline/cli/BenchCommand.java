@@ -9,6 +9,7 @@ import io.loraspark.train.bench.SyntheticModel;
 import io.loraspark.train.model.CheckpointLoader;
 import io.loraspark.train.model.ModelWeights;
 import io.loraspark.train.model.Projection;
+import io.loraspark.train.model.precision.Precision;
 import io.loraspark.train.model.quant.BaseQuant;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -172,6 +173,14 @@ final class BenchCommand implements Callable<Integer> {
               + " every layer's; more compute)")
   boolean recompute;
 
+  @Option(
+      names = "--precision",
+      defaultValue = "auto",
+      description =
+          "the frozen projections' GEMMs: fp32, bf16 (oneDNN) or auto (bf16 only with AMX)"
+              + " (default: ${DEFAULT-VALUE})")
+  String precision;
+
   @Override
   public Integer call() {
     if (tokenizer != null && (writeModel == null || model != null)) {
@@ -209,7 +218,8 @@ final class BenchCommand implements Callable<Integer> {
         warmup,
         seed,
         BaseQuant.parse(baseQuant),
-        recompute);
+        recompute,
+        Precision.parse(precision));
   }
 
   /** {@code --write-model}, {@code --write-adapters} or {@code --decode}. */

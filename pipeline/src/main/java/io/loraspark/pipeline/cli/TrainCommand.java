@@ -17,6 +17,7 @@ import io.loraspark.train.model.CheckpointLoader;
 import io.loraspark.train.model.Projection;
 import io.loraspark.train.model.TokenRow;
 import io.loraspark.train.model.Transformer;
+import io.loraspark.train.model.precision.Precision;
 import io.loraspark.train.model.quant.BaseQuant;
 import io.loraspark.train.optim.LrSchedule;
 import io.loraspark.train.spark.TrainingData;
@@ -153,6 +154,15 @@ final class TrainCommand implements Callable<Integer> {
   String baseQuant;
 
   @Option(
+      names = "--precision",
+      defaultValue = "auto",
+      description =
+          "the frozen projections' GEMMs: fp32, bf16 (oneDNN bf16 matmuls, f32 accumulation;"
+              + " adapters, optimizer, norms and loss stay fp32) or auto (bf16 where the CPU has"
+              + " AMX, else fp32) (default ${DEFAULT-VALUE})")
+  String precision;
+
+  @Option(
       names = "--recompute-activations",
       description =
           "recompute each layer's activations during backward instead of keeping every layer's:"
@@ -223,8 +233,9 @@ final class TrainCommand implements Callable<Integer> {
             seed);
     String id = output.getFileName().toString().replaceAll("[^A-Za-z0-9._-]", "_");
     AdapterSpec adapter = new AdapterSpec(id.isEmpty() ? "adapter" : id, lora, train);
+    Precision setting = Precision.parse(precision);
     Transformer transformer =
-        new Transformer(CheckpointLoader.load(model, BaseQuant.parse(baseQuant)));
+        setting.apply(new Transformer(CheckpointLoader.load(model, BaseQuant.parse(baseQuant))));
     List<TokenRow> trainRows = new ArrayList<>();
     List<TokenRow> evalRows = new ArrayList<>();
     TokenLimits limits = TokenLimits.of(transformer.config());
@@ -283,6 +294,7 @@ final class TrainCommand implements Callable<Integer> {
     out.put("base_eval_loss", result.baseEvalLoss());
     out.put("tokens_per_s", result.tokensPerSecond());
     out.put("trainable_params", result.weights().parameterCount());
+    out.put("precision", transformer.precision());
     spec.commandLine().getOut().println(out);
     return result.status().equals("ok") ? Main.OK : Main.FAILURE;
   }

@@ -3,6 +3,7 @@ package io.loraspark.pipeline.ml;
 import io.loraspark.pipeline.spark.Sessions;
 import io.loraspark.train.loop.AdapterSpec;
 import io.loraspark.train.model.ModelConfig;
+import io.loraspark.train.model.precision.Precision;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -92,7 +93,12 @@ public final class LoraEstimator extends Estimator<LoraAdapterModel>
               .toJavaRDD()
               .mapPartitions(
                   new TrainOnPartition(
-                      getModelDir(), spec, columns, threads, getRecomputeActivations()))
+                      getModelDir(),
+                      spec,
+                      columns,
+                      threads,
+                      getRecomputeActivations(),
+                      Precision.parse(getPrecision())))
               .collect();
     } catch (Exception e) { // a failed job is a SparkException, which Scala does not declare
       throw unwrapped(e);
@@ -177,6 +183,12 @@ public final class LoraEstimator extends Estimator<LoraAdapterModel>
 
   public LoraEstimator setRecomputeActivations(boolean v) {
     set(recomputeActivations(), v);
+    return this;
+  }
+
+  /** fp32, bf16 or auto (the default): see {@link io.loraspark.train.model.precision.Precision}. */
+  public LoraEstimator setPrecision(String v) {
+    set(precision(), v);
     return this;
   }
 

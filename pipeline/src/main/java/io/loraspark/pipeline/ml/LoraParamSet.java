@@ -3,6 +3,7 @@ package io.loraspark.pipeline.ml;
 import io.loraspark.train.data.ShardReader;
 import io.loraspark.train.lora.LoraMethod;
 import io.loraspark.train.model.Projection;
+import io.loraspark.train.model.precision.Precision;
 import java.io.Serializable;
 import java.util.Set;
 import org.apache.spark.ml.param.BooleanParam;
@@ -37,6 +38,7 @@ public record LoraParamSet(
     DoubleParam maxGradNorm,
     LongParam seed,
     BooleanParam recomputeActivations,
+    Param<String> precision,
     Param<String> inputIdsCol,
     Param<String> labelsCol,
     Param<String> segmentIdsCol,
@@ -136,6 +138,13 @@ public record LoraParamSet(
                     + " same gradients for about one more forward pass, for long sequences"),
             new Param<>(
                 owner,
+                "precision",
+                "the frozen projections' GEMMs: fp32, bf16 (oneDNN, f32 accumulation) or auto"
+                    + " (bf16 on an executor whose CPU has AMX, else fp32)",
+                ParamChecks.strings(
+                    "precision", LoraParamSet::validPrecision, "fp32, bf16 or auto")),
+            new Param<>(
+                owner,
                 "inputIdsCol",
                 "token-id column, array<int>",
                 ParamChecks.column("inputIdsCol")),
@@ -179,11 +188,21 @@ public record LoraParamSet(
     owner.setDefault(maxGradNorm, 1.0);
     owner.setDefault(seed, 42L);
     owner.setDefault(recomputeActivations, false);
+    owner.setDefault(precision, Precision.DEFAULT.key());
     owner.setDefault(inputIdsCol, ShardReader.INPUT_IDS);
     owner.setDefault(labelsCol, ShardReader.LABELS);
     owner.setDefault(segmentIdsCol, ShardReader.SEGMENT_IDS);
     owner.setDefault(nllCol, "nll");
     owner.setDefault(tokensCol, "tokens");
+  }
+
+  private static boolean validPrecision(String name) {
+    try {
+      Precision.parse(name);
+      return true;
+    } catch (IllegalArgumentException e) {
+      return false;
+    }
   }
 
   private static boolean validMethod(String name) {

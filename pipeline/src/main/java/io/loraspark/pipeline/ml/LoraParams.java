@@ -97,6 +97,10 @@ public interface LoraParams extends Params {
     return loraParams().recomputeActivations();
   }
 
+  default Param<String> precision() {
+    return loraParams().precision();
+  }
+
   default Param<String> inputIdsCol() {
     return loraParams().inputIdsCol();
   }
@@ -198,6 +202,10 @@ public interface LoraParams extends Params {
 
   default boolean getRecomputeActivations() {
     return (Boolean) $(recomputeActivations());
+  }
+
+  default String getPrecision() {
+    return $(precision());
   }
 
   default String getInputIdsCol() {

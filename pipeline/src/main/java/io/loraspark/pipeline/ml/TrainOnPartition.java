@@ -5,6 +5,7 @@ import io.loraspark.train.loop.FusedTrainer;
 import io.loraspark.train.loop.TrainedAdapter;
 import io.loraspark.train.model.TokenRow;
 import io.loraspark.train.model.Transformer;
+import io.loraspark.train.model.precision.Precision;
 import io.loraspark.train.spark.BaseModelCache;
 import io.loraspark.train.spark.NativeThreads;
 import java.io.Serializable;
@@ -43,6 +44,7 @@ final class TrainOnPartition implements FlatMapFunction<Iterator<Row>, TrainOnPa
   private final TokenColumns columns;
   private final int threads;
   private final boolean recomputeActivations;
+  private final Precision precision;
 
   /**
    * @param modelDir base checkpoint directory, readable on the executor
@@ -50,18 +52,21 @@ final class TrainOnPartition implements FlatMapFunction<Iterator<Row>, TrainOnPa
    * @param columns where the tokens are in the rows
    * @param threads BLAS/OpenMP threads for this task (its {@code spark.task.cpus})
    * @param recomputeActivations recompute each layer's activations during backward
+   * @param precision the frozen projections' GEMM precision, resolved on the executor
    */
   TrainOnPartition(
       String modelDir,
       AdapterSpec spec,
       TokenColumns columns,
       int threads,
-      boolean recomputeActivations) {
+      boolean recomputeActivations,
+      Precision precision) {
     this.modelDir = modelDir;
     this.spec = spec;
     this.columns = columns;
     this.threads = threads;
     this.recomputeActivations = recomputeActivations;
+    this.precision = precision;
   }
 
   @Override
@@ -86,7 +91,7 @@ final class TrainOnPartition implements FlatMapFunction<Iterator<Row>, TrainOnPa
     }
     rows.sort(BY_CONTENT);
     NativeThreads.configure(threads);
-    Transformer base = BaseModelCache.get(Path.of(modelDir));
+    Transformer base = precision.apply(BaseModelCache.get(Path.of(modelDir)));
     long t0 = System.nanoTime();
     TrainedAdapter t =
         new FusedTrainer(base, List.of(spec), rows, List.of(), 0)

@@ -130,6 +130,14 @@ public final class ConfigKeys {
               "recompute each layer's activations during backward instead of keeping all"
                   + " layers': the same gradients, one layer's activations in memory instead of"
                   + " every layer's, about a third more compute; for long sequences"),
+          key(
+              "",
+              "precision",
+              Type.STRING,
+              "auto",
+              "the frozen projections' GEMMs in training: `fp32`, `bf16` (oneDNN bf16 matmuls,"
+                  + " f32 accumulation; adapters, optimizer, norms and loss stay fp32) or `auto`"
+                  + " (bf16 on executors whose CPU has AMX, else fp32)"),
           key("", "spark", Type.MAPPING, "{}", "extra `spark.*` settings for the session"),
           key(
               "",

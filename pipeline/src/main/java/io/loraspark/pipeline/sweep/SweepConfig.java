@@ -5,6 +5,7 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import io.loraspark.train.model.precision.Precision;
 import io.loraspark.train.model.quant.BaseQuant;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -31,6 +32,7 @@ import java.util.TreeSet;
  * @param spark extra Spark settings ({@code spark.*} keys) applied to the session
  * @param baseQuant how every executor stores the frozen base's projection weights
  * @param recomputeActivations whether tasks recompute each layer's activations during backward
+ * @param precision the frozen projections' GEMM precision, resolved on each executor
  */
 public record SweepConfig(
     Path source,
@@ -48,7 +50,8 @@ public record SweepConfig(
     Map<String, String> spark,
     Map<String, Object> preprocess,
     BaseQuant baseQuant,
-    boolean recomputeActivations) {
+    boolean recomputeActivations,
+    Precision precision) {
 
   /**
    * Successive halving: every adapter trains to {@code minSteps}, the best 1/eta (by eval loss)
@@ -206,6 +209,12 @@ public record SweepConfig(
       throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
     }
     boolean recompute = bool(file, root, "recompute_activations", false);
+    Precision precision;
+    try {
+      precision = Precision.parse(text(file, root, "precision", Precision.DEFAULT.key()));
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
+    }
     return new SweepConfig(
         file,
         required(file, root, "model"),
@@ -222,7 +231,8 @@ public record SweepConfig(
         spark,
         preprocess,
         baseQuant,
-        recompute);
+        recompute,
+        precision);
   }
 
   /** A copy reading its training data from {@code dataUri} (the run's own shards). */
@@ -243,7 +253,8 @@ public record SweepConfig(
         spark,
         preprocess,
         baseQuant,
-        recomputeActivations);
+        recomputeActivations,
+        precision);
   }
 
   /** A copy with the command line's overrides (null keeps the file's value). */
@@ -264,7 +275,8 @@ public record SweepConfig(
         spark,
         preprocess,
         baseQuant,
-        recomputeActivations);
+        recomputeActivations,
+        precision);
   }
 
   private static Pruning pruning(Path file, String strategy, int eta, int minSteps) {

@@ -231,7 +231,8 @@ public final class SweepRunner {
                 threadsPerTask,
                 config.checkpointEvery(),
                 config.baseQuant(),
-                config.recomputeActivations()));
+                config.recomputeActivations(),
+                config.precision()));
       }
       progress.accept(
           String.format(
@@ -687,6 +688,8 @@ public final class SweepRunner {
     run.put("data", config.data());
     run.put("adapters_per_task", config.adaptersPerTask());
     run.putPOJO("pruning", config.pruning());
+    // the setting; auto resolves per executor, each adapter's lora_spark.json has what ran
+    run.put("precision", config.precision().key());
     run.putPOJO("rungs", rungs);
     run.putPOJO("rounds", rounds);
     run.put("spark_version", spark.version());

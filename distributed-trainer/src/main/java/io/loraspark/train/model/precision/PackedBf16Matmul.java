@@ -1,0 +1,287 @@
+package io.loraspark.train.model.precision;
+
+import static org.bytedeco.dnnl.global.dnnl.*;
+
+import java.lang.ref.Reference;
+import java.util.concurrent.ConcurrentHashMap;
+import org.bytedeco.dnnl.const_dnnl_op_desc_t;
+import org.bytedeco.dnnl.dnnl_exec_arg_t;
+import org.bytedeco.dnnl.dnnl_matmul_desc_t;
+import org.bytedeco.dnnl.dnnl_memory;
+import org.bytedeco.dnnl.dnnl_memory_desc_t;
+import org.bytedeco.dnnl.dnnl_post_ops;
+import org.bytedeco.dnnl.dnnl_primitive;
+import org.bytedeco.dnnl.dnnl_primitive_attr;
+import org.bytedeco.dnnl.dnnl_primitive_desc;
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.Pointer;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * C [R, N] ← A [R, K] · B [K, N] (or C + A·B), with A converted to bf16 per call, B a frozen fp32
+ * matrix converted once into the bf16 layout oneDNN's matmul asks for ({@code format_tag_any}, then
+ * a reorder), and f32 accumulation and output. A and C are read and written in place in their ND4J
+ * buffers. One primitive per (R, accumulate), made on first use and kept; the packed B is shared by
+ * all of them, and by every thread (each thread has its own stream and bf16 scratch for A).
+ */
+final class PackedBf16Matmul {
+  /** A thread's stream, argument lists and bf16 copy of A (grown as needed). */
+  private static final class Scratch {
+    final org.bytedeco.dnnl.dnnl_stream stream = OneDnn.newStream();
+    final dnnl_exec_arg_t two = new dnnl_exec_arg_t(2);
+    final dnnl_exec_arg_t three = new dnnl_exec_arg_t(3);
+    BytePointer aBf16 = new BytePointer(0L);
+
+    BytePointer aBf16(long bytes) {
+      if (aBf16.capacity() < bytes) {
+        aBf16.close();
+        aBf16 = new BytePointer(bytes);
+      }
+      return aBf16;
+    }
+  }
+
+  /** The primitives for one row count: A's f32→bf16 reorder and the matmul. */
+  private record Shape(
+      dnnl_memory_desc_t aF32,
+      dnnl_memory_desc_t aBf16,
+      dnnl_memory_desc_t c,
+      dnnl_primitive convertA,
+      dnnl_primitive matmul,
+      String impl) {}
+
+  private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
+
+  private final long k;
+  private final long n;
+  private final dnnl_memory_desc_t packedDesc;
+  private final BytePointer packedData; // owns the packed bf16 B (64-byte aligned inside)
+  private final dnnl_memory packed;
+  private final ConcurrentHashMap<Long, Shape> shapes = new ConcurrentHashMap<>();
+
+  /**
+   * Packs B once. {@code b} is a float32 row-major array [K, N], or with {@code transposed} [N, K]
+   * read as its transpose (a projection weight W [out, in] is B = Wᵀ for the forward pass and B = W
+   * for the input gradient). {@code rows} is the R whose primitive chooses the layout; other R
+   * reuse it.
+   */
+  PackedBf16Matmul(INDArray b, boolean transposed, int rows) {
+    requireRowMajor(b, "B");
+    // oneDNN 2.5.2's reorder from a transposed (column-major) f32 source into the packed layout
+    // gave wrong products when N is not a multiple of the layout's block (e.g. 48 of 64): a
+    // row-major copy of the transpose is made first, once, and dropped after packing
+    INDArray rowMajor = transposed ? b.transpose().dup('c') : b;
+    this.k = rowMajor.rows();
+    this.n = rowMajor.columns();
+    dnnl_memory_desc_t bF32 = OneDnn.plain(k, n, dnnl_f32, n, 1);
+    dnnl_primitive_desc pd =
+        matmulDesc(
+            OneDnn.plain(rows, k, dnnl_bf16, k, 1),
+            n >= PACKED_MIN_N ? OneDnn.any(k, n, dnnl_bf16) : OneDnn.plain(k, n, dnnl_bf16, n, 1),
+            OneDnn.plain(rows, n, dnnl_f32, n, 1),
+            false);
+    try {
+      this.packedDesc = OneDnn.copy(dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0));
+      long bytes = dnnl_memory_desc_get_size(packedDesc);
+      this.packedData = new BytePointer(bytes + ALIGN);
+      this.packed = OneDnn.memory(packedDesc, aligned(packedData));
+    } finally {
+      check(dnnl_primitive_desc_destroy(pd), "dnnl_primitive_desc_destroy");
+    }
+    reorderOnce(bF32, address(rowMajor));
+    Reference.reachabilityFence(rowMajor);
+  }
+
+  private static final int ALIGN = 64;
+
+  // Below this output width B stays row-major bf16: oneDNN 2.5.2's brgemm matmul on
+  // avx512_core_bf16 returned wrong columns 32..N-1 from a packed B with 32 < N < 64 and fewer
+  // than about 40 rows (tested in PackedBf16MatmulTest); such narrow projections gain little from
+  // packing anyway.
+  static final int PACKED_MIN_N = 64;
+
+  /** The bytes the packed bf16 B takes. */
+  long packedBytes() {
+    return dnnl_memory_desc_get_size(packedDesc);
+  }
+
+  /** The implementation oneDNN runs for {@code rows} rows (builds that primitive if needed). */
+  String impl(int rows) {
+    return shape(rows, false).impl();
+  }
+
+  /**
+   * C ← A·B, or C ← C + A·B when {@code accumulate}. A: float32 [R, K], C: float32 [R, N], both
+   * row-major over one block.
+   */
+  void multiply(INDArray a, INDArray c, boolean accumulate) {
+    requireRowMajor(a, "A");
+    requireRowMajor(c, "C");
+    if (a.columns() != k || c.columns() != n || a.rows() != c.rows()) {
+      throw new IllegalArgumentException(
+          "bf16 matmul of B ["
+              + k
+              + ", "
+              + n
+              + "] cannot take A "
+              + java.util.Arrays.toString(a.shape())
+              + " into C "
+              + java.util.Arrays.toString(c.shape()));
+    }
+    int rows = a.rows();
+    Shape s = shape(rows, accumulate);
+    Scratch t = SCRATCH.get();
+    dnnl_memory aF32 = OneDnn.memory(s.aF32(), address(a));
+    dnnl_memory aBf16 = OneDnn.memory(s.aBf16(), t.aBf16(rows * k * 2));
+    dnnl_memory cF32 = OneDnn.memory(s.c(), address(c));
+    try {
+      OmpThreads.run(
+          () -> {
+            execute(t, s.convertA(), t.two, DNNL_ARG_FROM, aF32, DNNL_ARG_TO, aBf16);
+            t.three.position(0).arg(DNNL_ARG_SRC).memory(aBf16);
+            t.three.position(1).arg(DNNL_ARG_WEIGHTS).memory(packed);
+            t.three.position(2).arg(DNNL_ARG_DST).memory(cF32);
+            check(
+                dnnl_primitive_execute(s.matmul(), t.stream, 3, t.three.position(0)),
+                "matmul execute");
+            check(dnnl_stream_wait(t.stream), "dnnl_stream_wait");
+          });
+    } finally {
+      dnnl_memory_destroy(aF32);
+      dnnl_memory_destroy(aBf16);
+      dnnl_memory_destroy(cF32);
+      Reference.reachabilityFence(a);
+      Reference.reachabilityFence(c);
+    }
+  }
+
+  private Shape shape(int rows, boolean accumulate) {
+    return shapes.computeIfAbsent(
+        rows * 2L + (accumulate ? 1 : 0), key -> newShape(rows, accumulate));
+  }
+
+  private Shape newShape(int rows, boolean accumulate) {
+    dnnl_memory_desc_t aF32 = OneDnn.plain(rows, k, dnnl_f32, k, 1);
+    dnnl_memory_desc_t aBf16 = OneDnn.plain(rows, k, dnnl_bf16, k, 1);
+    dnnl_memory_desc_t c = OneDnn.plain(rows, n, dnnl_f32, n, 1);
+    dnnl_primitive_desc convert = new dnnl_primitive_desc();
+    check(
+        dnnl_reorder_primitive_desc_create(
+            convert, aF32, OneDnn.engine(), aBf16, OneDnn.engine(), null),
+        "reorder A to bf16");
+    dnnl_primitive_desc pd = matmulDesc(aBf16, packedDesc, c, accumulate);
+    try {
+      return new Shape(
+          aF32, aBf16, c, OneDnn.primitive(convert), OneDnn.primitive(pd), OneDnn.implName(pd));
+    } finally {
+      dnnl_primitive_desc_destroy(convert);
+      dnnl_primitive_desc_destroy(pd);
+    }
+  }
+
+  /** A matmul descriptor; with {@code accumulate}, a sum post-op adds the old C. */
+  private static dnnl_primitive_desc matmulDesc(
+      dnnl_memory_desc_t a, dnnl_memory_desc_t b, dnnl_memory_desc_t c, boolean accumulate) {
+    dnnl_matmul_desc_t desc = new dnnl_matmul_desc_t();
+    check(dnnl_matmul_desc_init(desc, a, b, null, c), "dnnl_matmul_desc_init");
+    dnnl_primitive_attr attr = new dnnl_primitive_attr();
+    check(dnnl_primitive_attr_create(attr), "dnnl_primitive_attr_create");
+    dnnl_post_ops ops = new dnnl_post_ops();
+    try {
+      if (accumulate) {
+        check(dnnl_post_ops_create(ops), "dnnl_post_ops_create");
+        check(dnnl_post_ops_append_sum(ops, 1f), "dnnl_post_ops_append_sum");
+        check(dnnl_primitive_attr_set_post_ops(attr, ops), "dnnl_primitive_attr_set_post_ops");
+      }
+      dnnl_primitive_desc pd = new dnnl_primitive_desc();
+      int status =
+          dnnl_primitive_desc_create(
+              pd, new const_dnnl_op_desc_t(desc), attr, OneDnn.engine(), null);
+      if (status == dnnl_unimplemented) {
+        throw new IllegalStateException(
+            "oneDNN has no bf16 matmul for this CPU (effective ISA "
+                + OneDnn.probe().isaName()
+                + ")");
+      }
+      check(status, "bf16 matmul primitive descriptor");
+      return pd;
+    } finally {
+      if (accumulate) {
+        dnnl_post_ops_destroy(ops);
+      }
+      dnnl_primitive_attr_destroy(attr);
+    }
+  }
+
+  private void reorderOnce(dnnl_memory_desc_t bF32, Pointer b) {
+    dnnl_primitive_desc pd = new dnnl_primitive_desc();
+    check(
+        dnnl_reorder_primitive_desc_create(
+            pd, bF32, OneDnn.engine(), packedDesc, OneDnn.engine(), null),
+        "reorder B to packed bf16");
+    dnnl_primitive reorder = OneDnn.primitive(pd);
+    dnnl_memory from = OneDnn.memory(bF32, b);
+    try {
+      Scratch t = SCRATCH.get();
+      OmpThreads.run(() -> execute(t, reorder, t.two, DNNL_ARG_FROM, from, DNNL_ARG_TO, packed));
+    } finally {
+      dnnl_memory_destroy(from);
+      dnnl_primitive_destroy(reorder);
+      dnnl_primitive_desc_destroy(pd);
+    }
+  }
+
+  private static void execute(
+      Scratch t,
+      dnnl_primitive p,
+      dnnl_exec_arg_t args,
+      int k0,
+      dnnl_memory m0,
+      int k1,
+      dnnl_memory m1) {
+    args.position(0).arg(k0).memory(m0);
+    args.position(1).arg(k1).memory(m1);
+    check(dnnl_primitive_execute(p, t.stream, 2, args.position(0)), "reorder execute");
+    check(dnnl_stream_wait(t.stream), "dnnl_stream_wait");
+  }
+
+  private static void check(int status, String call) {
+    OneDnn.check(status, call);
+  }
+
+  private static void requireRowMajor(INDArray x, String name) {
+    if (x.rank() != 2
+        || x.dataType() != DataType.FLOAT
+        || (x.columns() > 1 && x.stride(1) != 1)
+        || (x.rows() > 1 && x.stride(0) != x.columns())) {
+      throw new IllegalArgumentException(
+          "bf16 matmul needs "
+              + name
+              + " as a row-major float32 matrix but got "
+              + x.dataType()
+              + " "
+              + java.util.Arrays.toString(x.shape())
+              + " strides "
+              + java.util.Arrays.toString(x.stride()));
+    }
+  }
+
+  /** The native address of x's first element (x must stay reachable while it is used). */
+  private static Pointer address(INDArray x) {
+    return at(x.data().address() + x.offset() * Float.BYTES);
+  }
+
+  private static Pointer aligned(BytePointer raw) {
+    long start = raw.address();
+    return at(start + ((ALIGN - (start & (ALIGN - 1))) & (ALIGN - 1)));
+  }
+
+  private static Pointer at(long where) {
+    return new Pointer() {
+      {
+        address = where; // the field: a captured local of the same name would be shadowed by it
+      }
+    };
+  }
+}

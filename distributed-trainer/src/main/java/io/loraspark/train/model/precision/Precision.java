@@ -1,0 +1,101 @@
+package io.loraspark.train.model.precision;
+
+import io.loraspark.train.model.Transformer;
+import java.util.Arrays;
+import java.util.Locale;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The precision of the frozen projections' GEMMs in training: {@code fp32}; {@code bf16} (oneDNN
+ * bf16 matmuls with f32 accumulation, everything else fp32); or {@code auto}, resolved per executor
+ * by {@link #resolve}: bf16 only where oneDNN's effective ISA has AMX, since without AMX
+ * (AVX512_BF16 alone) bf16 measured slower than fp32.
+ */
+public enum Precision {
+  FP32("fp32"),
+  BF16("bf16"),
+  AUTO("auto");
+
+  private static final Logger LOG = LoggerFactory.getLogger(Precision.class);
+  private static final AtomicBoolean FALLBACK_TOLD = new AtomicBoolean();
+
+  /** The default for training, sweeps and bench. */
+  public static final Precision DEFAULT = AUTO;
+
+  private final String key;
+
+  Precision(String key) {
+    this.key = key;
+  }
+
+  /** The name in configs, flags and outputs. */
+  public String key() {
+    return key;
+  }
+
+  /**
+   * @throws IllegalArgumentException naming the valid values
+   */
+  public static Precision parse(String name) {
+    String n = name == null ? "" : name.trim().toLowerCase(Locale.ROOT);
+    for (Precision p : values()) {
+      if (p.key.equals(n)) {
+        return p;
+      }
+    }
+    throw new IllegalArgumentException(
+        "unknown precision '"
+            + name
+            + "'; valid: "
+            + String.join(", ", Arrays.stream(values()).map(Precision::key).toList()));
+  }
+
+  /**
+   * Resolves this setting with this JVM's oneDNN (loading it if needed); when auto falls back to
+   * fp32 because oneDNN did not load, says so once per JVM (a WARN line).
+   */
+  public Precision resolve() {
+    OneDnn.Probe probe = OneDnn.probe();
+    if (this == AUTO && !probe.loaded() && !FALLBACK_TOLD.getAndSet(true)) {
+      LOG.warn("precision auto: oneDNN did not load ({}), training in fp32", probe.failure());
+    }
+    return resolve(probe);
+  }
+
+  /**
+   * Resolves this setting for what {@code probe} found: fp32 and bf16 stay, auto becomes bf16 only
+   * with AMX. Never returns auto.
+   *
+   * @throws IllegalStateException for bf16 when oneDNN did not load
+   */
+  public Precision resolve(OneDnn.Probe probe) {
+    return switch (this) {
+      case FP32 -> FP32;
+      case AUTO -> probe.amx() ? BF16 : FP32;
+      case BF16 -> {
+        if (!probe.loaded()) {
+          throw new IllegalStateException(
+              "precision bf16 needs oneDNN, which did not load: " + probe.failure());
+        }
+        yield BF16;
+      }
+    };
+  }
+
+  /**
+   * {@code model} with its frozen projections' GEMMs in this precision, resolved in this JVM: the
+   * model itself for fp32, its bf16 twin (weights packed once per JVM) for bf16. Auto stays fp32 on
+   * a quantized base, whose weights are dequantised per GEMM.
+   *
+   * @throws IllegalArgumentException for bf16 on a quantized or non-float32 base
+   * @throws IllegalStateException for bf16 when oneDNN did not load
+   */
+  public Transformer apply(Transformer model) {
+    if (this == AUTO && model.weights().quantized() != null) {
+      return model;
+    }
+    return resolve() == BF16 ? Bf16Gemms.apply(model) : model;
+  }
+}
