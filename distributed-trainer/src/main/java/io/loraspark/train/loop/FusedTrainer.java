@@ -233,7 +233,7 @@ public final class FusedTrainer {
           new TrainedAdapter(
               s.spec,
               s.weights,
-              s.failure.isEmpty() ? "ok" : "failed",
+              AdapterStatus.of(s.failure),
               s.failure,
               s.step,
               trainLoss,

@@ -1,5 +1,6 @@
 package io.loraspark.train.lora;
 
+import io.loraspark.train.loop.AdapterStatus;
 import static io.loraspark.train.model.TestModels.rows;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
@@ -118,7 +119,7 @@ class LoraFamilyTrainingTest {
    * it).
    */
   static void assertMatchesAlone(AdapterSpec s, TrainedAdapter fused, TrainedAdapter alone) {
-    assertThat(fused.status()).as(s.id()).isEqualTo("ok");
+    assertThat(fused.status()).as(s.id()).isEqualTo(AdapterStatus.OK);
     assertThat(maxRelDiff(fused.weights(), alone.weights()))
         .as("adapter %s", s.id())
         .isLessThan(1e-9);

@@ -8,6 +8,7 @@ import io.loraspark.train.loop.AdapterSpec;
 import io.loraspark.train.loop.FusedTrainer;
 import io.loraspark.train.loop.StepMetrics;
 import io.loraspark.train.loop.TrainConfig;
+import io.loraspark.train.loop.AdapterStatus;
 import io.loraspark.train.loop.TrainedAdapter;
 import io.loraspark.train.lora.LoraConfig;
 import io.loraspark.train.lora.LoraMerge;
@@ -253,7 +254,7 @@ final class TrainCommand implements Callable<Integer> {
     writeOutputs(result);
     ObjectNode out = ScoreInput.STRICT.createObjectNode();
     out.put("adapter", output.toString());
-    out.put("status", result.status());
+    out.put("status", result.status().fileName());
     if (!result.failure().isEmpty()) {
       out.put("failure", result.failure());
     }
@@ -267,7 +268,7 @@ final class TrainCommand implements Callable<Integer> {
       out.put("merged", output.resolve(MERGED).toString());
     }
     spec.commandLine().getOut().println(out);
-    return result.status().equals("ok") ? Main.OK : Main.FAILURE;
+    return result.status() == AdapterStatus.OK ? Main.OK : Main.FAILURE;
   }
 
   /** Checkpoints live beside the exported adapter, as Hugging Face's Trainer keeps them. */

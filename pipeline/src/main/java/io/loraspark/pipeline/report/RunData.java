@@ -4,6 +4,7 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import io.loraspark.train.loop.AdapterStatus;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
@@ -68,8 +69,8 @@ public record RunData(Path dir, JsonNode run, List<Row> board, Map<String, List<
       return cells.get("adapter_id");
     }
 
-    public String status() {
-      return cells.get("status");
+    public AdapterStatus status() {
+      return AdapterStatus.parse(cells.get("status"));
     }
   }
 
@@ -103,6 +104,11 @@ public record RunData(Path dir, JsonNode run, List<Row> board, Map<String, List<
         throw new IllegalArgumentException(
             boardFile + ": row " + (i + 2) + " has no adapter_id or status");
       }
+      try {
+        AdapterStatus.parse(m.get("status"));
+      } catch (IllegalArgumentException e) {
+        throw new IllegalArgumentException(boardFile + ": row " + (i + 2) + ": " + e.getMessage());
+      }
       rows.add(new Row(board.header(), m));
     }
     return new RunData(dir, run, List.copyOf(rows), curves(dir.resolve(METRICS)));
@@ -124,8 +130,8 @@ public record RunData(Path dir, JsonNode run, List<Row> board, Map<String, List<
   }
 
   /** Rows with the given status, in leaderboard order. */
-  public List<Row> withStatus(String status) {
-    return board.stream().filter(r -> status.equals(r.status())).toList();
+  public List<Row> withStatus(AdapterStatus status) {
+    return board.stream().filter(r -> r.status() == status).toList();
   }
 
   private static Map<String, List<Point>> curves(Path file) {

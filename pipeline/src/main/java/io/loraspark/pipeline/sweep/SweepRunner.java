@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.loraspark.pipeline.progress.ProgressBar;
 import io.loraspark.pipeline.progress.SparkProgress;
 import io.loraspark.train.io.AtomicFiles;
+import io.loraspark.train.loop.AdapterStatus;
 import io.loraspark.train.loop.StepMetrics;
 import io.loraspark.train.spark.AdapterOutcome;
 import io.loraspark.train.spark.GroupTask;
@@ -47,7 +48,7 @@ public final class SweepRunner {
   public record Entry(
       SweepPlan.Planned planned,
       AdapterOutcome outcome,
-      String status,
+      AdapterStatus status,
       int round,
       List<AdapterOutcome> replicas) {
     public String id() {
@@ -78,13 +79,13 @@ public final class SweepRunner {
       return reps.get(0);
     }
     for (AdapterOutcome r : reps) {
-      if (r == null || !r.status().equals("ok")) {
+      if (r == null || r.status() != AdapterStatus.OK) {
         String why = r == null ? "a replica did not report" : r.adapterId() + ": " + r.failure();
         AdapterOutcome first =
             reps.stream().filter(java.util.Objects::nonNull).findFirst().orElse(null);
         return new AdapterOutcome(
             p.spec().id(),
-            "failed",
+            AdapterStatus.FAILED,
             why,
             first == null ? 0 : first.steps(),
             Double.NaN,
@@ -108,7 +109,7 @@ public final class SweepRunner {
     AdapterOutcome r0 = reps.get(0);
     return new AdapterOutcome(
         p.spec().id(),
-        "ok",
+        AdapterStatus.OK,
         "",
         r0.steps(),
         train,
@@ -196,7 +197,7 @@ public final class SweepRunner {
     AtomicFiles.createDirectories(runDir);
     Map<String, Entry> entries = new LinkedHashMap<>();
     for (SweepPlan.Planned p : plan) {
-      entries.put(p.spec().id(), new Entry(p, null, "pending", 0, List.of()));
+      entries.put(p.spec().id(), new Entry(p, null, AdapterStatus.FAILED, 0, List.of()));
     }
     List<Integer> rungs = rungs(config.pruning(), plan);
     checkMemory(spark, config, plan, model, data, threadsPerTask, progress);
@@ -275,7 +276,7 @@ public final class SweepRunner {
       List<Entry> alive =
           survivors.stream()
               .map(p -> entries.get(p.spec().id()))
-              .filter(e -> e.status().equals("ok"))
+              .filter(e -> e.status() == AdapterStatus.OK)
               .sorted(order())
               .toList();
       int keep =
@@ -288,7 +289,7 @@ public final class SweepRunner {
           next.add(e.planned());
         } else {
           entries.put(
-              e.id(), new Entry(e.planned(), e.outcome(), "pruned", round + 1, e.replicas()));
+              e.id(), new Entry(e.planned(), e.outcome(), AdapterStatus.PRUNED, round + 1, e.replicas()));
         }
       }
       Map<String, Object> r = new LinkedHashMap<>();
@@ -313,7 +314,7 @@ public final class SweepRunner {
     aggregateReplicas(entries, model, config.baseQuant(), data, runDir, progress);
     List<Entry> board = new ArrayList<>(entries.values());
     board.sort(
-        Comparator.comparingInt((Entry e) -> statusOrder(e.status())).thenComparing(order()));
+        Comparator.comparing(Entry::status).thenComparing(order()));
     writeOutputs(spark, config, runDir, runId, board, rounds, rungs, wall, start);
     Path html = io.loraspark.pipeline.report.RunReport.write(runDir);
     progress.accept("sweep report: " + html);
@@ -386,7 +387,7 @@ public final class SweepRunner {
       Consumer<String> progress) {
     for (Entry e : List.copyOf(entries.values())) {
       SweepPlan.Planned p = e.planned();
-      if (p.replicas() == 1 || !e.status().equals("ok")) {
+      if (p.replicas() == 1 || e.status() != AdapterStatus.OK) {
         continue;
       }
       io.loraspark.train.model.Transformer t =
@@ -438,7 +439,7 @@ public final class SweepRunner {
               p,
               new AdapterOutcome(
                   o.adapterId(),
-                  "ok",
+                  AdapterStatus.OK,
                   "",
                   o.steps(),
                   o.trainLoss(),
@@ -450,7 +451,7 @@ public final class SweepRunner {
                   dir.toString(),
                   0,
                   o.wallSeconds()),
-              "ok",
+              AdapterStatus.OK,
               e.round(),
               e.replicas()));
     }
@@ -596,14 +597,6 @@ public final class SweepRunner {
         .thenComparing(Entry::id);
   }
 
-  private static int statusOrder(String status) {
-    return switch (status) {
-      case "ok" -> 0;
-      case "pruned" -> 1;
-      default -> 2;
-    };
-  }
-
   private static void writeOutputs(
       SparkSession spark,
       SweepConfig config,
@@ -630,7 +623,7 @@ public final class SweepRunner {
         s.get("lora_rank"),
         s.get("lr_ratio"),
         o == null || Double.isNaN(o.evalLoss()) ? null : o.evalLoss(),
-        o == null ? "failed" : e.status(),
+        (o == null ? AdapterStatus.FAILED : e.status()).fileName(),
         s.get("lr"),
         s.get("alpha"),
         s.get("targets"),
@@ -639,10 +632,10 @@ public final class SweepRunner {
         o == null || Double.isNaN(o.baseEvalLoss()) ? null : o.baseEvalLoss(),
         o == null ? 0L : o.trainableParams(),
         o == null ? null : o.tokensPerSecond(),
-        e.status().equals("pruned") ? e.round() : null,
+        e.status() == AdapterStatus.PRUNED ? e.round() : null,
         o == null ? "never ran" : (o.failure().isEmpty() ? null : o.failure()),
         o == null || Double.isNaN(o.evalLoss()) ? null : Math.exp(o.evalLoss()),
-        e.status().equals("pruned") ? rungs.get(e.round() - 1) : null,
+        e.status() == AdapterStatus.PRUNED ? rungs.get(e.round() - 1) : null,
         wall.getOrDefault(e.id(), 0.0)
       };
       rows.add(RowFactory.create(v));
@@ -674,7 +667,7 @@ public final class SweepRunner {
     writeParquet(spark, rows, LEADERBOARD, runDir.resolve("leaderboard.parquet"));
     writeParquet(spark, metricRows, METRICS, runDir.resolve("metrics"));
     Entry best = board.isEmpty() ? null : board.get(0);
-    if (best != null && best.status().equals("ok")) {
+    if (best != null && best.status() == AdapterStatus.OK) {
       copyDir(Path.of(best.outcome().adapterDir()), runDir.resolve("best"));
     }
     ObjectMapper json = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
@@ -698,7 +691,7 @@ public final class SweepRunner {
     for (Entry e : board) {
       ObjectNode a = adapters.addObject();
       a.put("adapter_id", e.id());
-      a.put("status", e.status());
+      a.put("status", e.status().fileName());
       a.putPOJO("settings", e.planned().settings());
     }
     try {

@@ -1,5 +1,6 @@
 package io.loraspark.pipeline.ml;
 
+import io.loraspark.train.loop.AdapterStatus;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
@@ -140,7 +141,7 @@ class LoraEstimatorTest {
               "grid point %d (rank %d, lr_ratio %s): loss on its training rows",
               i, m.getRank(), m.getLrRatio())
           .isLessThan(baseLoss);
-      assertThat(m.summary().status()).isEqualTo("ok");
+      assertThat(m.summary().status()).isEqualTo(AdapterStatus.OK);
       assertThat(m.summary().steps()).isEqualTo(10);
     }
   }
