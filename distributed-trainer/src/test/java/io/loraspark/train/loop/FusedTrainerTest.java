@@ -138,7 +138,8 @@ class FusedTrainerTest {
     assertThatThrownBy(other::resume)
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("step-000002")
-        .hasMessageContaining("another adapter configuration");
+        .hasMessageContaining("another adapter configuration")
+        .hasMessageContaining("lr_ratio 4.0 → 8.0");
   }
 
   /** A diverging adapter is stopped and marked failed; the others in the same fused step go on. */

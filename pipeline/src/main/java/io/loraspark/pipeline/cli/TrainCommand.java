@@ -247,7 +247,7 @@ final class TrainCommand implements Callable<Integer> {
         new FusedTrainer(transformer, List.of(adapter), trainRows, evalRows, 0)
             .checkpointing(checkpoints, checkpointEvery, saveTotalLimit)
             .recomputingActivations(recomputeActivations);
-    if (trainer.resume() > 0 && !quiet) {
+    if (trainer.resume(note -> err.println("train: " + note)) > 0 && !quiet) {
       err.println("train: resumed from the last checkpoint under " + checkpoints);
     }
     TrainedAdapter result = trainer.run(m -> progress(err, m)).get(0);
