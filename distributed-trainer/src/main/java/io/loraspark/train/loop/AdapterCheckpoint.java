@@ -167,10 +167,10 @@ final class AdapterCheckpoint {
 
   /**
    * Restores the newest intact checkpoint of {@code adapterId} under {@code root} into {@code
-   * weights} and {@code optimizer}. A checkpoint whose key has another format is reported to
-   * {@code notes} in one line: a format-1 key that still matches (the same settings, records
-   * unchanged) is resumed; any other is discarded (the adapter's checkpoints are deleted) and the
-   * adapter trains from step 0.
+   * weights} and {@code optimizer}. A checkpoint whose key has another format is reported to {@code
+   * notes} in one line: a format-1 key that still matches (the same settings, records unchanged) is
+   * resumed; any other is discarded (the adapter's checkpoints are deleted) and the adapter trains
+   * from step 0.
    *
    * @param legacy the format-1 hash of this training ({@link AdapterKey#legacyHash})
    * @return empty when there is no checkpoint (or none intact, or none of a usable format)
@@ -255,7 +255,10 @@ final class AdapterCheckpoint {
         return true;
       }
       Map<String, String> fields = new LinkedHashMap<>();
-      state.path("key").fields().forEachRemaining(e -> fields.put(e.getKey(), e.getValue().asText()));
+      state
+          .path("key")
+          .fields()
+          .forEachRemaining(e -> fields.put(e.getKey(), e.getValue().asText()));
       throw new IllegalArgumentException(
           dir
               + ": checkpoint was written for another adapter configuration or other training"

@@ -19,14 +19,14 @@ import java.util.Objects;
  * hashed with a format version, so that adding a field to a settings record does not silently
  * invalidate every checkpoint, as hashing the records' {@code toString()} (format 1) did.
  *
- * <p>Format {@value #VERSION}: SHA-256 of the line {@code lora-spark adapter key v2} followed by one
- * {@code name=value} line per field, in this order: the adapter ({@code method rank alpha dropout
- * targets rslora}, {@code selection} only when the adapter does not cover every layer), its
+ * <p>Format {@value #VERSION}: SHA-256 of the line {@code lora-spark adapter key v2} followed by
+ * one {@code name=value} line per field, in this order: the adapter ({@code method rank alpha
+ * dropout targets rslora}, {@code selection} only when the adapter does not cover every layer), its
  * training ({@code steps batch_size grad_accum lr lr_ratio weight_decay warmup_steps schedule
- * max_grad_norm eval_every seed}), the base model's shape ({@code model.architecture} …
- * {@code model.eos_token_id}, the config.json names) and {@code data} (a hash of the train and eval
- * token rows). Numbers are written as Java writes them ({@link Double#toString}), names in their
- * file spelling. The adapter id is not a field: it is the checkpoint's directory.
+ * max_grad_norm eval_every seed}), the base model's shape ({@code model.architecture} … {@code
+ * model.eos_token_id}, the config.json names) and {@code data} (a hash of the train and eval token
+ * rows). Numbers are written as Java writes them ({@link Double#toString}), names in their file
+ * spelling. The adapter id is not a field: it is the checkpoint's directory.
  *
  * <p>Adding a setting: append it with {@link Builder#putUnlessDefault}, so that adapters which keep
  * its default keep their key (old checkpoints resume); a setting whose meaning changes for existing
@@ -136,7 +136,8 @@ public record AdapterKey(Map<String, String> fields) {
     return out;
   }
 
-  static String sha256Hex(String s) {
+  /** The SHA-256 of {@code s}'s UTF-8 bytes, as 64 hex digits. */
+  public static String sha256Hex(String s) {
     try {
       byte[] d = MessageDigest.getInstance("SHA-256").digest(s.getBytes(StandardCharsets.UTF_8));
       return HexFormat.of().formatHex(d);

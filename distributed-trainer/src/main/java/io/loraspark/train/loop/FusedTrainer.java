@@ -31,8 +31,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * <p>Use: {@code new FusedTrainer(...) → run(listener) → List<TrainedAdapter>}, once.
  */
 public final class FusedTrainer {
-  private static final org.slf4j.Logger LOG =
-      org.slf4j.LoggerFactory.getLogger(FusedTrainer.class);
+  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(FusedTrainer.class);
   private final Transformer model;
   private final List<TokenRow> eval;
   private final int padId;
@@ -147,7 +146,7 @@ public final class FusedTrainer {
               spec.train().seed(),
               model.weights().embed().dataType());
       State st = new State(spec, w, train);
-      st.dataFingerprint = prints.computeIfAbsent(train, t -> fingerprint(t, this.eval));
+      st.dataFingerprint = prints.computeIfAbsent(train, t -> dataFingerprint(t, this.eval));
       states.add(st);
     }
   }
@@ -368,13 +367,7 @@ public final class FusedTrainer {
 
   private void checkpoint(State s) {
     AdapterCheckpoint.write(
-        checkpointRoot,
-        s.spec.id(),
-        key(s),
-        s.progress(),
-        s.weights,
-        s.optimizer,
-        checkpointKeep);
+        checkpointRoot, s.spec.id(), key(s), s.progress(), s.weights, s.optimizer, checkpointKeep);
   }
 
   private boolean active(State s) {
@@ -386,7 +379,11 @@ public final class FusedTrainer {
     return AdapterKey.of(s.spec, model.config(), s.dataFingerprint);
   }
 
-  private static String fingerprint(List<TokenRow> train, List<TokenRow> eval) {
+  /**
+   * A hash of training and eval token rows (sizes, then each row's ids and labels, in order): the
+   * {@code data} field of {@link AdapterKey} and a run's data provenance.
+   */
+  public static String dataFingerprint(List<TokenRow> train, List<TokenRow> eval) {
     long h = 1;
     for (List<TokenRow> rows : List.of(train, eval)) {
       h = h * 1_000_003 + rows.size();

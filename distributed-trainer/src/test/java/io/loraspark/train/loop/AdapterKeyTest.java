@@ -76,8 +76,7 @@ class AdapterKeyTest {
 
   /** Today's checkpoints (format 1, records' text) keep working for an in-place upgrade. */
   @Test
-  void aFormat1CheckpointOfTheSameSettingsResumesWithOneNote(@TempDir Path dir)
-      throws IOException {
+  void aFormat1CheckpointOfTheSameSettingsResumesWithOneNote(@TempDir Path dir) throws IOException {
     Transformer m = data.model(DataType.FLOAT);
     AdapterSpec spec = spec("a", 8);
     TrainedAdapter whole = data.trainer(m, List.of(spec)).run(x -> {}).get(0);
@@ -127,8 +126,7 @@ class AdapterKeyTest {
   }
 
   @Test
-  void aCheckpointOfAnUnknownKeyFormatIsRetrainedWithOneNote(@TempDir Path dir)
-      throws IOException {
+  void aCheckpointOfAnUnknownKeyFormatIsRetrainedWithOneNote(@TempDir Path dir) throws IOException {
     Transformer m = data.model(DataType.FLOAT);
     AdapterSpec spec = spec("a", 4);
     Path ckpt = dir.resolve("ckpt");
@@ -139,8 +137,7 @@ class AdapterKeyTest {
     Files.writeString(state, JSON.writeValueAsString(n));
 
     List<String> notes = new ArrayList<>();
-    assertThat(
-            data.trainer(m, List.of(spec)).checkpointing(ckpt, 0, 1).resume(notes::add))
+    assertThat(data.trainer(m, List.of(spec)).checkpointing(ckpt, 0, 1).resume(notes::add))
         .isZero();
     assertThat(notes)
         .singleElement()

@@ -1,11 +1,11 @@
 package io.loraspark.train.lora;
 
-import io.loraspark.train.loop.AdapterStatus;
 import static io.loraspark.train.model.TestModels.rows;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
 import io.loraspark.train.loop.AdapterSpec;
+import io.loraspark.train.loop.AdapterStatus;
 import io.loraspark.train.loop.TrainedAdapter;
 import io.loraspark.train.loop.TrainingFixture;
 import io.loraspark.train.model.Transformer;

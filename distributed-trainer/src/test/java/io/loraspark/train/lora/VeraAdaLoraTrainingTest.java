@@ -1,6 +1,5 @@
 package io.loraspark.train.lora;
 
-import io.loraspark.train.loop.AdapterStatus;
 import static io.loraspark.train.lora.LoraFamilyTrainingTest.assertSameTrainableBits;
 import static io.loraspark.train.lora.LoraFamilyTrainingTest.fusedEqualEachAlone;
 import static io.loraspark.train.lora.LoraFamilyTrainingTest.spec;
@@ -9,6 +8,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
 import io.loraspark.train.loop.AdapterSpec;
+import io.loraspark.train.loop.AdapterStatus;
 import io.loraspark.train.loop.TrainedAdapter;
 import io.loraspark.train.loop.TrainingFixture;
 import io.loraspark.train.model.CheckpointLoader;

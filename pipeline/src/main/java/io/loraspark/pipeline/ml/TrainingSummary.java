@@ -6,8 +6,8 @@ import java.io.Serializable;
 /**
  * How a {@link LoraAdapterModel}'s adapter was trained, as the training task reported it.
  *
- * @param status OK, or FAILED when a non-finite loss or gradient stopped training (the adapter
- *     then holds the weights of the last good step)
+ * @param status OK, or FAILED when a non-finite loss or gradient stopped training (the adapter then
+ *     holds the weights of the last good step)
  * @param failure the step and reason when failed, else empty
  * @param steps optimizer steps done
  * @param trainLoss mean training loss of the last step (nats per token)

@@ -1,6 +1,5 @@
 package io.loraspark.pipeline.ml;
 
-import io.loraspark.train.loop.AdapterStatus;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
@@ -9,6 +8,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.loraspark.pipeline.cli.Main;
+import io.loraspark.train.loop.AdapterStatus;
 import io.loraspark.train.loop.Evaluator;
 import io.loraspark.train.lora.LoraWeights;
 import io.loraspark.train.lora.PeftAdapter;
