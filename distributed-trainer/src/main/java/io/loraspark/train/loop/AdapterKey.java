@@ -3,6 +3,7 @@ package io.loraspark.train.loop;
 import io.loraspark.train.lora.LoraConfig;
 import io.loraspark.train.lora.ModuleSelection;
 import io.loraspark.train.model.ModelConfig;
+import io.loraspark.train.model.Projection;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -64,7 +65,7 @@ public record AdapterKey(Map<String, String> fields) {
         .put("rank", l.rank())
         .put("alpha", l.alpha())
         .put("dropout", l.dropout())
-        .put("targets", l.targets().toString())
+        .put("targets", String.join(",", l.targets().stream().map(Projection::shortName).toList()))
         .put("rslora", l.rsLora())
         .putUnlessDefault("selection", l.selection(), ModuleSelection.ALL);
     return b.put("steps", t.steps())

@@ -64,7 +64,10 @@ final class RunRecord {
     run.put("spark_master", spark.sparkContext().master());
     run.put("java_version", System.getProperty("java.version"));
     run.put("lora_spark_version", r.provenance().version());
-    run.set("provenance", JSON.valueToTree(r.provenance()));
+    ObjectNode provenance = run.putObject("provenance");
+    provenance.put("base_model_sha256", r.provenance().baseModelSha256());
+    provenance.put("data_fingerprint", r.provenance().dataFingerprint());
+    provenance.put("lora_spark_version", r.provenance().version());
     ArrayNode adapters = run.putArray("adapters");
     for (SweepRunner.Entry e : r.board()) {
       ObjectNode a = adapters.addObject();
