@@ -4,6 +4,7 @@ import io.loraspark.train.lora.LoraConfig;
 import io.loraspark.train.lora.ModuleSelection;
 import io.loraspark.train.model.ModelConfig;
 import io.loraspark.train.model.Projection;
+import io.loraspark.train.model.TokenRow;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -135,6 +136,22 @@ public record AdapterKey(Map<String, String> fields) {
           }
         });
     return out;
+  }
+
+  /**
+   * A hash of training and eval token rows (sizes, then each row's ids and labels, in order): the
+   * {@code data} field of a key and a run's data provenance.
+   */
+  public static String dataFingerprint(List<TokenRow> train, List<TokenRow> eval) {
+    long h = 1;
+    for (List<TokenRow> rows : List.of(train, eval)) {
+      h = h * 1_000_003 + rows.size();
+      for (TokenRow r : rows) {
+        h = h * 31 + java.util.Arrays.hashCode(r.inputIds());
+        h = h * 31 + java.util.Arrays.hashCode(r.labels());
+      }
+    }
+    return Long.toHexString(h);
   }
 
   /** The SHA-256 of {@code s}'s UTF-8 bytes, as 64 hex digits. */

@@ -146,7 +146,8 @@ public final class FusedTrainer {
               spec.train().seed(),
               model.weights().embed().dataType());
       State st = new State(spec, w, train);
-      st.dataFingerprint = prints.computeIfAbsent(train, t -> dataFingerprint(t, this.eval));
+      st.dataFingerprint =
+          prints.computeIfAbsent(train, t -> AdapterKey.dataFingerprint(t, this.eval));
       states.add(st);
     }
   }
@@ -377,22 +378,6 @@ public final class FusedTrainer {
   /** What a checkpoint is valid for: the adapter's settings, the model shape and the data. */
   private AdapterKey key(State s) {
     return AdapterKey.of(s.spec, model.config(), s.dataFingerprint);
-  }
-
-  /**
-   * A hash of training and eval token rows (sizes, then each row's ids and labels, in order): the
-   * {@code data} field of {@link AdapterKey} and a run's data provenance.
-   */
-  public static String dataFingerprint(List<TokenRow> train, List<TokenRow> eval) {
-    long h = 1;
-    for (List<TokenRow> rows : List.of(train, eval)) {
-      h = h * 1_000_003 + rows.size();
-      for (TokenRow r : rows) {
-        h = h * 31 + java.util.Arrays.hashCode(r.inputIds());
-        h = h * 31 + java.util.Arrays.hashCode(r.labels());
-      }
-    }
-    return Long.toHexString(h);
   }
 
   private double evalLoss(Adapters adapters) {

@@ -3,13 +3,10 @@ package io.loraspark.pipeline.sweep;
 import io.loraspark.pipeline.progress.ProgressBar;
 import io.loraspark.pipeline.progress.SparkProgress;
 import io.loraspark.pipeline.report.RunReport;
-import io.loraspark.train.data.TokenLimits;
 import io.loraspark.train.io.AtomicFiles;
+import io.loraspark.train.loop.AdapterKey;
 import io.loraspark.train.loop.AdapterSpec;
 import io.loraspark.train.loop.AdapterStatus;
-import io.loraspark.train.loop.FusedTrainer;
-import io.loraspark.train.model.ModelConfig;
-import io.loraspark.train.model.TokenRow;
 import io.loraspark.train.spark.AdapterOutcome;
 import io.loraspark.train.spark.BaseModelCache;
 import io.loraspark.train.spark.GroupTask;
@@ -25,7 +22,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.OptionalLong;
 import java.util.function.Consumer;
 import java.util.stream.Stream;
 import org.apache.spark.api.java.JavaSparkContext;
@@ -33,7 +29,7 @@ import org.apache.spark.sql.SparkSession;
 import org.apache.spark.util.LongAccumulator;
 
 /**
- * Runs a sweep on Spark, in stages: plan ({@link SweepPlan}), check memory ({@link MemoryPlan}),
+ * Runs a sweep on Spark, in stages: plan ({@link SweepPlan}), check memory ({@link MemoryCheck}),
  * then per rung of {@link SuccessiveHalving} a round (adapters grouped {@code adapters_per_task} to
  * an ordinary independent Spark task, so Spark retries a failed one, which resumes from its
  * checkpoints; recorded in the {@link RoundJournal}) and the cut; then the {@link Replicas}'
@@ -153,7 +149,8 @@ public final class SweepRunner {
     }
     int maxSteps = plan.stream().mapToInt(p -> p.spec().train().steps()).max().orElse(1);
     rungs = SuccessiveHalving.rungs(config.pruning(), maxSteps);
-    TrainingData.Split rows = checkMemory(plan);
+    TrainingData.Split rows =
+        MemoryCheck.beforeTraining(spark, config, plan, model, data, threadsPerTask, progress);
     List<SweepPlan.Planned> survivors = plan;
     for (int round = 0; round < rungs.size() && !survivors.isEmpty(); round++) {
       survivors = runRound(round, survivors);
@@ -174,7 +171,7 @@ public final class SweepRunner {
     RunRecord.Provenance provenance =
         new RunRecord.Provenance(
             BaseModelCache.contentHash(model),
-            FusedTrainer.dataFingerprint(rows.train(), rows.eval()),
+            AdapterKey.dataFingerprint(rows.train(), rows.eval()),
             SweepRunner.class.getPackage().getImplementationVersion());
     double seconds = (System.nanoTime() - start) / 1e9;
     RunRecord.write(
@@ -339,53 +336,6 @@ public final class SweepRunner {
           .flatMap(new RunGroup(steps, tokens, adapters))
           .collect();
     }
-  }
-
-  /**
-   * Reads the data once on the driver (a bad input fails here, before any task) and refuses a plan
-   * whose base + adapters + activations cannot fit the executor's JavaCPP physical-memory limit.
-   *
-   * @return the data's train and eval rows
-   */
-  private TrainingData.Split checkMemory(List<SweepPlan.Planned> plan) {
-    ModelConfig shape = ModelConfig.load(model);
-    TrainingData.Split rows = TrainingData.get(data, TokenLimits.of(shape));
-    int maxLen = rows.train().stream().mapToInt(TokenRow::length).max().orElse(1);
-    boolean local = spark.sparkContext().isLocal();
-    int cores =
-        local
-            ? spark.sparkContext().defaultParallelism()
-            : Integer.parseInt(spark.conf().get("spark.executor.cores", "1"));
-    int tasks = (int) Math.ceil(plan.size() / (double) config.adaptersPerTask());
-    MemoryPlan mp =
-        MemoryPlan.estimate(
-            shape,
-            plan.stream().map(SweepPlan.Planned::spec).toList(),
-            config.adaptersPerTask(),
-            config.baseQuant(),
-            config.recomputeActivations(),
-            maxLen,
-            Math.max(1, Math.min(cores / Math.max(1, threadsPerTask), tasks)));
-    String key = "org.bytedeco.javacpp.maxphysicalbytes";
-    OptionalLong budget =
-        MemoryPlan.sizeOption(spark.conf().get("spark.executor.extraJavaOptions", ""), key);
-    String source = "spark.executor.extraJavaOptions -D" + key;
-    if (budget.isEmpty() && local && System.getProperty(key) != null) {
-      budget = MemoryPlan.parseSize(System.getProperty(key));
-      source = "this JVM's -D" + key;
-    }
-    if (budget.isPresent()) {
-      mp.check(budget.getAsLong(), source);
-    }
-    progress.accept(
-        String.format(
-            Locale.ROOT,
-            "sweep plan: %d adapters, %d per task, about %s per executor%s",
-            plan.size(),
-            config.adaptersPerTask(),
-            MemoryPlan.human(mp.totalBytes()),
-            budget.isPresent() ? " of " + MemoryPlan.human(budget.getAsLong()) : ""));
-    return rows;
   }
 
   static String absoluteUri(String uri) {
