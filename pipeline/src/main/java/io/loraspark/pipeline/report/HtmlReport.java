@@ -105,8 +105,8 @@ final class HtmlReport {
     b.append("<section id=\"summary\">\n<h2>Summary</h2>\n<div class=\"cards\">\n");
     card(b, String.valueOf(s.adapters()), "adapters");
     card(b, String.valueOf(s.ok()), "finished (ok)");
-    card(b, String.valueOf(s.pruned()), "pruned");
-    card(b, String.valueOf(s.failed()), "failed");
+    card(b, String.valueOf(s.pruned()), AdapterStatus.PRUNED.fileName());
+    card(b, String.valueOf(s.failed()), AdapterStatus.FAILED.fileName());
     if (s.best().isPresent()) {
       card(b, Tables.fixed(s.bestEvalLoss(), 4), "best eval loss");
       card(b, Tables.fixed(Math.exp(s.bestEvalLoss()), 2), "best perplexity");
