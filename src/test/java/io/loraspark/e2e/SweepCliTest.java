@@ -88,6 +88,19 @@ class SweepCliTest {
     JsonNode runJson = new ObjectMapper().readTree(run.resolve("run.json").toFile());
     assertThat(runJson.get("rungs").toString()).isEqualTo("[3,6,12]");
     assertThat(runJson.get("rounds")).hasSize(3);
+    JsonNode provenance = runJson.get("provenance");
+    assertThat(provenance.get("base_model_sha256").asText())
+        .as("run.json provenance: the base model's content hash")
+        .isEqualTo(
+            io.loraspark.train.spark.BaseModelCache.contentHash(
+                Path.of(runJson.get("model").asText()).toAbsolutePath()));
+    assertThat(provenance.get("data_fingerprint").asText()).isNotBlank();
+    JsonNode resolved = runJson.get("adapters").get(0).get("resolved");
+    for (String setting :
+        List.of(
+            "base_quant", "checkpoint_every", "recompute_activations", "warmup_steps", "seed")) {
+      assertThat(resolved.has(setting)).as("run.json resolved %s: %s", setting, resolved).isTrue();
+    }
 
     // the survivor's metrics cover all 12 steps across three rounds; a pruned one's stop at its
     // rung

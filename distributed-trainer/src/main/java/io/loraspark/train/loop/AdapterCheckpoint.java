@@ -39,8 +39,8 @@ import org.slf4j.LoggerFactory;
 /**
  * One adapter's resumable training state on disk: {@code <root>/<adapter-id>/step-NNNNNN/} holds
  * the adapter in PEFT format, the AdamW moments ({@value #OPTIMIZER_FILE}) and {@value #STATE_FILE}
- * (step, micro-step count, data position, metrics so far, a fingerprint of the configuration and
- * data, and a SHA-256 of every other file, written last).
+ * (step, micro-step count, data position, metrics so far, the {@link AdapterKey} of the
+ * configuration and data with its format version, and a SHA-256 of every other file, written last).
  *
  * <p>A checkpoint is built in a hidden temporary directory beside its final place and renamed into
  * place in one atomic move, so a reader sees a whole checkpoint or none. Nothing else is random:
@@ -91,7 +91,7 @@ final class AdapterCheckpoint {
   static Path write(
       Path root,
       String adapterId,
-      String fingerprint,
+      AdapterKey key,
       Progress progress,
       LoraWeights weights,
       AdamW optimizer,
@@ -115,7 +115,10 @@ final class AdapterCheckpoint {
       ObjectNode state = JSON.createObjectNode();
       state.put("format", FORMAT);
       state.put("adapter_id", adapterId);
-      state.put("fingerprint", fingerprint);
+      state.put("fingerprint", key.hash());
+      state.put("key_format", AdapterKey.VERSION);
+      ObjectNode fields = state.putObject("key");
+      key.fields().forEach(fields::put);
       state.put("step", progress.step());
       state.put("micro", progress.micro());
       state.put("data_epoch", progress.dataEpoch());
@@ -160,14 +163,24 @@ final class AdapterCheckpoint {
 
   /**
    * Restores the newest intact checkpoint of {@code adapterId} under {@code root} into {@code
-   * weights} and {@code optimizer}.
+   * weights} and {@code optimizer}. A checkpoint whose key has another format is reported to {@code
+   * notes} in one line: a format-1 key that still matches (the same settings, records unchanged) is
+   * resumed; any other is discarded (the adapter's checkpoints are deleted) and the adapter trains
+   * from step 0.
    *
-   * @return empty when there is no checkpoint (or none intact) for this adapter
-   * @throws IllegalArgumentException when the checkpoint was written for another configuration or
-   *     other data (its fingerprint differs), naming the directory
+   * @param legacy the format-1 hash of this training ({@link AdapterKey#legacyHash})
+   * @return empty when there is no checkpoint (or none intact, or none of a usable format)
+   * @throws IllegalArgumentException when a checkpoint of this key format was written for another
+   *     configuration or other data, naming the directory and the fields that differ
    */
   static Optional<Loaded> restore(
-      Path root, String adapterId, String fingerprint, LoraWeights weights, AdamW optimizer) {
+      Path root,
+      String adapterId,
+      AdapterKey key,
+      String legacy,
+      LoraWeights weights,
+      AdamW optimizer,
+      java.util.function.Consumer<String> notes) {
     Path adapterDir = root.resolve(adapterId);
     List<Path> newestFirst = new ArrayList<>(stepDirs(adapterDir));
     java.util.Collections.reverse(newestFirst);
@@ -179,16 +192,9 @@ final class AdapterCheckpoint {
         LOG.warn("{}: damaged checkpoint skipped ({})", dir, e.getMessage());
         continue;
       }
-      String saved = state.path("fingerprint").asText();
-      if (!saved.equals(fingerprint)) {
-        throw new IllegalArgumentException(
-            dir
-                + ": checkpoint was written for another adapter configuration or other training"
-                + " data (fingerprint "
-                + saved
-                + ", expected "
-                + fingerprint
-                + "); delete it or train into another output directory");
+      if (!usable(dir, state, key, legacy, notes)) {
+        discard(adapterDir);
+        return Optional.empty();
       }
       DataType dt = weights.modules().iterator().next().a().dataType();
       PeftAdapter.loadInto(dir, weights);
@@ -225,6 +231,60 @@ final class AdapterCheckpoint {
       return Optional.of(new Loaded(dir, p));
     }
     return Optional.empty();
+  }
+
+  /**
+   * Whether the checkpoint in {@code dir} (its {@code state}) may be resumed for {@code key}: the
+   * same format-2 key, or a format-1 fingerprint equal to {@code legacy} (noted). Another format is
+   * noted and not usable; another key of this format is an error naming the fields.
+   */
+  private static boolean usable(
+      Path dir,
+      JsonNode state,
+      AdapterKey key,
+      String legacy,
+      java.util.function.Consumer<String> notes) {
+    int format = state.path("key_format").asInt(AdapterKey.LEGACY_VERSION);
+    String saved = state.path("fingerprint").asText();
+    if (format == AdapterKey.VERSION) {
+      if (saved.equals(key.hash())) {
+        return true;
+      }
+      Map<String, String> fields = new LinkedHashMap<>();
+      state
+          .path("key")
+          .fields()
+          .forEachRemaining(e -> fields.put(e.getKey(), e.getValue().asText()));
+      throw new IllegalArgumentException(
+          dir
+              + ": checkpoint was written for another adapter configuration or other training"
+              + " data ("
+              + String.join(", ", key.differences(fields))
+              + "); delete it or train into another output directory");
+    }
+    if (format == AdapterKey.LEGACY_VERSION && saved.equals(legacy)) {
+      notes.accept(
+          dir + ": checkpoint key format 1 (an older lora-spark) matches these settings; resumed");
+      return true;
+    }
+    notes.accept(
+        dir
+            + ": checkpoint key format "
+            + format
+            + (format == AdapterKey.LEGACY_VERSION
+                ? " (the settings records' text of an older lora-spark) no longer matches: its"
+                    + " records or these settings changed"
+                : " is not this build's format " + AdapterKey.VERSION)
+            + "; checkpoints discarded, adapter retrained from step 0");
+    return false;
+  }
+
+  private static void discard(Path adapterDir) {
+    try {
+      AtomicFiles.deleteTree(adapterDir);
+    } catch (IOException e) {
+      throw new UncheckedIOException(adapterDir + ": cannot delete checkpoints: " + e, e);
+    }
   }
 
   /** The step directories of one adapter, oldest first (temporary directories are ignored). */

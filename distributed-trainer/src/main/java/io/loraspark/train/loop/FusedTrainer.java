@@ -31,6 +31,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * <p>Use: {@code new FusedTrainer(...) → run(listener) → List<TrainedAdapter>}, once.
  */
 public final class FusedTrainer {
+  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(FusedTrainer.class);
   private final Transformer model;
   private final List<TokenRow> eval;
   private final int padId;
@@ -145,7 +146,8 @@ public final class FusedTrainer {
               spec.train().seed(),
               model.weights().embed().dataType());
       State st = new State(spec, w, train);
-      st.dataFingerprint = prints.computeIfAbsent(train, t -> fingerprint(t, this.eval));
+      st.dataFingerprint =
+          prints.computeIfAbsent(train, t -> AdapterKey.dataFingerprint(t, this.eval));
       states.add(st);
     }
   }
@@ -196,12 +198,27 @@ public final class FusedTrainer {
    * @throws IllegalArgumentException when a checkpoint belongs to another configuration or data
    */
   public int resume() {
+    return resume(note -> LOG.warn("{}", note));
+  }
+
+  /**
+   * {@link #resume()}, reporting each checkpoint of another key format ({@link AdapterKey}) to
+   * {@code notes} in one line: resumed when its format-1 key still matches, else discarded and the
+   * adapter retrained from step 0.
+   */
+  public int resume(Consumer<String> notes) {
     ModelConfig.require(checkpointRoot != null, "resume needs a checkpoint directory");
     int restored = 0;
     for (State s : states) {
       var loaded =
           AdapterCheckpoint.restore(
-              checkpointRoot, s.spec.id(), fingerprint(s), s.weights, s.optimizer);
+              checkpointRoot,
+              s.spec.id(),
+              key(s),
+              AdapterKey.legacyHash(s.spec, model.config(), s.dataFingerprint),
+              s.weights,
+              s.optimizer,
+              notes);
       if (loaded.isPresent()) {
         AdapterCheckpoint.Progress p = loaded.get().progress();
         s.step = p.step();
@@ -234,7 +251,7 @@ public final class FusedTrainer {
           new TrainedAdapter(
               s.spec,
               s.weights,
-              s.failure.isEmpty() ? "ok" : "failed",
+              AdapterStatus.of(s.failure),
               s.failure,
               s.step,
               trainLoss,
@@ -352,45 +369,16 @@ public final class FusedTrainer {
 
   private void checkpoint(State s) {
     AdapterCheckpoint.write(
-        checkpointRoot,
-        s.spec.id(),
-        fingerprint(s),
-        s.progress(),
-        s.weights,
-        s.optimizer,
-        checkpointKeep);
+        checkpointRoot, s.spec.id(), key(s), s.progress(), s.weights, s.optimizer, checkpointKeep);
   }
 
   private boolean active(State s) {
     return s.failure.isEmpty() && s.step < s.target(stopAt);
   }
 
-  /** Identifies what a checkpoint is valid for: the adapter's spec, the model shape and data. */
-  private String fingerprint(State s) {
-    return sha256Hex(s.spec + "|" + model.config() + "|" + s.dataFingerprint).substring(0, 32);
-  }
-
-  private static String fingerprint(List<TokenRow> train, List<TokenRow> eval) {
-    long h = 1;
-    for (List<TokenRow> rows : List.of(train, eval)) {
-      h = h * 1_000_003 + rows.size();
-      for (TokenRow r : rows) {
-        h = h * 31 + java.util.Arrays.hashCode(r.inputIds());
-        h = h * 31 + java.util.Arrays.hashCode(r.labels());
-      }
-    }
-    return Long.toHexString(h);
-  }
-
-  private static String sha256Hex(String s) {
-    try {
-      byte[] d =
-          java.security.MessageDigest.getInstance("SHA-256")
-              .digest(s.getBytes(java.nio.charset.StandardCharsets.UTF_8));
-      return java.util.HexFormat.of().formatHex(d);
-    } catch (java.security.NoSuchAlgorithmException e) {
-      throw new IllegalStateException(e);
-    }
+  /** What a checkpoint is valid for: the adapter's settings, the model shape and the data. */
+  private AdapterKey key(State s) {
+    return AdapterKey.of(s.spec, model.config(), s.dataFingerprint);
   }
 
   private double evalLoss(Adapters adapters) {

@@ -6,14 +6,14 @@ import java.util.List;
 /**
  * The result of training one adapter: immutable record of what was produced and how.
  *
- * @param status "ok" or "failed"
+ * @param status {@link AdapterStatus#OK}, or {@link AdapterStatus#FAILED} with its {@code failure}
  * @param failure why it failed (step and reason), empty when ok
  * @param baseEvalLoss the base model's eval loss on the same eval rows
  */
 public record TrainedAdapter(
     AdapterSpec spec,
     LoraWeights weights,
-    String status,
+    AdapterStatus status,
     String failure,
     int steps,
     double trainLoss,

@@ -1,5 +1,6 @@
 package io.loraspark.train.spark;
 
+import io.loraspark.train.loop.AdapterStatus;
 import io.loraspark.train.loop.StepMetrics;
 import java.io.Serializable;
 import java.util.List;
@@ -7,7 +8,7 @@ import java.util.List;
 /**
  * What a Spark task reports back to the driver for one adapter after a round.
  *
- * @param status "ok" or "failed" (the driver adds "pruned")
+ * @param status OK or FAILED (the driver adds PRUNED)
  * @param failure step and reason when failed, else empty
  * @param steps optimizer steps done so far
  * @param evalLoss eval loss at {@code steps} (NaN when there are no eval rows)
@@ -19,7 +20,7 @@ import java.util.List;
  */
 public record AdapterOutcome(
     String adapterId,
-    String status,
+    AdapterStatus status,
     String failure,
     int steps,
     double trainLoss,

@@ -55,7 +55,7 @@ class FusedTrainerTest {
         m,
         threeSpecs(5),
         (s, fused, alone) -> {
-          assertThat(fused.status()).isEqualTo("ok");
+          assertThat(fused.status()).isEqualTo(AdapterStatus.OK);
           assertThat(maxRelDiff(fused.weights(), alone.weights()))
               .as("adapter %s", s.id())
               .isLessThan(1e-9);
@@ -138,7 +138,8 @@ class FusedTrainerTest {
     assertThatThrownBy(other::resume)
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("step-000002")
-        .hasMessageContaining("another adapter configuration");
+        .hasMessageContaining("another adapter configuration")
+        .hasMessageContaining("lr_ratio 4.0 → 8.0");
   }
 
   /** A diverging adapter is stopped and marked failed; the others in the same fused step go on. */
@@ -152,10 +153,10 @@ class FusedTrainerTest {
             ok.lora(),
             new TrainConfig(6, 3, 1, 1e30, 1e6, 0.0, 0, LrSchedule.Kind.CONSTANT, 0.0, 0, 2));
     List<TrainedAdapter> out = data.trainer(m, List.of(ok, wild)).run(x -> {});
-    assertThat(out.get(0).status()).isEqualTo("ok");
+    assertThat(out.get(0).status()).isEqualTo(AdapterStatus.OK);
     assertThat(out.get(0).steps()).isEqualTo(6);
     assertThat(out.get(0).evalLoss()).isFinite();
-    assertThat(out.get(1).status()).isEqualTo("failed");
+    assertThat(out.get(1).status()).isEqualTo(AdapterStatus.FAILED);
     assertThat(out.get(1).failure()).startsWith("step ").contains("non-finite");
     TrainedAdapter okAlone = data.trainer(m, List.of(ok)).run(x -> {}).get(0);
     assertThat(maxRelDiff(out.get(0).weights(), okAlone.weights())).isLessThan(1e-4);

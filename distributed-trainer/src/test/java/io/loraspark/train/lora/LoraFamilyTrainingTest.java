@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
 import io.loraspark.train.loop.AdapterSpec;
+import io.loraspark.train.loop.AdapterStatus;
 import io.loraspark.train.loop.TrainedAdapter;
 import io.loraspark.train.loop.TrainingFixture;
 import io.loraspark.train.model.Transformer;
@@ -118,7 +119,7 @@ class LoraFamilyTrainingTest {
    * it).
    */
   static void assertMatchesAlone(AdapterSpec s, TrainedAdapter fused, TrainedAdapter alone) {
-    assertThat(fused.status()).as(s.id()).isEqualTo("ok");
+    assertThat(fused.status()).as(s.id()).isEqualTo(AdapterStatus.OK);
     assertThat(maxRelDiff(fused.weights(), alone.weights()))
         .as("adapter %s", s.id())
         .isLessThan(1e-9);

@@ -8,6 +8,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
 import io.loraspark.train.loop.AdapterSpec;
+import io.loraspark.train.loop.AdapterStatus;
 import io.loraspark.train.loop.TrainedAdapter;
 import io.loraspark.train.loop.TrainingFixture;
 import io.loraspark.train.model.CheckpointLoader;
@@ -106,7 +107,7 @@ class VeraAdaLoraTrainingTest {
     List<TrainedAdapter> resumed = run.resumed();
     assertSameTrainableBits("vera", run.whole().get(0).weights(), resumed.get(0).weights());
     LoraWeights ada = resumed.get(1).weights();
-    assertThat(resumed.get(1).status()).isEqualTo("ok");
+    assertThat(resumed.get(1).status()).isEqualTo(AdapterStatus.OK);
     int kept = 0;
     for (LoraWeights.Module mod : ada.modules()) {
       for (boolean k : ada.allocator().kept(mod.name())) {

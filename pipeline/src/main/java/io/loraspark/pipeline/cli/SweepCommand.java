@@ -5,6 +5,7 @@ import io.loraspark.pipeline.progress.ProgressBar;
 import io.loraspark.pipeline.spark.Sessions;
 import io.loraspark.pipeline.sweep.SweepConfig;
 import io.loraspark.pipeline.sweep.SweepRunner;
+import io.loraspark.train.loop.AdapterStatus;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.time.LocalDateTime;
@@ -67,13 +68,13 @@ final class SweepCommand {
    * Adds the run summary (counts, best adapter) to {@code out}; returns the number of ok adapters.
    */
   static long summarize(ObjectNode out, List<SweepRunner.Entry> board, String runId, Path runDir) {
-    long ok = board.stream().filter(e -> e.status().equals("ok")).count();
     out.put("run_id", runId);
     out.put("run_dir", runDir.toString());
     out.put("adapters", board.size());
-    out.put("ok", ok);
-    out.put("pruned", board.stream().filter(e -> e.status().equals("pruned")).count());
-    out.put("failed", board.stream().filter(e -> e.status().equals("failed")).count());
+    for (AdapterStatus s : AdapterStatus.values()) {
+      out.put(s.fileName(), board.stream().filter(e -> e.status() == s).count());
+    }
+    long ok = out.get(AdapterStatus.OK.fileName()).asLong();
     if (ok > 0) {
       out.put("best_adapter", board.get(0).id());
       out.put("best_eval_loss", board.get(0).outcome().evalLoss());

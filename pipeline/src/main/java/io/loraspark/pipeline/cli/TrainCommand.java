@@ -1,10 +1,12 @@
 package io.loraspark.pipeline.cli;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.loraspark.pipeline.sweep.AdapterSettings;
 import io.loraspark.train.data.TokenLimits;
 import io.loraspark.train.data.TokenRowsJsonl;
 import io.loraspark.train.io.AtomicFiles;
 import io.loraspark.train.loop.AdapterSpec;
+import io.loraspark.train.loop.AdapterStatus;
 import io.loraspark.train.loop.FusedTrainer;
 import io.loraspark.train.loop.StepMetrics;
 import io.loraspark.train.loop.TrainConfig;
@@ -31,12 +33,16 @@ import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.IDefaultValueProvider;
+import picocli.CommandLine.Model.ArgSpec;
+import picocli.CommandLine.Model.OptionSpec;
 import picocli.CommandLine.Option;
 
 /** {@code train}: one LoRA adapter on one machine, exported as a PEFT directory. */
 @Command(
     name = "train",
     mixinStandardHelpOptions = true,
+    defaultValueProvider = TrainCommand.SettingDefaults.class,
     description = {
       "Trains one LoRA adapter and writes a PEFT adapter directory at OUTPUT, plus metrics.csv.",
       "DATA is the output of preprocess (its root or shards/; its split column decides train and"
@@ -44,6 +50,18 @@ import picocli.CommandLine.Option;
           + " trained on; without --eval-data a stable 10% by a hash of the ids is held out)."
     })
 final class TrainCommand implements Callable<Integer> {
+  /** The adapter options' defaults, from {@link AdapterSettings} (the one table). */
+  static final class SettingDefaults implements IDefaultValueProvider {
+    @Override
+    public String defaultValue(ArgSpec arg) {
+      return arg instanceof OptionSpec o
+          ? AdapterSettings.byTrainOption(o.longestName())
+              .map(AdapterSettings.Setting::defaultArgument)
+              .orElse(null)
+          : null;
+    }
+  }
+
   @picocli.CommandLine.Spec picocli.CommandLine.Model.CommandSpec spec;
 
   @Option(
@@ -74,9 +92,9 @@ final class TrainCommand implements Callable<Integer> {
 
   @Option(
       names = "--method",
-      defaultValue = "lora",
       description =
-          "adapter method: lora, lora-fa, dora, pissa, vera, adalora or delta-lora (default lora)")
+          "adapter method: lora, lora-fa, dora, pissa, vera, adalora or delta-lora (default"
+              + " ${DEFAULT-VALUE})")
   String method;
 
   @Option(
@@ -93,55 +111,54 @@ final class TrainCommand implements Callable<Integer> {
               + " min(500, steps / 10))")
   Integer deltaStartStep;
 
-  @Option(names = "--rank", defaultValue = "8", description = "LoRA rank r (default 8)")
+  @Option(names = "--rank", description = "LoRA rank r (default ${DEFAULT-VALUE})")
   int rank;
 
   @Option(names = "--alpha", description = "lora_alpha (default 2 x rank)")
   Double alpha;
 
-  @Option(names = "--dropout", defaultValue = "0.0", description = "LoRA dropout (default 0)")
+  @Option(names = "--dropout", description = "LoRA dropout (default ${DEFAULT-VALUE})")
   double dropout;
 
   @Option(names = "--rslora", description = "scale by alpha/sqrt(r) (rsLoRA)")
   boolean rsLora;
 
-  @Option(names = "--lr", defaultValue = "2e-4", description = "learning rate of A (default 2e-4)")
+  @Option(names = "--lr", description = "learning rate of A (default ${DEFAULT-VALUE})")
   double lr;
 
   @Option(
       names = "--lr-ratio",
-      defaultValue = "1.0",
-      description = "LoRA+ ratio: B gets lr x ratio")
+      description = "LoRA+ ratio: B gets lr x ratio (default ${DEFAULT-VALUE})")
   double lrRatio;
 
-  @Option(names = "--targets", defaultValue = "q,k,v,o,gate,up,down", description = "projections")
+  @Option(names = "--targets", description = "projections (default ${DEFAULT-VALUE})")
   String targets;
 
-  @Option(names = "--steps", defaultValue = "100", description = "optimizer steps (default 100)")
+  @Option(names = "--steps", description = "optimizer steps (default ${DEFAULT-VALUE})")
   int steps;
 
-  @Option(names = "--batch-size", defaultValue = "8", description = "rows per micro-batch")
+  @Option(names = "--batch-size", description = "rows per micro-batch (default ${DEFAULT-VALUE})")
   int batchSize;
 
-  @Option(names = "--grad-accum", defaultValue = "1", description = "micro-batches per step")
+  @Option(names = "--grad-accum", description = "micro-batches per step (default ${DEFAULT-VALUE})")
   int gradAccum;
 
   @Option(names = "--warmup", description = "warmup steps (default 10% of steps)")
   Integer warmup;
 
-  @Option(names = "--schedule", defaultValue = "cosine", description = "constant|linear|cosine")
+  @Option(names = "--schedule", description = "constant|linear|cosine (default ${DEFAULT-VALUE})")
   String schedule;
 
-  @Option(names = "--weight-decay", defaultValue = "0.0", description = "AdamW weight decay")
+  @Option(names = "--weight-decay", description = "AdamW weight decay (default ${DEFAULT-VALUE})")
   double weightDecay;
 
-  @Option(names = "--max-grad-norm", defaultValue = "1.0", description = "clip (0 = none)")
+  @Option(names = "--max-grad-norm", description = "clip, 0 = none (default ${DEFAULT-VALUE})")
   double maxGradNorm;
 
-  @Option(names = "--eval-every", defaultValue = "0", description = "eval cadence in steps")
+  @Option(names = "--eval-every", description = "eval cadence in steps (default ${DEFAULT-VALUE})")
   int evalEvery;
 
-  @Option(names = "--seed", defaultValue = "42", description = "seed (default 42)")
+  @Option(names = "--seed", description = "seed (default ${DEFAULT-VALUE})")
   long seed;
 
   @Option(
@@ -277,14 +294,14 @@ final class TrainCommand implements Callable<Integer> {
         new FusedTrainer(transformer, List.of(adapter), trainRows, evalRows, 0)
             .checkpointing(checkpoints, checkpointEvery, saveTotalLimit)
             .recomputingActivations(recomputeActivations);
-    if (trainer.resume() > 0 && !quiet) {
+    if (trainer.resume(note -> err.println("train: " + note)) > 0 && !quiet) {
       err.println("train: resumed from the last checkpoint under " + checkpoints);
     }
     TrainedAdapter result = trainer.run(m -> progress(err, m)).get(0);
     writeOutputs(result);
     ObjectNode out = ScoreInput.STRICT.createObjectNode();
     out.put("adapter", output.toString());
-    out.put("status", result.status());
+    out.put("status", result.status().fileName());
     if (!result.failure().isEmpty()) {
       out.put("failure", result.failure());
     }
@@ -296,7 +313,7 @@ final class TrainCommand implements Callable<Integer> {
     out.put("trainable_params", result.weights().parameterCount());
     out.put("precision", transformer.precision());
     spec.commandLine().getOut().println(out);
-    return result.status().equals("ok") ? Main.OK : Main.FAILURE;
+    return result.status() == AdapterStatus.OK ? Main.OK : Main.FAILURE;
   }
 
   /** Checkpoints live beside the exported adapter, as Hugging Face's Trainer keeps them. */

@@ -32,7 +32,7 @@ import org.apache.spark.sql.types.StructType;
  * task trains on the executor's cached base model ({@code BaseModelCache}, loaded once per executor
  * JVM) and sends back only the adapter's A and B. Every row is a training row (filter a {@code
  * split} column yourself); rows whose ids are null (rejected by the tokenizer) are skipped. A fit
- * that diverges returns the adapter of its last good step with {@code summary().status()} "failed"
+ * that diverges returns the adapter of its last good step with {@code summary().status()} FAILED
  * rather than failing a whole grid. The model directory must be readable on the executors, as in a
  * sweep.
  *

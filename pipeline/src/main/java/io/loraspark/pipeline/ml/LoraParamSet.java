@@ -1,5 +1,6 @@
 package io.loraspark.pipeline.ml;
 
+import io.loraspark.pipeline.sweep.AdapterSettings;
 import io.loraspark.train.data.ShardReader;
 import io.loraspark.train.lora.LoraMethod;
 import io.loraspark.train.model.Projection;
@@ -15,9 +16,10 @@ import org.apache.spark.ml.param.Params;
 
 /**
  * The param objects of one {@link LoraParams} owner ({@link LoraEstimator} or {@link
- * LoraAdapterModel}), created once per owner with its uid and the defaults of {@code lora-pipeline
- * train}. Alpha and warmupSteps have no default on purpose: unset, they follow rank (2 × rank) and
- * steps (10% of steps) as the trainer's do, also when a param grid varies rank or steps.
+ * LoraAdapterModel}), created once per owner with its uid and the defaults of {@link
+ * AdapterSettings} (those of {@code lora-pipeline train}). Alpha and warmupSteps have no default on
+ * purpose: unset, they follow rank (2 × rank) and steps (10% of steps) as the trainer's do, also
+ * when a param grid varies rank or steps.
  */
 public record LoraParamSet(
     Param<String> modelDir,
@@ -47,7 +49,7 @@ public record LoraParamSet(
     implements Serializable {
 
   /** All seven projections, the trainer's default targets. */
-  public static final String ALL_TARGETS = "q,k,v,o,gate,up,down";
+  public static final String ALL_TARGETS = AdapterSettings.TARGETS.defaultValue();
 
   private static final Set<String> SCHEDULES = Set.of("constant", "linear", "cosine");
 
@@ -173,20 +175,20 @@ public record LoraParamSet(
   }
 
   private void setDefaults(Params owner) {
-    owner.setDefault(rank, 8);
-    owner.setDefault(dropout, 0.0);
-    owner.setDefault(rsLora, false);
-    owner.setDefault(targets, ALL_TARGETS);
-    owner.setDefault(method, "lora");
-    owner.setDefault(learningRate, 2e-4);
-    owner.setDefault(lrRatio, 1.0);
-    owner.setDefault(steps, 100);
-    owner.setDefault(batchSize, 8);
-    owner.setDefault(gradAccum, 1);
-    owner.setDefault(schedule, "cosine");
-    owner.setDefault(weightDecay, 0.0);
-    owner.setDefault(maxGradNorm, 1.0);
-    owner.setDefault(seed, 42L);
+    owner.setDefault(rank, AdapterSettings.RANK.defaultValue());
+    owner.setDefault(dropout, AdapterSettings.DROPOUT.defaultValue());
+    owner.setDefault(rsLora, AdapterSettings.RSLORA.defaultValue());
+    owner.setDefault(targets, AdapterSettings.TARGETS.defaultValue());
+    owner.setDefault(method, AdapterSettings.METHOD.defaultValue());
+    owner.setDefault(learningRate, AdapterSettings.LR.defaultValue());
+    owner.setDefault(lrRatio, AdapterSettings.LR_RATIO.defaultValue());
+    owner.setDefault(steps, AdapterSettings.STEPS.defaultValue());
+    owner.setDefault(batchSize, AdapterSettings.BATCH_SIZE.defaultValue());
+    owner.setDefault(gradAccum, AdapterSettings.GRAD_ACCUM.defaultValue());
+    owner.setDefault(schedule, AdapterSettings.SCHEDULE.defaultValue());
+    owner.setDefault(weightDecay, AdapterSettings.WEIGHT_DECAY.defaultValue());
+    owner.setDefault(maxGradNorm, AdapterSettings.MAX_GRAD_NORM.defaultValue());
+    owner.setDefault(seed, AdapterSettings.SEED.defaultValue());
     owner.setDefault(recomputeActivations, false);
     owner.setDefault(precision, Precision.DEFAULT.key());
     owner.setDefault(inputIdsCol, ShardReader.INPUT_IDS);

@@ -1,12 +1,13 @@
 package io.loraspark.pipeline.ml;
 
+import io.loraspark.train.loop.AdapterStatus;
 import java.io.Serializable;
 
 /**
  * How a {@link LoraAdapterModel}'s adapter was trained, as the training task reported it.
  *
- * @param status "ok", or "failed" when a non-finite loss or gradient stopped training (the adapter
- *     then holds the weights of the last good step)
+ * @param status OK, or FAILED when a non-finite loss or gradient stopped training (the adapter then
+ *     holds the weights of the last good step)
  * @param failure the step and reason when failed, else empty
  * @param steps optimizer steps done
  * @param trainLoss mean training loss of the last step (nats per token)
@@ -16,7 +17,7 @@ import java.io.Serializable;
  * @param seconds wall time of the training loop
  */
 public record TrainingSummary(
-    String status,
+    AdapterStatus status,
     String failure,
     int steps,
     double trainLoss,

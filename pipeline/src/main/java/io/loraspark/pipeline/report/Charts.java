@@ -1,5 +1,6 @@
 package io.loraspark.pipeline.report;
 
+import io.loraspark.train.loop.AdapterStatus;
 import java.awt.BasicStroke;
 import java.awt.Color;
 import java.awt.Font;
@@ -117,7 +118,7 @@ final class Charts {
     double lo = Double.POSITIVE_INFINITY;
     double hi = Double.NEGATIVE_INFINITY;
     List<AnnotationText> labels = new ArrayList<>();
-    for (String status : List.of("ok", "pruned")) {
+    for (AdapterStatus status : List.of(AdapterStatus.OK, AdapterStatus.PRUNED)) {
       List<Double> xs = new ArrayList<>();
       List<Double> ys = new ArrayList<>();
       for (RunData.Row r : run.withStatus(status)) {
@@ -132,10 +133,10 @@ final class Charts {
         }
       }
       if (!xs.isEmpty()) {
-        XYSeries s = c.addSeries(status, xs, ys);
+        XYSeries s = c.addSeries(status.fileName(), xs, ys);
         s.setXYSeriesRenderStyle(XYSeries.XYSeriesRenderStyle.Scatter);
         s.setMarker(SeriesMarkers.CIRCLE);
-        s.setMarkerColor(status.equals("ok") ? OK : PRUNED);
+        s.setMarkerColor(status == AdapterStatus.OK ? OK : PRUNED);
       }
     }
     if (c.getSeriesMap().isEmpty()) {

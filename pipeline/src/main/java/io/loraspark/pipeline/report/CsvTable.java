@@ -14,7 +14,7 @@ import java.util.Map;
 /**
  * A CSV file with a header row, parsed per RFC 4180: fields separated by commas, records by CRLF or
  * LF, a field in double quotes may hold commas, line breaks and doubled quotes ({@code ""}). An
- * empty field is {@code null} ({@link io.loraspark.pipeline.sweep.SweepRunner} writes null as
+ * empty field is {@code null} ({@link io.loraspark.pipeline.sweep.Leaderboard} writes null as
  * empty).
  *
  * @param file where it was read from, for error messages

@@ -1,5 +1,6 @@
 package io.loraspark.pipeline.report;
 
+import io.loraspark.train.loop.AdapterStatus;
 import java.util.Base64;
 import java.util.List;
 
@@ -104,8 +105,8 @@ final class HtmlReport {
     b.append("<section id=\"summary\">\n<h2>Summary</h2>\n<div class=\"cards\">\n");
     card(b, String.valueOf(s.adapters()), "adapters");
     card(b, String.valueOf(s.ok()), "finished (ok)");
-    card(b, String.valueOf(s.pruned()), "pruned");
-    card(b, String.valueOf(s.failed()), "failed");
+    card(b, String.valueOf(s.pruned()), AdapterStatus.PRUNED.fileName());
+    card(b, String.valueOf(s.failed()), AdapterStatus.FAILED.fileName());
     if (s.best().isPresent()) {
       card(b, Tables.fixed(s.bestEvalLoss(), 4), "best eval loss");
       card(b, Tables.fixed(Math.exp(s.bestEvalLoss()), 2), "best perplexity");
@@ -205,14 +206,18 @@ final class HtmlReport {
     int status = t.key().indexOf("status");
     for (int r = 0; r < t.rows().size(); r++) {
       List<String> row = t.rows().get(r);
-      boolean best = r == 0 && firstRowClass != null && status >= 0 && row.get(status).equals("ok");
+      boolean best =
+          r == 0
+              && firstRowClass != null
+              && status >= 0
+              && AdapterStatus.parse(row.get(status)) == AdapterStatus.OK;
       b.append(best ? "<tr class=\"best\">" : "<tr>");
       for (int c = 0; c < row.size(); c++) {
         String key = t.key().get(c);
         String cls = t.numeric().get(c) ? "num" : key.equals("failure") ? "failure" : "";
         b.append(cls.isEmpty() ? "<td>" : "<td class=\"" + cls + "\">");
         if (c == status && !row.get(c).isEmpty()) {
-          String pill = List.of("ok", "pruned").contains(row.get(c)) ? row.get(c) : "failed";
+          String pill = AdapterStatus.parse(row.get(c)).fileName();
           b.append("<span class=\"pill ").append(pill).append("\">");
           b.append(esc(row.get(c))).append("</span>");
         } else {

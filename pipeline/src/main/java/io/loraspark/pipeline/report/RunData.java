@@ -4,6 +4,8 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import io.loraspark.pipeline.sweep.Leaderboard;
+import io.loraspark.train.loop.AdapterStatus;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
@@ -14,13 +16,11 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 
 /**
  * What a sweep run directory holds, read back and checked: the leaderboard (best first), each
- * adapter's loss curve and {@code run.json}. The file contracts are {@link
- * io.loraspark.pipeline.sweep.SweepRunner#LEADERBOARD} and {@link
- * io.loraspark.pipeline.sweep.SweepRunner#METRICS}.
+ * adapter's loss curve and {@code run.json}. The file contracts are {@link Leaderboard} (which
+ * reads and checks the leaderboard) and {@link io.loraspark.pipeline.sweep.MetricsTable}.
  *
  * @param dir the run directory
  * @param run {@code run.json}
@@ -29,26 +29,10 @@ import java.util.Set;
  *     appearance order, each sorted by step
  */
 public record RunData(Path dir, JsonNode run, List<Row> board, Map<String, List<Point>> curves) {
-  static final String LEADERBOARD = "leaderboard.csv";
+  static final String LEADERBOARD = Leaderboard.CSV;
   static final String METRICS = "metrics.csv";
   static final String RUN_JSON = "run.json";
 
-  private static final List<String> BOARD_COLUMNS =
-      List.of("rank", "adapter_id", "method", "lora_rank", "lr_ratio", "eval_loss", "status");
-  private static final Set<String> BOARD_NUMBERS =
-      Set.of(
-          "rank",
-          "lora_rank",
-          "lr_ratio",
-          "eval_loss",
-          "lr",
-          "alpha",
-          "steps",
-          "train_loss",
-          "base_eval_loss",
-          "trainable_params",
-          "tokens_per_s",
-          "pruned_at_round");
   private static final List<String> METRIC_COLUMNS =
       List.of("adapter_id", "step", "train_loss", "eval_loss");
 
@@ -68,8 +52,8 @@ public record RunData(Path dir, JsonNode run, List<Row> board, Map<String, List<
       return cells.get("adapter_id");
     }
 
-    public String status() {
-      return cells.get("status");
+    public AdapterStatus status() {
+      return AdapterStatus.parse(cells.get("status"));
     }
   }
 
@@ -88,21 +72,9 @@ public record RunData(Path dir, JsonNode run, List<Row> board, Map<String, List<
           "run directory " + dir + " does not exist or is not a directory");
     }
     JsonNode run = readJson(dir.resolve(RUN_JSON));
-    Path boardFile = dir.resolve(LEADERBOARD);
-    CsvTable board = CsvTable.read(boardFile, BOARD_COLUMNS);
+    CsvTable board = Leaderboard.read(dir.resolve(LEADERBOARD));
     List<Row> rows = new ArrayList<>();
-    List<Map<String, String>> maps = board.maps();
-    for (int i = 0; i < maps.size(); i++) {
-      Map<String, String> m = maps.get(i);
-      for (String c : board.header()) {
-        if (BOARD_NUMBERS.contains(c)) {
-          checkNumber(boardFile, i + 2, c, m.get(c));
-        }
-      }
-      if (m.get("adapter_id") == null || m.get("status") == null) {
-        throw new IllegalArgumentException(
-            boardFile + ": row " + (i + 2) + " has no adapter_id or status");
-      }
+    for (Map<String, String> m : board.maps()) {
       rows.add(new Row(board.header(), m));
     }
     return new RunData(dir, run, List.copyOf(rows), curves(dir.resolve(METRICS)));
@@ -124,8 +96,8 @@ public record RunData(Path dir, JsonNode run, List<Row> board, Map<String, List<
   }
 
   /** Rows with the given status, in leaderboard order. */
-  public List<Row> withStatus(String status) {
-    return board.stream().filter(r -> status.equals(r.status())).toList();
+  public List<Row> withStatus(AdapterStatus status) {
+    return board.stream().filter(r -> r.status() == status).toList();
   }
 
   private static Map<String, List<Point>> curves(Path file) {

@@ -1,6 +1,7 @@
 package io.loraspark.pipeline.report;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.loraspark.train.loop.AdapterStatus;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -19,10 +20,10 @@ record Summary(
     int adapters, int ok, int pruned, int failed, Optional<RunData.Row> best, double baseEvalLoss) {
 
   static Summary of(RunData run) {
-    int ok = run.withStatus("ok").size();
-    int pruned = run.withStatus("pruned").size();
+    int ok = run.withStatus(AdapterStatus.OK).size();
+    int pruned = run.withStatus(AdapterStatus.PRUNED).size();
     Optional<RunData.Row> best =
-        run.board().stream().findFirst().filter(r -> "ok".equals(r.status()));
+        run.board().stream().findFirst().filter(r -> r.status() == AdapterStatus.OK);
     return new Summary(
         run.board().size(),
         ok,

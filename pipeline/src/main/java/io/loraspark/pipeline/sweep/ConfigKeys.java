@@ -32,6 +32,11 @@ public final class ConfigKeys {
     Type(String label) {
       this.label = label;
     }
+
+    /** How the reference names the type. */
+    public String label() {
+      return label;
+    }
   }
 
   /**
@@ -237,93 +242,13 @@ public final class ConfigKeys {
 
   /**
    * Adapter settings, allowed in {@code defaults}, as {@code grid} keys and in {@code adapters}
-   * entries. Their defaults are {@code train}'s flag defaults; {@code SweepPlanTest} checks that
-   * planning an adapter with no settings gives exactly these.
+   * entries: the rows of {@link AdapterSettings}, whose defaults {@code train}'s flags and the
+   * Spark ML params also take.
    */
   public static final List<Key> ADAPTER =
-      List.of(
-          key(
-              "adapter",
-              "method",
-              Type.STRING,
-              "lora",
-              "adapter method: "
-                  + String.join(", ", io.loraspark.train.lora.LoraMethod.keys())
-                  + " (see Methods)"),
-          key("adapter", "rank", Type.INTEGER, "8", "LoRA rank r ≥ 1"),
-          key("adapter", "alpha", Type.NUMBER, "2 · rank", "LoRA alpha; scaling s = alpha / r"),
-          key("adapter", "dropout", Type.NUMBER, "0.0", "dropout on the adapter input, in [0, 1)"),
-          key(
-              "adapter",
-              "rslora",
-              Type.BOOLEAN,
-              "false",
-              "rank-stabilised scaling s = alpha /" + " √r"),
-          key(
-              "adapter",
-              "targets",
-              Type.NAMES,
-              "q,k,v,o,gate,up,down",
-              "projections adapted:" + " q, k, v, o, gate, up, down (or q_proj …)"),
-          key("adapter", "lr", Type.NUMBER, "2.0e-4", "peak learning rate (AdamW)"),
-          key(
-              "adapter",
-              "lr_ratio",
-              Type.NUMBER,
-              "1.0",
-              "LoRA+ ratio: B's learning rate is lr ·" + " lr_ratio"),
-          key("adapter", "steps", Type.INTEGER, "100", "optimizer steps"),
-          key("adapter", "batch_size", Type.INTEGER, "8", "rows per micro-batch"),
-          key("adapter", "grad_accum", Type.INTEGER, "1", "micro-batches per optimizer step"),
-          key("adapter", "warmup_steps", Type.INTEGER, "steps / 10", "linear warmup steps"),
-          key(
-              "adapter",
-              "schedule",
-              Type.STRING,
-              "cosine",
-              "learning-rate schedule after warmup:" + " cosine, linear or constant"),
-          key("adapter", "weight_decay", Type.NUMBER, "0.0", "AdamW decoupled weight decay"),
-          key(
-              "adapter",
-              "max_grad_norm",
-              Type.NUMBER,
-              "1.0",
-              "global gradient-norm clip (0:" + " off)"),
-          key(
-              "adapter",
-              "eval_every",
-              Type.INTEGER,
-              "0",
-              "steps between eval-loss measurements" + " (0: at the end and at each rung)"),
-          key(
-              "adapter",
-              "seed",
-              Type.INTEGER,
-              "derived from 42",
-              "init, data order and dropout"
-                  + " seed; by default each adapter's is derived from `defaults.seed` (else 42) and"
-                  + " its index"),
-          key(
-              "adapter",
-              "delta_update_ratio",
-              Type.NUMBER,
-              "2.0",
-              "delta-lora only (others ignore it): λ, W moves by λ × the change of s·B·A"
-                  + " (Zi et al. 2023's value)"),
-          key(
-              "adapter",
-              "delta_start_step",
-              Type.INTEGER,
-              "min(500, steps / 10)",
-              "delta-lora only (others ignore it): K, the first optimizer step (0-based) whose"
-                  + " update moves W; the paper's 500, capped for short runs"),
-          key(
-              "adapter",
-              "replicas",
-              Type.INTEGER,
-              "1",
-              "data-parallel copies on disjoint rows,"
-                  + " combined exactly by truncated SVD; 1–64"));
+      AdapterSettings.ALL.stream()
+          .map(a -> key("adapter", a.name(), a.type(), a.defaultText(), a.meaning()))
+          .toList();
 
   private ConfigKeys() {}
 

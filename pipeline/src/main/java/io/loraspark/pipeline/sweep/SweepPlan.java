@@ -29,29 +29,6 @@ public final class SweepPlan {
   /** Methods this build trains ({@link LoraMethod}); any other name is refused, naming these. */
   public static final Set<String> METHODS = Set.of(LoraMethod.keys());
 
-  private static final Map<String, String> SHORT =
-      Map.ofEntries(
-          Map.entry("rank", "r"),
-          Map.entry("lr_ratio", "x"),
-          Map.entry("lr", "lr"),
-          Map.entry("alpha", "a"),
-          Map.entry("dropout", "d"),
-          Map.entry("targets", "t"),
-          Map.entry("method", ""),
-          Map.entry("steps", "s"),
-          Map.entry("batch_size", "b"),
-          Map.entry("seed", "seed"),
-          Map.entry("rslora", "rs"),
-          Map.entry("schedule", ""),
-          Map.entry("weight_decay", "wd"),
-          Map.entry("warmup_steps", "w"),
-          Map.entry("grad_accum", "ga"),
-          Map.entry("max_grad_norm", "clip"),
-          Map.entry("eval_every", "ev"),
-          Map.entry("replicas", "R"),
-          Map.entry("delta_update_ratio", "dl"),
-          Map.entry("delta_start_step", "dk"));
-
   private SweepPlan() {}
 
   /**
@@ -97,7 +74,7 @@ public final class SweepPlan {
       StringBuilder id = new StringBuilder(String.format("a%03d", i));
       for (Map.Entry<String, Object> e : varying.get(i).entrySet()) {
         id.append('-')
-            .append(SHORT.getOrDefault(e.getKey(), e.getKey()))
+            .append(AdapterSettings.find(e.getKey()).map(a -> a.idPrefix()).orElse(e.getKey()))
             .append(compact(e.getValue()));
       }
       String adapterId = id.toString().replaceAll("[^A-Za-z0-9._-]", "_");
@@ -136,7 +113,7 @@ public final class SweepPlan {
 
   /** Product defaults completed with {@code s}: the same defaults as {@code train}'s flags. */
   static Planned resolve(String id, Map<String, Object> s) {
-    String method = str(s, "method", "lora");
+    String method = str(s, "method", AdapterSettings.METHOD.defaultValue());
     if (!METHODS.contains(method)) {
       throw new IllegalArgumentException(
           "method '"
@@ -144,16 +121,17 @@ public final class SweepPlan {
               + "' is not supported; supported: "
               + String.join(", ", LoraMethod.keys()));
     }
-    int rank = integer(s, "rank", 8);
+    int rank = integer(s, AdapterSettings.RANK);
     double alpha = number(s, "alpha", 2.0 * rank);
-    int steps = integer(s, "steps", 100);
+    int steps = integer(s, AdapterSettings.STEPS);
+    String targets = str(s, "targets", AdapterSettings.TARGETS.defaultValue());
     LoraConfig lora =
         new LoraConfig(
             rank,
             alpha,
-            number(s, "dropout", 0.0),
-            Projection.parseList(str(s, "targets", "q,k,v,o,gate,up,down")),
-            bool(s, "rslora", false),
+            number(s, AdapterSettings.DROPOUT),
+            Projection.parseList(targets),
+            bool(s, "rslora", AdapterSettings.RSLORA.defaultValue()),
             LoraMethod.parse(method));
     if (lora.method() == LoraMethod.DELTA_LORA) { // other methods ignore the delta-lora keys
       lora = lora.withDeltaLora(deltaLora(s).resolved(steps));
@@ -161,23 +139,23 @@ public final class SweepPlan {
     TrainConfig train =
         new TrainConfig(
             steps,
-            integer(s, "batch_size", 8),
-            integer(s, "grad_accum", 1),
-            number(s, "lr", 2e-4),
-            number(s, "lr_ratio", 1.0),
-            number(s, "weight_decay", 0.0),
+            integer(s, AdapterSettings.BATCH_SIZE),
+            integer(s, AdapterSettings.GRAD_ACCUM),
+            number(s, AdapterSettings.LR),
+            number(s, AdapterSettings.LR_RATIO),
+            number(s, AdapterSettings.WEIGHT_DECAY),
             integer(s, "warmup_steps", steps / 10),
-            LrSchedule.Kind.parse(str(s, "schedule", "cosine")),
-            number(s, "max_grad_norm", 1.0),
-            integer(s, "eval_every", 0),
-            (long) number(s, "seed", 42));
+            LrSchedule.Kind.parse(str(s, "schedule", AdapterSettings.SCHEDULE.defaultValue())),
+            number(s, AdapterSettings.MAX_GRAD_NORM),
+            integer(s, AdapterSettings.EVAL_EVERY),
+            (long) number(s, "seed", AdapterSettings.SEED.defaultValue()));
     Map<String, Object> resolved = new LinkedHashMap<>();
     resolved.put("method", method);
     resolved.put("lora_rank", rank);
     resolved.put("alpha", alpha);
     resolved.put("lr", train.lr());
     resolved.put("lr_ratio", train.lrRatio());
-    resolved.put("targets", str(s, "targets", "q,k,v,o,gate,up,down"));
+    resolved.put("targets", targets);
     resolved.put("steps", steps);
     resolved.put("batch_size", train.batchSize());
     resolved.put("seed", train.seed());
@@ -185,7 +163,7 @@ public final class SweepPlan {
       resolved.put("delta_update_ratio", lora.deltaLora().updateRatio());
       resolved.put("delta_start_step", lora.deltaLora().startStep());
     }
-    int replicas = integer(s, "replicas", 1);
+    int replicas = integer(s, AdapterSettings.REPLICAS);
     if (replicas < 1 || replicas > 64) {
       throw new IllegalArgumentException("replicas must be in [1, 64] but was " + replicas);
     }
@@ -229,6 +207,14 @@ public final class SweepPlan {
       return new BigDecimal(Double.toString(d)).stripTrailingZeros().toString().replace("E", "e");
     }
     return String.valueOf(v).replace(",", "+");
+  }
+
+  private static int integer(Map<String, Object> s, AdapterSettings.Setting<Integer> setting) {
+    return integer(s, setting.name(), setting.defaultValue());
+  }
+
+  private static double number(Map<String, Object> s, AdapterSettings.Setting<Double> setting) {
+    return number(s, setting.name(), setting.defaultValue());
   }
 
   private static String str(Map<String, Object> s, String key, String dflt) {

@@ -8,6 +8,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.loraspark.pipeline.cli.Main;
+import io.loraspark.train.loop.AdapterStatus;
 import io.loraspark.train.loop.Evaluator;
 import io.loraspark.train.lora.LoraWeights;
 import io.loraspark.train.lora.PeftAdapter;
@@ -140,7 +141,7 @@ class LoraEstimatorTest {
               "grid point %d (rank %d, lr_ratio %s): loss on its training rows",
               i, m.getRank(), m.getLrRatio())
           .isLessThan(baseLoss);
-      assertThat(m.summary().status()).isEqualTo("ok");
+      assertThat(m.summary().status()).isEqualTo(AdapterStatus.OK);
       assertThat(m.summary().steps()).isEqualTo(10);
     }
   }

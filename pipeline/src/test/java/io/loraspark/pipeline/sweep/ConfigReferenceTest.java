@@ -2,6 +2,7 @@ package io.loraspark.pipeline.sweep;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.loraspark.train.loop.AdapterKey;
 import io.loraspark.train.loop.TrainConfig;
 import io.loraspark.train.lora.DeltaLoraParams;
 import io.loraspark.train.lora.LoraConfig;
@@ -11,14 +12,13 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
-import java.util.Locale;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 /**
  * The README's configuration reference is {@link ConfigKeys#markdown()} verbatim, and the adapter
- * defaults it states are the ones planning really uses. Run with {@code -Dlora.updateReadme=true}
- * to rewrite the README's block after changing a key.
+ * defaults of the table it is generated from ({@link AdapterSettings}) are the ones planning uses.
+ * Run with {@code -Dlora.updateReadme=true} to rewrite the README's block after changing a key.
  */
 class ConfigReferenceTest {
   static final String BEGIN =
@@ -47,33 +47,30 @@ class ConfigReferenceTest {
         .isEqualTo(generated);
   }
 
+  /** Planning an adapter with no settings gives every default of the table (walked). */
   @Test
-  void theDocumentedAdapterDefaultsAreThePlannedOnes() {
+  void theTablesAdapterDefaultsAreThePlannedOnes() {
     SweepPlan.Planned p = SweepPlan.resolve("a000", Map.of());
-    LoraConfig lora = p.spec().lora();
-    TrainConfig t = p.spec().train();
-    assertThat(p.settings().get("method")).isEqualTo(dflt("method"));
-    assertThat(lora.rank()).isEqualTo(Integer.parseInt(dflt("rank")));
-    assertThat(dflt("alpha")).isEqualTo("2 · rank");
-    assertThat(lora.alpha()).isEqualTo(2.0 * lora.rank());
-    assertThat(lora.dropout()).isEqualTo(Double.parseDouble(dflt("dropout")));
-    assertThat(lora.rsLora()).isEqualTo(Boolean.parseBoolean(dflt("rslora")));
-    assertThat(lora.targets())
-        .containsExactlyElementsOf(Projection.parseList(dflt("targets")))
-        .hasSize(Projection.values().length);
-    assertThat(t.lr()).isEqualTo(Double.parseDouble(dflt("lr")));
-    assertThat(t.lrRatio()).isEqualTo(Double.parseDouble(dflt("lr_ratio")));
-    assertThat(t.steps()).isEqualTo(Integer.parseInt(dflt("steps")));
-    assertThat(t.batchSize()).isEqualTo(Integer.parseInt(dflt("batch_size")));
-    assertThat(t.gradAccum()).isEqualTo(Integer.parseInt(dflt("grad_accum")));
-    assertThat(dflt("warmup_steps")).isEqualTo("steps / 10");
-    assertThat(t.warmupSteps()).isEqualTo(t.steps() / 10);
-    assertThat(t.schedule().name().toLowerCase(Locale.ROOT)).isEqualTo(dflt("schedule"));
-    assertThat(t.weightDecay()).isEqualTo(Double.parseDouble(dflt("weight_decay")));
-    assertThat(t.maxGradNorm()).isEqualTo(Double.parseDouble(dflt("max_grad_norm")));
-    assertThat(t.evalEvery()).isEqualTo(Integer.parseInt(dflt("eval_every")));
-    assertThat(t.seed()).isEqualTo(42L);
-    assertThat(p.replicas()).isEqualTo(Integer.parseInt(dflt("replicas")));
+    Map<String, String> planned = AdapterKey.settings(p.spec()).build().fields();
+    for (AdapterSettings.Setting<?> s : AdapterSettings.ALL) {
+      Object dflt = s.defaultValue();
+      String v = s == AdapterSettings.REPLICAS ? "" + p.replicas() : planned.get(s.name());
+      if (dflt != null) {
+        Object value =
+            dflt instanceof Double
+                ? Double.valueOf(v)
+                : dflt instanceof Integer
+                    ? Integer.valueOf(v)
+                    : dflt instanceof Long
+                        ? Long.valueOf(v)
+                        : dflt instanceof Boolean ? Boolean.valueOf(v) : v;
+        assertThat(value).as("planned default of %s", s.name()).isEqualTo(dflt);
+      }
+    }
+    assertThat(p.spec().lora().alpha()).as(AdapterSettings.ALPHA.derived()).isEqualTo(16.0);
+    assertThat(p.spec().train().warmupSteps())
+        .as(AdapterSettings.WARMUP_STEPS.derived())
+        .isEqualTo(10);
     assertThat(ConfigKeys.names(ConfigKeys.ADAPTER)).isEqualTo(SweepConfig.ADAPTER_KEYS);
     assertThat(lora.deltaLora()).as("only delta-lora has λ and K").isNull();
     DeltaLoraParams delta =
@@ -110,10 +107,6 @@ class ConfigReferenceTest {
     } finally {
       Files.deleteIfExists(f);
     }
-  }
-
-  private static String dflt(String name) {
-    return ConfigKeys.find(ConfigKeys.ADAPTER, name).defaultValue();
   }
 
   private static Path projectRoot() {

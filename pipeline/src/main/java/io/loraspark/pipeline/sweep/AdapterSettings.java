@@ -1,0 +1,298 @@
+package io.loraspark.pipeline.sweep;
+
+import io.loraspark.train.lora.LoraMethod;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * The one table of adapter settings: every setting an adapter of a sweep ({@code defaults}, {@code
+ * grid}, {@code adapters}), {@code train}'s flags and the Spark ML {@code LoraEstimator} take, with
+ * its name, type, default (or the rule of its derived default), the prefix it gives adapter ids and
+ * its meaning. The README's reference ({@link ConfigKeys#ADAPTER}), adapter ids ({@link
+ * SweepPlan}), {@code train}'s option defaults and the estimator's param defaults are read from
+ * here; {@code AdapterSettingsTest} walks the table and checks {@code train --help}, the Spark ML
+ * params and the README against it.
+ *
+ * <p>Adding a setting is one entry here (plus where it is used: its record field and the {@link
+ * io.loraspark.train.loop.AdapterKey} line).
+ */
+public final class AdapterSettings {
+  /**
+   * One adapter setting.
+   *
+   * @param name the YAML key ({@code lr_ratio})
+   * @param type its value type
+   * @param defaultValue the default, or null when it is derived ({@code derived} says how)
+   * @param derived the documented default when it is derived from other settings ({@code 2 ·
+   *     rank}), else null
+   * @param idPrefix what it writes before its value in an adapter id when the grid varies it
+   *     ({@code x} in {@code a007-r8-x16}); "" for the value alone
+   * @param meaning one line for the reference
+   * @param trainOption {@code train}'s flag, or null when {@code train} has none
+   * @param mlParam the Spark ML param's name, or null when the estimator has none
+   */
+  public record Setting<T>(
+      String name,
+      ConfigKeys.Type type,
+      T defaultValue,
+      String derived,
+      String idPrefix,
+      String meaning,
+      String trainOption,
+      String mlParam) {
+    /** The default as the reference shows it. */
+    public String defaultText() {
+      return derived != null ? derived : text(defaultValue);
+    }
+
+    /** The default as a command-line value, null when derived. */
+    public String defaultArgument() {
+      return defaultValue == null ? null : text(defaultValue);
+    }
+
+    private static String text(Object v) {
+      return v instanceof Double d ? Double.toString(d).replace("E", "e") : String.valueOf(v);
+    }
+
+    /** The default {@code train} and the Spark ML params take, empty when derived. */
+    public Optional<T> fixedDefault() {
+      return Optional.ofNullable(defaultValue);
+    }
+  }
+
+  public static final Setting<String> METHOD =
+      new Setting<>(
+          "method",
+          ConfigKeys.Type.STRING,
+          "lora",
+          null,
+          "",
+          "adapter method: " + String.join(", ", LoraMethod.keys()) + " (see Methods)",
+          "--method",
+          "method");
+  public static final Setting<Integer> RANK =
+      new Setting<>(
+          "rank", ConfigKeys.Type.INTEGER, 8, null, "r", "LoRA rank r ≥ 1", "--rank", "rank");
+  public static final Setting<Double> ALPHA =
+      new Setting<>(
+          "alpha",
+          ConfigKeys.Type.NUMBER,
+          null,
+          "2 · rank",
+          "a",
+          "LoRA alpha; scaling s = alpha / r",
+          "--alpha",
+          "alpha");
+  public static final Setting<Double> DROPOUT =
+      new Setting<>(
+          "dropout",
+          ConfigKeys.Type.NUMBER,
+          0.0,
+          null,
+          "d",
+          "dropout on the adapter input, in [0, 1)",
+          "--dropout",
+          "dropout");
+  public static final Setting<Boolean> RSLORA =
+      new Setting<>(
+          "rslora",
+          ConfigKeys.Type.BOOLEAN,
+          false,
+          null,
+          "rs",
+          "rank-stabilised scaling s = alpha / √r",
+          "--rslora",
+          "rsLora");
+  public static final Setting<String> TARGETS =
+      new Setting<>(
+          "targets",
+          ConfigKeys.Type.NAMES,
+          "q,k,v,o,gate,up,down",
+          null,
+          "t",
+          "projections adapted: q, k, v, o, gate, up, down (or q_proj …)",
+          "--targets",
+          "targets");
+  public static final Setting<Double> LR =
+      new Setting<>(
+          "lr",
+          ConfigKeys.Type.NUMBER,
+          2.0e-4,
+          null,
+          "lr",
+          "peak learning rate (AdamW)",
+          "--lr",
+          "learningRate");
+  public static final Setting<Double> LR_RATIO =
+      new Setting<>(
+          "lr_ratio",
+          ConfigKeys.Type.NUMBER,
+          1.0,
+          null,
+          "x",
+          "LoRA+ ratio: B's learning rate is lr · lr_ratio",
+          "--lr-ratio",
+          "lrRatio");
+  public static final Setting<Integer> STEPS =
+      new Setting<>(
+          "steps", ConfigKeys.Type.INTEGER, 100, null, "s", "optimizer steps", "--steps", "steps");
+  public static final Setting<Integer> BATCH_SIZE =
+      new Setting<>(
+          "batch_size",
+          ConfigKeys.Type.INTEGER,
+          8,
+          null,
+          "b",
+          "rows per micro-batch",
+          "--batch-size",
+          "batchSize");
+  public static final Setting<Integer> GRAD_ACCUM =
+      new Setting<>(
+          "grad_accum",
+          ConfigKeys.Type.INTEGER,
+          1,
+          null,
+          "ga",
+          "micro-batches per optimizer step",
+          "--grad-accum",
+          "gradAccum");
+  public static final Setting<Integer> WARMUP_STEPS =
+      new Setting<>(
+          "warmup_steps",
+          ConfigKeys.Type.INTEGER,
+          null,
+          "steps / 10",
+          "w",
+          "linear warmup steps",
+          "--warmup",
+          "warmupSteps");
+  public static final Setting<String> SCHEDULE =
+      new Setting<>(
+          "schedule",
+          ConfigKeys.Type.STRING,
+          "cosine",
+          null,
+          "",
+          "learning-rate schedule after warmup: cosine, linear or constant",
+          "--schedule",
+          "schedule");
+  public static final Setting<Double> WEIGHT_DECAY =
+      new Setting<>(
+          "weight_decay",
+          ConfigKeys.Type.NUMBER,
+          0.0,
+          null,
+          "wd",
+          "AdamW decoupled weight decay",
+          "--weight-decay",
+          "weightDecay");
+  public static final Setting<Double> MAX_GRAD_NORM =
+      new Setting<>(
+          "max_grad_norm",
+          ConfigKeys.Type.NUMBER,
+          1.0,
+          null,
+          "clip",
+          "global gradient-norm clip (0: off)",
+          "--max-grad-norm",
+          "maxGradNorm");
+  public static final Setting<Integer> EVAL_EVERY =
+      new Setting<>(
+          "eval_every",
+          ConfigKeys.Type.INTEGER,
+          0,
+          null,
+          "ev",
+          "steps between eval-loss measurements (0: at the end and at each rung)",
+          "--eval-every",
+          null);
+
+  /** {@code train} and the estimator take 42 as is; a sweep derives each adapter's from it. */
+  public static final Setting<Long> SEED =
+      new Setting<>(
+          "seed",
+          ConfigKeys.Type.INTEGER,
+          42L,
+          "derived from 42",
+          "seed",
+          "init, data order and dropout seed; by default each adapter's is derived from"
+              + " `defaults.seed` (else 42) and its index",
+          "--seed",
+          "seed");
+
+  /**
+   * Delta-LoRA's λ and K (Zi et al. 2023's values; {@code DeltaLoraParams}); other methods ignore
+   * them. {@code train} has their flags but no default from here: there a flag given with another
+   * method is a usage error.
+   */
+  public static final Setting<Double> DELTA_UPDATE_RATIO =
+      new Setting<>(
+          "delta_update_ratio",
+          ConfigKeys.Type.NUMBER,
+          2.0,
+          null,
+          "dl",
+          "delta-lora only (others ignore it): λ, W moves by λ × the change of s·B·A"
+              + " (Zi et al. 2023's value)",
+          null,
+          null);
+
+  public static final Setting<Integer> DELTA_START_STEP =
+      new Setting<>(
+          "delta_start_step",
+          ConfigKeys.Type.INTEGER,
+          null,
+          "min(500, steps / 10)",
+          "dk",
+          "delta-lora only (others ignore it): K, the first optimizer step (0-based) whose"
+              + " update moves W; the paper's 500, capped for short runs",
+          null,
+          null);
+
+  public static final Setting<Integer> REPLICAS =
+      new Setting<>(
+          "replicas",
+          ConfigKeys.Type.INTEGER,
+          1,
+          null,
+          "R",
+          "data-parallel copies on disjoint rows, combined exactly by truncated SVD; 1–64",
+          null,
+          null);
+
+  /** Every adapter setting, in the reference's order. */
+  public static final List<Setting<?>> ALL =
+      List.of(
+          METHOD,
+          RANK,
+          ALPHA,
+          DROPOUT,
+          RSLORA,
+          TARGETS,
+          LR,
+          LR_RATIO,
+          STEPS,
+          BATCH_SIZE,
+          GRAD_ACCUM,
+          WARMUP_STEPS,
+          SCHEDULE,
+          WEIGHT_DECAY,
+          MAX_GRAD_NORM,
+          EVAL_EVERY,
+          SEED,
+          DELTA_UPDATE_RATIO,
+          DELTA_START_STEP,
+          REPLICAS);
+
+  private AdapterSettings() {}
+
+  /** The setting named {@code name}, empty when there is none. */
+  public static Optional<Setting<?>> find(String name) {
+    return ALL.stream().filter(s -> s.name().equals(name)).findFirst();
+  }
+
+  /** The setting whose {@code train} flag is {@code option}, empty when there is none. */
+  public static Optional<Setting<?>> byTrainOption(String option) {
+    return ALL.stream().filter(s -> option.equals(s.trainOption())).findFirst();
+  }
+}
