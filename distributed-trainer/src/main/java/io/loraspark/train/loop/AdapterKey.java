@@ -69,6 +69,10 @@ public record AdapterKey(Map<String, String> fields) {
         .put("targets", String.join(",", l.targets().stream().map(Projection::shortName).toList()))
         .put("rslora", l.rsLora())
         .putUnlessDefault("selection", l.selection(), ModuleSelection.ALL);
+    if (l.deltaLora() != null) { // delta-lora only, so other methods' keys stay as they were
+      b.put("delta_update_ratio", l.deltaLora().updateRatio())
+          .put("delta_start_step", l.deltaLora().startStep());
+    }
     return b.put("steps", t.steps())
         .put("batch_size", t.batchSize())
         .put("grad_accum", t.gradAccum())

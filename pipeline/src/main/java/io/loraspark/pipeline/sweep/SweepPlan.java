@@ -133,8 +133,9 @@ public final class SweepPlan {
             Projection.parseList(targets),
             bool(s, "rslora", AdapterSettings.RSLORA.defaultValue()),
             LoraMethod.parse(method));
+    io.loraspark.train.lora.DeltaLoraParams delta = deltaLora(s); // type-checked for every method
     if (lora.method() == LoraMethod.DELTA_LORA) { // other methods ignore the delta-lora keys
-      lora = lora.withDeltaLora(deltaLora(s).resolved(steps));
+      lora = lora.withDeltaLora(delta.resolved(steps));
     }
     TrainConfig train =
         new TrainConfig(

@@ -51,7 +51,15 @@ class ConfigReferenceTest {
   @Test
   void theTablesAdapterDefaultsAreThePlannedOnes() {
     SweepPlan.Planned p = SweepPlan.resolve("a000", Map.of());
-    Map<String, String> planned = AdapterKey.settings(p.spec()).build().fields();
+    Map<String, String> planned = new java.util.HashMap<>(AdapterKey.settings(p.spec()).build().fields());
+    planned.putAll( // λ and K are planned for delta-lora only
+        AdapterKey.settings(SweepPlan.resolve("a001", Map.of("method", "delta-lora")).spec())
+            .build()
+            .fields()
+            .entrySet()
+            .stream()
+            .filter(e -> e.getKey().startsWith("delta_"))
+            .collect(java.util.stream.Collectors.toMap(Map.Entry::getKey, Map.Entry::getValue)));
     for (AdapterSettings.Setting<?> s : AdapterSettings.ALL) {
       Object dflt = s.defaultValue();
       String v = s == AdapterSettings.REPLICAS ? "" + p.replicas() : planned.get(s.name());
@@ -72,12 +80,12 @@ class ConfigReferenceTest {
         .as(AdapterSettings.WARMUP_STEPS.derived())
         .isEqualTo(10);
     assertThat(ConfigKeys.names(ConfigKeys.ADAPTER)).isEqualTo(SweepConfig.ADAPTER_KEYS);
-    assertThat(lora.deltaLora()).as("only delta-lora has λ and K").isNull();
+    assertThat(p.spec().lora().deltaLora()).as("only delta-lora has λ and K").isNull();
     DeltaLoraParams delta =
         SweepPlan.resolve("a000", Map.of("method", "delta-lora")).spec().lora().deltaLora();
-    assertThat(delta.updateRatio()).isEqualTo(Double.parseDouble(dflt("delta_update_ratio")));
-    assertThat(dflt("delta_start_step")).isEqualTo("min(500, steps / 10)");
-    assertThat(delta.startStep()).isEqualTo(Math.min(500, t.steps() / 10));
+    assertThat(delta.updateRatio()).isEqualTo(AdapterSettings.DELTA_UPDATE_RATIO.defaultValue());
+    assertThat(AdapterSettings.DELTA_START_STEP.derived()).isEqualTo("min(500, steps / 10)");
+    assertThat(delta.startStep()).isEqualTo(Math.min(500, p.spec().train().steps() / 10));
     DeltaLoraParams set =
         SweepPlan.resolve(
                 "a001",

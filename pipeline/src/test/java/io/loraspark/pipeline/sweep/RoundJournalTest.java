@@ -32,7 +32,8 @@ class RoundJournalTest {
         1,
         10,
         BaseQuant.NONE,
-        false);
+        false,
+        io.loraspark.train.model.precision.Precision.FP32);
   }
 
   private static final AdapterSpec A = planned("a000-r4", 4, 1).spec();
@@ -58,7 +59,7 @@ class RoundJournalTest {
   @Test
   void keyIsTheDocumentedTextOfNamedFields() {
     StringBuilder text = new StringBuilder("lora-spark round key v2\n");
-    text.append("task model=/models/m data=/data/d stop_at=10\n");
+    text.append("task model=/models/m data=/data/d stop_at=10 precision=fp32\n");
     for (AdapterSpec s : List.of(A, B)) {
       text.append("adapter=").append(s.id());
       AdapterKey.settings(s)

@@ -33,7 +33,9 @@ class RunRecordTest {
     r.fieldNames().forEachRemaining(names::add);
     List<String> expected =
         new ArrayList<>(AdapterKey.settings(p.spec()).build().fields().keySet());
-    expected.addAll(List.of("replicas", "base_quant", "checkpoint_every", "recompute_activations"));
+    expected.addAll(
+        List.of(
+            "replicas", "base_quant", "checkpoint_every", "recompute_activations", "precision"));
     assertThat(names).containsExactlyElementsOf(expected);
     assertThat(r.get("rank").isIntegralNumber()).isTrue();
     assertThat(r.get("rank").asInt()).isEqualTo(4);
