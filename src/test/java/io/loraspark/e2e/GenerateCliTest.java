@@ -138,6 +138,27 @@ class GenerateCliTest {
         "adapter 'dora' is dora", "--adapter", lora.toString(), "--adapter", dora.toString());
     assertInputError("a stop string must not be empty", "--stop", "");
     assertInputError("--stop-token-id 600 is outside the vocabulary", "--stop-token-id", "600");
+    assertInputError("unknown precision 'fp8'", "--precision", "fp8");
+  }
+
+  /**
+   * {@code --precision bf16} decodes with weights rounded to bfloat16: greedy tokens of stories260K
+   * that agree with fp32's at the start (bf16 moves logits by well under the gaps between the top
+   * tokens of a real model's first steps) and the same tokens on every run; auto is fp32.
+   */
+  @Test
+  void bf16DecodingStartsLikeFp32AndRepeats() throws Exception {
+    JsonNode fp32 = generate("--max-new-tokens", "40");
+    JsonNode bf16 = generate("--max-new-tokens", "40", "--precision", "bf16");
+    JsonNode again = generate("--max-new-tokens", "40", "--precision", "bf16");
+    JsonNode auto = generate("--max-new-tokens", "40", "--precision", "auto");
+    assertThat(again.get("generated_ids")).isEqualTo(bf16.get("generated_ids"));
+    assertThat(auto.get("generated_ids")).isEqualTo(fp32.get("generated_ids"));
+    for (int i = 0; i < 4; i++) {
+      assertThat(bf16.get("generated_ids").get(i))
+          .as("token %d", i)
+          .isEqualTo(fp32.get("generated_ids").get(i));
+    }
   }
 
   @Test

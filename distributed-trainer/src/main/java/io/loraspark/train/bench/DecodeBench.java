@@ -17,6 +17,7 @@ import io.loraspark.train.model.Kernels;
 import io.loraspark.train.model.ModelConfig;
 import io.loraspark.train.model.ModelWeights;
 import io.loraspark.train.model.Projection;
+import io.loraspark.train.model.precision.Precision;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -54,7 +55,8 @@ public final class DecodeBench {
       int rank,
       int threads,
       int warmup,
-      long seed) {
+      long seed,
+      Precision precision) {
     public Spec {
       ModelConfig.require(
           promptTokens >= 1, "--prompt-tokens must be >= 1 but was %d", promptTokens);
@@ -78,7 +80,7 @@ public final class DecodeBench {
         s.promptTokens() + s.newTokens(),
         c.maxPositions());
     Kernels.threads(s.threads());
-    DecodeEngine engine = new DecodeEngine(base);
+    DecodeEngine engine = new DecodeEngine(base, s.precision());
     Cached cached = s.adapters() == 0 ? null : cachedAdapters(base, s);
     List<AdapterMix> mixes = new ArrayList<>();
     if (cached != null) {
@@ -98,6 +100,7 @@ public final class DecodeBench {
     o.put("new_tokens", s.newTokens());
     o.put("streams", s.streams());
     o.put("adapters", s.adapters());
+    o.put("precision", engine.precision().key());
     o.put("rank", s.rank());
     o.put("threads", s.threads());
     o.put("warmup", s.warmup());

@@ -6,6 +6,7 @@ import io.loraspark.train.model.LayerWeights;
 import io.loraspark.train.model.ModelConfig;
 import io.loraspark.train.model.ModelWeights;
 import io.loraspark.train.model.Projection;
+import io.loraspark.train.model.precision.Precision;
 import java.nio.ByteBuffer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -65,19 +66,18 @@ public final class DecodeEngine {
    *     API module
    */
   public DecodeEngine(ModelWeights base) {
-    this(base, DecodeWeights.Format.FP32);
+    this(base, Precision.FP32);
   }
 
   /**
-   * An engine whose projections and head are rounded to bfloat16 ({@code --precision bf16}): half
-   * the bytes read per token; logits within bf16's rounding of the float32 engine's, and still the
-   * same bits for a row whatever shares its step.
+   * @param precision {@code bf16}: projections and head rounded to bfloat16 ({@code --precision
+   *     bf16}), half the bytes read per token, logits within bf16's rounding of the float32
+   *     engine's and still the same bits for a row whatever shares its step; {@code fp32} and
+   *     {@code auto}: float32 (decoding's default: equal to the full forward, llama2.c's ids)
    */
-  public static DecodeEngine bf16(ModelWeights base) {
-    return new DecodeEngine(base, DecodeWeights.Format.BF16);
-  }
-
-  private DecodeEngine(ModelWeights base, DecodeWeights.Format format) {
+  public DecodeEngine(ModelWeights base, Precision precision) {
+    DecodeWeights.Format format =
+        precision == Precision.BF16 ? DecodeWeights.Format.BF16 : DecodeWeights.Format.FP32;
     this.c = base.config();
     ModelConfig.require(
         DecodeKernels.available(),
@@ -140,6 +140,11 @@ public final class DecodeEngine {
       case UP -> w.bUp();
       case DOWN -> w.bDown();
     };
+  }
+
+  /** The precision of the packed projections: fp32 or bf16. */
+  public Precision precision() {
+    return packed.format == DecodeWeights.Format.BF16 ? Precision.BF16 : Precision.FP32;
   }
 
   public ModelConfig config() {

@@ -8,6 +8,7 @@ import io.loraspark.train.lora.LoraMethod;
 import io.loraspark.train.lora.LoraWeights;
 import io.loraspark.train.model.ModelConfig;
 import io.loraspark.train.model.ModelWeights;
+import io.loraspark.train.model.precision.Precision;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.stream.Stream;
@@ -100,7 +101,7 @@ class DecodeEngineTest {
     for (int k = 0; k < 4; k++) {
       adapters[k] = DecodeAdapter.of("a" + k, DecodeFixture.adapter(base, methods[k], 2 + k, k));
     }
-    DecodeEngine engine = bf16 ? DecodeEngine.bf16(base) : new DecodeEngine(base);
+    DecodeEngine engine = new DecodeEngine(base, bf16 ? Precision.BF16 : Precision.FP32);
     int[] ids = DecodeFixture.randomIds(17, c.vocabSize(), 9);
     AdapterMix mine = AdapterMix.of(adapters[0]);
 
@@ -134,7 +135,7 @@ class DecodeEngineTest {
     for (int p = 0; p < ids.length; p++) {
       rows.add(ids[p], p, cache, AdapterMix.of(DecodeAdapter.of("a", w)), true);
     }
-    DecodeEngine.bf16(base).step(rows);
+    new DecodeEngine(base, Precision.BF16).step(rows);
     for (int p = 0; p < ids.length; p++) {
       assertThat(
               DecodeFixture.relativeError(

@@ -177,7 +177,8 @@ final class BenchCommand implements Callable<Integer> {
       names = "--precision",
       defaultValue = "auto",
       description =
-          "the frozen projections' GEMMs: fp32, bf16 (oneDNN) or auto (bf16 only with AMX)"
+          "the frozen projections' GEMMs: fp32, bf16 (oneDNN) or auto (bf16 only with AMX);"
+              + " with --decode: bf16 weights in the decode kernels, auto is fp32"
               + " (default: ${DEFAULT-VALUE})")
   String precision;
 
@@ -264,7 +265,8 @@ final class BenchCommand implements Callable<Integer> {
             rank,
             threads,
             warmup,
-            seed);
+            seed,
+            Precision.parse(precision));
     ObjectNode result = DecodeBench.run(weights, name, s);
     spec.commandLine().getOut().println(result);
     spec.commandLine().getOut().flush();

@@ -13,6 +13,7 @@ import io.loraspark.train.decode.Result;
 import io.loraspark.train.decode.SamplingParams;
 import io.loraspark.train.model.CheckpointLoader;
 import io.loraspark.train.model.ModelWeights;
+import io.loraspark.train.model.precision.Precision;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -97,6 +98,15 @@ final class GenerateCommand implements Callable<Integer> {
       description = "stop after generating this token id (repeatable; besides the model's EOS)")
   List<Integer> stopIds = new ArrayList<>();
 
+  @Option(
+      names = "--precision",
+      defaultValue = "fp32",
+      description =
+          "the decode kernels' weights: fp32, or bf16 (each projection weight rounded to"
+              + " bfloat16, half the bytes per token, arithmetic in fp32); auto is fp32"
+              + " (default: ${DEFAULT-VALUE})")
+  String precision;
+
   @Option(names = "--logprobs", description = "with --json: each generated token's log-probability")
   boolean logprobs;
 
@@ -109,6 +119,7 @@ final class GenerateCommand implements Callable<Integer> {
 
   @Override
   public Integer call() {
+    Precision decodePrecision = Precision.parse(precision);
     SamplingParams params =
         new SamplingParams(
             maxNewTokens, temperature, topK, topP, seed, Set.copyOf(stopIds), logprobs);
@@ -134,7 +145,7 @@ final class GenerateCommand implements Callable<Integer> {
       TextGeneration text = new TextGeneration(tokenizer);
       TextGeneration.TextRequest tr = text.request(prompt, mix.mix(), params, stops);
       Request request = tr.request();
-      Result result = BatchDecoder.generate(new DecodeEngine(base), request);
+      Result result = BatchDecoder.generate(new DecodeEngine(base, decodePrecision), request);
       String completion = tr.text().completion();
       print(tokenizer, request, result, completion, mix);
     }

@@ -2,6 +2,7 @@ package io.loraspark.pipeline.cli;
 
 import io.loraspark.pipeline.serve.LoraServer;
 import io.loraspark.pipeline.serve.ServeOptions;
+import io.loraspark.train.model.precision.Precision;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -87,6 +88,15 @@ final class ServeCommand implements Callable<Integer> {
   @Option(names = "--api-key", description = "require 'Authorization: Bearer KEY'")
   String apiKey;
 
+  @Option(
+      names = "--precision",
+      defaultValue = "fp32",
+      description =
+          "the decode kernels' weights: fp32, or bf16 (each projection weight rounded to"
+              + " bfloat16, half the bytes per token, arithmetic in fp32); auto is fp32"
+              + " (default: ${DEFAULT-VALUE})")
+  String precision;
+
   @Override
   public Integer call() throws InterruptedException {
     Map<String, Path> named = new LinkedHashMap<>();
@@ -99,7 +109,17 @@ final class ServeCommand implements Callable<Integer> {
     }
     ServeOptions options =
         new ServeOptions(
-            model, adapters, run, named, roots, cacheBytes, maxBatch, maxRunning, maxQueue, apiKey);
+            model,
+            adapters,
+            run,
+            named,
+            roots,
+            cacheBytes,
+            maxBatch,
+            maxRunning,
+            maxQueue,
+            apiKey,
+            Precision.parse(precision));
     LoraServer server = options.build();
     int bound = server.start(host, port);
     CountDownLatch stop = new CountDownLatch(1);

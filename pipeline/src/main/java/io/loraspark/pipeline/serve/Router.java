@@ -7,6 +7,7 @@ import io.loraspark.train.decode.KvCache;
 import io.loraspark.train.decode.StepRows;
 import io.loraspark.train.model.ModelConfig;
 import io.loraspark.train.model.ModelWeights;
+import io.loraspark.train.model.precision.Precision;
 import java.util.List;
 
 /**
@@ -21,8 +22,8 @@ final class Router {
   private final ModelConfig c;
   private final StepRows rows = new StepRows();
 
-  Router(ModelWeights base) {
-    this.engine = new DecodeEngine(base);
+  Router(ModelWeights base, Precision precision) {
+    this.engine = new DecodeEngine(base, precision);
     this.c = base.config();
   }
 

@@ -7,6 +7,7 @@ import io.loraspark.train.decode.AdapterRegistry;
 import io.loraspark.train.decode.DecodeEngine;
 import io.loraspark.train.model.CheckpointLoader;
 import io.loraspark.train.model.ModelWeights;
+import io.loraspark.train.model.precision.Precision;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -36,10 +37,37 @@ public record ServeOptions(
     int maxBatch,
     int maxRunning,
     int maxQueue,
-    String apiKey) {
+    String apiKey,
+    Precision precision) {
 
   /** The name requests use for routing. */
   public static final String ROUTER = "auto";
+
+  /** fp32 decoding, as every option but {@code --precision} set. */
+  public ServeOptions(
+      Path model,
+      Path adaptersDir,
+      Path run,
+      Map<String, Path> named,
+      List<Path> roots,
+      long cacheBytes,
+      int maxBatch,
+      int maxRunning,
+      int maxQueue,
+      String apiKey) {
+    this(
+        model,
+        adaptersDir,
+        run,
+        named,
+        roots,
+        cacheBytes,
+        maxBatch,
+        maxRunning,
+        maxQueue,
+        apiKey,
+        Precision.FP32);
+  }
 
   public ServeOptions {
     named = Map.copyOf(named);
@@ -93,7 +121,8 @@ public record ServeOptions(
     TextTokenizer tokenizer = TextTokenizer.load(model);
     ServeMetrics metrics = new ServeMetrics();
     DecodeService decode =
-        new DecodeService(new DecodeEngine(base), maxBatch, maxRunning, maxQueue, metrics);
+        new DecodeService(
+            new DecodeEngine(base, precision), maxBatch, maxRunning, maxQueue, metrics);
     metrics.sources(decode::inFlight, decode::queued, catalog::stats);
     String baseName = model.toAbsolutePath().normalize().getFileName().toString();
     ServerState state =
@@ -106,7 +135,7 @@ public record ServeOptions(
             new ChatPrompt(tokenizer, model.toString()),
             catalog,
             decode,
-            new Router(base),
+            new Router(base, precision), // the same packed weights as the decoder's
             metrics);
     return new LoraServer(state);
   }

@@ -3,10 +3,7 @@ package io.loraspark.pipeline.sweep;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.loraspark.train.loop.AdapterKey;
-import io.loraspark.train.loop.TrainConfig;
 import io.loraspark.train.lora.DeltaLoraParams;
-import io.loraspark.train.lora.LoraConfig;
-import io.loraspark.train.model.Projection;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -51,7 +48,8 @@ class ConfigReferenceTest {
   @Test
   void theTablesAdapterDefaultsAreThePlannedOnes() {
     SweepPlan.Planned p = SweepPlan.resolve("a000", Map.of());
-    Map<String, String> planned = new java.util.HashMap<>(AdapterKey.settings(p.spec()).build().fields());
+    Map<String, String> planned =
+        new java.util.HashMap<>(AdapterKey.settings(p.spec()).build().fields());
     planned.putAll( // λ and K are planned for delta-lora only
         AdapterKey.settings(SweepPlan.resolve("a001", Map.of("method", "delta-lora")).spec())
             .build()
