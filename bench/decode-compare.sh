@@ -63,9 +63,11 @@ if [[ ,$cases, == *,smol,* ]]; then
     echo "load average: $(load)" >&2
     e="$("${engine[@]}" --model "$work/smol" --threads 2 --prompt-tokens 1 --new-tokens 128 \
       --warmup 1 | engine_field decode_tokens_per_s)"
+    b="$("${engine[@]}" --model "$work/smol" --threads 2 --prompt-tokens 1 --new-tokens 128 \
+      --warmup 1 --precision bf16 | engine_field decode_tokens_per_s)"
     p="$(OMP_NUM_THREADS=2 peer_tps "$work/runomp" "$work/smol.bin" -z "$work/smol-tok.bin" \
       -t 0 -n 128 -i "a")"
-    echo "smol engine $e llama2c $p" | tee -a "$log"
+    echo "smol engine $e bf16 $b llama2c $p" | tee -a "$log"
   done
 fi
 
@@ -110,6 +112,10 @@ if "smol" in rows:
     e, p = med("smol", "engine"), med("smol", "llama2c")
     print(json.dumps({"case": "SmolLM2 shape, 1 stream, 2 threads", "engine_median": e,
                       "llama2c_median": p, "ratio": round(e / p, 3), "target": 0.9}))
+    b = med("smol", "bf16")
+    print(json.dumps({"case": "SmolLM2 shape, 1 stream, 2 threads, engine --precision bf16",
+                      "engine_median": b, "llama2c_fp32_median": p, "ratio": round(b / p, 3),
+                      "target": 1.6}))
 if "streams" in rows:
     o, s, sp = med("streams", "one"), med("streams", "same16"), med("streams", "spread16")
     print(json.dumps({"case": "SmolLM2 shape, 16 streams, 2 threads", "one_stream": o,

@@ -160,6 +160,22 @@ public final class DecodeKernels {
    */
   public static void outer(
       float[] bt, int rank, int out, float[] u, int[] uo, float[] z, int[] zo, int count) {
+    if (count == 4) {
+      outer4(bt, rank, out, u, uo, z, zo);
+    } else {
+      for (int q = 0; q < count; q++) {
+        outer1(bt, rank, out, u, uo[q], z, zo[q]);
+      }
+    }
+  }
+
+  /** {@link #outer} of four rows: every vector assigned on every path, so none is boxed. */
+  private static void outer4(
+      float[] bt, int rank, int out, float[] u, int[] uo, float[] z, int[] zo) {
+    int u0 = uo[0];
+    int u1 = uo[1];
+    int u2 = uo[2];
+    int u3 = uo[3];
     int j = 0;
     for (; j + L <= out; j += L) {
       FloatVector a = FloatVector.zero(S);
@@ -168,36 +184,43 @@ public final class DecodeKernels {
       FloatVector d = FloatVector.zero(S);
       for (int k = 0; k < rank; k++) {
         FloatVector w = FloatVector.fromArray(S, bt, k * out + j);
-        a = w.fma(FloatVector.broadcast(S, u[uo[0] + k]), a);
-        if (count > 1) {
-          b = w.fma(FloatVector.broadcast(S, u[uo[1] + k]), b);
-        }
-        if (count > 2) {
-          c = w.fma(FloatVector.broadcast(S, u[uo[2] + k]), c);
-        }
-        if (count > 3) {
-          d = w.fma(FloatVector.broadcast(S, u[uo[3] + k]), d);
-        }
+        a = w.fma(FloatVector.broadcast(S, u[u0 + k]), a);
+        b = w.fma(FloatVector.broadcast(S, u[u1 + k]), b);
+        c = w.fma(FloatVector.broadcast(S, u[u2 + k]), c);
+        d = w.fma(FloatVector.broadcast(S, u[u3 + k]), d);
       }
       a.intoArray(z, zo[0] + j);
-      if (count > 1) {
-        b.intoArray(z, zo[1] + j);
-      }
-      if (count > 2) {
-        c.intoArray(z, zo[2] + j);
-      }
-      if (count > 3) {
-        d.intoArray(z, zo[3] + j);
-      }
+      b.intoArray(z, zo[1] + j);
+      c.intoArray(z, zo[2] + j);
+      d.intoArray(z, zo[3] + j);
     }
-    for (; j < out; j++) {
-      for (int q = 0; q < count; q++) {
-        float acc = 0f;
-        for (int k = 0; k < rank; k++) {
-          acc = Math.fma(bt[k * out + j], u[uo[q] + k], acc);
-        }
-        z[zo[q] + j] = acc;
+    for (int q = 0; q < 4; q++) {
+      outerTail(bt, rank, out, u, uo[q], z, zo[q], j);
+    }
+  }
+
+  /** {@link #outer} of one row. */
+  private static void outer1(float[] bt, int rank, int out, float[] u, int uo, float[] z, int zo) {
+    int j = 0;
+    for (; j + L <= out; j += L) {
+      FloatVector a = FloatVector.zero(S);
+      for (int k = 0; k < rank; k++) {
+        a = FloatVector.fromArray(S, bt, k * out + j).fma(FloatVector.broadcast(S, u[uo + k]), a);
       }
+      a.intoArray(z, zo + j);
+    }
+    outerTail(bt, rank, out, u, uo, z, zo, j);
+  }
+
+  /** The outputs from {@code j} on, past the last whole vector: the same chains, in scalars. */
+  private static void outerTail(
+      float[] bt, int rank, int out, float[] u, int uo, float[] z, int zo, int j) {
+    for (; j < out; j++) {
+      float acc = 0f;
+      for (int k = 0; k < rank; k++) {
+        acc = Math.fma(bt[k * out + j], u[uo + k], acc);
+      }
+      z[zo + j] = acc;
     }
   }
 

@@ -20,10 +20,10 @@ import jdk.incubator.vector.VectorSpecies;
  * <p>Each output is one chain of fused multiply-adds over i in order, starting from zero, in a lane
  * of its own. The chain is the same whichever rows and panels share a call and however many rows
  * are blocked together, which is what makes decoding batch invariant; and no output ends in a lane
- * reduction. Four rows share each weight load (eight accumulators); a lone row takes two panels at
- * once (four chains in flight). Measured and dropped, 2026-12-07: dot products per (row, output)
- * over W as stored, with a lane sum each, blocked 4 x 1 and 2 x 4: the sums were a fifth of a
- * 16-row step and 16 rows made only 2.3–2.7x one row's tokens.
+ * reduction. Four rows share each weight load (eight accumulators); a lone row reads one panel at a
+ * time (two chains). Measured and dropped, 2026-12-07: dot products per (row, output) over W as
+ * stored, with a lane sum each, blocked 4 x 1 and 2 x 4: the sums were a fifth of a 16-row step and
+ * 16 rows made only 2.3–2.7x one row's tokens.
  *
  * <p>bfloat16 panels hold each weight rounded to nearest even ({@link HalfFloats#floatToBf16}) and
  * widen it exactly on load (a 16-bit shift), so the products and sums stay float32: the same as the
@@ -116,12 +116,11 @@ public final class PackedMatmul {
             }
           }
           for (int r = blocked; r < rows; r++) {
-            int p = from;
-            for (; p < to; p += 2) { // two panels at a time; a lone last one with p + 1 == to
+            for (int p = from; p < to; p++) { // one panel, one weight stream, at a time
               if (wf != null) {
-                row(wf, p, p + 1 < to, out, in, x, r, y);
+                row(wf, p, out, in, x, r, y);
               } else {
-                row(wh, p, p + 1 < to, out, in, x, r, y);
+                row(wh, p, out, in, x, r, y);
               }
             }
           }
@@ -205,54 +204,34 @@ public final class PackedMatmul {
   }
 
   /**
-   * Row r against float32 panel p, and p + 1 too when {@code pair} (four chains in flight instead
-   * of two).
+   * Row r against float32 panel p: two chains. (Two panels at once, four chains in two weight
+   * streams, measured 10–15% slower on the memory-bound single stream, 2026-12-07.)
    */
-  private static void row(
-      float[] w, int p, boolean pair, int out, int in, float[] x, int r, float[] y) {
+  private static void row(float[] w, int p, int out, int in, float[] x, int r, float[] y) {
     FloatVector a0 = FloatVector.zero(S);
     FloatVector a1 = FloatVector.zero(S);
-    FloatVector b0 = FloatVector.zero(S);
-    FloatVector b1 = FloatVector.zero(S);
-    int wa = p * in * PANEL;
-    int wb = pair ? wa + in * PANEL : wa; // alone: the second pair of chains repeats the first
-    for (int i = 0, xo = r * in; i < in; i++) {
+    int wo = p * in * PANEL;
+    for (int i = 0, xo = r * in; i < in; i++, wo += PANEL) {
       FloatVector v = FloatVector.broadcast(S, x[xo + i]);
-      int o = i * PANEL;
-      a0 = FloatVector.fromArray(S, w, wa + o).fma(v, a0);
-      a1 = FloatVector.fromArray(S, w, wa + o + L).fma(v, a1);
-      b0 = FloatVector.fromArray(S, w, wb + o).fma(v, b0);
-      b1 = FloatVector.fromArray(S, w, wb + o + L).fma(v, b1);
+      a0 = FloatVector.fromArray(S, w, wo).fma(v, a0);
+      a1 = FloatVector.fromArray(S, w, wo + L).fma(v, a1);
     }
     int j = p * PANEL;
     store(a0, a1, y, r * out + j, j, out);
-    if (pair) {
-      store(b0, b1, y, r * out + j + PANEL, j + PANEL, out);
-    }
   }
 
   /** {@link #row} on bfloat16 panels. */
-  private static void row(
-      short[] w, int p, boolean pair, int out, int in, float[] x, int r, float[] y) {
+  private static void row(short[] w, int p, int out, int in, float[] x, int r, float[] y) {
     FloatVector a0 = FloatVector.zero(S);
     FloatVector a1 = FloatVector.zero(S);
-    FloatVector b0 = FloatVector.zero(S);
-    FloatVector b1 = FloatVector.zero(S);
-    int wa = p * in * PANEL;
-    int wb = pair ? wa + in * PANEL : wa;
-    for (int i = 0, xo = r * in; i < in; i++) {
+    int wo = p * in * PANEL;
+    for (int i = 0, xo = r * in; i < in; i++, wo += PANEL) {
       FloatVector v = FloatVector.broadcast(S, x[xo + i]);
-      int o = i * PANEL;
-      a0 = load(w, wa + o).fma(v, a0);
-      a1 = load(w, wa + o + L).fma(v, a1);
-      b0 = load(w, wb + o).fma(v, b0);
-      b1 = load(w, wb + o + L).fma(v, b1);
+      a0 = load(w, wo).fma(v, a0);
+      a1 = load(w, wo + L).fma(v, a1);
     }
     int j = p * PANEL;
     store(a0, a1, y, r * out + j, j, out);
-    if (pair) {
-      store(b0, b1, y, r * out + j + PANEL, j + PANEL, out);
-    }
   }
 
   /** A panel's two vectors of one row into y from yo; the padded last panel stores real outputs. */

@@ -13,8 +13,8 @@ import org.junit.jupiter.api.Test;
  * as one in-order chain of {@link Math#fma}: equal bit for bit (not within a tolerance), since
  * batch invariance rests on exactly that chain; the bf16 panels against the same chain over the
  * weights rounded by {@link HalfFloats#floatToBf16}. Output widths that fill panels and that leave
- * a padded last panel, an odd input width, every row count from 1 to 9 (the 4-row blocks, the
- * lone-row pairs and a lone panel), on 1 and 2 threads.
+ * a padded last panel, an odd input width, every row count from 1 to 9 (the 4-row blocks, the lone
+ * rows), on 1 and 2 threads.
  */
 class PackedMatmulTest {
   private static final int[] OUTS = {PackedMatmul.PANEL, 3 * PackedMatmul.PANEL + 5, 7, 1000};
