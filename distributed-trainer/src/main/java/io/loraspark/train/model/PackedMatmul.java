@@ -29,6 +29,10 @@ import jdk.incubator.vector.VectorSpecies;
  * widen it exactly on load (a 16-bit shift), so the products and sums stay float32: the same as the
  * float32 path on the rounded weights, at half the bytes read per token, which is what bounds
  * decoding one stream. The packed copy costs the projections' size in float32, half that in bf16.
+ *
+ * <p>The float32 and bfloat16 kernels are written out twice, differing only in their weight loads:
+ * one body behind an interface or a passed-in loader would leave C2 a call it may not inline, and a
+ * vector crossing a call that is not inlined is boxed (an allocation per load).
  */
 public final class PackedMatmul {
   private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;

@@ -13,7 +13,6 @@ import io.loraspark.train.decode.Result;
 import io.loraspark.train.decode.SamplingParams;
 import io.loraspark.train.model.CheckpointLoader;
 import io.loraspark.train.model.ModelWeights;
-import io.loraspark.train.model.precision.Precision;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -21,6 +20,7 @@ import java.util.List;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -98,14 +98,7 @@ final class GenerateCommand implements Callable<Integer> {
       description = "stop after generating this token id (repeatable; besides the model's EOS)")
   List<Integer> stopIds = new ArrayList<>();
 
-  @Option(
-      names = "--precision",
-      defaultValue = "fp32",
-      description =
-          "the decode kernels' weights: fp32, or bf16 (each projection weight rounded to"
-              + " bfloat16, half the bytes per token, arithmetic in fp32); auto is fp32"
-              + " (default: ${DEFAULT-VALUE})")
-  String precision;
+  @Mixin DecodePrecisionOption precision;
 
   @Option(names = "--logprobs", description = "with --json: each generated token's log-probability")
   boolean logprobs;
@@ -119,7 +112,7 @@ final class GenerateCommand implements Callable<Integer> {
 
   @Override
   public Integer call() {
-    Precision decodePrecision = Precision.parse(precision);
+    var decodePrecision = precision.get();
     SamplingParams params =
         new SamplingParams(
             maxNewTokens, temperature, topK, topP, seed, Set.copyOf(stopIds), logprobs);

@@ -2,7 +2,6 @@ package io.loraspark.pipeline.cli;
 
 import io.loraspark.pipeline.serve.LoraServer;
 import io.loraspark.pipeline.serve.ServeOptions;
-import io.loraspark.train.model.precision.Precision;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -11,6 +10,7 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import sun.misc.Signal;
 
@@ -88,14 +88,7 @@ final class ServeCommand implements Callable<Integer> {
   @Option(names = "--api-key", description = "require 'Authorization: Bearer KEY'")
   String apiKey;
 
-  @Option(
-      names = "--precision",
-      defaultValue = "fp32",
-      description =
-          "the decode kernels' weights: fp32, or bf16 (each projection weight rounded to"
-              + " bfloat16, half the bytes per token, arithmetic in fp32); auto is fp32"
-              + " (default: ${DEFAULT-VALUE})")
-  String precision;
+  @Mixin DecodePrecisionOption precision;
 
   @Override
   public Integer call() throws InterruptedException {
@@ -119,7 +112,7 @@ final class ServeCommand implements Callable<Integer> {
             maxRunning,
             maxQueue,
             apiKey,
-            Precision.parse(precision));
+            precision.get());
     LoraServer server = options.build();
     int bound = server.start(host, port);
     CountDownLatch stop = new CountDownLatch(1);
