@@ -139,6 +139,7 @@ class GenerateCliTest {
     assertInputError("a stop string must not be empty", "--stop", "");
     assertInputError("--stop-token-id 600 is outside the vocabulary", "--stop-token-id", "600");
     assertInputError("unknown precision 'fp8'", "--precision", "fp8");
+    assertInputError("--threads must be >= 1", "--threads", "0");
   }
 
   /**
@@ -147,11 +148,15 @@ class GenerateCliTest {
    * tokens of a real model's first steps) and the same tokens on every run; auto is fp32.
    */
   @Test
-  void bf16DecodingStartsLikeFp32AndRepeats() throws Exception {
+  void bf16DecodingStartsLikeFp32AndRepeatsAndThreadsDoNotChangeTokens() throws Exception {
     JsonNode fp32 = generate("--max-new-tokens", "40");
     JsonNode bf16 = generate("--max-new-tokens", "40", "--precision", "bf16");
     JsonNode again = generate("--max-new-tokens", "40", "--precision", "bf16");
     JsonNode auto = generate("--max-new-tokens", "40", "--precision", "auto");
+    JsonNode oneThread = generate("--max-new-tokens", "40", "--threads", "1");
+    JsonNode twoThreads = generate("--max-new-tokens", "40", "--threads", "2");
+    assertThat(oneThread.get("generated_ids")).isEqualTo(fp32.get("generated_ids"));
+    assertThat(twoThreads.get("generated_ids")).isEqualTo(fp32.get("generated_ids"));
     assertThat(again.get("generated_ids")).isEqualTo(bf16.get("generated_ids"));
     assertThat(auto.get("generated_ids")).isEqualTo(fp32.get("generated_ids"));
     for (int i = 0; i < 4; i++) {

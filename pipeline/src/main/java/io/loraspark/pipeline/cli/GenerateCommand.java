@@ -98,7 +98,7 @@ final class GenerateCommand implements Callable<Integer> {
       description = "stop after generating this token id (repeatable; besides the model's EOS)")
   List<Integer> stopIds = new ArrayList<>();
 
-  @Mixin DecodePrecisionOption precision;
+  @Mixin DecodeOptions decoding;
 
   @Option(names = "--logprobs", description = "with --json: each generated token's log-probability")
   boolean logprobs;
@@ -112,7 +112,8 @@ final class GenerateCommand implements Callable<Integer> {
 
   @Override
   public Integer call() {
-    var decodePrecision = precision.get();
+    var decodePrecision = decoding.precision();
+    decoding.applyThreads();
     SamplingParams params =
         new SamplingParams(
             maxNewTokens, temperature, topK, topP, seed, Set.copyOf(stopIds), logprobs);

@@ -88,7 +88,7 @@ final class ServeCommand implements Callable<Integer> {
   @Option(names = "--api-key", description = "require 'Authorization: Bearer KEY'")
   String apiKey;
 
-  @Mixin DecodePrecisionOption precision;
+  @Mixin DecodeOptions decoding;
 
   @Override
   public Integer call() throws InterruptedException {
@@ -100,6 +100,7 @@ final class ServeCommand implements Callable<Integer> {
       }
       named.put(a.substring(0, eq), Path.of(a.substring(eq + 1)));
     }
+    decoding.applyThreads();
     ServeOptions options =
         new ServeOptions(
             model,
@@ -112,7 +113,7 @@ final class ServeCommand implements Callable<Integer> {
             maxRunning,
             maxQueue,
             apiKey,
-            precision.get());
+            decoding.precision());
     LoraServer server = options.build();
     int bound = server.start(host, port);
     CountDownLatch stop = new CountDownLatch(1);
