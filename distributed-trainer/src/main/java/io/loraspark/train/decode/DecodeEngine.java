@@ -76,8 +76,6 @@ public final class DecodeEngine {
    *     {@code auto}: float32 (decoding's default: equal to the full forward, llama2.c's ids)
    */
   public DecodeEngine(ModelWeights base, Precision precision) {
-    DecodeWeights.Format format =
-        precision == Precision.BF16 ? DecodeWeights.Format.BF16 : DecodeWeights.Format.FP32;
     this.c = base.config();
     ModelConfig.require(
         DecodeKernels.available(),
@@ -88,7 +86,7 @@ public final class DecodeEngine {
         "KV-cached decoding runs on a float32 base; this one is %s",
         base.quantized() != null ? "quantized" : base.embed().dataType());
     int layers = c.numLayers();
-    packed = DecodeWeights.of(base, format);
+    packed = DecodeWeights.of(base, precision == Precision.BF16 ? Precision.BF16 : Precision.FP32);
     biasBuf = new ByteBuffer[layers * P];
     biasOff = new int[layers * P];
     normBuf = new ByteBuffer[2 * layers];
@@ -144,7 +142,7 @@ public final class DecodeEngine {
 
   /** The precision of the packed projections: fp32 or bf16. */
   public Precision precision() {
-    return packed.format == DecodeWeights.Format.BF16 ? Precision.BF16 : Precision.FP32;
+    return packed.precision;
   }
 
   public ModelConfig config() {

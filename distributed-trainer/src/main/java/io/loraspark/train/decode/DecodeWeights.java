@@ -5,6 +5,7 @@ import io.loraspark.train.model.ModelConfig;
 import io.loraspark.train.model.ModelWeights;
 import io.loraspark.train.model.PackedMatmul;
 import io.loraspark.train.model.Projection;
+import io.loraspark.train.model.precision.Precision;
 import java.lang.ref.WeakReference;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
@@ -20,31 +21,29 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * merging read them.
  */
 final class DecodeWeights {
-  /** How the packed weights are stored. */
-  enum Format {
-    /** Exactly the checkpoint's float32 weights: the default, equal to the full forward. */
-    FP32,
-    /** Each weight rounded to bfloat16, widened on load; products and sums in float32. */
-    BF16
-  }
-
   private static final int P = Projection.values().length;
   private static final List<Entry> BUILT = new ArrayList<>();
 
-  private record Entry(WeakReference<ModelWeights> base, Format format, DecodeWeights packed) {}
+  private record Entry(
+      WeakReference<ModelWeights> base, Precision precision, DecodeWeights packed) {}
 
-  final Format format;
+  /**
+   * {@link Precision#FP32}: the checkpoint's float32 weights, equal to the full forward; {@link
+   * Precision#BF16}: each weight rounded to bfloat16, widened on load, products and sums in fp32.
+   */
+  final Precision precision;
+
   private final float[][] fp32; // [layer * 7 + projection], packed [out, in]; or null
   private final short[][] bf16; // the same in bf16; or null
   private final int headIndex; // the LM head's slot after the projections
 
-  private DecodeWeights(ModelWeights base, Format format) {
-    this.format = format;
+  private DecodeWeights(ModelWeights base, Precision precision) {
+    this.precision = precision;
     ModelConfig c = base.config();
-    requireHeap(c, format);
+    requireHeap(c, precision);
     headIndex = c.numLayers() * P;
-    fp32 = format == Format.FP32 ? new float[headIndex + 1][] : null;
-    bf16 = format == Format.BF16 ? new short[headIndex + 1][] : null;
+    fp32 = precision == Precision.FP32 ? new float[headIndex + 1][] : null;
+    bf16 = precision == Precision.BF16 ? new short[headIndex + 1][] : null;
     IntStream.rangeClosed(0, headIndex)
         .parallel()
         .forEach(
@@ -63,12 +62,12 @@ final class DecodeWeights {
    * Fails in one line, before packing, when the Java heap cannot hold the packed copy (it lives on
    * the heap, beside ND4J's off-heap arrays), naming the sizes and the two ways out.
    */
-  private static void requireHeap(ModelConfig c, Format format) {
+  private static void requireHeap(ModelConfig c, Precision precision) {
     long values = (long) c.vocabSize() * c.hiddenSize();
     for (Projection p : Projection.values()) {
       values += (long) c.numLayers() * p.outFeatures(c) * p.inFeatures(c);
     }
-    long need = values * (format == Format.FP32 ? 4 : 2);
+    long need = values * (precision == Precision.FP32 ? 4 : 2);
     Runtime rt = Runtime.getRuntime();
     long free = rt.maxMemory() - (rt.totalMemory() - rt.freeMemory());
     if (need > free) {
@@ -78,9 +77,11 @@ final class DecodeWeights {
                   + " about %d MiB is free; raise -Xmx (LORA_SPARK_JAVA_OPTS for bin/lora-pipeline)"
                   + "%s",
               need >> 20,
-              format.name().toLowerCase(java.util.Locale.ROOT),
+              precision.key(),
               free >> 20,
-              format == Format.FP32 ? " or decode with --precision bf16 (half the size)" : ""));
+              precision == Precision.FP32
+                  ? " or decode with --precision bf16 (half the size)"
+                  : ""));
     }
   }
 
@@ -109,16 +110,19 @@ final class DecodeWeights {
     project(headIndex, vocab, hidden, x, rows, y);
   }
 
-  /** The packed weights of {@code base} in {@code format}: built on first use, then the same. */
-  static synchronized DecodeWeights of(ModelWeights base, Format format) {
+  /**
+   * The packed weights of {@code base} in {@code precision} (fp32 or bf16): built on first use,
+   * then the same.
+   */
+  static synchronized DecodeWeights of(ModelWeights base, Precision precision) {
     BUILT.removeIf(e -> e.base().get() == null);
     for (Entry e : BUILT) {
-      if (e.base().get() == base && e.format() == format) {
+      if (e.base().get() == base && e.precision() == precision) {
         return e.packed();
       }
     }
-    DecodeWeights packed = new DecodeWeights(base, format);
-    BUILT.add(new Entry(new WeakReference<>(base), format, packed));
+    DecodeWeights packed = new DecodeWeights(base, precision);
+    BUILT.add(new Entry(new WeakReference<>(base), precision, packed));
     return packed;
   }
 }
