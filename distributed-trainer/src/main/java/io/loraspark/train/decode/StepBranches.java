@@ -24,7 +24,7 @@ final class StepBranches {
   private int[] byAdapter = new int[8]; // pair indices grouped by adapter, rows ascending
   private int[] groupStart = new int[9]; // group g is byAdapter[groupStart[g] .. groupStart[g+1])
   private int groups;
-  private float[] u = new float[0]; // [pairs, max rank]
+  private float[] u = new float[0]; // one block's A'x, [4, rank]
   private float[] z = new float[0]; // [pairs, out]
   private final int[] xo = new int[4];
   private final int[] uo = new int[4];
@@ -77,21 +77,13 @@ final class StepBranches {
     if (pairs == 0) {
       return;
     }
-    int rank = 0;
-    for (int g = 0; g < groups; g++) {
-      DecodeAdapter.Branch br = pairAdapter[byAdapter[groupStart[g]]].branch(l, p);
-      rank = Math.max(rank, br == null ? 0 : br.rank());
-    }
-    if (u.length < pairs * rank) {
-      u = new float[pairs * rank];
-    }
     if (z.length < pairs * outDim) {
       z = new float[pairs * outDim];
     }
     for (int g = 0; g < groups; g++) {
       DecodeAdapter.Branch br = pairAdapter[byAdapter[groupStart[g]]].branch(l, p);
       if (br != null) {
-        lowRank(br, groupStart[g], groupStart[g + 1], rank, x, inDim, outDim);
+        lowRank(br, groupStart[g], groupStart[g + 1], x, inDim, outDim);
       }
     }
     for (int q = 0; q < pairs; q++) { // in each row's mix order
@@ -114,14 +106,16 @@ final class StepBranches {
 
   /** z of the pairs byAdapter[from..to) of one adapter: four rows at a time, then one by one. */
   private void lowRank(
-      DecodeAdapter.Branch br, int from, int to, int stride, float[] x, int inDim, int outDim) {
-    int k = from;
-    for (; k < to; k += 4) {
+      DecodeAdapter.Branch br, int from, int to, float[] x, int inDim, int outDim) {
+    if (u.length < 4 * br.rank()) {
+      u = new float[4 * br.rank()];
+    }
+    for (int k = from; k < to; k += 4) {
       int count = Math.min(4, to - k);
       for (int i = 0; i < count; i++) {
         int q = byAdapter[k + i];
         xo[i] = pairRow[q] * inDim;
-        uo[i] = q * stride;
+        uo[i] = i * br.rank(); // u holds one block's A'x, used at once by its z
         zo[i] = q * outDim;
       }
       if (count == 4) {
