@@ -22,8 +22,8 @@ import org.junit.jupiter.api.io.TempDir;
  * A tree of adapters on the real stories260K, through the CLI: a child on a LoRA ← LoRA-FA chain
  * scores the same live ({@code score --adapter CHILD} runs the frozen chain under it), exported as
  * one PEFT LoRA of rank Σ r ({@code export}), and merged into the base ({@code merge}), within 1e-4
- * of the mean loss; a DoRA chain scores and merges but is not exported; a child whose parent
- * changed is refused with one line naming both directories.
+ * of the mean loss; a DoRA chain scores and merges but is not exported or decoded; a child whose
+ * parent changed is refused with one line naming both directories.
  */
 class ChainCliTest {
   static final Path STORIES = CliScoreTest.STORIES;
@@ -122,6 +122,54 @@ class ChainCliTest {
         .isCloseTo(live, org.assertj.core.data.Offset.offset(TOLERANCE));
   }
 
+  /**
+   * {@code train --parent} trains on the chain: its baseline eval loss is the chain's score on the
+   * same rows (1e-4), and the child records its parent with the parent's content hash.
+   */
+  @Test
+  void trainWithAParentStartsFromTheChainAndRecordsIt() throws Exception {
+    Path data = TrainCliTest.tokenizedSeeds(tmp.resolve("train.jsonl"), 128);
+    Path out = tmp.resolve("grandchild");
+    JsonNode json =
+        ok(
+            "train",
+            "--model",
+            STORIES.toString(),
+            "--data",
+            data.toString(),
+            "--eval-data",
+            data.toString(),
+            "--output",
+            out.toString(),
+            "--parent",
+            child.toString(),
+            "--rank",
+            "2",
+            "--steps",
+            "2",
+            "--batch-size",
+            "2",
+            "--quiet");
+    CliRunner chainScore =
+        CliRunner.run(
+            "score",
+            "--model",
+            STORIES.toString(),
+            "--adapter",
+            child.toString(),
+            "--data",
+            data.toString());
+    assertThat(chainScore.exitCode()).as("score, stderr: %s", chainScore.err()).isZero();
+    assertThat(json.get("base_eval_loss").asDouble())
+        .as("the child's baseline is its parent chain's loss")
+        .isCloseTo(
+            JSON.readTree(chainScore.out()).get("loss").asDouble(),
+            org.assertj.core.data.Offset.offset(TOLERANCE));
+    assertThat(AdapterChain.recorded(out.toString())).contains(AdapterParent.of(child.toString()));
+    assertThat(AdapterChain.of(out.toString()).depth()).isEqualTo(3);
+    loss(STORIES, out); // scores on its chain of three
+  }
+
   @Test
   void aDoraChainScoresAndMergesButIsNotExported() throws Exception {
     Path root =
@@ -153,6 +201,18 @@ class ChainCliTest {
             tmp.resolve("out").toString());
     assertInputError(r, "a dora adapter");
     assertThat(r.err()).contains("`merge` folds it into the base");
+    CliRunner decode =
+        CliRunner.run(
+            "generate",
+            "--model",
+            STORIES.toString(),
+            "--adapter",
+            leaf.toString(),
+            "--prompt",
+            "Once upon a time",
+            "--max-new-tokens",
+            "2");
+    assertInputError(decode, "a dora adapter");
   }
 
   @Test
