@@ -14,6 +14,8 @@ import io.loraspark.train.model.CheckpointLoader;
 import io.loraspark.train.model.ModelWeights;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -52,20 +54,32 @@ class ChainCliTest {
     AdapterChain.record(child, AdapterParent.of(mid.toString()));
   }
 
+  /** {@code score} of {@code data} on {@code model} with {@code adapter} (null: none). */
+  static CliRunner score(Path model, Path adapter, Path data) {
+    List<String> args =
+        new ArrayList<>(List.of("score", "--model", model.toString(), "--data", data.toString()));
+    if (adapter != null) {
+      args.addAll(List.of("--adapter", adapter.toString()));
+    }
+    return CliRunner.run(args.toArray(String[]::new));
+  }
+
   static double loss(Path model, Path adapter) throws Exception {
-    CliRunner r =
-        adapter == null
-            ? CliRunner.run("score", "--model", model.toString(), "--data", DATA.toString())
-            : CliRunner.run(
-                "score",
-                "--model",
-                model.toString(),
-                "--adapter",
-                adapter.toString(),
-                "--data",
-                DATA.toString());
+    CliRunner r = score(model, adapter, DATA);
     assertThat(r.exitCode()).as("score exit code, stderr: %s", r.err()).isZero();
     return JSON.readTree(r.out()).get("loss").asDouble();
+  }
+
+  /** {@code merge} of {@code adapter} with its chain into {@code out}; asserts exit 0. */
+  static void merge(Path adapter, Path out) throws Exception {
+    ok(
+        "merge",
+        "--model",
+        STORIES.toString(),
+        "--adapter",
+        adapter.toString(),
+        "--output",
+        out.toString());
   }
 
   static JsonNode ok(String... args) throws Exception {
@@ -109,14 +123,7 @@ class ChainCliTest {
         .isCloseTo(live, org.assertj.core.data.Offset.offset(TOLERANCE));
 
     Path merged = tmp.resolve("merged");
-    ok(
-        "merge",
-        "--model",
-        STORIES.toString(),
-        "--adapter",
-        child.toString(),
-        "--output",
-        merged.toString());
+    merge(child, merged);
     assertThat(loss(merged, null))
         .as("merged checkpoint vs live chain")
         .isCloseTo(live, org.assertj.core.data.Offset.offset(TOLERANCE));
@@ -150,15 +157,7 @@ class ChainCliTest {
             "--batch-size",
             "2",
             "--quiet");
-    CliRunner chainScore =
-        CliRunner.run(
-            "score",
-            "--model",
-            STORIES.toString(),
-            "--adapter",
-            child.toString(),
-            "--data",
-            data.toString());
+    CliRunner chainScore = score(STORIES, child, data);
     assertThat(chainScore.exitCode()).as("score, stderr: %s", chainScore.err()).isZero();
     assertThat(json.get("base_eval_loss").asDouble())
         .as("the child's baseline is its parent chain's loss")
@@ -179,14 +178,7 @@ class ChainCliTest {
     AdapterChain.record(leaf, AdapterParent.of(root.toString()));
     double live = loss(STORIES, leaf);
     Path merged = tmp.resolve("merged");
-    ok(
-        "merge",
-        "--model",
-        STORIES.toString(),
-        "--adapter",
-        leaf.toString(),
-        "--output",
-        merged.toString());
+    merge(leaf, merged);
     assertThat(loss(merged, null))
         .as("merged DoRA chain vs live")
         .isCloseTo(live, org.assertj.core.data.Offset.offset(TOLERANCE));
@@ -221,15 +213,7 @@ class ChainCliTest {
     Path leaf = RandomAdapters.save(base, tmp.resolve("c"), 8, 0.05);
     AdapterChain.record(leaf, AdapterParent.of(root.toString()));
     RandomAdapters.save(base, root, 9, 0.05); // the parent retrained in place
-    CliRunner r =
-        CliRunner.run(
-            "score",
-            "--model",
-            STORIES.toString(),
-            "--adapter",
-            leaf.toString(),
-            "--data",
-            DATA.toString());
-    assertInputError(r, "adapter " + leaf + " was trained on parent " + root);
+    assertInputError(
+        score(STORIES, leaf, DATA), "adapter " + leaf + " was trained on parent " + root);
   }
 }
