@@ -9,6 +9,7 @@ import io.loraspark.train.model.Projection;
 import io.loraspark.train.optim.LrSchedule;
 import java.math.BigDecimal;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -69,6 +70,7 @@ public final class SweepPlan {
       throw new IllegalArgumentException(c.source() + ": defaults: " + e.getMessage(), e);
     }
     List<Planned> out = new ArrayList<>();
+    Map<String, AdapterParent> hashed = new HashMap<>();
     for (int i = 0; i < points.size(); i++) {
       Map<String, Object> s = new LinkedHashMap<>(c.defaults());
       s.putAll(points.get(i));
@@ -88,6 +90,9 @@ public final class SweepPlan {
         s.put("seed", derivedSeed(root, i));
       }
       try {
+        if (s.get(AdapterSettings.PARENT.name()) instanceof String where) { // hash a parent once
+          s.put(AdapterSettings.PARENT.name(), hashed.computeIfAbsent(where, AdapterParent::of));
+        }
         out.add(resolve(adapterId, s));
       } catch (IllegalArgumentException e) {
         throw new IllegalArgumentException(
@@ -179,8 +184,9 @@ public final class SweepPlan {
     }
     resolved.put("replicas", replicas);
     AdapterParent parent = null;
-    if (s.get(AdapterSettings.PARENT.name()) != null) {
-      parent = AdapterParent.of(str(s, AdapterSettings.PARENT.name(), null));
+    Object given = s.get(AdapterSettings.PARENT.name());
+    if (given != null) { // a location, or the parent expand() already hashed for it
+      parent = given instanceof AdapterParent p ? p : AdapterParent.of(String.valueOf(given));
       resolved.put(AdapterSettings.PARENT.name(), parent.location());
     }
     return new Planned(new AdapterSpec(id, lora, train, parent), resolved, replicas);
