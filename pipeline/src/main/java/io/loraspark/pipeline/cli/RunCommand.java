@@ -4,6 +4,8 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.loraspark.pipeline.progress.ProgressBar;
 import io.loraspark.pipeline.progress.SparkProgress;
 import io.loraspark.pipeline.spark.Sessions;
+import io.loraspark.pipeline.sweep.Stage;
+import io.loraspark.pipeline.sweep.StagedSweep;
 import io.loraspark.pipeline.sweep.SweepConfig;
 import io.loraspark.pipeline.sweep.SweepPlan;
 import io.loraspark.pipeline.sweep.SweepRunner;
@@ -90,44 +92,63 @@ final class RunCommand implements Callable<Integer> {
       spec.commandLine().getOut().println(String.join(" ", sparkSubmit(file, c, id, runDir)));
       return Main.OK;
     }
-    List<SweepPlan.Planned> plan = SweepPlan.expand(c); // fail on a bad sweep before Spark starts
+    // fail on a bad sweep before Spark starts
+    int adapters =
+        c.stages().isEmpty() ? SweepPlan.expand(c).size() : StagedSweep.validate(c);
     SweepCommand.checkPaths(c, runDir);
     PreprocessConfig prep = c.preprocess().isEmpty() ? null : preprocessConfig(c, runDir);
     if (prep != null) {
       PreprocessJob.precheck(prep);
+    }
+    for (Stage s : c.stages()) {
+      if (!s.sweep().preprocess().isEmpty()) {
+        PreprocessJob.precheck(preprocessConfig(s.sweep(), stageDir(runDir, s)));
+      }
     }
     PrintWriter err = spec.commandLine().getErr();
     SparkSession spark = Sessions.getOrCreate("lora-spark " + id, c.master(), c.spark());
     ObjectNode out = ScoreInput.STRICT.createObjectNode();
     List<SweepRunner.Entry> board;
     try {
-      SweepConfig sweep = c;
-      if (prep != null) {
-        progress(err, "run " + id + ": preprocess " + prep.input() + " → " + runDir);
-        Manifest m;
-        spark.sparkContext().setJobGroup(PREPROCESS_GROUP, "lora-spark preprocess", false);
-        try (ProgressBar bar =
-            ProgressBar.forStderr(err, quiet)
-                .start(
-                    "preprocess",
-                    () -> SparkProgress.jobGroupStatus(spark.sparkContext(), PREPROCESS_GROUP))) {
-          m = new PreprocessJob(prep, line -> progress(err, line)).run(spark);
-        } finally {
-          spark.sparkContext().clearJobGroup();
+      progress(err, "run " + id + ": sweep of " + adapters + " adapters → " + runDir);
+      if (!c.stages().isEmpty()) {
+        ObjectNode manifests = ScoreInput.STRICT.createObjectNode();
+        board =
+            StagedSweep.run(
+                spark,
+                c,
+                runDir,
+                id,
+                Sessions.threadsPerTask(spark),
+                line -> progress(err, line),
+                ProgressBar.forStderr(err, quiet),
+                (stage, dir) -> {
+                  SweepConfig sweep = stage.sweep();
+                  if (sweep.preprocess().isEmpty()) {
+                    return sweep;
+                  }
+                  manifests.set(stage.name(), preprocess(spark, sweep, dir, id, err).summary());
+                  return sweep.withData(dir.toAbsolutePath().toString());
+                });
+        if (!manifests.isEmpty()) {
+          out.set("preprocess", manifests);
         }
-        out.set("preprocess", m.summary());
-        sweep = c.withData(runDir.toAbsolutePath().toString());
+      } else {
+        SweepConfig sweep = c;
+        if (prep != null) {
+          out.set("preprocess", preprocess(spark, c, runDir, id, err).summary());
+          sweep = c.withData(runDir.toAbsolutePath().toString());
+        }
+        board =
+            SweepRunner.run(
+                spark,
+                sweep,
+                runDir,
+                id,
+                Sessions.threadsPerTask(spark),
+                line -> progress(err, line),
+                ProgressBar.forStderr(err, quiet));
       }
-      progress(err, "run " + id + ": sweep of " + plan.size() + " adapters → " + runDir);
-      board =
-          SweepRunner.run(
-              spark,
-              sweep,
-              runDir,
-              id,
-              Sessions.threadsPerTask(spark),
-              line -> progress(err, line),
-              ProgressBar.forStderr(err, quiet));
     } finally {
       spark.stop();
     }
@@ -142,6 +163,27 @@ final class RunCommand implements Callable<Integer> {
     }
     spec.commandLine().getOut().println(out);
     return ok > 0 ? Main.OK : Main.FAILURE;
+  }
+
+  /** Preprocesses {@code c}'s {@code preprocess:} input into {@code dir}, with a bar. */
+  private Manifest preprocess(
+      SparkSession spark, SweepConfig c, Path dir, String id, PrintWriter err) {
+    PreprocessConfig prep = preprocessConfig(c, dir);
+    progress(err, "run " + id + ": preprocess " + prep.input() + " → " + dir);
+    spark.sparkContext().setJobGroup(PREPROCESS_GROUP, "lora-spark preprocess", false);
+    try (ProgressBar bar =
+        ProgressBar.forStderr(err, quiet)
+            .start(
+                "preprocess",
+                () -> SparkProgress.jobGroupStatus(spark.sparkContext(), PREPROCESS_GROUP))) {
+      return new PreprocessJob(prep, line -> progress(err, line)).run(spark);
+    } finally {
+      spark.sparkContext().clearJobGroup();
+    }
+  }
+
+  private static Path stageDir(Path runDir, Stage s) {
+    return runDir.resolve(StagedSweep.STAGES).resolve(s.name());
   }
 
   /** The command that serves a finished run's adapters over the OpenAI API. */
