@@ -23,8 +23,9 @@ import java.util.Objects;
  *
  * <p>Format {@value #VERSION}: SHA-256 of the line {@code lora-spark adapter key v2} followed by
  * one {@code name=value} line per field, in this order: the adapter ({@code method rank alpha
- * dropout targets rslora}, {@code selection} only when the adapter does not cover every layer), its
- * training ({@code steps batch_size grad_accum lr lr_ratio weight_decay warmup_steps schedule
+ * dropout targets rslora}, {@code selection} only when the adapter does not cover every layer,
+ * {@code parent} only for a child: its parent's content hash, which covers the whole chain above),
+ * its training ({@code steps batch_size grad_accum lr lr_ratio weight_decay warmup_steps schedule
  * max_grad_norm eval_every seed}), the base model's shape ({@code model.architecture} … {@code
  * model.eos_token_id}, the config.json names) and {@code data} (a hash of the train and eval token
  * rows). Numbers are written as Java writes them ({@link Double#toString}), names in their file
@@ -69,6 +70,9 @@ public record AdapterKey(Map<String, String> fields) {
         .put("targets", String.join(",", l.targets().stream().map(Projection::shortName).toList()))
         .put("rslora", l.rsLora())
         .putUnlessDefault("selection", l.selection(), ModuleSelection.ALL);
+    if (spec.parent() != null) { // a child: its parent chain's content, so roots keep their keys
+      b.put("parent", spec.parent().contentHash());
+    }
     if (l.deltaLora() != null) { // delta-lora only, so other methods' keys stay as they were
       b.put("delta_update_ratio", l.deltaLora().updateRatio())
           .put("delta_start_step", l.deltaLora().startStep());

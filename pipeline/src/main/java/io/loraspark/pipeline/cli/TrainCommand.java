@@ -11,6 +11,8 @@ import io.loraspark.train.loop.FusedTrainer;
 import io.loraspark.train.loop.StepMetrics;
 import io.loraspark.train.loop.TrainConfig;
 import io.loraspark.train.loop.TrainedAdapter;
+import io.loraspark.train.lora.AdapterChain;
+import io.loraspark.train.lora.AdapterParent;
 import io.loraspark.train.lora.DeltaLoraParams;
 import io.loraspark.train.lora.LoraConfig;
 import io.loraspark.train.lora.LoraMethod;
@@ -110,6 +112,14 @@ final class TrainCommand implements Callable<Integer> {
           "delta-lora only: K, the first optimizer step (0-based) whose update moves W (default"
               + " min(500, steps / 10))")
   Integer deltaStartStep;
+
+  @Option(
+      names = "--parent",
+      paramLabel = "DIR",
+      description =
+          "a PEFT adapter directory (path or URI) to train on top of, frozen with its own parents;"
+              + " the child records its content hash")
+  String parent;
 
   @Option(names = "--rank", description = "LoRA rank r (default ${DEFAULT-VALUE})")
   int rank;
@@ -249,7 +259,12 @@ final class TrainCommand implements Callable<Integer> {
             evalEvery,
             seed);
     String id = output.getFileName().toString().replaceAll("[^A-Za-z0-9._-]", "_");
-    AdapterSpec adapter = new AdapterSpec(id.isEmpty() ? "adapter" : id, lora, train);
+    AdapterSpec adapter =
+        new AdapterSpec(
+            id.isEmpty() ? "adapter" : id,
+            lora,
+            train,
+            parent == null ? null : AdapterParent.of(parent));
     Precision setting = Precision.parse(precision);
     Transformer transformer =
         setting.apply(new Transformer(CheckpointLoader.load(model, BaseQuant.parse(baseQuant))));
@@ -337,6 +352,9 @@ final class TrainCommand implements Callable<Integer> {
 
   private void writeOutputs(TrainedAdapter result) {
     PeftAdapter.save(output, result.weights(), model.toAbsolutePath().normalize().toString());
+    if (result.spec().parent() != null) {
+      AdapterChain.record(output, result.spec().parent());
+    }
     StringBuilder csv =
         new StringBuilder(
             "adapter_id,step,train_loss,eval_loss,lr,grad_norm,tokens,tokens_per_s\n");

@@ -260,6 +260,22 @@ public final class AdapterSettings {
           null,
           null);
 
+  /**
+   * The frozen parent a child adapter trains on (issue 22); its content hash, taken when the sweep
+   * is planned or {@code train} starts, is part of the adapter's checkpoint key.
+   */
+  public static final Setting<String> PARENT =
+      new Setting<>(
+          "parent",
+          ConfigKeys.Type.URI,
+          null,
+          "none",
+          "p",
+          "a PEFT adapter directory the adapter trains on top of, frozen with its own parents"
+              + " (see Trees of adapters)",
+          "--parent",
+          null);
+
   /** Every adapter setting, in the reference's order. */
   public static final List<Setting<?>> ALL =
       List.of(
@@ -282,7 +298,8 @@ public final class AdapterSettings {
           SEED,
           DELTA_UPDATE_RATIO,
           DELTA_START_STEP,
-          REPLICAS);
+          REPLICAS,
+          PARENT);
 
   private AdapterSettings() {}
 

@@ -2,6 +2,7 @@ package io.loraspark.pipeline.sweep;
 
 import io.loraspark.train.loop.AdapterSpec;
 import io.loraspark.train.loop.TrainConfig;
+import io.loraspark.train.lora.AdapterParent;
 import io.loraspark.train.lora.LoraConfig;
 import io.loraspark.train.lora.LoraMethod;
 import io.loraspark.train.model.Projection;
@@ -234,7 +235,12 @@ public final class SweepPlan {
               + " replicas cannot be aggregated exactly (set replicas: 1)");
     }
     resolved.put("replicas", replicas);
-    return new Planned(new AdapterSpec(id, lora, train), resolved, replicas);
+    AdapterParent parent = null;
+    if (s.get(AdapterSettings.PARENT.name()) != null) {
+      parent = AdapterParent.of(str(s, AdapterSettings.PARENT.name(), null));
+      resolved.put(AdapterSettings.PARENT.name(), parent.location());
+    }
+    return new Planned(new AdapterSpec(id, lora, train, parent), resolved, replicas);
   }
 
   /** Delta-LoRA's λ and K from {@code delta_update_ratio} and {@code delta_start_step}. */

@@ -69,7 +69,7 @@ public final class SweepRunner {
 
     AdapterSpec spec() {
       var s = planned.spec();
-      return planned.replicas() == 1 ? s : new AdapterSpec(id(), s.lora(), s.train());
+      return planned.replicas() == 1 ? s : s.withId(id());
     }
   }
 
