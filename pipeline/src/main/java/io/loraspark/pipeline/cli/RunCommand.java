@@ -156,7 +156,12 @@ final class RunCommand implements Callable<Integer> {
       printLeaderboard(err, board, runDir);
     }
     long ok = SweepCommand.summarize(out, board, id, runDir);
-    String serve = serveCommand(c.model(), runDir);
+    String serve = // a staged run serves its last stage's adapters (each stage is a run directory)
+        serveCommand(
+            c.model(),
+            c.stages().isEmpty()
+                ? runDir
+                : stageDir(runDir, c.stages().get(c.stages().size() - 1)));
     out.put("serve_command", serve);
     if (!quiet) {
       progress(err, "serve its adapters: " + serve);
@@ -193,31 +198,34 @@ final class RunCommand implements Callable<Integer> {
 
   /** The leaderboard as a table a person reads at the end of a run (stderr; stdout stays JSON). */
   static void printLeaderboard(PrintWriter err, List<SweepRunner.Entry> board, Path runDir) {
+    boolean tree = board.stream().anyMatch(e -> e.planned().settings().get("parent") != null);
     err.println();
     err.printf(
         java.util.Locale.ROOT,
-        "%4s  %-22s %5s %8s %10s %8s  %s%n",
+        "%4s  %-22s %5s %8s %10s %8s  %s%s%n",
         "rank",
         "adapter",
         "r",
         "lr_ratio",
         "eval_loss",
         "steps",
-        "status");
+        "status",
+        tree ? "  parent" : "");
     for (int i = 0; i < board.size(); i++) {
       SweepRunner.Entry e = board.get(i);
       Map<String, Object> s = e.planned().settings();
       double eval = e.outcome() == null ? Double.NaN : e.outcome().evalLoss();
       err.printf(
           java.util.Locale.ROOT,
-          "%4d  %-22s %5s %8s %10s %8d  %s%n",
+          "%4d  %-22s %5s %8s %10s %8d  %s%s%n",
           i + 1,
           e.id(),
           s.get("lora_rank"),
           s.get("lr_ratio"),
           Double.isNaN(eval) ? "-" : String.format(java.util.Locale.ROOT, "%.4f", eval),
           e.outcome() == null ? 0 : e.outcome().steps(),
-          e.status());
+          tree ? String.format("%-7s", e.status()) : e.status(),
+          tree ? "  " + java.util.Objects.toString(s.get("parent"), "-") : "");
     }
     if (!board.isEmpty() && board.get(0).outcome() != null) {
       err.printf(

@@ -113,7 +113,7 @@ public final class Leaderboard {
             o == null || Double.isNaN(o.evalLoss()) ? null : Math.exp(o.evalLoss()),
             pruned ? rungs.apply(e).get(e.round() - 1) : null,
             e.wallSeconds(),
-            s.get(Stage.PARENT_SETTING),
+            s.get(AdapterSettings.PARENT.name()),
             s.getOrDefault("depth", 0)
           });
     }

@@ -28,9 +28,6 @@ public record Stage(String name, int topK, SweepConfig sweep) {
   /** Keys of a stage's {@code parents} mapping. */
   public static final Set<String> PARENTS_KEYS = Set.of("top_k");
 
-  /** The adapter setting a stage sets itself from the second stage on. */
-  static final String PARENT_SETTING = "parent";
-
   public Stage {
     if (topK < 1) {
       throw new IllegalArgumentException("parents.top_k must be >= 1 but was " + topK);
@@ -89,7 +86,7 @@ public record Stage(String name, int topK, SweepConfig sweep) {
           file + ": " + where + ".name must be 1-64 letters, digits, '.', '_' or '-' but was " + n);
     }
     int topK = topK(file, where, i, node.get("parents"));
-    if (i > 0 && node.path("defaults").has(PARENT_SETTING)) {
+    if (i > 0 && node.path("defaults").has(AdapterSettings.PARENT.name())) {
       throw new IllegalArgumentException(
           file
               + ": "
@@ -97,16 +94,47 @@ public record Stage(String name, int topK, SweepConfig sweep) {
               + ".defaults.parent: a stage after the first takes its parents from the previous"
               + " stage; remove the key");
     }
-    SweepConfig sweep;
     try {
-      sweep = SweepConfig.parse(file, overlay(root, node));
+      return new Stage(n.asText(), topK, SweepConfig.parse(file, overlay(root, node)));
     } catch (IllegalArgumentException e) {
-      String prefix = file + ": ";
-      String m = e.getMessage();
-      throw new IllegalArgumentException(
-          prefix + where + " (" + n.asText() + "): " + (m.startsWith(prefix) ? m.substring(prefix.length()) : m), e);
+      throw where(file, i, n.asText(), e);
     }
-    return new Stage(n.asText(), topK, sweep);
+  }
+
+  /**
+   * Plans this stage (see {@link SweepPlan#expand(SweepConfig, String, List)}), its ids prefixed
+   * with its name.
+   *
+   * @param index the stage's position, for messages
+   * @throws IllegalArgumentException naming the file and the stage
+   */
+  List<SweepPlan.Planned> plan(int index, List<SweepPlan.Parent> parents) {
+    return plan(sweep, index, parents);
+  }
+
+  /** As {@link #plan(int, List)} with the stage's sweep replaced (its data made ready). */
+  List<SweepPlan.Planned> plan(SweepConfig ready, int index, List<SweepPlan.Parent> parents) {
+    try {
+      return SweepPlan.expand(ready, name + "-", parents);
+    } catch (IllegalArgumentException e) {
+      throw where(sweep.source(), index, name, e);
+    }
+  }
+
+  /** {@code e}'s one line with the stage named after the file. */
+  private static IllegalArgumentException where(
+      Path file, int index, String name, IllegalArgumentException e) {
+    String prefix = file + ": ";
+    String m = e.getMessage();
+    return new IllegalArgumentException(
+        prefix
+            + "stages["
+            + index
+            + "] ("
+            + name
+            + "): "
+            + (m.startsWith(prefix) ? m.substring(prefix.length()) : m),
+        e);
   }
 
   private static int topK(Path file, String where, int i, JsonNode parents) {

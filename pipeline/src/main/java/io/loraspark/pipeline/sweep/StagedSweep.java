@@ -70,9 +70,9 @@ public final class StagedSweep {
       Stage s = config.stages().get(i);
       List<SweepPlan.Parent> parents = new ArrayList<>();
       for (int k = 0; i > 0 && k < s.topK(); k++) {
-        parents.add(new SweepPlan.Parent("parent" + k, "parent" + k, i - 1));
+        parents.add(new SweepPlan.Parent("parent" + k, null, i - 1));
       }
-      total += SweepPlan.expand(s.sweep(), s.name() + "-", parents).size();
+      total += s.plan(i, parents).size();
     }
     return total;
   }
@@ -105,7 +105,7 @@ public final class StagedSweep {
         break;
       }
       SweepConfig sweep = prepare.prepare(stage, dir);
-      List<SweepPlan.Planned> plan = SweepPlan.expand(sweep, stage.name() + "-", parents);
+      List<SweepPlan.Planned> plan = stage.plan(sweep, i, parents);
       progress.accept(
           String.format(
               Locale.ROOT,

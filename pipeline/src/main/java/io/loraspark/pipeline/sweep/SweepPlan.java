@@ -2,6 +2,7 @@ package io.loraspark.pipeline.sweep;
 
 import io.loraspark.train.loop.AdapterSpec;
 import io.loraspark.train.loop.TrainConfig;
+import io.loraspark.train.lora.AdapterChain;
 import io.loraspark.train.lora.AdapterParent;
 import io.loraspark.train.lora.LoraConfig;
 import io.loraspark.train.lora.LoraMethod;
@@ -80,7 +81,7 @@ public final class SweepPlan {
   /**
    * A finished adapter of the previous stage that a stage's adapters train on.
    *
-   * @param dir its PEFT directory
+   * @param dir its PEFT directory; null to plan without reading it (a check before training)
    * @param depth its own depth (0 on the bare base)
    */
   public record Parent(String id, String dir, int depth) {}
@@ -139,8 +140,8 @@ public final class SweepPlan {
       long root = s.get("seed") instanceof Number n ? n.longValue() : 42L;
       s.put("seed", derivedSeed(root, index));
     }
-    if (parent != null) {
-      s.put(Stage.PARENT_SETTING, parent.dir());
+    if (parent != null && parent.dir() != null) {
+      s.put(AdapterSettings.PARENT.name(), parent.dir());
     }
     Planned p;
     try {
@@ -150,9 +151,12 @@ public final class SweepPlan {
           c.source() + ": adapter " + adapterId + ": " + e.getMessage(), e);
     }
     if (parent != null) {
-      p.settings().put(Stage.PARENT_SETTING, parent.id());
+      p.settings().put(AdapterSettings.PARENT.name(), parent.id());
     }
-    int depth = parent != null ? parent.depth() + 1 : s.containsKey(Stage.PARENT_SETTING) ? 1 : 0;
+    int depth = // a parent from outside the sweep counts with its recorded ancestors
+        parent != null
+            ? parent.depth() + 1
+            : p.spec().parent() == null ? 0 : AdapterChain.above(p.spec().parent()).depth();
     p.settings().put("depth", depth);
     return p;
   }
