@@ -1,5 +1,6 @@
 package io.loraspark.train.loop;
 
+import io.loraspark.train.lora.FrozenChain;
 import io.loraspark.train.lora.FusedLora;
 import io.loraspark.train.lora.LoraVariant;
 import io.loraspark.train.lora.LoraWeights;
@@ -20,6 +21,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Consumer;
+import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
@@ -49,6 +51,7 @@ public final class FusedTrainer {
   private static final class State {
     final AdapterSpec spec;
     final LoraWeights weights;
+    final FrozenChain chain; // the frozen parents, null for a root adapter
     final AdamW optimizer;
     final LrSchedule schedule;
     final DataStream data;
@@ -61,10 +64,11 @@ public final class FusedTrainer {
     double evalLoss = Double.NaN;
     String dataFingerprint = "";
 
-    State(AdapterSpec spec, LoraWeights weights, List<TokenRow> train) {
+    State(AdapterSpec spec, LoraWeights weights, FrozenChain chain, List<TokenRow> train) {
       TrainConfig t = spec.train();
       this.spec = spec;
       this.weights = weights;
+      this.chain = chain;
       this.optimizer =
           new AdamW(
               new AdamWConfig(t.lr(), 0.9, 0.999, 1e-8, t.weightDecay(), t.lrRatio()),
@@ -136,16 +140,26 @@ public final class FusedTrainer {
     this.maxLen =
         trainPerAdapter.stream().flatMap(List::stream).mapToInt(TokenRow::length).max().orElse(1);
     Map<List<TokenRow>, String> prints = new java.util.IdentityHashMap<>();
+    Map<String, FrozenChain> chains = new HashMap<>(); // children of one parent share its chain
+    DataType dt = model.weights().embed().dataType();
     for (int i = 0; i < specs.size(); i++) {
       AdapterSpec spec = specs.get(i);
       List<TokenRow> train = trainPerAdapter.get(i);
-      LoraWeights w =
-          LoraWeights.init(
-              model.weights(),
-              spec.lora(),
-              spec.train().seed(),
-              model.weights().embed().dataType());
-      State st = new State(spec, w, train);
+      LoraWeights w = LoraWeights.init(model.weights(), spec.lora(), spec.train().seed(), dt);
+      FrozenChain chain = null;
+      if (spec.parent() != null) {
+        ModelConfig.require(
+            !spec.lora().method().variant().needsBase(),
+            "adapter %s: method %s reads W itself and cannot train on a parent chain; use lora,"
+                + " lora-fa, vera, adalora or delta-lora for a child",
+            spec.id(),
+            spec.lora().method().key());
+        chain =
+            chains.computeIfAbsent(
+                spec.parent().contentHash(),
+                h -> FrozenChain.load(spec.parent(), model.weights(), dt));
+      }
+      State st = new State(spec, w, chain, train);
       st.dataFingerprint =
           prints.computeIfAbsent(train, t -> AdapterKey.dataFingerprint(t, this.eval));
       states.add(st);
@@ -238,7 +252,10 @@ public final class FusedTrainer {
   /** Trains every adapter to its step count (or failure) and returns them in spec order. */
   public List<TrainedAdapter> run(Consumer<StepMetrics> listener) {
     KernelWarmup.once();
-    double baseEval = evalLoss(Adapters.NONE);
+    Map<FrozenChain, Double> baseEval = new java.util.IdentityHashMap<>(); // null: the bare base
+    for (State s : states) {
+      baseEval.computeIfAbsent(s.chain, c -> evalLoss(c == null ? Adapters.NONE : c.alone()));
+    }
     while (states.stream().anyMatch(this::active)) {
       microStep(listener);
     }
@@ -256,7 +273,7 @@ public final class FusedTrainer {
               s.step,
               trainLoss,
               s.evalLoss,
-              baseEval,
+              baseEval.get(s.chain),
               tps,
               s.metrics));
     }
@@ -282,7 +299,8 @@ public final class FusedTrainer {
       int rows = s.spec.train().batchSize();
       long seed = s.spec.train().seed() * 0x9E3779B97F4A7C15L + s.micro;
       slots.add(
-          new FusedLora.Slot(s.weights, row * batch.seqLen(), (row + rows) * batch.seqLen(), seed));
+          new FusedLora.Slot(
+              s.weights, row * batch.seqLen(), (row + rows) * batch.seqLen(), seed, s.chain));
       row += rows;
     }
     long start = System.nanoTime();
@@ -334,7 +352,7 @@ public final class FusedTrainer {
     double evalLoss = Double.NaN;
     boolean last = s.step == s.target(stopAt);
     if (last || (t.evalEvery() > 0 && s.step % t.evalEvery() == 0)) {
-      evalLoss = evalLoss(FusedLora.inference(s.weights));
+      evalLoss = evalLoss(FusedLora.inference(s.weights, s.chain));
       s.evalLoss = evalLoss;
     }
     StepMetrics m =

@@ -45,12 +45,23 @@ public record AdapterChain(List<AdapterParent> nodes) implements java.io.Seriali
 
   /**
    * {@code parent} and its recorded ancestors, root first, each checked against the hash its child
-   * recorded.
+   * recorded ({@code parent} itself against its own).
    *
    * @throws IllegalArgumentException (one line) when a link changed, the chain has a cycle or more
    *     than {@value #MAX_DEPTH} nodes
    */
   public static AdapterChain above(AdapterParent parent) {
+    String now = AdapterParent.contentHash(parent.location());
+    if (!now.equals(parent.contentHash())) {
+      throw new ParentChangedException(
+          "parent "
+              + parent.location()
+              + " changed since the child was planned on it (sha256 "
+              + parent.shortHash()
+              + " → "
+              + now.substring(0, 12)
+              + "); plan the child again to train on its current content");
+    }
     return climb(parent, null);
   }
 

@@ -9,10 +9,15 @@ import org.nd4j.linalg.factory.Nd4j;
  * gives, c the branch's own weight. Delta-LoRA's snapshot (A_K, B_K) with c = −λ is one. The
  * factors are filled in place; c is 0 (the branch off, computing nothing) until {@link #switchOn}
  * sets it.
+ *
+ * <p>A parent's branch in a child's frozen chain ({@link FrozenChain}) may carry a per-output scale
+ * g [out] (a DoRA node at or above it): it then adds {@code g ⊙ (c·s · B (A x))} and its input
+ * gradient is {@code c·s · ((g ⊙ dy) B) A}.
  */
 public final class FrozenBranch {
   private final INDArray a; // [r, in]
   private final INDArray b; // [out, r]
+  private final INDArray outScale; // g [1, out], or null for none
   private double weight; // c; 0 while off
 
   /**
@@ -21,6 +26,15 @@ public final class FrozenBranch {
    * @throws IllegalArgumentException when the ranks of a and b differ
    */
   public FrozenBranch(INDArray a, INDArray b) {
+    this(a, b, null);
+  }
+
+  /**
+   * An off branch whose output is scaled per output by {@code outScale} [out] (null for none).
+   *
+   * @throws IllegalArgumentException when the ranks of a and b differ
+   */
+  FrozenBranch(INDArray a, INDArray b, INDArray outScale) {
     if (a.rows() != b.columns()) {
       throw new IllegalArgumentException(
           "a frozen branch needs A [r, in] and B [out, r] but got A with "
@@ -31,6 +45,7 @@ public final class FrozenBranch {
     }
     this.a = a;
     this.b = b;
+    this.outScale = outScale == null ? null : outScale.reshape(1, b.rows());
   }
 
   /** A, [r, in]. */
@@ -71,7 +86,13 @@ public final class FrozenBranch {
     }
     INDArray u = scratch.get("frozen_u", x.rows(), a.rows()); // [N, r]
     Nd4j.gemm(x, a, u, false, true, 1.0, 0.0); // u = x A^T
-    Nd4j.gemm(u, b, y, false, true, weight * s, 1.0); // y += c s u B^T
+    if (outScale == null) {
+      Nd4j.gemm(u, b, y, false, true, weight * s, 1.0); // y += c s u B^T
+      return;
+    }
+    INDArray t = scratch.get("frozen_t", x.rows(), b.rows()); // [N, out]
+    Nd4j.gemm(u, b, t, false, true, weight * s, 0.0); // t = c s u B^T
+    y.addi(t.muliRowVector(outScale)); // y += g ⊙ t
   }
 
   /**
@@ -86,7 +107,11 @@ public final class FrozenBranch {
       return;
     }
     INDArray g = scratch.get("frozen_g", dy.rows(), a.rows()); // [N, r]
-    Nd4j.gemm(dy, b, g, false, false, 1.0, 0.0); // g = dy B
+    INDArray dyg = dy;
+    if (outScale != null) {
+      dyg = scratch.get("frozen_t", dy.rows(), b.rows()).assign(dy).muliRowVector(outScale);
+    }
+    Nd4j.gemm(dyg, b, g, false, false, 1.0, 0.0); // g = (g ⊙ dy) B
     Nd4j.gemm(g, a, dx, false, false, weight * s, 1.0); // dx += c s g A
   }
 }

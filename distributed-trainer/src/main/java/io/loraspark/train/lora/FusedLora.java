@@ -8,6 +8,7 @@ import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
+import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.NDArrayIndex;
@@ -27,18 +28,36 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
  */
 public final class FusedLora implements Adapters {
 
-  /** An adapter bound to token rows [rowStart, rowEnd) of the current batch. */
-  public record Slot(LoraWeights weights, int rowStart, int rowEnd, long seed) {
+  /**
+   * An adapter bound to token rows [rowStart, rowEnd) of the current batch, on top of its frozen
+   * parent chain (null for a root adapter), which is applied to those rows first.
+   */
+  public record Slot(LoraWeights weights, int rowStart, int rowEnd, long seed, FrozenChain chain) {
+    /** A root adapter's slot. */
+    public Slot(LoraWeights weights, int rowStart, int rowEnd, long seed) {
+      this(weights, rowStart, rowEnd, seed, null);
+    }
+
     /** The adapter on every row of any batch (inference and evaluation). */
     public static Slot allRows(LoraWeights weights) {
-      return new Slot(weights, 0, Integer.MAX_VALUE, 0);
+      return allRows(weights, null);
+    }
+
+    /** The adapter on its chain (null for none) on every row of any batch. */
+    public static Slot allRows(LoraWeights weights, FrozenChain chain) {
+      return new Slot(weights, 0, Integer.MAX_VALUE, 0, chain);
     }
   }
 
   /** One adapter applied to every row, without dropout: for scoring and generation. */
   public static FusedLora inference(LoraWeights weights) {
+    return inference(weights, null);
+  }
+
+  /** One adapter on its frozen parent chain (null for none), on every row, without dropout. */
+  public static FusedLora inference(LoraWeights weights, FrozenChain chain) {
     FusedLora f = new FusedLora();
-    f.bind(List.of(Slot.allRows(weights)), false, 0);
+    f.bind(List.of(Slot.allRows(weights, chain)), false, 0);
     return f;
   }
 
@@ -64,6 +83,9 @@ public final class FusedLora implements Adapters {
   public void forward(int layer, Projection proj, INDArray x, INDArray y) {
     for (int k = 0; k < slots.size(); k++) {
       Slot slot = slots.get(k);
+      if (slot.chain() != null) { // the parents first: W_0 x + b → W_chain x + b on the rows
+        slot.chain().forward(layer, proj, rowsOf(x, slot), rowsOf(y, slot), chainScratch(k));
+      }
       LoraWeights.Module m = slot.weights().module(layer, proj);
       if (m == null) {
         continue;
@@ -87,6 +109,9 @@ public final class FusedLora implements Adapters {
   public void backward(int layer, Projection proj, INDArray x, INDArray dy, INDArray dx) {
     for (int k = 0; k < slots.size(); k++) {
       Slot slot = slots.get(k);
+      if (slot.chain() != null) { // through the frozen parents to x, into none of their factors
+        slot.chain().backward(layer, proj, rowsOf(dy, slot), rowsOf(dx, slot), chainScratch(k));
+      }
       LoraWeights.Module m = slot.weights().module(layer, proj);
       if (m == null) {
         continue;
@@ -142,6 +167,18 @@ public final class FusedLora implements Adapters {
 
   private LoraVariant.Scratch scratch(int k, LoraWeights.Module m) {
     return (kind, rows, cols) -> buffer(kind, k, m, rows, cols);
+  }
+
+  /** Slot k's chain buffers, one set shared by its projections (used one projection at a time). */
+  private LoraVariant.Scratch chainScratch(int k) {
+    return (kind, rows, cols) ->
+        buffers.computeIfAbsent(
+            new BufferKey(kind, k, "chain", rows, cols),
+            unused -> Nd4j.create(dataType(k), rows, cols));
+  }
+
+  private DataType dataType(int k) {
+    return slots.get(k).weights().modules().iterator().next().a().dataType();
   }
 
   private boolean dropoutActive(Slot slot) {

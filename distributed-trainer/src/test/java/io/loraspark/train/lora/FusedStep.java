@@ -98,6 +98,21 @@ final class FusedStep {
       int shortRow,
       long slotSeed,
       long step) {
+    return run(
+        base, adapters, java.util.Collections.nCopies(adapters.size(), null), rnd, t, shortRow,
+        slotSeed, step);
+  }
+
+  /** {@link #run} with adapter k on its frozen parent chain {@code chains.get(k)} (null: none). */
+  static FusedStep run(
+      ModelWeights base,
+      List<LoraWeights> adapters,
+      List<FrozenChain> chains,
+      Random rnd,
+      int t,
+      int shortRow,
+      long slotSeed,
+      long step) {
     int groups = adapters.size();
     List<int[]> ids = new ArrayList<>();
     List<int[]> labels = new ArrayList<>();
@@ -120,7 +135,9 @@ final class FusedStep {
     FusedLora fused = new FusedLora();
     List<FusedLora.Slot> slots = new ArrayList<>();
     for (int k = 0; k < groups; k++) {
-      slots.add(new FusedLora.Slot(adapters.get(k), 2 * k * t, 2 * (k + 1) * t, slotSeed + k));
+      slots.add(
+          new FusedLora.Slot(
+              adapters.get(k), 2 * k * t, 2 * (k + 1) * t, slotSeed + k, chains.get(k)));
     }
     fused.bind(slots, true, step);
     model.forward(batch, fused, ws);
