@@ -85,9 +85,7 @@ class StagedSweepCliTest {
     assertThat(summary.get("ok").asInt()).isEqualTo(4);
     assertThat(summary.get("preprocess").fieldNames()).toIterable().containsExactly("seeds", "users");
 
-    String winner = column(board(run.resolve("stages/seeds")), "adapter_id").get(0);
-    Path winnerDir = run.resolve("stages/seeds/adapters").resolve(winner);
-    verifyTree(run, winner, winnerDir, summary.get("best_adapter").asText());
+    String winner = verifyTree(run, summary.get("best_adapter").asText());
 
     // a rerun: both stages are finished, so every round comes back from its journal, untrained
     Map<Path, FileTime> before = adapterFiles(run);
@@ -104,12 +102,17 @@ class StagedSweepCliTest {
     assertThat(again.err()).as("no round trained (no round bar)").doesNotContain("· adapters ");
     assertThat(adapterFiles(run)).as("adapter files, rewritten only by training").isEqualTo(before);
     assertThat(Files.readString(run.resolve("leaderboard.csv"))).isEqualTo(boardBefore);
-    verifyTree(run, winner, winnerDir, summary.get("best_adapter").asText());
+    assertThat(verifyTree(run, summary.get("best_adapter").asText())).isEqualTo(winner);
   }
 
-  /** The tree's outputs: stage 2's two adapters under stage 1's winner, everywhere. */
-  private static void verifyTree(Path run, String winner, Path winnerDir, String best)
-      throws IOException {
+  /**
+   * The tree's outputs: stage 2's two adapters under stage 1's winner, everywhere.
+   *
+   * @return stage 1's winner
+   */
+  static String verifyTree(Path run, String best) throws IOException {
+    String winner = column(board(run.resolve("stages/seeds")), "adapter_id").get(0);
+    Path winnerDir = run.resolve("stages/seeds/adapters").resolve(winner);
     List<Map<String, String>> board = board(run);
     assertThat(column(board, "adapter_id"))
         .as("deepest stage first, each ranked")
@@ -153,13 +156,14 @@ class StagedSweepCliTest {
     assertThat(html.indexOf("<b>users-a000-x1</b>", root)).isPositive();
     assertThat(Files.readString(run.resolve("report.md")))
         .contains("## Adapter tree", "- " + winner + " · eval loss ", "  - users-a000-x1 · ");
+    return winner;
   }
 
-  private static List<Map<String, String>> board(Path runDir) {
+  static List<Map<String, String>> board(Path runDir) {
     return Leaderboard.read(runDir.resolve(Leaderboard.CSV)).maps();
   }
 
-  private static List<String> column(List<Map<String, String>> board, String name) {
+  static List<String> column(List<Map<String, String>> board, String name) {
     return board.stream().map(r -> r.get(name)).toList();
   }
 

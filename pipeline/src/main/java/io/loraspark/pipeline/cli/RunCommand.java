@@ -230,7 +230,8 @@ final class RunCommand implements Callable<Integer> {
     if (!board.isEmpty() && board.get(0).outcome() != null) {
       err.printf(
           java.util.Locale.ROOT,
-          "base model eval_loss %.4f; best adapter in %s; report: %s%n",
+          "%s eval_loss %.4f; best adapter in %s; report: %s%n",
+          tree ? "its parent chain's" : "base model",
           board.get(0).outcome().baseEvalLoss(),
           runDir.resolve("best"),
           runDir.resolve("report.html"));
