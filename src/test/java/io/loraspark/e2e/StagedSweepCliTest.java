@@ -83,7 +83,9 @@ class StagedSweepCliTest {
     JsonNode summary = new ObjectMapper().readTree(r.out());
     assertThat(summary.get("adapters").asInt()).isEqualTo(4);
     assertThat(summary.get("ok").asInt()).isEqualTo(4);
-    assertThat(summary.get("preprocess").fieldNames()).toIterable().containsExactly("seeds", "users");
+    assertThat(summary.get("preprocess").fieldNames())
+        .toIterable()
+        .containsExactly("seeds", "users");
 
     String winner = verifyTree(run, summary.get("best_adapter").asText());
 

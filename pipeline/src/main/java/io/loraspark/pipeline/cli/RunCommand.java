@@ -93,8 +93,7 @@ final class RunCommand implements Callable<Integer> {
       return Main.OK;
     }
     // fail on a bad sweep before Spark starts
-    int adapters =
-        c.stages().isEmpty() ? SweepPlan.expand(c).size() : StagedSweep.validate(c);
+    int adapters = c.stages().isEmpty() ? SweepPlan.expand(c).size() : StagedSweep.validate(c);
     SweepCommand.checkPaths(c, runDir);
     PreprocessConfig prep = c.preprocess().isEmpty() ? null : preprocessConfig(c, runDir);
     if (prep != null) {

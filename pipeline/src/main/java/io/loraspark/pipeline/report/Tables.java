@@ -60,7 +60,8 @@ final class Tables {
         all.stream()
             .filter(
                 c ->
-                    (header.contains(c.key) || (c.key.equals("ppl") && header.contains("eval_loss")))
+                    (header.contains(c.key)
+                            || (c.key.equals("ppl") && header.contains("eval_loss")))
                         && (tree || !List.of("parent", "depth").contains(c.key)))
             .toList();
     List<List<String>> rows = new ArrayList<>();
@@ -102,7 +103,12 @@ final class Tables {
     List<String> labels =
         new ArrayList<>(
             List.of(
-                "round", "trained to step", "adapters", "Spark tasks", "kept", "dropped",
+                "round",
+                "trained to step",
+                "adapters",
+                "Spark tasks",
+                "kept",
+                "dropped",
                 "seconds"));
     List<Boolean> numeric = new ArrayList<>(java.util.Collections.nCopies(keys.size(), true));
     if (staged) {

@@ -187,7 +187,12 @@ public final class ConfigKeys {
               Type.MAPPING,
               "the top level's",
               "the stage's grid; with `adapters`, replaces the top level's both"),
-          key("stages[]", "adapters", Type.LIST, "the top level's", "the stage's explicit adapters"),
+          key(
+              "stages[]",
+              "adapters",
+              Type.LIST,
+              "the top level's",
+              "the stage's explicit adapters"),
           key("stages[]", "pruning", Type.MAPPING, "the top level's", "the stage's pruning"),
           key(
               "stages[]",

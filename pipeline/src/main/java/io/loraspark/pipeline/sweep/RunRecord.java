@@ -8,11 +8,11 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.loraspark.train.io.AtomicFiles;
 import io.loraspark.train.loop.AdapterKey;
+import io.loraspark.train.loop.AdapterStatus;
+import io.loraspark.train.spark.BaseModelCache;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
-import io.loraspark.train.loop.AdapterStatus;
-import io.loraspark.train.spark.BaseModelCache;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -67,10 +67,10 @@ final class RunRecord {
   }
 
   /**
-   * Writes a staged sweep's {@code run.json}: the run as {@link #write} has it over every node,
-   * its rounds each tagged with their {@code stage}, its provenance's data fingerprint the stages'
-   * (comma-joined), and {@code stages}: per stage its name, directory, data, parents ({@code
-   * top_k} and the parent ids), adapter count, best adapter, rungs and rounds (from the stage's own
+   * Writes a staged sweep's {@code run.json}: the run as {@link #write} has it over every node, its
+   * rounds each tagged with their {@code stage}, its provenance's data fingerprint the stages'
+   * (comma-joined), and {@code stages}: per stage its name, directory, data, parents ({@code top_k}
+   * and the parent ids), adapter count, best adapter, rungs and rounds (from the stage's own
    * run.json).
    */
   static void writeStaged(
@@ -96,7 +96,9 @@ final class RunRecord {
       ObjectNode n = out.addObject();
       n.put("name", s.stage().name());
       n.put("dir", runDir.relativize(s.dir()).toString());
-      n.put("data", s.stage().sweep().data() == null ? own.path("data").asText() : s.stage().sweep().data());
+      n.put(
+          "data",
+          s.stage().sweep().data() == null ? own.path("data").asText() : s.stage().sweep().data());
       n.put("top_k", s.stage().topK());
       n.putPOJO("parents", s.parents().stream().map(SweepPlan.Parent::id).toList());
       n.put("adapters", s.board().size());

@@ -13,8 +13,8 @@ import java.util.TreeSet;
  * One stage of a staged sweep ({@code stages:} in the sweep YAML): a sweep of its own, read as the
  * top-level config with the stage's keys laid over it ({@code defaults} merged key by key; {@code
  * data}/{@code preprocess}, {@code grid}/{@code adapters} and {@code pruning} replaced), whose
- * adapters (from the second stage on) each train on top of one of the previous stage's {@code
- * topK} best finished adapters.
+ * adapters (from the second stage on) each train on top of one of the previous stage's {@code topK}
+ * best finished adapters.
  *
  * @param name unique, file-name safe: the stage's directory {@code stages/<name>/} and its
  *     adapters' id prefix
@@ -143,7 +143,10 @@ public record Stage(String name, int topK, SweepConfig sweep) {
     }
     if (i == 0) {
       throw new IllegalArgumentException(
-          file + ": " + where + ".parents: the first stage has no previous stage to take parents from");
+          file
+              + ": "
+              + where
+              + ".parents: the first stage has no previous stage to take parents from");
     }
     if (!parents.isObject()) {
       throw new IllegalArgumentException(

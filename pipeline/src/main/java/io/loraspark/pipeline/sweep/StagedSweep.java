@@ -117,8 +117,7 @@ public final class StagedSweep {
               parents.isEmpty() ? "" : " on " + parents.stream().map(p -> p.id()).toList(),
               dir));
       SweepRunner.Result r =
-          SweepRunner.runStage(
-              spark, sweep, plan, dir, runId, threadsPerTask, progress, bars);
+          SweepRunner.runStage(spark, sweep, plan, dir, runId, threadsPerTask, progress, bars);
       r.board().forEach(e -> rungsById.put(e.id(), r.rungs()));
       done.add(new RunRecord.StageRun(stage, dir, parents, r.board()));
       parents = best(r.board(), stages.size() > i + 1 ? stages.get(i + 1).topK() : 0);

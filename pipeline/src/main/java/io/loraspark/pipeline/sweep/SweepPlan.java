@@ -46,8 +46,8 @@ public final class SweepPlan {
   /**
    * Expands one stage of a staged sweep: its grid and adapters crossed with {@code parents} (each
    * point once per parent, parent-major), ids prefixed with {@code idPrefix} and, with more than
-   * one parent, suffixed {@code -p<k>} for the k-th best parent. Each adapter's settings record
-   * its {@code parent} (id) and {@code depth} (the parent's depth + 1; 0 on the bare base).
+   * one parent, suffixed {@code -p<k>} for the k-th best parent. Each adapter's settings record its
+   * {@code parent} (id) and {@code depth} (the parent's depth + 1; 0 on the bare base).
    *
    * @param parents the previous stage's adapters to train on; empty for the first stage
    * @see #expand(SweepConfig)

@@ -70,8 +70,7 @@ class StageConfigTest {
 
   @Test
   void aSweepWithoutStagesPlansExactlyAsBefore() throws IOException {
-    SweepConfig c =
-        SweepConfig.read(write(TWO_STAGES.substring(0, TWO_STAGES.indexOf("stages:"))));
+    SweepConfig c = SweepConfig.read(write(TWO_STAGES.substring(0, TWO_STAGES.indexOf("stages:"))));
     assertThat(c.stages()).isEmpty();
     List<SweepPlan.Planned> plan = SweepPlan.expand(c);
     assertThat(plan).extracting(p -> p.spec().id()).containsExactly("a000-r2", "a001-r4");
@@ -122,19 +121,43 @@ class StageConfigTest {
   void malformedStagesAreOneLineNamingTheKey() throws IOException {
     String[][] cases = {
       {"    parents: {top_k: 2}", "    parents: {top_k: 0}", "stages[1].parents.top_k", ">= 1"},
-      {"    parents: {top_k: 2}", "    parent_count: 2", "unknown key 'stages[1].parent_count'",
-        "parents"},
-      {"    parents: {top_k: 2}", "    parents: {top: 2}", "unknown key 'stages[1].parents.top'",
-        "top_k"},
-      {"  - name: general\n", "  - name: general\n    parents: {top_k: 1}\n", "stages[0].parents",
-        "first stage"},
+      {
+        "    parents: {top_k: 2}",
+        "    parent_count: 2",
+        "unknown key 'stages[1].parent_count'",
+        "parents"
+      },
+      {
+        "    parents: {top_k: 2}",
+        "    parents: {top: 2}",
+        "unknown key 'stages[1].parents.top'",
+        "top_k"
+      },
+      {
+        "  - name: general\n",
+        "  - name: general\n    parents: {top_k: 1}\n",
+        "stages[0].parents",
+        "first stage"
+      },
       {"  - name: domain", "  - name: general", "stages[1].name 'general'", "earlier stage"},
-      {"    defaults: {steps: 4}", "    defaults: {parent: x}", "stages[1].defaults.parent",
-        "previous stage"},
-      {"    defaults: {steps: 4}", "    defaults: {steps: many}", "stages[1] (domain)",
-        "steps must be an integer"},
-      {"    grid:\n      lr_ratio:", "    grid:\n      ratio:", "stages[1] (domain)",
-        "unknown key 'grid.ratio'"},
+      {
+        "    defaults: {steps: 4}",
+        "    defaults: {parent: x}",
+        "stages[1].defaults.parent",
+        "previous stage"
+      },
+      {
+        "    defaults: {steps: 4}",
+        "    defaults: {steps: many}",
+        "stages[1] (domain)",
+        "steps must be an integer"
+      },
+      {
+        "    grid:\n      lr_ratio:",
+        "    grid:\n      ratio:",
+        "stages[1] (domain)",
+        "unknown key 'grid.ratio'"
+      },
     };
     for (String[] c : cases) {
       assertThat(TWO_STAGES).contains(c[0]);
