@@ -92,62 +92,17 @@ final class RunCommand implements Callable<Integer> {
       spec.commandLine().getOut().println(String.join(" ", sparkSubmit(file, c, id, runDir)));
       return Main.OK;
     }
-    // fail on a bad sweep before Spark starts
-    int adapters = c.stages().isEmpty() ? SweepPlan.expand(c).size() : StagedSweep.validate(c);
-    SweepCommand.checkPaths(c, runDir);
-    PreprocessConfig prep = c.preprocess().isEmpty() ? null : preprocessConfig(c, runDir);
-    if (prep != null) {
-      PreprocessJob.precheck(prep);
-    }
-    for (Stage s : c.stages()) {
-      if (!s.sweep().preprocess().isEmpty()) {
-        PreprocessJob.precheck(preprocessConfig(s.sweep(), stageDir(runDir, s)));
-      }
-    }
+    int adapters = precheck(c, runDir); // a bad sweep or input fails before Spark starts
     PrintWriter err = spec.commandLine().getErr();
     SparkSession spark = Sessions.getOrCreate("lora-spark " + id, c.master(), c.spark());
     ObjectNode out = ScoreInput.STRICT.createObjectNode();
     List<SweepRunner.Entry> board;
     try {
       progress(err, "run " + id + ": sweep of " + adapters + " adapters → " + runDir);
-      if (!c.stages().isEmpty()) {
-        ObjectNode manifests = ScoreInput.STRICT.createObjectNode();
-        board =
-            StagedSweep.run(
-                spark,
-                c,
-                runDir,
-                id,
-                Sessions.threadsPerTask(spark),
-                line -> progress(err, line),
-                ProgressBar.forStderr(err, quiet),
-                (stage, dir) -> {
-                  SweepConfig sweep = stage.sweep();
-                  if (sweep.preprocess().isEmpty()) {
-                    return sweep;
-                  }
-                  manifests.set(stage.name(), preprocess(spark, sweep, dir, id, err).summary());
-                  return sweep.withData(dir.toAbsolutePath().toString());
-                });
-        if (!manifests.isEmpty()) {
-          out.set("preprocess", manifests);
-        }
-      } else {
-        SweepConfig sweep = c;
-        if (prep != null) {
-          out.set("preprocess", preprocess(spark, c, runDir, id, err).summary());
-          sweep = c.withData(runDir.toAbsolutePath().toString());
-        }
-        board =
-            SweepRunner.run(
-                spark,
-                sweep,
-                runDir,
-                id,
-                Sessions.threadsPerTask(spark),
-                line -> progress(err, line),
-                ProgressBar.forStderr(err, quiet));
-      }
+      board =
+          c.stages().isEmpty()
+              ? sweep(spark, c, runDir, id, err, out)
+              : stages(spark, c, runDir, id, err, out);
     } finally {
       spark.stop();
     }
@@ -167,6 +122,70 @@ final class RunCommand implements Callable<Integer> {
     }
     spec.commandLine().getOut().println(out);
     return ok > 0 ? Main.OK : Main.FAILURE;
+  }
+
+  /**
+   * Plans the sweep (every stage) and checks its preprocess inputs and paths.
+   *
+   * @return the number of adapters planned
+   */
+  private static int precheck(SweepConfig c, Path runDir) {
+    int adapters = c.stages().isEmpty() ? SweepPlan.expand(c).size() : StagedSweep.validate(c);
+    SweepCommand.checkPaths(c, runDir);
+    if (!c.preprocess().isEmpty()) {
+      PreprocessJob.precheck(preprocessConfig(c, runDir));
+    }
+    for (Stage s : c.stages()) {
+      if (!s.sweep().preprocess().isEmpty()) {
+        PreprocessJob.precheck(preprocessConfig(s.sweep(), stageDir(runDir, s)));
+      }
+    }
+    return adapters;
+  }
+
+  /** A plain sweep, preprocessing into the run directory first when it has {@code preprocess}. */
+  private List<SweepRunner.Entry> sweep(
+      SparkSession spark, SweepConfig c, Path runDir, String id, PrintWriter err, ObjectNode out) {
+    SweepConfig sweep = c;
+    if (!c.preprocess().isEmpty()) {
+      out.set("preprocess", preprocess(spark, c, runDir, id, err).summary());
+      sweep = c.withData(runDir.toAbsolutePath().toString());
+    }
+    return SweepRunner.run(
+        spark,
+        sweep,
+        runDir,
+        id,
+        Sessions.threadsPerTask(spark),
+        line -> progress(err, line),
+        ProgressBar.forStderr(err, quiet));
+  }
+
+  /** A staged sweep, each stage with {@code preprocess} preprocessing into its directory first. */
+  private List<SweepRunner.Entry> stages(
+      SparkSession spark, SweepConfig c, Path runDir, String id, PrintWriter err, ObjectNode out) {
+    ObjectNode manifests = ScoreInput.STRICT.createObjectNode();
+    List<SweepRunner.Entry> board =
+        StagedSweep.run(
+            spark,
+            c,
+            runDir,
+            id,
+            Sessions.threadsPerTask(spark),
+            line -> progress(err, line),
+            ProgressBar.forStderr(err, quiet),
+            (stage, dir) -> {
+              SweepConfig sweep = stage.sweep();
+              if (sweep.preprocess().isEmpty()) {
+                return sweep;
+              }
+              manifests.set(stage.name(), preprocess(spark, sweep, dir, id, err).summary());
+              return sweep.withData(dir.toAbsolutePath().toString());
+            });
+    if (!manifests.isEmpty()) {
+      out.set("preprocess", manifests);
+    }
+    return board;
   }
 
   /** Preprocesses {@code c}'s {@code preprocess:} input into {@code dir}, with a bar. */
