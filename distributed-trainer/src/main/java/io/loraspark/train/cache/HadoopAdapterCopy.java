@@ -26,12 +26,20 @@ final class HadoopAdapterCopy {
   /** Files every adapter directory has. */
   static final List<String> REQUIRED = List.of(PeftAdapter.CONFIG_FILE, PeftAdapter.WEIGHTS_FILE);
 
-  /** Files copied when present (Delta-LoRA's README that says it is not a PEFT adapter). */
-  static final List<String> OPTIONAL = List.of(PeftAdapter.DELTA_README);
+  /**
+   * Files copied when present (Delta-LoRA's README that says it is not a PEFT adapter, a child's
+   * record of its parent).
+   */
+  static final List<String> OPTIONAL =
+      List.of(PeftAdapter.DELTA_README, io.loraspark.train.lora.AdapterChain.FILE);
 
   /** Every file an adapter directory may have that a loader reads: required, then optional. */
   static final List<String> ADAPTER_FILES =
-      List.of(PeftAdapter.CONFIG_FILE, PeftAdapter.WEIGHTS_FILE, PeftAdapter.DELTA_README);
+      List.of(
+          PeftAdapter.CONFIG_FILE,
+          PeftAdapter.WEIGHTS_FILE,
+          PeftAdapter.DELTA_README,
+          io.loraspark.train.lora.AdapterChain.FILE);
 
   private HadoopAdapterCopy() {}
 

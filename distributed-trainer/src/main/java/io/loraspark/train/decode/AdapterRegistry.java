@@ -5,13 +5,12 @@ import io.loraspark.train.cache.AdapterLease;
 import io.loraspark.train.cache.AdapterLoader;
 import io.loraspark.train.cache.AdapterSource;
 import io.loraspark.train.lora.LoraWeights;
-import io.loraspark.train.lora.PeftAdapter;
+import io.loraspark.train.lora.ChainedAdapters;
 import io.loraspark.train.model.ModelWeights;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Supplier;
-import org.nd4j.linalg.api.buffer.DataType;
 
 /**
  * The adapters of one frozen base, in RAM for decoding: an {@link AdapterCache} of {@link
@@ -31,12 +30,15 @@ public final class AdapterRegistry {
    * @param budgetBytes the cache's byte budget (adapter tensor bytes as held)
    */
   public AdapterRegistry(ModelWeights base, AdapterSource source, long budgetBytes) {
-    this(source, budgetBytes, (name, dir) -> PeftAdapter.load(dir, base, DataType.FLOAT));
+    this(source, budgetBytes, (name, dir) -> ChainedAdapters.forDecoding(dir, base));
   }
 
-  /** Reads the PEFT adapter in {@code dir} for {@code base} into its decoding form. */
+  /**
+   * Reads the PEFT adapter in {@code dir} for {@code base} into its decoding form (a child with its
+   * additive parent chain as one exact LoRA, {@link ChainedAdapters#forDecoding}).
+   */
   public static DecodeAdapter load(String name, java.nio.file.Path dir, ModelWeights base) {
-    return DecodeAdapter.of(name, PeftAdapter.load(dir, base, DataType.FLOAT));
+    return DecodeAdapter.of(name, ChainedAdapters.forDecoding(dir, base));
   }
 
   /**

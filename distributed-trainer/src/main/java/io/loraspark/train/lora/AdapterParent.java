@@ -103,6 +103,26 @@ public record AdapterParent(String location, String contentHash) implements java
     }
   }
 
+  /**
+   * The parent's local directory: {@link #location} as a plain path or a {@code file:} URI.
+   *
+   * @throws IllegalArgumentException naming the location when it is a URI of another scheme, which
+   *     the engine does not read in place
+   */
+  public java.nio.file.Path localDir() {
+    if (location.startsWith("file:")) {
+      return java.nio.file.Path.of(java.net.URI.create(location));
+    }
+    if (location.matches("^[A-Za-z][A-Za-z0-9+.-]*:/.*")) {
+      throw new IllegalArgumentException(
+          "parent "
+              + location
+              + ": parent adapters are read from local paths or file: URIs; copy it to a local or"
+              + " shared directory first");
+    }
+    return java.nio.file.Path.of(location);
+  }
+
   /** The first 12 hex digits of the content hash, for messages. */
   public String shortHash() {
     return contentHash.substring(0, 12);

@@ -4,7 +4,6 @@ import io.loraspark.train.model.Adapters;
 import io.loraspark.train.model.LayerWeights;
 import io.loraspark.train.model.ModelWeights;
 import io.loraspark.train.model.Projection;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -71,7 +70,7 @@ public final class FrozenChain {
     List<LoraWeights> nodes = new ArrayList<>();
     List<String> names = new ArrayList<>();
     for (AdapterParent p : chain.nodes()) {
-      nodes.add(PeftAdapter.load(localDir(p.location()), base, dt));
+      nodes.add(PeftAdapter.load(p.localDir(), base, dt));
       names.add(p.location());
     }
     return of(nodes, names, base, dt);
@@ -106,21 +105,6 @@ public final class FrozenChain {
         FrozenChain.this.backward(layer, proj, dy, dx, scratch);
       }
     };
-  }
-
-  /** A parent's local directory: a plain path or a {@code file:} URI. */
-  static Path localDir(String location) {
-    if (location.startsWith("file:")) {
-      return Path.of(java.net.URI.create(location));
-    }
-    if (location.matches("^[A-Za-z][A-Za-z0-9+.-]*:/.*")) {
-      throw new IllegalArgumentException(
-          "parent "
-              + location
-              + ": the engine reads parent adapters from local paths or file: URIs; copy it to"
-              + " a local or shared directory first");
-    }
-    return Path.of(location);
   }
 
   /**

@@ -83,6 +83,14 @@ public final class LoraFormWriter {
    * @param baseModelNameOrPath written as base_model_name_or_path; may be null
    */
   public static void save(Path dir, LoraForm form, String baseModelNameOrPath) {
+    PeftAdapter.save(dir, weights(form), baseModelNameOrPath);
+  }
+
+  /**
+   * {@code form} as the plain LoRA adapter {@link #save} writes (F32, r = its largest module rank,
+   * lora_alpha = r), in memory: what decoding loads for an adapter chain.
+   */
+  public static LoraWeights weights(LoraForm form) {
     ModelConfig.require(!form.modules().isEmpty(), "adapter '%s' adapts no module", form.name());
     int rank = Math.max(1, form.maxRank());
     List<Projection> targets =
@@ -101,7 +109,7 @@ public final class LoraFormWriter {
           .get(NDArrayIndex.all(), NDArrayIndex.interval(0, f.rank()))
           .assign(f.scaledB().castTo(DataType.FLOAT));
     }
-    PeftAdapter.save(dir, w, baseModelNameOrPath);
+    return w;
   }
 
   /** Every module any form adapts, once, in layer then projection order, with a first pair. */

@@ -118,6 +118,9 @@ public record GroupTask(
         dir.resolveSibling("." + dir.getFileName() + "." + java.util.UUID.randomUUID() + ".tmp");
     try {
       PeftAdapter.save(tmp, t.weights(), modelDir);
+      if (t.spec().parent() != null) {
+        io.loraspark.train.lora.AdapterChain.record(tmp, t.spec().parent());
+      }
       AtomicFiles.writeString(
           tmp.resolve("lora_spark.json"),
           String.format(

@@ -1,6 +1,8 @@
 package io.loraspark.pipeline.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.loraspark.train.lora.AdapterChain;
+import io.loraspark.train.lora.ChainedAdapters;
 import io.loraspark.train.lora.FusedLora;
 import io.loraspark.train.lora.LoraWeights;
 import io.loraspark.train.lora.PeftAdapter;
@@ -16,6 +18,7 @@ import org.nd4j.linalg.api.buffer.DataType;
  * The {@code --adapter DIR} option shared by {@code score}, {@code generate} and {@code merge}: a
  * PEFT LoRA adapter directory loaded in F32 against the base model's config, so a wrong layer
  * count, projection shape or target module is refused before any work, naming the file and tensor.
+ * A child adapter ({@link AdapterChain}) runs on its whole recorded parent chain.
  */
 final class AdapterOption {
   private AdapterOption() {}
@@ -34,7 +37,22 @@ final class AdapterOption {
   static Adapters adapters(Path adapterDir, Path modelDir, ModelWeights model) {
     return adapterDir == null
         ? Adapters.NONE
-        : FusedLora.inference(load(adapterDir, modelDir, model));
+        : FusedLora.inference(
+            load(adapterDir, modelDir, model),
+            ChainedAdapters.frozenChain(adapterDir, model, DataType.FLOAT));
+  }
+
+  /**
+   * The adapter in {@code adapterDir} as decoding runs it: {@link #load} for a root adapter, a
+   * child with its additive parent chain as one exact LoRA ({@link ChainedAdapters#forDecoding}).
+   *
+   * @throws IllegalArgumentException (one line) for a chain with a DoRA or unconverted PiSSA node,
+   *     which decoding does not apply
+   */
+  static LoraWeights loadForDecoding(Path adapterDir, Path modelDir, ModelWeights model) {
+    return AdapterChain.of(adapterDir.toString()).depth() == 0
+        ? load(adapterDir, modelDir, model)
+        : ChainedAdapters.forDecoding(adapterDir, model);
   }
 
   /**

@@ -131,7 +131,7 @@ final class ComposeCommand implements Callable<Integer> {
   }
 
   /** The first adapter's base_model_name_or_path when it is a local checkpoint directory. */
-  private static Path modelOf(AdapterSpec first) {
+  static Path modelOf(AdapterSpec first) {
     String base = AdapterOption.baseModelOf(Path.of(first.source()));
     if (base == null || !Files.isRegularFile(Path.of(base).resolve("config.json"))) {
       throw new IllegalArgumentException(

@@ -163,7 +163,7 @@ final class GenerateCommand implements Callable<Integer> {
             .allowRemoteSchemes(REMOTE_SCHEMES)
             .build();
     return new AdapterRegistry(
-        source, Long.MAX_VALUE, (name, dir) -> AdapterOption.load(dir, model, base));
+        source, Long.MAX_VALUE, (name, dir) -> AdapterOption.loadForDecoding(dir, model, base));
   }
 
   private void print(

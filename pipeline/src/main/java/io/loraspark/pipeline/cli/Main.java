@@ -31,6 +31,7 @@ import picocli.CommandLine.Command;
       TrainCommand.class,
       MergeCommand.class,
       ComposeCommand.class,
+      ExportCommand.class,
       RunCommand.class,
       ReportCommand.class,
       BenchCommand.class,

@@ -1,6 +1,7 @@
 package io.loraspark.pipeline.cli;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.loraspark.train.lora.ChainedAdapters;
 import io.loraspark.train.lora.LoraMerge;
 import io.loraspark.train.lora.LoraWeights;
 import io.loraspark.train.model.CheckpointLoader;
@@ -48,7 +49,8 @@ final class MergeCommand implements Callable<Integer> {
     AtomicDirectory.checkOutput(out, output, force, model, adapter);
     ModelWeights base = CheckpointLoader.load(model);
     LoraWeights lora = AdapterOption.load(adapter, model, base);
-    ModelWeights merged = LoraMerge.merged(base, lora);
+    ModelWeights merged =
+        ChainedAdapters.merged(adapter, base, (dir, w) -> AdapterOption.load(dir, model, w));
     AtomicDirectory.writeStaged(out, "merge", dir -> LoraMerge.writeCheckpoint(merged, model, dir));
     int tensors;
     try (SafetensorsFile f = SafetensorsFile.open(out.resolve(SafetensorsCheckpoint.SINGLE_FILE))) {
