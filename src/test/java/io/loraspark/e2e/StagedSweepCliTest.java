@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.loraspark.pipeline.sweep.Leaderboard;
+import io.loraspark.train.lora.AdapterChain;
 import io.loraspark.train.lora.AdapterParent;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -149,6 +150,16 @@ class StagedSweepCliTest {
           .as("run.json: %s records its parent's content hash", a.get("adapter_id"))
           .isEqualTo(child ? hash : null);
       assertThat(a.path("settings").path("parent").asText(null)).isEqualTo(child ? winner : null);
+    }
+    // each child's directory records its parent's path and content hash (what loading it checks)
+    for (String child : List.of("users-a000-x1", "users-a001-x8")) {
+      Path dir = run.resolve("stages/users/adapters").resolve(child);
+      JsonNode recorded = new ObjectMapper().readTree(dir.resolve(AdapterChain.FILE).toFile());
+      assertThat(Path.of(recorded.get("parent").asText()).toRealPath())
+          .as("%s's recorded parent", child)
+          .isEqualTo(winnerDir.toRealPath());
+      assertThat(recorded.get("parent_sha256").asText()).isEqualTo(hash);
+      assertThat(AdapterChain.of(dir.toString()).depth()).isEqualTo(1);
     }
 
     String html = Files.readString(run.resolve("report.html"));
