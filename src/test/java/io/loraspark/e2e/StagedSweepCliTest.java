@@ -56,10 +56,10 @@ class StagedSweepCliTest {
           preprocess:
             input: '%s'
             format: self_instruct
-            max_seq_len: 128
+            max_seq_len: 256
             eval_fraction: 0.15
             shards: 1
-          defaults: {steps: 4}
+          defaults: {steps: 4, rank: 2}
           grid:
             lr_ratio: [1, 8]
           pruning: none
@@ -92,7 +92,7 @@ class StagedSweepCliTest {
 
     // a rerun: both stages are finished, so every round comes back from its journal, untrained
     Map<Path, FileTime> before = adapterFiles(run);
-    String boardBefore = Files.readString(run.resolve("leaderboard.csv"));
+    List<Map<String, String>> boardBefore = board(run);
     CliRunner again =
         CliRunner.run("run", "--config", config.toString(), "--output", run.toString());
     assertThat(again.exitCode()).as("stderr: %s", again.err()).isZero();
@@ -104,7 +104,25 @@ class StagedSweepCliTest {
     }
     assertThat(again.err()).as("no round trained (no round bar)").doesNotContain("· adapters ");
     assertThat(adapterFiles(run)).as("adapter files, rewritten only by training").isEqualTo(before);
-    assertThat(Files.readString(run.resolve("leaderboard.csv"))).isEqualTo(boardBefore);
+    assertThat(board(run)).isEqualTo(boardBefore);
+    assertThat(verifyTree(run, summary.get("best_adapter").asText())).isEqualTo(winner);
+
+    // stage 2 interrupted before its round was recorded: its task runs again and resumes from the
+    // adapters' checkpoints at step 4 (no step left to train), stage 1 is still not retrained, and
+    // the tree comes out the same
+    Files.delete(run.resolve("stages/users/rounds/round-1.json"));
+    Map<Path, FileTime> seeds = new LinkedHashMap<>(before);
+    seeds.keySet().removeIf(p -> !p.startsWith(run.resolve("stages/seeds")));
+    CliRunner resumed =
+        CliRunner.run("run", "--config", config.toString(), "--output", run.toString());
+    assertThat(resumed.exitCode()).as("stderr: %s", resumed.err()).isZero();
+    assertThat(resumed.err())
+        .contains("sweep round 1: already done, results from " + run.resolve("stages/seeds"))
+        .contains("· tasks 1/1 · adapters 2/2 · steps 0/8 ·");
+    assertThat(adapterFiles(run)).containsAllEntriesOf(seeds);
+    assertThat(withoutTimes(board(run)))
+        .as("the resumed stage's losses")
+        .isEqualTo(withoutTimes(boardBefore));
     assertThat(verifyTree(run, summary.get("best_adapter").asText())).isEqualTo(winner);
   }
 
@@ -128,6 +146,9 @@ class StagedSweepCliTest {
       boolean child = row.get("adapter_id").startsWith("users-");
       assertThat(row.get("parent")).as("parent of %s", row).isEqualTo(child ? winner : null);
       assertThat(row.get("depth")).as("depth of %s", row).isEqualTo(child ? "1" : "0");
+      assertThat(List.of(row.get("eval_loss"), row.get("base_eval_loss")))
+          .as("%s's eval loss and that of what it trained on", row.get("adapter_id"))
+          .doesNotContainNull();
     }
     assertThat(best).isEqualTo(board.get(0).get("adapter_id"));
     assertThat(Files.readAllBytes(run.resolve("best/adapter_model.safetensors")))
@@ -168,7 +189,9 @@ class StagedSweepCliTest {
     assertThat(root).as("the winner is a node of the tree").isPositive();
     assertThat(html.indexOf("<b>users-a000-x1</b>", root)).isPositive();
     assertThat(Files.readString(run.resolve("report.md")))
-        .contains("## Adapter tree", "- " + winner + " · eval loss ", "  - users-a000-x1 · ");
+        .contains("## Adapter tree", "- " + winner + " · eval loss ")
+        .containsPattern(
+            "\n  - users-a000-x1 · eval loss \\d\\.\\d{4} · gain [+-]\\d\\.\\d{4} over parent");
     return winner;
   }
 
@@ -178,6 +201,18 @@ class StagedSweepCliTest {
 
   static List<String> column(List<Map<String, String>> board, String name) {
     return board.stream().map(r -> r.get(name)).toList();
+  }
+
+  /** Leaderboard rows without the timing columns, which a resumed round adds to. */
+  private static List<Map<String, String>> withoutTimes(List<Map<String, String>> board) {
+    return board.stream()
+        .map(
+            r -> {
+              Map<String, String> m = new LinkedHashMap<>(r);
+              m.remove("wall_seconds");
+              return m;
+            })
+        .toList();
   }
 
   /** Every file under the stages' adapters/ with its modification time. */
