@@ -202,6 +202,17 @@ public final class ConfigKeys {
               "stage 2 on: `top_k: K` makes each grid point a child of each of the previous"
                   + " stage's K best finished adapters (K ≥ 1)"));
 
+  /** Keys of a stage's {@code parents} mapping (from the second stage on). */
+  public static final List<Key> PARENTS =
+      List.of(
+          key(
+              "stages[].parents",
+              "top_k",
+              Type.INTEGER,
+              "1",
+              "how many of the previous stage's best finished adapters each grid point trains"
+                  + " under (ids end `-p<k>` when more than 1); ≥ 1"));
+
   /** Keys of the {@code pruning} section. */
   public static final List<Key> PRUNING =
       List.of(
@@ -322,6 +333,7 @@ public final class ConfigKeys {
     table(md, "`pruning:`", PRUNING);
     table(md, "`preprocess:` (`run` only)", PREPROCESS);
     table(md, "`stages:` entries (a tree of adapters)", STAGE);
+    table(md, "`stages[].parents:`", PARENTS);
     table(
         md,
         "Adapter settings (`defaults:`, `grid:` keys with lists, `adapters:` entries)",

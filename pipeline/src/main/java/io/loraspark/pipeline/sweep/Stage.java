@@ -26,7 +26,7 @@ public record Stage(String name, int topK, SweepConfig sweep) {
   public static final Set<String> KEYS = ConfigKeys.names(ConfigKeys.STAGE);
 
   /** Keys of a stage's {@code parents} mapping. */
-  public static final Set<String> PARENTS_KEYS = Set.of("top_k");
+  public static final Set<String> PARENTS_KEYS = ConfigKeys.names(ConfigKeys.PARENTS);
 
   public Stage {
     if (topK < 1) {
@@ -155,7 +155,13 @@ public record Stage(String name, int topK, SweepConfig sweep) {
     for (String k : iterable(parents)) {
       if (!PARENTS_KEYS.contains(k)) {
         throw new IllegalArgumentException(
-            file + ": unknown key '" + where + ".parents." + k + "'; valid keys: top_k");
+            file
+                + ": unknown key '"
+                + where
+                + ".parents."
+                + k
+                + "'; valid keys: "
+                + String.join(", ", PARENTS_KEYS));
       }
     }
     JsonNode k = parents.path("top_k");
