@@ -14,6 +14,8 @@ import io.loraspark.train.model.CheckpointLoader;
 import io.loraspark.train.model.ModelWeights;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -22,8 +24,8 @@ import org.junit.jupiter.api.io.TempDir;
  * A tree of adapters on the real stories260K, through the CLI: a child on a LoRA ← LoRA-FA chain
  * scores the same live ({@code score --adapter CHILD} runs the frozen chain under it), exported as
  * one PEFT LoRA of rank Σ r ({@code export}), and merged into the base ({@code merge}), within 1e-4
- * of the mean loss; a DoRA chain scores and merges but is not exported; a child whose parent
- * changed is refused with one line naming both directories.
+ * of the mean loss; a DoRA chain scores and merges but is not exported or decoded; a child whose
+ * parent changed is refused with one line naming both directories.
  */
 class ChainCliTest {
   static final Path STORIES = CliScoreTest.STORIES;
@@ -52,20 +54,32 @@ class ChainCliTest {
     AdapterChain.record(child, AdapterParent.of(mid.toString()));
   }
 
+  /** {@code score} of {@code data} on {@code model} with {@code adapter} (null: none). */
+  static CliRunner score(Path model, Path adapter, Path data) {
+    List<String> args =
+        new ArrayList<>(List.of("score", "--model", model.toString(), "--data", data.toString()));
+    if (adapter != null) {
+      args.addAll(List.of("--adapter", adapter.toString()));
+    }
+    return CliRunner.run(args.toArray(String[]::new));
+  }
+
   static double loss(Path model, Path adapter) throws Exception {
-    CliRunner r =
-        adapter == null
-            ? CliRunner.run("score", "--model", model.toString(), "--data", DATA.toString())
-            : CliRunner.run(
-                "score",
-                "--model",
-                model.toString(),
-                "--adapter",
-                adapter.toString(),
-                "--data",
-                DATA.toString());
+    CliRunner r = score(model, adapter, DATA);
     assertThat(r.exitCode()).as("score exit code, stderr: %s", r.err()).isZero();
     return JSON.readTree(r.out()).get("loss").asDouble();
+  }
+
+  /** {@code merge} of {@code adapter} with its chain into {@code out}; asserts exit 0. */
+  static void merge(Path adapter, Path out) throws Exception {
+    ok(
+        "merge",
+        "--model",
+        STORIES.toString(),
+        "--adapter",
+        adapter.toString(),
+        "--output",
+        out.toString());
   }
 
   static JsonNode ok(String... args) throws Exception {
@@ -109,17 +123,50 @@ class ChainCliTest {
         .isCloseTo(live, org.assertj.core.data.Offset.offset(TOLERANCE));
 
     Path merged = tmp.resolve("merged");
-    ok(
-        "merge",
-        "--model",
-        STORIES.toString(),
-        "--adapter",
-        child.toString(),
-        "--output",
-        merged.toString());
+    merge(child, merged);
     assertThat(loss(merged, null))
         .as("merged checkpoint vs live chain")
         .isCloseTo(live, org.assertj.core.data.Offset.offset(TOLERANCE));
+  }
+
+  /**
+   * {@code train --parent} trains on the chain: its baseline eval loss is the chain's score on the
+   * same rows (1e-4), and the child records its parent with the parent's content hash.
+   */
+  @Test
+  void trainWithAParentStartsFromTheChainAndRecordsIt() throws Exception {
+    Path data = TrainCliTest.tokenizedSeeds(tmp.resolve("train.jsonl"), 128);
+    Path out = tmp.resolve("grandchild");
+    JsonNode json =
+        ok(
+            "train",
+            "--model",
+            STORIES.toString(),
+            "--data",
+            data.toString(),
+            "--eval-data",
+            data.toString(),
+            "--output",
+            out.toString(),
+            "--parent",
+            child.toString(),
+            "--rank",
+            "2",
+            "--steps",
+            "2",
+            "--batch-size",
+            "2",
+            "--quiet");
+    CliRunner chainScore = score(STORIES, child, data);
+    assertThat(chainScore.exitCode()).as("score, stderr: %s", chainScore.err()).isZero();
+    assertThat(json.get("base_eval_loss").asDouble())
+        .as("the child's baseline is its parent chain's loss")
+        .isCloseTo(
+            JSON.readTree(chainScore.out()).get("loss").asDouble(),
+            org.assertj.core.data.Offset.offset(TOLERANCE));
+    assertThat(AdapterChain.recorded(out.toString())).contains(AdapterParent.of(child.toString()));
+    assertThat(AdapterChain.of(out.toString()).depth()).isEqualTo(3);
+    loss(STORIES, out); // scores on its chain of three
   }
 
   @Test
@@ -131,14 +178,7 @@ class ChainCliTest {
     AdapterChain.record(leaf, AdapterParent.of(root.toString()));
     double live = loss(STORIES, leaf);
     Path merged = tmp.resolve("merged");
-    ok(
-        "merge",
-        "--model",
-        STORIES.toString(),
-        "--adapter",
-        leaf.toString(),
-        "--output",
-        merged.toString());
+    merge(leaf, merged);
     assertThat(loss(merged, null))
         .as("merged DoRA chain vs live")
         .isCloseTo(live, org.assertj.core.data.Offset.offset(TOLERANCE));
@@ -153,6 +193,18 @@ class ChainCliTest {
             tmp.resolve("out").toString());
     assertInputError(r, "a dora adapter");
     assertThat(r.err()).contains("`merge` folds it into the base");
+    CliRunner decode =
+        CliRunner.run(
+            "generate",
+            "--model",
+            STORIES.toString(),
+            "--adapter",
+            leaf.toString(),
+            "--prompt",
+            "Once upon a time",
+            "--max-new-tokens",
+            "2");
+    assertInputError(decode, "a dora adapter");
   }
 
   @Test
@@ -161,15 +213,7 @@ class ChainCliTest {
     Path leaf = RandomAdapters.save(base, tmp.resolve("c"), 8, 0.05);
     AdapterChain.record(leaf, AdapterParent.of(root.toString()));
     RandomAdapters.save(base, root, 9, 0.05); // the parent retrained in place
-    CliRunner r =
-        CliRunner.run(
-            "score",
-            "--model",
-            STORIES.toString(),
-            "--adapter",
-            leaf.toString(),
-            "--data",
-            DATA.toString());
-    assertInputError(r, "adapter " + leaf + " was trained on parent " + root);
+    assertInputError(
+        score(STORIES, leaf, DATA), "adapter " + leaf + " was trained on parent " + root);
   }
 }

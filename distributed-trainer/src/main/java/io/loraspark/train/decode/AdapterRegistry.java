@@ -4,8 +4,10 @@ import io.loraspark.train.cache.AdapterCache;
 import io.loraspark.train.cache.AdapterLease;
 import io.loraspark.train.cache.AdapterLoader;
 import io.loraspark.train.cache.AdapterSource;
-import io.loraspark.train.lora.LoraWeights;
+import io.loraspark.train.lora.AdapterChain;
+import io.loraspark.train.lora.AdapterParent;
 import io.loraspark.train.lora.ChainedAdapters;
+import io.loraspark.train.lora.LoraWeights;
 import io.loraspark.train.model.ModelWeights;
 import java.util.ArrayList;
 import java.util.List;
@@ -26,11 +28,35 @@ public final class AdapterRegistry {
 
   /**
    * @param base the frozen base every adapter is loaded for
-   * @param source what names and paths may be loaded
+   * @param source what names and paths may be loaded; a child adapter's parents must be loadable
+   *     from it too (inside its allowed roots), so a recorded parent cannot reach outside them
    * @param budgetBytes the cache's byte budget (adapter tensor bytes as held)
    */
   public AdapterRegistry(ModelWeights base, AdapterSource source, long budgetBytes) {
-    this(source, budgetBytes, (name, dir) -> ChainedAdapters.forDecoding(dir, base));
+    this(
+        source,
+        budgetBytes,
+        (name, dir) -> {
+          requireChainInside(source, dir);
+          return ChainedAdapters.forDecoding(dir, base);
+        });
+  }
+
+  /**
+   * Refuses a child whose recorded parents {@code source} would not load by path.
+   *
+   * @throws IllegalArgumentException naming the parent and what the source allows
+   */
+  static void requireChainInside(AdapterSource source, java.nio.file.Path dir) {
+    for (AdapterParent p : AdapterChain.of(dir.toString()).nodes()) {
+      try (var unused = source.resolve(p.location())) {
+        // resolvable: inside the allowed roots
+      } catch (IllegalArgumentException e) {
+        throw new IllegalArgumentException(
+            "adapter " + dir + ": its parent " + p.location() + " is refused: " + e.getMessage(),
+            e);
+      }
+    }
   }
 
   /**

@@ -95,7 +95,7 @@ public final class DecodeEngine {
       LayerWeights w = base.layers().get(l);
       for (Projection p : Projection.values()) {
         int i = l * P + p.ordinal();
-        INDArray b = bias(w, p);
+        INDArray b = ModelWeights.bias(w, p);
         if (b != null) {
           biasBuf[i] = buffer(b);
           biasOff[i] = Kernels.offset(b);
@@ -126,18 +126,6 @@ public final class DecodeEngine {
             + " is not",
         java.util.Arrays.toString(a.shape()));
     return Kernels.buffer(a);
-  }
-
-  private static INDArray bias(LayerWeights w, Projection p) {
-    return switch (p) {
-      case Q -> w.bq();
-      case K -> w.bk();
-      case V -> w.bv();
-      case O -> w.bo();
-      case GATE -> w.bGate();
-      case UP -> w.bUp();
-      case DOWN -> w.bDown();
-    };
   }
 
   /** The precision of the packed projections: fp32 or bf16. */

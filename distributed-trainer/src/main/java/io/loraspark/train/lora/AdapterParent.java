@@ -22,7 +22,7 @@ import org.apache.hadoop.fs.Path;
  * AdapterChain#FILE} is one of them, so a parent's hash covers its own parent's hash and the whole
  * chain above it.
  *
- * @param location the parent adapter directory as the user named it (path or URI)
+ * @param location the parent adapter directory: an absolute local path or a URI
  * @param contentHash 64 lowercase hex digits
  */
 public record AdapterParent(String location, String contentHash) implements java.io.Serializable {
@@ -33,6 +33,9 @@ public record AdapterParent(String location, String contentHash) implements java
           PeftAdapter.WEIGHTS_FILE,
           PeftAdapter.PROVENANCE_FILE,
           AdapterChain.FILE);
+
+  /** A location with a scheme ({@code hdfs:/…}); anything else is a local path. */
+  private static final String URI_FORM = "^[A-Za-z][A-Za-z0-9+.-]*:/.*";
 
   public AdapterParent {
     if (location == null || location.isBlank()) {
@@ -45,14 +48,22 @@ public record AdapterParent(String location, String contentHash) implements java
   }
 
   /**
-   * The parent at {@code location} with the hash of its current content.
+   * The parent at {@code location} with the hash of its current content; a local path is made
+   * absolute, so a child's record does not depend on the directory it is read from.
    *
    * @param location a local path or a Hadoop URI ({@code hdfs:}, {@code s3a:}, {@code file:})
    * @throws IllegalArgumentException naming the location when it is not an adapter directory
    * @throws UncheckedIOException naming the location when it cannot be read
    */
   public static AdapterParent of(String location) {
-    return new AdapterParent(location, contentHash(location));
+    if (location == null || location.isBlank()) {
+      throw new IllegalArgumentException("parent must name an adapter directory (path or URI)");
+    }
+    String where =
+        location.matches(URI_FORM)
+            ? location
+            : java.nio.file.Path.of(location).toAbsolutePath().normalize().toString();
+    return new AdapterParent(where, contentHash(where));
   }
 
   /**
@@ -113,7 +124,7 @@ public record AdapterParent(String location, String contentHash) implements java
     if (location.startsWith("file:")) {
       return java.nio.file.Path.of(java.net.URI.create(location));
     }
-    if (location.matches("^[A-Za-z][A-Za-z0-9+.-]*:/.*")) {
+    if (location.matches(URI_FORM)) {
       throw new IllegalArgumentException(
           "parent "
               + location

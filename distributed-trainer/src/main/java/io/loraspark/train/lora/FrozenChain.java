@@ -1,7 +1,6 @@
 package io.loraspark.train.lora;
 
 import io.loraspark.train.model.Adapters;
-import io.loraspark.train.model.LayerWeights;
 import io.loraspark.train.model.ModelWeights;
 import io.loraspark.train.model.Projection;
 import java.util.ArrayList;
@@ -169,7 +168,7 @@ public final class FrozenChain {
       return new Link(List.copyOf(branches), null, null, null);
     }
     INDArray baseScale = Nd4j.createFromArray(cumulative).castTo(dt).reshape(1, out);
-    INDArray bias = bias(base.layers().get(first.layer()), first.proj());
+    INDArray bias = ModelWeights.bias(base.layers().get(first.layer()), first.proj());
     INDArray shift =
         bias == null ? null : baseScale.rsub(1.0).muli(bias.castTo(dt).reshape(1, out));
     return new Link(List.copyOf(branches), baseScale, shift, weight(base, first, dt));
@@ -203,18 +202,6 @@ public final class FrozenChain {
     return LoraWeights.frozenWeight(base, f.layer(), f.proj(), dt);
   }
 
-  private static INDArray bias(LayerWeights w, Projection p) {
-    return switch (p) {
-      case Q -> w.bq();
-      case K -> w.bk();
-      case V -> w.bv();
-      case O -> w.bo();
-      case GATE -> w.bGate();
-      case UP -> w.bUp();
-      case DOWN -> w.bDown();
-    };
-  }
-
   /**
    * Turns the base output {@code y} = W_0 x + b of projection (layer, proj) into the chain's: W_k x
    * + b. A no-op for a projection no node adapts.
@@ -245,7 +232,8 @@ public final class FrozenChain {
    * @param dy dLoss/dy rows, [N, out]
    * @param dx dLoss/dx rows, [N, in]; accumulated in place
    */
-  public void backward(int layer, Projection proj, INDArray dy, INDArray dx, LoraVariant.Scratch s) {
+  public void backward(
+      int layer, Projection proj, INDArray dy, INDArray dx, LoraVariant.Scratch s) {
     Link l = links.get(proj.hfModule(layer));
     if (l == null) {
       return;

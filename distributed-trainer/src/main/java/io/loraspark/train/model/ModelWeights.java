@@ -63,6 +63,19 @@ public record ModelWeights(
     };
   }
 
+  /** Projection {@code p}'s bias in {@code w}, [out], or null when it has none. */
+  public static INDArray bias(LayerWeights w, Projection p) {
+    return switch (p) {
+      case Q -> w.bq();
+      case K -> w.bk();
+      case V -> w.bv();
+      case O -> w.bo();
+      case GATE -> w.bGate();
+      case UP -> w.bUp();
+      case DOWN -> w.bDown();
+    };
+  }
+
   /** Bytes of the seven projections of every layer as stored (packed when quantized). */
   public long linearBytes() {
     if (quantized != null) {

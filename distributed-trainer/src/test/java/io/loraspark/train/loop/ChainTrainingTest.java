@@ -38,17 +38,20 @@ class ChainTrainingTest {
   static AdapterParent savedChain(ModelWeights base, Path dir) {
     Random rnd = new Random(4);
     LoraWeights gp =
-        LoraWeights.init(base, new LoraConfig(2, 4, 0, ALL, false, LoraMethod.DORA), 5,
-            DataType.FLOAT);
+        LoraWeights.init(
+            base, new LoraConfig(2, 4, 0, ALL, false, LoraMethod.DORA), 5, DataType.FLOAT);
     for (LoraWeights.Module m : gp.modules()) {
       m.b().assign(Nd4j.randn(rnd.nextLong(), m.b().shape()).muli(0.2).castTo(DataType.FLOAT));
-      m.magnitude().muli(Nd4j.rand(rnd.nextLong(), m.magnitude().shape()).addi(0.5)
-          .castTo(DataType.FLOAT));
+      m.magnitude()
+          .muli(Nd4j.rand(rnd.nextLong(), m.magnitude().shape()).addi(0.5).castTo(DataType.FLOAT));
     }
     PeftAdapter.save(dir.resolve("gp"), gp, null);
     LoraWeights p =
-        LoraWeights.init(base, new LoraConfig(3, 6, 0, List.of(Projection.Q, Projection.DOWN),
-            false), 6, DataType.FLOAT);
+        LoraWeights.init(
+            base,
+            new LoraConfig(3, 6, 0, List.of(Projection.Q, Projection.DOWN), false),
+            6,
+            DataType.FLOAT);
     for (LoraWeights.Module m : p.modules()) {
       m.b().assign(Nd4j.randn(rnd.nextLong(), m.b().shape()).muli(0.2).castTo(DataType.FLOAT));
     }
@@ -66,9 +69,9 @@ class ChainTrainingTest {
   }
 
   /**
-   * Done-when: children of one parent fused with a root adapter equal each trained alone, in double,
-   * within 1e-9 relative (as {@code FusedTrainerTest}: far above double rounding after four Adam
-   * steps, far below any leak of one adapter's chain into another's rows).
+   * Done-when: children of one parent fused with a root adapter equal each trained alone, in
+   * double, within 1e-9 relative (as {@code FusedTrainerTest}: far above double rounding after four
+   * Adam steps, far below any leak of one adapter's chain into another's rows).
    */
   @Test
   void childrenOfOneParentFusedEqualEachAlone(@TempDir Path dir) {
@@ -79,7 +82,8 @@ class ChainTrainingTest {
             child("lora-child", LoraMethod.LORA, parent, 1),
             child("vera-child", LoraMethod.VERA, parent, 2),
             new AdapterSpec(
-                "root", TrainingFixture.lora(LoraMethod.LORA, 2, 0.0),
+                "root",
+                TrainingFixture.lora(LoraMethod.LORA, 2, 0.0),
                 TrainingFixture.cosine(4, 3, 4.0, 3)));
     List<TrainedAdapter> fused =
         data.fusedThenEachAlone(
@@ -116,12 +120,12 @@ class ChainTrainingTest {
     AdapterParent parent = savedChain(m.weights(), dir);
     PeftAdapter.save(
         dir.resolve("p"),
-        LoraWeights.init(m.weights(), new LoraConfig(3, 6, 0, List.of(Projection.Q), false), 8,
-            DataType.FLOAT),
+        LoraWeights.init(
+            m.weights(), new LoraConfig(3, 6, 0, List.of(Projection.Q), false), 8, DataType.FLOAT),
         null);
-    assertThatThrownBy(
-            () -> data.trainer(m, List.of(child("c", LoraMethod.LORA, parent, 1))))
+    assertThatThrownBy(() -> data.trainer(m, List.of(child("c", LoraMethod.LORA, parent, 1))))
         .isInstanceOf(AdapterChain.ParentChangedException.class)
-        .hasMessageContaining("parent " + dir.resolve("p") + " changed since the child was planned");
+        .hasMessageContaining(
+            "parent " + dir.resolve("p") + " changed since the child was planned");
   }
 }

@@ -23,25 +23,7 @@ import org.nd4j.linalg.api.buffer.DataType;
  * parent's hash is a field of the child's checkpoint key.
  */
 class AdapterChainTest {
-  static final ModelConfig MODEL =
-      new ModelConfig(
-          "LlamaForCausalLM",
-          16,
-          32,
-          2,
-          2,
-          2,
-          8,
-          64,
-          64,
-          1e-5,
-          10000.0,
-          false,
-          false,
-          false,
-          false,
-          1,
-          2);
+  static final ModelConfig MODEL = LoraTestModels.smallLlama();
 
   static Path adapter(Path dir, long seed) {
     LoraConfig c = new LoraConfig(2, 4, 0, List.of(Projection.Q, Projection.V), false);

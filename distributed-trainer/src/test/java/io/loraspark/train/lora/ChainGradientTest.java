@@ -37,8 +37,7 @@ class ChainGradientTest {
             base, new LoraConfig(2, 3, 0, ALL, false, LoraMethod.DORA), 31);
     LoraWeights parent =
         FusedStep.randomB(
-            LoraWeights.init(
-                base, new LoraConfig(3, 5, 0, ALL, true), 32, base.embed().dataType()),
+            LoraWeights.init(base, new LoraConfig(3, 5, 0, ALL, true), 32, base.embed().dataType()),
             new Random(33));
     return List.of(grandparent, parent);
   }
@@ -48,8 +47,12 @@ class ChainGradientTest {
     ModelWeights base = FusedStep.randomBase(tmp);
     List<LoraWeights> nodes = nodes(base);
     FrozenChain chain = FrozenChain.of(nodes, List.of("gp", "p"), base, DataType.DOUBLE);
-    LoraWeights child = LoraWeights.init(base, new LoraConfig(2, 4, 0, ALL, false), 34,
-        DataType.DOUBLE); // B = 0: the child adds nothing
+    LoraWeights child =
+        LoraWeights.init(
+            base,
+            new LoraConfig(2, 4, 0, ALL, false),
+            34,
+            DataType.DOUBLE); // B = 0: the child adds nothing
     FusedLora fused = FusedLora.inference(child, chain);
     Random rnd = new Random(35);
     LoraWeights gp = nodes.get(0);
@@ -60,8 +63,11 @@ class ChainGradientTest {
           LoraWeights.frozenWeight(base, pm.layer(), pm.proj(), DataType.DOUBLE).toDoubleMatrix();
       double[][] w1 =
           LoraFamilyGradientTest.naiveDoraWeight(
-              w0, gm.b().toDoubleMatrix(), gm.a().toDoubleMatrix(),
-              gm.magnitude().toDoubleVector(), gp.scaling(gm));
+              w0,
+              gm.b().toDoubleMatrix(),
+              gm.a().toDoubleMatrix(),
+              gm.magnitude().toDoubleVector(),
+              gp.scaling(gm));
       double[][] w2 = plus(w1, pm.b().toDoubleMatrix(), pm.a().toDoubleMatrix(), p.scaling(pm));
       double[] bias = bias(base, pm);
       double[][] x = gaussian(rnd, 4, w0[0].length);

@@ -99,8 +99,14 @@ final class FusedStep {
       long slotSeed,
       long step) {
     return run(
-        base, adapters, java.util.Collections.nCopies(adapters.size(), null), rnd, t, shortRow,
-        slotSeed, step);
+        base,
+        adapters,
+        java.util.Collections.nCopies(adapters.size(), null),
+        rnd,
+        t,
+        shortRow,
+        slotSeed,
+        step);
   }
 
   /** {@link #run} with adapter k on its frozen parent chain {@code chains.get(k)} (null: none). */

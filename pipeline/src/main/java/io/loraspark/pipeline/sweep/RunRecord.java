@@ -174,6 +174,10 @@ final class RunRecord {
   static ObjectNode resolved(SweepPlan.Planned p, SweepConfig config) {
     ObjectNode out = JSON.createObjectNode();
     AdapterKey.settings(p.spec()).build().fields().forEach((k, v) -> out.set(k, value(v)));
+    if (p.spec().parent() != null) { // the key holds the parent's hash; show where it is too
+      out.put("parent", p.spec().parent().location());
+      out.put("parent_sha256", p.spec().parent().contentHash());
+    }
     out.put("replicas", p.replicas());
     out.put("base_quant", config.baseQuant().key());
     out.put("checkpoint_every", config.checkpointEvery());

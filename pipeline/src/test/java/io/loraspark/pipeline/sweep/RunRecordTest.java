@@ -4,6 +4,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.loraspark.train.loop.AdapterKey;
+import io.loraspark.train.lora.AdapterParent;
+import io.loraspark.train.lora.LoraConfig;
+import io.loraspark.train.lora.LoraWeights;
+import io.loraspark.train.lora.PeftAdapter;
+import io.loraspark.train.model.ModelConfig;
+import io.loraspark.train.model.Projection;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -11,6 +17,7 @@ import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.nd4j.linalg.api.buffer.DataType;
 
 class RunRecordTest {
   @Test
@@ -47,5 +54,40 @@ class RunRecordTest {
     assertThat(r.get("checkpoint_every").asInt()).isEqualTo(7);
     assertThat(r.get("recompute_activations").booleanValue()).isTrue();
     assertThat(r.get("seed").asLong()).as("derived per adapter").isNotEqualTo(42L);
+    assertThat(r.has("parent")).as("a root has no parent").isFalse();
+  }
+
+  /** A sweep's {@code parent}: hashed when planned, shown with its hash, a bad one refused. */
+  @Test
+  void aParentIsPlannedWithItsContentHash(@TempDir Path dir) throws IOException {
+    Path parent = dir.resolve("parent");
+    PeftAdapter.save(
+        parent,
+        LoraWeights.init(
+            ModelConfig.load(Path.of("../models/stories260K")),
+            new LoraConfig(2, 4, 0, List.of(Projection.Q), false),
+            1,
+            DataType.FLOAT),
+        null);
+    Path yaml = dir.resolve("s.yaml");
+    Files.writeString(
+        yaml,
+        "model: models/stories260K\ndata: runs/prep\ndefaults: {rank: 2, parent: "
+            + parent
+            + "}\n");
+    SweepConfig c = SweepConfig.read(yaml);
+    SweepPlan.Planned p = SweepPlan.expand(c).get(0);
+    assertThat(p.spec().parent()).isEqualTo(AdapterParent.of(parent.toString()));
+    ObjectNode r = RunRecord.resolved(p, c);
+    assertThat(r.get("parent").asText()).isEqualTo(parent.toAbsolutePath().toString());
+    assertThat(r.get("parent_sha256").asText()).isEqualTo(p.spec().parent().contentHash());
+
+    Files.writeString(
+        yaml, "model: models/stories260K\ndata: runs/prep\ndefaults: {parent: " + dir + "}\n");
+    SweepConfig bad = SweepConfig.read(yaml);
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> SweepPlan.expand(bad))
+        .hasMessageContaining("s.yaml: defaults: parent " + dir)
+        .hasMessageContaining("has no adapter_config.json")
+        .hasMessageNotContaining("\n");
   }
 }
