@@ -167,9 +167,14 @@ class StagedSweepCliTest {
     String hash = AdapterParent.contentHash(winnerDir.toString());
     for (JsonNode a : json.get("adapters")) {
       boolean child = a.get("adapter_id").asText().startsWith("users-");
-      assertThat(a.path("resolved").path("parent").asText(null))
+      JsonNode resolved = a.path("resolved");
+      assertThat(resolved.path("parent_sha256").asText(null))
           .as("run.json: %s records its parent's content hash", a.get("adapter_id"))
           .isEqualTo(child ? hash : null);
+      if (child) {
+        assertThat(Path.of(resolved.path("parent").asText()).toRealPath())
+            .isEqualTo(winnerDir.toRealPath());
+      }
       assertThat(a.path("settings").path("parent").asText(null)).isEqualTo(child ? winner : null);
     }
     // each child's directory records its parent's path and content hash (what loading it checks)
