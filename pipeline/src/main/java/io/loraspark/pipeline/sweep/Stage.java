@@ -7,7 +7,6 @@ import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
-import java.util.TreeSet;
 
 /**
  * One stage of a staged sweep ({@code stages:} in the sweep YAML): a sweep of its own, read as the
@@ -68,18 +67,7 @@ public record Stage(String name, int topK, SweepConfig sweep) {
     if (!node.isObject()) {
       throw new IllegalArgumentException(file + ": " + where + " must be a mapping");
     }
-    for (String k : iterable(node)) {
-      if (!KEYS.contains(k)) {
-        throw new IllegalArgumentException(
-            file
-                + ": unknown key '"
-                + where
-                + "."
-                + k
-                + "'; valid keys in a stage: "
-                + String.join(", ", new TreeSet<>(KEYS)));
-      }
-    }
+    SweepConfig.checkKeys(file, where + ".", node, KEYS);
     JsonNode n = node.get("name");
     if (n == null || !n.isTextual() || !n.asText().matches("[A-Za-z0-9][A-Za-z0-9._-]{0,63}")) {
       throw new IllegalArgumentException(
@@ -152,18 +140,7 @@ public record Stage(String name, int topK, SweepConfig sweep) {
       throw new IllegalArgumentException(
           file + ": " + where + ".parents must be a mapping like {top_k: 2} but was " + parents);
     }
-    for (String k : iterable(parents)) {
-      if (!PARENTS_KEYS.contains(k)) {
-        throw new IllegalArgumentException(
-            file
-                + ": unknown key '"
-                + where
-                + ".parents."
-                + k
-                + "'; valid keys: "
-                + String.join(", ", PARENTS_KEYS));
-      }
-    }
+    SweepConfig.checkKeys(file, where + ".parents.", parents, PARENTS_KEYS);
     JsonNode k = parents.path("top_k");
     if (!k.isIntegralNumber() || !k.canConvertToInt() || k.intValue() < 1) {
       throw new IllegalArgumentException(
@@ -199,9 +176,5 @@ public record Stage(String name, int topK, SweepConfig sweep) {
       }
     }
     return c;
-  }
-
-  private static Iterable<String> iterable(JsonNode node) {
-    return node::fieldNames;
   }
 }

@@ -349,7 +349,7 @@ public record SweepConfig(
     throw new IllegalArgumentException(file + ": " + key + " must be a scalar value but was " + v);
   }
 
-  private static void checkKeys(Path file, String prefix, JsonNode node, Set<String> valid) {
+  static void checkKeys(Path file, String prefix, JsonNode node, Set<String> valid) {
     for (Iterator<String> it = node.fieldNames(); it.hasNext(); ) {
       String k = it.next();
       if (!valid.contains(k)) {

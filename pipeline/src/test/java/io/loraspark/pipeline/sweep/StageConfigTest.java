@@ -192,7 +192,7 @@ class StageConfigTest {
           .as(command)
           .singleElement()
           .asString()
-          .contains("unknown key 'stages[1].steps'", "valid keys in a stage", "parents");
+          .contains("unknown key 'stages[1].steps'", "valid keys in stages[1]", "parents");
     }
   }
 
