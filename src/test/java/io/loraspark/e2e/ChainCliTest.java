@@ -6,15 +6,19 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.loraspark.pipeline.testing.RandomAdapters;
+import io.loraspark.train.data.TokenLimits;
+import io.loraspark.train.data.TokenRowsJsonl;
 import io.loraspark.train.lora.AdapterChain;
 import io.loraspark.train.lora.AdapterParent;
 import io.loraspark.train.lora.LoraMethod;
 import io.loraspark.train.lora.PeftAdapter;
 import io.loraspark.train.model.CheckpointLoader;
 import io.loraspark.train.model.ModelWeights;
+import io.loraspark.train.model.TokenRow;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -65,7 +69,11 @@ class ChainCliTest {
   }
 
   static double loss(Path model, Path adapter) throws Exception {
-    CliRunner r = score(model, adapter, DATA);
+    return loss(model, adapter, DATA);
+  }
+
+  static double loss(Path model, Path adapter, Path data) throws Exception {
+    CliRunner r = score(model, adapter, data);
     assertThat(r.exitCode()).as("score exit code, stderr: %s", r.err()).isZero();
     return JSON.readTree(r.out()).get("loss").asDouble();
   }
@@ -167,6 +175,63 @@ class ChainCliTest {
     assertThat(AdapterChain.recorded(out.toString())).contains(AdapterParent.of(child.toString()));
     assertThat(AdapterChain.of(out.toString()).depth()).isEqualTo(3);
     loss(STORIES, out); // scores on its chain of three
+  }
+
+  /**
+   * A Spark sweep whose adapters (lora and vera, fused in one task) have {@code parent}: the
+   * executors train on the chain (each adapter's base eval loss is the chain's loss on the held-out
+   * rows, 1e-4) and every adapter directory, and {@code best/}, records the parent and its hash.
+   */
+  @Test
+  void aSweepWithAParentTrainsEveryAdapterOnTheChain() throws Exception {
+    Path data = TrainCliTest.tokenizedSeeds(tmp.resolve("train.jsonl"), 128);
+    Path config = tmp.resolve("children.yaml");
+    Files.writeString(
+        config,
+        """
+        model: %s
+        data: %s
+        run_id: children
+        master: local[2]
+        adapters_per_task: 2
+        checkpoint_every: 0
+        precision: fp32
+        defaults: {lr: 2.0e-3, steps: 3, batch_size: 4, targets: [q, v], rank: 2, parent: %s}
+        grid:
+          method: [lora, vera]
+        pruning: none
+        """
+            .formatted(STORIES.toAbsolutePath(), data, child));
+    Path run = tmp.resolve("children");
+    CliRunner r = CliRunner.run("train", "--config", config.toString(), "--output", run.toString());
+    assertThat(r.exitCode()).as("stderr: %s", r.err()).isZero();
+    StringBuilder evalRows = new StringBuilder(); // the rows the sweep holds out, as score reads
+    for (TokenRow row : TokenRowsJsonl.read(data, TokenLimits.of(base.config()))) {
+      if (TokenRowsJsonl.isEvalRow(row)) {
+        evalRows.append(
+            JSON.createObjectNode()
+                .putPOJO("input_ids", row.inputIds())
+                .putPOJO("labels", row.labels())
+                .toString());
+        evalRows.append('\n');
+      }
+    }
+    Path eval = Files.writeString(tmp.resolve("eval.jsonl"), evalRows);
+    double chainLoss = loss(STORIES, child, eval);
+    List<String> lines = Files.readAllLines(run.resolve("leaderboard.csv"));
+    List<String> header = Arrays.asList(lines.get(0).split(","));
+    assertThat(lines).hasSize(3);
+    for (String line : lines.subList(1, 3)) {
+      String[] row = line.split(",(?=(?:[^\"]*\"[^\"]*\")*[^\"]*$)");
+      assertThat(row[header.indexOf("status")]).as(line).isEqualTo("ok");
+      assertThat(Double.parseDouble(row[header.indexOf("base_eval_loss")]))
+          .as("%s starts from its parent chain", line)
+          .isCloseTo(chainLoss, org.assertj.core.data.Offset.offset(TOLERANCE));
+      Path dir = run.resolve("adapters").resolve(row[header.indexOf("adapter_id")]);
+      assertThat(AdapterChain.recorded(dir.toString()))
+          .contains(AdapterParent.of(child.toString()));
+    }
+    assertThat(AdapterChain.of(run.resolve("best").toString()).depth()).isEqualTo(3);
   }
 
   @Test

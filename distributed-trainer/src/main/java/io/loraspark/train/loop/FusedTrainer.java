@@ -146,19 +146,12 @@ public final class FusedTrainer {
       AdapterSpec spec = specs.get(i);
       List<TokenRow> train = trainPerAdapter.get(i);
       LoraWeights w = LoraWeights.init(model.weights(), spec.lora(), spec.train().seed(), dt);
-      FrozenChain chain = null;
-      if (spec.parent() != null) {
-        ModelConfig.require(
-            !spec.lora().method().variant().needsBase(),
-            "adapter %s: method %s reads W itself and cannot train on a parent chain; use lora,"
-                + " lora-fa, vera, adalora or delta-lora for a child",
-            spec.id(),
-            spec.lora().method().key());
-        chain =
-            chains.computeIfAbsent(
-                spec.parent().contentHash(),
-                h -> FrozenChain.load(spec.parent(), model.weights(), dt));
-      }
+      FrozenChain chain =
+          spec.parent() == null
+              ? null
+              : chains.computeIfAbsent(
+                  spec.parent().contentHash(),
+                  h -> FrozenChain.load(spec.parent(), model.weights(), dt));
       State st = new State(spec, w, chain, train);
       st.dataFingerprint =
           prints.computeIfAbsent(train, t -> AdapterKey.dataFingerprint(t, this.eval));
