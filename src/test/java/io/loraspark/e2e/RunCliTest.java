@@ -44,6 +44,11 @@ class RunCliTest {
       for (Path f : yamls) {
         var c = io.loraspark.pipeline.sweep.SweepConfig.read(f);
         assertThat(io.loraspark.pipeline.sweep.SweepPlan.expand(c)).as(f.toString()).isNotEmpty();
+        if (!c.stages().isEmpty()) { // a staged config: every stage plans (parents stood in for)
+          assertThat(io.loraspark.pipeline.sweep.StagedSweep.validate(c))
+              .as(f.toString())
+              .isGreaterThan(c.stages().size() - 1);
+        }
       }
     }
   }

@@ -398,6 +398,25 @@ class SweepClusterIT {
         a.seconds(), killed, b.seconds());
   }
 
+  /**
+   * The two-stage sweep of {@link StagedSweepCliTest} submitted to the cluster with {@code run}:
+   * both stages preprocess on the executors and stage 2 trains under stage 1's winner there.
+   */
+  @Test
+  @Order(4)
+  void aTwoStageSweepGrowsItsTreeOnTheCluster() throws Exception {
+    Path yaml = Files.writeString(tmp.resolve("tree.yaml"), StagedSweepCliTest.twoStages(""));
+    Run t = finish(submit("run", tmp.resolve("tree"), "cluster-tree", yaml, List.of()), 300);
+    assertThat(t.code()).as("exit code; spark-submit stderr:%n%s", t.err()).isZero();
+    JsonNode summary = new ObjectMapper().readTree(t.out());
+    assertThat(summary.get("ok").asInt()).as("summary %s", t.out()).isEqualTo(4);
+    StagedSweepCliTest.verifyTree(t.dir(), summary.get("best_adapter").asText());
+    JsonNode run = new ObjectMapper().readTree(t.dir().resolve("run.json").toFile());
+    assertThat(run.get("spark_master").asText()).isEqualTo("spark://127.0.0.1:" + masterPort);
+    assertThat(executorLogs()).contains("run cluster-tree round 0 group");
+    System.err.printf("SweepClusterIT: two-stage sweep %.1fs%n", t.seconds());
+  }
+
   /** What was killed: the executor process and the adapter (and its group) it was training. */
   record Killed(long pid, String executorId, String adapterId, int group) {}
 
@@ -628,6 +647,13 @@ class SweepClusterIT {
   /** {@link #submitSweep(Path, String)} with another config and extra {@code --conf} settings. */
   static Driver submitSweep(Path out, String runId, Path sweepConfig, List<String> extraConf)
       throws IOException {
+    return submit("train", out, runId, sweepConfig, extraConf);
+  }
+
+  /** Submits {@code command} ({@code train} or {@code run}) with {@code --config sweepConfig}. */
+  static Driver submit(
+      String command, Path out, String runId, Path sweepConfig, List<String> extraConf)
+      throws IOException {
     List<String> cmd = new ArrayList<>();
     cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
     cmd.addAll(JVM_FLAGS);
@@ -665,7 +691,7 @@ class SweepClusterIT {
             "--class",
             "io.loraspark.pipeline.cli.Main",
             appJar.toString(),
-            "train",
+            command,
             "--config",
             sweepConfig.toString(),
             "--output",

@@ -4,6 +4,8 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.loraspark.pipeline.progress.ProgressBar;
 import io.loraspark.pipeline.progress.SparkProgress;
 import io.loraspark.pipeline.spark.Sessions;
+import io.loraspark.pipeline.sweep.Stage;
+import io.loraspark.pipeline.sweep.StagedSweep;
 import io.loraspark.pipeline.sweep.SweepConfig;
 import io.loraspark.pipeline.sweep.SweepPlan;
 import io.loraspark.pipeline.sweep.SweepRunner;
@@ -90,44 +92,17 @@ final class RunCommand implements Callable<Integer> {
       spec.commandLine().getOut().println(String.join(" ", sparkSubmit(file, c, id, runDir)));
       return Main.OK;
     }
-    List<SweepPlan.Planned> plan = SweepPlan.expand(c); // fail on a bad sweep before Spark starts
-    SweepCommand.checkPaths(c, runDir);
-    PreprocessConfig prep = c.preprocess().isEmpty() ? null : preprocessConfig(c, runDir);
-    if (prep != null) {
-      PreprocessJob.precheck(prep);
-    }
+    int adapters = precheck(c, runDir); // a bad sweep or input fails before Spark starts
     PrintWriter err = spec.commandLine().getErr();
     SparkSession spark = Sessions.getOrCreate("lora-spark " + id, c.master(), c.spark());
     ObjectNode out = ScoreInput.STRICT.createObjectNode();
     List<SweepRunner.Entry> board;
     try {
-      SweepConfig sweep = c;
-      if (prep != null) {
-        progress(err, "run " + id + ": preprocess " + prep.input() + " → " + runDir);
-        Manifest m;
-        spark.sparkContext().setJobGroup(PREPROCESS_GROUP, "lora-spark preprocess", false);
-        try (ProgressBar bar =
-            ProgressBar.forStderr(err, quiet)
-                .start(
-                    "preprocess",
-                    () -> SparkProgress.jobGroupStatus(spark.sparkContext(), PREPROCESS_GROUP))) {
-          m = new PreprocessJob(prep, line -> progress(err, line)).run(spark);
-        } finally {
-          spark.sparkContext().clearJobGroup();
-        }
-        out.set("preprocess", m.summary());
-        sweep = c.withData(runDir.toAbsolutePath().toString());
-      }
-      progress(err, "run " + id + ": sweep of " + plan.size() + " adapters → " + runDir);
+      progress(err, "run " + id + ": sweep of " + adapters + " adapters → " + runDir);
       board =
-          SweepRunner.run(
-              spark,
-              sweep,
-              runDir,
-              id,
-              Sessions.threadsPerTask(spark),
-              line -> progress(err, line),
-              ProgressBar.forStderr(err, quiet));
+          c.stages().isEmpty()
+              ? sweep(spark, c, runDir, id, err, out)
+              : stages(spark, c, runDir, id, err, out);
     } finally {
       spark.stop();
     }
@@ -135,13 +110,103 @@ final class RunCommand implements Callable<Integer> {
       printLeaderboard(err, board, runDir);
     }
     long ok = SweepCommand.summarize(out, board, id, runDir);
-    String serve = serveCommand(c.model(), runDir);
+    String serve = // a staged run serves its last stage's adapters (each stage is a run directory)
+        serveCommand(
+            c.model(),
+            c.stages().isEmpty()
+                ? runDir
+                : stageDir(runDir, c.stages().get(c.stages().size() - 1)));
     out.put("serve_command", serve);
     if (!quiet) {
       progress(err, "serve its adapters: " + serve);
     }
     spec.commandLine().getOut().println(out);
     return ok > 0 ? Main.OK : Main.FAILURE;
+  }
+
+  /**
+   * Plans the sweep (every stage) and checks its preprocess inputs and paths.
+   *
+   * @return the number of adapters planned
+   */
+  private static int precheck(SweepConfig c, Path runDir) {
+    int adapters = c.stages().isEmpty() ? SweepPlan.expand(c).size() : StagedSweep.validate(c);
+    SweepCommand.checkPaths(c, runDir);
+    if (!c.preprocess().isEmpty()) {
+      PreprocessJob.precheck(preprocessConfig(c, runDir));
+    }
+    for (Stage s : c.stages()) {
+      if (!s.sweep().preprocess().isEmpty()) {
+        PreprocessJob.precheck(preprocessConfig(s.sweep(), stageDir(runDir, s)));
+      }
+    }
+    return adapters;
+  }
+
+  /** A plain sweep, preprocessing into the run directory first when it has {@code preprocess}. */
+  private List<SweepRunner.Entry> sweep(
+      SparkSession spark, SweepConfig c, Path runDir, String id, PrintWriter err, ObjectNode out) {
+    SweepConfig sweep = c;
+    if (!c.preprocess().isEmpty()) {
+      out.set("preprocess", preprocess(spark, c, runDir, id, err).summary());
+      sweep = c.withData(runDir.toAbsolutePath().toString());
+    }
+    return SweepRunner.run(
+        spark,
+        sweep,
+        runDir,
+        id,
+        Sessions.threadsPerTask(spark),
+        line -> progress(err, line),
+        ProgressBar.forStderr(err, quiet));
+  }
+
+  /** A staged sweep, each stage with {@code preprocess} preprocessing into its directory first. */
+  private List<SweepRunner.Entry> stages(
+      SparkSession spark, SweepConfig c, Path runDir, String id, PrintWriter err, ObjectNode out) {
+    ObjectNode manifests = ScoreInput.STRICT.createObjectNode();
+    List<SweepRunner.Entry> board =
+        StagedSweep.run(
+            spark,
+            c,
+            runDir,
+            id,
+            Sessions.threadsPerTask(spark),
+            line -> progress(err, line),
+            ProgressBar.forStderr(err, quiet),
+            (stage, dir) -> {
+              SweepConfig sweep = stage.sweep();
+              if (sweep.preprocess().isEmpty()) {
+                return sweep;
+              }
+              manifests.set(stage.name(), preprocess(spark, sweep, dir, id, err).summary());
+              return sweep.withData(dir.toAbsolutePath().toString());
+            });
+    if (!manifests.isEmpty()) {
+      out.set("preprocess", manifests);
+    }
+    return board;
+  }
+
+  /** Preprocesses {@code c}'s {@code preprocess:} input into {@code dir}, with a bar. */
+  private Manifest preprocess(
+      SparkSession spark, SweepConfig c, Path dir, String id, PrintWriter err) {
+    PreprocessConfig prep = preprocessConfig(c, dir);
+    progress(err, "run " + id + ": preprocess " + prep.input() + " → " + dir);
+    spark.sparkContext().setJobGroup(PREPROCESS_GROUP, "lora-spark preprocess", false);
+    try (ProgressBar bar =
+        ProgressBar.forStderr(err, quiet)
+            .start(
+                "preprocess",
+                () -> SparkProgress.jobGroupStatus(spark.sparkContext(), PREPROCESS_GROUP))) {
+      return new PreprocessJob(prep, line -> progress(err, line)).run(spark);
+    } finally {
+      spark.sparkContext().clearJobGroup();
+    }
+  }
+
+  private static Path stageDir(Path runDir, Stage s) {
+    return runDir.resolve(StagedSweep.STAGES).resolve(s.name());
   }
 
   /** The command that serves a finished run's adapters over the OpenAI API. */
@@ -151,36 +216,40 @@ final class RunCommand implements Callable<Integer> {
 
   /** The leaderboard as a table a person reads at the end of a run (stderr; stdout stays JSON). */
   static void printLeaderboard(PrintWriter err, List<SweepRunner.Entry> board, Path runDir) {
+    boolean tree = board.stream().anyMatch(e -> e.planned().settings().get("parent") != null);
     err.println();
     err.printf(
         java.util.Locale.ROOT,
-        "%4s  %-22s %5s %8s %10s %8s  %s%n",
+        "%4s  %-22s %5s %8s %10s %8s  %s%s%n",
         "rank",
         "adapter",
         "r",
         "lr_ratio",
         "eval_loss",
         "steps",
-        "status");
+        "status",
+        tree ? "  parent" : "");
     for (int i = 0; i < board.size(); i++) {
       SweepRunner.Entry e = board.get(i);
       Map<String, Object> s = e.planned().settings();
       double eval = e.outcome() == null ? Double.NaN : e.outcome().evalLoss();
       err.printf(
           java.util.Locale.ROOT,
-          "%4d  %-22s %5s %8s %10s %8d  %s%n",
+          "%4d  %-22s %5s %8s %10s %8d  %s%s%n",
           i + 1,
           e.id(),
           s.get("lora_rank"),
           s.get("lr_ratio"),
           Double.isNaN(eval) ? "-" : String.format(java.util.Locale.ROOT, "%.4f", eval),
           e.outcome() == null ? 0 : e.outcome().steps(),
-          e.status());
+          tree ? String.format("%-7s", e.status()) : e.status(),
+          tree ? "  " + java.util.Objects.toString(s.get("parent"), "-") : "");
     }
     if (!board.isEmpty() && board.get(0).outcome() != null) {
       err.printf(
           java.util.Locale.ROOT,
-          "base model eval_loss %.4f; best adapter in %s; report: %s%n",
+          "%s eval_loss %.4f; best adapter in %s; report: %s%n",
+          tree ? "its parent chain's" : "base model",
           board.get(0).outcome().baseEvalLoss(),
           runDir.resolve("best"),
           runDir.resolve("report.html"));

@@ -36,7 +36,11 @@ final class SweepCommand {
         output != null
             ? output
             : c.output() != null ? Path.of(c.output()) : Path.of("runs").resolve(runId);
-    io.loraspark.pipeline.sweep.SweepPlan.expand(c); // validate before starting Spark
+    if (c.stages().isEmpty()) { // validate before starting Spark
+      io.loraspark.pipeline.sweep.SweepPlan.expand(c);
+    } else {
+      io.loraspark.pipeline.sweep.StagedSweep.validate(c);
+    }
     checkPaths(c, runDir);
     PrintWriter err = cli.getErr();
     SparkSession spark = Sessions.getOrCreate("lora-spark " + runId, c.master(), c.spark());

@@ -28,6 +28,7 @@ final class MarkdownReport {
         .append("Best first: finished adapters by eval loss, then pruned, then failed.")
         .append(" Perplexity (ppl) is exp(eval loss).\n\n");
     table(b, Tables.leaderboard(run));
+    tree(b, run);
     b.append("\n## Loss curves\n\n");
     List<Charts.Figure> loss = figures.stream().filter(f -> f.name().startsWith("loss")).toList();
     if (loss.isEmpty()) {
@@ -55,6 +56,20 @@ final class MarkdownReport {
         .append(fence)
         .append('\n');
     return b.toString();
+  }
+
+  /** The adapter tree of a staged sweep as a nested list (nothing for a plain sweep). */
+  private static void tree(StringBuilder b, RunData run) {
+    List<AdapterTree.Node> roots = AdapterTree.roots(run);
+    if (!roots.isEmpty()) {
+      b.append("\n## Adapter tree\n\n").append(AdapterTree.NOTE).append("\n\n");
+      roots.forEach(n -> node(b, n, 0));
+    }
+  }
+
+  private static void node(StringBuilder b, AdapterTree.Node n, int depth) {
+    b.append("  ".repeat(depth)).append("- ").append(cell(n.label())).append('\n');
+    n.children().forEach(c -> node(b, c, depth + 1));
   }
 
   private static void header(StringBuilder b, RunData run) {

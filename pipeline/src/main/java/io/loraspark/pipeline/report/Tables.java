@@ -51,13 +51,18 @@ final class Tables {
             num("trainable_params", "params", v -> String.format(Locale.ROOT, "%,.0f", v)),
             num("tokens_per_s", "tokens/s", v -> String.format(Locale.ROOT, "%,.0f", v)),
             raw("pruned_at_round", "pruned at", true),
-            raw("failure", "failure", false));
+            raw("failure", "failure", false),
+            raw("parent", "parent", false),
+            raw("depth", "depth", true));
+    boolean tree = AdapterTree.isTree(run);
     List<String> header = run.board().isEmpty() ? List.of() : run.board().get(0).columns();
     List<Column> cols =
         all.stream()
             .filter(
                 c ->
-                    header.contains(c.key) || (c.key.equals("ppl") && header.contains("eval_loss")))
+                    (header.contains(c.key)
+                            || (c.key.equals("ppl") && header.contains("eval_loss")))
+                        && (tree || !List.of("parent", "depth").contains(c.key)))
             .toList();
     List<List<String>> rows = new ArrayList<>();
     for (RunData.Row r : run.board()) {
@@ -70,11 +75,16 @@ final class Tables {
         rows);
   }
 
-  /** run.json's {@code rounds}: one row per successive-halving round. */
+  /** run.json's {@code rounds}: one row per successive-halving round (per stage when staged). */
   static Table rounds(JsonNode run) {
+    boolean staged = run.path("rounds").findValue("stage") != null;
     List<List<String>> rows = new ArrayList<>();
     for (JsonNode r : run.path("rounds")) {
-      rows.add(
+      List<String> row = new ArrayList<>();
+      if (staged) {
+        row.add(r.path("stage").asText(""));
+      }
+      row.addAll(
           List.of(
               r.path("round").asText(""),
               r.path("rung_steps").asText(""),
@@ -85,15 +95,28 @@ final class Tables {
                   ? String.valueOf(r.path("adapters").asInt() - r.path("kept").asInt())
                   : "0",
               r.has("seconds") ? fixed(r.path("seconds").asDouble(), 1) : ""));
+      rows.add(row);
     }
     List<String> keys =
-        List.of("round", "rung_steps", "adapters", "tasks", "kept", "dropped", "seconds");
-    return new Table(
-        keys,
-        List.of(
-            "round", "trained to step", "adapters", "Spark tasks", "kept", "dropped", "seconds"),
-        List.of(true, true, true, true, true, true, true),
-        rows);
+        new ArrayList<>(
+            List.of("round", "rung_steps", "adapters", "tasks", "kept", "dropped", "seconds"));
+    List<String> labels =
+        new ArrayList<>(
+            List.of(
+                "round",
+                "trained to step",
+                "adapters",
+                "Spark tasks",
+                "kept",
+                "dropped",
+                "seconds"));
+    List<Boolean> numeric = new ArrayList<>(java.util.Collections.nCopies(keys.size(), true));
+    if (staged) {
+      keys.add(0, "stage");
+      labels.add(0, "stage");
+      numeric.add(0, false);
+    }
+    return new Table(keys, labels, numeric, rows);
   }
 
   /**

@@ -150,7 +150,68 @@ public final class ConfigKeys {
               Type.MAPPING,
               "none",
               "`run`'s first stage (see `preprocess.*`):"
-                  + " instruction data → tokenized Parquet shards in the run directory"));
+                  + " instruction data → tokenized Parquet shards in the run directory"),
+          key(
+              "",
+              "stages",
+              Type.LIST,
+              "none",
+              "a tree of adapters (see `stages[].*`): each stage a sweep of its own whose"
+                  + " adapters train on top of the previous stage's best (or top-k)"));
+
+  /** Keys of one {@code stages} entry: its own sweep over the top-level settings. */
+  public static final List<Key> STAGE =
+      List.of(
+          key("stages[]", "name", Type.STRING, "required", "unique; the stage's directory name"),
+          key(
+              "stages[]",
+              "data",
+              Type.URI,
+              "the top level's",
+              "the stage's training data, as the top-level `data`"),
+          key(
+              "stages[]",
+              "preprocess",
+              Type.MAPPING,
+              "the top level's",
+              "the stage's `preprocess:` (`run`), written to its stage directory"),
+          key(
+              "stages[]",
+              "defaults",
+              Type.MAPPING,
+              "{}",
+              "adapter settings over the top-level `defaults`"),
+          key(
+              "stages[]",
+              "grid",
+              Type.MAPPING,
+              "the top level's",
+              "the stage's grid; with `adapters`, replaces the top level's both"),
+          key(
+              "stages[]",
+              "adapters",
+              Type.LIST,
+              "the top level's",
+              "the stage's explicit adapters"),
+          key("stages[]", "pruning", Type.MAPPING, "the top level's", "the stage's pruning"),
+          key(
+              "stages[]",
+              "parents",
+              Type.MAPPING,
+              "`{top_k: 1}`",
+              "stage 2 on: `top_k: K` makes each grid point a child of each of the previous"
+                  + " stage's K best finished adapters (K ≥ 1)"));
+
+  /** Keys of a stage's {@code parents} mapping (from the second stage on). */
+  public static final List<Key> PARENTS =
+      List.of(
+          key(
+              "stages[].parents",
+              "top_k",
+              Type.INTEGER,
+              "1",
+              "how many of the previous stage's best finished adapters each grid point trains"
+                  + " under (ids end `-p<k>` when more than 1); ≥ 1"));
 
   /** Keys of the {@code pruning} section. */
   public static final List<Key> PRUNING =
@@ -271,6 +332,8 @@ public final class ConfigKeys {
     table(md, "Top level", TOP);
     table(md, "`pruning:`", PRUNING);
     table(md, "`preprocess:` (`run` only)", PREPROCESS);
+    table(md, "`stages:` entries (a tree of adapters)", STAGE);
+    table(md, "`stages[].parents:`", PARENTS);
     table(
         md,
         "Adapter settings (`defaults:`, `grid:` keys with lists, `adapters:` entries)",

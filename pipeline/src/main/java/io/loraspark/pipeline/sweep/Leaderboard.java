@@ -9,6 +9,7 @@ import java.util.Collection;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Function;
 import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.NumericType;
@@ -49,7 +50,9 @@ public final class Leaderboard {
           .add("failure", DataTypes.StringType, true)
           .add("perplexity", DataTypes.DoubleType, true)
           .add("pruned_at_step", DataTypes.IntegerType, true)
-          .add("wall_seconds", DataTypes.DoubleType, true);
+          .add("wall_seconds", DataTypes.DoubleType, true)
+          .add("parent", DataTypes.StringType, true)
+          .add("depth", DataTypes.IntegerType, false);
 
   /** The columns every leaderboard.csv has (older runs lack the later ones). */
   public static final List<String> REQUIRED = List.of(SCHEMA.fieldNames()).subList(0, 7);
@@ -78,9 +81,10 @@ public final class Leaderboard {
   /**
    * One row per adapter of {@code board} (ranked), cells in {@link #SCHEMA}'s order.
    *
-   * @param rungs the run's rungs, for {@code pruned_at_step}
+   * @param rungs each adapter's rungs (its stage's), for {@code pruned_at_step}
    */
-  static List<Object[]> rows(List<SweepRunner.Entry> board, List<Integer> rungs) {
+  static List<Object[]> rows(
+      List<SweepRunner.Entry> board, Function<SweepRunner.Entry, List<Integer>> rungs) {
     List<Object[]> out = new ArrayList<>();
     for (int i = 0; i < board.size(); i++) {
       SweepRunner.Entry e = board.get(i);
@@ -107,8 +111,10 @@ public final class Leaderboard {
             pruned ? e.round() : null,
             o == null ? "never ran" : (o.failure().isEmpty() ? null : o.failure()),
             o == null || Double.isNaN(o.evalLoss()) ? null : Math.exp(o.evalLoss()),
-            pruned ? rungs.get(e.round() - 1) : null,
-            e.wallSeconds()
+            pruned ? rungs.apply(e).get(e.round() - 1) : null,
+            e.wallSeconds(),
+            s.get(AdapterSettings.PARENT.name()),
+            s.getOrDefault("depth", 0)
           });
     }
     return out;
@@ -116,7 +122,10 @@ public final class Leaderboard {
 
   /** Writes {@code leaderboard.csv} and {@code leaderboard.parquet} under {@code runDir}. */
   static void write(
-      SparkSession spark, Path runDir, List<SweepRunner.Entry> board, List<Integer> rungs) {
+      SparkSession spark,
+      Path runDir,
+      List<SweepRunner.Entry> board,
+      Function<SweepRunner.Entry, List<Integer>> rungs) {
     TableFiles.write(
         spark,
         SCHEMA,

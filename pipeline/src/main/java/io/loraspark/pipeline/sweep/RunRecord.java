@@ -1,5 +1,6 @@
 package io.loraspark.pipeline.sweep;
 
+import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
@@ -7,10 +8,14 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.loraspark.train.io.AtomicFiles;
 import io.loraspark.train.loop.AdapterKey;
+import io.loraspark.train.loop.AdapterStatus;
+import io.loraspark.train.spark.BaseModelCache;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.apache.spark.sql.SparkSession;
@@ -44,10 +49,91 @@ final class RunRecord {
       double seconds,
       Provenance provenance) {}
 
+  /**
+   * One trained stage of a staged sweep.
+   *
+   * @param dir its directory (a sweep run directory with its own run.json)
+   * @param parents the previous stage's adapters its adapters trained on
+   * @param board its leaderboard, best first
+   */
+  record StageRun(
+      Stage stage, Path dir, List<SweepPlan.Parent> parents, List<SweepRunner.Entry> board) {}
+
   private RunRecord() {}
 
   /** Writes {@code runDir/run.json} atomically. */
   static void write(SparkSession spark, Path runDir, Run r) {
+    write(runDir, record(spark, r));
+  }
+
+  /**
+   * Writes a staged sweep's {@code run.json}: the run as {@link #write} has it over every node, its
+   * rounds each tagged with their {@code stage}, its provenance's data fingerprint the stages'
+   * (comma-joined), and {@code stages}: per stage its name, directory, data, parents ({@code top_k}
+   * and the parent ids), adapter count, best adapter, rungs and rounds (from the stage's own
+   * run.json).
+   */
+  static void writeStaged(
+      SparkSession spark,
+      Path runDir,
+      String runId,
+      SweepConfig config,
+      List<SweepRunner.Entry> board,
+      List<StageRun> stages,
+      double seconds) {
+    List<Map<String, Object>> rounds = new ArrayList<>();
+    List<String> fingerprints = new ArrayList<>();
+    ArrayNode out = JSON.createArrayNode();
+    for (StageRun s : stages) {
+      JsonNode own = read(s.dir().resolve("run.json"));
+      fingerprints.add(own.path("provenance").path("data_fingerprint").asText());
+      for (JsonNode r : own.path("rounds")) {
+        Map<String, Object> round = new LinkedHashMap<>();
+        round.put("stage", s.stage().name());
+        round.putAll(JSON.convertValue(r, new TypeReference<Map<String, Object>>() {}));
+        rounds.add(round);
+      }
+      ObjectNode n = out.addObject();
+      n.put("name", s.stage().name());
+      n.put("dir", runDir.relativize(s.dir()).toString());
+      n.put(
+          "data",
+          s.stage().sweep().data() == null ? own.path("data").asText() : s.stage().sweep().data());
+      n.put("top_k", s.stage().topK());
+      n.putPOJO("parents", s.parents().stream().map(SweepPlan.Parent::id).toList());
+      n.put("adapters", s.board().size());
+      boolean ok = !s.board().isEmpty() && s.board().get(0).status() == AdapterStatus.OK;
+      n.put("best", ok ? s.board().get(0).id() : null);
+      n.set("rungs", own.path("rungs"));
+      n.set("rounds", own.path("rounds"));
+    }
+    Provenance p =
+        new Provenance(
+            BaseModelCache.contentHash(Path.of(config.model()).toAbsolutePath().normalize()),
+            String.join(",", fingerprints),
+            SweepRunner.class.getPackage().getImplementationVersion());
+    ObjectNode run = record(spark, new Run(runId, config, board, rounds, List.of(), seconds, p));
+    run.set("stages", out);
+    write(runDir, run);
+  }
+
+  private static void write(Path runDir, ObjectNode run) {
+    try {
+      AtomicFiles.writeString(runDir.resolve("run.json"), JSON.writeValueAsString(run));
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot write " + runDir.resolve("run.json"), e);
+    }
+  }
+
+  private static JsonNode read(Path file) {
+    try {
+      return JSON.readTree(file.toFile());
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot read " + file + ": " + e.getMessage(), e);
+    }
+  }
+
+  private static ObjectNode record(SparkSession spark, Run r) {
     SweepConfig config = r.config();
     ObjectNode run = JSON.createObjectNode();
     run.put("run_id", r.runId());
@@ -78,11 +164,7 @@ final class RunRecord {
       a.putPOJO("settings", e.planned().settings());
       a.set("resolved", resolved(e.planned(), config));
     }
-    try {
-      AtomicFiles.writeString(runDir.resolve("run.json"), JSON.writeValueAsString(run));
-    } catch (IOException e) {
-      throw new UncheckedIOException("cannot write " + runDir.resolve("run.json"), e);
-    }
+    return run;
   }
 
   /**

@@ -33,6 +33,7 @@ import java.util.TreeSet;
  * @param baseQuant how every executor stores the frozen base's projection weights
  * @param recomputeActivations whether tasks recompute each layer's activations during backward
  * @param precision the frozen projections' GEMM precision, resolved on each executor
+ * @param stages a staged sweep's stages ({@link Stage}), each its own sweep; empty for a plain one
  */
 public record SweepConfig(
     Path source,
@@ -51,7 +52,8 @@ public record SweepConfig(
     Map<String, Object> preprocess,
     BaseQuant baseQuant,
     boolean recomputeActivations,
-    Precision precision) {
+    Precision precision,
+    List<Stage> stages) {
 
   /**
    * Successive halving: every adapter trains to {@code minSteps}, the best 1/eta (by eval loss)
@@ -215,10 +217,13 @@ public record SweepConfig(
     } catch (IllegalArgumentException e) {
       throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
     }
+    List<Stage> stages = Stage.parse(file, root);
     return new SweepConfig(
         file,
         required(file, root, "model"),
-        preprocess.isEmpty() ? required(file, root, "data") : text(file, root, "data", null),
+        preprocess.isEmpty() && stages.isEmpty()
+            ? required(file, root, "data")
+            : text(file, root, "data", null),
         text(file, root, "output", null),
         text(file, root, "run_id", null),
         text(file, root, "master", null),
@@ -232,7 +237,8 @@ public record SweepConfig(
         preprocess,
         baseQuant,
         recompute,
-        precision);
+        precision,
+        stages);
   }
 
   /** A copy reading its training data from {@code dataUri} (the run's own shards). */
@@ -254,7 +260,8 @@ public record SweepConfig(
         preprocess,
         baseQuant,
         recomputeActivations,
-        precision);
+        precision,
+        stages);
   }
 
   /** A copy with the command line's overrides (null keeps the file's value). */
@@ -276,7 +283,8 @@ public record SweepConfig(
         preprocess,
         baseQuant,
         recomputeActivations,
-        precision);
+        precision,
+        stages);
   }
 
   private static Pruning pruning(Path file, String strategy, int eta, int minSteps) {
@@ -341,7 +349,7 @@ public record SweepConfig(
     throw new IllegalArgumentException(file + ": " + key + " must be a scalar value but was " + v);
   }
 
-  private static void checkKeys(Path file, String prefix, JsonNode node, Set<String> valid) {
+  static void checkKeys(Path file, String prefix, JsonNode node, Set<String> valid) {
     for (Iterator<String> it = node.fieldNames(); it.hasNext(); ) {
       String k = it.next();
       if (!valid.contains(k)) {

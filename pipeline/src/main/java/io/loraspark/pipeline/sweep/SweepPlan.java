@@ -2,6 +2,7 @@ package io.loraspark.pipeline.sweep;
 
 import io.loraspark.train.loop.AdapterSpec;
 import io.loraspark.train.loop.TrainConfig;
+import io.loraspark.train.lora.AdapterChain;
 import io.loraspark.train.lora.AdapterParent;
 import io.loraspark.train.lora.LoraConfig;
 import io.loraspark.train.lora.LoraMethod;
@@ -40,6 +41,63 @@ public final class SweepPlan {
    *     invalid value, or when the sweep has no adapter
    */
   public static List<Planned> expand(SweepConfig c) {
+    return expand(c, "", List.of());
+  }
+
+  /**
+   * Expands one stage of a staged sweep: its grid and adapters crossed with {@code parents} (each
+   * point once per parent, parent-major), ids prefixed with {@code idPrefix} and, with more than
+   * one parent, suffixed {@code -p<k>} for the k-th best parent. Each adapter's settings record its
+   * {@code parent} (id) and {@code depth} (the parent's depth + 1; 0 on the bare base).
+   *
+   * @param parents the previous stage's adapters to train on; empty for the first stage
+   * @see #expand(SweepConfig)
+   */
+  static List<Planned> expand(SweepConfig c, String idPrefix, List<Parent> parents) {
+    List<Map<String, Object>> points = points(c);
+    List<Parent> under = parents.isEmpty() ? java.util.Collections.singletonList(null) : parents;
+    if ((long) points.size() * under.size() > MAX_ADAPTERS) {
+      throw tooMany(c);
+    }
+    try {
+      resolve("defaults", c.defaults()); // a bad default is an error even where a grid hides it
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException(c.source() + ": defaults: " + e.getMessage(), e);
+    }
+    List<Planned> out = new ArrayList<>();
+    Map<String, AdapterParent> hashed = new HashMap<>(); // each parent directory hashed once
+    for (int k = 0; k < under.size(); k++) {
+      Parent parent = under.get(k);
+      for (int i = 0; i < points.size(); i++) {
+        int index = k * points.size() + i;
+        String suffix = under.size() > 1 ? "-p" + (k + 1) : "";
+        out.add(adapter(c, index, idPrefix, suffix, points.get(i), parent, hashed));
+      }
+    }
+    if (out.isEmpty()) {
+      throw new IllegalArgumentException(c.source() + ": the sweep has no adapters");
+    }
+    return out;
+  }
+
+  /**
+   * A finished adapter of the previous stage that a stage's adapters train on.
+   *
+   * @param dir its PEFT directory; null to plan without reading it (a check before training)
+   * @param depth its own depth (0 on the bare base)
+   */
+  public record Parent(String id, String dir, int depth) {}
+
+  private static IllegalArgumentException tooMany(SweepConfig c) {
+    return new IllegalArgumentException(
+        c.source()
+            + ": the grid's cross product, adapters list and parents make more than "
+            + MAX_ADAPTERS
+            + " adapters; split the sweep or shrink the grid");
+  }
+
+  /** The grid's points (when it has keys, or when there are no explicit adapters), then those. */
+  private static List<Map<String, Object>> points(SweepConfig c) {
     long size = 1;
     for (List<Object> values : c.grid().values()) {
       size = Math.multiplyExact(size, (long) values.size());
@@ -48,61 +106,65 @@ public final class SweepPlan {
       }
     }
     if (size + c.adapterSettings().size() > MAX_ADAPTERS) {
-      throw new IllegalArgumentException(
-          c.source()
-              + ": the grid's cross product and adapters list make more than "
-              + MAX_ADAPTERS
-              + " adapters; split the sweep or shrink the grid");
+      throw tooMany(c);
     }
     List<Map<String, Object>> points = new ArrayList<>();
-    List<Map<String, Object>> varying = new ArrayList<>();
     if (!c.grid().isEmpty() || c.adapterSettings().isEmpty()) {
       cross(new ArrayList<>(c.grid().entrySet()), 0, new LinkedHashMap<>(), points);
-      varying.addAll(points);
     }
-    for (Map<String, Object> a : c.adapterSettings()) {
-      points.add(a);
-      varying.add(a);
+    points.addAll(c.adapterSettings());
+    return points;
+  }
+
+  /** Adapter {@code index}: defaults ← {@code point}, its id from the point's own settings. */
+  private static Planned adapter(
+      SweepConfig c,
+      int index,
+      String idPrefix,
+      String suffix,
+      Map<String, Object> point,
+      Parent parent,
+      Map<String, AdapterParent> hashed) {
+    Map<String, Object> s = new LinkedHashMap<>(c.defaults());
+    s.putAll(point);
+    StringBuilder id = new StringBuilder(idPrefix).append(String.format("a%03d", index));
+    for (Map.Entry<String, Object> e : point.entrySet()) {
+      id.append('-')
+          .append(AdapterSettings.find(e.getKey()).map(a -> a.idPrefix()).orElse(e.getKey()))
+          .append(compact(e.getValue()));
     }
+    String adapterId = id.toString().replaceAll("[^A-Za-z0-9._-]", "_");
+    if (adapterId.length() + suffix.length() > 100) {
+      adapterId = adapterId.substring(0, 100 - suffix.length());
+    }
+    adapterId += suffix;
+    if (!point.containsKey("seed")) {
+      // one root seed (defaults.seed, else 42) → a distinct, reproducible seed per adapter
+      long root = s.get("seed") instanceof Number n ? n.longValue() : 42L;
+      s.put("seed", derivedSeed(root, index));
+    }
+    if (parent != null && parent.dir() != null) {
+      s.put(AdapterSettings.PARENT.name(), parent.dir());
+    }
+    Planned p;
     try {
-      resolve("defaults", c.defaults()); // a bad default is an error even where a grid hides it
+      if (s.get(AdapterSettings.PARENT.name()) instanceof String where) {
+        s.put(AdapterSettings.PARENT.name(), hashed.computeIfAbsent(where, AdapterParent::of));
+      }
+      p = resolve(adapterId, s);
     } catch (IllegalArgumentException e) {
-      throw new IllegalArgumentException(c.source() + ": defaults: " + e.getMessage(), e);
+      throw new IllegalArgumentException(
+          c.source() + ": adapter " + adapterId + ": " + e.getMessage(), e);
     }
-    List<Planned> out = new ArrayList<>();
-    Map<String, AdapterParent> hashed = new HashMap<>();
-    for (int i = 0; i < points.size(); i++) {
-      Map<String, Object> s = new LinkedHashMap<>(c.defaults());
-      s.putAll(points.get(i));
-      StringBuilder id = new StringBuilder(String.format("a%03d", i));
-      for (Map.Entry<String, Object> e : varying.get(i).entrySet()) {
-        id.append('-')
-            .append(AdapterSettings.find(e.getKey()).map(a -> a.idPrefix()).orElse(e.getKey()))
-            .append(compact(e.getValue()));
-      }
-      String adapterId = id.toString().replaceAll("[^A-Za-z0-9._-]", "_");
-      if (adapterId.length() > 100) {
-        adapterId = adapterId.substring(0, 100);
-      }
-      if (!points.get(i).containsKey("seed")) {
-        // one root seed (defaults.seed, else 42) → a distinct, reproducible seed per adapter
-        long root = s.get("seed") instanceof Number n ? n.longValue() : 42L;
-        s.put("seed", derivedSeed(root, i));
-      }
-      try {
-        if (s.get(AdapterSettings.PARENT.name()) instanceof String where) { // hash a parent once
-          s.put(AdapterSettings.PARENT.name(), hashed.computeIfAbsent(where, AdapterParent::of));
-        }
-        out.add(resolve(adapterId, s));
-      } catch (IllegalArgumentException e) {
-        throw new IllegalArgumentException(
-            c.source() + ": adapter " + adapterId + ": " + e.getMessage(), e);
-      }
+    if (parent != null) {
+      p.settings().put(AdapterSettings.PARENT.name(), parent.id());
     }
-    if (out.isEmpty()) {
-      throw new IllegalArgumentException(c.source() + ": the sweep has no adapters");
-    }
-    return out;
+    int depth = // a parent from outside the sweep counts with its recorded ancestors
+        parent != null
+            ? parent.depth() + 1
+            : p.spec().parent() == null ? 0 : AdapterChain.above(p.spec().parent()).depth();
+    p.settings().put("depth", depth);
+    return p;
   }
 
   /**

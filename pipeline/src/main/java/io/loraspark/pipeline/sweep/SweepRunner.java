@@ -83,6 +83,7 @@ public final class SweepRunner {
   private final Path model;
   private final String data;
   private final RoundJournal journal;
+  private final List<SweepPlan.Planned> plan;
   private final Map<String, Entry> entries = new LinkedHashMap<>();
   private final List<Map<String, Object>> rounds = new ArrayList<>();
   private List<Integer> rungs;
@@ -90,6 +91,7 @@ public final class SweepRunner {
   private SweepRunner(
       SparkSession spark,
       SweepConfig config,
+      List<SweepPlan.Planned> plan,
       Path runDir,
       String runId,
       int threadsPerTask,
@@ -97,6 +99,7 @@ public final class SweepRunner {
       ProgressBar.Factory bars) {
     this.spark = spark;
     this.config = config;
+    this.plan = plan;
     this.runDir = runDir;
     this.runId = runId;
     this.threadsPerTask = threadsPerTask;
@@ -136,13 +139,36 @@ public final class SweepRunner {
       int threadsPerTask,
       Consumer<String> progress,
       ProgressBar.Factory bars) {
-    return new SweepRunner(spark, config, runDir, runId, threadsPerTask, progress, bars).run();
+    if (!config.stages().isEmpty()) {
+      return StagedSweep.run(
+          spark, config, runDir, runId, threadsPerTask, progress, bars, StagedSweep.SHARDS_GIVEN);
+    }
+    return new SweepRunner(
+            spark, config, SweepPlan.expand(config), runDir, runId, threadsPerTask, progress, bars)
+        .run()
+        .board();
+  }
+
+  /** What one sweep (or stage) ends with: its leaderboard, best first, and its rungs. */
+  record Result(List<Entry> board, List<Integer> rungs) {}
+
+  /** Trains the planned adapters of one stage of a staged sweep in {@code stageDir}. */
+  static Result runStage(
+      SparkSession spark,
+      SweepConfig stage,
+      List<SweepPlan.Planned> plan,
+      Path stageDir,
+      String runId,
+      int threadsPerTask,
+      Consumer<String> progress,
+      ProgressBar.Factory bars) {
+    return new SweepRunner(spark, stage, plan, stageDir, runId, threadsPerTask, progress, bars)
+        .run();
   }
 
   /** The stages, in order. */
-  private List<Entry> run() {
+  private Result run() {
     long start = System.nanoTime();
-    List<SweepPlan.Planned> plan = SweepPlan.expand(config);
     AtomicFiles.createDirectories(runDir);
     for (SweepPlan.Planned p : plan) {
       entries.put(p.spec().id(), new Entry(p, null, AdapterStatus.FAILED, 0, List.of(), 0));
@@ -163,7 +189,7 @@ public final class SweepRunner {
       }
     }
     List<Entry> board = Leaderboard.ranked(entries.values());
-    Leaderboard.write(spark, runDir, board, rungs);
+    Leaderboard.write(spark, runDir, board, e -> rungs);
     MetricsTable.write(spark, runDir, board);
     if (!board.isEmpty() && board.get(0).status() == AdapterStatus.OK) {
       copyDir(Path.of(board.get(0).outcome().adapterDir()), runDir.resolve("best"));
@@ -177,7 +203,7 @@ public final class SweepRunner {
     RunRecord.write(
         spark, runDir, new RunRecord.Run(runId, config, board, rounds, rungs, seconds, provenance));
     progress.accept("sweep report: " + RunReport.write(runDir));
-    return board;
+    return new Result(board, rungs);
   }
 
   /**
@@ -347,7 +373,7 @@ public final class SweepRunner {
     return Path.of(path).toAbsolutePath().normalize().toString();
   }
 
-  private static void copyDir(Path from, Path to) {
+  static void copyDir(Path from, Path to) {
     try {
       Path tmp = to.resolveSibling("." + to.getFileName() + ".tmp");
       AtomicFiles.deleteTree(tmp);

@@ -208,4 +208,50 @@ class RunReportTest {
     assertThatThrownBy(() -> CsvTable.parse("t.csv", "a\n\"x\"y\n"))
         .hasMessageContaining("line 2: text after a closing quote");
   }
+
+  /**
+   * A staged run's leaderboard (two roots, a child with a grandchild, a child whose parent is not
+   * in the run): both reports nest each node under its parent with its eval loss and its gain, the
+   * gains computed here by hand from the rows (base_eval_loss − eval_loss).
+   */
+  @Test
+  void aStagedRunsReportDrawsItsTreeWithEachNodesGain() throws Exception {
+    Path dir = runDir(tmp.resolve("tree"));
+    String header = HEADER.strip() + ",perplexity,pruned_at_step,wall_seconds,parent,depth\n";
+    Files.writeString(
+        dir.resolve("leaderboard.csv"),
+        header
+            + "1,c-a000,lora,2,1.0,2.50000,ok,0.001,4.0,q,4,2.6,2.75000,10,1.0,,,,,1.0,b-a001,2\n"
+            + "2,b-a001,lora,2,1.0,3.00000,ok,0.001,4.0,q,4,3.1,3.50000,10,1.0,,,,,1.0,a-a000,1\n"
+            + "3,b-a000,lora,2,1.0,3.60000,ok,0.001,4.0,q,4,3.7,3.40000,10,1.0,,,,,1.0,/x/p,1\n"
+            + "4,a-a000,lora,2,1.0,4.00000,ok,0.001,4.0,q,4,4.1,5.00000,10,1.0,,,,,1.0,,0\n"
+            + "5,a-a001,lora,2,1.0,4.20000,pruned,0.001,4.0,q,2,4.3,5.00000,10,1.0,1,,,2,1.0,,0\n");
+    RunReport.write(dir);
+    String md = Files.readString(dir.resolve(RunReport.MARKDOWN));
+    assertThat(md)
+        .contains(
+            "## Adapter tree",
+            "- a-a000 · eval loss 4.0000 · gain +1.0000 over base · ok\n"
+                + "  - b-a001 · eval loss 3.0000 · gain +0.5000 over parent · ok\n"
+                + "    - c-a000 · eval loss 2.5000 · gain +0.2500 over parent · ok\n",
+            "- a-a001 · eval loss 4.2000 · gain +0.8000 over base · pruned\n",
+            "- b-a000 · eval loss 3.6000 · gain -0.2000 over parent · ok\n");
+    String html = Files.readString(dir.resolve(RunReport.HTML));
+    int tree = html.indexOf("<section id=\"tree\">");
+    assertThat(tree).isPositive();
+    String section = html.substring(tree, html.indexOf("</section>", tree));
+    assertThat(section)
+        .contains("<b>c-a000</b> · eval loss 2.5000 · <span class=\"gain\">gain +0.2500</span>")
+        .contains("<b>b-a000</b> · eval loss 3.6000 · <span class=\"loss\">gain -0.2000</span>");
+    // nesting: c-a000's list item sits inside b-a001's, which sits inside a-a000's
+    assertThat(section.indexOf("<b>a-a000</b>"))
+        .isLessThan(section.indexOf("<b>b-a001</b>"))
+        .isLessThan(section.indexOf("<b>c-a000</b>"));
+    assertThat(
+            section.substring(section.indexOf("<b>b-a001</b>"), section.indexOf("<b>c-a000</b>")))
+        .contains("<ul>");
+    // a plain sweep has no tree section and no parent/depth columns
+    String plain = Files.readString(RunReport.write(runDir(tmp.resolve("plain"))));
+    assertThat(plain).doesNotContain("id=\"tree\"", ">depth<");
+  }
 }

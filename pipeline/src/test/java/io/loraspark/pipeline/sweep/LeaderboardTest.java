@@ -46,7 +46,8 @@ class LeaderboardTest {
   @Test
   void writtenRowsReadBackThroughTheOneReader(@TempDir Path dir) throws IOException {
     Path file = dir.resolve(Leaderboard.CSV);
-    Files.writeString(file, TableFiles.csv(Leaderboard.SCHEMA, Leaderboard.rows(board(), RUNGS)));
+    Files.writeString(
+        file, TableFiles.csv(Leaderboard.SCHEMA, Leaderboard.rows(board(), e -> RUNGS)));
     CsvTable t = Leaderboard.read(file);
     assertThat(t.header()).containsExactly(Leaderboard.SCHEMA.fieldNames());
     List<Map<String, String>> rows = t.maps();
