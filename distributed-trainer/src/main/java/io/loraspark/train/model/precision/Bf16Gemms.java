@@ -59,6 +59,18 @@ public final class Bf16Gemms implements FrozenGemms {
     return model.withGemms(of(model.weights()));
   }
 
+  /**
+   * {@code c ← a·wᵀ} in bf16 with {@code w} packed once, as the frozen forward GEMMs run: the work
+   * bench times for its bf16 GEMM peak. a [M, K], w [N, K], c [M, N], row-major float32.
+   *
+   * @throws IllegalStateException when oneDNN is not available
+   */
+  public static Runnable product(INDArray a, INDArray w, INDArray c) {
+    OneDnn.engine();
+    PackedBf16Matmul m = new PackedBf16Matmul(w, true, a.rows());
+    return () -> m.multiply(a, c, false);
+  }
+
   @Override
   public void forward(int layer, Projection p, INDArray x, INDArray y) {
     packed(forward, layer, p, true, x.rows()).multiply(x, y, false);

@@ -93,9 +93,14 @@ public enum Precision {
    * @throws IllegalStateException for bf16 when oneDNN did not load
    */
   public Transformer apply(Transformer model) {
-    if (this == AUTO && model.weights().quantized() != null) {
-      return model;
-    }
-    return resolve() == BF16 ? Bf16Gemms.apply(model) : model;
+    return resolve(model.weights().quantized() != null) == BF16 ? Bf16Gemms.apply(model) : model;
+  }
+
+  /**
+   * What {@link #apply} runs on a base that is {@code quantized} or not, resolved in this JVM: fp32
+   * or bf16 (auto stays fp32 on a quantized base).
+   */
+  public Precision resolve(boolean quantized) {
+    return this == AUTO && quantized ? FP32 : resolve();
   }
 }
