@@ -9,8 +9,8 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
  * @param spec what was run
  * @param base where the frozen weights came from: {@code synthetic} or the checkpoint directory
  * @param blas the OpenBLAS kernel in use
- * @param tokensPerSecond B·T·K tokens per second of wall time over the timed steps (all credited
- *     to adapters: every token of the fused batch trains exactly one adapter)
+ * @param tokensPerSecond B·T·K tokens per second of wall time over the timed steps (all credited to
+ *     adapters: every token of the fused batch trains exactly one adapter)
  * @param split median step time and its phases
  * @param finalLoss the mean loss over every adapter's tokens in the last timed step
  * @param flopsPerStep {@link FlopCount#perStep}

@@ -8,12 +8,12 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * The GEMM throughput this process reaches with its current threads: the denominator of model
- * FLOPs utilisation. Measured on the model's own largest projection shape ({@code [N, C] x [F,
- * C]^T}, written into a preallocated output, as the engine calls it): in float32 through ND4J
- * always, and in bf16 through oneDNN's packed matmul (activations converted per call, as the
- * engine's bf16 GEMMs run) when the run is in bf16, so MFU compares the step against the best the
- * library does on the same work in the same precision.
+ * The GEMM throughput this process reaches with its current threads: the denominator of model FLOPs
+ * utilisation. Measured on the model's own largest projection shape ({@code [N, C] x [F, C]^T},
+ * written into a preallocated output, as the engine calls it): in float32 through ND4J always, and
+ * in bf16 through oneDNN's packed matmul (activations converted per call, as the engine's bf16
+ * GEMMs run) when the run is in bf16, so MFU compares the step against the best the library does on
+ * the same work in the same precision.
  *
  * @param fp32Gflops ND4J's float32 GEMM, GFLOP/s
  * @param bf16Gflops oneDNN's bf16 matmul, GFLOP/s; NaN when not measured (an fp32 run)

@@ -27,11 +27,12 @@ import java.util.SplittableRandom;
 import org.nd4j.linalg.api.buffer.DataType;
 
 /**
- * Trains K LoRA adapters fused on a synthetic model (or a checkpoint's weights) with the engine's own components (the {@link
- * Transformer} forward/loss/backward, {@link FusedLora}, {@link GradClip}, {@link AdamW}) and times
- * each phase of every step. It is the same step the fused trainer runs, minus data loading,
- * evaluation and checkpoints, and the same work the PyTorch peer baseline times: random tokens,
- * every position scored, AdamW (lr 1e-4, weight decay 0.01), LoRA alpha = 2·rank, no dropout.
+ * Trains K LoRA adapters fused on a synthetic model (or a checkpoint's weights) with the engine's
+ * own components (the {@link Transformer} forward/loss/backward, {@link FusedLora}, {@link
+ * GradClip}, {@link AdamW}) and times each phase of every step. It is the same step the fused
+ * trainer runs, minus data loading, evaluation and checkpoints, and the same work the PyTorch peer
+ * baseline times: random tokens, every position scored, AdamW (lr 1e-4, weight decay 0.01), LoRA
+ * alpha = 2·rank, no dropout.
  *
  * <p>The estimate's runtime term is the resident memory after the JVM, ND4J and the kernel warm-up
  * ({@link KernelWarmup}) have started and their garbage is collected, before the model is built.
@@ -45,7 +46,9 @@ public final class LoraBench {
 
   private LoraBench() {}
 
-  /** Runs {@code spec.warmup()} untimed and {@code spec.steps()} timed steps on synthetic weights. */
+  /**
+   * Runs {@code spec.warmup()} untimed and {@code spec.steps()} timed steps on synthetic weights.
+   */
   public static BenchResult run(BenchSpec spec) {
     return run(spec, null);
   }
@@ -69,8 +72,8 @@ public final class LoraBench {
     GemmPeak peak = GemmPeak.measure(spec.modelConfig(), tokens, bf16);
     KernelWarmup.once();
     long runtime = ProcMemory.settledResidentBytes();
-    ModelWeights weights = base(spec, checkpoint);
-    Transformer model = spec.precision().apply(new Transformer(weights));
+    Transformer model = spec.precision().model(base(spec, checkpoint));
+    ModelWeights weights = model.weights();
     Workspace ws = model.newWorkspace(rows, spec.seq(), spec.recompute());
     List<LoraWeights> adapters = new ArrayList<>();
     List<AdamW> optimizers = new ArrayList<>();

@@ -99,7 +99,9 @@ class LoraBenchTest {
     assertThat(same.finalLoss())
         .as("same weights, tokens and adapter init: the same loss, bit for bit")
         .isEqualTo(synthetic.finalLoss());
-    assertThat(other.finalLoss()).as("the checkpoint's weights are used").isNotEqualTo(same.finalLoss());
+    assertThat(other.finalLoss())
+        .as("the checkpoint's weights are used")
+        .isNotEqualTo(same.finalLoss());
     assertThat(new ObjectMapper().readTree(same.toJson()).get("base").asText())
         .isEqualTo(dir.resolve("same").toString());
   }
@@ -122,8 +124,25 @@ class LoraBenchTest {
     BenchSpec f = tiny(1);
     BenchSpec s =
         new BenchSpec(
-            f.hidden(), f.layers(), f.heads(), f.kvHeads(), f.ffn(), f.vocab(), f.tied(),
-            f.batch(), f.seq(), f.rank(), f.targets(), 1, 1, 1, 2, 1, 7, BaseQuant.NONE, false,
+            f.hidden(),
+            f.layers(),
+            f.heads(),
+            f.kvHeads(),
+            f.ffn(),
+            f.vocab(),
+            f.tied(),
+            f.batch(),
+            f.seq(),
+            f.rank(),
+            f.targets(),
+            1,
+            1,
+            1,
+            2,
+            1,
+            7,
+            BaseQuant.NONE,
+            false,
             Precision.BF16);
     BenchResult r = LoraBench.run(s);
     JsonNode json = new ObjectMapper().readTree(r.toJson());
