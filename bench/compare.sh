@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # compare: LoRA training tokens/s of this engine (`lora-pipeline bench --model`) against the PyTorch
-# peer baseline (bench/pytorch_lora_baseline.py) on the very same weights (a checkpoint the peer's
-# make-model writes, both sides load it), batch, rank, targets and cores, in each precision asked
+# peer baseline (bench/pytorch_lora_baseline.py) on the very same weights (the engine's synthetic
+# model of the shape, written once by `bench --write-model`; both sides load it), batch, rank,
+# targets and cores, in each precision asked
 # (fp32: the engine's fp32 against the peer's fp32; bf16: the engine's --precision bf16 against the
 # peer's torch.autocast bf16), run interleaved (engine fp32, peer fp32, engine bf16, peer bf16, ...)
 # so a shared machine's load hits all alike. The peer always runs with torch.set_flush_denormal.
@@ -48,9 +49,10 @@ if ! "$py" -c "import torch" 2>/dev/null; then
   exit 2
 fi
 dims="$hidden,$layers,$heads,$kv,$ffn,$vocab"
-model="${TMPDIR:-/tmp}/lora-bench-model-${dims//,/-}${tied:+-tied}"
+model="${TMPDIR:-/tmp}/lora-bench-train-${dims//,/-}${tied:+-tied}"
 if [[ ! -f "$model/model.safetensors" ]]; then
-  "$py" "$here/bench/pytorch_lora_baseline.py" make-model --dims "$dims" --out "$model" $tied >&2
+  "$here/bin/lora-pipeline" bench --write-model "$model" --hidden "$hidden" --layers "$layers" \
+    --heads "$heads" --kv-heads "$kv" --ffn "$ffn" --vocab "$vocab" $tied >&2
 fi
 common=(--batch "$batch" --seq "$seq" --rank "$rank" --targets "$targets" --steps "$steps"
   --warmup "$warmup")

@@ -13,9 +13,13 @@ import org.nd4j.linalg.factory.Nd4j;
 /**
  * A random float32 Llama-family model of a given shape, initialised as the PyTorch peer baseline's
  * {@code make-model} does (projections N(0, 0.02²), norms 1 + N(0, 0.02²), embeddings N(0, 0.4²)),
- * so both engines train on comparable activations. Throughput does not depend on the values. The
- * values come from a generator of their own, so building a model leaves ND4J's global random stream
- * (which a training run's other draws may use) untouched.
+ * so both engines train on comparable activations, except that a tied model's embedding, which is
+ * also its head, is N(0, 0.02²) as an untied head is: at 0.4 the logits spread so far (loss ~94 at
+ * V 49152 instead of ln V) that 9–13% of the softmax probabilities and their gradients were
+ * subnormal floats, which CPUs without flush-to-zero (Intel's) process many times slower; at 0.02
+ * none are. Throughput does not otherwise depend on the values. The values come from a generator of
+ * their own, so building a model leaves ND4J's global random stream (which a training run's other
+ * draws may use) untouched.
  */
 public final class SyntheticModel {
   static final double STD = 0.02;
@@ -27,7 +31,8 @@ public final class SyntheticModel {
   public static ModelWeights create(ModelConfig c, long seed) {
     Random rng = Nd4j.getRandomFactory().getNewRandomInstance(seed);
     int hd = c.headDim();
-    INDArray embed = normal(rng, EMBED_STD, c.vocabSize(), c.hiddenSize());
+    INDArray embed =
+        normal(rng, c.tieWordEmbeddings() ? STD : EMBED_STD, c.vocabSize(), c.hiddenSize());
     List<LayerWeights> layers = new ArrayList<>();
     for (int l = 0; l < c.numLayers(); l++) {
       layers.add(

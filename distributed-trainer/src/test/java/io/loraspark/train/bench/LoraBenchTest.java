@@ -157,6 +157,19 @@ class LoraBenchTest {
             within(1e-12));
   }
 
+  /**
+   * A tied synthetic model starts near the uniform loss ln V, as an untied one does: its embedding
+   * (also the head) is not drawn at the 0.4 that made a 30-layer tied model's logits so spread that
+   * 9–13% of its softmax probabilities were subnormal floats (loss ~94 at V 49152).
+   */
+  @Test
+  void aTiedSyntheticModelStartsNearTheUniformLoss() {
+    BenchSpec tied =
+        new BenchSpec(
+            64, 2, 4, 2, 128, 256, true, 2, 16, 4, List.of(Projection.Q), 1, 1, 1, 1, 0, 7);
+    assertThat(LoraBench.run(tied).finalLoss()).as("ln 256 = 5.55").isBetween(5.0, 6.0);
+  }
+
   @Test
   void rejectsAShapeTheModelCannotHave() {
     assertThatThrownBy(
