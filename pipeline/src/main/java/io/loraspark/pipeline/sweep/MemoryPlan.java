@@ -22,7 +22,9 @@ import java.util.regex.Pattern;
  * method keeps per targeted projection (Delta-LoRA's frozen snapshot A_K, B_K: r·(out + in); DoRA's
  * and PiSSA's own dequantised W [out, in] on a quantized or bf16 base) and the activations of its
  * micro-batch (kept for the hand-written backward). A bf16 training base holds its projections as
- * two packed bf16 copies and no fp32 one: the bytes of the FP32 base.
+ * two packed bf16 copies and no fp32 one: the bytes of the FP32 base, also when it was quantized
+ * (bf16 packs the dequantised values instead of keeping the codes; auto keeps a quantized base
+ * fp32).
  */
 public record MemoryPlan(
     long baseBytes,
@@ -82,7 +84,9 @@ public record MemoryPlan(
       int maxSeqLen,
       int tasksPerExecutor) {
     boolean packedBase = baseQuant == BaseQuant.NONE && precision != Precision.FP32;
-    long base = baseBytes(c, baseQuant, Math.max(1, tasksPerExecutor));
+    // bf16 on a quantized base packs its dequantised values in place of the codes
+    BaseQuant stored = precision == Precision.BF16 ? BaseQuant.NONE : baseQuant;
+    long base = baseBytes(c, stored, Math.max(1, tasksPerExecutor));
     long state = 0;
     long activations = 0;
     for (AdapterSpec a : adapters) {

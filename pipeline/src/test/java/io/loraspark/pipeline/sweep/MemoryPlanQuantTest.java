@@ -89,6 +89,19 @@ class MemoryPlanQuantTest {
           .as("DoRA's own W on a bf16 base")
           .isGreaterThanOrEqualTo(4 * dense);
     }
+    ModelWeights int8 =
+        Precision.BF16.model(CheckpointLoader.load(STORIES, BaseQuant.INT8)).weights();
+    long int8Measured = int8.totalBytes() + Bf16Gemms.of(int8).packedBytes();
+    assertThat(int8Measured).as("bf16 on int8: packed dequantised values").isEqualTo(measured);
+    assertThat(plan(c, BaseQuant.INT8, Precision.BF16).baseBytes())
+        .isEqualTo(plan(c, BaseQuant.NONE, Precision.BF16).baseBytes());
+    assertThat(plan(c, BaseQuant.INT8, Precision.AUTO).baseBytes())
+        .as("auto keeps a quantized base in fp32, its codes")
+        .isEqualTo(plan(c, BaseQuant.INT8, Precision.FP32).baseBytes());
+  }
+
+  private static MemoryPlan plan(ModelConfig c, BaseQuant q, Precision precision) {
+    return MemoryPlan.estimate(c, List.of(spec(LoraMethod.LORA)), 1, q, precision, false, 64, 1);
   }
 
   /**

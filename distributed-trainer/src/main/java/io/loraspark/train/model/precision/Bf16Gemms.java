@@ -59,12 +59,12 @@ public final class Bf16Gemms implements FrozenGemms {
     if (made != null) {
       return made;
     }
-    requireFloat32(weights);
+    requireFloat32(weights, false);
     return BY_BASE.computeIfAbsent(weights, Bf16Gemms::new);
   }
 
-  private static void requireFloat32(ModelWeights weights) {
-    if (weights.quantized() != null) {
+  private static void requireFloat32(ModelWeights weights, boolean quantizedOk) {
+    if (weights.quantized() != null && !quantizedOk) {
       throw new IllegalArgumentException(
           "precision bf16 needs a float base (base_quant none), not a quantized one");
     }
@@ -79,13 +79,16 @@ public final class Bf16Gemms implements FrozenGemms {
    * A training base over {@code fp32}'s weights with every projection packed now, in both
    * directions, for products of about {@code rows} rows, and its fp32 projection arrays not kept:
    * embeddings, norms, biases and the head are shared with {@code fp32}, whose projection arrays
-   * become garbage when the caller drops it. Its {@link #of} is the packed GEMMs.
+   * become garbage when the caller drops it. Its {@link #of} is the packed GEMMs. A quantized (int8
+   * or NF4) base is dequantised one projection at a time straight into the packed bf16 copies,
+   * which replace its codes: the quantized values at bf16 speed, at the memory of a bf16 base (two
+   * copies of 2 bytes per weight) rather than of the codes.
    *
-   * @throws IllegalArgumentException for a quantized or non-float32 base
+   * @throws IllegalArgumentException for a non-float32 base
    * @throws IllegalStateException when oneDNN is not available
    */
   public static synchronized ModelWeights packedBase(ModelWeights fp32, int rows) {
-    requireFloat32(fp32);
+    requireFloat32(fp32, true);
     Bf16Gemms gemms = new Bf16Gemms(fp32);
     int layers = fp32.config().numLayers();
     for (int l = 0; l < layers; l++) {
