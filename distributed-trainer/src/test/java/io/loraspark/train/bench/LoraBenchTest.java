@@ -6,6 +6,8 @@ import static org.assertj.core.api.Assertions.within;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.loraspark.train.model.ModelConfig;
+import io.loraspark.train.model.ModelWeights;
 import io.loraspark.train.model.Projection;
 import io.loraspark.train.model.precision.OneDnn;
 import io.loraspark.train.model.precision.Precision;
@@ -104,6 +106,25 @@ class LoraBenchTest {
         .isNotEqualTo(same.finalLoss());
     assertThat(new ObjectMapper().readTree(same.toJson()).get("base").asText())
         .isEqualTo(dir.resolve("same").toString());
+  }
+
+  /**
+   * The synthetic weights are a function of the seed alone, in every process: the first values are
+   * those of SplittableRandom's documented sequence for the seed (embedding N(0, 0.4²) first, then
+   * layer 0's input norm 1 + N(0, 0.02²)), which ND4J's native generator did not give across JVMs.
+   */
+  @Test
+  void syntheticWeightsFollowTheSeedsSequence() {
+    ModelConfig c = tiny(1).modelConfig();
+    java.util.SplittableRandom ref = new java.util.SplittableRandom(7);
+    ModelWeights w = SyntheticModel.create(c, 7);
+    assertThat(w.embed().getFloat(0, 0)).isEqualTo((float) (0.4 * ref.nextGaussian()));
+    assertThat(w.embed().getFloat(0, 1)).isEqualTo((float) (0.4 * ref.nextGaussian()));
+    for (long i = 2; i < (long) c.vocabSize() * c.hiddenSize(); i++) {
+      ref.nextGaussian();
+    }
+    assertThat(w.layers().get(0).inputNorm().getFloat(0))
+        .isEqualTo((float) (1.0 + 0.02 * ref.nextGaussian()));
   }
 
   @Test

@@ -83,8 +83,12 @@ class Bf16GemmsTest {
    */
   @Test
   void aBf16TrainingBaseHoldsNoFp32ProjectionsAndStepsAsBf16OverFp32Does() {
-    Transformer packed = Precision.BF16.model(CheckpointLoader.load(TestModels.STORIES));
+    ModelWeights source = CheckpointLoader.load(TestModels.STORIES);
+    Transformer packed = Precision.BF16.model(source);
     ModelWeights w = packed.weights();
+    assertThat(source.linear(3, Projection.DOWN).wasClosed())
+        .as("the fp32 arrays are freed as they are packed")
+        .isTrue();
     assertThat(packed.precision()).isEqualTo("bf16");
     for (LayerWeights layer : w.layers()) {
       for (Projection p : Projection.values()) {

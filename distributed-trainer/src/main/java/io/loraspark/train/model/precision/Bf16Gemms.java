@@ -79,10 +79,11 @@ public final class Bf16Gemms implements FrozenGemms {
    * A training base over {@code fp32}'s weights with every projection packed now, in both
    * directions, for products of about {@code rows} rows, and its fp32 projection arrays not kept:
    * embeddings, norms, biases and the head are shared with {@code fp32}, whose projection arrays
-   * become garbage when the caller drops it. Its {@link #of} is the packed GEMMs. A quantized (int8
-   * or NF4) base is dequantised one projection at a time straight into the packed bf16 copies,
-   * which replace its codes: the quantized values at bf16 speed, at the memory of a bf16 base (two
-   * copies of 2 bytes per weight) rather than of the codes.
+   * are closed (their memory freed) as they are packed, so {@code fp32} must not be used for its
+   * projections afterwards. Its {@link #of} is the packed GEMMs. A quantized (int8 or NF4) base is
+   * dequantised one projection at a time straight into the packed bf16 copies, which replace its
+   * codes: the quantized values at bf16 speed, at the memory of a bf16 base (two copies of 2 bytes
+   * per weight) rather than of the codes.
    *
    * @throws IllegalArgumentException for a non-float32 base
    * @throws IllegalStateException when oneDNN is not available
@@ -95,6 +96,9 @@ public final class Bf16Gemms implements FrozenGemms {
       for (Projection p : Projection.values()) {
         gemms.packed(gemms.forward, l, p, true, rows);
         gemms.packed(gemms.inputGrad, l, p, false, rows);
+        if (fp32.quantized() == null && fp32.linear(l, p).closeable()) {
+          fp32.linear(l, p).close(); // freed now: the load peaks at one layer above the fp32 base
+        }
       }
     }
     List<LayerWeights> stripped = new ArrayList<>();

@@ -88,10 +88,10 @@ public enum Precision {
   /**
    * A training model over {@code weights} in this precision, resolved in this JVM: fp32 GEMMs over
    * the weights as they are, or bf16 GEMMs over a {@link Bf16Gemms#packedBase} of them, which packs
-   * every projection now and keeps none of their fp32 arrays (drop {@code weights} after this call
-   * for the base's memory to be that of one fp32 copy). Auto stays fp32 on a quantized base, whose
-   * point is its memory; bf16 on one packs its dequantised values (see {@link
-   * Bf16Gemms#packedBase}).
+   * every projection now and closes their fp32 arrays as it goes (so {@code weights} must not serve
+   * fp32 GEMMs afterwards; the base then holds one fp32 copy's bytes, and loading peaks one layer
+   * above that). Auto stays fp32 on a quantized base, whose point is its memory; bf16 on one packs
+   * its dequantised values (see {@link Bf16Gemms#packedBase}).
    *
    * @throws IllegalArgumentException for bf16 on a non-float32 base
    * @throws IllegalStateException for bf16 when oneDNN did not load
