@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # Provenance: copied unchanged (below this header) from /work/shared/bench/pytorch_lora_baseline.py,
 # the peer baseline named by issue 7; bench/compare.sh runs it next to `lora-pipeline bench`.
-"""Peer baseline: LoRA training throughput of plain PyTorch (fp32, CPU) on a Llama-family model.
+"""Peer baseline: LoRA training throughput of plain PyTorch (fp32 or bf16 autocast, CPU) on a Llama-family model.
 
 Needs Debian's python3-torch and an optimised BLAS (apt-get install python3-torch libopenblas0-pthread);
 run it with /usr/bin/python3. Example:
@@ -13,8 +13,8 @@ run it with /usr/bin/python3. Example:
 Sub-commands:
   make-model --arch llama|qwen2 --dims H,L,NH,NKV,FF,V --out DIR [--seed S] [--tied]
       random-init HF checkpoint (config.json + model.safetensors, F32)
-  bench --model DIR --batch B --seq T --rank R --targets q,k,v,o,gate,up,down --steps N --threads N
-      LoRA training throughput (AdamW, fp32, CPU) of plain PyTorch: the peer baseline
+  bench --model DIR --batch B --seq T --rank R --targets q,k,v,o,gate,up,down --steps N --threads N [--bf16] [--flush-denormal]
+      LoRA training throughput (AdamW, CPU; fp32, or bf16 autocast with --bf16) of plain PyTorch: the peer baseline
 """
 import argparse
 import json
@@ -181,6 +181,8 @@ def make_model(a):
 
 def bench(a):
     torch.set_num_threads(a.threads)
+    if a.flush_denormal:  # denormal floats cost ~5x on some Intel CPUs (30-layer random models hit them)
+        torch.set_flush_denormal(True)
     torch.manual_seed(0)
     m = Model(a.model)
     params = []
@@ -198,7 +200,12 @@ def bench(a):
     ids = torch.randint(0, V, (a.batch, a.seq), generator=g)
 
     def step():
-        logits = m.forward(ids)
+        if a.bf16:  # the peer's CPU mixed precision: matmuls in bfloat16 under autocast, master weights fp32
+            with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+                logits = m.forward(ids)
+            logits = logits.float()
+        else:
+            logits = m.forward(ids)
         loss = F.cross_entropy(logits[:, :-1].reshape(-1, V), ids[:, 1:].reshape(-1))
         opt.zero_grad()
         loss.backward()
@@ -214,7 +221,7 @@ def bench(a):
     toks = a.batch * a.seq * a.steps
     print(json.dumps({"tokens_per_s": toks / dt, "step_s": dt / a.steps, "threads": a.threads,
                       "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
-                      "torch": torch.__version__}))
+                      "bf16": a.bf16, "flush_denormal": a.flush_denormal, "torch": torch.__version__}))
 
 
 def main():
@@ -233,6 +240,8 @@ def main():
     bn.add_argument("--seq", type=int, default=128)
     bn.add_argument("--rank", type=int, default=8)
     bn.add_argument("--targets", default="q,k,v,o,gate,up,down")
+    bn.add_argument("--bf16", action="store_true", help="torch.autocast(cpu, bfloat16), as PyTorch users train on AMX CPUs")
+    bn.add_argument("--flush-denormal", action="store_true", help="torch.set_flush_denormal(True)")
     bn.add_argument("--steps", type=int, default=10)
     bn.add_argument("--warmup", type=int, default=2)
     bn.add_argument("--threads", type=int, default=1, help="torch intra-op threads")

@@ -7,36 +7,54 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
  * The measurements of one benchmark run, printed as one JSON line.
  *
  * @param spec what was run
+ * @param base where the frozen weights came from: {@code synthetic} or the checkpoint directory
  * @param blas the OpenBLAS kernel in use
- * @param tokensPerSecond B·T·K tokens per second of wall time over the timed steps
- * @param adapterTokensPerSecond tokens/s credited to adapters (equal to tokensPerSecond: every
- *     token of the fused batch trains exactly one adapter)
- * @param stepMs median step time
- * @param forwardMs median forward + loss time
- * @param backwardMs median backward time
- * @param optimizerMs median gradient clipping + AdamW + zero-grad time, all adapters
+ * @param tokensPerSecond B·T·K tokens per second of wall time over the timed steps (all credited to
+ *     adapters: every token of the fused batch trains exactly one adapter)
+ * @param split median step time and its phases
+ * @param finalLoss the mean loss over every adapter's tokens in the last timed step
  * @param flopsPerStep {@link FlopCount#perStep}
- * @param gemmPeakGflops measured float32 GEMM peak with the same threads
- * @param mfu achieved FLOP/s over the GEMM peak
+ * @param peak measured GEMM peaks with the same threads (fp32 always, bf16 in a bf16 run)
  * @param memory measured peak and the estimate it is compared with
  * @param precision the frozen projections' GEMM precision that ran: fp32 or bf16
  * @param gemmImpl what ran those GEMMs: oneDNN's implementation name for bf16, OpenBLAS for fp32
  */
 public record BenchResult(
     BenchSpec spec,
+    String base,
     BlasInfo blas,
     double tokensPerSecond,
-    double adapterTokensPerSecond,
-    double stepMs,
-    double forwardMs,
-    double backwardMs,
-    double optimizerMs,
+    Split split,
+    double finalLoss,
     double flopsPerStep,
-    double gemmPeakGflops,
-    double mfu,
+    GemmPeak peak,
     Memory memory,
     String precision,
     String gemmImpl) {
+
+  /**
+   * Median times in ms over the timed steps.
+   *
+   * @param stepMs a whole step
+   * @param forwardMs forward + loss
+   * @param backwardMs backward
+   * @param optimizerMs gradient clipping + AdamW + zero-grad, all adapters
+   */
+  public record Split(double stepMs, double forwardMs, double backwardMs, double optimizerMs) {}
+
+  /** The GEMM peak MFU is measured against: bf16's in a bf16 run, fp32's otherwise. */
+  public double gemmPeakGflops() {
+    return peak.of(bf16());
+  }
+
+  /** Achieved FLOP/s over {@link #gemmPeakGflops()}. */
+  public double mfu() {
+    return flopsPerStep / (split.stepMs() / 1e3) / (gemmPeakGflops() * 1e9);
+  }
+
+  private boolean bf16() {
+    return "bf16".equals(precision);
+  }
 
   /**
    * Resident memory: the measured peak against {@code runtime + base + K·adapter + activations}.
@@ -89,21 +107,27 @@ public record BenchResult(
     o.put("warmup", s.warmup());
     o.put("base_quant", s.baseQuant().key());
     o.put("recompute_activations", s.recompute());
+    o.put("base", base);
     o.put("precision", precision);
     o.put("gemm_impl", gemmImpl);
     o.put("tokens_per_s", round(tokensPerSecond));
     if (s.adapters() > 1) {
-      o.put("adapter_tokens_per_s", round(adapterTokensPerSecond));
+      o.put("adapter_tokens_per_s", round(tokensPerSecond));
     }
-    o.put("step_ms", round(stepMs));
-    o.put("forward_ms", round(forwardMs));
-    o.put("backward_ms", round(backwardMs));
-    o.put("optimizer_ms", round(optimizerMs));
+    o.put("step_ms", round(split.stepMs()));
+    o.put("forward_ms", round(split.forwardMs()));
+    o.put("backward_ms", round(split.backwardMs()));
+    o.put("optimizer_ms", round(split.optimizerMs()));
+    o.put("final_loss", Math.round(finalLoss * 1e4) / 1e4);
     o.put("flops_per_step", flopsPerStep);
     o.put("flops_formula", FlopCount.FORMULA);
-    o.put("gemm_peak_gflops", round(gemmPeakGflops));
-    o.put("achieved_gflops", round(flopsPerStep / (stepMs / 1e3) / 1e9));
-    o.put("mfu", Math.round(mfu * 1000) / 1000.0);
+    o.put("gemm_peak_gflops", round(peak.fp32Gflops()));
+    if (bf16()) {
+      o.put("bf16_gemm_peak_gflops", round(peak.bf16Gflops()));
+    }
+    o.put("mfu_peak", bf16() ? "bf16_gemm_peak_gflops" : "gemm_peak_gflops");
+    o.put("achieved_gflops", round(flopsPerStep / (split.stepMs() / 1e3) / 1e9));
+    o.put("mfu", Math.round(mfu() * 1000) / 1000.0);
     o.put("peak_rss_mb", mb(memory.peakResidentBytes()));
     ObjectNode est = o.putObject("memory_estimate_mb");
     est.put("formula", "runtime + base + K*(adapter+grads+adamw m,v,scratch) + activations");

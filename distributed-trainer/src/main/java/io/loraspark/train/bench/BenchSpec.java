@@ -117,6 +117,42 @@ public record BenchSpec(
     return config(hidden, layers, heads, kvHeads, ffn, vocab, tied, seq);
   }
 
+  /**
+   * Checks that a checkpoint's config has this spec's shape and fits its sequence length.
+   *
+   * @param source the checkpoint directory, named in the error
+   * @throws IllegalArgumentException naming the config key and the bench flag that differ
+   */
+  public void requireShapeOf(ModelConfig c, Object source) {
+    ModelConfig mine = modelConfig();
+    Object[][] pairs = {
+      {"hidden_size", "--hidden", mine.hiddenSize(), c.hiddenSize()},
+      {"num_hidden_layers", "--layers", mine.numLayers(), c.numLayers()},
+      {"num_attention_heads", "--heads", mine.numHeads(), c.numHeads()},
+      {"num_key_value_heads", "--kv-heads", mine.numKvHeads(), c.numKvHeads()},
+      {"head_dim", "--hidden / --heads", mine.headDim(), c.headDim()},
+      {"intermediate_size", "--ffn", mine.intermediateSize(), c.intermediateSize()},
+      {"vocab_size", "--vocab", mine.vocabSize(), c.vocabSize()},
+      {"tie_word_embeddings", "--tied", mine.tieWordEmbeddings(), c.tieWordEmbeddings()}
+    };
+    for (Object[] p : pairs) {
+      require(
+          p[2].equals(p[3]),
+          "%s/config.json has %s %s but bench was given %s %s",
+          source,
+          p[0],
+          p[3],
+          p[1],
+          p[2]);
+    }
+    require(
+        seq <= c.maxPositions(),
+        "%s/config.json has max_position_embeddings %d, below --seq %d",
+        source,
+        c.maxPositions(),
+        seq);
+  }
+
   /** Tokens of one adapter's batch, B·T. */
   public long tokensPerAdapter() {
     return (long) batch * seq;

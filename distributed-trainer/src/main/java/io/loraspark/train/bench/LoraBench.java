@@ -5,6 +5,7 @@ import io.loraspark.train.lora.FusedLora;
 import io.loraspark.train.lora.LoraConfig;
 import io.loraspark.train.lora.LoraWeights;
 import io.loraspark.train.model.Batch;
+import io.loraspark.train.model.CheckpointLoader;
 import io.loraspark.train.model.LossStats;
 import io.loraspark.train.model.ModelConfig;
 import io.loraspark.train.model.ModelWeights;
@@ -18,6 +19,7 @@ import io.loraspark.train.optim.AdamW;
 import io.loraspark.train.optim.AdamWConfig;
 import io.loraspark.train.optim.GradClip;
 import io.loraspark.train.spark.NativeThreads;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -25,11 +27,12 @@ import java.util.SplittableRandom;
 import org.nd4j.linalg.api.buffer.DataType;
 
 /**
- * Trains K LoRA adapters fused on a synthetic model with the engine's own components (the {@link
- * Transformer} forward/loss/backward, {@link FusedLora}, {@link GradClip}, {@link AdamW}) and times
- * each phase of every step. It is the same step the fused trainer runs, minus data loading,
- * evaluation and checkpoints, and the same work the PyTorch peer baseline times: random tokens,
- * every position scored, AdamW (lr 1e-4, weight decay 0.01), LoRA alpha = 2·rank, no dropout.
+ * Trains K LoRA adapters fused on a synthetic model (or a checkpoint's weights) with the engine's
+ * own components (the {@link Transformer} forward/loss/backward, {@link FusedLora}, {@link
+ * GradClip}, {@link AdamW}) and times each phase of every step. It is the same step the fused
+ * trainer runs, minus data loading, evaluation and checkpoints, and the same work the PyTorch peer
+ * baseline times: random tokens, every position scored, AdamW (lr 1e-4, weight decay 0.01), LoRA
+ * alpha = 2·rank, no dropout.
  *
  * <p>The estimate's runtime term is the resident memory after the JVM, ND4J and the kernel warm-up
  * ({@link KernelWarmup}) have started and their garbage is collected, before the model is built.
@@ -40,41 +43,50 @@ public final class LoraBench {
   static final double LR = 1e-4;
   static final double WEIGHT_DECAY = 0.01;
   static final double MAX_GRAD_NORM = 1.0;
-  static final int GEMM_PEAK_MAX_ROWS = 2048;
 
   private LoraBench() {}
 
-  /** Runs {@code spec.warmup()} untimed and {@code spec.steps()} timed steps. */
+  /**
+   * Runs {@code spec.warmup()} untimed and {@code spec.steps()} timed steps on synthetic weights.
+   */
   public static BenchResult run(BenchSpec spec) {
+    return run(spec, null);
+  }
+
+  /**
+   * Runs {@code spec.warmup()} untimed and {@code spec.steps()} timed steps on the weights of the
+   * Hugging Face checkpoint {@code checkpoint} (whose shape must be the spec's), or on synthetic
+   * weights when it is null.
+   *
+   * @throws IllegalArgumentException when the checkpoint is unreadable or of another shape
+   */
+  public static BenchResult run(BenchSpec spec, Path checkpoint) {
+    if (checkpoint != null) {
+      spec.requireShapeOf(ModelConfig.load(checkpoint), checkpoint);
+    }
     NativeThreads.configure(spec.opThreads(), spec.threads());
     BlasInfo blas = BlasInfo.detect();
-    ModelConfig c = spec.modelConfig();
     int rows = spec.batch() * spec.adapters();
     long tokens = (long) rows * spec.seq();
-    double peak =
-        GemmPeak.measure(
-            (int) Math.min(tokens, GEMM_PEAK_MAX_ROWS), c.intermediateSize(), c.hiddenSize());
+    boolean bf16 = spec.precision().resolve(spec.baseQuant() != BaseQuant.NONE) == Precision.BF16;
+    GemmPeak peak = GemmPeak.measure(spec.modelConfig(), tokens, bf16);
     KernelWarmup.once();
     long runtime = ProcMemory.settledResidentBytes();
-    ModelWeights weights =
-        spec.baseQuant() == BaseQuant.NONE
-            ? SyntheticModel.create(c, spec.seed())
-            : QuantizedLinears.quantize(SyntheticModel.create(c, spec.seed()), spec.baseQuant());
-    System.gc(); // the float copy of a quantized base is garbage: keep it out of the peak
-    Transformer model = spec.precision().apply(new Transformer(weights));
+    Transformer model = spec.precision().model(base(spec, checkpoint));
+    ModelWeights weights = model.weights();
     Workspace ws = model.newWorkspace(rows, spec.seq(), spec.recompute());
     List<LoraWeights> adapters = new ArrayList<>();
     List<AdamW> optimizers = new ArrayList<>();
     List<FusedLora.Slot> slots = new ArrayList<>();
     LoraConfig lora = new LoraConfig(spec.rank(), 2.0 * spec.rank(), 0.0, spec.targets(), false);
     for (int k = 0; k < spec.adapters(); k++) {
-      LoraWeights w = LoraWeights.init(c, lora, spec.seed() + 1 + k, DataType.FLOAT);
+      LoraWeights w = LoraWeights.init(weights.config(), lora, spec.seed() + 1 + k, DataType.FLOAT);
       adapters.add(w);
       optimizers.add(AdamW.forLora(new AdamWConfig(LR, 0.9, 0.999, 1e-8, WEIGHT_DECAY, 1.0), w));
       long start = spec.tokensPerAdapter() * k;
       slots.add(new FusedLora.Slot(w, (int) start, (int) (start + spec.tokensPerAdapter()), k));
     }
-    Batch batch = randomBatch(spec, c, rows);
+    Batch batch = randomBatch(spec, weights.config(), rows);
     FusedLora fused = new FusedLora();
     for (int i = 0; i < spec.warmup(); i++) {
       step(model, fused, slots, batch, ws, adapters, optimizers, i);
@@ -85,14 +97,7 @@ public final class LoraBench {
       phases[i] = step(model, fused, slots, batch, ws, adapters, optimizers, spec.warmup() + i);
     }
     double seconds = (System.nanoTime() - t0) / 1e9;
-    double forward = median(phases, 0);
-    double backward = median(phases, 1);
-    double optimizer = median(phases, 2);
-    double stepMs = median(phases, 3);
-    double flops = FlopCount.perStep(c, spec, tokens);
-    double tps = tokens * spec.steps() / seconds;
     long perAdapter = adapters.get(0).parameterCount() * Float.BYTES * 5; // w, grad, m, v, scratch
-    boolean bf16 = model.precision().equals(Precision.BF16.key());
     long packed = bf16 ? Bf16Gemms.of(weights).packedBytes() : 0;
     BenchResult.Memory memory =
         new BenchResult.Memory(
@@ -103,16 +108,14 @@ public final class LoraBench {
             ws.bytes());
     return new BenchResult(
         spec,
+        checkpoint == null ? "synthetic" : checkpoint.toString(),
         blas,
-        tps,
-        tps,
-        stepMs,
-        forward,
-        backward,
-        optimizer,
-        flops,
+        tokens * spec.steps() / seconds,
+        new BenchResult.Split(
+            median(phases, 3), median(phases, 0), median(phases, 1), median(phases, 2)),
+        phases[spec.steps() - 1][4],
+        FlopCount.perStep(weights.config(), spec, tokens),
         peak,
-        flops / (stepMs / 1e3) / (peak * 1e9),
         memory,
         model.precision(),
         bf16
@@ -120,7 +123,21 @@ public final class LoraBench {
             : "openblas " + blas.coreName());
   }
 
-  /** One training step; returns {forward+loss, backward, optimizer, total} in ms. */
+  /** The base: the checkpoint's weights or synthetic ones. */
+  private static ModelWeights base(BenchSpec spec, Path checkpoint) {
+    if (checkpoint == null) {
+      ModelWeights synthetic = SyntheticModel.create(spec.modelConfig(), spec.seed());
+      if (spec.baseQuant() == BaseQuant.NONE) {
+        return synthetic;
+      }
+      ModelWeights quantized = QuantizedLinears.quantize(synthetic, spec.baseQuant());
+      System.gc(); // the float copy of a quantized base is garbage: keep it out of the peak
+      return quantized;
+    }
+    return CheckpointLoader.load(checkpoint, spec.baseQuant());
+  }
+
+  /** One training step; returns {forward+loss, backward, optimizer, total} in ms and the loss. */
   private static double[] step(
       Transformer model,
       FusedLora fused,
@@ -143,7 +160,13 @@ public final class LoraBench {
       adapters.get(k).zeroGrad();
     }
     long t3 = System.nanoTime();
-    return new double[] {(t1 - t0) / 1e6, (t2 - t1) / 1e6, (t3 - t2) / 1e6, (t3 - t0) / 1e6};
+    return new double[] {
+      (t1 - t0) / 1e6,
+      (t2 - t1) / 1e6,
+      (t3 - t2) / 1e6,
+      (t3 - t0) / 1e6,
+      stats.totalNll() / stats.totalCount()
+    };
   }
 
   /** Random token ids, every next token scored, adapter k on rows [k·B, (k+1)·B). */

@@ -4,6 +4,7 @@ import io.loraspark.train.model.Kernels;
 import io.loraspark.train.model.ModelConfig;
 import io.loraspark.train.model.ModelWeights;
 import io.loraspark.train.model.Projection;
+import io.loraspark.train.model.precision.Bf16Gemms;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Collections;
@@ -309,6 +310,9 @@ public final class LoraWeights {
       return base.quantized().dequantized(layer, p).castTo(dt);
     }
     INDArray weight = ModelWeights.projection(base.layers().get(layer), p);
+    if (weight == null) { // a bf16 training base: W as the packed GEMMs see it, a copy
+      return Bf16Gemms.of(base).weight(layer, p).castTo(dt);
+    }
     return weight.dataType() == dt ? weight : weight.castTo(dt);
   }
 

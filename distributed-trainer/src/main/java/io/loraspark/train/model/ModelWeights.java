@@ -47,10 +47,25 @@ public record ModelWeights(
    * until the next call for the same shape).
    */
   public INDArray linear(int layer, Projection p) {
-    return quantized == null ? projection(layers.get(layer), p) : quantized.weight(layer, p);
+    if (quantized != null) {
+      return quantized.weight(layer, p);
+    }
+    INDArray w = projection(layers.get(layer), p);
+    if (w == null) {
+      throw new IllegalStateException(
+          p.shortName()
+              + " of layer "
+              + layer
+              + " is held only as packed bf16 (a precision bf16 training base): its GEMMs are"
+              + " Bf16Gemms, not fp32 ones");
+    }
+    return w;
   }
 
-  /** Projection {@code p}'s array in {@code w} (null when the base is quantized). */
+  /**
+   * Projection {@code p}'s array in {@code w} (null when the base is quantized or a bf16 training
+   * base, whose projections are packed by {@code Bf16Gemms}).
+   */
   public static INDArray projection(LayerWeights w, Projection p) {
     return switch (p) {
       case Q -> w.wq();

@@ -3,6 +3,7 @@ package io.loraspark.train.spark;
 import io.loraspark.train.model.CheckpointLoader;
 import io.loraspark.train.model.ModelWeights;
 import io.loraspark.train.model.Transformer;
+import io.loraspark.train.model.precision.Precision;
 import io.loraspark.train.model.quant.BaseQuant;
 import java.io.IOException;
 import java.io.InputStream;
@@ -43,7 +44,24 @@ public final class BaseModelCache {
    * each checkpoint and mode), loading it if this JVM has not yet.
    */
   public static Transformer get(Path dir, BaseQuant quant) {
-    String key = dir.toAbsolutePath().normalize() + "#" + contentHash(dir) + "#" + quant.key();
+    return get(dir, quant, Precision.FP32);
+  }
+
+  /**
+   * The training model in {@code dir} with its projections stored as {@code quant} and its frozen
+   * GEMMs in {@code precision} resolved on this executor ({@link Precision#model}): in bf16 a base
+   * of its own, packed and without fp32 projection arrays, next to any fp32 copy that scoring or
+   * decoding in the same JVM loaded.
+   */
+  public static Transformer get(Path dir, BaseQuant quant, Precision precision) {
+    Precision resolved = precision.resolve(quant != BaseQuant.NONE);
+    String key =
+        dir.toAbsolutePath().normalize()
+            + "#"
+            + contentHash(dir)
+            + "#"
+            + quant.key()
+            + (resolved == Precision.BF16 ? "#bf16" : "");
     return MODELS.computeIfAbsent(
         key,
         k -> {
@@ -57,7 +75,7 @@ public final class BaseModelCache {
               w.linearBytes(),
               w.totalBytes(),
               (System.nanoTime() - t0) / 1_000_000);
-          return new Transformer(w);
+          return resolved.model(w);
         });
   }
 

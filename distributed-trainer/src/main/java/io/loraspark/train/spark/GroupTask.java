@@ -211,7 +211,7 @@ public record GroupTask(
   public List<AdapterOutcome> run(
       int attempt, Consumer<io.loraspark.train.loop.StepMetrics> progress) {
     NativeThreads.configure(threads);
-    Transformer model = precision.apply(BaseModelCache.get(Path.of(modelDir), baseQuant));
+    Transformer model = BaseModelCache.get(Path.of(modelDir), baseQuant, precision);
     TrainingData.Split data =
         TrainingData.get(dataUri, io.loraspark.train.data.TokenLimits.of(model.config()));
     Path run = Path.of(runDir);

@@ -3,6 +3,9 @@ package io.loraspark.train.model;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.loraspark.train.lora.LoraConfig;
+import io.loraspark.train.lora.LoraMethod;
+import io.loraspark.train.lora.LoraWeights;
 import io.loraspark.train.model.precision.Bf16Gemms;
 import io.loraspark.train.model.precision.Precision;
 import io.loraspark.train.model.quant.BaseQuant;
@@ -13,6 +16,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.ops.transforms.Transforms;
 
 /**
  * A training step of stories260K with the frozen projections in bf16 against the same step in fp32:
@@ -72,15 +76,127 @@ class Bf16GemmsTest {
         .isEqualTo(bytes);
   }
 
+  /**
+   * A bf16 training base ({@link Precision#model}) keeps no fp32 projection array, holds about one
+   * fp32 copy's bytes in its two packed copies, and steps as the bf16 GEMMs over the fp32 base do
+   * (same bf16 weights; the packed layout may differ, so 1e-5 relative, far below bf16's 1e-2).
+   */
   @Test
-  void autoLeavesAQuantizedBaseInFp32AndBf16RefusesIt() {
-    Transformer int8 = new Transformer(CheckpointLoader.load(TestModels.STORIES, BaseQuant.INT8));
-    assertThat(Precision.AUTO.apply(int8).precision()).isEqualTo("fp32");
-    assertThatThrownBy(() -> Precision.BF16.apply(int8))
-        .isInstanceOf(IllegalArgumentException.class)
-        .hasMessageContaining("base_quant none");
-    Transformer f64 = new Transformer(CheckpointLoader.load(TestModels.STORIES, DataType.DOUBLE));
-    assertThatThrownBy(() -> Precision.BF16.apply(f64))
+  void aBf16TrainingBaseHoldsNoFp32ProjectionsAndStepsAsBf16OverFp32Does() {
+    ModelWeights source = CheckpointLoader.load(TestModels.STORIES);
+    Transformer packed = Precision.BF16.model(source);
+    ModelWeights w = packed.weights();
+    assertThat(source.linear(3, Projection.DOWN).wasClosed())
+        .as("the fp32 arrays are freed as they are packed")
+        .isTrue();
+    assertThat(packed.precision()).isEqualTo("bf16");
+    for (LayerWeights layer : w.layers()) {
+      for (Projection p : Projection.values()) {
+        assertThat(ModelWeights.projection(layer, p)).as("no fp32 %s", p).isNull();
+      }
+    }
+    assertThat(w.linearBytes()).isZero();
+    long packedBytes = Bf16Gemms.of(w).packedBytes();
+    assertThat(packedBytes)
+        .as("two bf16 copies: one fp32 copy's bytes, plus block padding")
+        .isBetween(fp32.linearBytes(), fp32.linearBytes() * 11 / 10);
+    assertThatThrownBy(() -> w.linear(0, Projection.Q))
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessageContaining("packed bf16");
+    Transformer overFp32 = Bf16Gemms.apply(new Transformer(fp32));
+    Batch batch = batch(3, 40, 4);
+    Workspace wa = overFp32.newWorkspace(3, 40);
+    Workspace wb = packed.newWorkspace(3, 40);
+    double lossA = step(overFp32, batch, wa).mean(0);
+    double lossB = step(packed, batch, wb).mean(0);
+    assertThat(Math.abs(lossB - lossA) / lossA).as("loss %f vs %f", lossA, lossB).isLessThan(1e-5);
+    assertThat(relativeError(wb.dx, wa.dx)).as("d residual[0]").isLessThan(1e-5);
+  }
+
+  /** W read back from the packed copy is W rounded to bf16: within 2⁻⁸ of each value, not equal. */
+  @Test
+  void aBf16TrainingBaseGivesItsWeightsBackRoundedToBf16() {
+    ModelWeights w = Precision.BF16.model(CheckpointLoader.load(TestModels.STORIES)).weights();
+    for (Projection p : Projection.values()) {
+      INDArray ref = fp32.linear(1, p);
+      INDArray got = Bf16Gemms.of(w).weight(1, p);
+      assertThat(got.shape()).isEqualTo(ref.shape());
+      INDArray err = got.sub(ref);
+      INDArray bound = Transforms.abs(ref).muli(1.0 / 256).addi(1e-30);
+      assertThat(Transforms.abs(err).subi(bound).maxNumber().doubleValue())
+          .as("%s within bf16 rounding", p)
+          .isLessThanOrEqualTo(0.0);
+      assertThat(err.amaxNumber().doubleValue()).as("%s rounded", p).isPositive();
+    }
+    LoraWeights dora =
+        LoraWeights.init(
+            w,
+            new LoraConfig(4, 8, 0, List.of(Projection.UP), false, LoraMethod.DORA),
+            3,
+            DataType.FLOAT);
+    assertThat(dora.module(2, Projection.UP).base())
+        .as("DoRA's own W on a bf16 base comes from the packed copy")
+        .isEqualTo(Bf16Gemms.of(w).weight(2, Projection.UP));
+  }
+
+  /**
+   * Auto leaves a quantized base in fp32; bf16 packs its dequantised values (no codes kept): the
+   * same step as bf16 GEMMs over the dequantised fp32 base (1e-5 relative: same bf16 weights), and
+   * within bf16's 1e-2 of the int8 base in fp32. A double base is refused.
+   */
+  @Test
+  void bf16OnAQuantizedBasePacksItsDequantisedValuesAndAutoStaysFp32() {
+    for (BaseQuant q : List.of(BaseQuant.INT8, BaseQuant.NF4)) {
+      ModelWeights quantized = CheckpointLoader.load(TestModels.STORIES, q);
+      Transformer fp32Quant = Precision.AUTO.model(quantized);
+      assertThat(fp32Quant.precision()).isEqualTo("fp32");
+      Transformer packed = Precision.BF16.model(quantized);
+      assertThat(packed.weights().quantized()).as("codes replaced by the packed copies").isNull();
+      assertThat(packed.weights().linearBytes()).isZero();
+      List<LayerWeights> dequantised = new ArrayList<>();
+      for (int l = 0; l < quantized.layers().size(); l++) {
+        LayerWeights w = quantized.layers().get(l);
+        INDArray[] p = new INDArray[Projection.values().length];
+        for (Projection proj : Projection.values()) {
+          p[proj.ordinal()] = quantized.quantized().dequantized(l, proj);
+        }
+        dequantised.add(
+            new LayerWeights(
+                w.inputNorm(),
+                p[0],
+                w.bq(),
+                p[1],
+                w.bk(),
+                p[2],
+                w.bv(),
+                p[3],
+                w.bo(),
+                w.postNorm(),
+                p[4],
+                p[5],
+                p[6],
+                w.bGate(),
+                w.bUp(),
+                w.bDown()));
+      }
+      Transformer overDequantised =
+          Bf16Gemms.apply(
+              new Transformer(
+                  new ModelWeights(
+                      quantized.config(),
+                      quantized.embed(),
+                      dequantised,
+                      quantized.finalNorm(),
+                      quantized.lmHead())));
+      Batch batch = batch(3, 40, 5);
+      double lossPacked = step(packed, batch, packed.newWorkspace(3, 40)).mean(0);
+      double lossRef = step(overDequantised, batch, overDequantised.newWorkspace(3, 40)).mean(0);
+      double lossFp32 = step(fp32Quant, batch, fp32Quant.newWorkspace(3, 40)).mean(0);
+      assertThat(Math.abs(lossPacked - lossRef) / lossRef).as(q.key()).isLessThan(1e-5);
+      assertThat(Math.abs(lossPacked - lossFp32) / lossFp32).as(q.key()).isLessThan(1e-2);
+    }
+    ModelWeights f64 = CheckpointLoader.load(TestModels.STORIES, DataType.DOUBLE);
+    assertThatThrownBy(() -> Precision.BF16.model(f64))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("float32");
   }

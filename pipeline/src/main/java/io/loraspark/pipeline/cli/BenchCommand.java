@@ -7,6 +7,7 @@ import io.loraspark.train.bench.DecodeBench;
 import io.loraspark.train.bench.LoraBench;
 import io.loraspark.train.bench.SyntheticModel;
 import io.loraspark.train.model.CheckpointLoader;
+import io.loraspark.train.model.ModelConfig;
 import io.loraspark.train.model.ModelWeights;
 import io.loraspark.train.model.Projection;
 import io.loraspark.train.model.precision.Precision;
@@ -24,7 +25,7 @@ import picocli.CommandLine.Option;
     name = "bench",
     mixinStandardHelpOptions = true,
     description =
-        "Trains LoRA on a synthetic Llama-family model and prints one JSON line: tokens/s, step"
+        "Trains LoRA on a synthetic Llama-family model (or --model's weights) and prints one JSON line: tokens/s, step"
             + " split (forward/backward/optimizer, median ms), MFU against a GEMM peak measured in"
             + " the same process, peak resident memory vs its estimate, and the OpenBLAS kernel.")
 final class BenchCommand implements Callable<Integer> {
@@ -85,7 +86,9 @@ final class BenchCommand implements Callable<Integer> {
 
   @Option(
       names = "--model",
-      description = "with --decode: a Hugging Face checkpoint instead of the synthetic shape")
+      description =
+          "a Hugging Face checkpoint to train (or with --decode, decode) on instead of synthetic"
+              + " weights; its config.json sets the shape, shape flags given must match it")
   java.nio.file.Path model;
 
   @Option(
@@ -191,8 +194,10 @@ final class BenchCommand implements Callable<Integer> {
     if (writeModel != null || writeAdapters != null || decode) {
       return decodeOrWrite();
     }
-    BenchSpec s = shapeSpec();
-    BenchResult result = LoraBench.run(s);
+    if (model != null) {
+      takeShapeOf(ModelConfig.load(model));
+    }
+    BenchResult result = LoraBench.run(shapeSpec(), model);
     spec.commandLine().getOut().println(result.toJson());
     spec.commandLine().getOut().flush();
     return Main.OK;
@@ -221,6 +226,21 @@ final class BenchCommand implements Callable<Integer> {
         BaseQuant.parse(baseQuant),
         recompute,
         Precision.parse(precision));
+  }
+
+  /**
+   * Sets the shape options not given on the command line from the checkpoint's config; those given
+   * are left for {@link LoraBench#run(BenchSpec, java.nio.file.Path)} to check against it.
+   */
+  private void takeShapeOf(ModelConfig c) {
+    picocli.CommandLine.ParseResult given = spec.commandLine().getParseResult();
+    hidden = given.hasMatchedOption("--hidden") ? hidden : c.hiddenSize();
+    layers = given.hasMatchedOption("--layers") ? layers : c.numLayers();
+    heads = given.hasMatchedOption("--heads") ? heads : c.numHeads();
+    kvHeads = given.hasMatchedOption("--kv-heads") ? kvHeads : c.numKvHeads();
+    ffn = given.hasMatchedOption("--ffn") ? ffn : c.intermediateSize();
+    vocab = given.hasMatchedOption("--vocab") ? vocab : c.vocabSize();
+    tied = given.hasMatchedOption("--tied") ? tied : c.tieWordEmbeddings();
   }
 
   /** {@code --write-model}, {@code --write-adapters} or {@code --decode}. */

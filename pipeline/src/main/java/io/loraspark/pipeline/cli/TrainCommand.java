@@ -267,7 +267,7 @@ final class TrainCommand implements Callable<Integer> {
             parent == null ? null : AdapterParent.of(parent));
     Precision setting = Precision.parse(precision);
     Transformer transformer =
-        setting.apply(new Transformer(CheckpointLoader.load(model, BaseQuant.parse(baseQuant))));
+        setting.model(CheckpointLoader.load(model, BaseQuant.parse(baseQuant)));
     List<TokenRow> trainRows = new ArrayList<>();
     List<TokenRow> evalRows = new ArrayList<>();
     TokenLimits limits = TokenLimits.of(transformer.config());

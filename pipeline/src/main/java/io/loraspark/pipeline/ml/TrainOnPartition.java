@@ -6,6 +6,7 @@ import io.loraspark.train.loop.TrainedAdapter;
 import io.loraspark.train.model.TokenRow;
 import io.loraspark.train.model.Transformer;
 import io.loraspark.train.model.precision.Precision;
+import io.loraspark.train.model.quant.BaseQuant;
 import io.loraspark.train.spark.BaseModelCache;
 import io.loraspark.train.spark.NativeThreads;
 import java.io.Serializable;
@@ -91,7 +92,7 @@ final class TrainOnPartition implements FlatMapFunction<Iterator<Row>, TrainOnPa
     }
     rows.sort(BY_CONTENT);
     NativeThreads.configure(threads);
-    Transformer base = precision.apply(BaseModelCache.get(Path.of(modelDir)));
+    Transformer base = BaseModelCache.get(Path.of(modelDir), BaseQuant.NONE, precision);
     long t0 = System.nanoTime();
     TrainedAdapter t =
         new FusedTrainer(base, List.of(spec), rows, List.of(), 0)

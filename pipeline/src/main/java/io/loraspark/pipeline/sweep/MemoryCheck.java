@@ -47,6 +47,7 @@ final class MemoryCheck {
             plan.stream().map(SweepPlan.Planned::spec).toList(),
             config.adaptersPerTask(),
             config.baseQuant(),
+            config.precision(),
             config.recomputeActivations(),
             maxLen,
             Math.max(1, Math.min(cores / Math.max(1, threadsPerTask), tasks)));

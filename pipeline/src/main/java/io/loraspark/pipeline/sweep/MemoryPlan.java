@@ -4,6 +4,7 @@ import io.loraspark.train.loop.AdapterSpec;
 import io.loraspark.train.lora.LoraVariant;
 import io.loraspark.train.model.ModelConfig;
 import io.loraspark.train.model.Projection;
+import io.loraspark.train.model.precision.Precision;
 import io.loraspark.train.model.quant.BaseQuant;
 import java.util.List;
 import java.util.Locale;
@@ -19,8 +20,11 @@ import java.util.regex.Pattern;
  * adapter, its weights + gradients + two AdamW moments (16 bytes per parameter at the module rank;
  * 28 for AdaLoRA, at its initial rank, with its three importance averages), the FP32 state its
  * method keeps per targeted projection (Delta-LoRA's frozen snapshot A_K, B_K: r·(out + in); DoRA's
- * and PiSSA's own dequantised W [out, in] on a quantized base) and the activations of its
- * micro-batch (kept for the hand-written backward).
+ * and PiSSA's own dequantised W [out, in] on a quantized or bf16 base) and the activations of its
+ * micro-batch (kept for the hand-written backward). A bf16 training base holds its projections as
+ * two packed bf16 copies and no fp32 one: the bytes of the FP32 base, also when it was quantized
+ * (bf16 packs the dequantised values instead of keeping the codes; auto keeps a quantized base
+ * fp32).
  */
 public record MemoryPlan(
     long baseBytes,
@@ -55,14 +59,42 @@ public record MemoryPlan(
       boolean recompute,
       int maxSeqLen,
       int tasksPerExecutor) {
-    long base = baseBytes(c, baseQuant, Math.max(1, tasksPerExecutor));
+    return estimate(
+        c,
+        adapters,
+        adaptersPerTask,
+        baseQuant,
+        Precision.FP32,
+        recompute,
+        maxSeqLen,
+        tasksPerExecutor);
+  }
+
+  /**
+   * Estimates the plan as {@link #estimate(ModelConfig, List, int, BaseQuant, boolean, int, int)}
+   * does, for the frozen GEMMs in {@code precision} (auto counted as the bf16 it may become).
+   */
+  public static MemoryPlan estimate(
+      ModelConfig c,
+      List<AdapterSpec> adapters,
+      int adaptersPerTask,
+      BaseQuant baseQuant,
+      Precision precision,
+      boolean recompute,
+      int maxSeqLen,
+      int tasksPerExecutor) {
+    boolean packedBase = baseQuant == BaseQuant.NONE && precision != Precision.FP32;
+    // bf16 on a quantized base packs its dequantised values in place of the codes
+    BaseQuant stored = precision == Precision.BF16 ? BaseQuant.NONE : baseQuant;
+    long base = baseBytes(c, stored, Math.max(1, tasksPerExecutor));
     long state = 0;
     long activations = 0;
     for (AdapterSpec a : adapters) {
       long params = 0;
       long dense = 0; // FP32 values the method keeps per targeted projection
       LoraVariant variant = a.lora().method().variant();
-      boolean ownW = baseQuant != BaseQuant.NONE && variant.needsBase(); // [out, in]
+      boolean ownW =
+          (baseQuant != BaseQuant.NONE || packedBase) && variant.needsBase(); // [out, in]
       // A, B at the module's rank (AdaLoRA's init_r); with its three importance EMAs per entry
       int r = variant.moduleRank(a.lora().rank());
       long bytesPerParam = variant.allocatesRanks() ? 28 : 16;

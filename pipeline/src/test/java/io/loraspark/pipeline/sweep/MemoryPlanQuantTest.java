@@ -11,6 +11,8 @@ import io.loraspark.train.model.CheckpointLoader;
 import io.loraspark.train.model.ModelConfig;
 import io.loraspark.train.model.ModelWeights;
 import io.loraspark.train.model.Projection;
+import io.loraspark.train.model.precision.Bf16Gemms;
+import io.loraspark.train.model.precision.Precision;
 import io.loraspark.train.model.quant.BaseQuant;
 import io.loraspark.train.optim.LrSchedule;
 import java.nio.file.Path;
@@ -55,6 +57,51 @@ class MemoryPlanQuantTest {
           .as(q.key())
           .isCloseTo(want, org.assertj.core.data.Percentage.withPercentage(1));
     }
+  }
+
+  /**
+   * A bf16 training base (two packed bf16 copies of the projections, no fp32 one) against its plan
+   * in bf16 and in auto (which may become bf16): the plan's FP32 bytes, up to 10% under what it
+   * holds, since oneDNN pads a packed copy's columns to blocks of 64 (stories260K's F = 172 to 192;
+   * widths that are multiples of 64, as in SmolLM2, pad nothing). DoRA on it holds its own W [out,
+   * in], as on a quantized base.
+   */
+  @Test
+  void bf16TrainingBaseMatchesTheLoadedModel() {
+    ModelConfig c = ModelConfig.load(STORIES);
+    ModelWeights packed = Precision.BF16.model(CheckpointLoader.load(STORIES)).weights();
+    long measured = packed.totalBytes() + Bf16Gemms.of(packed).packedBytes();
+    long dense = 0;
+    for (Projection p : Projection.values()) {
+      dense += (long) p.outFeatures(c) * p.inFeatures(c) * c.numLayers();
+    }
+    for (Precision precision : List.of(Precision.BF16, Precision.AUTO)) {
+      MemoryPlan lora =
+          MemoryPlan.estimate(
+              c, List.of(spec(LoraMethod.LORA)), 1, BaseQuant.NONE, precision, false, 64, 1);
+      assertThat(measured)
+          .as(precision.key())
+          .isBetween(lora.baseBytes(), lora.baseBytes() * 11 / 10);
+      MemoryPlan dora =
+          MemoryPlan.estimate(
+              c, List.of(spec(LoraMethod.DORA)), 1, BaseQuant.NONE, precision, false, 64, 1);
+      assertThat(dora.perAdapterStateBytes() - lora.perAdapterStateBytes())
+          .as("DoRA's own W on a bf16 base")
+          .isGreaterThanOrEqualTo(4 * dense);
+    }
+    ModelWeights int8 =
+        Precision.BF16.model(CheckpointLoader.load(STORIES, BaseQuant.INT8)).weights();
+    long int8Measured = int8.totalBytes() + Bf16Gemms.of(int8).packedBytes();
+    assertThat(int8Measured).as("bf16 on int8: packed dequantised values").isEqualTo(measured);
+    assertThat(plan(c, BaseQuant.INT8, Precision.BF16).baseBytes())
+        .isEqualTo(plan(c, BaseQuant.NONE, Precision.BF16).baseBytes());
+    assertThat(plan(c, BaseQuant.INT8, Precision.AUTO).baseBytes())
+        .as("auto keeps a quantized base in fp32, its codes")
+        .isEqualTo(plan(c, BaseQuant.INT8, Precision.FP32).baseBytes());
+  }
+
+  private static MemoryPlan plan(ModelConfig c, BaseQuant q, Precision precision) {
+    return MemoryPlan.estimate(c, List.of(spec(LoraMethod.LORA)), 1, q, precision, false, 64, 1);
   }
 
   /**

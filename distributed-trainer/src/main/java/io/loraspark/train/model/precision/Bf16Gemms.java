@@ -1,10 +1,14 @@
 package io.loraspark.train.model.precision;
 
 import io.loraspark.train.model.FrozenGemms;
+import io.loraspark.train.model.LayerWeights;
 import io.loraspark.train.model.ModelWeights;
 import io.loraspark.train.model.Projection;
 import io.loraspark.train.model.Transformer;
+import io.loraspark.train.model.quant.QuantizedLinears;
+import java.util.ArrayList;
 import java.util.IdentityHashMap;
+import java.util.List;
 import java.util.Map;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -15,24 +19,33 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * {@code y = x·Wᵀ} and B = W for the input gradient {@code dx = dy·W}, on the first call that needs
  * it; activations are converted to bf16 per call, products accumulate and land in f32.
  *
- * <p>The fp32 weights stay: decoding, merging, scoring and DoRA's and PiSSA's weight norms read
- * them from the same shared base, and the executor's base cache hands the same {@link ModelWeights}
- * to both. Two packed bf16 copies take the bytes of one fp32 copy, so a bf16 base holds 2x the fp32
- * bytes of its projections.
+ * <p>Over a base that also serves fp32 readers ({@link #of}), the fp32 weights stay and a bf16 base
+ * holds 2x the fp32 bytes of its projections. A training base made by {@link #packedBase} packs
+ * every projection at once and drops its fp32 arrays: two packed bf16 copies take the bytes of one
+ * fp32 copy, so the base holds what it holds in fp32. The one remaining reader of the weights
+ * themselves in training, DoRA's and PiSSA's own copy of W, gets it back from the packed copy
+ * ({@link #weight}); decoding, scoring and merging load their own fp32 base.
  */
 public final class Bf16Gemms implements FrozenGemms {
   // one per base model per JVM: the packed weights are converted once and shared by every task
   private static final Map<ModelWeights, Bf16Gemms> BY_BASE = new IdentityHashMap<>();
 
-  private final ModelWeights weights;
+  private final ModelWeights weights; // the fp32 source of lazy packing; null when all are packed
   private final PackedBf16Matmul[][] forward; // [layer][projection], B = Wᵀ [in, out]
   private final PackedBf16Matmul[][] inputGrad; // [layer][projection], B = W [out, in]
 
   private Bf16Gemms(ModelWeights weights) {
+    this(
+        weights,
+        new PackedBf16Matmul[weights.config().numLayers()][Projection.values().length],
+        new PackedBf16Matmul[weights.config().numLayers()][Projection.values().length]);
+  }
+
+  private Bf16Gemms(
+      ModelWeights weights, PackedBf16Matmul[][] forward, PackedBf16Matmul[][] inputGrad) {
     this.weights = weights;
-    int layers = weights.config().numLayers();
-    this.forward = new PackedBf16Matmul[layers][Projection.values().length];
-    this.inputGrad = new PackedBf16Matmul[layers][Projection.values().length];
+    this.forward = forward;
+    this.inputGrad = inputGrad;
   }
 
   /**
@@ -42,7 +55,16 @@ public final class Bf16Gemms implements FrozenGemms {
    * @throws IllegalStateException when oneDNN is not available
    */
   public static synchronized Bf16Gemms of(ModelWeights weights) {
-    if (weights.quantized() != null) {
+    Bf16Gemms made = BY_BASE.get(weights);
+    if (made != null) {
+      return made;
+    }
+    requireFloat32(weights, false);
+    return BY_BASE.computeIfAbsent(weights, Bf16Gemms::new);
+  }
+
+  private static void requireFloat32(ModelWeights weights, boolean quantizedOk) {
+    if (weights.quantized() != null && !quantizedOk) {
       throw new IllegalArgumentException(
           "precision bf16 needs a float base (base_quant none), not a quantized one");
     }
@@ -51,12 +73,67 @@ public final class Bf16Gemms implements FrozenGemms {
           "precision bf16 needs a float32 base but it is " + weights.embed().dataType());
     }
     OneDnn.engine(); // fails now, with oneDNN's reason, rather than in the first step
-    return BY_BASE.computeIfAbsent(weights, Bf16Gemms::new);
+  }
+
+  /**
+   * A training base over {@code fp32}'s weights with every projection packed now, in both
+   * directions, for products of about {@code rows} rows, and its fp32 projection arrays not kept:
+   * embeddings, norms, biases and the head are shared with {@code fp32}, whose projection arrays
+   * are closed (their memory freed) as they are packed, so {@code fp32} must not be used for its
+   * projections afterwards. Its {@link #of} is the packed GEMMs. A quantized (int8 or NF4) base is
+   * dequantised one projection at a time straight into the packed bf16 copies, which replace its
+   * codes: the quantized values at bf16 speed, at the memory of a bf16 base (two copies of 2 bytes
+   * per weight) rather than of the codes.
+   *
+   * @throws IllegalArgumentException for a non-float32 base
+   * @throws IllegalStateException when oneDNN is not available
+   */
+  public static synchronized ModelWeights packedBase(ModelWeights fp32, int rows) {
+    requireFloat32(fp32, true);
+    Bf16Gemms gemms = new Bf16Gemms(fp32);
+    int layers = fp32.config().numLayers();
+    for (int l = 0; l < layers; l++) {
+      for (Projection p : Projection.values()) {
+        gemms.packed(gemms.forward, l, p, true, rows);
+        gemms.packed(gemms.inputGrad, l, p, false, rows);
+        if (fp32.quantized() == null && fp32.linear(l, p).closeable()) {
+          fp32.linear(l, p).close(); // freed now: the load peaks at one layer above the fp32 base
+        }
+      }
+    }
+    List<LayerWeights> stripped = new ArrayList<>();
+    for (LayerWeights w : fp32.layers()) {
+      stripped.add(QuantizedLinears.withoutProjections(w));
+    }
+    ModelWeights base =
+        new ModelWeights(fp32.config(), fp32.embed(), stripped, fp32.finalNorm(), fp32.lmHead());
+    BY_BASE.put(base, new Bf16Gemms(null, gemms.forward, gemms.inputGrad));
+    return base;
+  }
+
+  /**
+   * Projection {@code p} of layer {@code layer} as float32 [out, in], a new array read back from
+   * the packed input-gradient copy: W rounded to bf16, as the GEMMs see it.
+   */
+  public INDArray weight(int layer, Projection p) {
+    return packed(inputGrad, layer, p, false, 1).unpack();
   }
 
   /** {@code model} with its frozen projections' GEMMs in bf16 (the same weights, not copied). */
   public static Transformer apply(Transformer model) {
     return model.withGemms(of(model.weights()));
+  }
+
+  /**
+   * {@code c ← a·wᵀ} in bf16 with {@code w} packed once, as the frozen forward GEMMs run: the work
+   * bench times for its bf16 GEMM peak. a [M, K], w [N, K], c [M, N], row-major float32.
+   *
+   * @throws IllegalStateException when oneDNN is not available
+   */
+  public static Runnable product(INDArray a, INDArray w, INDArray c) {
+    OneDnn.engine();
+    PackedBf16Matmul m = new PackedBf16Matmul(w, true, a.rows());
+    return () -> m.multiply(a, c, false);
   }
 
   @Override

@@ -17,6 +17,7 @@ import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.Pointer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * C [R, N] ← A [R, K] · B [K, N] (or C + A·B), with A converted to bf16 per call, B a frozen fp32
@@ -215,18 +216,43 @@ final class PackedBf16Matmul {
   }
 
   private void reorderOnce(dnnl_memory_desc_t bF32, Pointer b) {
+    dnnl_memory from = OneDnn.memory(bF32, b);
+    try {
+      reorder(bF32, from, packedDesc, packed);
+    } finally {
+      dnnl_memory_destroy(from);
+    }
+  }
+
+  /**
+   * B as float32 [K, N] row-major, read back from the packed bf16 copy: the values the products use
+   * (B rounded to bf16), for code that needs the weight itself.
+   */
+  INDArray unpack() {
+    INDArray out = Nd4j.create(DataType.FLOAT, new long[] {k, n}, 'c');
+    dnnl_memory_desc_t plain = OneDnn.plain(k, n, dnnl_f32, n, 1);
+    dnnl_memory to = OneDnn.memory(plain, address(out));
+    try {
+      reorder(packedDesc, packed, plain, to);
+    } finally {
+      dnnl_memory_destroy(to);
+      Reference.reachabilityFence(out);
+    }
+    return out;
+  }
+
+  private static void reorder(
+      dnnl_memory_desc_t fromDesc, dnnl_memory from, dnnl_memory_desc_t toDesc, dnnl_memory to) {
     dnnl_primitive_desc pd = new dnnl_primitive_desc();
     check(
         dnnl_reorder_primitive_desc_create(
-            pd, bF32, OneDnn.engine(), packedDesc, OneDnn.engine(), null),
-        "reorder B to packed bf16");
+            pd, fromDesc, OneDnn.engine(), toDesc, OneDnn.engine(), null),
+        "reorder of bf16 weights");
     dnnl_primitive reorder = OneDnn.primitive(pd);
-    dnnl_memory from = OneDnn.memory(bF32, b);
     try {
       Scratch t = SCRATCH.get();
-      OmpThreads.run(() -> execute(t, reorder, t.two, DNNL_ARG_FROM, from, DNNL_ARG_TO, packed));
+      OmpThreads.run(() -> execute(t, reorder, t.two, DNNL_ARG_FROM, from, DNNL_ARG_TO, to));
     } finally {
-      dnnl_memory_destroy(from);
       dnnl_primitive_destroy(reorder);
       dnnl_primitive_desc_destroy(pd);
     }

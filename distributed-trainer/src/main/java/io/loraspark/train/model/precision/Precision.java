@@ -1,5 +1,6 @@
 package io.loraspark.train.model.precision;
 
+import io.loraspark.train.model.ModelWeights;
 import io.loraspark.train.model.Transformer;
 import java.util.Arrays;
 import java.util.Locale;
@@ -85,17 +86,31 @@ public enum Precision {
   }
 
   /**
-   * {@code model} with its frozen projections' GEMMs in this precision, resolved in this JVM: the
-   * model itself for fp32, its bf16 twin (weights packed once per JVM) for bf16. Auto stays fp32 on
-   * a quantized base, whose weights are dequantised per GEMM.
+   * A training model over {@code weights} in this precision, resolved in this JVM: fp32 GEMMs over
+   * the weights as they are, or bf16 GEMMs over a {@link Bf16Gemms#packedBase} of them, which packs
+   * every projection now and closes their fp32 arrays as it goes (so {@code weights} must not serve
+   * fp32 GEMMs afterwards; the base then holds one fp32 copy's bytes, and loading peaks one layer
+   * above that). Auto stays fp32 on a quantized base, whose point is its memory; bf16 on one packs
+   * its dequantised values (see {@link Bf16Gemms#packedBase}).
    *
-   * @throws IllegalArgumentException for bf16 on a quantized or non-float32 base
+   * @throws IllegalArgumentException for bf16 on a non-float32 base
    * @throws IllegalStateException for bf16 when oneDNN did not load
    */
-  public Transformer apply(Transformer model) {
-    if (this == AUTO && model.weights().quantized() != null) {
-      return model;
+  public Transformer model(ModelWeights weights) {
+    if (resolve(weights.quantized() != null) != BF16) {
+      return new Transformer(weights);
     }
-    return resolve() == BF16 ? Bf16Gemms.apply(model) : model;
+    return Bf16Gemms.apply(new Transformer(Bf16Gemms.packedBase(weights, PACK_ROWS)));
+  }
+
+  // the row count whose bf16 primitive picks the packed layout; products of any rows reuse it
+  private static final int PACK_ROWS = 512;
+
+  /**
+   * What {@link #model} runs on a base that is {@code quantized} or not, resolved in this JVM: fp32
+   * or bf16 (auto stays fp32 on a quantized base).
+   */
+  public Precision resolve(boolean quantized) {
+    return this == FP32 || (this == AUTO && quantized) ? FP32 : resolve();
   }
 }
