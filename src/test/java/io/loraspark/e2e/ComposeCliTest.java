@@ -142,7 +142,7 @@ class ComposeCliTest {
     Map<String, Double> want =
         AdapterComposition.compose(
                 forms,
-                new double[] {0.7f, -0.5f, 1.2f}, // --adapter weights are float32
+                new double[] {0.7, -0.5, 1.2},
                 new AdapterComposition.Options(AdapterComposition.Method.SVD, 3, Double.NaN, 0))
             .relativeErrors();
     for (Map.Entry<String, Double> e : want.entrySet()) {
@@ -283,6 +283,16 @@ class ComposeCliTest {
         "linear");
     expectInvalid(
         "--rank applies only to svd", "--adapter", a.toString(), "--method", "cat", "--rank", "2");
+    expectInvalid(
+        "--seed applies only to dare_linear and dare_ties",
+        "--adapter",
+        a.toString(),
+        "--method",
+        "ties",
+        "--density",
+        "0.5",
+        "--seed",
+        "3");
     expectInvalid("unknown composition method", "--adapter", a.toString(), "--method", "average");
     Path full = Files.createDirectories(tmp.resolve("full"));
     Files.writeString(full.resolve("x"), "x");

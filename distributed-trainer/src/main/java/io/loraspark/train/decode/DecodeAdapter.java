@@ -43,6 +43,7 @@ public final class DecodeAdapter {
   private final ModelConfig model;
   private final Branch[] branches; // [layer * 7 + projection], null where not adapted
   private final long bytes;
+  private final int maxRank;
 
   private DecodeAdapter(String name, LoraMethod method, ModelConfig model, Branch[] branches) {
     this.name = name;
@@ -50,6 +51,8 @@ public final class DecodeAdapter {
     this.model = model;
     this.branches = branches;
     this.bytes = Arrays.stream(branches).filter(b -> b != null).mapToLong(Branch::bytes).sum();
+    this.maxRank =
+        Arrays.stream(branches).filter(b -> b != null).mapToInt(Branch::rank).max().orElse(0);
   }
 
   /**
@@ -112,6 +115,11 @@ public final class DecodeAdapter {
   /** Bytes of the branch arrays held in RAM: what an adapter cache counts. */
   public long bytes() {
     return bytes;
+  }
+
+  /** The largest rank of its branches (0 when it adapts nothing). */
+  int maxRank() {
+    return maxRank;
   }
 
   /** Whether it was built for a base of {@code c}'s shape (layers, widths, heads). */

@@ -10,9 +10,14 @@ import java.util.Map;
  * The low-rank branches of one step's rows, computed adapter by adapter: the rows of one adapter (a
  * prefill chunk, or many streams on one adapter) share each load of its A' and B'^T, four rows at a
  * time, instead of each row reading them again. Each (row, adapter) pair's {@code u = A'x} and
- * {@code z = B'u} are the same bits whichever rows share the adapter ({@link
- * DecodeKernels#matvec4}, {@link DecodeKernels#outer}); they are then added into the rows in each
- * row's mix order, so a row's result does not depend on what else is in the step.
+ * {@code z = B'u} are the same bits whichever rows share the adapter and however the work is split
+ * over the kernel threads ({@link DecodeKernels#matvec4}, {@link DecodeKernels#outer}); they are
+ * then added into the rows in each row's mix order, so a row's result does not depend on what else
+ * is in the step.
+ *
+ * <p>Two parallel passes per projection: u split by rank rows (each thread reads its share of A'),
+ * then z and the additions split by output columns (each thread reads its share of B'^T). A switch
+ * to a cached adapter costs only this arithmetic, so it runs on all kernel threads like the base.
  *
  * <p>Not thread-safe; one per engine, reused from step to step (grows, never shrinks).
  */
@@ -24,17 +29,30 @@ final class StepBranches {
   private int[] byAdapter = new int[8]; // pair indices grouped by adapter, rows ascending
   private int[] groupStart = new int[9]; // group g is byAdapter[groupStart[g] .. groupStart[g+1])
   private int groups;
-  private float[] u = new float[0]; // one block's A'x, [4, rank]
+  private int uStride; // the step's largest rank: pair q's A'x is u[q·uStride ..]
+  private float[] u = new float[0]; // [pairs, uStride]
   private float[] z = new float[0]; // [pairs, out]
-  private final int[] xo = new int[4];
-  private final int[] uo = new int[4];
-  private final int[] zo = new int[4];
   private int[] group = new int[8]; // each pair's group, numbered in first-appearance order
   private final Map<DecodeAdapter, Integer> groupOf = new IdentityHashMap<>();
+  private DecodeAdapter.Branch[] groupBranch = new DecodeAdapter.Branch[8]; // this projection's
+  // per slot byAdapter[k]: its pair's offsets into x, u and z for this projection (blocks of
+  // four slots are the kernels' row groups)
+  private int[] xo = new int[8];
+  private int[] uo = new int[8];
+  private int[] zo = new int[8];
+
+  private final DecodeKernels.RowRange inputsPass = this::lowRankInputs;
+  private final DecodeKernels.RowRange outputsPass = this::outputs;
+  // the projection being applied, for the passes' bodies
+  private float[] x;
+  private int inDim;
+  private float[] y;
+  private int outDim;
 
   /** Lists the step's (row, adapter) pairs and groups them by adapter. */
   void plan(StepRows rows) {
     pairs = 0;
+    uStride = 0;
     for (int r = 0; r < rows.count; r++) {
       AdapterMix mix = rows.mixes[r];
       for (int a = 0; a < mix.adapters().size(); a++) {
@@ -45,10 +63,15 @@ final class StepBranches {
           byAdapter = Arrays.copyOf(byAdapter, 2 * pairs);
           group = Arrays.copyOf(group, 2 * pairs);
           groupStart = Arrays.copyOf(groupStart, 2 * pairs + 1);
+          groupBranch = Arrays.copyOf(groupBranch, 2 * pairs);
+          xo = Arrays.copyOf(xo, 2 * pairs);
+          uo = Arrays.copyOf(uo, 2 * pairs);
+          zo = Arrays.copyOf(zo, 2 * pairs);
         }
         pairRow[pairs] = r;
         pairAdapter[pairs] = mix.adapters().get(a);
         pairWeight[pairs] = mix.weights()[a];
+        uStride = Math.max(uStride, pairAdapter[pairs].maxRank());
         pairs++;
       }
     }
@@ -67,6 +90,9 @@ final class StepBranches {
       }
     }
     groupStart[groups] = k;
+    if (u.length < pairs * uStride) {
+      u = new float[pairs * uStride];
+    }
   }
 
   /**
@@ -77,81 +103,103 @@ final class StepBranches {
     if (pairs == 0) {
       return;
     }
+    int units = 0; // pass 1's work: one unit per (block of up to four rows, rank row)
+    int ranks = 0; // pass 2 reads this many floats of B'^T per output column
+    for (int g = 0; g < groups; g++) {
+      DecodeAdapter.Branch br = pairAdapter[byAdapter[groupStart[g]]].branch(l, p);
+      groupBranch[g] = br;
+      if (br != null) {
+        units += blocks(g) * br.rank();
+        ranks += br.rank();
+      }
+    }
+    if (units == 0) {
+      return;
+    }
     if (z.length < pairs * outDim) {
       z = new float[pairs * outDim];
     }
+    for (int k = 0; k < pairs; k++) {
+      int q = byAdapter[k];
+      xo[k] = pairRow[q] * inDim;
+      uo[k] = q * uStride;
+      zo[k] = q * outDim;
+    }
+    this.x = x;
+    this.inDim = inDim;
+    this.y = y;
+    this.outDim = outDim;
+    DecodeKernels.parallel(units, 2L * inDim, inputsPass);
+    DecodeKernels.parallel(outDim, ranks + 3L * pairs, outputsPass);
+    this.x = null;
+    this.y = null;
+  }
+
+  /** Blocks of up to four rows in group g. */
+  private int blocks(int g) {
+    return (groupStart[g + 1] - groupStart[g] + 3) / 4;
+  }
+
+  /** Pass 1, units [from, to): u = A'x of each unit's block of rows and rank row. */
+  private void lowRankInputs(int from, int to) {
+    int unit = 0;
+    for (int g = 0; g < groups && unit < to; g++) {
+      DecodeAdapter.Branch br = groupBranch[g];
+      if (br == null) {
+        continue;
+      }
+      for (int k = groupStart[g]; k < groupStart[g + 1] && unit < to; k += 4, unit += br.rank()) {
+        int lo = Math.max(from - unit, 0);
+        int hi = Math.min(to - unit, br.rank());
+        if (lo >= hi) {
+          continue;
+        }
+        int count = Math.min(4, groupStart[g + 1] - k);
+        if (count == 4) {
+          DecodeKernels.matvec4(br.a(), lo, hi, inDim, x, xo, u, uo, k);
+        } else {
+          for (int i = k; i < k + count; i++) {
+            DecodeKernels.matvec(br.a(), lo, hi, inDim, x, xo[i], u, uo[i]);
+          }
+        }
+      }
+    }
+  }
+
+  /** Pass 2, output columns [from, to): z = B'u of every pair, then added into its row. */
+  private void outputs(int from, int to) {
     for (int g = 0; g < groups; g++) {
-      DecodeAdapter.Branch br = pairAdapter[byAdapter[groupStart[g]]].branch(l, p);
-      if (br != null) {
-        lowRank(br, groupStart[g], groupStart[g + 1], x, inDim, outDim);
+      DecodeAdapter.Branch br = groupBranch[g];
+      if (br == null) {
+        continue;
+      }
+      for (int k = groupStart[g]; k < groupStart[g + 1]; k += 4) {
+        int count = Math.min(4, groupStart[g + 1] - k);
+        DecodeKernels.outer(br.bt(), br.rank(), outDim, from, to, u, uo, z, zo, k, count);
       }
     }
     for (int q = 0; q < pairs; q++) { // in each row's mix order
-      DecodeAdapter.Branch br = pairAdapter[q].branch(l, p);
+      DecodeAdapter.Branch br = groupBranch[group[q]];
       if (br != null) {
-        add(
-            br,
-            pairWeight[q],
-            z,
-            q * outDim,
-            x,
-            pairRow[q] * inDim,
-            inDim,
-            y,
-            pairRow[q] * outDim,
-            outDim);
+        add(br, pairWeight[q], q * outDim, pairRow[q], from, to);
       }
     }
   }
 
-  /** z of the pairs byAdapter[from..to) of one adapter: four rows at a time, then one by one. */
-  private void lowRank(
-      DecodeAdapter.Branch br, int from, int to, float[] x, int inDim, int outDim) {
-    if (u.length < 4 * br.rank()) {
-      u = new float[4 * br.rank()];
-    }
-    for (int k = from; k < to; k += 4) {
-      int count = Math.min(4, to - k);
-      for (int i = 0; i < count; i++) {
-        int q = byAdapter[k + i];
-        xo[i] = pairRow[q] * inDim;
-        uo[i] = i * br.rank(); // u holds one block's A'x, used at once by its z
-        zo[i] = q * outDim;
-      }
-      if (count == 4) {
-        DecodeKernels.matvec4(br.a(), br.rank(), inDim, x, xo, u, uo);
-      } else {
-        for (int i = 0; i < count; i++) {
-          DecodeKernels.matvec(br.a(), br.rank(), inDim, x, xo[i], u, uo[i]);
-        }
-      }
-      DecodeKernels.outer(br.bt(), br.rank(), outDim, u, uo, z, zo, count);
-    }
-  }
-
-  /** One row's branch output z (from zOff) into its y row. */
-  private static void add(
-      DecodeAdapter.Branch br,
-      float weight,
-      float[] z,
-      int zOff,
-      float[] x,
-      int xOff,
-      int inDim,
-      float[] y,
-      int yo,
-      int outDim) {
+  /** One pair's branch output z (from zOff) into its y row, over the columns [from, to). */
+  private void add(DecodeAdapter.Branch br, float weight, int zOff, int row, int from, int to) {
+    int yo = row * outDim;
     if (br.doraScale() != null) {
       float[] scale = br.doraScale();
-      for (int j = 0; j < outDim; j++) {
+      for (int j = from; j < to; j++) {
         y[yo + j] = scale[j] * (y[yo + j] + weight * z[zOff + j]);
       }
       return;
     }
-    DecodeKernels.addScaled(y, yo, z, zOff, weight, outDim);
-    if (br.delta() != null) {
-      DecodeKernels.matvec(br.delta(), outDim, inDim, x, xOff, z, zOff); // z = ΔW x
-      DecodeKernels.addScaled(y, yo, z, zOff, weight, outDim);
+    DecodeKernels.addScaled(y, yo + from, z, zOff + from, weight, to - from);
+    if (br.delta() != null) { // z = ΔW x
+      DecodeKernels.matvec(br.delta(), from, to, inDim, x, row * inDim, z, zOff);
+      DecodeKernels.addScaled(y, yo + from, z, zOff + from, weight, to - from);
     }
   }
 }

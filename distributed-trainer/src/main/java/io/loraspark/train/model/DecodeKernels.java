@@ -105,117 +105,189 @@ public final class DecodeKernels {
    * + j] = Σ_i m[j, i] · x[xo + i]}.
    */
   public static void matvec(float[] m, int out, int in, float[] x, int xo, float[] y, int yo) {
-    for (int j = 0; j < out; j++) {
+    matvec(m, 0, out, in, x, xo, y, yo);
+  }
+
+  /** {@link #matvec} of the outputs [from, to) only. */
+  public static void matvec(
+      float[] m, int from, int to, int in, float[] x, int xo, float[] y, int yo) {
+    for (int j = from; j < to; j++) {
       y[yo + j] = dotHeap(m, j * in, x, xo, in);
     }
   }
 
   /**
-   * {@link #matvec} of four rows at x offsets x0..x3 into u at u0..u3, sharing each load of m:
-   * every output is the same {@link #dotHeap} as one row alone.
+   * {@link #matvec} of the outputs [from, to) for four rows at x offsets xo[at..at+3] into y at
+   * yo[at..at+3], two outputs at a time so that each x load serves two rows of m and each m load
+   * four rows of x: every output is the same {@link #dotHeap} as one row alone.
    */
-  public static void matvec4(float[] m, int out, int in, float[] x, int[] xo, float[] y, int[] yo) {
-    int x0 = xo[0];
-    int x1 = xo[1];
-    int x2 = xo[2];
-    int x3 = xo[3];
-    for (int j = 0; j < out; j++) {
-      int mo = j * in;
-      FloatVector a = FloatVector.zero(S);
-      FloatVector b = FloatVector.zero(S);
-      FloatVector c = FloatVector.zero(S);
-      FloatVector d = FloatVector.zero(S);
-      int i = 0;
-      for (; i + L <= in; i += L) {
-        FloatVector mi = FloatVector.fromArray(S, m, mo + i);
-        a = mi.fma(FloatVector.fromArray(S, x, x0 + i), a);
-        b = mi.fma(FloatVector.fromArray(S, x, x1 + i), b);
-        c = mi.fma(FloatVector.fromArray(S, x, x2 + i), c);
-        d = mi.fma(FloatVector.fromArray(S, x, x3 + i), d);
+  public static void matvec4(
+      float[] m, int from, int to, int in, float[] x, int[] xo, float[] y, int[] yo, int at) {
+    int j = from;
+    for (; j + 2 <= to; j += 2) {
+      matvec4Pair(m, j, in, x, xo, y, yo, at);
+    }
+    if (j < to) {
+      for (int q = at; q < at + 4; q++) {
+        y[yo[q] + j] = dotHeap(m, j * in, x, xo[q], in);
       }
-      float sa = sum(a);
-      float sb = sum(b);
-      float sc = sum(c);
-      float sd = sum(d);
-      for (; i < in; i++) {
-        float mi = m[mo + i];
-        sa = Math.fma(mi, x[x0 + i], sa);
-        sb = Math.fma(mi, x[x1 + i], sb);
-        sc = Math.fma(mi, x[x2 + i], sc);
-        sd = Math.fma(mi, x[x3 + i], sd);
-      }
-      y[yo[0] + j] = sa;
-      y[yo[1] + j] = sb;
-      y[yo[2] + j] = sc;
-      y[yo[3] + j] = sd;
     }
   }
 
+  /** Outputs j and j + 1 of four rows: eight chains, every vector assigned on every path. */
+  private static void matvec4Pair(
+      float[] m, int j, int in, float[] x, int[] xo, float[] y, int[] yo, int at) {
+    int x0 = xo[at];
+    int x1 = xo[at + 1];
+    int x2 = xo[at + 2];
+    int x3 = xo[at + 3];
+    int mo = j * in;
+    int mp = mo + in;
+    FloatVector a0 = FloatVector.zero(S);
+    FloatVector b0 = FloatVector.zero(S);
+    FloatVector c0 = FloatVector.zero(S);
+    FloatVector d0 = FloatVector.zero(S);
+    FloatVector a1 = FloatVector.zero(S);
+    FloatVector b1 = FloatVector.zero(S);
+    FloatVector c1 = FloatVector.zero(S);
+    FloatVector d1 = FloatVector.zero(S);
+    int i = 0;
+    for (; i + L <= in; i += L) {
+      FloatVector m0 = FloatVector.fromArray(S, m, mo + i);
+      FloatVector m1 = FloatVector.fromArray(S, m, mp + i);
+      FloatVector v = FloatVector.fromArray(S, x, x0 + i);
+      a0 = m0.fma(v, a0);
+      a1 = m1.fma(v, a1);
+      v = FloatVector.fromArray(S, x, x1 + i);
+      b0 = m0.fma(v, b0);
+      b1 = m1.fma(v, b1);
+      v = FloatVector.fromArray(S, x, x2 + i);
+      c0 = m0.fma(v, c0);
+      c1 = m1.fma(v, c1);
+      v = FloatVector.fromArray(S, x, x3 + i);
+      d0 = m0.fma(v, d0);
+      d1 = m1.fma(v, d1);
+    }
+    y[yo[at] + j] = tail(m, mo, x, x0, i, in, sum(a0));
+    y[yo[at + 1] + j] = tail(m, mo, x, x1, i, in, sum(b0));
+    y[yo[at + 2] + j] = tail(m, mo, x, x2, i, in, sum(c0));
+    y[yo[at + 3] + j] = tail(m, mo, x, x3, i, in, sum(d0));
+    y[yo[at] + j + 1] = tail(m, mp, x, x0, i, in, sum(a1));
+    y[yo[at + 1] + j + 1] = tail(m, mp, x, x1, i, in, sum(b1));
+    y[yo[at + 2] + j + 1] = tail(m, mp, x, x2, i, in, sum(c1));
+    y[yo[at + 3] + j + 1] = tail(m, mp, x, x3, i, in, sum(d1));
+  }
+
+  /** A dot product's scalar end: {@code acc} continued over the inputs [i, in), as dotHeap's. */
+  private static float tail(float[] m, int mo, float[] x, int xo, int i, int in, float acc) {
+    for (; i < in; i++) {
+      acc = Math.fma(m[mo + i], x[xo + i], acc);
+    }
+    return acc;
+  }
+
   /**
-   * {@code z_q = Σ_c u_q[c] · bt[c, :]} for the rows q &lt; {@code count} (at most 4) at offsets
-   * uo[q] and zo[q]: each output the in-order chain of fused multiply-adds over c from zero, the
-   * same as {@link #addScaled} of each bt row onto zeros, with up to four rows sharing each load.
+   * {@code z_q = Σ_c u_q[c] · bt[c, :]} over the outputs [from, to) for the rows q &lt; {@code
+   * count} (at most 4) at offsets uo[at + q] and zo[at + q]: each output the in-order chain of
+   * fused multiply-adds over c from zero, the same as {@link #addScaled} of each bt row onto zeros,
+   * with up to four rows sharing each load. An output's chain is the same however [from, to) is
+   * split.
    *
    * @param bt [rank, out]
    */
   public static void outer(
-      float[] bt, int rank, int out, float[] u, int[] uo, float[] z, int[] zo, int count) {
+      float[] bt,
+      int rank,
+      int out,
+      int from,
+      int to,
+      float[] u,
+      int[] uo,
+      float[] z,
+      int[] zo,
+      int at,
+      int count) {
     if (count == 4) {
-      outer4(bt, rank, out, u, uo, z, zo);
+      outer4(bt, rank, out, from, to, u, uo, z, zo, at);
     } else {
-      for (int q = 0; q < count; q++) {
-        outer1(bt, rank, out, u, uo[q], z, zo[q]);
+      for (int q = at; q < at + count; q++) {
+        outer1(bt, rank, out, from, to, u, uo[q], z, zo[q]);
       }
     }
   }
 
-  /** {@link #outer} of four rows: every vector assigned on every path, so none is boxed. */
+  /** {@link #outer} of four rows, two vectors of outputs at a time (eight chains). */
   private static void outer4(
-      float[] bt, int rank, int out, float[] u, int[] uo, float[] z, int[] zo) {
-    int u0 = uo[0];
-    int u1 = uo[1];
-    int u2 = uo[2];
-    int u3 = uo[3];
-    int j = 0;
-    for (; j + L <= out; j += L) {
-      FloatVector a = FloatVector.zero(S);
-      FloatVector b = FloatVector.zero(S);
-      FloatVector c = FloatVector.zero(S);
-      FloatVector d = FloatVector.zero(S);
+      float[] bt,
+      int rank,
+      int out,
+      int from,
+      int to,
+      float[] u,
+      int[] uo,
+      float[] z,
+      int[] zo,
+      int at) {
+    int u0 = uo[at];
+    int u1 = uo[at + 1];
+    int u2 = uo[at + 2];
+    int u3 = uo[at + 3];
+    int z0 = zo[at];
+    int z1 = zo[at + 1];
+    int z2 = zo[at + 2];
+    int z3 = zo[at + 3];
+    int j = from;
+    for (; j + 2 * L <= to; j += 2 * L) {
+      FloatVector a0 = FloatVector.zero(S);
+      FloatVector b0 = FloatVector.zero(S);
+      FloatVector c0 = FloatVector.zero(S);
+      FloatVector d0 = FloatVector.zero(S);
+      FloatVector a1 = FloatVector.zero(S);
+      FloatVector b1 = FloatVector.zero(S);
+      FloatVector c1 = FloatVector.zero(S);
+      FloatVector d1 = FloatVector.zero(S);
       for (int k = 0; k < rank; k++) {
-        FloatVector w = FloatVector.fromArray(S, bt, k * out + j);
-        a = w.fma(FloatVector.broadcast(S, u[u0 + k]), a);
-        b = w.fma(FloatVector.broadcast(S, u[u1 + k]), b);
-        c = w.fma(FloatVector.broadcast(S, u[u2 + k]), c);
-        d = w.fma(FloatVector.broadcast(S, u[u3 + k]), d);
+        FloatVector w0 = FloatVector.fromArray(S, bt, k * out + j);
+        FloatVector w1 = FloatVector.fromArray(S, bt, k * out + j + L);
+        FloatVector v = FloatVector.broadcast(S, u[u0 + k]);
+        a0 = w0.fma(v, a0);
+        a1 = w1.fma(v, a1);
+        v = FloatVector.broadcast(S, u[u1 + k]);
+        b0 = w0.fma(v, b0);
+        b1 = w1.fma(v, b1);
+        v = FloatVector.broadcast(S, u[u2 + k]);
+        c0 = w0.fma(v, c0);
+        c1 = w1.fma(v, c1);
+        v = FloatVector.broadcast(S, u[u3 + k]);
+        d0 = w0.fma(v, d0);
+        d1 = w1.fma(v, d1);
       }
-      a.intoArray(z, zo[0] + j);
-      b.intoArray(z, zo[1] + j);
-      c.intoArray(z, zo[2] + j);
-      d.intoArray(z, zo[3] + j);
+      a0.intoArray(z, z0 + j);
+      b0.intoArray(z, z1 + j);
+      c0.intoArray(z, z2 + j);
+      d0.intoArray(z, z3 + j);
+      a1.intoArray(z, z0 + j + L);
+      b1.intoArray(z, z1 + j + L);
+      c1.intoArray(z, z2 + j + L);
+      d1.intoArray(z, z3 + j + L);
     }
-    for (int q = 0; q < 4; q++) {
-      outerTail(bt, rank, out, u, uo[q], z, zo[q], j);
+    for (int q = at; q < at + 4; q++) {
+      outer1(bt, rank, out, j, to, u, uo[q], z, zo[q]);
     }
   }
 
   /** {@link #outer} of one row. */
-  private static void outer1(float[] bt, int rank, int out, float[] u, int uo, float[] z, int zo) {
-    int j = 0;
-    for (; j + L <= out; j += L) {
+  private static void outer1(
+      float[] bt, int rank, int out, int from, int to, float[] u, int uo, float[] z, int zo) {
+    int j = from;
+    for (; j + L <= to; j += L) {
       FloatVector a = FloatVector.zero(S);
       for (int k = 0; k < rank; k++) {
         a = FloatVector.fromArray(S, bt, k * out + j).fma(FloatVector.broadcast(S, u[uo + k]), a);
       }
       a.intoArray(z, zo + j);
     }
-    outerTail(bt, rank, out, u, uo, z, zo, j);
-  }
-
-  /** The outputs from {@code j} on, past the last whole vector: the same chains, in scalars. */
-  private static void outerTail(
-      float[] bt, int rank, int out, float[] u, int uo, float[] z, int zo, int j) {
-    for (; j < out; j++) {
+    for (; j < to; j++) { // past the last whole vector: the same chains, in scalars
       float acc = 0f;
       for (int k = 0; k < rank; k++) {
         acc = Math.fma(bt[k * out + j], u[uo + k], acc);

@@ -4,16 +4,18 @@ import java.nio.file.Path;
 import java.util.regex.Pattern;
 
 /**
- * One {@code --adapter [NAME=]DIR[:WEIGHT]} of {@code generate}: a PEFT adapter directory (a path,
- * or any Hadoop FileSystem URI such as {@code s3a://bucket/a1}), the name a request uses for it
- * (default: the directory's last segment) and its weight in the composition (default 1). A weight
- * is read only after the last {@code :} and only when numeric, since URIs contain colons.
+ * One {@code --adapter [NAME=]DIR[:WEIGHT]} of {@code generate} and {@code compose}: a PEFT adapter
+ * directory (a path, or any Hadoop FileSystem URI such as {@code s3a://bucket/a1}), the name a
+ * request uses for it (default: the directory's last segment) and its weight in the composition
+ * (default 1). A weight is read only after the last {@code :} and only when numeric, since URIs
+ * contain colons.
  *
  * @param name how it is named in the cache and the output
  * @param source the directory or URI
- * @param weight its weight, finite
+ * @param weight its weight, finite (a double, as compose folds and records it; decoding takes it as
+ *     a float)
  */
-record AdapterSpec(String name, String source, float weight) {
+record AdapterSpec(String name, String source, double weight) {
   private static final Pattern NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]*");
   private static final Pattern NUMBER =
       Pattern.compile("[-+]?(\\d+\\.?\\d*|\\.\\d+)([eE][-+]?\\d+)?");
@@ -31,13 +33,13 @@ record AdapterSpec(String name, String source, float weight) {
       name = rest.substring(0, eq);
       rest = rest.substring(eq + 1);
     }
-    float weight = 1f;
+    double weight = 1;
     int colon = rest.lastIndexOf(':');
     if (colon > 0 && NUMBER.matcher(rest.substring(colon + 1)).matches()) {
-      weight = Float.parseFloat(rest.substring(colon + 1));
+      weight = Double.parseDouble(rest.substring(colon + 1));
       rest = rest.substring(0, colon);
     }
-    if (rest.isBlank() || !Float.isFinite(weight)) {
+    if (rest.isBlank() || !Double.isFinite(weight) || !Float.isFinite((float) weight)) {
       throw new IllegalArgumentException(
           "--adapter '" + spec + "': expected [NAME=]DIR[:WEIGHT], e.g. support=adapters/a1:0.5");
     }

@@ -191,6 +191,10 @@ final class BenchCommand implements Callable<Integer> {
       throw new IllegalArgumentException(
           "--tokenizer goes with --write-model and the shape flags (not --model)");
     }
+    if (tokenizer != null && spec.commandLine().getParseResult().hasMatchedOption("--vocab")) {
+      throw new IllegalArgumentException(
+          "--vocab and --tokenizer: the tokenizer sets V; leave --vocab out");
+    }
     if (writeModel != null || writeAdapters != null || decode) {
       return decodeOrWrite();
     }

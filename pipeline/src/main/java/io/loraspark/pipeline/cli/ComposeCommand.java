@@ -88,12 +88,17 @@ final class ComposeCommand implements Callable<Integer> {
 
   @Override
   public Integer call() {
+    AdapterComposition.Method m = AdapterComposition.Method.parse(method);
+    if (spec.commandLine().getParseResult().hasMatchedOption("--seed")
+        && !m.name().startsWith("DARE")) {
+      throw new IllegalArgumentException(
+          "--seed applies only to dare_linear and dare_ties, not "
+              + method
+              + " (it drops nothing)");
+    }
     AdapterComposition.Options options =
         new AdapterComposition.Options(
-            AdapterComposition.Method.parse(method),
-            rank == null ? 0 : rank,
-            density == null ? Double.NaN : density,
-            seed);
+            m, rank == null ? 0 : rank, density == null ? Double.NaN : density, seed);
     List<AdapterSpec> specs = adapters.stream().map(AdapterSpec::parse).toList();
     Path out = output.toAbsolutePath().normalize();
     Path modelDir = model != null ? model : modelOf(specs.get(0));

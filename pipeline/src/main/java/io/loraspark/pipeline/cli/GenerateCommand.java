@@ -132,7 +132,7 @@ final class GenerateCommand implements Callable<Integer> {
       }
       registry.cache().load(a.name(), a.source());
       names.add(a.name());
-      weights[i] = a.weight();
+      weights[i] = (float) a.weight();
     }
     try (TextTokenizer tokenizer = TextTokenizer.load(model);
         AdapterRegistry.MixLease mix = registry.acquire(names, weights)) {

@@ -30,9 +30,6 @@ final class ServeCommand implements Callable<Integer> {
    */
   private static final List<String> STOP_SIGNALS = List.of("TERM", "INT");
 
-  /** How long a drain waits for the requests in flight. */
-  static final long DRAIN_MILLIS = 30_000;
-
   @picocli.CommandLine.Spec picocli.CommandLine.Model.CommandSpec spec;
 
   @Option(names = "--model", required = true, description = "Hugging Face checkpoint directory")
@@ -54,6 +51,15 @@ final class ServeCommand implements Callable<Integer> {
       names = "--adapter-root",
       description = "a directory load_lora_adapter may read adapters from (repeatable)")
   List<Path> roots = new ArrayList<>();
+
+  @Option(
+      names = "--drain-timeout",
+      paramLabel = "SECONDS",
+      defaultValue = "30",
+      description =
+          "on SIGTERM or SIGINT, how long to finish the requests in flight before stopping"
+              + " (default: ${DEFAULT-VALUE})")
+  double drainSeconds;
 
   @Option(names = "--host", defaultValue = "127.0.0.1", description = "(default: ${DEFAULT-VALUE})")
   String host;
@@ -92,6 +98,10 @@ final class ServeCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws InterruptedException {
+    if (!(drainSeconds >= 0) || Double.isInfinite(drainSeconds)) {
+      throw new IllegalArgumentException(
+          "--drain-timeout " + drainSeconds + ": expected a number of seconds >= 0");
+    }
     Map<String, Path> named = new LinkedHashMap<>();
     for (String a : adapter) {
       int eq = a.indexOf('=');
@@ -132,12 +142,13 @@ final class ServeCommand implements Callable<Integer> {
     spec.commandLine().getOut().flush();
     stop.await();
     System.err.println("serve: draining requests in flight");
-    boolean drained = server.drain(DRAIN_MILLIS);
+    long drainMillis = Math.round(drainSeconds * 1000);
+    boolean drained = server.drain(drainMillis);
     server.close();
     System.err.println(
         drained
             ? "serve: stopped"
-            : "serve: stopped with requests unanswered after " + DRAIN_MILLIS + " ms");
+            : "serve: stopped with requests unanswered after " + drainMillis + " ms");
     return Main.OK;
   }
 }

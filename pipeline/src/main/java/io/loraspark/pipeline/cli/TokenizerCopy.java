@@ -31,7 +31,7 @@ final class TokenizerCopy {
   private static final ObjectMapper JSON = new ObjectMapper();
 
   private final Path dir;
-  private final TextTokenizer tokenizer;
+  private final int vocabSize;
   private final byte[] builtJson; // for a vocab.json + merges.txt pair; null for tokenizer.json
 
   /**
@@ -42,12 +42,16 @@ final class TokenizerCopy {
     this.dir = dir;
     if (Files.isRegularFile(dir.resolve(TextTokenizer.TOKENIZER_JSON))) {
       this.builtJson = null;
-      this.tokenizer = TextTokenizer.load(dir);
+      try (TextTokenizer t = TextTokenizer.load(dir)) {
+        this.vocabSize = t.vocabSize();
+      }
     } else if (Files.isRegularFile(dir.resolve("vocab.json"))
         && Files.isRegularFile(dir.resolve("merges.txt"))) {
       this.builtJson = ByteLevelBpeJson.build(dir.resolve("vocab.json"), dir.resolve("merges.txt"));
-      this.tokenizer =
-          TextTokenizer.fromVocabAndMerges(dir.resolve("vocab.json"), dir.resolve("merges.txt"));
+      try (TextTokenizer t =
+          TextTokenizer.fromVocabAndMerges(dir.resolve("vocab.json"), dir.resolve("merges.txt"))) {
+        this.vocabSize = t.vocabSize();
+      }
     } else {
       throw new IllegalArgumentException(
           "--tokenizer "
@@ -59,13 +63,13 @@ final class TokenizerCopy {
 
   /** The tokenizer's vocabulary size: the model's V. */
   int vocabSize() {
-    return tokenizer.vocabSize();
+    return vocabSize;
   }
 
   /**
    * Writes the tokenizer files into the checkpoint directory {@code model}, a
-   * generation_config.json with the tokenizer's BOS and EOS ids, the same ids into its config.json,
-   * and the provenance.
+   * generation_config.json with the tokenizer's BOS and EOS ids, the same ids into its config.json
+   * (a tokenizer without one leaves its key out), and the provenance.
    */
   void writeInto(Path model) {
     try {
@@ -96,16 +100,25 @@ final class TokenizerCopy {
         Files.writeString(model.resolve(SOURCE_FILE), source.toPrettyString());
       }
       ObjectNode generation = JSON.createObjectNode();
-      generation.put("bos_token_id", bos).put("eos_token_id", eos);
+      putIds(generation, bos, eos);
       Files.writeString(model.resolve("generation_config.json"), generation.toPrettyString());
       Path configJson = model.resolve("config.json");
       ObjectNode config = (ObjectNode) JSON.readTree(configJson.toFile());
-      config.put("bos_token_id", bos).put("eos_token_id", eos);
+      config.remove(List.of("bos_token_id", "eos_token_id"));
+      putIds(config, bos, eos);
       Files.writeString(configJson, config.toPrettyString());
     } catch (IOException e) {
       throw new UncheckedIOException(model + ": cannot write the tokenizer files: " + e, e);
-    } finally {
-      tokenizer.close();
+    }
+  }
+
+  /** The BOS and EOS ids the tokenizer has (-1: it has none, and the key stays out). */
+  private static void putIds(ObjectNode json, int bos, int eos) {
+    if (bos >= 0) {
+      json.put("bos_token_id", bos);
+    }
+    if (eos >= 0) {
+      json.put("eos_token_id", eos);
     }
   }
 

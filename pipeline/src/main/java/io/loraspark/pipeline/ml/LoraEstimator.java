@@ -192,6 +192,18 @@ public final class LoraEstimator extends Estimator<LoraAdapterModel>
     return this;
   }
 
+  /** Delta-LoRA's λ (method delta-lora only). */
+  public LoraEstimator setDeltaUpdateRatio(double v) {
+    set(deltaUpdateRatio(), v);
+    return this;
+  }
+
+  /** Delta-LoRA's K (method delta-lora only). */
+  public LoraEstimator setDeltaStartStep(int v) {
+    set(deltaStartStep(), v);
+    return this;
+  }
+
   public LoraEstimator setTargets(String v) {
     set(targets(), v);
     return this;

@@ -8,12 +8,7 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
 import org.apache.spark.ml.Transformer;
-import org.apache.spark.ml.param.DoubleParam;
-import org.apache.spark.ml.param.IntParam;
-import org.apache.spark.ml.param.LongParam;
-import org.apache.spark.ml.param.Param;
 import org.apache.spark.ml.param.ParamMap;
-import org.apache.spark.ml.param.StringArrayParam;
 import org.apache.spark.ml.util.DefaultParamsReadable;
 import org.apache.spark.ml.util.DefaultParamsWritable;
 import org.apache.spark.ml.util.Identifiable$;
@@ -47,7 +42,8 @@ import org.apache.spark.sql.types.StructType;
  * resolve under {@code adapterRoot}, a prompt longer than the model's context, an empty stop
  * string. Persistence: {@link DefaultParamsWritable} and {@link #load} store the params as JSON.
  */
-public final class LoraGenerator extends Transformer implements DefaultParamsWritable {
+public final class LoraGenerator extends Transformer
+    implements GeneratorParams, DefaultParamsWritable {
   private static final long serialVersionUID = 1L;
 
   public static final String PROMPT_COL_DEFAULT = "prompt";
@@ -57,19 +53,7 @@ public final class LoraGenerator extends Transformer implements DefaultParamsWri
   public static final int MAX_BATCH_ROWS_DEFAULT = 64;
 
   private final String uid;
-  private final Param<String> modelPath;
-  private final Param<String> promptCol;
-  private final Param<String> adapterCol;
-  private final Param<String> adapterRoot;
-  private final Param<String> outputCol;
-  private final IntParam maxNewTokens;
-  private final DoubleParam temperature;
-  private final IntParam topK;
-  private final DoubleParam topP;
-  private final LongParam seed;
-  private final StringArrayParam stopStrings;
-  private final LongParam adapterCacheBytes;
-  private final IntParam maxBatchRows;
+  private final GeneratorParamSet params;
 
   /** A generator with a random uid and the defaults. */
   public LoraGenerator() {
@@ -83,77 +67,12 @@ public final class LoraGenerator extends Transformer implements DefaultParamsWri
    */
   public LoraGenerator(String uid) {
     this.uid = uid;
-    modelPath = path("modelPath", "base Hugging Face checkpoint directory (with its tokenizer)");
-    promptCol = column("promptCol", "input column: prompt text");
-    adapterCol =
-        column(
-            "adapterCol",
-            "input column: adapter name under adapterRoot per row; null or empty: the base model"
-                + " (unset: every row uses the base)");
-    adapterRoot =
-        path("adapterRoot", "directory the adapter names resolve under; required with adapterCol");
-    outputCol = column("outputCol", "output column: generated text");
-    maxNewTokens = ints("maxNewTokens", "the most tokens generated per row", 0);
-    temperature =
-        new DoubleParam(
-            this,
-            "temperature",
-            "sampling temperature; 0 is greedy",
-            ParamChecks.doubles("temperature", v -> v >= 0, ">= 0"));
-    topK = ints("topK", "sample from the k most likely tokens; 0: all", 0);
-    topP =
-        new DoubleParam(
-            this,
-            "topP",
-            "nucleus sampling: the smallest set of tokens whose probability reaches topP; 1: all",
-            ParamChecks.doubles("topP", v -> v > 0 && v <= 1, "in (0, 1]"));
-    seed = new LongParam(this, "seed", "root seed; a row's seed is rowSeed(seed, prompt)");
-    stopStrings =
-        new StringArrayParam(
-            this,
-            "stopStrings",
-            "a row's text ends before the first of these it contains",
-            ParamChecks.stringArrays(
-                "stopStrings", s -> s != null && !s.isEmpty(), "strings that are not empty"));
-    adapterCacheBytes =
-        new LongParam(
-            this,
-            "adapterCacheBytes",
-            "bytes of adapter tensors each executor JVM keeps in RAM per checkpoint and root",
-            ParamChecks.longs("adapterCacheBytes", 1));
-    maxBatchRows =
-        ints("maxBatchRows", "the most requests a partition decodes at once (rows per step)", 1);
-    setDefaults();
+    this.params = GeneratorParamSet.create(this);
   }
 
-  private void setDefaults() {
-    setDefault(promptCol, PROMPT_COL_DEFAULT);
-    setDefault(outputCol, OUTPUT_COL_DEFAULT);
-    setDefault(maxNewTokens, MAX_NEW_TOKENS_DEFAULT);
-    setDefault(temperature, 0.0);
-    setDefault(topK, 0);
-    setDefault(topP, 1.0);
-    setDefault(seed, 0L);
-    setDefault(stopStrings, new String[0]);
-    setDefault(adapterCacheBytes, ADAPTER_CACHE_BYTES_DEFAULT);
-    setDefault(maxBatchRows, MAX_BATCH_ROWS_DEFAULT);
-  }
-
-  /** A directory param, readable at the same path on the driver and every executor. */
-  private Param<String> path(String name, String doc) {
-    return new Param<>(
-        this,
-        name,
-        doc + ", readable on every executor",
-        ParamChecks.strings(name, s -> !s.isBlank(), "a directory"));
-  }
-
-  private Param<String> column(String name, String doc) {
-    return new Param<>(this, name, doc, ParamChecks.column(name));
-  }
-
-  private IntParam ints(String name, String doc, int min) {
-    return new IntParam(this, name, doc, ParamChecks.ints(name, min, Integer.MAX_VALUE));
+  @Override
+  public GeneratorParamSet generatorParams() {
+    return params;
   }
 
   @Override
@@ -173,7 +92,7 @@ public final class LoraGenerator extends Transformer implements DefaultParamsWri
   public Dataset<Row> transform(Dataset<?> dataset) {
     StructType out = transformSchema(dataset.schema());
     ModelConfig.load(Path.of(getModelPath())); // a wrong directory fails here, not in a task
-    String root = adapterColSet() ? $(adapterRoot) : null;
+    String root = adapterColSet() ? getAdapterRoot() : null;
     if (root != null) {
       AdapterSource.namesUnder(Path.of(root)); // the root must be a directory
     }
@@ -209,7 +128,7 @@ public final class LoraGenerator extends Transformer implements DefaultParamsWri
     requireString(schema, getPromptCol(), "promptCol");
     if (adapterColSet()) {
       requireString(schema, getAdapterCol(), "adapterCol");
-      if (!isDefined(adapterRoot)) {
+      if (!isDefined(adapterRoot())) {
         throw new IllegalArgumentException(
             "adapterRoot is not set: it is required when adapterCol is set; call"
                 + " setAdapterRoot(<directory the adapter names resolve under>)");
@@ -251,186 +170,73 @@ public final class LoraGenerator extends Transformer implements DefaultParamsWri
   }
 
   private boolean adapterColSet() {
-    return isDefined(adapterCol);
+    return isDefined(adapterCol());
   }
 
-  // Param accessors (found by Spark's reflection), typed getters and chainable setters.
-
-  public Param<String> modelPath() {
-    return modelPath;
-  }
-
-  public Param<String> promptCol() {
-    return promptCol;
-  }
-
-  public Param<String> adapterCol() {
-    return adapterCol;
-  }
-
-  public Param<String> adapterRoot() {
-    return adapterRoot;
-  }
-
-  public Param<String> outputCol() {
-    return outputCol;
-  }
-
-  public IntParam maxNewTokens() {
-    return maxNewTokens;
-  }
-
-  public DoubleParam temperature() {
-    return temperature;
-  }
-
-  public IntParam topK() {
-    return topK;
-  }
-
-  public DoubleParam topP() {
-    return topP;
-  }
-
-  public LongParam seed() {
-    return seed;
-  }
-
-  public StringArrayParam stopStrings() {
-    return stopStrings;
-  }
-
-  public LongParam adapterCacheBytes() {
-    return adapterCacheBytes;
-  }
-
-  public IntParam maxBatchRows() {
-    return maxBatchRows;
-  }
-
-  /**
-   * @throws IllegalArgumentException when modelPath was never set
-   */
-  public String getModelPath() {
-    if (!isDefined(modelPath)) {
-      throw new IllegalArgumentException(
-          "modelPath is not set: call setModelPath(<Hugging Face checkpoint directory>)");
-    }
-    return $(modelPath);
-  }
-
-  public String getPromptCol() {
-    return $(promptCol);
-  }
-
-  /** The adapter column, or null when unset (every row uses the base). */
-  public String getAdapterCol() {
-    return isDefined(adapterCol) ? $(adapterCol) : null;
-  }
-
-  /** The adapter root, or null when unset. */
-  public String getAdapterRoot() {
-    return isDefined(adapterRoot) ? $(adapterRoot) : null;
-  }
-
-  public String getOutputCol() {
-    return $(outputCol);
-  }
-
-  public int getMaxNewTokens() {
-    return (Integer) $(maxNewTokens);
-  }
-
-  public double getTemperature() {
-    return (Double) $(temperature);
-  }
-
-  public int getTopK() {
-    return (Integer) $(topK);
-  }
-
-  public double getTopP() {
-    return (Double) $(topP);
-  }
-
-  public long getSeed() {
-    return (Long) $(seed);
-  }
-
-  public String[] getStopStrings() {
-    return $(stopStrings).clone();
-  }
-
-  public long getAdapterCacheBytes() {
-    return (Long) $(adapterCacheBytes);
-  }
-
-  public int getMaxBatchRows() {
-    return (Integer) $(maxBatchRows);
-  }
+  // Chainable setters; the param accessors and typed getters are GeneratorParams'.
 
   public LoraGenerator setModelPath(String v) {
-    set(modelPath, v);
+    set(params.modelPath(), v);
     return this;
   }
 
   public LoraGenerator setPromptCol(String v) {
-    set(promptCol, v);
+    set(params.promptCol(), v);
     return this;
   }
 
   public LoraGenerator setAdapterCol(String v) {
-    set(adapterCol, v);
+    set(params.adapterCol(), v);
     return this;
   }
 
   public LoraGenerator setAdapterRoot(String v) {
-    set(adapterRoot, v);
+    set(params.adapterRoot(), v);
     return this;
   }
 
   public LoraGenerator setOutputCol(String v) {
-    set(outputCol, v);
+    set(params.outputCol(), v);
     return this;
   }
 
   public LoraGenerator setMaxNewTokens(int v) {
-    set(maxNewTokens, v);
+    set(params.maxNewTokens(), v);
     return this;
   }
 
   public LoraGenerator setTemperature(double v) {
-    set(temperature, v);
+    set(params.temperature(), v);
     return this;
   }
 
   public LoraGenerator setTopK(int v) {
-    set(topK, v);
+    set(params.topK(), v);
     return this;
   }
 
   public LoraGenerator setTopP(double v) {
-    set(topP, v);
+    set(params.topP(), v);
     return this;
   }
 
   public LoraGenerator setSeed(long v) {
-    set(seed, v);
+    set(params.seed(), v);
     return this;
   }
 
   public LoraGenerator setStopStrings(String... v) {
-    set(stopStrings, v.clone());
+    set(params.stopStrings(), v.clone());
     return this;
   }
 
   public LoraGenerator setAdapterCacheBytes(long v) {
-    set(adapterCacheBytes, v);
+    set(params.adapterCacheBytes(), v);
     return this;
   }
 
   public LoraGenerator setMaxBatchRows(int v) {
-    set(maxBatchRows, v);
+    set(params.maxBatchRows(), v);
     return this;
   }
 

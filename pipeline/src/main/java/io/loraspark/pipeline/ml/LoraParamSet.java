@@ -19,7 +19,7 @@ import org.apache.spark.ml.param.Params;
  * LoraAdapterModel}), created once per owner with its uid and the defaults of {@link
  * AdapterSettings} (those of {@code lora-pipeline train}). Alpha and warmupSteps have no default on
  * purpose: unset, they follow rank (2 × rank) and steps (10% of steps) as the trainer's do, also
- * when a param grid varies rank or steps.
+ * when a param grid varies rank or steps; so has deltaStartStep (min(500, steps / 10)).
  */
 public record LoraParamSet(
     Param<String> modelDir,
@@ -41,6 +41,8 @@ public record LoraParamSet(
     LongParam seed,
     BooleanParam recomputeActivations,
     Param<String> precision,
+    DoubleParam deltaUpdateRatio,
+    IntParam deltaStartStep,
     Param<String> inputIdsCol,
     Param<String> labelsCol,
     Param<String> segmentIdsCol,
@@ -145,6 +147,19 @@ public record LoraParamSet(
                     + " (bf16 on an executor whose CPU has AMX, else fp32)",
                 ParamChecks.strings(
                     "precision", LoraParamSet::validPrecision, "fp32, bf16 or auto")),
+            new DoubleParam(
+                owner,
+                "deltaUpdateRatio",
+                AdapterSettings.DELTA_UPDATE_RATIO.meaning(),
+                ParamChecks.doubles("deltaUpdateRatio", v -> v >= 0, ">= 0")),
+            new IntParam(
+                owner,
+                "deltaStartStep",
+                AdapterSettings.DELTA_START_STEP.meaning()
+                    + " (default "
+                    + AdapterSettings.DELTA_START_STEP.derived()
+                    + ")",
+                ParamChecks.ints("deltaStartStep", 0, Integer.MAX_VALUE)),
             new Param<>(
                 owner,
                 "inputIdsCol",
@@ -191,6 +206,7 @@ public record LoraParamSet(
     owner.setDefault(seed, AdapterSettings.SEED.defaultValue());
     owner.setDefault(recomputeActivations, false);
     owner.setDefault(precision, Precision.DEFAULT.key());
+    owner.setDefault(deltaUpdateRatio, AdapterSettings.DELTA_UPDATE_RATIO.defaultValue());
     owner.setDefault(inputIdsCol, ShardReader.INPUT_IDS);
     owner.setDefault(labelsCol, ShardReader.LABELS);
     owner.setDefault(segmentIdsCol, ShardReader.SEGMENT_IDS);

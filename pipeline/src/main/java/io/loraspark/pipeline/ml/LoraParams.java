@@ -1,6 +1,7 @@
 package io.loraspark.pipeline.ml;
 
 import io.loraspark.train.loop.TrainConfig;
+import io.loraspark.train.lora.DeltaLoraParams;
 import io.loraspark.train.lora.LoraConfig;
 import io.loraspark.train.lora.LoraMethod;
 import io.loraspark.train.model.Projection;
@@ -208,6 +209,23 @@ public interface LoraParams extends Params {
     return $(precision());
   }
 
+  default DoubleParam deltaUpdateRatio() {
+    return loraParams().deltaUpdateRatio();
+  }
+
+  default IntParam deltaStartStep() {
+    return loraParams().deltaStartStep();
+  }
+
+  default double getDeltaUpdateRatio() {
+    return (Double) $(deltaUpdateRatio());
+  }
+
+  /** K, or null when unset (then min(500, steps / 10)). */
+  default Integer getDeltaStartStep() {
+    return isDefined(deltaStartStep()) ? (Integer) $(deltaStartStep()) : null;
+  }
+
   default String getInputIdsCol() {
     return $(inputIdsCol());
   }
@@ -228,15 +246,25 @@ public interface LoraParams extends Params {
     return $(tokensCol());
   }
 
-  /** The adapter's shape from these params. */
+  /**
+   * The adapter's shape from these params; for delta-lora with its λ and K (other methods ignore
+   * them, as sweeps do).
+   */
   default LoraConfig loraConfig() {
-    return new LoraConfig(
-        getRank(),
-        getAlpha(),
-        getDropout(),
-        Projection.parseList(getTargets()),
-        getRsLora(),
-        LoraMethod.parse(getMethod()));
+    LoraMethod method = LoraMethod.parse(getMethod());
+    LoraConfig config =
+        new LoraConfig(
+            getRank(),
+            getAlpha(),
+            getDropout(),
+            Projection.parseList(getTargets()),
+            getRsLora(),
+            method);
+    if (method != LoraMethod.DELTA_LORA) {
+      return config;
+    }
+    return config.withDeltaLora(
+        DeltaLoraParams.of(getDeltaUpdateRatio(), getDeltaStartStep()).resolved(getSteps()));
   }
 
   /**

@@ -64,17 +64,7 @@ record ApiRequest(
 
   /** Parses a request body. */
   static ApiRequest parse(byte[] body, boolean chat) {
-    JsonNode root;
-    try {
-      root = JSON.readTree(body);
-    } catch (JsonProcessingException e) {
-      throw ApiError.invalid(null, "the body is not valid JSON: " + e.getOriginalMessage());
-    } catch (java.io.IOException e) {
-      throw ApiError.invalid(null, "the body could not be read: " + e.getMessage());
-    }
-    if (root == null || !root.isObject()) {
-      throw ApiError.invalid(null, "the body must be a JSON object");
-    }
+    JsonNode root = object(body);
     neutral(root);
     String model = text(root, "model", true);
     String prompt = null;
@@ -95,12 +85,7 @@ record ApiRequest(
             "prompt", "prompt must be a string, a list of one string, or a list of token ids");
       }
     }
-    String maxKey =
-        chat && root.hasNonNull("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
-    Integer maxTokens = intOrNull(root, maxKey);
-    if (maxTokens != null && maxTokens < 0) {
-      throw ApiError.invalid(maxKey, maxKey + " must be >= 0 but was " + maxTokens);
-    }
+    Integer maxTokens = maxTokens(root, chat);
     double temperature = number(root, "temperature", 1.0, 0, 2);
     double topP = number(root, "top_p", 1.0, 0, 1);
     if (topP == 0) {
@@ -131,6 +116,33 @@ record ApiRequest(
         includeUsage,
         logprobs(root, chat),
         adapters(root.get("adapters")));
+  }
+
+  /** The body as a JSON object. */
+  private static JsonNode object(byte[] body) {
+    JsonNode root;
+    try {
+      root = JSON.readTree(body);
+    } catch (JsonProcessingException e) {
+      throw ApiError.invalid(null, "the body is not valid JSON: " + e.getOriginalMessage());
+    } catch (java.io.IOException e) {
+      throw ApiError.invalid(null, "the body could not be read: " + e.getMessage());
+    }
+    if (root == null || !root.isObject()) {
+      throw ApiError.invalid(null, "the body must be a JSON object");
+    }
+    return root;
+  }
+
+  /** max_tokens, or chat's max_completion_tokens when given; null when neither is. */
+  private static Integer maxTokens(JsonNode root, boolean chat) {
+    String key =
+        chat && root.hasNonNull("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
+    Integer max = intOrNull(root, key);
+    if (max != null && max < 0) {
+      throw ApiError.invalid(key, key + " must be >= 0 but was " + max);
+    }
+    return max;
   }
 
   /** Refuses non-neutral values of the OpenAI fields this server does not implement. */

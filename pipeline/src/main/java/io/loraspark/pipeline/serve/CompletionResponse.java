@@ -34,6 +34,12 @@ import java.util.concurrent.TimeoutException;
 final class CompletionResponse {
   private static final JsonNodeFactory J = JsonNodeFactory.instance;
 
+  /**
+   * The request attribute holding the status a request was really answered with when that differs
+   * from the HTTP status already sent (an error after a keep-alive space went out as 200).
+   */
+  static final String ANSWERED_STATUS = "lora.answeredStatus";
+
   /** How long a plain request waits before and between keep-alive spaces. */
   static final long KEEPALIVE_MILLIS = Long.getLong("lora.serve.keepaliveMillis", 500);
 
@@ -70,6 +76,7 @@ final class CompletionResponse {
         throw e;
       }
       ApiError error = e instanceof ApiError a ? a : ApiError.internal(e);
+      ctx.attribute(ANSWERED_STATUS, error.status); // the metrics count the error, not the 200
       write(ctx.res().getOutputStream(), error.body().toString());
       return;
     }

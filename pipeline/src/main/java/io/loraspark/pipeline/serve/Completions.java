@@ -2,7 +2,6 @@ package io.loraspark.pipeline.serve;
 
 import io.javalin.http.Context;
 import io.loraspark.pipeline.generate.TextGeneration;
-import io.loraspark.prep.tokenize.TextTokenizer;
 import io.loraspark.train.decode.AdapterRegistry;
 import io.loraspark.train.decode.Result;
 import io.loraspark.train.decode.SamplingParams;
@@ -81,26 +80,8 @@ final class Completions {
   }
 
   private Plan plan(ApiRequest api) {
-    TextTokenizer tok = s.text().tokenizer();
     ModelConfig c = s.config();
-    int[] ids;
-    if (api.chat()) {
-      ids = s.chatPrompt().ids(api.messages());
-    } else if (api.promptIds() != null) {
-      ids = api.promptIds();
-      for (int i = 0; i < ids.length; i++) {
-        if (ids[i] < 0 || ids[i] >= c.vocabSize()) {
-          throw ApiError.invalid(
-              "prompt",
-              "prompt token " + i + " is outside the vocabulary [0, " + c.vocabSize() + ")");
-        }
-      }
-    } else {
-      ids = tok.encode(api.prompt(), true);
-    }
-    if (ids.length == 0) {
-      throw ApiError.invalid("prompt", "the prompt is empty");
-    }
+    int[] ids = promptIds(api);
     int room = c.maxPositions() - ids.length;
     if (room < 1) {
       throw ApiError.tooLong(
@@ -145,6 +126,30 @@ final class Completions {
       throw ApiError.unknownModel(api.model());
     }
     return new Plan(api, ids, params, names, weights, answering);
+  }
+
+  /** The prompt's token ids: the chat template's, the request's own (checked), or encoded. */
+  private int[] promptIds(ApiRequest api) {
+    ModelConfig c = s.config();
+    int[] ids;
+    if (api.chat()) {
+      ids = s.chatPrompt().ids(api.messages());
+    } else if (api.promptIds() != null) {
+      ids = api.promptIds();
+      for (int i = 0; i < ids.length; i++) {
+        if (ids[i] < 0 || ids[i] >= c.vocabSize()) {
+          throw ApiError.invalid(
+              "prompt",
+              "prompt token " + i + " is outside the vocabulary [0, " + c.vocabSize() + ")");
+        }
+      }
+    } else {
+      ids = s.text().tokenizer().encode(api.prompt(), true);
+    }
+    if (ids.length == 0) {
+      throw ApiError.invalid("prompt", "the prompt is empty");
+    }
+    return ids;
   }
 
   /**

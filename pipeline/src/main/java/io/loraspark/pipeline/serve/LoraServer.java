@@ -147,7 +147,8 @@ public final class LoraServer implements AutoCloseable {
     } finally {
       answering.decrementAndGet();
     }
-    s.metrics().request(endpoint, ctx.statusCode());
+    Integer answered = ctx.attribute(CompletionResponse.ANSWERED_STATUS);
+    s.metrics().request(endpoint, answered != null ? answered : ctx.statusCode());
   }
 
   private void error(Context ctx, ApiError e) {

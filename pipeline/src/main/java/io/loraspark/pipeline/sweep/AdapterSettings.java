@@ -235,7 +235,7 @@ public final class AdapterSettings {
           "delta-lora only (others ignore it): λ, W moves by λ × the change of s·B·A"
               + " (Zi et al. 2023's value)",
           null,
-          null);
+          "deltaUpdateRatio");
 
   public static final Setting<Integer> DELTA_START_STEP =
       new Setting<>(
@@ -247,7 +247,7 @@ public final class AdapterSettings {
           "delta-lora only (others ignore it): K, the first optimizer step (0-based) whose"
               + " update moves W; the paper's 500, capped for short runs",
           null,
-          null);
+          "deltaStartStep");
 
   public static final Setting<Integer> REPLICAS =
       new Setting<>(

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.loraspark.train.loop.TrainConfig;
+import io.loraspark.train.lora.DeltaLoraParams;
 import io.loraspark.train.lora.LoraConfig;
 import io.loraspark.train.model.Projection;
 import io.loraspark.train.optim.LrSchedule;
@@ -63,6 +64,20 @@ class LoraParamsTest {
     assertThatThrownBy(() -> new PerplexityEvaluator().setMetricName("auc"))
         .hasMessage("Cannot set metricName to auc: must be perplexity or loss");
     assertThat(est.getRank()).as("a refused value leaves the param as it was").isEqualTo(8);
+  }
+
+  @Test
+  void deltaLoraTakesItsLambdaAndStartStepFromTheParams() {
+    LoraEstimator est = new LoraEstimator().setMethod("delta-lora").setSteps(100);
+    DeltaLoraParams d = est.loraConfig().deltaLora();
+    assertThat(d.updateRatio()).as("the paper's λ by default").isEqualTo(2.0);
+    assertThat(d.startStep()).as("K = min(500, steps / 10) while unset").isEqualTo(10);
+    d = est.setDeltaUpdateRatio(0.5).setDeltaStartStep(3).loraConfig().deltaLora();
+    assertThat(d.updateRatio()).isEqualTo(0.5);
+    assertThat(d.startStep()).isEqualTo(3);
+    assertThat(est.setMethod("lora").loraConfig().deltaLora()).as("lora ignores them").isNull();
+    assertThatThrownBy(() -> est.setDeltaStartStep(-1))
+        .hasMessage("Cannot set deltaStartStep to -1: must be an integer >= 0");
   }
 
   @Test

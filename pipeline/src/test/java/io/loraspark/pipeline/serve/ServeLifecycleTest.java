@@ -86,6 +86,17 @@ class ServeLifecycleTest {
     assertThat(InProcessCli.execute("bench", "--decode", "--tokenizer", GPT2.toString()).exitCode())
         .as("--tokenizer only with --write-model")
         .isEqualTo(2);
+    InProcessCli.Output twoVocabs =
+        InProcessCli.execute(
+            "bench",
+            "--write-model",
+            dir.resolve("y").toString(),
+            "--tokenizer",
+            GPT2.toString(),
+            "--vocab",
+            "512");
+    assertThat(twoVocabs.exitCode()).as("--vocab beside --tokenizer").isEqualTo(2);
+    assertThat(twoVocabs.err()).contains("--vocab and --tokenizer");
     try (ServeClient serve = ServeClient.start(options())) {
       JsonNode r =
           JSON.readTree(
@@ -174,7 +185,14 @@ class ServeLifecycleTest {
     cmd.addAll(List.of("-Xmx1g", "-cp", System.getProperty("java.class.path")));
     cmd.addAll(
         List.of(
-            "io.loraspark.pipeline.cli.Main", "serve", "--model", model.toString(), "--port", "0"));
+            "io.loraspark.pipeline.cli.Main",
+            "serve",
+            "--model",
+            model.toString(),
+            "--port",
+            "0",
+            "--drain-timeout",
+            "300")); // 600 tokens take ~10 s here, but minutes on a loaded 2-core machine
     Path err = dir.resolve("serve.err");
     Process p = new ProcessBuilder(cmd).redirectError(err.toFile()).start();
     try {
