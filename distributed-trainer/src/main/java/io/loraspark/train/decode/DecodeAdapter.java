@@ -22,15 +22,16 @@ public final class DecodeAdapter {
    * One adapted projection.
    *
    * @param rank r' of the folded pair
-   * @param a A' [r', in], row-major
+   * @param at A' transposed, [in, r'], row-major: A'x is a sum of in rows of it, the r' outputs in
+   *     the lanes of one vector (for r' up to the vector length), as B'u is
    * @param bt B' transposed, [r', out], row-major, scaling folded in: the branch's output is a sum
    *     of r' rows of it, one vector pass each
    * @param delta Delta-LoRA's dense ΔW [out, in], or null
    * @param doraScale DoRA's m / ‖W + sBA‖ per output row [out], or null
    */
-  public record Branch(int rank, float[] a, float[] bt, float[] delta, float[] doraScale) {
+  public record Branch(int rank, float[] at, float[] bt, float[] delta, float[] doraScale) {
     long bytes() {
-      return 4L * (a.length + bt.length + len(delta) + len(doraScale));
+      return 4L * (at.length + bt.length + len(delta) + len(doraScale));
     }
 
     private static int len(float[] v) {
@@ -81,7 +82,7 @@ public final class DecodeAdapter {
       INDArray adapted = m.base().castTo(DataType.DOUBLE).add(b.mmul(a));
       dora = floats(m.magnitude().castTo(DataType.DOUBLE).reshape(-1).div(adapted.norm2(1)));
     }
-    return new Branch((int) a.rows(), floats(a), floats(b.transpose()), delta, dora);
+    return new Branch((int) a.rows(), floats(a.transpose()), floats(b.transpose()), delta, dora);
   }
 
   /** An array's values as float32 in C order (a copy). */

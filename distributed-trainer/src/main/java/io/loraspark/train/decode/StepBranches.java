@@ -10,14 +10,15 @@ import java.util.Map;
  * The low-rank branches of one step's rows, computed adapter by adapter: the rows of one adapter (a
  * prefill chunk, or many streams on one adapter) share each load of its A' and B'^T, four rows at a
  * time, instead of each row reading them again. Each (row, adapter) pair's {@code u = A'x} and
- * {@code z = B'u} are the same bits whichever rows share the adapter and however the work is split
- * over the kernel threads ({@link DecodeKernels#matvec4}, {@link DecodeKernels#outer}); they are
- * then added into the rows in each row's mix order, so a row's result does not depend on what else
- * is in the step.
+ * {@code z = B'u} are both {@link DecodeKernels#outer} products (A' stored transposed, so u's r
+ * outputs fill one vector's lanes): each output one in-order chain of fused multiply-adds, the same
+ * bits whichever rows share the adapter and however the work is split over the kernel threads. They
+ * are then added into the rows in each row's mix order, so a row's result does not depend on what
+ * else is in the step.
  *
- * <p>Two parallel passes per projection: u split by rank rows (each thread reads its share of A'),
- * then z and the additions split by output columns (each thread reads its share of B'^T). A switch
- * to a cached adapter costs only this arithmetic, so it runs on all kernel threads like the base.
+ * <p>Two parallel passes per projection: u split by blocks of four rows, then z and the additions
+ * split by output columns (each thread reads its share of B'^T). A switch to a cached adapter costs
+ * only this arithmetic, so it runs on all kernel threads like the base.
  *
  * <p>Not thread-safe; one per engine, reused from step to step (grows, never shrinks).
  */
@@ -42,7 +43,9 @@ final class StepBranches {
   private int[] zo = new int[8];
 
   private final DecodeKernels.RowRange inputsPass = this::lowRankInputs;
-  private final DecodeKernels.RowRange outputsPass = this::outputs;
+  private final DecodeKernels.RowRange outputsPass = // vectors [from, to) of output columns
+      (from, to) ->
+          outputs(from * DecodeKernels.LANES, Math.min(to * DecodeKernels.LANES, this.outDim));
   // the projection being applied, for the passes' bodies
   private float[] x;
   private int inDim;
@@ -103,13 +106,13 @@ final class StepBranches {
     if (pairs == 0) {
       return;
     }
-    int units = 0; // pass 1's work: one unit per (block of up to four rows, rank row)
+    int units = 0; // pass 1's work: one unit per (block of up to four rows, vector of u)
     int ranks = 0; // pass 2 reads this many floats of B'^T per output column
     for (int g = 0; g < groups; g++) {
       DecodeAdapter.Branch br = pairAdapter[byAdapter[groupStart[g]]].branch(l, p);
       groupBranch[g] = br;
       if (br != null) {
-        units += blocks(g) * br.rank();
+        units += blocks(g) * vectors(br.rank());
         ranks += br.rank();
       }
     }
@@ -129,8 +132,9 @@ final class StepBranches {
     this.inDim = inDim;
     this.y = y;
     this.outDim = outDim;
-    DecodeKernels.parallel(units, 2L * inDim, inputsPass);
-    DecodeKernels.parallel(outDim, ranks + 3L * pairs, outputsPass);
+    DecodeKernels.parallel(units, (DecodeKernels.LANES + 4L) * inDim, inputsPass);
+    DecodeKernels.parallel(
+        vectors(outDim), DecodeKernels.LANES * (ranks + 3L * pairs), outputsPass);
     this.x = null;
     this.y = null;
   }
@@ -140,7 +144,12 @@ final class StepBranches {
     return (groupStart[g + 1] - groupStart[g] + 3) / 4;
   }
 
-  /** Pass 1, units [from, to): u = A'x of each unit's block of rows and rank row. */
+  /** Vectors of outputs in u of a rank-r branch. */
+  private static int vectors(int rank) {
+    return (rank + DecodeKernels.LANES - 1) / DecodeKernels.LANES;
+  }
+
+  /** Pass 1, units [from, to): u = A'x of each unit's block of rows and vector of outputs. */
   private void lowRankInputs(int from, int to) {
     int unit = 0;
     for (int g = 0; g < groups && unit < to; g++) {
@@ -148,19 +157,15 @@ final class StepBranches {
       if (br == null) {
         continue;
       }
-      for (int k = groupStart[g]; k < groupStart[g + 1] && unit < to; k += 4, unit += br.rank()) {
+      int n = vectors(br.rank());
+      for (int k = groupStart[g]; k < groupStart[g + 1] && unit < to; k += 4, unit += n) {
         int lo = Math.max(from - unit, 0);
-        int hi = Math.min(to - unit, br.rank());
-        if (lo >= hi) {
-          continue;
-        }
-        int count = Math.min(4, groupStart[g + 1] - k);
-        if (count == 4) {
-          DecodeKernels.matvec4(br.a(), lo, hi, inDim, x, xo, u, uo, k);
-        } else {
-          for (int i = k; i < k + count; i++) {
-            DecodeKernels.matvec(br.a(), lo, hi, inDim, x, xo[i], u, uo[i]);
-          }
+        int hi = Math.min(to - unit, n);
+        if (lo < hi) {
+          int count = Math.min(4, groupStart[g + 1] - k);
+          int j0 = lo * DecodeKernels.LANES;
+          int j1 = Math.min(hi * DecodeKernels.LANES, br.rank());
+          DecodeKernels.outer(br.at(), inDim, br.rank(), j0, j1, x, xo, u, uo, k, count);
         }
       }
     }

@@ -4,6 +4,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -27,6 +28,14 @@ import jdk.incubator.vector.VectorSpecies;
 public final class DecodeKernels {
   private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
   private static final int L = S.length();
+
+  // half vectors, for the part past the last whole vector (at least one lane)
+  private static final VectorSpecies<Float> H =
+      VectorSpecies.of(float.class, VectorShape.forBitSize(S.vectorBitSize() / 2));
+
+  /** Floats per vector: {@link #outer}'s outputs are best split in multiples of it. */
+  public static final int LANES = L;
+
   private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
   private DecodeKernels() {}
@@ -117,76 +126,6 @@ public final class DecodeKernels {
   }
 
   /**
-   * {@link #matvec} of the outputs [from, to) for four rows at x offsets xo[at..at+3] into y at
-   * yo[at..at+3], two outputs at a time so that each x load serves two rows of m and each m load
-   * four rows of x: every output is the same {@link #dotHeap} as one row alone.
-   */
-  public static void matvec4(
-      float[] m, int from, int to, int in, float[] x, int[] xo, float[] y, int[] yo, int at) {
-    int j = from;
-    for (; j + 2 <= to; j += 2) {
-      matvec4Pair(m, j, in, x, xo, y, yo, at);
-    }
-    if (j < to) {
-      for (int q = at; q < at + 4; q++) {
-        y[yo[q] + j] = dotHeap(m, j * in, x, xo[q], in);
-      }
-    }
-  }
-
-  /** Outputs j and j + 1 of four rows: eight chains, every vector assigned on every path. */
-  private static void matvec4Pair(
-      float[] m, int j, int in, float[] x, int[] xo, float[] y, int[] yo, int at) {
-    int x0 = xo[at];
-    int x1 = xo[at + 1];
-    int x2 = xo[at + 2];
-    int x3 = xo[at + 3];
-    int mo = j * in;
-    int mp = mo + in;
-    FloatVector a0 = FloatVector.zero(S);
-    FloatVector b0 = FloatVector.zero(S);
-    FloatVector c0 = FloatVector.zero(S);
-    FloatVector d0 = FloatVector.zero(S);
-    FloatVector a1 = FloatVector.zero(S);
-    FloatVector b1 = FloatVector.zero(S);
-    FloatVector c1 = FloatVector.zero(S);
-    FloatVector d1 = FloatVector.zero(S);
-    int i = 0;
-    for (; i + L <= in; i += L) {
-      FloatVector m0 = FloatVector.fromArray(S, m, mo + i);
-      FloatVector m1 = FloatVector.fromArray(S, m, mp + i);
-      FloatVector v = FloatVector.fromArray(S, x, x0 + i);
-      a0 = m0.fma(v, a0);
-      a1 = m1.fma(v, a1);
-      v = FloatVector.fromArray(S, x, x1 + i);
-      b0 = m0.fma(v, b0);
-      b1 = m1.fma(v, b1);
-      v = FloatVector.fromArray(S, x, x2 + i);
-      c0 = m0.fma(v, c0);
-      c1 = m1.fma(v, c1);
-      v = FloatVector.fromArray(S, x, x3 + i);
-      d0 = m0.fma(v, d0);
-      d1 = m1.fma(v, d1);
-    }
-    y[yo[at] + j] = tail(m, mo, x, x0, i, in, sum(a0));
-    y[yo[at + 1] + j] = tail(m, mo, x, x1, i, in, sum(b0));
-    y[yo[at + 2] + j] = tail(m, mo, x, x2, i, in, sum(c0));
-    y[yo[at + 3] + j] = tail(m, mo, x, x3, i, in, sum(d0));
-    y[yo[at] + j + 1] = tail(m, mp, x, x0, i, in, sum(a1));
-    y[yo[at + 1] + j + 1] = tail(m, mp, x, x1, i, in, sum(b1));
-    y[yo[at + 2] + j + 1] = tail(m, mp, x, x2, i, in, sum(c1));
-    y[yo[at + 3] + j + 1] = tail(m, mp, x, x3, i, in, sum(d1));
-  }
-
-  /** A dot product's scalar end: {@code acc} continued over the inputs [i, in), as dotHeap's. */
-  private static float tail(float[] m, int mo, float[] x, int xo, int i, int in, float acc) {
-    for (; i < in; i++) {
-      acc = Math.fma(m[mo + i], x[xo + i], acc);
-    }
-    return acc;
-  }
-
-  /**
    * {@code z_q = Σ_c u_q[c] · bt[c, :]} over the outputs [from, to) for the rows q &lt; {@code
    * count} (at most 4) at offsets uo[at + q] and zo[at + q]: each output the in-order chain of
    * fused multiply-adds over c from zero, the same as {@link #addScaled} of each bt row onto zeros,
@@ -216,7 +155,10 @@ public final class DecodeKernels {
     }
   }
 
-  /** {@link #outer} of four rows, two vectors of outputs at a time (eight chains). */
+  /**
+   * {@link #outer} of four rows: two vectors of outputs at a time (eight chains), then one, then
+   * the last part-vector row by row. Every vector is assigned on every path, so none is boxed.
+   */
   private static void outer4(
       float[] bt,
       int rank,
@@ -271,12 +213,32 @@ public final class DecodeKernels {
       c1.intoArray(z, z2 + j + L);
       d1.intoArray(z, z3 + j + L);
     }
-    for (int q = at; q < at + 4; q++) {
+    for (; j + L <= to; j += L) {
+      FloatVector a0 = FloatVector.zero(S);
+      FloatVector b0 = FloatVector.zero(S);
+      FloatVector c0 = FloatVector.zero(S);
+      FloatVector d0 = FloatVector.zero(S);
+      for (int k = 0; k < rank; k++) {
+        FloatVector w = FloatVector.fromArray(S, bt, k * out + j);
+        a0 = w.fma(FloatVector.broadcast(S, u[u0 + k]), a0);
+        b0 = w.fma(FloatVector.broadcast(S, u[u1 + k]), b0);
+        c0 = w.fma(FloatVector.broadcast(S, u[u2 + k]), c0);
+        d0 = w.fma(FloatVector.broadcast(S, u[u3 + k]), d0);
+      }
+      a0.intoArray(z, z0 + j);
+      b0.intoArray(z, z1 + j);
+      c0.intoArray(z, z2 + j);
+      d0.intoArray(z, z3 + j);
+    }
+    for (int q = at; q < at + 4 && j < to; q++) { // the last part-vector, row by row
       outer1(bt, rank, out, j, to, u, uo[q], z, zo[q]);
     }
   }
 
-  /** {@link #outer} of one row. */
+  /**
+   * {@link #outer} of one row: whole vectors, then half vectors (a rank-8 A'x on 16-lane vectors),
+   * then scalars; every output the same chain whichever of them computes it.
+   */
   private static void outer1(
       float[] bt, int rank, int out, int from, int to, float[] u, int uo, float[] z, int zo) {
     int j = from;
@@ -287,7 +249,14 @@ public final class DecodeKernels {
       }
       a.intoArray(z, zo + j);
     }
-    for (; j < to; j++) { // past the last whole vector: the same chains, in scalars
+    for (; j + H.length() <= to; j += H.length()) {
+      FloatVector a = FloatVector.zero(H);
+      for (int k = 0; k < rank; k++) {
+        a = FloatVector.fromArray(H, bt, k * out + j).fma(FloatVector.broadcast(H, u[uo + k]), a);
+      }
+      a.intoArray(z, zo + j);
+    }
+    for (; j < to; j++) {
       float acc = 0f;
       for (int k = 0; k < rank; k++) {
         acc = Math.fma(bt[k * out + j], u[uo + k], acc);
