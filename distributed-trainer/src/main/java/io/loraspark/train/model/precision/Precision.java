@@ -100,8 +100,17 @@ public enum Precision {
     if (resolve(weights.quantized() != null) != BF16) {
       return new Transformer(weights);
     }
+    if (!"PASSIVE".equalsIgnoreCase(System.getenv("OMP_WAIT_POLICY"))
+        && !SPIN_TOLD.getAndSet(true)) {
+      LOG.warn(
+          "precision bf16: OMP_WAIT_POLICY is not PASSIVE, so oneDNN's OpenMP threads spin between"
+              + " matmuls on the cores the Java kernels use next (steps ran 1.5-2x slower here);"
+              + " bin/lora-pipeline and conf/spark-defaults.conf set it, set it for other launchers");
+    }
     return Bf16Gemms.apply(new Transformer(Bf16Gemms.packedBase(weights, PACK_ROWS)));
   }
+
+  private static final AtomicBoolean SPIN_TOLD = new AtomicBoolean();
 
   // the row count whose bf16 primitive picks the packed layout; products of any rows reuse it
   private static final int PACK_ROWS = 512;
