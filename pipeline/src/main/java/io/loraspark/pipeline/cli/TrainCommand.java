@@ -230,6 +230,38 @@ final class TrainCommand implements Callable<Integer> {
       throw new IllegalArgumentException(
           "train needs --model, --data and --output (or --config FILE for a sweep)");
     }
+    checkRanges();
+    AdapterSpec adapter = adapterSpec();
+    Precision setting = Precision.parse(precision);
+    Transformer transformer =
+        setting.model(CheckpointLoader.load(model, BaseQuant.parse(baseQuant)));
+    TrainingData.Split rows = rows(TokenLimits.of(transformer.config()));
+    TrainedAdapter result = train(transformer, adapter, rows);
+    writeOutputs(result);
+    printSummary(result, transformer);
+    return result.status() == AdapterStatus.OK ? Main.OK : Main.FAILURE;
+  }
+
+  /**
+   * Each adapter option's value (given or defaulted) within its setting's range ({@link
+   * AdapterSettings}), named by its flag: "--rank must be an integer in [1, 4096] but was 0".
+   */
+  void checkRanges() {
+    for (AdapterSettings.Setting<?> s : AdapterSettings.ALL) {
+      if (s.trainOption() != null && spec.findOption(s.trainOption()).getValue() != null) {
+        s.check(s.trainOption(), spec.findOption(s.trainOption()).getValue());
+      }
+    }
+    if (deltaUpdateRatio != null) {
+      AdapterSettings.DELTA_UPDATE_RATIO.check("--delta-update-ratio", deltaUpdateRatio);
+    }
+    if (deltaStartStep != null) {
+      AdapterSettings.DELTA_START_STEP.check("--delta-start-step", deltaStartStep);
+    }
+  }
+
+  /** The adapter the options describe, named after OUTPUT. */
+  private AdapterSpec adapterSpec() {
     LoraConfig lora =
         new LoraConfig(
             rank,
@@ -259,20 +291,21 @@ final class TrainCommand implements Callable<Integer> {
             evalEvery,
             seed);
     String id = output.getFileName().toString().replaceAll("[^A-Za-z0-9._-]", "_");
-    AdapterSpec adapter =
-        new AdapterSpec(
-            id.isEmpty() ? "adapter" : id,
-            lora,
-            train,
-            parent == null ? null : AdapterParent.of(parent));
-    Precision setting = Precision.parse(precision);
-    Transformer transformer =
-        setting.model(CheckpointLoader.load(model, BaseQuant.parse(baseQuant)));
+    return new AdapterSpec(
+        id.isEmpty() ? "adapter" : id,
+        lora,
+        train,
+        parent == null ? null : AdapterParent.of(parent));
+  }
+
+  /**
+   * Training and eval rows: a preprocess output's split column decides; JSONL holds out a stable
+   * 10% unless --eval-data is given, whose rows then replace the held-out ones.
+   */
+  private TrainingData.Split rows(TokenLimits limits) {
     List<TokenRow> trainRows = new ArrayList<>();
     List<TokenRow> evalRows = new ArrayList<>();
-    TokenLimits limits = TokenLimits.of(transformer.config());
     if (Files.isDirectory(data) || data.toString().endsWith(".parquet")) {
-      // preprocess output: its split column decides
       TrainingData.Split split = TrainingData.load(data.toString(), limits);
       trainRows.addAll(split.train());
       evalRows.addAll(split.eval());
@@ -296,6 +329,12 @@ final class TrainCommand implements Callable<Integer> {
     if (trainRows.isEmpty()) {
       throw new IllegalArgumentException(data + ": no training rows after the eval split");
     }
+    return new TrainingData.Split(trainRows, evalRows);
+  }
+
+  /** Trains the adapter, resuming from OUTPUT/checkpoints unless --no-resume. */
+  private TrainedAdapter train(
+      Transformer transformer, AdapterSpec adapter, TrainingData.Split rows) {
     PrintWriter err = spec.commandLine().getErr();
     Path checkpoints = output.resolve(CHECKPOINTS);
     if (noResume) {
@@ -306,14 +345,17 @@ final class TrainCommand implements Callable<Integer> {
       }
     }
     FusedTrainer trainer =
-        new FusedTrainer(transformer, List.of(adapter), trainRows, evalRows, 0)
+        new FusedTrainer(transformer, List.of(adapter), rows.train(), rows.eval(), 0)
             .checkpointing(checkpoints, checkpointEvery, saveTotalLimit)
             .recomputingActivations(recomputeActivations);
     if (trainer.resume(note -> err.println("train: " + note)) > 0 && !quiet) {
       err.println("train: resumed from the last checkpoint under " + checkpoints);
     }
-    TrainedAdapter result = trainer.run(m -> progress(err, m)).get(0);
-    writeOutputs(result);
+    return trainer.run(m -> progress(err, m)).get(0);
+  }
+
+  /** The one JSON line on stdout (the CLI output contract). */
+  private void printSummary(TrainedAdapter result, Transformer transformer) {
     ObjectNode out = ScoreInput.STRICT.createObjectNode();
     out.put("adapter", output.toString());
     out.put("status", result.status().fileName());
@@ -328,7 +370,6 @@ final class TrainCommand implements Callable<Integer> {
     out.put("trainable_params", result.weights().parameterCount());
     out.put("precision", transformer.precision());
     spec.commandLine().getOut().println(out);
-    return result.status() == AdapterStatus.OK ? Main.OK : Main.FAILURE;
   }
 
   /** Checkpoints live beside the exported adapter, as Hugging Face's Trainer keeps them. */
