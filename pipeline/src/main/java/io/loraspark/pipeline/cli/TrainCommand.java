@@ -3,7 +3,6 @@ package io.loraspark.pipeline.cli;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.loraspark.pipeline.sweep.AdapterSettings;
 import io.loraspark.train.data.TokenLimits;
-import io.loraspark.train.data.TokenRowsJsonl;
 import io.loraspark.train.io.AtomicFiles;
 import io.loraspark.train.loop.AdapterSpec;
 import io.loraspark.train.loop.AdapterStatus;
@@ -19,7 +18,6 @@ import io.loraspark.train.lora.LoraMethod;
 import io.loraspark.train.lora.PeftAdapter;
 import io.loraspark.train.model.CheckpointLoader;
 import io.loraspark.train.model.Projection;
-import io.loraspark.train.model.TokenRow;
 import io.loraspark.train.model.Transformer;
 import io.loraspark.train.model.precision.Precision;
 import io.loraspark.train.model.quant.BaseQuant;
@@ -30,7 +28,6 @@ import java.io.PrintWriter;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -235,7 +232,7 @@ final class TrainCommand implements Callable<Integer> {
     Precision setting = Precision.parse(precision);
     Transformer transformer =
         setting.model(CheckpointLoader.load(model, BaseQuant.parse(baseQuant)));
-    TrainingData.Split rows = rows(TokenLimits.of(transformer.config()));
+    TrainingData.Split rows = TrainRows.read(data, evalData, TokenLimits.of(transformer.config()));
     TrainedAdapter result = train(transformer, adapter, rows);
     writeOutputs(result);
     printSummary(result, transformer);
@@ -296,40 +293,6 @@ final class TrainCommand implements Callable<Integer> {
         lora,
         train,
         parent == null ? null : AdapterParent.of(parent));
-  }
-
-  /**
-   * Training and eval rows: a preprocess output's split column decides; JSONL holds out a stable
-   * 10% unless --eval-data is given, whose rows then replace the held-out ones.
-   */
-  private TrainingData.Split rows(TokenLimits limits) {
-    List<TokenRow> trainRows = new ArrayList<>();
-    List<TokenRow> evalRows = new ArrayList<>();
-    if (Files.isDirectory(data) || data.toString().endsWith(".parquet")) {
-      TrainingData.Split split = TrainingData.load(data.toString(), limits);
-      trainRows.addAll(split.train());
-      evalRows.addAll(split.eval());
-    } else {
-      List<TokenRow> rows = TokenRowsJsonl.read(data, limits);
-      if (evalData != null) {
-        trainRows.addAll(rows);
-      } else {
-        for (TokenRow r : rows) {
-          (TokenRowsJsonl.isEvalRow(r) ? evalRows : trainRows).add(r);
-        }
-      }
-    }
-    if (evalData != null) {
-      evalRows.clear();
-      evalRows.addAll(
-          Files.isDirectory(evalData)
-              ? TrainingData.load(evalData.toString(), limits).eval()
-              : TokenRowsJsonl.read(evalData, limits));
-    }
-    if (trainRows.isEmpty()) {
-      throw new IllegalArgumentException(data + ": no training rows after the eval split");
-    }
-    return new TrainingData.Split(trainRows, evalRows);
   }
 
   /** Trains the adapter, resuming from OUTPUT/checkpoints unless --no-resume. */
