@@ -27,7 +27,7 @@ public final class AdapterSettings {
    *     rank}), else null
    * @param idPrefix what it writes before its value in an adapter id when the grid varies it
    *     ({@code x} in {@code a007-r8-x16}); "" for the value alone
-   * @param meaning one line for the reference
+   * @param meaning one line for the reference (which adds the range, {@link #description()})
    * @param trainOption {@code train}'s flag, or null when {@code train} has none
    * @param mlParam the Spark ML param's name, or null when the estimator has none
    * @param range the valid values of a numeric setting, null when any value of its type is
@@ -42,6 +42,11 @@ public final class AdapterSettings {
       String trainOption,
       String mlParam,
       SettingRange range) {
+    /** The reference's meaning: {@code meaning}, then the valid values when there is a range. */
+    public String description() {
+      return range == null ? meaning : meaning + "; " + range.text();
+    }
+
     /** The default as the reference shows it. */
     public String defaultText() {
       return derived != null ? derived : text(defaultValue);
@@ -90,7 +95,7 @@ public final class AdapterSettings {
           8,
           null,
           "r",
-          "LoRA rank r ≥ 1",
+          "LoRA rank r",
           "--rank",
           "rank",
           SettingRange.ints(1, 4096));
@@ -112,7 +117,7 @@ public final class AdapterSettings {
           0.0,
           null,
           "d",
-          "dropout on the adapter input, in [0, 1)",
+          "dropout on the adapter input",
           "--dropout",
           "dropout",
           SettingRange.halfOpen(0, 1));
@@ -301,7 +306,7 @@ public final class AdapterSettings {
           1,
           null,
           "R",
-          "data-parallel copies on disjoint rows, combined exactly by truncated SVD; 1–64",
+          "data-parallel copies on disjoint rows, combined exactly by truncated SVD",
           null,
           null,
           SettingRange.ints(1, 64));

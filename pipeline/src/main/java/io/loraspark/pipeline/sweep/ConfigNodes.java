@@ -20,17 +20,34 @@ final class ConfigNodes {
   /** An adapter-settings mapping ({@code defaults}, an {@code adapters} entry), keys checked. */
   static Map<String, Object> settings(Path file, String where, JsonNode node) {
     Map<String, Object> out = new LinkedHashMap<>();
-    if (node == null || node.isNull()) {
-      return out;
-    }
-    if (!node.isObject()) {
-      throw new IllegalArgumentException(file + ": " + where + " must be a mapping of settings");
-    }
-    checkKeys(file, where + ".", node, SweepConfig.ADAPTER_KEYS);
-    for (Iterator<Map.Entry<String, JsonNode>> it = node.fields(); it.hasNext(); ) {
-      Map.Entry<String, JsonNode> e = it.next();
+    String notMapping = where + " must be a mapping of settings";
+    for (Map.Entry<String, JsonNode> e :
+        fields(file, node, notMapping, where + ".", SweepConfig.ADAPTER_KEYS)) {
       out.put(e.getKey(), scalar(file, where + "." + e.getKey(), e.getValue()));
     }
+    return out;
+  }
+
+  /**
+   * The fields of a mapping in the file's order, none when it is absent or null.
+   *
+   * @param notMapping the message (after the file) when the node is not a mapping
+   * @param prefix the keys' path for an unknown key's message ({@code grid.})
+   * @param valid the valid keys, or null for any
+   */
+  static List<Map.Entry<String, JsonNode>> fields(
+      Path file, JsonNode node, String notMapping, String prefix, Set<String> valid) {
+    if (node == null || node.isNull()) {
+      return List.of();
+    }
+    if (!node.isObject()) {
+      throw new IllegalArgumentException(file + ": " + notMapping);
+    }
+    if (valid != null) {
+      checkKeys(file, prefix, node, valid);
+    }
+    List<Map.Entry<String, JsonNode>> out = new ArrayList<>();
+    node.fields().forEachRemaining(out::add);
     return out;
   }
 

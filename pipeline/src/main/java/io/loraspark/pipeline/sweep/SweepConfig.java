@@ -2,6 +2,7 @@ package io.loraspark.pipeline.sweep;
 
 import static io.loraspark.pipeline.sweep.ConfigNodes.bool;
 import static io.loraspark.pipeline.sweep.ConfigNodes.checkKeys;
+import static io.loraspark.pipeline.sweep.ConfigNodes.fields;
 import static io.loraspark.pipeline.sweep.ConfigNodes.integer;
 import static io.loraspark.pipeline.sweep.ConfigNodes.required;
 import static io.loraspark.pipeline.sweep.ConfigNodes.scalar;
@@ -20,7 +21,6 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -174,15 +174,8 @@ public record SweepConfig(
   /** The grid: each adapter setting to a non-empty list of values, in the file's order. */
   private static Map<String, List<Object>> grid(Path file, JsonNode g) {
     Map<String, List<Object>> grid = new LinkedHashMap<>();
-    if (g == null || g.isNull()) {
-      return grid;
-    }
-    if (!g.isObject()) {
-      throw new IllegalArgumentException(file + ": grid must map adapter settings to lists");
-    }
-    checkKeys(file, "grid.", g, ADAPTER_KEYS);
-    for (Iterator<Map.Entry<String, JsonNode>> it = g.fields(); it.hasNext(); ) {
-      Map.Entry<String, JsonNode> e = it.next();
+    String notMapping = "grid must map adapter settings to lists";
+    for (Map.Entry<String, JsonNode> e : fields(file, g, notMapping, "grid.", ADAPTER_KEYS)) {
       if (!e.getValue().isArray() || e.getValue().isEmpty()) {
         throw new IllegalArgumentException(
             file + ": grid." + e.getKey() + " must be a non-empty list of values");
@@ -238,14 +231,8 @@ public record SweepConfig(
   /** The extra Spark settings: {@code spark.*} keys with scalar values. */
   private static Map<String, String> spark(Path file, JsonNode s) {
     Map<String, String> spark = new LinkedHashMap<>();
-    if (s == null || s.isNull()) {
-      return spark;
-    }
-    if (!s.isObject()) {
-      throw new IllegalArgumentException(file + ": spark must map spark.* keys to values");
-    }
-    for (Iterator<Map.Entry<String, JsonNode>> it = s.fields(); it.hasNext(); ) {
-      Map.Entry<String, JsonNode> e = it.next();
+    for (Map.Entry<String, JsonNode> e :
+        fields(file, s, "spark must map spark.* keys to values", "spark.", null)) {
       if (!e.getKey().startsWith("spark.") || e.getValue().isContainerNode()) {
         throw new IllegalArgumentException(
             file + ": spark." + e.getKey() + " must be a spark.* key with a scalar value");
@@ -258,18 +245,11 @@ public record SweepConfig(
   /** The {@code preprocess} section's settings; empty when absent, else it needs an input. */
   private static Map<String, Object> preprocess(Path file, JsonNode pre) {
     Map<String, Object> preprocess = new LinkedHashMap<>();
-    if (pre == null || pre.isNull()) {
-      return preprocess;
-    }
-    if (!pre.isObject()) {
-      throw new IllegalArgumentException(file + ": preprocess must be a mapping");
-    }
-    checkKeys(file, "preprocess.", pre, PREPROCESS_KEYS);
-    for (Iterator<Map.Entry<String, JsonNode>> it = pre.fields(); it.hasNext(); ) {
-      Map.Entry<String, JsonNode> e = it.next();
+    for (Map.Entry<String, JsonNode> e :
+        fields(file, pre, "preprocess must be a mapping", "preprocess.", PREPROCESS_KEYS)) {
       preprocess.put(e.getKey(), scalar(file, "preprocess." + e.getKey(), e.getValue()));
     }
-    if (!preprocess.containsKey("input")) {
+    if (pre != null && !pre.isNull() && !preprocess.containsKey("input")) {
       throw new IllegalArgumentException(file + ": preprocess.input is required");
     }
     return preprocess;

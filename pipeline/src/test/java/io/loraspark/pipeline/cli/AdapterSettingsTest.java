@@ -174,7 +174,7 @@ class AdapterSettingsTest {
               s.name(),
               s.type().label(),
               s.defaultText(),
-              s.meaning());
+              s.description());
       assertThat(text).as("README row of %s", s.name()).contains(row);
     }
   }
