@@ -58,74 +58,62 @@ public record LoraParamSet(
   /** The params of {@code owner}, with their defaults set on it. */
   static LoraParamSet create(Params owner) {
     Rows rows = new Rows(owner);
-    LoraParamSet p =
-        new LoraParamSet(
-            rows.column(
-                "modelDir", "base Hugging Face checkpoint directory, readable on every executor"),
-            rows.ints(AdapterSettings.RANK, "LoRA rank r"),
-            rows.doubles(
-                AdapterSettings.ALPHA,
-                "lora_alpha; the branch is scaled by alpha / rank (default 2 x rank)"),
-            rows.doubles(
-                AdapterSettings.DROPOUT, "LoRA dropout on the branch input while training"),
-            rows.bool(AdapterSettings.RSLORA, "scale by alpha / sqrt(rank) (rsLoRA)"),
-            rows.strings(
-                AdapterSettings.TARGETS,
-                "comma-separated projections that carry the adapter: q,k,v,o,gate,up,down",
-                LoraParamSet::validTargets,
-                "a comma-separated subset of " + ALL_TARGETS),
-            rows.strings(
-                AdapterSettings.METHOD,
-                "adapter method: " + String.join(", ", LoraMethod.keys()),
-                LoraParamSet::validMethod,
-                "one of " + String.join(", ", LoraMethod.keys())),
-            rows.doubles(AdapterSettings.LR, "peak AdamW learning rate of A"),
-            rows.doubles(
-                AdapterSettings.LR_RATIO,
-                "LoRA+ ratio: B learns at learningRate x lrRatio (1 = plain LoRA)"),
-            rows.ints(AdapterSettings.STEPS, "optimizer steps"),
-            rows.ints(AdapterSettings.BATCH_SIZE, "rows per micro-batch"),
-            rows.ints(AdapterSettings.GRAD_ACCUM, "micro-batches per optimizer step"),
-            rows.ints(
-                AdapterSettings.WARMUP_STEPS,
-                "linear warmup steps, at most steps (default 10% of steps)"),
-            rows.strings(
-                AdapterSettings.SCHEDULE,
-                "learning-rate decay after warmup: constant|linear|cosine",
-                SCHEDULES::contains,
-                "one of " + SCHEDULES),
-            rows.doubles(AdapterSettings.WEIGHT_DECAY, "AdamW decoupled weight decay"),
-            rows.doubles(AdapterSettings.MAX_GRAD_NORM, "global gradient-norm clip, 0 for none"),
-            rows.seed(AdapterSettings.SEED, "seed of the adapter's init, data order and dropout"),
-            rows.flag(
-                "recomputeActivations",
-                "keep one layer's activations and recompute each layer's during backward: the"
-                    + " same gradients for about one more forward pass, for long sequences"),
-            rows.precision(),
-            rows.doubles(
-                AdapterSettings.DELTA_UPDATE_RATIO, AdapterSettings.DELTA_UPDATE_RATIO.meaning()),
-            rows.ints(
-                AdapterSettings.DELTA_START_STEP,
-                AdapterSettings.DELTA_START_STEP.meaning()
-                    + " (default "
-                    + AdapterSettings.DELTA_START_STEP.derived()
-                    + ")"),
-            rows.column("inputIdsCol", "token-id column, array<int>"),
-            rows.column(
-                "labelsCol",
-                "label column aligned with the ids, array<int>, -100 where not scored"),
-            rows.column(
-                "segmentIdsCol",
-                "packed-example index per token, array<int>; used when the column exists"),
-            rows.column(
-                "nllCol", "output column: summed next-token NLL of the row's scored tokens (nats)"),
-            rows.column("tokensCol", "output column: number of scored tokens of the row"));
-    owner.setDefault(p.inputIdsCol, ShardReader.INPUT_IDS);
-    owner.setDefault(p.labelsCol, ShardReader.LABELS);
-    owner.setDefault(p.segmentIdsCol, ShardReader.SEGMENT_IDS);
-    owner.setDefault(p.nllCol, "nll");
-    owner.setDefault(p.tokensCol, "tokens");
-    return p;
+    return new LoraParamSet(
+        rows.column(
+            "modelDir", "base Hugging Face checkpoint directory, readable on every executor", null),
+        rows.ints(AdapterSettings.RANK, "LoRA rank r"),
+        rows.doubles(
+            AdapterSettings.ALPHA,
+            "lora_alpha; the branch is scaled by alpha / rank (default 2 x rank)"),
+        rows.doubles(AdapterSettings.DROPOUT, "LoRA dropout on the branch input while training"),
+        rows.bool(AdapterSettings.RSLORA, "scale by alpha / sqrt(rank) (rsLoRA)"),
+        rows.targets(),
+        rows.method(),
+        rows.doubles(AdapterSettings.LR, "peak AdamW learning rate of A"),
+        rows.doubles(
+            AdapterSettings.LR_RATIO,
+            "LoRA+ ratio: B learns at learningRate x lrRatio (1 = plain LoRA)"),
+        rows.ints(AdapterSettings.STEPS, "optimizer steps"),
+        rows.ints(AdapterSettings.BATCH_SIZE, "rows per micro-batch"),
+        rows.ints(AdapterSettings.GRAD_ACCUM, "micro-batches per optimizer step"),
+        rows.ints(
+            AdapterSettings.WARMUP_STEPS,
+            "linear warmup steps, at most steps (default 10% of steps)"),
+        rows.strings(
+            AdapterSettings.SCHEDULE,
+            "learning-rate decay after warmup: constant|linear|cosine",
+            SCHEDULES::contains,
+            "one of " + SCHEDULES),
+        rows.doubles(AdapterSettings.WEIGHT_DECAY, "AdamW decoupled weight decay"),
+        rows.doubles(AdapterSettings.MAX_GRAD_NORM, "global gradient-norm clip, 0 for none"),
+        rows.seed(AdapterSettings.SEED, "seed of the adapter's init, data order and dropout"),
+        rows.flag(
+            "recomputeActivations",
+            "keep one layer's activations and recompute each layer's during backward: the"
+                + " same gradients for about one more forward pass, for long sequences"),
+        rows.precision(),
+        rows.doubles(
+            AdapterSettings.DELTA_UPDATE_RATIO, AdapterSettings.DELTA_UPDATE_RATIO.meaning()),
+        rows.ints(
+            AdapterSettings.DELTA_START_STEP,
+            AdapterSettings.DELTA_START_STEP.meaning()
+                + " (default "
+                + AdapterSettings.DELTA_START_STEP.derived()
+                + ")"),
+        rows.column("inputIdsCol", "token-id column, array<int>", ShardReader.INPUT_IDS),
+        rows.column(
+            "labelsCol",
+            "label column aligned with the ids, array<int>, -100 where not scored",
+            ShardReader.LABELS),
+        rows.column(
+            "segmentIdsCol",
+            "packed-example index per token, array<int>; used when the column exists",
+            ShardReader.SEGMENT_IDS),
+        rows.column(
+            "nllCol",
+            "output column: summed next-token NLL of the row's scored tokens (nats)",
+            "nll"),
+        rows.column("tokensCol", "output column: number of scored tokens of the row", "tokens"));
   }
 
   /**
@@ -160,8 +148,29 @@ public record LoraParamSet(
           new Param<>(owner, s.mlParam(), doc, ParamChecks.strings(s.mlParam(), rule, valid)), s);
     }
 
-    Param<String> column(String name, String doc) {
-      return new Param<>(owner, name, doc, ParamChecks.column(name));
+    /** A column-name param, with {@code dflt} as its default unless null. */
+    Param<String> column(String name, String doc, String dflt) {
+      Param<String> p = new Param<>(owner, name, doc, ParamChecks.column(name));
+      if (dflt != null) {
+        owner.setDefault(p, dflt);
+      }
+      return p;
+    }
+
+    Param<String> targets() {
+      return strings(
+          AdapterSettings.TARGETS,
+          "comma-separated projections that carry the adapter: q,k,v,o,gate,up,down",
+          LoraParamSet::validTargets,
+          "a comma-separated subset of " + ALL_TARGETS);
+    }
+
+    Param<String> method() {
+      return strings(
+          AdapterSettings.METHOD,
+          "adapter method: " + String.join(", ", LoraMethod.keys()),
+          LoraParamSet::validMethod,
+          "one of " + String.join(", ", LoraMethod.keys()));
     }
 
     BooleanParam flag(String name, String doc) {
