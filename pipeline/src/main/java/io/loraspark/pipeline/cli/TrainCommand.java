@@ -3,7 +3,6 @@ package io.loraspark.pipeline.cli;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.loraspark.pipeline.sweep.AdapterSettings;
 import io.loraspark.train.data.TokenLimits;
-import io.loraspark.train.data.TokenRowsJsonl;
 import io.loraspark.train.io.AtomicFiles;
 import io.loraspark.train.loop.AdapterSpec;
 import io.loraspark.train.loop.AdapterStatus;
@@ -19,7 +18,6 @@ import io.loraspark.train.lora.LoraMethod;
 import io.loraspark.train.lora.PeftAdapter;
 import io.loraspark.train.model.CheckpointLoader;
 import io.loraspark.train.model.Projection;
-import io.loraspark.train.model.TokenRow;
 import io.loraspark.train.model.Transformer;
 import io.loraspark.train.model.precision.Precision;
 import io.loraspark.train.model.quant.BaseQuant;
@@ -30,7 +28,6 @@ import java.io.PrintWriter;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -230,6 +227,38 @@ final class TrainCommand implements Callable<Integer> {
       throw new IllegalArgumentException(
           "train needs --model, --data and --output (or --config FILE for a sweep)");
     }
+    checkRanges();
+    AdapterSpec adapter = adapterSpec();
+    Precision setting = Precision.parse(precision);
+    Transformer transformer =
+        setting.model(CheckpointLoader.load(model, BaseQuant.parse(baseQuant)));
+    TrainingData.Split rows = TrainRows.read(data, evalData, TokenLimits.of(transformer.config()));
+    TrainedAdapter result = train(transformer, adapter, rows);
+    writeOutputs(result);
+    printSummary(result, transformer);
+    return result.status() == AdapterStatus.OK ? Main.OK : Main.FAILURE;
+  }
+
+  /**
+   * Each adapter option's value (given or defaulted) within its setting's range ({@link
+   * AdapterSettings}), named by its flag: "--rank must be an integer in [1, 4096] but was 0".
+   */
+  void checkRanges() {
+    for (AdapterSettings.Setting<?> s : AdapterSettings.ALL) {
+      if (s.trainOption() != null && spec.findOption(s.trainOption()).getValue() != null) {
+        s.check(s.trainOption(), spec.findOption(s.trainOption()).getValue());
+      }
+    }
+    if (deltaUpdateRatio != null) {
+      AdapterSettings.DELTA_UPDATE_RATIO.check("--delta-update-ratio", deltaUpdateRatio);
+    }
+    if (deltaStartStep != null) {
+      AdapterSettings.DELTA_START_STEP.check("--delta-start-step", deltaStartStep);
+    }
+  }
+
+  /** The adapter the options describe, named after OUTPUT. */
+  private AdapterSpec adapterSpec() {
     LoraConfig lora =
         new LoraConfig(
             rank,
@@ -259,43 +288,16 @@ final class TrainCommand implements Callable<Integer> {
             evalEvery,
             seed);
     String id = output.getFileName().toString().replaceAll("[^A-Za-z0-9._-]", "_");
-    AdapterSpec adapter =
-        new AdapterSpec(
-            id.isEmpty() ? "adapter" : id,
-            lora,
-            train,
-            parent == null ? null : AdapterParent.of(parent));
-    Precision setting = Precision.parse(precision);
-    Transformer transformer =
-        setting.model(CheckpointLoader.load(model, BaseQuant.parse(baseQuant)));
-    List<TokenRow> trainRows = new ArrayList<>();
-    List<TokenRow> evalRows = new ArrayList<>();
-    TokenLimits limits = TokenLimits.of(transformer.config());
-    if (Files.isDirectory(data) || data.toString().endsWith(".parquet")) {
-      // preprocess output: its split column decides
-      TrainingData.Split split = TrainingData.load(data.toString(), limits);
-      trainRows.addAll(split.train());
-      evalRows.addAll(split.eval());
-    } else {
-      List<TokenRow> rows = TokenRowsJsonl.read(data, limits);
-      if (evalData != null) {
-        trainRows.addAll(rows);
-      } else {
-        for (TokenRow r : rows) {
-          (TokenRowsJsonl.isEvalRow(r) ? evalRows : trainRows).add(r);
-        }
-      }
-    }
-    if (evalData != null) {
-      evalRows.clear();
-      evalRows.addAll(
-          Files.isDirectory(evalData)
-              ? TrainingData.load(evalData.toString(), limits).eval()
-              : TokenRowsJsonl.read(evalData, limits));
-    }
-    if (trainRows.isEmpty()) {
-      throw new IllegalArgumentException(data + ": no training rows after the eval split");
-    }
+    return new AdapterSpec(
+        id.isEmpty() ? "adapter" : id,
+        lora,
+        train,
+        parent == null ? null : AdapterParent.of(parent));
+  }
+
+  /** Trains the adapter, resuming from OUTPUT/checkpoints unless --no-resume. */
+  private TrainedAdapter train(
+      Transformer transformer, AdapterSpec adapter, TrainingData.Split rows) {
     PrintWriter err = spec.commandLine().getErr();
     Path checkpoints = output.resolve(CHECKPOINTS);
     if (noResume) {
@@ -306,14 +308,17 @@ final class TrainCommand implements Callable<Integer> {
       }
     }
     FusedTrainer trainer =
-        new FusedTrainer(transformer, List.of(adapter), trainRows, evalRows, 0)
+        new FusedTrainer(transformer, List.of(adapter), rows.train(), rows.eval(), 0)
             .checkpointing(checkpoints, checkpointEvery, saveTotalLimit)
             .recomputingActivations(recomputeActivations);
     if (trainer.resume(note -> err.println("train: " + note)) > 0 && !quiet) {
       err.println("train: resumed from the last checkpoint under " + checkpoints);
     }
-    TrainedAdapter result = trainer.run(m -> progress(err, m)).get(0);
-    writeOutputs(result);
+    return trainer.run(m -> progress(err, m)).get(0);
+  }
+
+  /** The one JSON line on stdout (the CLI output contract). */
+  private void printSummary(TrainedAdapter result, Transformer transformer) {
     ObjectNode out = ScoreInput.STRICT.createObjectNode();
     out.put("adapter", output.toString());
     out.put("status", result.status().fileName());
@@ -328,7 +333,6 @@ final class TrainCommand implements Callable<Integer> {
     out.put("trainable_params", result.weights().parameterCount());
     out.put("precision", transformer.precision());
     spec.commandLine().getOut().println(out);
-    return result.status() == AdapterStatus.OK ? Main.OK : Main.FAILURE;
   }
 
   /** Checkpoints live beside the exported adapter, as Hugging Face's Trainer keeps them. */

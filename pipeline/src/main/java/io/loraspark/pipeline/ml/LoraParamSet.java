@@ -57,161 +57,145 @@ public record LoraParamSet(
 
   /** The params of {@code owner}, with their defaults set on it. */
   static LoraParamSet create(Params owner) {
-    LoraParamSet p =
-        new LoraParamSet(
-            new Param<>(
-                owner,
-                "modelDir",
-                "base Hugging Face checkpoint directory, readable on every executor",
-                ParamChecks.column("modelDir")),
-            new IntParam(owner, "rank", "LoRA rank r", ParamChecks.ints("rank", 1, 4096)),
-            new DoubleParam(
-                owner,
-                "alpha",
-                "lora_alpha; the branch is scaled by alpha / rank (default 2 x rank)",
-                ParamChecks.doubles("alpha", v -> v > 0, "> 0")),
-            new DoubleParam(
-                owner,
-                "dropout",
-                "LoRA dropout on the branch input while training",
-                ParamChecks.doubles("dropout", v -> v >= 0 && v < 1, "in [0, 1)")),
-            new BooleanParam(owner, "rsLora", "scale by alpha / sqrt(rank) (rsLoRA)"),
-            new Param<>(
-                owner,
-                "targets",
-                "comma-separated projections that carry the adapter: q,k,v,o,gate,up,down",
-                ParamChecks.strings(
-                    "targets",
-                    LoraParamSet::validTargets,
-                    "a comma-separated subset of " + ALL_TARGETS)),
-            new Param<>(
-                owner,
-                "method",
-                "adapter method: " + String.join(", ", LoraMethod.keys()),
-                ParamChecks.strings(
-                    "method",
-                    LoraParamSet::validMethod,
-                    "one of " + String.join(", ", LoraMethod.keys()))),
-            new DoubleParam(
-                owner,
-                "learningRate",
-                "peak AdamW learning rate of A",
-                ParamChecks.doubles("learningRate", v -> v > 0, "> 0")),
-            new DoubleParam(
-                owner,
-                "lrRatio",
-                "LoRA+ ratio: B learns at learningRate x lrRatio (1 = plain LoRA)",
-                ParamChecks.doubles("lrRatio", v -> v > 0, "> 0")),
-            new IntParam(
-                owner, "steps", "optimizer steps", ParamChecks.ints("steps", 1, Integer.MAX_VALUE)),
-            new IntParam(
-                owner,
-                "batchSize",
-                "rows per micro-batch",
-                ParamChecks.ints("batchSize", 1, Integer.MAX_VALUE)),
-            new IntParam(
-                owner,
-                "gradAccum",
-                "micro-batches per optimizer step",
-                ParamChecks.ints("gradAccum", 1, Integer.MAX_VALUE)),
-            new IntParam(
-                owner,
-                "warmupSteps",
-                "linear warmup steps, at most steps (default 10% of steps)",
-                ParamChecks.ints("warmupSteps", 0, Integer.MAX_VALUE)),
-            new Param<>(
-                owner,
-                "schedule",
-                "learning-rate decay after warmup: constant|linear|cosine",
-                ParamChecks.strings("schedule", SCHEDULES::contains, "one of " + SCHEDULES)),
-            new DoubleParam(
-                owner,
-                "weightDecay",
-                "AdamW decoupled weight decay",
-                ParamChecks.doubles("weightDecay", v -> v >= 0, ">= 0")),
-            new DoubleParam(
-                owner,
-                "maxGradNorm",
-                "global gradient-norm clip, 0 for none",
-                ParamChecks.doubles("maxGradNorm", v -> v >= 0, ">= 0")),
-            new LongParam(owner, "seed", "seed of the adapter's init, data order and dropout"),
-            new BooleanParam(
-                owner,
-                "recomputeActivations",
-                "keep one layer's activations and recompute each layer's during backward: the"
-                    + " same gradients for about one more forward pass, for long sequences"),
-            new Param<>(
-                owner,
-                "precision",
-                "the frozen projections' GEMMs: fp32, bf16 (oneDNN, f32 accumulation) or auto"
-                    + " (bf16 on an executor whose CPU has AMX, else fp32)",
-                ParamChecks.strings(
-                    "precision", LoraParamSet::validPrecision, "fp32, bf16 or auto")),
-            new DoubleParam(
-                owner,
-                "deltaUpdateRatio",
-                AdapterSettings.DELTA_UPDATE_RATIO.meaning(),
-                ParamChecks.doubles("deltaUpdateRatio", v -> v >= 0, ">= 0")),
-            new IntParam(
-                owner,
-                "deltaStartStep",
-                AdapterSettings.DELTA_START_STEP.meaning()
-                    + " (default "
-                    + AdapterSettings.DELTA_START_STEP.derived()
-                    + ")",
-                ParamChecks.ints("deltaStartStep", 0, Integer.MAX_VALUE)),
-            new Param<>(
-                owner,
-                "inputIdsCol",
-                "token-id column, array<int>",
-                ParamChecks.column("inputIdsCol")),
-            new Param<>(
-                owner,
-                "labelsCol",
-                "label column aligned with the ids, array<int>, -100 where not scored",
-                ParamChecks.column("labelsCol")),
-            new Param<>(
-                owner,
-                "segmentIdsCol",
-                "packed-example index per token, array<int>; used when the column exists",
-                ParamChecks.column("segmentIdsCol")),
-            new Param<>(
-                owner,
-                "nllCol",
-                "output column: summed next-token NLL of the row's scored tokens (nats)",
-                ParamChecks.column("nllCol")),
-            new Param<>(
-                owner,
-                "tokensCol",
-                "output column: number of scored tokens of the row",
-                ParamChecks.column("tokensCol")));
-    p.setDefaults(owner);
-    return p;
+    Rows rows = new Rows(owner);
+    return new LoraParamSet(
+        rows.column(
+            "modelDir", "base Hugging Face checkpoint directory, readable on every executor", null),
+        rows.ints(AdapterSettings.RANK, "LoRA rank r"),
+        rows.doubles(
+            AdapterSettings.ALPHA,
+            "lora_alpha; the branch is scaled by alpha / rank (default 2 x rank)"),
+        rows.doubles(AdapterSettings.DROPOUT, "LoRA dropout on the branch input while training"),
+        rows.bool(AdapterSettings.RSLORA, "scale by alpha / sqrt(rank) (rsLoRA)"),
+        rows.targets(),
+        rows.method(),
+        rows.doubles(AdapterSettings.LR, "peak AdamW learning rate of A"),
+        rows.doubles(
+            AdapterSettings.LR_RATIO,
+            "LoRA+ ratio: B learns at learningRate x lrRatio (1 = plain LoRA)"),
+        rows.ints(AdapterSettings.STEPS, "optimizer steps"),
+        rows.ints(AdapterSettings.BATCH_SIZE, "rows per micro-batch"),
+        rows.ints(AdapterSettings.GRAD_ACCUM, "micro-batches per optimizer step"),
+        rows.ints(
+            AdapterSettings.WARMUP_STEPS,
+            "linear warmup steps, at most steps (default 10% of steps)"),
+        rows.strings(
+            AdapterSettings.SCHEDULE,
+            "learning-rate decay after warmup: constant|linear|cosine",
+            SCHEDULES::contains,
+            "one of " + SCHEDULES),
+        rows.doubles(AdapterSettings.WEIGHT_DECAY, "AdamW decoupled weight decay"),
+        rows.doubles(AdapterSettings.MAX_GRAD_NORM, "global gradient-norm clip, 0 for none"),
+        rows.seed(AdapterSettings.SEED, "seed of the adapter's init, data order and dropout"),
+        rows.flag(
+            "recomputeActivations",
+            "keep one layer's activations and recompute each layer's during backward: the"
+                + " same gradients for about one more forward pass, for long sequences"),
+        rows.precision(),
+        rows.doubles(
+            AdapterSettings.DELTA_UPDATE_RATIO, AdapterSettings.DELTA_UPDATE_RATIO.meaning()),
+        rows.ints(
+            AdapterSettings.DELTA_START_STEP,
+            AdapterSettings.DELTA_START_STEP.meaning()
+                + " (default "
+                + AdapterSettings.DELTA_START_STEP.derived()
+                + ")"),
+        rows.column("inputIdsCol", "token-id column, array<int>", ShardReader.INPUT_IDS),
+        rows.column(
+            "labelsCol",
+            "label column aligned with the ids, array<int>, -100 where not scored",
+            ShardReader.LABELS),
+        rows.column(
+            "segmentIdsCol",
+            "packed-example index per token, array<int>; used when the column exists",
+            ShardReader.SEGMENT_IDS),
+        rows.column(
+            "nllCol",
+            "output column: summed next-token NLL of the row's scored tokens (nats)",
+            "nll"),
+        rows.column("tokensCol", "output column: number of scored tokens of the row", "tokens"));
   }
 
-  private void setDefaults(Params owner) {
-    owner.setDefault(rank, AdapterSettings.RANK.defaultValue());
-    owner.setDefault(dropout, AdapterSettings.DROPOUT.defaultValue());
-    owner.setDefault(rsLora, AdapterSettings.RSLORA.defaultValue());
-    owner.setDefault(targets, AdapterSettings.TARGETS.defaultValue());
-    owner.setDefault(method, AdapterSettings.METHOD.defaultValue());
-    owner.setDefault(learningRate, AdapterSettings.LR.defaultValue());
-    owner.setDefault(lrRatio, AdapterSettings.LR_RATIO.defaultValue());
-    owner.setDefault(steps, AdapterSettings.STEPS.defaultValue());
-    owner.setDefault(batchSize, AdapterSettings.BATCH_SIZE.defaultValue());
-    owner.setDefault(gradAccum, AdapterSettings.GRAD_ACCUM.defaultValue());
-    owner.setDefault(schedule, AdapterSettings.SCHEDULE.defaultValue());
-    owner.setDefault(weightDecay, AdapterSettings.WEIGHT_DECAY.defaultValue());
-    owner.setDefault(maxGradNorm, AdapterSettings.MAX_GRAD_NORM.defaultValue());
-    owner.setDefault(seed, AdapterSettings.SEED.defaultValue());
-    owner.setDefault(recomputeActivations, false);
-    owner.setDefault(precision, Precision.DEFAULT.key());
-    owner.setDefault(deltaUpdateRatio, AdapterSettings.DELTA_UPDATE_RATIO.defaultValue());
-    owner.setDefault(inputIdsCol, ShardReader.INPUT_IDS);
-    owner.setDefault(labelsCol, ShardReader.LABELS);
-    owner.setDefault(segmentIdsCol, ShardReader.SEGMENT_IDS);
-    owner.setDefault(nllCol, "nll");
-    owner.setDefault(tokensCol, "tokens");
+  /**
+   * Builds one owner's params from the rows of {@link AdapterSettings}: each param takes its row's
+   * Spark ML name, range check and default (none when the row's default is derived).
+   */
+  private record Rows(Params owner) {
+    IntParam ints(AdapterSettings.Setting<Integer> s, String doc) {
+      return withDefault(
+          new IntParam(owner, s.mlParam(), doc, ParamChecks.range(s.mlParam(), s.range())), s);
+    }
+
+    DoubleParam doubles(AdapterSettings.Setting<Double> s, String doc) {
+      return withDefault(
+          new DoubleParam(owner, s.mlParam(), doc, ParamChecks.range(s.mlParam(), s.range())), s);
+    }
+
+    BooleanParam bool(AdapterSettings.Setting<Boolean> s, String doc) {
+      return withDefault(new BooleanParam(owner, s.mlParam(), doc), s);
+    }
+
+    LongParam seed(AdapterSettings.Setting<Long> s, String doc) {
+      return withDefault(new LongParam(owner, s.mlParam(), doc), s);
+    }
+
+    Param<String> strings(
+        AdapterSettings.Setting<String> s,
+        String doc,
+        ParamChecks.Rule<String> rule,
+        String valid) {
+      return withDefault(
+          new Param<>(owner, s.mlParam(), doc, ParamChecks.strings(s.mlParam(), rule, valid)), s);
+    }
+
+    /** A column-name param, with {@code dflt} as its default unless null. */
+    Param<String> column(String name, String doc, String dflt) {
+      Param<String> p = new Param<>(owner, name, doc, ParamChecks.column(name));
+      if (dflt != null) {
+        owner.setDefault(p, dflt);
+      }
+      return p;
+    }
+
+    Param<String> targets() {
+      return strings(
+          AdapterSettings.TARGETS,
+          "comma-separated projections that carry the adapter: q,k,v,o,gate,up,down",
+          LoraParamSet::validTargets,
+          "a comma-separated subset of " + ALL_TARGETS);
+    }
+
+    Param<String> method() {
+      return strings(
+          AdapterSettings.METHOD,
+          "adapter method: " + String.join(", ", LoraMethod.keys()),
+          LoraParamSet::validMethod,
+          "one of " + String.join(", ", LoraMethod.keys()));
+    }
+
+    BooleanParam flag(String name, String doc) {
+      BooleanParam p = new BooleanParam(owner, name, doc);
+      owner.setDefault(p, false);
+      return p;
+    }
+
+    Param<String> precision() {
+      Param<String> p =
+          new Param<>(
+              owner,
+              "precision",
+              "the frozen projections' GEMMs: fp32, bf16 (oneDNN, f32 accumulation) or auto"
+                  + " (bf16 on an executor whose CPU has AMX, else fp32)",
+              ParamChecks.strings("precision", LoraParamSet::validPrecision, "fp32, bf16 or auto"));
+      owner.setDefault(p, Precision.DEFAULT.key());
+      return p;
+    }
+
+    @SuppressWarnings("unchecked")
+    private <P extends Param<?>, T> P withDefault(P param, AdapterSettings.Setting<T> s) {
+      s.fixedDefault().ifPresent(d -> owner.setDefault((Param<Object>) param, d));
+      return param;
+    }
   }
 
   private static boolean validPrecision(String name) {

@@ -1,5 +1,6 @@
 package io.loraspark.pipeline.ml;
 
+import io.loraspark.pipeline.sweep.SettingRange;
 import java.io.Serializable;
 import java.util.Locale;
 import scala.Function1;
@@ -50,6 +51,11 @@ final class ParamChecks {
             ? "an integer >= " + min
             : "an integer in [" + min + ", " + max + "]";
     return new Check<>(name, v -> v instanceof Integer i && i >= min && i <= max, valid);
+  }
+
+  /** A numeric param within the range of its adapter setting ({@link SettingRange}). */
+  static Function1<Object, Object> range(String name, SettingRange range) {
+    return new Check<>(name, range::contains, range.text());
   }
 
   /** A finite double param accepted by {@code rule}, described by {@code valid}. */

@@ -27,9 +27,10 @@ public final class AdapterSettings {
    *     rank}), else null
    * @param idPrefix what it writes before its value in an adapter id when the grid varies it
    *     ({@code x} in {@code a007-r8-x16}); "" for the value alone
-   * @param meaning one line for the reference
+   * @param meaning one line for the reference (which adds the range, {@link #description()})
    * @param trainOption {@code train}'s flag, or null when {@code train} has none
    * @param mlParam the Spark ML param's name, or null when the estimator has none
+   * @param range the valid values of a numeric setting, null when any value of its type is
    */
   public record Setting<T>(
       String name,
@@ -39,7 +40,13 @@ public final class AdapterSettings {
       String idPrefix,
       String meaning,
       String trainOption,
-      String mlParam) {
+      String mlParam,
+      SettingRange range) {
+    /** The reference's meaning: {@code meaning}, then the valid values when there is a range. */
+    public String description() {
+      return range == null ? meaning : meaning + "; " + range.text();
+    }
+
     /** The default as the reference shows it. */
     public String defaultText() {
       return derived != null ? derived : text(defaultValue);
@@ -52,6 +59,16 @@ public final class AdapterSettings {
 
     private static String text(Object v) {
       return v instanceof Double d ? Double.toString(d).replace("E", "e") : String.valueOf(v);
+    }
+
+    /**
+     * Throws naming {@code what} (the YAML key or the flag) when {@code value} is outside the
+     * setting's range; any value passes a setting without one.
+     */
+    public void check(String what, Object value) {
+      if (range != null) {
+        range.require(what, value);
+      }
     }
 
     /** The default {@code train} and the Spark ML params take, empty when derived. */
@@ -69,10 +86,19 @@ public final class AdapterSettings {
           "",
           "adapter method: " + String.join(", ", LoraMethod.keys()) + " (see Methods)",
           "--method",
-          "method");
+          "method",
+          null);
   public static final Setting<Integer> RANK =
       new Setting<>(
-          "rank", ConfigKeys.Type.INTEGER, 8, null, "r", "LoRA rank r ≥ 1", "--rank", "rank");
+          "rank",
+          ConfigKeys.Type.INTEGER,
+          8,
+          null,
+          "r",
+          "LoRA rank r",
+          "--rank",
+          "rank",
+          SettingRange.ints(1, 4096));
   public static final Setting<Double> ALPHA =
       new Setting<>(
           "alpha",
@@ -82,7 +108,8 @@ public final class AdapterSettings {
           "a",
           "LoRA alpha; scaling s = alpha / r",
           "--alpha",
-          "alpha");
+          "alpha",
+          SettingRange.positive());
   public static final Setting<Double> DROPOUT =
       new Setting<>(
           "dropout",
@@ -90,9 +117,10 @@ public final class AdapterSettings {
           0.0,
           null,
           "d",
-          "dropout on the adapter input, in [0, 1)",
+          "dropout on the adapter input",
           "--dropout",
-          "dropout");
+          "dropout",
+          SettingRange.halfOpen(0, 1));
   public static final Setting<Boolean> RSLORA =
       new Setting<>(
           "rslora",
@@ -102,7 +130,8 @@ public final class AdapterSettings {
           "rs",
           "rank-stabilised scaling s = alpha / √r",
           "--rslora",
-          "rsLora");
+          "rsLora",
+          null);
   public static final Setting<String> TARGETS =
       new Setting<>(
           "targets",
@@ -112,7 +141,8 @@ public final class AdapterSettings {
           "t",
           "projections adapted: q, k, v, o, gate, up, down (or q_proj …)",
           "--targets",
-          "targets");
+          "targets",
+          null);
   public static final Setting<Double> LR =
       new Setting<>(
           "lr",
@@ -122,7 +152,8 @@ public final class AdapterSettings {
           "lr",
           "peak learning rate (AdamW)",
           "--lr",
-          "learningRate");
+          "learningRate",
+          SettingRange.positive());
   public static final Setting<Double> LR_RATIO =
       new Setting<>(
           "lr_ratio",
@@ -132,10 +163,19 @@ public final class AdapterSettings {
           "x",
           "LoRA+ ratio: B's learning rate is lr · lr_ratio",
           "--lr-ratio",
-          "lrRatio");
+          "lrRatio",
+          SettingRange.positive());
   public static final Setting<Integer> STEPS =
       new Setting<>(
-          "steps", ConfigKeys.Type.INTEGER, 100, null, "s", "optimizer steps", "--steps", "steps");
+          "steps",
+          ConfigKeys.Type.INTEGER,
+          100,
+          null,
+          "s",
+          "optimizer steps",
+          "--steps",
+          "steps",
+          SettingRange.intsFrom(1));
   public static final Setting<Integer> BATCH_SIZE =
       new Setting<>(
           "batch_size",
@@ -145,7 +185,8 @@ public final class AdapterSettings {
           "b",
           "rows per micro-batch",
           "--batch-size",
-          "batchSize");
+          "batchSize",
+          SettingRange.intsFrom(1));
   public static final Setting<Integer> GRAD_ACCUM =
       new Setting<>(
           "grad_accum",
@@ -155,7 +196,8 @@ public final class AdapterSettings {
           "ga",
           "micro-batches per optimizer step",
           "--grad-accum",
-          "gradAccum");
+          "gradAccum",
+          SettingRange.intsFrom(1));
   public static final Setting<Integer> WARMUP_STEPS =
       new Setting<>(
           "warmup_steps",
@@ -165,7 +207,8 @@ public final class AdapterSettings {
           "w",
           "linear warmup steps",
           "--warmup",
-          "warmupSteps");
+          "warmupSteps",
+          SettingRange.intsFrom(0));
   public static final Setting<String> SCHEDULE =
       new Setting<>(
           "schedule",
@@ -175,7 +218,8 @@ public final class AdapterSettings {
           "",
           "learning-rate schedule after warmup: cosine, linear or constant",
           "--schedule",
-          "schedule");
+          "schedule",
+          null);
   public static final Setting<Double> WEIGHT_DECAY =
       new Setting<>(
           "weight_decay",
@@ -185,7 +229,8 @@ public final class AdapterSettings {
           "wd",
           "AdamW decoupled weight decay",
           "--weight-decay",
-          "weightDecay");
+          "weightDecay",
+          SettingRange.nonNegative());
   public static final Setting<Double> MAX_GRAD_NORM =
       new Setting<>(
           "max_grad_norm",
@@ -195,7 +240,8 @@ public final class AdapterSettings {
           "clip",
           "global gradient-norm clip (0: off)",
           "--max-grad-norm",
-          "maxGradNorm");
+          "maxGradNorm",
+          SettingRange.nonNegative());
   public static final Setting<Integer> EVAL_EVERY =
       new Setting<>(
           "eval_every",
@@ -205,7 +251,8 @@ public final class AdapterSettings {
           "ev",
           "steps between eval-loss measurements (0: at the end and at each rung)",
           "--eval-every",
-          null);
+          null,
+          SettingRange.intsFrom(0));
 
   /** {@code train} and the estimator take 42 as is; a sweep derives each adapter's from it. */
   public static final Setting<Long> SEED =
@@ -218,7 +265,8 @@ public final class AdapterSettings {
           "init, data order and dropout seed; by default each adapter's is derived from"
               + " `defaults.seed` (else 42) and its index",
           "--seed",
-          "seed");
+          "seed",
+          null);
 
   /**
    * Delta-LoRA's λ and K (Zi et al. 2023's values; {@code DeltaLoraParams}); other methods ignore
@@ -235,7 +283,8 @@ public final class AdapterSettings {
           "delta-lora only (others ignore it): λ, W moves by λ × the change of s·B·A"
               + " (Zi et al. 2023's value)",
           null,
-          "deltaUpdateRatio");
+          "deltaUpdateRatio",
+          SettingRange.nonNegative());
 
   public static final Setting<Integer> DELTA_START_STEP =
       new Setting<>(
@@ -247,7 +296,8 @@ public final class AdapterSettings {
           "delta-lora only (others ignore it): K, the first optimizer step (0-based) whose"
               + " update moves W; the paper's 500, capped for short runs",
           null,
-          "deltaStartStep");
+          "deltaStartStep",
+          SettingRange.intsFrom(0));
 
   public static final Setting<Integer> REPLICAS =
       new Setting<>(
@@ -256,9 +306,10 @@ public final class AdapterSettings {
           1,
           null,
           "R",
-          "data-parallel copies on disjoint rows, combined exactly by truncated SVD; 1–64",
+          "data-parallel copies on disjoint rows, combined exactly by truncated SVD",
           null,
-          null);
+          null,
+          SettingRange.ints(1, 64));
 
   /**
    * The frozen parent a child adapter trains on (issue 22); its content hash, taken when the sweep
@@ -274,6 +325,7 @@ public final class AdapterSettings {
           "a PEFT adapter directory the adapter trains on top of, frozen with its own parents"
               + " (see Trees of adapters)",
           "--parent",
+          null,
           null);
 
   /** Every adapter setting, in the reference's order. */

@@ -308,7 +308,7 @@ public final class ConfigKeys {
    */
   public static final List<Key> ADAPTER =
       AdapterSettings.ALL.stream()
-          .map(a -> key("adapter", a.name(), a.type(), a.defaultText(), a.meaning()))
+          .map(a -> key("adapter", a.name(), a.type(), a.defaultText(), a.description()))
           .toList();
 
   private ConfigKeys() {}

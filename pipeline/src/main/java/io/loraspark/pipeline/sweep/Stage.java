@@ -67,7 +67,7 @@ public record Stage(String name, int topK, SweepConfig sweep) {
     if (!node.isObject()) {
       throw new IllegalArgumentException(file + ": " + where + " must be a mapping");
     }
-    SweepConfig.checkKeys(file, where + ".", node, KEYS);
+    ConfigNodes.checkKeys(file, where + ".", node, KEYS);
     JsonNode n = node.get("name");
     if (n == null || !n.isTextual() || !n.asText().matches("[A-Za-z0-9][A-Za-z0-9._-]{0,63}")) {
       throw new IllegalArgumentException(
@@ -140,7 +140,7 @@ public record Stage(String name, int topK, SweepConfig sweep) {
       throw new IllegalArgumentException(
           file + ": " + where + ".parents must be a mapping like {top_k: 2} but was " + parents);
     }
-    SweepConfig.checkKeys(file, where + ".parents.", parents, PARENTS_KEYS);
+    ConfigNodes.checkKeys(file, where + ".parents.", parents, PARENTS_KEYS);
     JsonNode k = parents.path("top_k");
     if (!k.isIntegralNumber() || !k.canConvertToInt() || k.intValue() < 1) {
       throw new IllegalArgumentException(

@@ -1,5 +1,14 @@
 package io.loraspark.pipeline.sweep;
 
+import static io.loraspark.pipeline.sweep.ConfigNodes.bool;
+import static io.loraspark.pipeline.sweep.ConfigNodes.checkKeys;
+import static io.loraspark.pipeline.sweep.ConfigNodes.fields;
+import static io.loraspark.pipeline.sweep.ConfigNodes.integer;
+import static io.loraspark.pipeline.sweep.ConfigNodes.required;
+import static io.loraspark.pipeline.sweep.ConfigNodes.scalar;
+import static io.loraspark.pipeline.sweep.ConfigNodes.settings;
+import static io.loraspark.pipeline.sweep.ConfigNodes.text;
+
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -12,12 +21,10 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.TreeSet;
 
 /**
  * A sweep, as read from YAML: where the base model, data and run directory are, the default adapter
@@ -94,7 +101,7 @@ public record SweepConfig(
       root = YAML.readTree(file.toFile());
     } catch (JsonProcessingException e) {
       throw new IllegalArgumentException(
-          file + ": not valid YAML (" + SweepConfig.oneLine(e.getOriginalMessage()) + ")");
+          file + ": not valid YAML (" + ConfigNodes.oneLine(e.getOriginalMessage()) + ")");
     } catch (IOException e) {
       if (!Files.exists(file)) {
         throw new IllegalArgumentException(file + ": no such sweep config file");
@@ -110,88 +117,11 @@ public record SweepConfig(
     }
     checkKeys(file, "", root, KEYS);
     Map<String, Object> defaults = settings(file, "defaults", root.get("defaults"));
-    Map<String, List<Object>> grid = new LinkedHashMap<>();
-    JsonNode g = root.get("grid");
-    if (g != null && !g.isNull()) {
-      if (!g.isObject()) {
-        throw new IllegalArgumentException(file + ": grid must map adapter settings to lists");
-      }
-      checkKeys(file, "grid.", g, ADAPTER_KEYS);
-      for (Iterator<Map.Entry<String, JsonNode>> it = g.fields(); it.hasNext(); ) {
-        Map.Entry<String, JsonNode> e = it.next();
-        if (!e.getValue().isArray() || e.getValue().isEmpty()) {
-          throw new IllegalArgumentException(
-              file + ": grid." + e.getKey() + " must be a non-empty list of values");
-        }
-        List<Object> values = new ArrayList<>();
-        for (JsonNode v : e.getValue()) {
-          values.add(scalar(file, "grid." + e.getKey(), v));
-        }
-        grid.put(e.getKey(), values);
-      }
-    }
-    List<Map<String, Object>> adapters = new ArrayList<>();
-    JsonNode a = root.get("adapters");
-    if (a != null && !a.isNull()) {
-      if (!a.isArray()) {
-        throw new IllegalArgumentException(file + ": adapters must be a list of setting maps");
-      }
-      for (int i = 0; i < a.size(); i++) {
-        adapters.add(settings(file, "adapters[" + i + "]", a.get(i)));
-      }
-    }
-    Pruning pruning = Pruning.NONE;
-    JsonNode p = root.get("pruning");
-    if (p != null && !p.isNull()) {
-      if (p.isTextual()) {
-        pruning = pruning(file, p.asText(), 3, 0);
-      } else if (!p.isObject()) {
-        throw new IllegalArgumentException(
-            file
-                + ": pruning must be none, successive_halving or a mapping of "
-                + String.join(", ", PRUNING_KEYS)
-                + " but was "
-                + p);
-      } else {
-        checkKeys(file, "pruning.", p, PRUNING_KEYS);
-        pruning =
-            pruning(
-                file,
-                text(file, p, "strategy", "successive_halving"),
-                integer(file, p, "eta", 3),
-                integer(file, p, "min_steps", 0));
-      }
-    }
-    Map<String, String> spark = new LinkedHashMap<>();
-    JsonNode s = root.get("spark");
-    if (s != null && !s.isNull()) {
-      if (!s.isObject()) {
-        throw new IllegalArgumentException(file + ": spark must map spark.* keys to values");
-      }
-      for (Iterator<Map.Entry<String, JsonNode>> it = s.fields(); it.hasNext(); ) {
-        Map.Entry<String, JsonNode> e = it.next();
-        if (!e.getKey().startsWith("spark.") || e.getValue().isContainerNode()) {
-          throw new IllegalArgumentException(
-              file + ": spark." + e.getKey() + " must be a spark.* key with a scalar value");
-        }
-        spark.put(e.getKey(), e.getValue().asText());
-      }
-    }
-    Map<String, Object> preprocess = new LinkedHashMap<>();
-    JsonNode pre = root.get("preprocess");
-    if (pre != null && !pre.isNull()) {
-      if (!pre.isObject()) {
-        throw new IllegalArgumentException(file + ": preprocess must be a mapping");
-      }
-      checkKeys(file, "preprocess.", pre, PREPROCESS_KEYS);
-      for (Iterator<Map.Entry<String, JsonNode>> it = pre.fields(); it.hasNext(); ) {
-        Map.Entry<String, JsonNode> e = it.next();
-        preprocess.put(e.getKey(), scalar(file, "preprocess." + e.getKey(), e.getValue()));
-      }
-      if (!preprocess.containsKey("input")) {
-        throw new IllegalArgumentException(file + ": preprocess.input is required");
-      }
-    }
+    Map<String, List<Object>> grid = grid(file, root.get("grid"));
+    List<Map<String, Object>> adapters = adapters(file, root.get("adapters"));
+    Pruning pruning = pruning(file, root.get("pruning"));
+    Map<String, String> spark = spark(file, root.get("spark"));
+    Map<String, Object> preprocess = preprocess(file, root.get("preprocess"));
     int perTask = integer(file, root, "adapters_per_task", ConfigKeys.DEFAULT_ADAPTERS_PER_TASK);
     if (perTask < 1 || perTask > 64) {
       throw new IllegalArgumentException(
@@ -204,19 +134,10 @@ public record SweepConfig(
           file + ": checkpoint_every must be >= 0 but was " + checkpointEvery);
     }
     String quant = text(file, root, "base_quant", BaseQuant.NONE.key());
-    BaseQuant baseQuant;
-    try {
-      baseQuant = BaseQuant.parse(quant);
-    } catch (IllegalArgumentException e) {
-      throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
-    }
+    BaseQuant baseQuant = inFile(file, () -> BaseQuant.parse(quant));
     boolean recompute = bool(file, root, "recompute_activations", false);
-    Precision precision;
-    try {
-      precision = Precision.parse(text(file, root, "precision", Precision.DEFAULT.key()));
-    } catch (IllegalArgumentException e) {
-      throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
-    }
+    Precision precision =
+        inFile(file, () -> Precision.parse(text(file, root, "precision", Precision.DEFAULT.key())));
     List<Stage> stages = Stage.parse(file, root);
     return new SweepConfig(
         file,
@@ -239,6 +160,99 @@ public record SweepConfig(
         recompute,
         precision,
         stages);
+  }
+
+  /** {@code parse}'s result, its IllegalArgumentException prefixed with the file. */
+  private static <T> T inFile(Path file, java.util.function.Supplier<T> parse) {
+    try {
+      return parse.get();
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
+    }
+  }
+
+  /** The grid: each adapter setting to a non-empty list of values, in the file's order. */
+  private static Map<String, List<Object>> grid(Path file, JsonNode g) {
+    Map<String, List<Object>> grid = new LinkedHashMap<>();
+    String notMapping = "grid must map adapter settings to lists";
+    for (Map.Entry<String, JsonNode> e : fields(file, g, notMapping, "grid.", ADAPTER_KEYS)) {
+      if (!e.getValue().isArray() || e.getValue().isEmpty()) {
+        throw new IllegalArgumentException(
+            file + ": grid." + e.getKey() + " must be a non-empty list of values");
+      }
+      List<Object> values = new ArrayList<>();
+      for (JsonNode v : e.getValue()) {
+        values.add(scalar(file, "grid." + e.getKey(), v));
+      }
+      grid.put(e.getKey(), values);
+    }
+    return grid;
+  }
+
+  /** The explicit adapters, each a map of settings. */
+  private static List<Map<String, Object>> adapters(Path file, JsonNode a) {
+    List<Map<String, Object>> adapters = new ArrayList<>();
+    if (a == null || a.isNull()) {
+      return adapters;
+    }
+    if (!a.isArray()) {
+      throw new IllegalArgumentException(file + ": adapters must be a list of setting maps");
+    }
+    for (int i = 0; i < a.size(); i++) {
+      adapters.add(settings(file, "adapters[" + i + "]", a.get(i)));
+    }
+    return adapters;
+  }
+
+  /** The pruning rule: absent (none), a strategy name, or a mapping of {@link #PRUNING_KEYS}. */
+  private static Pruning pruning(Path file, JsonNode p) {
+    if (p == null || p.isNull()) {
+      return Pruning.NONE;
+    }
+    if (p.isTextual()) {
+      return pruning(file, p.asText(), 3, 0);
+    }
+    if (!p.isObject()) {
+      throw new IllegalArgumentException(
+          file
+              + ": pruning must be none, successive_halving or a mapping of "
+              + String.join(", ", PRUNING_KEYS)
+              + " but was "
+              + p);
+    }
+    checkKeys(file, "pruning.", p, PRUNING_KEYS);
+    return pruning(
+        file,
+        text(file, p, "strategy", "successive_halving"),
+        integer(file, p, "eta", 3),
+        integer(file, p, "min_steps", 0));
+  }
+
+  /** The extra Spark settings: {@code spark.*} keys with scalar values. */
+  private static Map<String, String> spark(Path file, JsonNode s) {
+    Map<String, String> spark = new LinkedHashMap<>();
+    for (Map.Entry<String, JsonNode> e :
+        fields(file, s, "spark must map spark.* keys to values", "spark.", null)) {
+      if (!e.getKey().startsWith("spark.") || e.getValue().isContainerNode()) {
+        throw new IllegalArgumentException(
+            file + ": spark." + e.getKey() + " must be a spark.* key with a scalar value");
+      }
+      spark.put(e.getKey(), e.getValue().asText());
+    }
+    return spark;
+  }
+
+  /** The {@code preprocess} section's settings; empty when absent, else it needs an input. */
+  private static Map<String, Object> preprocess(Path file, JsonNode pre) {
+    Map<String, Object> preprocess = new LinkedHashMap<>();
+    for (Map.Entry<String, JsonNode> e :
+        fields(file, pre, "preprocess must be a mapping", "preprocess.", PREPROCESS_KEYS)) {
+      preprocess.put(e.getKey(), scalar(file, "preprocess." + e.getKey(), e.getValue()));
+    }
+    if (pre != null && !pre.isNull() && !preprocess.containsKey("input")) {
+      throw new IllegalArgumentException(file + ": preprocess.input is required");
+    }
+    return preprocess;
   }
 
   /** A copy reading its training data from {@code dataUri} (the run's own shards). */
@@ -303,112 +317,5 @@ public record SweepConfig(
           file + ": pruning.min_steps must be >= 0 but was " + minSteps);
     }
     return new Pruning(strategy, eta, minSteps);
-  }
-
-  private static Map<String, Object> settings(Path file, String where, JsonNode node) {
-    Map<String, Object> out = new LinkedHashMap<>();
-    if (node == null || node.isNull()) {
-      return out;
-    }
-    if (!node.isObject()) {
-      throw new IllegalArgumentException(file + ": " + where + " must be a mapping of settings");
-    }
-    checkKeys(file, where + ".", node, ADAPTER_KEYS);
-    for (Iterator<Map.Entry<String, JsonNode>> it = node.fields(); it.hasNext(); ) {
-      Map.Entry<String, JsonNode> e = it.next();
-      out.put(e.getKey(), scalar(file, where + "." + e.getKey(), e.getValue()));
-    }
-    return out;
-  }
-
-  /** A setting value: number, boolean or string; a list of strings is joined (targets). */
-  private static Object scalar(Path file, String key, JsonNode v) {
-    if (v.isIntegralNumber()) {
-      return v.longValue();
-    }
-    if (v.isNumber()) {
-      return v.doubleValue();
-    }
-    if (v.isBoolean()) {
-      return v.booleanValue();
-    }
-    if (v.isTextual()) {
-      return v.asText();
-    }
-    if (v.isArray()) {
-      List<String> parts = new ArrayList<>();
-      for (JsonNode x : v) {
-        if (!x.isTextual()) {
-          throw new IllegalArgumentException(
-              file + ": " + key + " must be a scalar or a list of names but has " + x);
-        }
-        parts.add(x.asText());
-      }
-      return String.join(",", parts);
-    }
-    throw new IllegalArgumentException(file + ": " + key + " must be a scalar value but was " + v);
-  }
-
-  static void checkKeys(Path file, String prefix, JsonNode node, Set<String> valid) {
-    for (Iterator<String> it = node.fieldNames(); it.hasNext(); ) {
-      String k = it.next();
-      if (!valid.contains(k)) {
-        throw new IllegalArgumentException(
-            file
-                + ": unknown key '"
-                + prefix
-                + k
-                + "'; valid keys"
-                + (prefix.isEmpty() ? "" : " in " + prefix.substring(0, prefix.length() - 1))
-                + ": "
-                + String.join(", ", new TreeSet<>(valid)));
-      }
-    }
-  }
-
-  private static String required(Path file, JsonNode root, String key) {
-    String v = text(file, root, key, null);
-    if (v == null || v.isBlank()) {
-      throw new IllegalArgumentException(file + ": '" + key + "' is required");
-    }
-    return v;
-  }
-
-  private static String text(Path file, JsonNode root, String key, String dflt) {
-    JsonNode v = root.get(key);
-    if (v == null || v.isNull()) {
-      return dflt;
-    }
-    if (!v.isValueNode()) {
-      throw new IllegalArgumentException(file + ": '" + key + "' must be a string");
-    }
-    return v.asText();
-  }
-
-  private static boolean bool(Path file, JsonNode root, String key, boolean dflt) {
-    JsonNode v = root.get(key);
-    if (v == null || v.isNull()) {
-      return dflt;
-    }
-    if (!v.isBoolean()) {
-      throw new IllegalArgumentException(
-          file + ": '" + key + "' must be true or false but was " + v);
-    }
-    return v.booleanValue();
-  }
-
-  private static int integer(Path file, JsonNode root, String key, int dflt) {
-    JsonNode v = root.get(key);
-    if (v == null || v.isNull()) {
-      return dflt;
-    }
-    if (!v.isIntegralNumber() || !v.canConvertToInt()) {
-      throw new IllegalArgumentException(file + ": '" + key + "' must be an integer but was " + v);
-    }
-    return v.intValue();
-  }
-
-  static String oneLine(String s) {
-    return s == null ? "" : s.replaceAll("\\s*\\R\\s*", " ").trim();
   }
 }

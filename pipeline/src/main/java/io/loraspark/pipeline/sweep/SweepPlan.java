@@ -181,6 +181,24 @@ public final class SweepPlan {
 
   /** Product defaults completed with {@code s}: the same defaults as {@code train}'s flags. */
   static Planned resolve(String id, Map<String, Object> s) {
+    String method = method(s);
+    checkRanges(s);
+    int steps = integer(s, AdapterSettings.STEPS);
+    LoraConfig lora = loraConfig(s, method, steps);
+    TrainConfig train = trainConfig(s, steps);
+    int replicas = replicas(s, lora);
+    AdapterParent parent = null;
+    Object given = s.get(AdapterSettings.PARENT.name());
+    if (given != null) { // a location, or the parent expand() already hashed for it
+      parent = given instanceof AdapterParent p ? p : AdapterParent.of(String.valueOf(given));
+    }
+    return new Planned(
+        new AdapterSpec(id, lora, train, parent),
+        resolvedSettings(s, lora, train, replicas, parent),
+        replicas);
+  }
+
+  private static String method(Map<String, Object> s) {
     String method = str(s, "method", AdapterSettings.METHOD.defaultValue());
     if (!METHODS.contains(method)) {
       throw new IllegalArgumentException(
@@ -189,69 +207,94 @@ public final class SweepPlan {
               + "' is not supported; supported: "
               + String.join(", ", LoraMethod.keys()));
     }
+    return method;
+  }
+
+  /** Each given setting of the table that has a range, read as its type and checked against it. */
+  private static void checkRanges(Map<String, Object> s) {
+    for (AdapterSettings.Setting<?> setting : AdapterSettings.ALL) {
+      if (setting.range() != null && s.containsKey(setting.name())) {
+        Object value =
+            setting.range().integer()
+                ? (Object) integer(s, setting.name(), 0)
+                : (Object) number(s, setting.name(), 0);
+        setting.check(setting.name(), value);
+      }
+    }
+  }
+
+  private static LoraConfig loraConfig(Map<String, Object> s, String method, int steps) {
     int rank = integer(s, AdapterSettings.RANK);
-    double alpha = number(s, "alpha", 2.0 * rank);
-    int steps = integer(s, AdapterSettings.STEPS);
-    String targets = str(s, "targets", AdapterSettings.TARGETS.defaultValue());
     LoraConfig lora =
         new LoraConfig(
             rank,
-            alpha,
+            number(s, "alpha", 2.0 * rank),
             number(s, AdapterSettings.DROPOUT),
-            Projection.parseList(targets),
+            Projection.parseList(str(s, "targets", AdapterSettings.TARGETS.defaultValue())),
             bool(s, "rslora", AdapterSettings.RSLORA.defaultValue()),
             LoraMethod.parse(method));
     io.loraspark.train.lora.DeltaLoraParams delta = deltaLora(s); // type-checked for every method
     if (lora.method() == LoraMethod.DELTA_LORA) { // other methods ignore the delta-lora keys
       lora = lora.withDeltaLora(delta.resolved(steps));
     }
-    TrainConfig train =
-        new TrainConfig(
-            steps,
-            integer(s, AdapterSettings.BATCH_SIZE),
-            integer(s, AdapterSettings.GRAD_ACCUM),
-            number(s, AdapterSettings.LR),
-            number(s, AdapterSettings.LR_RATIO),
-            number(s, AdapterSettings.WEIGHT_DECAY),
-            integer(s, "warmup_steps", steps / 10),
-            LrSchedule.Kind.parse(str(s, "schedule", AdapterSettings.SCHEDULE.defaultValue())),
-            number(s, AdapterSettings.MAX_GRAD_NORM),
-            integer(s, AdapterSettings.EVAL_EVERY),
-            (long) number(s, "seed", AdapterSettings.SEED.defaultValue()));
+    return lora;
+  }
+
+  private static TrainConfig trainConfig(Map<String, Object> s, int steps) {
+    return new TrainConfig(
+        steps,
+        integer(s, AdapterSettings.BATCH_SIZE),
+        integer(s, AdapterSettings.GRAD_ACCUM),
+        number(s, AdapterSettings.LR),
+        number(s, AdapterSettings.LR_RATIO),
+        number(s, AdapterSettings.WEIGHT_DECAY),
+        integer(s, "warmup_steps", steps / 10),
+        LrSchedule.Kind.parse(str(s, "schedule", AdapterSettings.SCHEDULE.defaultValue())),
+        number(s, AdapterSettings.MAX_GRAD_NORM),
+        integer(s, AdapterSettings.EVAL_EVERY),
+        (long) number(s, "seed", AdapterSettings.SEED.defaultValue()));
+  }
+
+  /** The replica count; more than one only for methods whose replicas aggregate exactly. */
+  private static int replicas(Map<String, Object> s, LoraConfig lora) {
+    int replicas = integer(s, AdapterSettings.REPLICAS);
+    if (replicas > 1 && lora.method() != LoraMethod.LORA && lora.method() != LoraMethod.LORA_FA) {
+      throw new IllegalArgumentException(
+          "replicas "
+              + replicas
+              + " needs method lora or lora-fa; "
+              + lora.method().key()
+              + " replicas cannot be aggregated exactly (set replicas: 1)");
+    }
+    return replicas;
+  }
+
+  /** The settings the leaderboard and run record show, in their column order. */
+  private static Map<String, Object> resolvedSettings(
+      Map<String, Object> s,
+      LoraConfig lora,
+      TrainConfig train,
+      int replicas,
+      AdapterParent parent) {
     Map<String, Object> resolved = new LinkedHashMap<>();
-    resolved.put("method", method);
-    resolved.put("lora_rank", rank);
-    resolved.put("alpha", alpha);
+    resolved.put("method", lora.method().key());
+    resolved.put("lora_rank", lora.rank());
+    resolved.put("alpha", lora.alpha());
     resolved.put("lr", train.lr());
     resolved.put("lr_ratio", train.lrRatio());
-    resolved.put("targets", targets);
-    resolved.put("steps", steps);
+    resolved.put("targets", str(s, "targets", AdapterSettings.TARGETS.defaultValue()));
+    resolved.put("steps", train.steps());
     resolved.put("batch_size", train.batchSize());
     resolved.put("seed", train.seed());
     if (lora.deltaLora() != null) {
       resolved.put("delta_update_ratio", lora.deltaLora().updateRatio());
       resolved.put("delta_start_step", lora.deltaLora().startStep());
     }
-    int replicas = integer(s, AdapterSettings.REPLICAS);
-    if (replicas < 1 || replicas > 64) {
-      throw new IllegalArgumentException("replicas must be in [1, 64] but was " + replicas);
-    }
-    if (replicas > 1 && lora.method() != LoraMethod.LORA && lora.method() != LoraMethod.LORA_FA) {
-      throw new IllegalArgumentException(
-          "replicas "
-              + replicas
-              + " needs method lora or lora-fa; "
-              + method
-              + " replicas cannot be aggregated exactly (set replicas: 1)");
-    }
     resolved.put("replicas", replicas);
-    AdapterParent parent = null;
-    Object given = s.get(AdapterSettings.PARENT.name());
-    if (given != null) { // a location, or the parent expand() already hashed for it
-      parent = given instanceof AdapterParent p ? p : AdapterParent.of(String.valueOf(given));
+    if (parent != null) {
       resolved.put(AdapterSettings.PARENT.name(), parent.location());
     }
-    return new Planned(new AdapterSpec(id, lora, train, parent), resolved, replicas);
+    return resolved;
   }
 
   /** Delta-LoRA's λ and K from {@code delta_update_ratio} and {@code delta_start_step}. */
