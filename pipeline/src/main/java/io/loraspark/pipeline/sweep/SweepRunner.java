@@ -22,6 +22,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Consumer;
 import java.util.stream.Stream;
 import org.apache.spark.api.java.JavaSparkContext;
@@ -339,29 +340,36 @@ public final class SweepRunner {
     long stepsTotal = Math.max(1, totalSteps);
     int adaptersTotal = totalAdapters;
     long t0 = System.nanoTime();
+    // once the stage has returned, the bar's last line shows the driver's accumulators and every
+    // task done: the listener that feeds the live values hears of the last task end later
+    AtomicBoolean over = new AtomicBoolean();
     try (SparkProgress live = SparkProgress.track(jsc.sc(), steps, tokens, adapters);
         ProgressBar bar =
             bars.start(
                 label,
                 () -> {
-                  long s = live.value(steps);
+                  boolean done = over.get();
+                  long s = done ? steps.value() : live.value(steps);
                   double secs = Math.max(1e-9, (System.nanoTime() - t0) / 1e9);
                   return new ProgressBar.Status(
                       s / (double) stepsTotal,
                       String.format(
                           Locale.ROOT,
                           "tasks %d/%d · adapters %d/%d · steps %d/%d · %,.0f tok/s",
-                          live.tasksDone(),
+                          done ? tasks.size() : live.tasksDone(),
                           tasks.size(),
-                          live.value(adapters),
+                          done ? adapters.value() : live.value(adapters),
                           adaptersTotal,
                           s,
                           stepsTotal,
-                          live.value(tokens) / secs));
+                          (done ? tokens.value() : live.value(tokens)) / secs));
                 })) {
-      return jsc.parallelize(tasks, tasks.size())
-          .flatMap(new RunGroup(steps, tokens, adapters))
-          .collect();
+      List<AdapterOutcome> out =
+          jsc.parallelize(tasks, tasks.size())
+              .flatMap(new RunGroup(steps, tokens, adapters))
+              .collect();
+      over.set(true);
+      return out;
     }
   }
 
