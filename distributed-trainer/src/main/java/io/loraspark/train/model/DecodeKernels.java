@@ -16,11 +16,12 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p><b>Batch invariance.</b> Every result of a row is computed by the same arithmetic in the same
  * order whatever other rows share the call and however the work is split over threads. A projection
- * output is one in-order chain of fused multiply-adds in a lane of its own ({@link PackedMatmul});
- * an attention or adapter dot product is one vector accumulator, its pairwise lane sum, then a
- * scalar fused tail ({@link #dotHeap}). So a request's logits are the same bits alone, in a batch
- * of 16, or chunked differently in prefill (a general BLAS picks different kernels for 1 and 16
- * rows and does not promise that).
+ * output is one in-order chain of fused multiply-adds in a lane of its own ({@link PackedMatmul}),
+ * and so is each output of an adapter's A'x and B'u ({@link #outer}); an attention dot product or a
+ * dense ΔW row is one vector accumulator, its pairwise lane sum, then a scalar fused tail ({@link
+ * #dotHeap}). So a request's logits are the same bits alone, in a batch of 16, or chunked
+ * differently in prefill (a general BLAS picks different kernels for 1 and 16 rows and does not
+ * promise that).
  *
  * <p>Uses the JDK Vector API, so only loaded when {@link Kernels#VECTOR}; exp is {@link
  * VectorKernels#exp(float)} (reproducible whether compiled or not).
@@ -110,14 +111,9 @@ public final class DecodeKernels {
   }
 
   /**
-   * One row against a heap matrix (an adapter factor), each output a {@link #dotHeap}: {@code y[yo
-   * + j] = Σ_i m[j, i] · x[xo + i]}.
+   * One row against a heap matrix (a dense Delta-LoRA ΔW) over the outputs [from, to), each output
+   * a {@link #dotHeap}: {@code y[yo + j] = Σ_i m[j, i] · x[xo + i]}.
    */
-  public static void matvec(float[] m, int out, int in, float[] x, int xo, float[] y, int yo) {
-    matvec(m, 0, out, in, x, xo, y, yo);
-  }
-
-  /** {@link #matvec} of the outputs [from, to) only. */
   public static void matvec(
       float[] m, int from, int to, int in, float[] x, int xo, float[] y, int yo) {
     for (int j = from; j < to; j++) {
