@@ -5,10 +5,11 @@ import io.loraspark.train.model.ModelConfig;
 /**
  * Delta-LoRA's two settings (Zi et al. 2023, arXiv:2309.02411): the update ratio λ by which W
  * follows the change of s·B·A, and the start step K from which it does, both inputs of the paper's
- * Algorithm 1. The paper's experiments use λ = {@value #PAPER_UPDATE_RATIO} and K = {@value
- * #PAPER_START_STEP} (checked against a transcription of Algorithm 1 and of the sentence that sets
- * them; the paper's own text could not be opened where this was written, so its section or table is
- * not cited). Earlier versions called 0.5 the paper's λ, wrongly.
+ * Algorithm 1 (whose text, with λ and K as inputs, was checked here). λ = {@value
+ * #PAPER_UPDATE_RATIO} and K = {@value #PAPER_START_STEP} are the values the project's issue gives
+ * as the paper's experimental settings; the paper's experiment section could not be opened where
+ * this was written, so those two values are not checked against it and no section or table is
+ * cited. Earlier versions called 0.5 the paper's λ.
  *
  * @param updateRatio λ, finite and ≥ 0 (0 trains plain LoRA)
  * @param startStep K, the optimizer step (0-based) whose update first moves W, ≥ 0; or {@link
