@@ -52,23 +52,32 @@ public final class TextGeneration {
    */
   public TextRequest request(
       String prompt, AdapterMix mix, SamplingParams params, List<String> stops) {
-    return request(tokenizer.encode(prompt, true), mix, params, stops, null);
+    return request(tokenizer.encode(prompt, true), mix, params, stops, true, null);
   }
 
   /**
    * {@link #request(String, AdapterMix, SamplingParams, List)} for an already tokenized prompt.
    *
+   * @param eos whether the model's EOS ids end the request too (false: only {@code params}' stop
+   *     ids and the stop strings do)
    * @param onText called on the decoding thread when more completion text can be taken (null: none)
    */
   public TextRequest request(
-      int[] promptIds, AdapterMix mix, SamplingParams params, List<String> stops, Runnable onText) {
+      int[] promptIds,
+      AdapterMix mix,
+      SamplingParams params,
+      List<String> stops,
+      boolean eos,
+      Runnable onText) {
     for (String s : stops) {
       if (s == null || s.isEmpty()) {
         throw new IllegalArgumentException("a stop string must not be empty");
       }
     }
     Set<Integer> stopIds = new HashSet<>(params.stopIds());
-    stopIds.addAll(eosIds());
+    if (eos) {
+      stopIds.addAll(eosIds());
+    }
     SamplingParams withEos =
         new SamplingParams(
             params.maxNewTokens(),

@@ -31,6 +31,8 @@ import java.util.List;
  * @param stream whether to answer as server-sent events
  * @param includeUsage whether a stream ends with a usage chunk
  * @param logprobs whether to report the chosen tokens' log-probabilities
+ * @param ignoreEos vLLM's extension: EOS and end-of-turn ids do not end the request (benchmarks and
+ *     tests that need exactly {@code max_tokens}); stop strings still do
  * @param adapters the composition extension: adapters with weights, or empty
  */
 record ApiRequest(
@@ -48,6 +50,7 @@ record ApiRequest(
     boolean stream,
     boolean includeUsage,
     boolean logprobs,
+    boolean ignoreEos,
     List<Weighted> adapters) {
 
   /** A chat message: role (system, user or assistant) and its text. */
@@ -115,6 +118,7 @@ record ApiRequest(
         stream,
         includeUsage,
         logprobs(root, chat),
+        bool(root, "ignore_eos", false),
         adapters(root.get("adapters")));
   }
 

@@ -61,6 +61,7 @@ final class Completions {
                   lease.mix(),
                   plan.params(),
                   api.stops(),
+                  !api.ignoreEos(),
                   more == null ? null : more::release);
       future = ticket.submit(request.request());
     } catch (RuntimeException e) {
@@ -100,7 +101,8 @@ final class Completions {
               + " tokens");
     }
     long seed = api.seed() != null ? api.seed() : seeds.incrementAndGet();
-    Set<Integer> stopIds = api.chat() ? s.chatPrompt().endOfTurnIds() : Set.of();
+    Set<Integer> stopIds =
+        api.chat() && !api.ignoreEos() ? s.chatPrompt().endOfTurnIds() : Set.of();
     SamplingParams params =
         new SamplingParams(
             maxTokens, api.temperature(), api.topK(), api.topP(), seed, stopIds, api.logprobs());

@@ -142,6 +142,12 @@ class ChatEndOfTurnTest {
       assertThat(streamed.toString()).isEqualTo(wantText);
       assertThat(finish).isEqualTo("stop");
 
+      // vLLM's ignore_eos: neither the end of the turn nor EOS ends it, max_tokens does
+      JsonNode ignoring =
+          ok(serve.post("/v1/chat/completions", chatBody + ", \"ignore_eos\": true}"));
+      assertThat(ignoring.get("usage").get("completion_tokens").asInt()).isEqualTo(MAX_TOKENS);
+      assertThat(ignoring.get("choices").get(0).get("finish_reason").asText()).isEqualTo("length");
+
       // the end of a chat turn is no stop for a plain completion of the same ids
       JsonNode completion =
           ok(

@@ -291,7 +291,8 @@ class ServeHostileTest {
       {"stop", "\"\""},
       {"stop", "7"},
       {"stream", "\"yes\""},
-      {"stream", "1"}
+      {"stream", "1"},
+      {"ignore_eos", "\"yes\""}
     };
     for (Object[] c : cases) {
       String field = (String) c[0];
