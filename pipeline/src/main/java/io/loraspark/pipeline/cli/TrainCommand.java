@@ -46,7 +46,7 @@ import picocli.CommandLine.Option;
       "Trains one LoRA adapter and writes a PEFT adapter directory at OUTPUT, plus metrics.csv.",
       "DATA is the output of preprocess (its root or shards/; its split column decides train and"
           + " eval) or JSONL of {\"input_ids\": [...], \"labels\": [...]} (labels -100 are not"
-          + " trained on; without --eval-data a stable 10% by a hash of the ids is held out)."
+          + " trained on; without --eval-data a stable 10%% by a hash of the ids is held out)."
     })
 final class TrainCommand implements Callable<Integer> {
   /** The adapter options' defaults, from {@link AdapterSettings} (the one table). */
@@ -150,7 +150,7 @@ final class TrainCommand implements Callable<Integer> {
   @Option(names = "--grad-accum", description = "micro-batches per step (default ${DEFAULT-VALUE})")
   int gradAccum;
 
-  @Option(names = "--warmup", description = "warmup steps (default 10% of steps)")
+  @Option(names = "--warmup", description = "warmup steps (default 10%% of steps)")
   Integer warmup;
 
   @Option(names = "--schedule", description = "constant|linear|cosine (default ${DEFAULT-VALUE})")
