@@ -10,15 +10,17 @@ import java.util.Map;
  * The low-rank branches of one step's rows, computed adapter by adapter: the rows of one adapter (a
  * prefill chunk, or many streams on one adapter) share each load of its A' and B'^T, four rows at a
  * time, instead of each row reading them again. Each (row, adapter) pair's {@code u = A'x} and
- * {@code z = B'u} are both {@link DecodeKernels#outer} products (A' stored transposed, so u's r
- * outputs fill one vector's lanes): each output one in-order chain of fused multiply-adds, the same
- * bits whichever rows share the adapter and however the work is split over the kernel threads. They
- * are then added into the rows in each row's mix order, so a row's result does not depend on what
- * else is in the step.
+ * {@code z = B'u} are {@link DecodeKernels#outer} products (A' stored transposed, so u's r outputs
+ * fill one vector's lanes): each output of z one in-order chain of fused multiply-adds, each of u
+ * two (over the first and the second half of the input, then added in that order), the same bits
+ * whichever rows share the adapter and however the work is split over the kernel threads. They are
+ * then added into the rows in each row's mix order, so a row's result does not depend on what else
+ * is in the step.
  *
- * <p>Two parallel passes per projection: u split by blocks of four rows, then z and the additions
- * split by output columns (each thread reads its share of B'^T). A switch to a cached adapter costs
- * only this arithmetic, so it runs on all kernel threads like the base.
+ * <p>Two parallel passes per projection: u split by blocks of four rows and by the input's halves
+ * (so even a lone row's A'x, a cold read of the adapter, runs on two threads), then z and the
+ * additions split by output columns (each thread reads its share of B'^T). A switch to a cached
+ * adapter costs only this arithmetic, so it runs on all kernel threads like the base.
  *
  * <p>Not thread-safe; one per engine, reused from step to step (grows, never shrinks).
  */
@@ -31,7 +33,8 @@ final class StepBranches {
   private int[] groupStart = new int[9]; // group g is byAdapter[groupStart[g] .. groupStart[g+1])
   private int groups;
   private int uStride; // the step's largest rank: pair q's A'x is u[q·uStride ..]
-  private float[] u = new float[0]; // [pairs, uStride]
+  private float[] u = new float[0]; // [pairs, uStride]: A'x, first over the input's first half
+  private float[] uLate = new float[0]; // [pairs, uStride]: over its second half, added to u
   private float[] z = new float[0]; // [pairs, out]
   private int[] group = new int[8]; // each pair's group, numbered in first-appearance order
   private final Map<DecodeAdapter, Integer> groupOf = new IdentityHashMap<>();
@@ -95,6 +98,7 @@ final class StepBranches {
     groupStart[groups] = k;
     if (u.length < pairs * uStride) {
       u = new float[pairs * uStride];
+      uLate = new float[pairs * uStride];
     }
   }
 
@@ -106,13 +110,13 @@ final class StepBranches {
     if (pairs == 0) {
       return;
     }
-    int units = 0; // pass 1's work: one unit per (block of up to four rows, vector of u)
+    int units = 0; // pass 1's work: a unit per (block of up to four rows, input half, vector of u)
     int ranks = 0; // pass 2 reads this many floats of B'^T per output column
     for (int g = 0; g < groups; g++) {
       DecodeAdapter.Branch br = pairAdapter[byAdapter[groupStart[g]]].branch(l, p);
       groupBranch[g] = br;
       if (br != null) {
-        units += blocks(g) * vectors(br.rank());
+        units += blocks(g) * 2 * vectors(br.rank());
         ranks += br.rank();
       }
     }
@@ -132,7 +136,13 @@ final class StepBranches {
     this.inDim = inDim;
     this.y = y;
     this.outDim = outDim;
-    DecodeKernels.parallel(units, (DecodeKernels.LANES + 4L) * inDim, inputsPass);
+    DecodeKernels.parallel(units, (DecodeKernels.LANES + 4L) * half(inDim), inputsPass);
+    for (int q = 0; q < pairs; q++) {
+      DecodeAdapter.Branch br = groupBranch[group[q]];
+      for (int j = q * uStride, end = br == null ? j : j + br.rank(); j < end; j++) {
+        u[j] += uLate[j];
+      }
+    }
     DecodeKernels.parallel(
         vectors(outDim), DecodeKernels.LANES * (ranks + 3L * pairs), outputsPass);
     this.x = null;
@@ -144,12 +154,20 @@ final class StepBranches {
     return (groupStart[g + 1] - groupStart[g] + 3) / 4;
   }
 
+  /** Where A'x's input splits: its first half is [0, half), its second [half, in). */
+  private static int half(int in) {
+    return (in + 1) / 2;
+  }
+
   /** Vectors of outputs in u of a rank-r branch. */
   private static int vectors(int rank) {
     return (rank + DecodeKernels.LANES - 1) / DecodeKernels.LANES;
   }
 
-  /** Pass 1, units [from, to): u = A'x of each unit's block of rows and vector of outputs. */
+  /**
+   * Pass 1, units [from, to): A'x of each unit's block of rows, input half (the first into u, the
+   * second into uLate) and vector of outputs.
+   */
   private void lowRankInputs(int from, int to) {
     int unit = 0;
     for (int g = 0; g < groups && unit < to; g++) {
@@ -158,14 +176,19 @@ final class StepBranches {
         continue;
       }
       int n = vectors(br.rank());
-      for (int k = groupStart[g]; k < groupStart[g + 1] && unit < to; k += 4, unit += n) {
-        int lo = Math.max(from - unit, 0);
-        int hi = Math.min(to - unit, n);
-        if (lo < hi) {
-          int count = Math.min(4, groupStart[g + 1] - k);
-          int j0 = lo * DecodeKernels.LANES;
-          int j1 = Math.min(hi * DecodeKernels.LANES, br.rank());
-          DecodeKernels.outer(br.at(), inDim, br.rank(), j0, j1, x, xo, u, uo, k, count);
+      for (int k = groupStart[g]; k < groupStart[g + 1] && unit < to; k += 4) {
+        int count = Math.min(4, groupStart[g + 1] - k);
+        for (int part = 0; part < 2 && unit < to; part++, unit += n) {
+          int lo = Math.max(from - unit, 0);
+          int hi = Math.min(to - unit, n);
+          if (lo < hi) {
+            int j0 = lo * DecodeKernels.LANES;
+            int j1 = Math.min(hi * DecodeKernels.LANES, br.rank());
+            int in0 = part == 0 ? 0 : half(inDim);
+            int in1 = part == 0 ? half(inDim) : inDim;
+            float[] into = part == 0 ? u : uLate;
+            DecodeKernels.outer(br.at(), in0, in1, br.rank(), j0, j1, x, xo, into, uo, k, count);
+          }
         }
       }
     }
@@ -180,7 +203,7 @@ final class StepBranches {
       }
       for (int k = groupStart[g]; k < groupStart[g + 1]; k += 4) {
         int count = Math.min(4, groupStart[g + 1] - k);
-        DecodeKernels.outer(br.bt(), br.rank(), outDim, from, to, u, uo, z, zo, k, count);
+        DecodeKernels.outer(br.bt(), 0, br.rank(), outDim, from, to, u, uo, z, zo, k, count);
       }
     }
     for (int q = 0; q < pairs; q++) { // in each row's mix order

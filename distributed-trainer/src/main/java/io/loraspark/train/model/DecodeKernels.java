@@ -122,17 +122,18 @@ public final class DecodeKernels {
   }
 
   /**
-   * {@code z_q = Σ_c u_q[c] · bt[c, :]} over the outputs [from, to) for the rows q &lt; {@code
-   * count} (at most 4) at offsets uo[at + q] and zo[at + q]: each output the in-order chain of
-   * fused multiply-adds over c from zero, the same as {@link #addScaled} of each bt row onto zeros,
-   * with up to four rows sharing each load. An output's chain is the same however [from, to) is
-   * split.
+   * {@code z_q = Σ_c u_q[c] · bt[c, :]} over c in [kFrom, kTo) and the outputs [from, to) for the
+   * rows q &lt; {@code count} (at most 4) at offsets uo[at + q] and zo[at + q]: each output the
+   * in-order chain of fused multiply-adds over c from kFrom, the same as {@link #addScaled} of each
+   * bt row onto zeros, with up to four rows sharing each load. An output's chain is the same
+   * however [from, to) is split.
    *
-   * @param bt [rank, out]
+   * @param bt [rank, out], rows kFrom..kTo read
    */
   public static void outer(
       float[] bt,
-      int rank,
+      int kFrom,
+      int kTo,
       int out,
       int from,
       int to,
@@ -143,10 +144,10 @@ public final class DecodeKernels {
       int at,
       int count) {
     if (count == 4) {
-      outer4(bt, rank, out, from, to, u, uo, z, zo, at);
+      outer4(bt, kFrom, kTo, out, from, to, u, uo, z, zo, at);
     } else {
       for (int q = at; q < at + count; q++) {
-        outer1(bt, rank, out, from, to, u, uo[q], z, zo[q]);
+        outer1(bt, kFrom, kTo, out, from, to, u, uo[q], z, zo[q]);
       }
     }
   }
@@ -157,7 +158,8 @@ public final class DecodeKernels {
    */
   private static void outer4(
       float[] bt,
-      int rank,
+      int kFrom,
+      int kTo,
       int out,
       int from,
       int to,
@@ -184,7 +186,7 @@ public final class DecodeKernels {
       FloatVector b1 = FloatVector.zero(S);
       FloatVector c1 = FloatVector.zero(S);
       FloatVector d1 = FloatVector.zero(S);
-      for (int k = 0; k < rank; k++) {
+      for (int k = kFrom; k < kTo; k++) {
         FloatVector w0 = FloatVector.fromArray(S, bt, k * out + j);
         FloatVector w1 = FloatVector.fromArray(S, bt, k * out + j + L);
         FloatVector v = FloatVector.broadcast(S, u[u0 + k]);
@@ -214,7 +216,7 @@ public final class DecodeKernels {
       FloatVector b0 = FloatVector.zero(S);
       FloatVector c0 = FloatVector.zero(S);
       FloatVector d0 = FloatVector.zero(S);
-      for (int k = 0; k < rank; k++) {
+      for (int k = kFrom; k < kTo; k++) {
         FloatVector w = FloatVector.fromArray(S, bt, k * out + j);
         a0 = w.fma(FloatVector.broadcast(S, u[u0 + k]), a0);
         b0 = w.fma(FloatVector.broadcast(S, u[u1 + k]), b0);
@@ -227,7 +229,7 @@ public final class DecodeKernels {
       d0.intoArray(z, z3 + j);
     }
     for (int q = at; q < at + 4 && j < to; q++) { // the last part-vector, row by row
-      outer1(bt, rank, out, j, to, u, uo[q], z, zo[q]);
+      outer1(bt, kFrom, kTo, out, j, to, u, uo[q], z, zo[q]);
     }
   }
 
@@ -236,25 +238,34 @@ public final class DecodeKernels {
    * then scalars; every output the same chain whichever of them computes it.
    */
   private static void outer1(
-      float[] bt, int rank, int out, int from, int to, float[] u, int uo, float[] z, int zo) {
+      float[] bt,
+      int kFrom,
+      int kTo,
+      int out,
+      int from,
+      int to,
+      float[] u,
+      int uo,
+      float[] z,
+      int zo) {
     int j = from;
     for (; j + L <= to; j += L) {
       FloatVector a = FloatVector.zero(S);
-      for (int k = 0; k < rank; k++) {
+      for (int k = kFrom; k < kTo; k++) {
         a = FloatVector.fromArray(S, bt, k * out + j).fma(FloatVector.broadcast(S, u[uo + k]), a);
       }
       a.intoArray(z, zo + j);
     }
     for (; j + H.length() <= to; j += H.length()) {
       FloatVector a = FloatVector.zero(H);
-      for (int k = 0; k < rank; k++) {
+      for (int k = kFrom; k < kTo; k++) {
         a = FloatVector.fromArray(H, bt, k * out + j).fma(FloatVector.broadcast(H, u[uo + k]), a);
       }
       a.intoArray(z, zo + j);
     }
     for (; j < to; j++) {
       float acc = 0f;
-      for (int k = 0; k < rank; k++) {
+      for (int k = kFrom; k < kTo; k++) {
         acc = Math.fma(bt[k * out + j], u[uo + k], acc);
       }
       z[zo + j] = acc;

@@ -40,8 +40,8 @@ class DecodeKernelsTest {
       for (int count : new int[] {4, 3, 1}) {
         for (int cut : new int[] {0, 1, Math.min(17, out), out / 2, out}) {
           float[] z = new float[4 * out];
-          DecodeKernels.outer(bt, rank, out, 0, cut, u, uo, z, zo, 0, count);
-          DecodeKernels.outer(bt, rank, out, cut, out, u, uo, z, zo, 0, count);
+          DecodeKernels.outer(bt, 0, rank, out, 0, cut, u, uo, z, zo, 0, count);
+          DecodeKernels.outer(bt, 0, rank, out, cut, out, u, uo, z, zo, 0, count);
           for (int q = 0; q < count; q++) {
             for (int j = 0; j < out; j++) {
               assertThat(z[zo[q] + j])
@@ -50,6 +50,34 @@ class DecodeKernelsTest {
                       rank, out, count, cut, q, j)
                   .isEqualTo(naive[zo[q] + j]);
             }
+          }
+        }
+      }
+    }
+  }
+
+  @Test
+  void outerOverAPartOfTheReductionIsTheChainOverThatPartAlone() {
+    int rank = 577; // an A'x over an odd input, split where StepBranches splits it
+    int out = 16;
+    int h = (rank + 1) / 2;
+    float[] bt = gaussian(rank * out);
+    float[] u = gaussian(4 * rank);
+    int[] uo = {0, rank, 2 * rank, 3 * rank};
+    int[] zo = {0, out, 2 * out, 3 * out};
+    for (int count : new int[] {4, 1}) {
+      for (int[] part : new int[][] {{0, h}, {h, rank}}) {
+        float[] z = new float[4 * out];
+        DecodeKernels.outer(bt, part[0], part[1], out, 0, out, u, uo, z, zo, 0, count);
+        for (int q = 0; q < count; q++) {
+          for (int j = 0; j < out; j++) {
+            float acc = 0f;
+            for (int k = part[0]; k < part[1]; k++) {
+              acc = Math.fma(bt[k * out + j], u[uo[q] + k], acc);
+            }
+            assertThat(z[zo[q] + j])
+                .as("[%d, %d), %d rows, row %d output %d", part[0], part[1], count, q, j)
+                .isEqualTo(acc);
           }
         }
       }
