@@ -4,8 +4,9 @@
 #  1. the quickstart sweep in each precision (`precision: fp32` / `bf16` added to a copy of the
 #     config): its leaderboard order, eval losses and statuses side by side;
 #  2. 200 steps of one LoRA adapter (rank 8, LoRA+ ratio 8, the quickstart's other settings) on the
-#     fp32 sweep's shards with `train --precision fp32` and `--precision bf16`: the last logged
-#     train loss and the final eval loss, and their relative difference (target: within 2%).
+#     fp32 sweep's shards with `train --precision fp32` and `--precision bf16`: the train loss
+#     (the mean of the last 10% of steps' batch losses; the last step's alone is one batch of 8) and
+#     the final eval loss, and their relative differences (target: within 2%).
 # bf16 here means oneDNN bf16 matmuls with f32 accumulation, the same rounding on AMX and on
 # AVX512_BF16, so the numbers do not need an AMX machine (speed does; see bench/compare.sh).
 # Needs the built jar (./mvnw -B -q package -DskipTests). Prints one summary JSON line last.
@@ -43,17 +44,20 @@ def board(p):
 def losses(p):
     with open(f"{out}/train-{p}/metrics.csv") as f:
         rows = list(csv.DictReader(f))
-    train = [r for r in rows if r.get("train_loss") not in (None, "")]
-    evals = [r for r in rows if r.get("eval_loss") not in (None, "")]
-    return float(train[-1]["train_loss"]), float(evals[-1]["eval_loss"]), len(train)
+    train = [float(r["train_loss"]) for r in rows if r.get("train_loss") not in (None, "")]
+    evals = [float(r["eval_loss"]) for r in rows if r.get("eval_loss") not in (None, "")]
+    tail = train[-max(1, len(train) // 10):]
+    return sum(tail) / len(tail), evals[-1], train[-1]
 for p in ("fp32", "bf16"):
     for r in board(p):
-        print(f"sweep {p}: {r['adapter']} eval_loss {r['eval_loss']} steps {r['steps']} status {r['status']}")
-order = {p: [r["adapter"] for r in board(p)] for p in ("fp32", "bf16")}
+        print(f"sweep {p}: {r['adapter_id']} eval_loss {r['eval_loss']} steps {r['steps']} status {r['status']}")
+order = {p: [r["adapter_id"] for r in board(p)] for p in ("fp32", "bf16")}
 f, b = losses("fp32"), losses("bf16")
 rel = lambda x, y: round(abs(x - y) / abs(x), 5)
 print(json.dumps({"case": "bf16 against fp32, quickstart", "steps": steps,
-                  "train_loss_fp32": f[0], "train_loss_bf16": b[0], "train_rel_diff": rel(f[0], b[0]),
+                  "train_loss_fp32": round(f[0], 5), "train_loss_bf16": round(b[0], 5),
+                  "train_rel_diff": rel(f[0], b[0]),
+                  "last_step_loss_fp32": f[2], "last_step_loss_bf16": b[2],
                   "eval_loss_fp32": f[1], "eval_loss_bf16": b[1], "eval_rel_diff": rel(f[1], b[1]),
                   "target_rel_diff": 0.02,
                   "sweep_order_fp32": order["fp32"], "sweep_order_bf16": order["bf16"],
