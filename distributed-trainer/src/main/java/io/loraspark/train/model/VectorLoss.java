@@ -13,67 +13,54 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 final class VectorLoss implements LossKernels {
   @Override
   public void forward(INDArray logits, int[] targets, double[] nll, double[] invSum) {
-    assert Kernels.vector(logits) : Kernels.UNFIT;
-    crossEntropy(
-        buffer(logits),
-        offset(logits),
+    eachRow(
+        logits,
         targets.length,
-        (int) logits.columns(),
-        targets,
-        nll,
-        invSum);
+        (x, r, base, cols) -> {
+          if (targets[r] < 0) {
+            return;
+          }
+          float xt = x.getFloat(base + targets[r] * 4);
+          float max = VectorMath.maxRow(x, base, cols);
+          double sum = VectorMath.expRow(x, base, cols, max);
+          nll[r] = StrictMath.log(sum) + max - xt;
+          invSum[r] = 1.0 / sum;
+        });
   }
 
   @Override
   public void backward(INDArray logits, int[] targets, double[] weight, double[] invSum) {
-    assert Kernels.vector(logits) : Kernels.UNFIT;
-    crossEntropyBackward(
-        buffer(logits),
-        offset(logits),
+    eachRow(
+        logits,
         targets.length,
-        (int) logits.columns(),
-        targets,
-        weight,
-        invSum);
-  }
-
-  /** {@link LossKernels#forward} over a [rows, cols] block. */
-  static void crossEntropy(
-      ByteBuffer x, int off, int rows, int cols, int[] targets, double[] nll, double[] invSum) {
-    KernelThreads.rows(
-        rows,
-        cols,
-        (from, to) -> {
-          for (int r = from; r < to; r++) {
-            if (targets[r] < 0) {
-              continue;
-            }
-            int base = off + r * cols * 4;
-            float xt = x.getFloat(base + targets[r] * 4);
-            float max = VectorMath.maxRow(x, base, cols);
-            double sum = VectorMath.expRow(x, base, cols, max);
-            nll[r] = StrictMath.log(sum) + max - xt;
-            invSum[r] = 1.0 / sum;
+        (x, r, base, cols) -> {
+          if (weight[r] == 0.0) {
+            VectorMath.scaleRow(x, base, cols, 0f);
+            return;
           }
+          VectorMath.scaleRow(x, base, cols, (float) (weight[r] * invSum[r]));
+          int t = base + targets[r] * 4;
+          x.putFloat(t, (float) (x.getFloat(t) - weight[r]));
         });
   }
 
-  /** {@link LossKernels#backward} over a [rows, cols] block. */
-  static void crossEntropyBackward(
-      ByteBuffer x, int off, int rows, int cols, int[] targets, double[] weight, double[] invSum) {
+  /** The work on one row r of the logits, whose first column is at byte {@code base} of x. */
+  private interface Row {
+    void run(ByteBuffer x, int r, int base, int cols);
+  }
+
+  /** Runs {@code row} on rows [0, n) of the logits, split over the kernel threads. */
+  private static void eachRow(INDArray logits, int n, Row row) {
+    assert Kernels.vector(logits) : Kernels.UNFIT;
+    ByteBuffer x = buffer(logits);
+    int off = offset(logits);
+    int cols = (int) logits.columns();
     KernelThreads.rows(
-        rows,
+        n,
         cols,
         (from, to) -> {
           for (int r = from; r < to; r++) {
-            int base = off + r * cols * 4;
-            if (weight[r] == 0.0) {
-              VectorMath.scaleRow(x, base, cols, 0f);
-              continue;
-            }
-            VectorMath.scaleRow(x, base, cols, (float) (weight[r] * invSum[r]));
-            int t = base + targets[r] * 4;
-            x.putFloat(t, (float) (x.getFloat(t) - weight[r]));
+            row.run(x, r, off + r * cols * 4, cols);
           }
         });
   }

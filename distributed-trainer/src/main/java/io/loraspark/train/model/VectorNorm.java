@@ -17,23 +17,38 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * {@link NormKernels} fused on the Vector API: one pass per row each way (see {@link VectorMath}).
  */
 final class VectorNorm implements NormKernels {
+  /** Per row: {@code rInv = 1/sqrt(mean(x²) + eps)}, {@code out = x · rInv · w}. */
   @Override
   public void forward(INDArray x, INDArray w, double eps, INDArray rInv, INDArray out) {
     assert Kernels.vector(x, w, rInv, out) : Kernels.UNFIT;
-    rmsForward(
-        buffer(x),
-        offset(x),
-        buffer(w),
-        offset(w),
-        (float) eps,
-        buffer(rInv),
-        offset(rInv),
-        buffer(out),
-        offset(out),
+    ByteBuffer xb = buffer(x);
+    ByteBuffer wb = buffer(w);
+    ByteBuffer rb = buffer(rInv);
+    ByteBuffer ob = buffer(out);
+    int xOff = offset(x);
+    int wOff = offset(w);
+    int rOff = offset(rInv);
+    int oOff = offset(out);
+    int cols = (int) x.columns();
+    float epsF = (float) eps;
+    KernelThreads.rows(
         (int) x.rows(),
-        (int) x.columns());
+        cols,
+        (from, to) -> {
+          for (int r = from; r < to; r++) {
+            int row = r * cols * 4;
+            float ss = dotRow(xb, xOff + row, xb, xOff + row, cols);
+            float inv = (float) (1.0 / Math.sqrt(ss / cols + epsF));
+            rb.putFloat(rOff + r * 4, inv);
+            scaledProductRow(xb, xOff + row, wb, wOff, ob, oOff + row, cols, inv);
+          }
+        });
   }
 
+  /**
+   * Per row, accumulated: with g = dOut · w and xn = x · rInv, {@code dx += rInv · (g − xn · mean(g
+   * · xn))}.
+   */
   @Override
   public void backward(
       INDArray x,
@@ -44,44 +59,27 @@ final class VectorNorm implements NormKernels {
       INDArray scratch2,
       INDArray dx) {
     assert Kernels.vector(x, w, rInv, dOut, dx) : Kernels.UNFIT;
-    rmsBackward(
-        buffer(x),
-        offset(x),
-        buffer(w),
-        offset(w),
-        buffer(rInv),
-        offset(rInv),
-        buffer(dOut),
-        offset(dOut),
-        buffer(dx),
-        offset(dx),
-        (int) x.rows(),
-        (int) x.columns());
-  }
-
-  /** RMSNorm forward per row: {@code rInv = 1/sqrt(mean(x²) + eps)}, {@code out = x · rInv · w}. */
-  static void rmsForward(
-      ByteBuffer x,
-      int xOff,
-      ByteBuffer w,
-      int wOff,
-      float eps,
-      ByteBuffer rInv,
-      int rOff,
-      ByteBuffer out,
-      int oOff,
-      int rows,
-      int cols) {
+    ByteBuffer xb = buffer(x);
+    ByteBuffer wb = buffer(w);
+    ByteBuffer rb = buffer(rInv);
+    ByteBuffer gb = buffer(dOut);
+    ByteBuffer db = buffer(dx);
+    int xOff = offset(x);
+    int wOff = offset(w);
+    int rOff = offset(rInv);
+    int gOff = offset(dOut);
+    int dOff = offset(dx);
+    int cols = (int) x.columns();
     KernelThreads.rows(
-        rows,
+        (int) x.rows(),
         cols,
         (from, to) -> {
           for (int r = from; r < to; r++) {
-            int rb = r * cols * 4;
-            float ss = dotRow(x, xOff + rb, x, xOff + rb, cols);
-            float inv = (float) (1.0 / Math.sqrt(ss / cols + eps));
-            rInv.putFloat(rOff + r * 4, inv);
-            scaledProductRow(x, xOff + rb, w, wOff, out, oOff + rb, cols, inv);
+            int row = r * cols * 4;
+            float inv = rb.getFloat(rOff + r * 4);
+            float dot = dot3Row(gb, gOff + row, wb, wOff, xb, xOff + row, cols);
+            float c = dot * inv / cols * inv; // xn · mean(g · xn) = x · c
+            rmsBackRow(xb, xOff + row, wb, wOff, gb, gOff + row, db, dOff + row, cols, inv, c);
           }
         });
   }
@@ -97,37 +95,6 @@ final class VectorNorm implements NormKernels {
     for (; i < n; i++) {
       out.putFloat(oo + i * 4, x.getFloat(xo + i * 4) * c * w.getFloat(wo + i * 4));
     }
-  }
-
-  /**
-   * RMSNorm backward per row, accumulated: with g = dOut · w and xn = x · rInv, {@code dx += rInv ·
-   * (g − xn · mean(g · xn))}.
-   */
-  static void rmsBackward(
-      ByteBuffer x,
-      int xOff,
-      ByteBuffer w,
-      int wOff,
-      ByteBuffer rInv,
-      int rOff,
-      ByteBuffer dOut,
-      int dOff,
-      ByteBuffer dx,
-      int dxOff,
-      int rows,
-      int cols) {
-    KernelThreads.rows(
-        rows,
-        cols,
-        (from, to) -> {
-          for (int r = from; r < to; r++) {
-            int rb = r * cols * 4;
-            float inv = rInv.getFloat(rOff + r * 4);
-            float dot = dot3Row(dOut, dOff + rb, w, wOff, x, xOff + rb, cols);
-            float c = dot * inv / cols * inv; // xn · mean(g · xn) = x · c
-            rmsBackRow(x, xOff + rb, w, wOff, dOut, dOff + rb, dx, dxOff + rb, cols, inv, c);
-          }
-        });
   }
 
   /** Σ a·w·x over n floats (w one row, shared). */

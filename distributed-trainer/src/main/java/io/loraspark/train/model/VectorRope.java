@@ -50,45 +50,29 @@ final class VectorRope implements RopeKernels {
     rotate(dx, cos, sin, true);
   }
 
-  /** Relies on the tables' two halves being equal, as {@link #fillTables} makes them. */
+  /**
+   * In place over head vectors [R, HD]; {@code inverse} applies the transpose (the backward):
+   * forward {@code [x1·c − x2·s, x2·c + x1·s]}, backward {@code [x1·c + x2·s, x2·c − x1·s]}, with
+   * c, s the row's cos/sin table halves. Relies on the halves being equal, as {@link #fillTables}
+   * (and HF) makes them.
+   */
   private void rotate(INDArray x, INDArray cos, INDArray sin, boolean inverse) {
     assert Kernels.vector(x, cos, sin) : Kernels.UNFIT;
-    rope(
-        buffer(x),
-        offset(x),
-        buffer(cos),
-        offset(cos),
-        buffer(sin),
-        offset(sin),
-        (int) x.rows(),
-        rope.headDim,
-        inverse);
-  }
-
-  /**
-   * Rotary embedding over head vectors of width {@code hd}, in place; {@code inverse} applies the
-   * transpose (the backward): forward {@code [x1·c − x2·s, x2·c + x1·s]}, backward {@code [x1·c +
-   * x2·s, x2·c − x1·s]}, with c, s the row's cos/sin table halves (equal halves, as HF builds
-   * them).
-   */
-  static void rope(
-      ByteBuffer x,
-      int xOff,
-      ByteBuffer cos,
-      int cOff,
-      ByteBuffer sin,
-      int sOff,
-      int rows,
-      int hd,
-      boolean inverse) {
+    ByteBuffer xb = buffer(x);
+    ByteBuffer cb = buffer(cos);
+    ByteBuffer sb = buffer(sin);
+    int xOff = offset(x);
+    int cOff = offset(cos);
+    int sOff = offset(sin);
+    int hd = rope.headDim;
     float sign = inverse ? -1f : 1f;
     KernelThreads.rows(
-        rows,
+        (int) x.rows(),
         hd,
         (from, to) -> {
           for (int r = from; r < to; r++) {
-            int rb = r * hd * 4;
-            ropeRow(x, xOff + rb, cos, cOff + rb, sin, sOff + rb, hd / 2, sign);
+            int row = r * hd * 4;
+            ropeRow(xb, xOff + row, cb, cOff + row, sb, sOff + row, hd / 2, sign);
           }
         });
   }

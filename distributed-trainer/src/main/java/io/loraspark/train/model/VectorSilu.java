@@ -19,65 +19,71 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * two passes, the backward in one pass (see {@link VectorMath}).
  */
 final class VectorSilu implements SiluKernels {
+  /**
+   * {@code sig = σ(gate)}, {@code act = gate · sig · up}, in chunks that stay in cache between the
+   * two passes. (One loop doing both did not compile to SIMD: with the inlined exp, C2 stopped
+   * inlining the loads and allocated a vector object per load.)
+   */
   @Override
   public void forward(INDArray gate, INDArray up, INDArray sig, INDArray act) {
     assert Kernels.vector(gate, up, sig, act) : Kernels.UNFIT;
-    siluMul(
-        buffer(gate),
-        offset(gate),
-        buffer(up),
-        offset(up),
-        buffer(sig),
-        offset(sig),
-        buffer(act),
-        offset(act),
-        Math.toIntExact(gate.length()));
+    ByteBuffer gb = buffer(gate);
+    ByteBuffer ub = buffer(up);
+    ByteBuffer sb = buffer(sig);
+    ByteBuffer ab = buffer(act);
+    int gOff = offset(gate);
+    int uOff = offset(up);
+    int sOff = offset(sig);
+    int aOff = offset(act);
+    VectorMath.elementwise(
+        Math.toIntExact(gate.length()),
+        (start, end) -> {
+          for (int c = start; c < end; c += CHUNK) {
+            int len = Math.min(CHUNK, end - c);
+            sigmoidRow(gb, gOff + c * 4, sb, sOff + c * 4, len);
+            productRow(gb, gOff + c * 4, sb, sOff + c * 4, ub, uOff + c * 4, ab, aOff + c * 4, len);
+          }
+        });
   }
 
+  /**
+   * {@code dUp = dAct · gate · sig}, {@code dGate = dAct · up · sig · (1 + gate · (1 − sig))}, in
+   * one pass.
+   */
   @Override
   public void backward(
       INDArray gate, INDArray up, INDArray sig, INDArray dAct, INDArray dGate, INDArray dUp) {
     assert Kernels.vector(gate, up, sig, dAct, dGate, dUp) : Kernels.UNFIT;
-    siluMulBackward(
-        buffer(gate),
-        offset(gate),
-        buffer(up),
-        offset(up),
-        buffer(sig),
-        offset(sig),
-        buffer(dAct),
-        offset(dAct),
-        buffer(dGate),
-        offset(dGate),
-        buffer(dUp),
-        offset(dUp),
-        Math.toIntExact(gate.length()));
-  }
-
-  /**
-   * {@code sig = σ(gate)}, {@code act = gate · sig · up}, over {@code n} elements, in chunks that
-   * stay in cache between the two passes. (One loop doing both did not compile to SIMD: with the
-   * inlined exp, C2 stopped inlining the loads and allocated a vector object per load.)
-   */
-  static void siluMul(
-      ByteBuffer gate,
-      int gOff,
-      ByteBuffer up,
-      int uOff,
-      ByteBuffer sig,
-      int sOff,
-      ByteBuffer act,
-      int aOff,
-      int n) {
+    ByteBuffer gb = buffer(gate);
+    ByteBuffer ub = buffer(up);
+    ByteBuffer sb = buffer(sig);
+    ByteBuffer db = buffer(dAct);
+    ByteBuffer dgb = buffer(dGate);
+    ByteBuffer dub = buffer(dUp);
+    int gOff = offset(gate);
+    int uOff = offset(up);
+    int sOff = offset(sig);
+    int dOff = offset(dAct);
+    int dgOff = offset(dGate);
+    int duOff = offset(dUp);
     VectorMath.elementwise(
-        n,
+        Math.toIntExact(gate.length()),
         (start, end) -> {
-          for (int c = start; c < end; c += CHUNK) {
-            int len = Math.min(CHUNK, end - c);
-            sigmoidRow(gate, gOff + c * 4, sig, sOff + c * 4, len);
-            productRow(
-                gate, gOff + c * 4, sig, sOff + c * 4, up, uOff + c * 4, act, aOff + c * 4, len);
-          }
+          int o = start * 4;
+          backwardRow(
+              gb,
+              gOff + o,
+              ub,
+              uOff + o,
+              sb,
+              sOff + o,
+              db,
+              dOff + o,
+              dgb,
+              dgOff + o,
+              dub,
+              duOff + o,
+              end - start);
         });
   }
 
@@ -119,47 +125,8 @@ final class VectorSilu implements SiluKernels {
     }
   }
 
-  /**
-   * Backward of {@link #siluMul}: {@code dUp = dAct · gate · sig}, {@code dGate = dAct · up · sig ·
-   * (1 + gate · (1 − sig))}.
-   */
-  static void siluMulBackward(
-      ByteBuffer gate,
-      int gOff,
-      ByteBuffer up,
-      int uOff,
-      ByteBuffer sig,
-      int sOff,
-      ByteBuffer dAct,
-      int dOff,
-      ByteBuffer dGate,
-      int dgOff,
-      ByteBuffer dUp,
-      int duOff,
-      int n) {
-    VectorMath.elementwise(
-        n,
-        (start, end) -> {
-          int o = start * 4;
-          siluMulBackwardRow(
-              gate,
-              gOff + o,
-              up,
-              uOff + o,
-              sig,
-              sOff + o,
-              dAct,
-              dOff + o,
-              dGate,
-              dgOff + o,
-              dUp,
-              duOff + o,
-              end - start);
-        });
-  }
-
-  /** {@link #siluMulBackward} over n floats. */
-  private static void siluMulBackwardRow(
+  /** {@link #backward} over n floats. */
+  private static void backwardRow(
       ByteBuffer gate,
       int gOff,
       ByteBuffer up,

@@ -41,48 +41,57 @@ final class VectorSoftmax implements SoftmaxKernels {
     }
   }
 
+  /**
+   * Over stacked {@code T × T} blocks (one per head): row r is position {@code i = r mod T}, and
+   * only its columns [0, i] are computed; columns after i are set to 0.
+   */
   @Override
   public void forward(INDArray probs, INDArray mask, int t) {
     assert Kernels.vector(probs, mask) : Kernels.UNFIT;
-    maskedSoftmax(
-        buffer(probs), offset(probs), buffer(mask), offset(mask), (int) (probs.length() / t), t);
+    ByteBuffer s = buffer(probs);
+    ByteBuffer m = buffer(mask);
+    int off = offset(probs);
+    int moff = offset(mask);
+    KernelThreads.rows(
+        (int) (probs.length() / t),
+        t / 2,
+        (from, to) -> {
+          for (int r = from; r < to; r++) {
+            int base = off + r * t * 4;
+            int n = r % t + 1;
+            float max = addRowMax(s, base, m, moff + r * t * 4, n);
+            float sum = VectorMath.expRow(s, base, n, max);
+            VectorMath.scaleRow(s, base, n, 1f / sum);
+            VectorMath.fill(s, base + n * 4, t - n, 0f);
+          }
+        });
   }
 
+  /**
+   * {@code dP[r] = (dP[r] − Σ_j dOut[r,j]·out[r,j]) ⊙ P[r]}, causal as {@link #forward}: row r
+   * computes columns [0, r mod T] and zeroes the rest, where P is 0.
+   */
   @Override
   public void backward(
       INDArray dP, INDArray probs, INDArray dOut, INDArray out, long rows, int t, int hd) {
     assert Kernels.vector(dP, probs, dOut, out) : Kernels.UNFIT;
-    softmaxBackward(
-        buffer(dP),
-        offset(dP),
-        buffer(probs),
-        offset(probs),
-        buffer(dOut),
-        offset(dOut),
-        buffer(out),
-        offset(out),
-        (int) rows,
-        t,
-        hd);
-  }
-
-  /**
-   * Causal row softmax of {@code s + mask}, in place in {@code s}, over stacked {@code cols × cols}
-   * blocks (one per head): row r is position {@code i = r mod cols}, and only its columns [0, i]
-   * are computed; columns after i are set to 0.
-   */
-  static void maskedSoftmax(ByteBuffer s, int off, ByteBuffer m, int moff, int rows, int cols) {
+    ByteBuffer dp = buffer(dP);
+    ByteBuffer p = buffer(probs);
+    ByteBuffer dob = buffer(dOut);
+    ByteBuffer ob = buffer(out);
+    int dpOff = offset(dP);
+    int pOff = offset(probs);
+    int doOff = offset(dOut);
+    int oOff = offset(out);
     KernelThreads.rows(
-        rows,
-        cols / 2,
+        Math.toIntExact(rows),
+        t / 2 + hd,
         (from, to) -> {
           for (int r = from; r < to; r++) {
-            int base = off + r * cols * 4;
-            int n = r % cols + 1;
-            float max = addRowMax(s, base, m, moff + r * cols * 4, n);
-            float sum = VectorMath.expRow(s, base, n, max);
-            VectorMath.scaleRow(s, base, n, 1f / sum);
-            VectorMath.fill(s, base + n * 4, cols - n, 0f);
+            int n = r % t + 1;
+            float dot = VectorMath.dotRow(dob, doOff + r * hd * 4, ob, oOff + r * hd * 4, hd);
+            subMulRow(dp, dpOff + r * t * 4, p, pOff + r * t * 4, n, dot);
+            VectorMath.fill(dp, dpOff + (r * t + n) * 4, t - n, 0f);
           }
         });
   }
@@ -104,39 +113,6 @@ final class VectorSoftmax implements SoftmaxKernels {
       max = Math.max(max, v);
     }
     return max;
-  }
-
-  /**
-   * Softmax backward given the output: {@code dP[r] = (dP[r] − Σ_j dOut[r,j]·out[r,j]) ⊙ P[r]},
-   * where the row dot over the value width replaces Σ dP ⊙ P (out = P v, dP = dOut vᵀ). Causal, as
-   * {@link #maskedSoftmax}: row r computes columns [0, r mod cols] and zeroes the rest, where P is
-   * 0.
-   */
-  static void softmaxBackward(
-      ByteBuffer dp,
-      int dpOff,
-      ByteBuffer p,
-      int pOff,
-      ByteBuffer dOut,
-      int dOutOff,
-      ByteBuffer out,
-      int outOff,
-      int rows,
-      int cols,
-      int width) {
-    KernelThreads.rows(
-        rows,
-        cols / 2 + width,
-        (from, to) -> {
-          for (int r = from; r < to; r++) {
-            int n = r % cols + 1;
-            float dot =
-                VectorMath.dotRow(
-                    dOut, dOutOff + r * width * 4, out, outOff + r * width * 4, width);
-            subMulRow(dp, dpOff + r * cols * 4, p, pOff + r * cols * 4, n, dot);
-            VectorMath.fill(dp, dpOff + (r * cols + n) * 4, cols - n, 0f);
-          }
-        });
   }
 
   /** d ← (d − c) · p over n floats. */

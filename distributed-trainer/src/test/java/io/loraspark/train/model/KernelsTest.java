@@ -210,19 +210,9 @@ class KernelsTest {
     INDArray dOut = f(randomFrom(rnd, 4 * t, 24));
     INDArray out = f(randomFrom(rnd, 4 * t, 24));
     INDArray dP = f(randomFrom(rnd, 4 * t, t));
-    VectorSoftmax.maskedSoftmax(buf(scores), off(scores), buf(mask), off(mask), 4 * t, t);
-    VectorSoftmax.softmaxBackward(
-        buf(dP),
-        off(dP),
-        buf(scores),
-        off(scores),
-        buf(dOut),
-        off(dOut),
-        buf(out),
-        off(out),
-        4 * t,
-        t,
-        24);
+    VectorSoftmax softmax = new VectorSoftmax();
+    softmax.forward(scores, mask, t);
+    softmax.backward(dP, scores, dOut, out, 4 * t, t, 24);
     int n = 3 * 4096 + 77; // SiLU·up: three whole chunks and a partial one
     INDArray gate = f(randomFrom(rnd, n));
     INDArray up = f(randomFrom(rnd, n));
@@ -231,22 +221,9 @@ class KernelsTest {
     INDArray dAct = f(randomFrom(rnd, n));
     INDArray dGate = Nd4j.create(DataType.FLOAT, n);
     INDArray dUp = Nd4j.create(DataType.FLOAT, n);
-    VectorSilu.siluMul(
-        buf(gate), off(gate), buf(up), off(up), buf(sig), off(sig), buf(act), off(act), n);
-    VectorSilu.siluMulBackward(
-        buf(gate),
-        off(gate),
-        buf(up),
-        off(up),
-        buf(sig),
-        off(sig),
-        buf(dAct),
-        off(dAct),
-        buf(dGate),
-        off(dGate),
-        buf(dUp),
-        off(dUp),
-        n);
+    VectorSilu silu = new VectorSilu();
+    silu.forward(gate, up, sig, act);
+    silu.backward(gate, up, sig, dAct, dGate, dUp);
     int rows = 301;
     int cols = 120;
     INDArray x = f(randomFrom(rnd, rows, cols));
@@ -255,36 +232,13 @@ class KernelsTest {
     INDArray normed = Nd4j.create(DataType.FLOAT, rows, cols);
     INDArray dNorm = f(randomFrom(rnd, rows, cols));
     INDArray dx = f(randomFrom(rnd, rows, cols));
-    VectorNorm.rmsForward(
-        buf(x),
-        off(x),
-        buf(w),
-        off(w),
-        1e-5f,
-        buf(rInv),
-        off(rInv),
-        buf(normed),
-        off(normed),
-        rows,
-        cols);
-    VectorNorm.rmsBackward(
-        buf(x),
-        off(x),
-        buf(w),
-        off(w),
-        buf(rInv),
-        off(rInv),
-        buf(dNorm),
-        off(dNorm),
-        buf(dx),
-        off(dx),
-        rows,
-        cols);
+    VectorNorm norm = new VectorNorm();
+    norm.forward(x, w, 1e-5, rInv, normed);
+    norm.backward(x, w, rInv, dNorm, null, null, dx);
     INDArray heads = f(randomFrom(rnd, rows * 8, 40));
     INDArray cos = f(randomFrom(rnd, rows * 8, 40));
     INDArray sin = f(randomFrom(rnd, rows * 8, 40));
-    VectorRope.rope(
-        buf(heads), off(heads), buf(cos), off(cos), buf(sin), off(sin), rows * 8, 40, false);
+    new VectorRope(new Rope(40, 10000, DataType.FLOAT)).forward(heads, cos, sin, null);
     int vocab = 1001;
     INDArray logits = f(randomFrom(rnd, rows, vocab));
     int[] targets = new int[rows];
@@ -295,12 +249,13 @@ class KernelsTest {
     }
     double[] nll = new double[rows];
     double[] invSum = new double[rows];
-    VectorLoss.crossEntropy(buf(logits), off(logits), rows, vocab, targets, nll, invSum);
+    VectorLoss loss = new VectorLoss();
+    loss.forward(logits, targets, nll, invSum);
     float[] nllF = new float[rows];
     for (int r = 0; r < rows; r++) {
       nllF[r] = (float) nll[r];
     }
-    VectorLoss.crossEntropyBackward(buf(logits), off(logits), rows, vocab, targets, weight, invSum);
+    loss.backward(logits, targets, weight, invSum);
     return java.util.List.of(
         floats(scores),
         floats(dP),
@@ -318,14 +273,6 @@ class KernelsTest {
 
   private static float[] floats(INDArray a) {
     return a.reshape(a.length()).toFloatVector();
-  }
-
-  private static java.nio.ByteBuffer buf(INDArray a) {
-    return Kernels.buffer(a);
-  }
-
-  private static int off(INDArray a) {
-    return Kernels.offset(a);
   }
 
   /**
