@@ -32,7 +32,7 @@ public final class FusedTrainer {
   private final List<TokenRow> eval;
   private final int padId;
   private final int maxLen;
-  private final List<AdapterRun> states = new ArrayList<>();
+  private final List<AdapterRun> runs = new ArrayList<>();
   private final Map<Long, Workspace> workspaces = new HashMap<>();
   private final FusedLora fused = new FusedLora();
   private Path checkpointRoot;
@@ -100,7 +100,7 @@ public final class FusedTrainer {
                   spec.parent().contentHash(),
                   h -> FrozenChain.load(spec.parent(), model.weights(), dt));
       String print = prints.computeIfAbsent(train, t -> AdapterKey.dataFingerprint(t, this.eval));
-      states.add(new AdapterRun(spec, w, chain, train, print));
+      runs.add(new AdapterRun(spec, w, chain, train, print));
     }
   }
 
@@ -161,7 +161,7 @@ public final class FusedTrainer {
   public int resume(Consumer<String> notes) {
     ModelConfig.require(checkpointRoot != null, "resume needs a checkpoint directory");
     int restored = 0;
-    for (AdapterRun s : states) {
+    for (AdapterRun s : runs) {
       var loaded =
           AdapterCheckpoint.restore(
               checkpointRoot,
@@ -183,18 +183,18 @@ public final class FusedTrainer {
   public List<TrainedAdapter> run(Consumer<StepMetrics> listener) {
     KernelWarmup.once();
     Map<FrozenChain, Double> baseEval = new java.util.IdentityHashMap<>(); // null: the bare base
-    for (AdapterRun s : states) {
+    for (AdapterRun s : runs) {
       baseEval.computeIfAbsent(s.chain, c -> evalLoss(c == null ? Adapters.NONE : c.alone()));
     }
-    while (states.stream().anyMatch(this::active)) {
+    while (runs.stream().anyMatch(this::active)) {
       microStep(listener);
     }
-    return states.stream().map(s -> s.result(baseEval.get(s.chain))).toList();
+    return runs.stream().map(s -> s.result(baseEval.get(s.chain))).toList();
   }
 
   /** One fused forward/backward over every active adapter's next micro-batch. */
   private void microStep(Consumer<StepMetrics> listener) {
-    List<AdapterRun> active = states.stream().filter(this::active).toList();
+    List<AdapterRun> active = runs.stream().filter(this::active).toList();
     List<TokenRow> batchRows = new ArrayList<>();
     List<Integer> groups = new ArrayList<>();
     for (int k = 0; k < active.size(); k++) {

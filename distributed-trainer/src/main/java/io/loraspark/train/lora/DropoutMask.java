@@ -22,11 +22,13 @@ interface DropoutMask {
 
   /** The in-place form when {@link Kernels#vector} accepts {@code mask}, else the ND4J one. */
   static DropoutMask of(INDArray mask) {
-    return Kernels.vector(mask) ? new Direct() : new Nd4jMask();
+    return Kernels.vector(mask) ? Direct.INSTANCE : Nd4jMask.INSTANCE;
   }
 
   /** Floats written straight into the mask's buffer. */
   final class Direct implements DropoutMask {
+    static final Direct INSTANCE = new Direct();
+
     @Override
     public void fill(INDArray mask, SplittableRandom rnd, double p) {
       ByteBuffer b = Kernels.buffer(mask);
@@ -40,6 +42,8 @@ interface DropoutMask {
 
   /** Doubles drawn into an array and assigned in the mask's dtype (any dtype and layout). */
   final class Nd4jMask implements DropoutMask {
+    static final Nd4jMask INSTANCE = new Nd4jMask();
+
     @Override
     public void fill(INDArray mask, SplittableRandom rnd, double p) {
       double keep = 1.0 / (1.0 - p);

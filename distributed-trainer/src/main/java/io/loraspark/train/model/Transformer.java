@@ -9,8 +9,9 @@ import org.nd4j.linalg.factory.Nd4j;
  * base to the {@link Adapters} (no gradient is formed for frozen weights).
  *
  * <p>Order of calls per step: {@code forward → loss → backward}, all with the same batch, adapters
- * and {@link Workspace}. Every GEMM writes into a preallocated buffer with transpose flags. The
- * model is immutable and may be shared by threads; a workspace may not.
+ * and {@link Workspace}. Every GEMM writes into a preallocated buffer with transpose flags; the
+ * elementwise steps run the workspace's {@link ModelKernels} (fused or ND4J, chosen with the
+ * workspace). The model is immutable and may be shared by threads; a workspace may not.
  */
 public final class Transformer {
   private final ModelWeights weights;

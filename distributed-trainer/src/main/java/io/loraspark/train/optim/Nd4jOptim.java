@@ -9,6 +9,11 @@ import org.nd4j.linalg.ops.transforms.Transforms;
  * per line.
  */
 final class Nd4jOptim implements OptimizerKernels {
+  /** The one instance (stateless). */
+  static final Nd4jOptim INSTANCE = new Nd4jOptim();
+
+  private Nd4jOptim() {}
+
   @Override
   public void adamW(
       INDArray p,

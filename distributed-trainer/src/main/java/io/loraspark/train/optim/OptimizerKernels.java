@@ -7,7 +7,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * The optimizer's elementwise work on one parameter or gradient, fused on the Vector API ({@link
  * VectorOptim}) or in ND4J ops ({@link Nd4jOptim}, the reference; the two give the same bits).
  * Chosen once per array set by {@link #of}: {@link AdamW} for each parameter when it is built,
- * {@link GradClip} for each gradient it is given. Stateless.
+ * {@link GradClip} for each gradient it is given. Stateless: one shared instance each.
  */
 interface OptimizerKernels {
   /**
@@ -40,6 +40,6 @@ interface OptimizerKernels {
 
   /** The fused kernels when {@link Kernels#vector} accepts every array, else the ND4J ones. */
   static OptimizerKernels of(INDArray... arrays) {
-    return Kernels.vector(arrays) ? new VectorOptim() : new Nd4jOptim();
+    return Kernels.vector(arrays) ? VectorOptim.INSTANCE : Nd4jOptim.INSTANCE;
   }
 }

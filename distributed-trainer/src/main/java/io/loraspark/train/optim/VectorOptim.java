@@ -31,6 +31,11 @@ final class VectorOptim implements OptimizerKernels {
   private static final int L = S.length();
   private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
+  /** The one instance (stateless; loaded only where {@link Kernels#vector} holds). */
+  static final VectorOptim INSTANCE = new VectorOptim();
+
+  private VectorOptim() {}
+
   @Override
   public void adamW(
       INDArray p,

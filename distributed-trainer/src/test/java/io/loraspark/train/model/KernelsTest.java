@@ -533,7 +533,7 @@ class KernelsTest {
       worst = Math.max(worst, Math.abs(a[i] - e[i]));
     }
     assertThat(worst)
-        .as("%s: max |float - double| against scale %.3g", what, scale)
+        .as("%s: max |actual - expected| against scale %.3g", what, scale)
         .isLessThanOrEqualTo(tol * Math.max(scale, 1e-3));
   }
 }
