@@ -52,7 +52,7 @@ public class KernelBench {
   INDArray cos; // [N*NH, HD]
   INDArray sin; // [N*NH, HD]
   INDArray ropeScratch; // [N*NH, HD]
-  Rope rope;
+  ModelKernels kernels; // as a float32 workspace picks them
   INDArray gate; // [N, F]
   INDArray up; // [N, F]
   INDArray sig; // [N, F]
@@ -73,7 +73,7 @@ public class KernelBench {
     cos = Nd4j.rand(DT, (long) N * NH, HD);
     sin = Nd4j.rand(DT, (long) N * NH, HD);
     ropeScratch = Nd4j.create(DT, (long) N * NH, HD);
-    rope = new Rope(HD, 10000.0, DT);
+    kernels = ModelKernels.of(new Rope(HD, 10000.0, DT), DT);
     gate = Nd4j.rand(DT, N, F);
     up = Nd4j.rand(DT, N, F);
     sig = Nd4j.create(DT, N, F);
@@ -84,19 +84,19 @@ public class KernelBench {
 
   @Benchmark
   public INDArray rmsNormForward() {
-    RmsNorm.forward(x, w, 1e-6, rInv, out);
+    kernels.norm().forward(x, w, 1e-6, rInv, out);
     return out;
   }
 
   @Benchmark
   public INDArray rmsNormBackward() {
-    RmsNorm.backward(x, w, rInv, out, s1, s2, dx);
+    kernels.norm().backward(x, w, rInv, out, s1, s2, dx);
     return dx;
   }
 
   @Benchmark
   public INDArray rotaryForward() {
-    rope.forward(q, cos, sin, ropeScratch);
+    kernels.rope().forward(q, cos, sin, ropeScratch);
     return q;
   }
 

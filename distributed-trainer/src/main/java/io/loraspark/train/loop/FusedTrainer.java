@@ -2,7 +2,6 @@ package io.loraspark.train.loop;
 
 import io.loraspark.train.lora.FrozenChain;
 import io.loraspark.train.lora.FusedLora;
-import io.loraspark.train.lora.LoraVariant;
 import io.loraspark.train.lora.LoraWeights;
 import io.loraspark.train.model.Adapters;
 import io.loraspark.train.model.Batch;
@@ -11,10 +10,6 @@ import io.loraspark.train.model.ModelConfig;
 import io.loraspark.train.model.TokenRow;
 import io.loraspark.train.model.Transformer;
 import io.loraspark.train.model.Workspace;
-import io.loraspark.train.optim.AdamW;
-import io.loraspark.train.optim.AdamWConfig;
-import io.loraspark.train.optim.GradClip;
-import io.loraspark.train.optim.LrSchedule;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -22,7 +17,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.function.Consumer;
 import org.nd4j.linalg.api.buffer.DataType;
-import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
  * Trains K adapters at once on one frozen base: every micro-step concatenates each active adapter's
@@ -38,7 +32,7 @@ public final class FusedTrainer {
   private final List<TokenRow> eval;
   private final int padId;
   private final int maxLen;
-  private final List<State> states = new ArrayList<>();
+  private final List<AdapterRun> runs = new ArrayList<>();
   private final Map<Long, Workspace> workspaces = new HashMap<>();
   private final FusedLora fused = new FusedLora();
   private Path checkpointRoot;
@@ -46,53 +40,6 @@ public final class FusedTrainer {
   private boolean recompute;
   private int checkpointKeep = 1;
   private int stopAt = Integer.MAX_VALUE;
-
-  /** Mutable training state of one adapter. */
-  private static final class State {
-    final AdapterSpec spec;
-    final LoraWeights weights;
-    final FrozenChain chain; // the frozen parents, null for a root adapter
-    final AdamW optimizer;
-    final LrSchedule schedule;
-    final DataStream data;
-    final List<StepMetrics> metrics = new ArrayList<>();
-    int step;
-    int micro;
-    double lossSum;
-    long stepTokens;
-    String failure = "";
-    double evalLoss = Double.NaN;
-    String dataFingerprint = "";
-
-    State(AdapterSpec spec, LoraWeights weights, FrozenChain chain, List<TokenRow> train) {
-      TrainConfig t = spec.train();
-      this.spec = spec;
-      this.weights = weights;
-      this.chain = chain;
-      this.optimizer =
-          new AdamW(
-              new AdamWConfig(t.lr(), 0.9, 0.999, 1e-8, t.weightDecay(), t.lrRatio()),
-              AdamW.loraParams(weights, t.lrRatio()));
-      this.schedule = new LrSchedule(t.schedule(), t.lr(), t.warmupSteps(), t.steps(), 0.0);
-      this.data = new DataStream(train, t.seed());
-    }
-
-    int target(int stopAt) {
-      return Math.min(spec.train().steps(), stopAt);
-    }
-
-    AdapterCheckpoint.Progress progress() {
-      return new AdapterCheckpoint.Progress(
-          step,
-          micro,
-          data.epoch(),
-          data.cursor(),
-          optimizer.stepCount(),
-          evalLoss,
-          failure,
-          metrics);
-    }
-  }
 
   /**
    * @param train training rows shared by all adapters (each sees its own shuffled order)
@@ -152,10 +99,8 @@ public final class FusedTrainer {
               : chains.computeIfAbsent(
                   spec.parent().contentHash(),
                   h -> FrozenChain.load(spec.parent(), model.weights(), dt));
-      State st = new State(spec, w, chain, train);
-      st.dataFingerprint =
-          prints.computeIfAbsent(train, t -> AdapterKey.dataFingerprint(t, this.eval));
-      states.add(st);
+      String print = prints.computeIfAbsent(train, t -> AdapterKey.dataFingerprint(t, this.eval));
+      runs.add(new AdapterRun(spec, w, chain, train, print));
     }
   }
 
@@ -216,7 +161,7 @@ public final class FusedTrainer {
   public int resume(Consumer<String> notes) {
     ModelConfig.require(checkpointRoot != null, "resume needs a checkpoint directory");
     int restored = 0;
-    for (State s : states) {
+    for (AdapterRun s : runs) {
       var loaded =
           AdapterCheckpoint.restore(
               checkpointRoot,
@@ -227,15 +172,7 @@ public final class FusedTrainer {
               s.optimizer,
               notes);
       if (loaded.isPresent()) {
-        AdapterCheckpoint.Progress p = loaded.get().progress();
-        s.step = p.step();
-        s.micro = p.micro();
-        s.data.seek(p.dataEpoch(), p.dataCursor());
-        s.evalLoss = p.evalLoss();
-        s.failure = p.failure();
-        s.metrics.clear();
-        s.metrics.addAll(p.metrics());
-        s.weights.variant().restored(s.weights, s.step, s.spec.train().steps());
+        s.restore(loaded.get().progress());
         restored++;
       }
     }
@@ -246,36 +183,18 @@ public final class FusedTrainer {
   public List<TrainedAdapter> run(Consumer<StepMetrics> listener) {
     KernelWarmup.once();
     Map<FrozenChain, Double> baseEval = new java.util.IdentityHashMap<>(); // null: the bare base
-    for (State s : states) {
+    for (AdapterRun s : runs) {
       baseEval.computeIfAbsent(s.chain, c -> evalLoss(c == null ? Adapters.NONE : c.alone()));
     }
-    while (states.stream().anyMatch(this::active)) {
+    while (runs.stream().anyMatch(this::active)) {
       microStep(listener);
     }
-    List<TrainedAdapter> out = new ArrayList<>();
-    for (State s : states) {
-      double tps = s.metrics.stream().mapToDouble(StepMetrics::tokensPerSecond).average().orElse(0);
-      double trainLoss =
-          s.metrics.isEmpty() ? Double.NaN : s.metrics.get(s.metrics.size() - 1).trainLoss();
-      out.add(
-          new TrainedAdapter(
-              s.spec,
-              s.weights,
-              AdapterStatus.of(s.failure),
-              s.failure,
-              s.step,
-              trainLoss,
-              s.evalLoss,
-              baseEval.get(s.chain),
-              tps,
-              s.metrics));
-    }
-    return out;
+    return runs.stream().map(s -> s.result(baseEval.get(s.chain))).toList();
   }
 
   /** One fused forward/backward over every active adapter's next micro-batch. */
   private void microStep(Consumer<StepMetrics> listener) {
-    List<State> active = states.stream().filter(this::active).toList();
+    List<AdapterRun> active = runs.stream().filter(this::active).toList();
     List<TokenRow> batchRows = new ArrayList<>();
     List<Integer> groups = new ArrayList<>();
     for (int k = 0; k < active.size(); k++) {
@@ -288,7 +207,7 @@ public final class FusedTrainer {
     Batch batch = Batch.of(batchRows, padId, rowGroups, active.size(), maxLen);
     List<FusedLora.Slot> slots = new ArrayList<>();
     int row = 0;
-    for (State s : active) {
+    for (AdapterRun s : active) {
       int rows = s.spec.train().batchSize();
       long seed = s.spec.train().seed() * 0x9E3779B97F4A7C15L + s.micro;
       slots.add(
@@ -305,43 +224,25 @@ public final class FusedTrainer {
     double seconds = (System.nanoTime() - start) / 1e9;
     long inputTokens = java.util.Arrays.stream(batch.segments()).filter(v -> v != 0).count();
     for (int k = 0; k < active.size(); k++) {
-      State s = active.get(k);
-      s.micro++;
-      s.lossSum += stats.counts()[k] == 0 ? 0 : stats.mean(k);
-      s.stepTokens += stats.counts()[k];
+      AdapterRun s = active.get(k);
+      s.accumulate(stats.counts()[k] == 0 ? 0 : stats.mean(k), stats.counts()[k]);
       if (!Double.isFinite(stats.nllSums()[k])) {
         fail(s, "non-finite loss " + stats.nllSums()[k]);
-      } else if (s.micro % s.spec.train().gradAccum() == 0) {
+      } else if (s.stepComplete()) {
         optimizerStep(s, inputTokens / seconds, listener);
       }
     }
   }
 
-  /**
-   * Average, the method's pre-step hook, clip, schedule, AdamW update, the method's post-step hook,
-   * zero grads; then eval and metrics.
-   */
-  private void optimizerStep(State s, double tokensPerSecond, Consumer<StepMetrics> listener) {
+  /** One optimizer step of {@code s} ({@link AdapterRun#update}); then eval and metrics. */
+  private void optimizerStep(AdapterRun s, double tokensPerSecond, Consumer<StepMetrics> listener) {
     TrainConfig t = s.spec.train();
-    List<INDArray> grads = new ArrayList<>();
-    for (LoraWeights.Trainable p : s.weights.trainables()) {
-      if (t.gradAccum() > 1) {
-        p.grad().muli(1.0 / t.gradAccum());
-      }
-      grads.add(p.grad());
-    }
-    LoraVariant variant = s.weights.variant();
-    variant.beforeOptimizerStep(s.weights, s.step, t.steps());
-    double norm = GradClip.clipByGlobalNorm(grads, t.maxGradNorm());
+    double lr = s.lr();
+    double norm = s.update(lr);
     if (!Double.isFinite(norm)) {
       fail(s, "non-finite gradient norm " + norm);
       return;
     }
-    double lr = s.schedule.lr(s.step);
-    s.optimizer.step(lr);
-    variant.afterOptimizerStep(s.weights, s.step, t.steps());
-    s.weights.zeroGrad();
-    s.step++;
     double evalLoss = Double.NaN;
     boolean last = s.step == s.target(stopAt);
     if (last || (t.evalEvery() > 0 && s.step % t.evalEvery() == 0)) {
@@ -358,37 +259,32 @@ public final class FusedTrainer {
             norm,
             s.stepTokens,
             tokensPerSecond);
-    s.metrics.add(m);
-    s.lossSum = 0;
-    s.stepTokens = 0;
+    s.record(m);
     if (checkpointRoot != null
-        && (s.step == s.target(stopAt) || (checkpointEvery > 0 && s.step % checkpointEvery == 0))) {
+        && (last || (checkpointEvery > 0 && s.step % checkpointEvery == 0))) {
       checkpoint(s);
     }
     listener.accept(m);
   }
 
-  private void fail(State s, String reason) {
-    s.failure = "step " + (s.step + 1) + ": " + reason;
-    s.weights.zeroGrad();
-    s.lossSum = 0;
-    s.stepTokens = 0;
+  private void fail(AdapterRun s, String reason) {
+    s.fail(reason);
     if (checkpointRoot != null) {
       checkpoint(s);
     }
   }
 
-  private void checkpoint(State s) {
+  private void checkpoint(AdapterRun s) {
     AdapterCheckpoint.write(
         checkpointRoot, s.spec.id(), key(s), s.progress(), s.weights, s.optimizer, checkpointKeep);
   }
 
-  private boolean active(State s) {
-    return s.failure.isEmpty() && s.step < s.target(stopAt);
+  private boolean active(AdapterRun s) {
+    return s.active(stopAt);
   }
 
   /** What a checkpoint is valid for: the adapter's settings, the model shape and the data. */
-  private AdapterKey key(State s) {
+  private AdapterKey key(AdapterRun s) {
     return AdapterKey.of(s.spec, model.config(), s.dataFingerprint);
   }
 

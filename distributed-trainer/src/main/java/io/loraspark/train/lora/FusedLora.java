@@ -1,7 +1,6 @@
 package io.loraspark.train.lora;
 
 import io.loraspark.train.model.Adapters;
-import io.loraspark.train.model.Kernels;
 import io.loraspark.train.model.Projection;
 import java.util.HashMap;
 import java.util.IdentityHashMap;
@@ -202,21 +201,7 @@ public final class FusedLora implements Adapters {
                 ^ ((long) m.layer() << 32)
                 ^ m.proj().ordinal());
     INDArray maskBuf = buffer("mask", k, m, rows, cols);
-    double keep = 1.0 / (1.0 - p);
-    if (Kernels.vector(maskBuf)) { // float32: written in place, no per-step double[] of rows·cols
-      java.nio.ByteBuffer b = Kernels.buffer(maskBuf);
-      int off = Kernels.offset(maskBuf);
-      float keepF = (float) keep;
-      for (int i = 0; i < rows * cols; i++) {
-        b.putFloat(off + 4 * i, rnd.nextDouble() < p ? 0f : keepF);
-      }
-    } else {
-      double[] mask = new double[rows * cols];
-      for (int i = 0; i < mask.length; i++) {
-        mask[i] = rnd.nextDouble() < p ? 0.0 : keep;
-      }
-      maskBuf.assign(Nd4j.createFromArray(mask).reshape(rows, cols));
-    }
+    DropoutMask.of(maskBuf).fill(maskBuf, rnd, p);
     return buffer("xd", k, m, rows, cols).assign(xk).muli(maskBuf);
   }
 

@@ -1,7 +1,6 @@
 package io.loraspark.train.model;
 
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.api.ops.impl.transforms.custom.SoftMax;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
@@ -9,80 +8,41 @@ import org.nd4j.linalg.factory.Nd4j;
  * heads. The G query heads that share one kv head are stacked into one {@code [G*T, HD]} matrix, so
  * a single batched GEMM per kv head serves the whole group without repeating K and V.
  *
- * <p>The float32 softmax and its backward are causal ({@link VectorKernels#maskedSoftmax}): row i
- * computes columns [0, i] and writes zeros after them, half the work of the full row. Splitting the
- * GEMMs into causal blocks as well was measured and dropped: with blocks of 64 positions at T = 256
+ * <p>The fused float32 softmax and its backward are causal ({@link VectorSoftmax}): row i computes
+ * columns [0, i] and writes zeros after them, half the work of the full row. Splitting the GEMMs
+ * into causal blocks as well was measured and dropped: with blocks of 64 positions at T = 256
  * (62.5% of the FLOPs) a K=8 step was no faster (1,288–1,319 against 1,316–1,343 tokens/s,
  * 2026-11-23), as the smaller GEMMs ran further below the BLAS peak, and ND4J writes a GEMM only
  * into a contiguous output, so the scores stayed full width.
  */
 final class Attention {
-  /** Additive mask value for disallowed pairs: finite, so a softmax never sees -inf - -inf. */
-  static final double MASKED = -1e9;
-
   private final int b;
   private final int t;
   private final int nh;
   private final int nkv;
   private final int hd;
   private final double scale;
+  private final SoftmaxKernels softmax; // fused or ND4J, chosen with the workspace
   // the per-matrix views of each workspace array batchedGemm walks, made once: INDArray.slice
   // builds a new view (shape info, native descriptor) each call, hundreds of times a step
   private final java.util.Map<INDArray, INDArray[]> slices = new java.util.IdentityHashMap<>();
 
-  Attention(ModelConfig c, int rows, int seqLen) {
+  Attention(ModelConfig c, int rows, int seqLen, SoftmaxKernels softmax) {
     this.b = rows;
     this.t = seqLen;
     this.nh = c.numHeads();
     this.nkv = c.numKvHeads();
     this.hd = c.headDim();
     this.scale = 1.0 / Math.sqrt(hd);
+    this.softmax = softmax;
   }
 
   /**
-   * Fills the additive mask: row position i may attend to column j when j &lt;= i and both belong
-   * to the same non-zero segment; every position always attends to itself, so no softmax row is
-   * empty (padded rows compute harmless values that are never scored). The vector path writes only
-   * columns [0, i] of row i: its causal softmax never reads the others.
-   *
-   * @param mask out, [X, G*T, T]
+   * Fills the additive mask, [X, G*T, T], in the layout the softmax reads (see {@link
+   * SoftmaxKernels#fillMask}).
    */
   void fillMask(int[] segments, INDArray mask) {
-    if (Kernels.vector(mask)) {
-      // straight into the float buffer, one row built per position and copied to every head;
-      // only columns [0, i] of row i, the ones the causal softmax reads
-      java.nio.FloatBuffer out = Kernels.buffer(mask).asFloatBuffer();
-      int base = Kernels.offset(mask) / 4;
-      float[] row = new float[t];
-      for (int r = 0; r < b; r++) {
-        for (int i = 0; i < t; i++) {
-          int si = segments[r * t + i];
-          for (int j = 0; j <= i; j++) {
-            boolean ok = j == i || (si != 0 && segments[r * t + j] == si);
-            row[j] = ok ? 0f : (float) MASKED;
-          }
-          for (int h = 0; h < nh; h++) {
-            out.put(base + ((r * nh + h) * t + i) * t, row, 0, i + 1);
-          }
-        }
-      }
-      return;
-    }
-    double[] m = new double[b * t * t];
-    for (int r = 0; r < b; r++) {
-      for (int i = 0; i < t; i++) {
-        int si = segments[r * t + i];
-        for (int j = 0; j < t; j++) {
-          boolean ok = j == i || (j < i && si != 0 && segments[r * t + j] == si);
-          m[(r * t + i) * t + j] = ok ? 0.0 : MASKED;
-        }
-      }
-    }
-    INDArray perRow = Nd4j.createFromArray(m).reshape(b, 1, t, t).castTo(mask.dataType());
-    INDArray heads = mask.reshape(b, nh, t, t);
-    for (int h = 0; h < nh; h++) {
-      heads.get(all(), point(h), all(), all()).assign(perRow.reshape(b, t, t));
-    }
+    softmax.fillMask(segments, b, t, nh, mask);
   }
 
   /** Copies token rows {@code [N, H*HD]} into head-major {@code [B, H, T, HD]} layout. */
@@ -106,18 +66,7 @@ final class Attention {
    */
   void forward(INDArray q, INDArray k, INDArray v, INDArray mask, INDArray probs, INDArray out) {
     batchedGemm(q, k, probs, false, true, scale); // scores = q k^T * scale
-    if (Kernels.vector(probs, mask)) {
-      VectorKernels.maskedSoftmax(
-          Kernels.buffer(probs),
-          Kernels.offset(probs),
-          Kernels.buffer(mask),
-          Kernels.offset(mask),
-          (int) (probs.length() / t),
-          t);
-    } else {
-      probs.addi(mask);
-      Nd4j.exec(new SoftMax(probs, probs, 2));
-    }
+    softmax.forward(probs, mask, t); // probs = softmax(scores + mask)
     batchedGemm(probs, v, out, false, false, 1.0);
   }
 
@@ -147,25 +96,7 @@ final class Attention {
     // softmax backward: dS = P * (dP - rowsum(dP * P)), then the 1/sqrt(HD) scale; since
     // out = P v and dP = dOut v^T, rowsum(dP * P) = rowsum(dOut * out): HD columns, not T
     long rows = (long) b * nkv * (nh / nkv) * t;
-    if (Kernels.vector(dP, probs, dOut, out)) {
-      VectorKernels.softmaxBackward(
-          Kernels.buffer(dP),
-          Kernels.offset(dP),
-          Kernels.buffer(probs),
-          Kernels.offset(probs),
-          Kernels.buffer(dOut),
-          Kernels.offset(dOut),
-          Kernels.buffer(out),
-          Kernels.offset(out),
-          (int) rows,
-          t,
-          hd);
-    } else {
-      INDArray dS = dP.reshape(rows, t);
-      INDArray p = probs.reshape(dS.shape());
-      INDArray rowDot = dOut.reshape(rows, hd).mul(out.reshape(rows, hd)).sum(true, 1);
-      dS.subiColumnVector(rowDot).muli(p);
-    }
+    softmax.backward(dP, probs, dOut, out, rows, t, hd); // dP becomes dS
     batchedGemm(dP, k, dq, false, false, scale); // dq = dS k * scale
     batchedGemm(dP, q, dk, true, false, scale); // dk = dS^T q * scale
   }
@@ -196,13 +127,5 @@ final class Attention {
           }
           return out;
         });
-  }
-
-  private static org.nd4j.linalg.indexing.INDArrayIndex all() {
-    return org.nd4j.linalg.indexing.NDArrayIndex.all();
-  }
-
-  private static org.nd4j.linalg.indexing.INDArrayIndex point(long i) {
-    return org.nd4j.linalg.indexing.NDArrayIndex.point(i);
   }
 }

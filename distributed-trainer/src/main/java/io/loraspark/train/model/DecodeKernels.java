@@ -24,7 +24,7 @@ import jdk.incubator.vector.VectorSpecies;
  * promise that).
  *
  * <p>Uses the JDK Vector API, so only loaded when {@link Kernels#VECTOR}; exp is {@link
- * VectorKernels#exp(float)} (reproducible whether compiled or not).
+ * VectorMath#exp(float)} (reproducible whether compiled or not).
  */
 public final class DecodeKernels {
   private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
@@ -443,13 +443,13 @@ public final class DecodeKernels {
     FloatVector acc = FloatVector.zero(S);
     t = 0;
     for (; t + L <= len; t += L) {
-      FloatVector e = VectorKernels.exp(FloatVector.fromArray(S, s, t).sub(max));
+      FloatVector e = VectorMath.exp(FloatVector.fromArray(S, s, t).sub(max));
       e.intoArray(s, t);
       acc = acc.add(e);
     }
     float total = sum(acc);
     for (; t < len; t++) {
-      float e = VectorKernels.exp(s[t] - max);
+      float e = VectorMath.exp(s[t] - max);
       s[t] = e;
       total += e;
     }
@@ -461,12 +461,12 @@ public final class DecodeKernels {
     int i = 0;
     for (; i + L <= n; i += L) {
       FloatVector g = FloatVector.fromArray(S, gate, i);
-      FloatVector sig = VectorKernels.exp(g.neg()).add(1f);
+      FloatVector sig = VectorMath.exp(g.neg()).add(1f);
       g.div(sig).mul(FloatVector.fromArray(S, up, i)).intoArray(gate, i);
     }
     for (; i < n; i++) {
       float g = gate[i];
-      gate[i] = g / (VectorKernels.exp(-g) + 1f) * up[i];
+      gate[i] = g / (VectorMath.exp(-g) + 1f) * up[i];
     }
   }
 

@@ -7,8 +7,9 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
- * Chooses, per call, between the fused float32 kernels of {@link VectorKernels} and the ND4J ops
- * each caller keeps as its reference path.
+ * Decides where the fused float32 kernels ({@link VectorMath} and its families) may run instead of
+ * the ND4J ops kept as their reference: {@link ModelKernels} asks once per workspace, the optimizer
+ * once per parameter.
  *
  * <p>Why two paths: ND4J runs an elementwise step as one native op per arithmetic operation, each a
  * full pass over memory, with a scalar libm {@code exp}; softmax over the vocabulary, attention
@@ -45,13 +46,25 @@ public final class Kernels {
     return KernelThreads.threads();
   }
 
+  /** Why a fused kernel refused an array (checked by assertions, as the choice is made once). */
+  static final String UNFIT =
+      "the fused kernels take float32 row-major arrays under 2 GiB; others take the ND4J kernels";
+
+  /**
+   * Whether the fused kernels run for arrays of {@code dtype} that are row-major blocks (as a
+   * workspace's are): the module is present and the dtype is float32.
+   */
+  public static boolean fused(DataType dtype) {
+    return VECTOR && dtype == DataType.FLOAT;
+  }
+
   /** The kernels this JVM runs for float32 models: {@code vector} or {@code nd4j}. */
   static String name() {
     return VECTOR ? "vector" : "nd4j";
   }
 
   /**
-   * Whether the vector kernels apply to these arrays: the module is present, and each array is
+   * Whether the fused kernels apply to these arrays: the module is present, and each array is
    * float32 with row-major strides over one block (a view of a row range is), in a buffer small
    * enough for {@link ByteBuffer} addressing.
    */
@@ -90,21 +103,9 @@ public final class Kernels {
   /** a ← 0, in place: one vector pass for a float32 array, an ND4J op otherwise. */
   public static void zero(INDArray a) {
     if (vector(a)) {
-      VectorKernels.fill(buffer(a), offset(a), Math.toIntExact(a.length()), 0f);
+      VectorMath.fill(buffer(a), offset(a), Math.toIntExact(a.length()), 0f);
     } else {
       a.assign(0);
-    }
-  }
-
-  /**
-   * a ← a · c, in place, with {@code c} rounded to a's float type as ND4J's scalar ops do (so both
-   * paths give the same bits).
-   */
-  public static void scale(INDArray a, double c) {
-    if (vector(a)) {
-      VectorKernels.scaleRow(buffer(a), offset(a), Math.toIntExact(a.length()), (float) c);
-    } else {
-      a.muli(c);
     }
   }
 

@@ -1,10 +1,7 @@
 package io.loraspark.train.model;
 
-import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.api.ops.impl.transforms.strict.Sigmoid;
 import org.nd4j.linalg.factory.Nd4j;
-import org.nd4j.linalg.ops.transforms.Transforms;
 
 /**
  * The Llama-family decoder (Llama, Mistral, Qwen2) over a frozen {@link ModelWeights}: forward
@@ -12,13 +9,13 @@ import org.nd4j.linalg.ops.transforms.Transforms;
  * base to the {@link Adapters} (no gradient is formed for frozen weights).
  *
  * <p>Order of calls per step: {@code forward → loss → backward}, all with the same batch, adapters
- * and {@link Workspace}. Every GEMM writes into a preallocated buffer with transpose flags. The
- * model is immutable and may be shared by threads; a workspace may not.
+ * and {@link Workspace}. Every GEMM writes into a preallocated buffer with transpose flags; the
+ * elementwise steps run the workspace's {@link ModelKernels} (fused or ND4J, chosen with the
+ * workspace). The model is immutable and may be shared by threads; a workspace may not.
  */
 public final class Transformer {
   private final ModelWeights weights;
   private final ModelConfig config;
-  private final Rope rope;
   private final FrozenGemms gemms; // the frozen projections' GEMMs: fp32 unless set otherwise
 
   public Transformer(ModelWeights weights) {
@@ -28,7 +25,6 @@ public final class Transformer {
   private Transformer(ModelWeights weights, FrozenGemms gemms) {
     this.weights = weights;
     this.config = weights.config();
-    this.rope = new Rope(config.headDim(), config.ropeTheta(), weights.embed().dataType());
     this.gemms = gemms;
   }
 
@@ -82,6 +78,7 @@ public final class Transformer {
     checkBatch(batch, ws);
     Attention attention = ws.attention;
     attention.fillMask(batch.segments(), ws.mask);
+    RopeKernels rope = ws.kernels.rope();
     rope.fillTables(batch.positions(), config.numHeads(), ws.cosQ, ws.sinQ);
     rope.fillTables(batch.positions(), config.numKvHeads(), ws.cosK, ws.sinK);
     Nd4j.pullRows(weights.embed(), ws.residual[0], 1, batch.inputIds());
@@ -89,7 +86,9 @@ public final class Transformer {
       layerForward(l, attention, adapters, ws, false);
     }
     INDArray last = ws.residual[config.numLayers()];
-    RmsNorm.forward(last, weights.finalNorm(), config.rmsNormEps(), ws.rInvFinal, ws.hFinal);
+    ws.kernels
+        .norm()
+        .forward(last, weights.finalNorm(), config.rmsNormEps(), ws.rInvFinal, ws.hFinal);
     Nd4j.gemm(ws.hFinal, weights.lmHead(), ws.logits, false, true, 1.0, 0.0);
   }
 
@@ -104,8 +103,10 @@ public final class Transformer {
     Workspace.LayerActivations a = ws.layers[l];
     INDArray x = ws.residual[l];
     double eps = config.rmsNormEps();
+    NormKernels norm = ws.kernels.norm();
+    RopeKernels rope = ws.kernels.rope();
     // attention: h1 = norm(x); q, k, v projections (+ adapters); rotary; core; o_proj
-    RmsNorm.forward(x, w.inputNorm(), eps, a.rInv1, a.h1);
+    norm.forward(x, w.inputNorm(), eps, a.rInv1, a.h1);
     linear(l, Projection.Q, a.h1, w.bq(), a.q);
     adapters.forward(l, Projection.Q, a.h1, a.q);
     linear(l, Projection.K, a.h1, w.bk(), a.k);
@@ -123,12 +124,12 @@ public final class Transformer {
     adapters.forward(l, Projection.O, a.attn, a.mid);
     a.mid.addi(x);
     // MLP: h2 = norm(mid); act = silu(gate(h2)) * up(h2); out = mid + down(act)
-    RmsNorm.forward(a.mid, w.postNorm(), eps, a.rInv2, a.h2);
+    norm.forward(a.mid, w.postNorm(), eps, a.rInv2, a.h2);
     linear(l, Projection.GATE, a.h2, w.bGate(), a.gate);
     adapters.forward(l, Projection.GATE, a.h2, a.gate);
     linear(l, Projection.UP, a.h2, w.bUp(), a.up);
     adapters.forward(l, Projection.UP, a.h2, a.up);
-    siluMul(a);
+    ws.kernels.silu().forward(a.gate, a.up, a.sig, a.act);
     if (recomputing) {
       return;
     }
@@ -149,18 +150,7 @@ public final class Transformer {
       int target = batch.targetOf(i);
       ws.targets[i] = target == Batch.IGNORE ? -1 : target;
     }
-    if (Kernels.vector(ws.logits)) {
-      VectorKernels.crossEntropy(
-          Kernels.buffer(ws.logits),
-          Kernels.offset(ws.logits),
-          n,
-          config.vocabSize(),
-          ws.targets,
-          ws.nll,
-          ws.invSum);
-    } else {
-      crossEntropyNd4j(ws.logits, ws.targets, ws.nll, ws.invSum);
-    }
+    ws.kernels.loss().forward(ws.logits, ws.targets, ws.nll, ws.invSum);
     double[] sums = new double[batch.groups()];
     long[] counts = new long[batch.groups()];
     for (int i = 0; i < n; i++) {
@@ -174,22 +164,6 @@ public final class Transformer {
     return new LossStats(sums, counts);
   }
 
-  /** The reference path of {@link VectorKernels#crossEntropy}, in ND4J ops (any dtype). */
-  private static void crossEntropyNd4j(
-      INDArray logits, int[] targets, double[] nll, double[] invSum) {
-    logits.subiColumnVector(logits.max(true, 1));
-    double[] shifted = new double[targets.length];
-    for (int i = 0; i < targets.length; i++) {
-      shifted[i] = targets[i] < 0 ? 0 : logits.getDouble(i, targets[i]);
-    }
-    Transforms.exp(logits, false);
-    double[] sum = logits.sum(true, 1).castTo(DataType.DOUBLE).toDoubleVector();
-    for (int i = 0; i < targets.length; i++) {
-      nll[i] = Math.log(sum[i]) - shifted[i];
-      invSum[i] = 1.0 / sum[i];
-    }
-  }
-
   /**
    * Backward pass of the objective {@code Σ_g loss_g} (each group's mean loss), after {@link
    * #forward} and {@link #loss} on the same batch and workspace. Adapter gradients accumulate in
@@ -200,8 +174,10 @@ public final class Transformer {
     ws.dx.assign(0);
     INDArray last = ws.residual[config.numLayers()];
     Nd4j.gemm(ws.logits, weights.lmHead(), ws.dh, false, false, 1.0, 0.0);
-    RmsNorm.backward(
-        last, weights.finalNorm(), ws.rInvFinal, ws.dh, ws.scratchC1, ws.scratchC2, ws.dx);
+    ws.kernels
+        .norm()
+        .backward(
+            last, weights.finalNorm(), ws.rInvFinal, ws.dh, ws.scratchC1, ws.scratchC2, ws.dx);
     Attention attention = ws.attention;
     for (int l = config.numLayers() - 1; l >= 0; l--) {
       if (ws.recompute && l < config.numLayers() - 1) { // the top layer's are still in place
@@ -219,29 +195,7 @@ public final class Transformer {
       long count = stats.counts()[batch.rowGroups()[i / batch.seqLen()]];
       rowWeight[i] = ws.targets[i] < 0 || count == 0 ? 0.0 : 1.0 / count;
     }
-    if (Kernels.vector(ws.logits)) {
-      VectorKernels.crossEntropyBackward(
-          Kernels.buffer(ws.logits),
-          Kernels.offset(ws.logits),
-          n,
-          config.vocabSize(),
-          ws.targets,
-          rowWeight,
-          ws.invSum);
-      return;
-    }
-    double[] scale = new double[n];
-    for (int i = 0; i < n; i++) {
-      scale[i] = rowWeight[i] * ws.invSum[i];
-    }
-    ws.logits.muliColumnVector(
-        Nd4j.createFromArray(scale).castTo(ws.logits.dataType()).reshape(n, 1));
-    for (int i = 0; i < n; i++) {
-      if (rowWeight[i] != 0.0) {
-        int target = ws.targets[i];
-        ws.logits.putScalar(i, target, ws.logits.getDouble(i, target) - rowWeight[i]);
-      }
-    }
+    ws.kernels.loss().backward(ws.logits, ws.targets, rowWeight, ws.invSum);
   }
 
   /** Backward of one decoder layer: ws.dx holds dLoss/d residual[l+1] and becomes d residual[l]. */
@@ -249,15 +203,17 @@ public final class Transformer {
     LayerWeights w = weights.layers().get(l);
     Workspace.LayerActivations a = ws.layers[l];
     INDArray dx = ws.dx;
+    NormKernels norm = ws.kernels.norm();
+    RopeKernels rope = ws.kernels.rope();
     // MLP: out = mid + down(silu(gate) * up)
     gemms.inputGrad(l, Projection.DOWN, dx, ws.dAct, false);
     adapters.backward(l, Projection.DOWN, a.act, dx, ws.dAct);
-    siluMulBackward(a, ws);
+    ws.kernels.silu().backward(a.gate, a.up, a.sig, ws.dAct, ws.dGate, ws.dUp);
     gemms.inputGrad(l, Projection.GATE, ws.dGate, ws.dh, false);
     adapters.backward(l, Projection.GATE, a.h2, ws.dGate, ws.dh);
     gemms.inputGrad(l, Projection.UP, ws.dUp, ws.dh, true);
     adapters.backward(l, Projection.UP, a.h2, ws.dUp, ws.dh);
-    RmsNorm.backward(a.mid, w.postNorm(), a.rInv2, ws.dh, ws.scratchC1, ws.scratchC2, dx);
+    norm.backward(a.mid, w.postNorm(), a.rInv2, ws.dh, ws.scratchC1, ws.scratchC2, dx);
     // attention: mid = x + o(attn)
     gemms.inputGrad(l, Projection.O, dx, ws.dAttn, false);
     adapters.backward(l, Projection.O, a.attn, dx, ws.dAttn);
@@ -285,51 +241,8 @@ public final class Transformer {
     }
     adapters.backward(l, Projection.V, a.h1, ws.dv, ws.dh);
     if (inputGrad) {
-      RmsNorm.backward(
-          ws.residual[l], w.inputNorm(), a.rInv1, ws.dh, ws.scratchC1, ws.scratchC2, dx);
+      norm.backward(ws.residual[l], w.inputNorm(), a.rInv1, ws.dh, ws.scratchC1, ws.scratchC2, dx);
     }
-  }
-
-  /** sig = σ(gate), act = silu(gate) · up = gate · sig · up. */
-  private static void siluMul(Workspace.LayerActivations a) {
-    if (Kernels.vector(a.gate, a.up, a.sig, a.act)) {
-      VectorKernels.siluMul(
-          Kernels.buffer(a.gate),
-          Kernels.offset(a.gate),
-          Kernels.buffer(a.up),
-          Kernels.offset(a.up),
-          Kernels.buffer(a.sig),
-          Kernels.offset(a.sig),
-          Kernels.buffer(a.act),
-          Kernels.offset(a.act),
-          Math.toIntExact(a.gate.length()));
-      return;
-    }
-    Nd4j.exec(new Sigmoid(a.gate, a.sig));
-    a.act.assign(a.gate).muli(a.sig).muli(a.up);
-  }
-
-  /** dUp = dAct · silu(gate); dGate = dAct · up · sig · (1 + gate · (1 − sig)). */
-  private static void siluMulBackward(Workspace.LayerActivations a, Workspace ws) {
-    if (Kernels.vector(a.gate, a.up, a.sig, ws.dAct, ws.dGate, ws.dUp)) {
-      VectorKernels.siluMulBackward(
-          Kernels.buffer(a.gate),
-          Kernels.offset(a.gate),
-          Kernels.buffer(a.up),
-          Kernels.offset(a.up),
-          Kernels.buffer(a.sig),
-          Kernels.offset(a.sig),
-          Kernels.buffer(ws.dAct),
-          Kernels.offset(ws.dAct),
-          Kernels.buffer(ws.dGate),
-          Kernels.offset(ws.dGate),
-          Kernels.buffer(ws.dUp),
-          Kernels.offset(ws.dUp),
-          Math.toIntExact(a.gate.length()));
-      return;
-    }
-    ws.dUp.assign(a.gate).muli(a.sig).muli(ws.dAct);
-    ws.dGate.assign(a.sig).rsubi(1.0).muli(a.gate).addi(1.0).muli(a.sig).muli(a.up).muli(ws.dAct);
   }
 
   /** y = x W^T + b into the preallocated y, W the frozen weight of projection p of layer l. */

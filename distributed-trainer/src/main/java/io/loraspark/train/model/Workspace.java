@@ -27,6 +27,7 @@ public final class Workspace {
   final INDArray rInvFinal; // [N, 1]
   final INDArray hFinal; // [N, C]
   final INDArray logits; // [N, V]; exp(logit - row max) of scored rows after the loss
+  final ModelKernels kernels; // fused or ND4J, chosen once for this workspace's dtype
   final Attention attention; // with its views of this workspace's head arrays
   final int[] targets; // next-token target per row, -1 where unscored
   final double[] nll; // per-row negative log-likelihood of the last loss
@@ -108,6 +109,14 @@ public final class Workspace {
   }
 
   Workspace(ModelConfig c, DataType dt, int rows, int seqLen, boolean recompute) {
+    this(c, dt, rows, seqLen, recompute, ModelKernels.of(c, dt));
+  }
+
+  /**
+   * A workspace whose passes run {@code kernels} (tests pick the ND4J ones for float32 this way).
+   */
+  Workspace(
+      ModelConfig c, DataType dt, int rows, int seqLen, boolean recompute, ModelKernels kernels) {
     this.rows = rows;
     this.seqLen = seqLen;
     this.tokens = rows * seqLen;
@@ -128,7 +137,8 @@ public final class Workspace {
     rInvFinal = Nd4j.create(dt, n, 1);
     hFinal = Nd4j.create(dt, n, c.hiddenSize());
     logits = Nd4j.create(dt, n, c.vocabSize());
-    attention = new Attention(c, rows, seqLen);
+    this.kernels = kernels;
+    attention = new Attention(c, rows, seqLen, kernels.softmax());
     targets = new int[n];
     nll = new double[n];
     invSum = new double[n];

@@ -3,7 +3,6 @@ package io.loraspark.train.optim;
 import static io.loraspark.train.model.ModelConfig.require;
 
 import io.loraspark.train.lora.LoraWeights;
-import io.loraspark.train.model.Kernels;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashSet;
@@ -13,7 +12,6 @@ import java.util.Map;
 import java.util.Set;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
-import org.nd4j.linalg.ops.transforms.Transforms;
 
 /**
  * AdamW: Adam with decoupled weight decay (Loshchilov &amp; Hutter 2019, arXiv:1711.05101),
@@ -87,6 +85,7 @@ public final class AdamW {
   private final INDArray[] expAvg; // m, per param
   private final INDArray[] expAvgSq; // v, per param
   private final INDArray[] scratch; // per-param temporary, contents meaningless between calls
+  private final OptimizerKernels[] kernels; // per param: fused or ND4J, chosen once
   private int step;
 
   /**
@@ -107,11 +106,13 @@ public final class AdamW {
     this.expAvg = new INDArray[n];
     this.expAvgSq = new INDArray[n];
     this.scratch = new INDArray[n];
+    this.kernels = new OptimizerKernels[n];
     for (int i = 0; i < n; i++) {
       INDArray value = this.params.get(i).value();
       expAvg[i] = Nd4j.zeros(value.dataType(), value.shape());
       expAvgSq[i] = Nd4j.zeros(value.dataType(), value.shape());
       scratch[i] = Nd4j.zeros(value.dataType(), value.shape());
+      kernels[i] = OptimizerKernels.of(value, this.params.get(i).grad(), expAvg[i], expAvgSq[i]);
     }
   }
 
@@ -185,48 +186,7 @@ public final class AdamW {
     INDArray m = expAvg[i];
     INDArray v = expAvgSq[i];
     INDArray s = scratch[i];
-    double oneMinusB1 = 1 - cfg.beta1();
-    if (Kernels.vector(p, g, m, v)) {
-      VectorOptim.adamW(
-          Kernels.buffer(p),
-          Kernels.offset(p),
-          Kernels.buffer(g),
-          Kernels.offset(g),
-          Kernels.buffer(m),
-          Kernels.offset(m),
-          Kernels.buffer(v),
-          Kernels.offset(v),
-          Math.toIntExact(p.length()),
-          (float) (1 - lrP * cfg.weightDecay()),
-          oneMinusB1 < 0.5,
-          (float) (oneMinusB1 < 0.5 ? oneMinusB1 : 1 - oneMinusB1),
-          (float) (1 - cfg.beta2()),
-          (float) cfg.beta2(),
-          (float) biasCorrection2Sqrt,
-          (float) cfg.eps(),
-          (float) (lrP / biasCorrection1));
-      return;
-    }
-    if (cfg.weightDecay() != 0) {
-      p.muli(1 - lrP * cfg.weightDecay()); // p *= 1 - lr_p * wd (decoupled decay)
-    }
-    s.assign(g).subi(m); // s = g - m
-    if (oneMinusB1 < 0.5) { // m = b1*m + (1-b1)*g, evaluated as torch's m.lerp_(g, 1 - b1):
-      s.muli(oneMinusB1); // s = (1 - b1) * (g - m)
-      m.addi(s); // m = m + (1 - b1) * (g - m)
-    } else {
-      s.muli(1 - oneMinusB1); // s = b1 * (g - m)
-      m.assign(s.rsubi(g)); // m = g - b1 * (g - m)
-    }
-    s.assign(g).muli(1 - cfg.beta2()).muli(g); // s = (1 - b2) * g * g, as torch's addcmul_
-    v.muli(cfg.beta2()).addi(s); // v = b2 * v + (1 - b2) * g^2
-    s.assign(v); // s = v
-    Transforms.sqrt(s, false); // s = sqrt(v)
-    s.divi(biasCorrection2Sqrt); // s = sqrt(v) / sqrt(1 - b2^t)
-    s.addi(cfg.eps()); // s = denom = sqrt(v) / sqrt(1 - b2^t) + eps
-    s.rdivi(m); // s = m / denom
-    s.muli(lrP / biasCorrection1); // s = step_size * m / denom, step_size = lr_p / (1 - b1^t)
-    p.subi(s); // p -= step_size * m / denom
+    kernels[i].adamW(p, g, m, v, s, cfg, lrP, biasCorrection1, biasCorrection2Sqrt);
   }
 
   /**

@@ -2,9 +2,7 @@ package io.loraspark.train.optim;
 
 import static io.loraspark.train.model.ModelConfig.require;
 
-import io.loraspark.train.model.Kernels;
 import java.util.List;
-import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
@@ -26,13 +24,7 @@ public final class GradClip {
     require(grads != null, "grads must not be null");
     double sumSq = 0;
     for (INDArray g : grads) {
-      if (Kernels.vector(g)) { // float32: Σ g² in double without a double copy
-        sumSq += VectorOptim.sumSquares(Kernels.buffer(g), Kernels.offset(g), (int) g.length());
-        continue;
-      }
-      INDArray d = g.dataType() == DataType.DOUBLE ? g : g.castTo(DataType.DOUBLE);
-      double n = d.norm2Number().doubleValue(); // this tensor's L2 norm, in double
-      sumSq += n * n; // Σ over tensors of their squared norms
+      sumSq += OptimizerKernels.of(g).sumSquares(g); // Σ over tensors of their Σ g²
     }
     return Math.sqrt(sumSq);
   }
@@ -57,7 +49,7 @@ public final class GradClip {
     double coef = maxNorm / (norm + EPS); // clip_coef = max_norm / (total_norm + 1e-6)
     if (coef < 1) { // PyTorch clamps the coefficient to at most 1
       for (INDArray g : grads) {
-        Kernels.scale(g, coef); // g *= clip_coef, in place
+        OptimizerKernels.of(g).scale(g, coef); // g *= clip_coef, in place
       }
     }
     return norm;

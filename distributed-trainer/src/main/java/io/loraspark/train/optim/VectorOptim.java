@@ -1,12 +1,18 @@
 package io.loraspark.train.optim;
 
+import static io.loraspark.train.model.Kernels.buffer;
+import static io.loraspark.train.model.Kernels.offset;
+
+import io.loraspark.train.model.Kernels;
+import io.loraspark.train.model.VectorMath;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
+import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
- * The optimizer's float32 kernels on the JDK Vector API, used by {@link AdamW} and {@link GradClip}
+ * {@link OptimizerKernels} in float32 on the JDK Vector API, chosen by {@link OptimizerKernels#of}
  * when {@link io.loraspark.train.model.Kernels#vector} accepts the arrays: one pass over memory per
  * parameter where the ND4J path runs a dozen ops, each a pass and a native call with its own Java
  * objects (about 7,000 calls per step for eight adapters, whose garbage grew the Java heap).
@@ -20,12 +26,60 @@ import jdk.incubator.vector.VectorSpecies;
  * io.loraspark.train.model.Kernels#buffer} and {@link io.loraspark.train.model.Kernels#offset} give
  * them.
  */
-final class VectorOptim {
+final class VectorOptim implements OptimizerKernels {
   private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
   private static final int L = S.length();
   private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
+  /** The one instance (stateless; loaded only where {@link Kernels#vector} holds). */
+  static final VectorOptim INSTANCE = new VectorOptim();
+
   private VectorOptim() {}
+
+  @Override
+  public void adamW(
+      INDArray p,
+      INDArray g,
+      INDArray m,
+      INDArray v,
+      INDArray scratch,
+      AdamWConfig cfg,
+      double lrP,
+      double biasCorrection1,
+      double biasCorrection2Sqrt) {
+    assert Kernels.vector(p, g, m, v) : "AdamW's fused kernel takes float32 row-major arrays";
+    double oneMinusB1 = 1 - cfg.beta1();
+    adamW(
+        buffer(p),
+        offset(p),
+        buffer(g),
+        offset(g),
+        buffer(m),
+        offset(m),
+        buffer(v),
+        offset(v),
+        Math.toIntExact(p.length()),
+        (float) (1 - lrP * cfg.weightDecay()),
+        oneMinusB1 < 0.5,
+        (float) (oneMinusB1 < 0.5 ? oneMinusB1 : 1 - oneMinusB1),
+        (float) (1 - cfg.beta2()),
+        (float) cfg.beta2(),
+        (float) biasCorrection2Sqrt,
+        (float) cfg.eps(),
+        (float) (lrP / biasCorrection1));
+  }
+
+  @Override
+  public double sumSquares(INDArray g) {
+    assert Kernels.vector(g) : "the fused sum of squares takes a float32 row-major array";
+    return sumSquares(buffer(g), offset(g), Math.toIntExact(g.length()));
+  }
+
+  @Override
+  public void scale(INDArray g, double c) {
+    assert Kernels.vector(g) : "the fused scale takes a float32 row-major array";
+    VectorMath.scaleRow(buffer(g), offset(g), Math.toIntExact(g.length()), (float) c);
+  }
 
   private static FloatVector load(ByteBuffer b, int byteOffset) {
     return FloatVector.fromByteBuffer(S, b, byteOffset, LE);

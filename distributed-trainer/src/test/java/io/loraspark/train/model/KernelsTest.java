@@ -14,8 +14,8 @@ import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**
- * Each fused float32 kernel ({@link VectorKernels}, taken for float arrays) against the ND4J path
- * the same method takes for float64 arrays, on the same inputs. Widths are chosen so the vector
+ * Each fused float32 kernel family ({@link ModelKernels} picks them for float arrays) against the
+ * ND4J reference it picks for float64 arrays, on the same inputs. Widths are chosen so the vector
  * bodies and the scalar tails both run (37 columns, head dim 20). Tolerance: 2e-5 relative to the
  * largest magnitude of the result, a few float32 ulps after one or two reductions of at most a few
  * hundred terms.
@@ -61,12 +61,12 @@ class KernelsTest {
       var v =
           jdk.incubator.vector.FloatVector.fromArray(
               jdk.incubator.vector.FloatVector.SPECIES_256, xs, i);
-      float[] lanes = VectorKernels.exp(v).toArray();
+      float[] lanes = VectorMath.exp(v).toArray();
       for (int j = 0; j < 8; j++) {
         float x = xs[i + j];
         assertThat(Float.floatToIntBits(lanes[j]))
             .as("lane vs scalar at %s", x)
-            .isEqualTo(Float.floatToIntBits(VectorKernels.exp(x)));
+            .isEqualTo(Float.floatToIntBits(VectorMath.exp(x)));
         out.putScalar(i + j, lanes[j]);
       }
     }
@@ -92,14 +92,16 @@ class KernelsTest {
       f(x), f(w), Nd4j.create(DataType.FLOAT, 6, 1), Nd4j.create(DataType.FLOAT, 6, 37)
     };
     INDArray[] d = {x, w, Nd4j.create(DataType.DOUBLE, 6, 1), Nd4j.create(DataType.DOUBLE, 6, 37)};
-    RmsNorm.forward(f[0], f[1], 1e-5, f[2], f[3]);
-    RmsNorm.forward(d[0], d[1], 1e-5, d[2], d[3]);
+    NormKernels normF = ModelKernels.of(config(), DataType.FLOAT).norm();
+    NormKernels normD = ModelKernels.of(config(), DataType.DOUBLE).norm();
+    normF.forward(f[0], f[1], 1e-5, f[2], f[3]);
+    normD.forward(d[0], d[1], 1e-5, d[2], d[3]);
     assertClose(f[3], d[3], "rmsnorm out");
     assertClose(f[2], d[2], "rmsnorm 1/rms");
     INDArray dxF = f(dx0);
     INDArray dxD = dx0.dup();
-    RmsNorm.backward(f[0], f[1], f[2], f(dOut), scratch(f[0]), scratch(f[0]), dxF);
-    RmsNorm.backward(d[0], d[1], d[2], dOut, scratch(d[0]), scratch(d[0]), dxD);
+    normF.backward(f[0], f[1], f[2], f(dOut), scratch(f[0]), scratch(f[0]), dxF);
+    normD.backward(d[0], d[1], d[2], dOut, scratch(d[0]), scratch(d[0]), dxD);
     assertClose(dxF, dxD, "rmsnorm dx (accumulated)");
   }
 
@@ -108,8 +110,9 @@ class KernelsTest {
     int hd = 20;
     int rows = 12;
     int[] positions = {0, 1, 2, 3, 7, 8, 9, 10, 11, 12, 40, 41};
-    Rope ropeF = new Rope(hd, 10000, DataType.FLOAT);
-    Rope ropeD = new Rope(hd, 10000, DataType.DOUBLE);
+    RopeKernels ropeF = ModelKernels.of(new Rope(hd, 10000, DataType.FLOAT), DataType.FLOAT).rope();
+    RopeKernels ropeD =
+        ModelKernels.of(new Rope(hd, 10000, DataType.DOUBLE), DataType.DOUBLE).rope();
     INDArray cosF = Nd4j.create(DataType.FLOAT, rows, hd);
     INDArray sinF = Nd4j.create(DataType.FLOAT, rows, hd);
     INDArray cosD = Nd4j.create(DataType.DOUBLE, rows, hd);
@@ -137,7 +140,6 @@ class KernelsTest {
     int b = 2;
     int t = 9;
     int[] segments = {1, 1, 1, 1, 2, 2, 2, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1};
-    Attention att = new Attention(c, b, t);
     int x = b * 2;
     int gt = 2 * t;
     INDArray q = random(x, gt, 20);
@@ -149,6 +151,7 @@ class KernelsTest {
     DataType[] types = {DataType.FLOAT, DataType.DOUBLE};
     for (int i = 0; i < 2; i++) {
       DataType dt = types[i];
+      Attention att = new Attention(c, b, t, ModelKernels.of(c, dt).softmax());
       INDArray mask = Nd4j.create(dt, x, gt, t);
       att.fillMask(segments, mask);
       INDArray probs = Nd4j.create(dt, x, gt, t);
@@ -207,19 +210,9 @@ class KernelsTest {
     INDArray dOut = f(randomFrom(rnd, 4 * t, 24));
     INDArray out = f(randomFrom(rnd, 4 * t, 24));
     INDArray dP = f(randomFrom(rnd, 4 * t, t));
-    VectorKernels.maskedSoftmax(buf(scores), off(scores), buf(mask), off(mask), 4 * t, t);
-    VectorKernels.softmaxBackward(
-        buf(dP),
-        off(dP),
-        buf(scores),
-        off(scores),
-        buf(dOut),
-        off(dOut),
-        buf(out),
-        off(out),
-        4 * t,
-        t,
-        24);
+    VectorSoftmax softmax = new VectorSoftmax();
+    softmax.forward(scores, mask, t);
+    softmax.backward(dP, scores, dOut, out, 4 * t, t, 24);
     int n = 3 * 4096 + 77; // SiLU·up: three whole chunks and a partial one
     INDArray gate = f(randomFrom(rnd, n));
     INDArray up = f(randomFrom(rnd, n));
@@ -228,22 +221,9 @@ class KernelsTest {
     INDArray dAct = f(randomFrom(rnd, n));
     INDArray dGate = Nd4j.create(DataType.FLOAT, n);
     INDArray dUp = Nd4j.create(DataType.FLOAT, n);
-    VectorKernels.siluMul(
-        buf(gate), off(gate), buf(up), off(up), buf(sig), off(sig), buf(act), off(act), n);
-    VectorKernels.siluMulBackward(
-        buf(gate),
-        off(gate),
-        buf(up),
-        off(up),
-        buf(sig),
-        off(sig),
-        buf(dAct),
-        off(dAct),
-        buf(dGate),
-        off(dGate),
-        buf(dUp),
-        off(dUp),
-        n);
+    VectorSilu silu = new VectorSilu();
+    silu.forward(gate, up, sig, act);
+    silu.backward(gate, up, sig, dAct, dGate, dUp);
     int rows = 301;
     int cols = 120;
     INDArray x = f(randomFrom(rnd, rows, cols));
@@ -252,36 +232,13 @@ class KernelsTest {
     INDArray normed = Nd4j.create(DataType.FLOAT, rows, cols);
     INDArray dNorm = f(randomFrom(rnd, rows, cols));
     INDArray dx = f(randomFrom(rnd, rows, cols));
-    VectorKernels.rmsForward(
-        buf(x),
-        off(x),
-        buf(w),
-        off(w),
-        1e-5f,
-        buf(rInv),
-        off(rInv),
-        buf(normed),
-        off(normed),
-        rows,
-        cols);
-    VectorKernels.rmsBackward(
-        buf(x),
-        off(x),
-        buf(w),
-        off(w),
-        buf(rInv),
-        off(rInv),
-        buf(dNorm),
-        off(dNorm),
-        buf(dx),
-        off(dx),
-        rows,
-        cols);
+    VectorNorm norm = new VectorNorm();
+    norm.forward(x, w, 1e-5, rInv, normed);
+    norm.backward(x, w, rInv, dNorm, null, null, dx);
     INDArray heads = f(randomFrom(rnd, rows * 8, 40));
     INDArray cos = f(randomFrom(rnd, rows * 8, 40));
     INDArray sin = f(randomFrom(rnd, rows * 8, 40));
-    VectorKernels.rope(
-        buf(heads), off(heads), buf(cos), off(cos), buf(sin), off(sin), rows * 8, 40, false);
+    new VectorRope(new Rope(40, 10000, DataType.FLOAT)).forward(heads, cos, sin, null);
     int vocab = 1001;
     INDArray logits = f(randomFrom(rnd, rows, vocab));
     int[] targets = new int[rows];
@@ -292,13 +249,13 @@ class KernelsTest {
     }
     double[] nll = new double[rows];
     double[] invSum = new double[rows];
-    VectorKernels.crossEntropy(buf(logits), off(logits), rows, vocab, targets, nll, invSum);
+    VectorLoss loss = new VectorLoss();
+    loss.forward(logits, targets, nll, invSum);
     float[] nllF = new float[rows];
     for (int r = 0; r < rows; r++) {
       nllF[r] = (float) nll[r];
     }
-    VectorKernels.crossEntropyBackward(
-        buf(logits), off(logits), rows, vocab, targets, weight, invSum);
+    loss.backward(logits, targets, weight, invSum);
     return java.util.List.of(
         floats(scores),
         floats(dP),
@@ -316,14 +273,6 @@ class KernelsTest {
 
   private static float[] floats(INDArray a) {
     return a.reshape(a.length()).toFloatVector();
-  }
-
-  private static java.nio.ByteBuffer buf(INDArray a) {
-    return Kernels.buffer(a);
-  }
-
-  private static int off(INDArray a) {
-    return Kernels.offset(a);
   }
 
   /**
@@ -351,7 +300,7 @@ class KernelsTest {
     INDArray v = random(x, t, hd);
     INDArray expected = plainAttention(segments, b, t, g, q, k, v);
     for (DataType dt : new DataType[] {DataType.FLOAT, DataType.DOUBLE}) {
-      Attention att = new Attention(c, b, t);
+      Attention att = new Attention(c, b, t, ModelKernels.of(c, dt).softmax());
       INDArray mask = Nd4j.create(dt, x, g * t, t);
       att.fillMask(segments, mask);
       INDArray probs = Nd4j.create(dt, mask.shape()).assign(7); // stale values must not survive
@@ -465,36 +414,70 @@ class KernelsTest {
   @Test
   void aLoraStepInFloatMatchesTheStepInDouble() {
     Path dir = TestModels.writeRandom(tmp, CONFIG, 4);
+    LoraStep f = loraStep(dir, DataType.FLOAT, model -> model.newWorkspace(2, 8));
+    LoraStep d = loraStep(dir, DataType.DOUBLE, model -> model.newWorkspace(2, 8));
+    assertThat(f.loss).isCloseTo(d.loss, within(1e-5 * d.loss));
+    for (int p = 0; p < d.grads.size(); p++) {
+      assertClose(f.grads.get(p), d.grads.get(p), "gradient " + p, 1e-4);
+    }
+  }
+
+  /**
+   * The seam: a workspace picks its kernels once from its dtype (fused for float32, ND4J for
+   * float64), and a float32 workspace given the ND4J kernels runs the same LoRA step as the fused
+   * ones to float32 rounding (the kernels' own exp and the sums' order): loss within 1e-6 relative,
+   * every gradient within {@link #TOL} of the largest.
+   */
+  @Test
+  void aFloatStepOnTheNd4jKernelsMatchesTheFusedOnes() {
+    Path dir = TestModels.writeRandom(tmp, CONFIG, 4);
+    ModelConfig c = config();
+    assertThat(new Workspace(c, DataType.FLOAT, 1, 4, false).kernels.norm())
+        .as("float32 workspaces run the fused kernels")
+        .isInstanceOf(VectorNorm.class);
+    assertThat(new Workspace(c, DataType.DOUBLE, 1, 4, false).kernels.softmax())
+        .as("float64 workspaces run the ND4J kernels")
+        .isInstanceOf(Nd4jSoftmax.class);
+    LoraStep fused = loraStep(dir, DataType.FLOAT, model -> model.newWorkspace(2, 8));
+    ModelKernels nd4j =
+        ModelKernels.nd4j(new Rope(c.headDim(), c.ropeTheta(), DataType.FLOAT), DataType.FLOAT);
+    LoraStep reference =
+        loraStep(dir, DataType.FLOAT, model -> new Workspace(c, DataType.FLOAT, 2, 8, false, nd4j));
+    assertThat(fused.loss).isCloseTo(reference.loss, within(1e-6 * reference.loss));
+    for (int p = 0; p < reference.grads.size(); p++) {
+      assertClose(fused.grads.get(p), reference.grads.get(p), "gradient " + p, TOL);
+    }
+  }
+
+  private record LoraStep(double loss, java.util.List<INDArray> grads) {}
+
+  /**
+   * One forward, loss and backward of a LoRA adapter on every projection (B set to random values,
+   * so every gradient is non-zero), in {@code dt} on the workspace {@code workspace} makes.
+   */
+  private static LoraStep loraStep(
+      Path dir, DataType dt, java.util.function.Function<Transformer, Workspace> workspace) {
     java.util.List<int[]> ids =
         java.util.List.of(new int[] {3, 1, 4, 1, 5, 9, 2, 6}, new int[] {5, 3, 5, 8, 9});
     Batch batch = Batch.padded(ids, null, 0);
     java.util.List<Projection> all = java.util.Arrays.asList(Projection.values());
     io.loraspark.train.lora.LoraConfig lora =
         new io.loraspark.train.lora.LoraConfig(4, 8.0, 0.0, all, false);
-    DataType[] types = {DataType.FLOAT, DataType.DOUBLE};
-    double[] loss = new double[2];
-    java.util.List<java.util.List<INDArray>> grads = new java.util.ArrayList<>();
-    for (int i = 0; i < 2; i++) {
-      ModelWeights base = CheckpointLoader.load(dir, types[i]);
-      io.loraspark.train.lora.LoraWeights w =
-          io.loraspark.train.lora.LoraWeights.init(base, lora, 7, types[i]);
-      Random bRnd = new Random(8);
-      for (io.loraspark.train.lora.LoraWeights.Module m : w.modules()) {
-        m.b().assign(randomFrom(bRnd, m.b().shape()).muli(0.3).castTo(types[i]));
-      }
-      Transformer model = new Transformer(base);
-      Workspace ws = model.newWorkspace(2, 8);
-      io.loraspark.train.lora.FusedLora fused = io.loraspark.train.lora.FusedLora.inference(w);
-      model.forward(batch, fused, ws);
-      LossStats stats = model.loss(batch, ws);
-      model.backward(batch, fused, ws, stats);
-      loss[i] = stats.nllSums()[0];
-      grads.add(w.trainables().stream().map(t -> t.grad().dup()).toList());
+    ModelWeights base = CheckpointLoader.load(dir, dt);
+    io.loraspark.train.lora.LoraWeights w =
+        io.loraspark.train.lora.LoraWeights.init(base, lora, 7, dt);
+    Random bRnd = new Random(8);
+    for (io.loraspark.train.lora.LoraWeights.Module m : w.modules()) {
+      m.b().assign(randomFrom(bRnd, m.b().shape()).muli(0.3).castTo(dt));
     }
-    assertThat(loss[0]).isCloseTo(loss[1], within(1e-5 * loss[1]));
-    for (int p = 0; p < grads.get(1).size(); p++) {
-      assertClose(grads.get(0).get(p), grads.get(1).get(p), "gradient " + p, 1e-4);
-    }
+    Transformer model = new Transformer(base);
+    Workspace ws = workspace.apply(model);
+    io.loraspark.train.lora.FusedLora fused = io.loraspark.train.lora.FusedLora.inference(w);
+    model.forward(batch, fused, ws);
+    LossStats stats = model.loss(batch, ws);
+    model.backward(batch, fused, ws, stats);
+    return new LoraStep(
+        stats.nllSums()[0], w.trainables().stream().map(t -> t.grad().dup()).toList());
   }
 
   private static ModelConfig config() {
@@ -550,7 +533,7 @@ class KernelsTest {
       worst = Math.max(worst, Math.abs(a[i] - e[i]));
     }
     assertThat(worst)
-        .as("%s: max |float - double| against scale %.3g", what, scale)
+        .as("%s: max |actual - expected| against scale %.3g", what, scale)
         .isLessThanOrEqualTo(tol * Math.max(scale, 1e-3));
   }
 }
