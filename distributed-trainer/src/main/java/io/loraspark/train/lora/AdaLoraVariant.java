@@ -64,6 +64,11 @@ final class AdaLoraVariant implements LoraVariant {
   }
 
   @Override
+  public String peftType() {
+    return PeftAdapterConfig.ADALORA_TYPE;
+  }
+
+  @Override
   public boolean ownsBranch() {
     return true;
   }

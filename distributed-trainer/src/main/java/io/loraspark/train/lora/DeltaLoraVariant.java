@@ -147,6 +147,12 @@ final class DeltaLoraVariant implements LoraVariant {
     return p;
   }
 
+  /** Its own type: PEFT has no Delta-LoRA format and refuses it rather than drop ΔW. */
+  @Override
+  public String peftType() {
+    return PeftAdapterConfig.DELTA_LORA_TYPE;
+  }
+
   /** The rank-2r plain LoRA of the export, or the config itself for an earlier dense adapter. */
   @Override
   public LoraConfig exportConfig(LoraConfig c) {

@@ -208,6 +208,14 @@ public interface LoraVariant {
   }
 
   /**
+   * The {@code peft_type} a config of this method is written with, which picks its {@link
+   * PeftCodec} (so also how a file of that type is read back): PEFT's {@code LORA} by default.
+   */
+  default String peftType() {
+    return PeftAdapterConfig.PEFT_TYPE;
+  }
+
+  /**
    * The config of the PEFT adapter this variant saves as (its own for LoRA and DoRA; plain LoRA for
    * LoRA-FA; PiSSA's converted rank-2r LoRA).
    */

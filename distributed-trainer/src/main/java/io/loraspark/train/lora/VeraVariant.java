@@ -66,6 +66,11 @@ final class VeraVariant implements LoraVariant {
         Nd4j.create(dt, shape.out()));
   }
 
+  @Override
+  public String peftType() {
+    return PeftAdapterConfig.VERA_TYPE;
+  }
+
   /** VeRA has no alpha: the branch is unscaled. */
   @Override
   public double scaling(int rank, double alpha, boolean rsLora) {
