@@ -107,7 +107,7 @@ public final class DecodeAdapter {
 
   /** Whether its update adds to others' (not DoRA's rescaling, not PiSSA's re-based W). */
   public boolean additive() {
-    return method != LoraMethod.DORA && method != LoraMethod.PISSA;
+    return method.variant().additive();
   }
 
   /** The branch on projection {@code p} of layer {@code layer}, or null where not adapted. */

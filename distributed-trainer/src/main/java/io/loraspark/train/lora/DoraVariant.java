@@ -25,6 +25,12 @@ final class DoraVariant implements LoraVariant {
     return true;
   }
 
+  /** W' = m ⊙ (W + s·B·A) / ‖W + s·B·A‖ rescales W. */
+  @Override
+  public boolean additive() {
+    return false;
+  }
+
   @Override
   public ModuleState newState(ModuleState.Shape shape) {
     return new DoraState(

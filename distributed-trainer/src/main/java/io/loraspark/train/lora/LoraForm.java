@@ -93,7 +93,7 @@ public record LoraForm(String name, ModelConfig model, Map<String, Factors> modu
    * @throws IllegalArgumentException naming the adapter and the method
    */
   public static void requireAdditive(String name, LoraMethod method) {
-    if (method == LoraMethod.DORA || method == LoraMethod.PISSA) {
+    if (!method.variant().additive()) {
       throw new IllegalArgumentException(
           "adapter '"
               + name

@@ -293,6 +293,15 @@ public interface LoraVariant {
   }
 
   /**
+   * Whether the update is an addition to W that other adapters' updates add to ({@link
+   * #loraFactors} is all of it): false for DoRA (it rescales W) and PiSSA held in memory (it
+   * re-bases W; its saved form is plain LoRA), which compose with nothing.
+   */
+  default boolean additive() {
+    return true;
+  }
+
+  /**
    * The merged weight W' that makes the plain linear layer compute what W plus this branch
    * computes: {@code W + s·B·A} for plain LoRA.
    *

@@ -38,6 +38,12 @@ final class PissaVariant implements LoraVariant {
     return true;
   }
 
+  /** The branch re-bases W; the saved rank-2r form is plain LoRA. */
+  @Override
+  public boolean additive() {
+    return false;
+  }
+
   @Override
   public ModuleState newState(ModuleState.Shape shape) {
     DataType dt = shape.dt();
