@@ -176,14 +176,7 @@ final class AdaLoraVariant implements LoraVariant {
     w.allocator().updateAndAllocate(w, step, totalSteps);
   }
 
-  /** {@code W + s · B diag(E) A}. */
-  @Override
-  public INDArray merged(LoraWeights.Module m, double s, INDArray w) {
-    LoraForm.Factors f = loraFactors(m, s);
-    return f.b().mmul(f.a()).muli(s).addi(w);
-  }
-
-  /** {@code A' = diag(E) A}, B, with the module's scaling. */
+  /** {@code A' = diag(E) A}, B, with the module's scaling; merged as {@code W + s·B diag(E) A}. */
   @Override
   public LoraForm.Factors loraFactors(LoraWeights.Module m, double s) {
     INDArray e = m.state(AdaLoraState.class).e().castTo(DataType.DOUBLE); // [r, 1]

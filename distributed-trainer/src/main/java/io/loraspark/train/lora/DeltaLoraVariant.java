@@ -212,8 +212,7 @@ final class DeltaLoraVariant implements LoraVariant {
   /** W + s·B'A' ({@link #exportFactors}), plus ΔW for an earlier dense adapter. */
   @Override
   public INDArray merged(LoraWeights.Module m, double s, INDArray w) {
-    INDArray[] f = exportFactors(m);
-    INDArray out = f[1].castTo(DataType.DOUBLE).mmul(f[0].castTo(DataType.DOUBLE)).muli(s).addi(w);
+    INDArray out = LoraVariant.super.merged(m, s, w);
     return m.state() instanceof DenseDeltaState d
         ? out.addi(d.delta().castTo(DataType.DOUBLE))
         : out;

@@ -303,12 +303,14 @@ public interface LoraVariant {
 
   /**
    * The merged weight W' that makes the plain linear layer compute what W plus this branch
-   * computes: {@code W + s·B·A} for plain LoRA.
+   * computes: {@code W + s'·B'·A'} from {@link #loraFactors} by default ({@code W + s·B·A} for
+   * plain LoRA).
    *
    * @param w the frozen weight [out, in], in double
    * @return a new double array [out, in]
    */
   default INDArray merged(LoraWeights.Module m, double s, INDArray w) {
-    return m.b().castTo(DataType.DOUBLE).mmul(m.a().castTo(DataType.DOUBLE)).muli(s).addi(w);
+    LoraForm.Factors f = loraFactors(m, s);
+    return f.b().mmul(f.a()).muli(f.scaling()).addi(w);
   }
 }

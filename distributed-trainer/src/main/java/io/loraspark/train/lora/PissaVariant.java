@@ -125,7 +125,8 @@ final class PissaVariant implements LoraVariant {
   public INDArray merged(LoraWeights.Module m, double s, INDArray w) {
     PissaState init = m.state(PissaState.class);
     INDArray initial = init.b0().castTo(DataType.DOUBLE).mmul(init.a0().castTo(DataType.DOUBLE));
-    return LoraVariant.super.merged(m, s, w).subi(initial.muli(s)); // W + s B A - s B0 A0
+    INDArray trained = m.b().castTo(DataType.DOUBLE).mmul(m.a().castTo(DataType.DOUBLE));
+    return trained.muli(s).addi(w).subi(initial.muli(s)); // W + s B A - s B0 A0
   }
 
   @Override

@@ -159,13 +159,10 @@ final class VeraVariant implements LoraVariant {
     Nd4j.gemm(g, m.a(), dxd, false, false, 1.0, 1.0); // dxd += du A
   }
 
-  @Override
-  public INDArray merged(LoraWeights.Module m, double s, INDArray w) {
-    LoraForm.Factors f = loraFactors(m, s);
-    return f.b().mmul(f.a()).addi(w); // W + diag(λ_b) B diag(λ_d) A
-  }
-
-  /** {@code A' = Λ_d A}, {@code B' = Λ_b B}, unscaled (s' = 1). */
+  /**
+   * {@code A' = Λ_d A}, {@code B' = Λ_b B}, unscaled (s' = 1); merged as {@code W + diag(λ_b) B
+   * diag(λ_d) A}.
+   */
   @Override
   public LoraForm.Factors loraFactors(LoraWeights.Module m, double s) {
     VeraState v = m.state(VeraState.class);
