@@ -1,5 +1,7 @@
 package io.loraspark.train.decode;
 
+import io.loraspark.train.lora.DenseDeltaState;
+import io.loraspark.train.lora.DoraState;
 import io.loraspark.train.lora.LoraForm;
 import io.loraspark.train.lora.LoraMethod;
 import io.loraspark.train.lora.LoraWeights;
@@ -76,11 +78,11 @@ public final class DecodeAdapter {
     LoraForm.Factors f = LoraForm.factors(w, m); // every method's scales folded in
     INDArray a = f.a(); // [r', in]
     INDArray b = f.scaledB(); // [out, r']
-    float[] delta = m.delta() == null ? null : floats(m.delta());
+    float[] delta = m.state() instanceof DenseDeltaState d ? floats(d.delta()) : null;
     float[] dora = null;
-    if (m.magnitude() != null) { // m / ‖W + s B A‖ per output row, the norm detached as in PEFT
-      INDArray adapted = m.base().castTo(DataType.DOUBLE).add(b.mmul(a));
-      dora = floats(m.magnitude().castTo(DataType.DOUBLE).reshape(-1).div(adapted.norm2(1)));
+    if (m.state() instanceof DoraState ds) { // m / ‖W + s B A‖ per row, the norm detached (PEFT)
+      INDArray adapted = ds.base().castTo(DataType.DOUBLE).add(b.mmul(a));
+      dora = floats(ds.magnitude().castTo(DataType.DOUBLE).reshape(-1).div(adapted.norm2(1)));
     }
     return new Branch((int) a.rows(), floats(a.transpose()), floats(b.transpose()), delta, dora);
   }
@@ -105,7 +107,7 @@ public final class DecodeAdapter {
 
   /** Whether its update adds to others' (not DoRA's rescaling, not PiSSA's re-based W). */
   public boolean additive() {
-    return method != LoraMethod.DORA && method != LoraMethod.PISSA;
+    return method.variant().additive();
   }
 
   /** The branch on projection {@code p} of layer {@code layer}, or null where not adapted. */

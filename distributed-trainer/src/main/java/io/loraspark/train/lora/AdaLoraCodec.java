@@ -63,7 +63,7 @@ final class AdaLoraCodec implements PeftCodec {
     } else {
       ObjectNode p = n.putObject("rank_pattern");
       for (Map.Entry<String, boolean[]> e : allocator.rankPattern().entrySet()) {
-        ArrayNode kept = p.putArray(e.getKey() + "." + AdaLoraVariant.E);
+        ArrayNode kept = p.putArray(e.getKey() + "." + AdaLoraState.E);
         for (boolean k : e.getValue()) {
           kept.add(k);
         }
@@ -130,7 +130,7 @@ final class AdaLoraCodec implements PeftCodec {
       throw PeftAdapterConfig.bad(file, "rank_pattern", "is " + p + "; expected an object or null");
     }
     Map<String, boolean[]> pattern = new java.util.LinkedHashMap<>();
-    String suffix = "." + AdaLoraVariant.E;
+    String suffix = "." + AdaLoraState.E;
     String named = suffix + "." + PeftAdapter.DEFAULT_ADAPTER;
     for (Map.Entry<String, JsonNode> e : (Iterable<Map.Entry<String, JsonNode>>) p::fields) {
       String key = e.getKey();

@@ -29,9 +29,6 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
  */
 final class AdaLoraVariant implements LoraVariant {
 
-  /** The PEFT state-dict name of the singular values E. */
-  static final String E = "lora_E";
-
   /** PEFT's AdaLoraConfig.init_r / target_r defaults, 12 / 8. */
   private static final double INIT_OVER_TARGET = 12.0 / 8.0;
 
@@ -67,30 +64,37 @@ final class AdaLoraVariant implements LoraVariant {
   }
 
   @Override
+  public String peftType() {
+    return PeftAdapterConfig.ADALORA_TYPE;
+  }
+
+  @Override
   public boolean ownsBranch() {
     return true;
   }
 
   @Override
-  public long[] rankScaleShape(int r) {
-    return new long[] {r, 1};
+  public ModuleState newState(ModuleState.Shape shape) {
+    return new AdaLoraState(
+        Nd4j.create(shape.dt(), shape.r(), 1), Nd4j.create(shape.dt(), shape.r(), 1));
   }
 
   @Override
-  public String rankScaleName() {
-    return E;
+  public RankAllocator newAllocator() {
+    return new RankAllocator();
   }
 
+  /** Plain LoRA's state plus three importance EMAs per factor entry (12 bytes more). */
   @Override
-  public boolean allocatesRanks() {
-    return true;
+  public long stateBytes(int r, int in, int out) {
+    return 28L * r * (in + out);
   }
 
   @Override
   public void init(LoraWeights.Module m, double s, SplittableRandom rnd) {
     normal(m.a(), rnd);
     normal(m.b(), rnd);
-    m.rankScale().assign(0);
+    m.state(AdaLoraState.class).e().assign(0);
   }
 
   private static void normal(INDArray t, SplittableRandom rnd) {
@@ -106,7 +110,7 @@ final class AdaLoraVariant implements LoraVariant {
       LoraWeights.Module m, double s, INDArray x, INDArray xd, INDArray y, Scratch scratch) {
     long n = xd.rows();
     long r = m.a().rows();
-    INDArray e = m.rankScale().reshape(1, r); // [1, r]
+    INDArray e = m.state(AdaLoraState.class).e().reshape(1, r); // [1, r]
     INDArray u = scratch.get("u", n, r); // [N, r]
     Nd4j.gemm(xd, m.a(), u, false, true, 1.0, 0.0); // u = xd A^T
     INDArray ue = scratch.get("ue", n, r).assign(u).muliRowVector(e); // ue = E ⊙ u
@@ -123,16 +127,17 @@ final class AdaLoraVariant implements LoraVariant {
       INDArray dx,
       INDArray dxd,
       Scratch scratch) {
+    AdaLoraState state = m.state(AdaLoraState.class);
     long n = xd.rows();
     long r = m.a().rows();
-    INDArray e = m.rankScale().reshape(1, r);
+    INDArray e = state.e().reshape(1, r);
     INDArray u = scratch.get("u", n, r);
     INDArray ue = scratch.get("ue", n, r);
     Nd4j.gemm(dy, ue, m.gradB(), true, false, s, 1.0); // dB += s dy^T ue
     INDArray g = scratch.get("g", n, r); // [N, r]
     Nd4j.gemm(dy, m.b(), g, false, false, s, 0.0); // g = s dy B = d(ue)
     INDArray gu = ue.assign(g).muli(u); // g ⊙ u (ue is no longer needed)
-    m.gradRankScale().addi(gu.sum(0).reshape(r, 1)); // dE += Σ_n g ⊙ u
+    state.gradE().addi(gu.sum(0).reshape(r, 1)); // dE += Σ_n g ⊙ u
     g.muliRowVector(e); // du = E ⊙ g
     Nd4j.gemm(g, xd, m.gradA(), true, false, 1.0, 1.0); // dA += du^T xd
     Nd4j.gemm(g, m.a(), dxd, false, false, 1.0, 1.0); // dxd += du A
@@ -171,12 +176,12 @@ final class AdaLoraVariant implements LoraVariant {
     w.allocator().updateAndAllocate(w, step, totalSteps);
   }
 
-  /** {@code W + s · B diag(E) A}. */
+  /** {@code A' = diag(E) A}, B, with the module's scaling; merged as {@code W + s·B diag(E) A}. */
   @Override
-  public INDArray merged(LoraWeights.Module m, double s, INDArray w) {
-    INDArray ae =
-        m.a().castTo(DataType.DOUBLE).mulColumnVector(m.rankScale().castTo(DataType.DOUBLE));
-    return m.b().castTo(DataType.DOUBLE).mmul(ae).muli(s).addi(w);
+  public LoraForm.Factors loraFactors(LoraWeights.Module m, double s) {
+    INDArray e = m.state(AdaLoraState.class).e().castTo(DataType.DOUBLE); // [r, 1]
+    INDArray a = m.a().castTo(DataType.DOUBLE).mulColumnVector(e);
+    return new LoraForm.Factors(m.layer(), m.proj(), a, m.b().castTo(DataType.DOUBLE).dup(), s);
   }
 
   /** rsLoRA does not apply to AdaLoRA (PEFT ignores {@code use_rslora} for it). */
@@ -192,24 +197,25 @@ final class AdaLoraVariant implements LoraVariant {
    */
   @Override
   public Map<String, INDArray> peftTensors(LoraWeights w, LoraWeights.Module m) {
+    INDArray e = m.state(AdaLoraState.class).e();
     Map<String, INDArray> t = new LinkedHashMap<>();
     boolean[] kept = w.allocator().kept(m.name());
     if (kept == null || allTrue(kept)) {
       t.put("lora_A", m.a());
       t.put("lora_B", m.b());
-      t.put(E, m.rankScale());
+      t.put(AdaLoraState.E, e);
       return t;
     }
     long[] rows = indices(kept);
     if (rows.length == 0) {
       t.put("lora_A", Nd4j.create(m.a().dataType(), 0, m.a().columns()));
       t.put("lora_B", Nd4j.create(m.b().dataType(), m.b().rows(), 0));
-      t.put(E, Nd4j.create(m.rankScale().dataType(), 0, 1));
+      t.put(AdaLoraState.E, Nd4j.create(e.dataType(), 0, 1));
       return t;
     }
     t.put("lora_A", m.a().get(NDArrayIndex.indices(rows), NDArrayIndex.all()).dup());
     t.put("lora_B", m.b().get(NDArrayIndex.all(), NDArrayIndex.indices(rows)).dup());
-    t.put(E, m.rankScale().get(NDArrayIndex.indices(rows), NDArrayIndex.all()).dup());
+    t.put(AdaLoraState.E, e.get(NDArrayIndex.indices(rows), NDArrayIndex.all()).dup());
     return t;
   }
 
@@ -220,15 +226,16 @@ final class AdaLoraVariant implements LoraVariant {
     if (kept == null || allTrue(kept)) {
       return; // read straight into the module's arrays
     }
+    INDArray e = m.state(AdaLoraState.class).e();
     m.a().assign(0);
     m.b().assign(0);
-    m.rankScale().assign(0);
+    e.assign(0);
     int j = 0;
     for (int i = 0; i < kept.length; i++) {
       if (kept[i]) {
         m.a().getRow(i).assign(read.get("lora_A").getRow(j));
         m.b().getColumn(i).assign(read.get("lora_B").getColumn(j));
-        m.rankScale().putScalar(i, 0, read.get(E).getDouble(j, 0));
+        e.putScalar(i, 0, read.get(AdaLoraState.E).getDouble(j, 0));
         j++;
       }
     }

@@ -57,7 +57,7 @@ public final class ChainedAdapters {
     dirs.add(dir);
     for (Path d : dirs) {
       LoraMethod method = PeftAdapter.readConfig(d).method();
-      if (method == LoraMethod.DORA || method == LoraMethod.PISSA) {
+      if (!method.variant().additive()) {
         throw new IllegalArgumentException(
             "adapter "
                 + dir

@@ -16,9 +16,8 @@ import org.nd4j.linalg.factory.Nd4j;
  *
  * <p>Low-rank form. The updates telescope: after t &gt; K steps {@code W_t = W_0 + λ·s·(B_tA_t −
  * B_KA_K)}, where (A_K, B_K) are the factors before the update of step K. So instead of a dense ΔW
- * [out, in] per projection the module keeps that rank-r snapshot ({@link
- * LoraWeights.Module#snapshot}, r·(out + in) values) and, with λ_t = λ once step K is taken and 0
- * before, computes
+ * [out, in] per projection the module keeps that rank-r snapshot ({@link DeltaState#snapshot},
+ * r·(out + in) values) and, with λ_t = λ once step K is taken and 0 before, computes
  *
  * <pre>
  *   forward:  u = x Aᵀ                                  [N, r]
@@ -50,17 +49,22 @@ import org.nd4j.linalg.factory.Nd4j;
  */
 final class DeltaLoraVariant implements LoraVariant {
 
-  /** The PEFT-style state-dict factor name of an earlier version's dense ΔW. */
-  static final String DELTA = "delta_weight";
-
-  /** The checkpoint names of the snapshot's factors. */
-  static final String SNAPSHOT_A = "delta_lora_A_K";
-
-  static final String SNAPSHOT_B = "delta_lora_B_K";
-
+  /** The snapshot (A_K, B_K), off; an earlier version's dense ΔW [out, in] for such a config. */
   @Override
-  public boolean keepsSnapshot() {
-    return true;
+  public ModuleState newState(ModuleState.Shape shape) {
+    DataType dt = shape.dt();
+    if (shape.config().deltaLora().dense()) {
+      return new DenseDeltaState(Nd4j.create(dt, shape.out(), shape.in()));
+    }
+    return new DeltaState(
+        new FrozenBranch(
+            Nd4j.create(dt, shape.r(), shape.in()), Nd4j.create(dt, shape.out(), shape.r())));
+  }
+
+  /** Plain LoRA's state plus the fp32 snapshot A_K [r, in], B_K [out, r]. */
+  @Override
+  public long stateBytes(int r, int in, int out) {
+    return LoraVariant.super.stateBytes(r, in, out) + 4L * r * (in + out);
   }
 
   @Override
@@ -74,10 +78,10 @@ final class DeltaLoraVariant implements LoraVariant {
     INDArray u = scratch.get("u", x.rows(), m.a().rows()); // [N, r]
     Nd4j.gemm(x, m.a(), u, false, true, 1.0, 0.0); // u = x A^T
     Nd4j.gemm(u, m.b(), y, false, true, liveScale(m, s), 1.0); // y += (1 + λ_t) s u B^T
-    if (m.snapshot() != null) {
-      m.snapshot().forward(x, y, s, scratch); // y -= λ_t s (x A_K^T) B_K^T
-    } else {
-      Nd4j.gemm(x, m.delta(), y, false, true, 1.0, 1.0); // an earlier version's y += x ΔW^T
+    if (m.state() instanceof DeltaState d) {
+      d.snapshot().forward(x, y, s, scratch); // y -= λ_t s (x A_K^T) B_K^T
+    } else { // an earlier version's y += x ΔW^T
+      Nd4j.gemm(x, m.state(DenseDeltaState.class).delta(), y, false, true, 1.0, 1.0);
     }
   }
 
@@ -97,16 +101,16 @@ final class DeltaLoraVariant implements LoraVariant {
     Nd4j.gemm(dy, m.b(), g, false, false, 1.0, 0.0); // g = dy B
     Nd4j.gemm(g, x, m.gradA(), true, false, s, 1.0); // dA += s g^T x
     Nd4j.gemm(g, m.a(), dx, false, false, liveScale(m, s), 1.0); // dx += (1 + λ_t) s g A
-    if (m.snapshot() != null) {
-      m.snapshot().backward(dy, dx, s, scratch); // dx -= λ_t s (dy B_K) A_K
-    } else {
-      Nd4j.gemm(dy, m.delta(), dx, false, false, 1.0, 1.0); // dx += dy ΔW
+    if (m.state() instanceof DeltaState d) {
+      d.snapshot().backward(dy, dx, s, scratch); // dx -= λ_t s (dy B_K) A_K
+    } else { // dx += dy ΔW
+      Nd4j.gemm(dy, m.state(DenseDeltaState.class).delta(), dx, false, false, 1.0, 1.0);
     }
   }
 
   /** (1 + λ_t)·s = (1 − c)·s with the snapshot's weight c = −λ_t. */
   private static double liveScale(LoraWeights.Module m, double s) {
-    return m.snapshot() == null ? s : (1 - m.snapshot().weight()) * s;
+    return m.state() instanceof DeltaState d ? (1 - d.snapshot().weight()) * s : s;
   }
 
   /** Takes the snapshot (A_K, B_K) before the update of step K and switches it on. */
@@ -117,9 +121,10 @@ final class DeltaLoraVariant implements LoraVariant {
       return;
     }
     for (LoraWeights.Module m : w.modules()) {
-      m.snapshot().a().assign(m.a());
-      m.snapshot().b().assign(m.b());
-      m.snapshot().switchOn(-p.updateRatio());
+      FrozenBranch k = m.state(DeltaState.class).snapshot();
+      k.a().assign(m.a());
+      k.b().assign(m.b());
+      k.switchOn(-p.updateRatio());
     }
   }
 
@@ -128,7 +133,7 @@ final class DeltaLoraVariant implements LoraVariant {
     DeltaLoraParams p = params(w);
     double c = stepsTaken > p.startStep(totalSteps) ? -p.updateRatio() : 0;
     for (LoraWeights.Module m : w.modules()) {
-      m.snapshot().switchOn(c);
+      m.state(DeltaState.class).snapshot().switchOn(c);
     }
   }
 
@@ -140,6 +145,12 @@ final class DeltaLoraVariant implements LoraVariant {
               + " merged but not trained further");
     }
     return p;
+  }
+
+  /** Its own type: PEFT has no Delta-LoRA format and refuses it rather than drop ΔW. */
+  @Override
+  public String peftType() {
+    return PeftAdapterConfig.DELTA_LORA_TYPE;
   }
 
   /** The rank-2r plain LoRA of the export, or the config itself for an earlier dense adapter. */
@@ -166,10 +177,10 @@ final class DeltaLoraVariant implements LoraVariant {
   /** {A' = [A; A_K] [2r, in], B' = [(1 + λ_t)·B, −λ_t·B_K] [out, 2r]}; A, B for a dense one. */
   @Override
   public INDArray[] exportFactors(LoraWeights.Module m) {
-    FrozenBranch k = m.snapshot();
-    if (k == null) {
+    if (!(m.state() instanceof DeltaState d)) {
       return new INDArray[] {m.a(), m.b()};
     }
+    FrozenBranch k = d.snapshot();
     INDArray b = m.b().mul(1 - k.weight());
     return new INDArray[] {Nd4j.vstack(m.a(), k.a()), Nd4j.hstack(b, k.b().mul(k.weight()))};
   }
@@ -178,8 +189,8 @@ final class DeltaLoraVariant implements LoraVariant {
   @Override
   public Map<String, INDArray> peftTensors(LoraWeights w, LoraWeights.Module m) {
     Map<String, INDArray> t = LoraVariant.super.peftTensors(w, m);
-    if (m.delta() != null) {
-      t.put(DELTA, m.delta());
+    if (m.state() instanceof DenseDeltaState d) {
+      t.put(DenseDeltaState.DELTA, d.delta());
     }
     return t;
   }
@@ -187,22 +198,23 @@ final class DeltaLoraVariant implements LoraVariant {
   /** A, B and the snapshot's A_K, B_K, each the module's own array. */
   @Override
   public Map<String, INDArray> stateTensors(LoraWeights w, LoraWeights.Module m) {
-    if (m.snapshot() == null) {
+    if (!(m.state() instanceof DeltaState d)) {
       return peftTensors(w, m);
     }
     Map<String, INDArray> t = new LinkedHashMap<>();
     t.put("lora_A.weight", m.a());
     t.put("lora_B.weight", m.b());
-    t.put(SNAPSHOT_A, m.snapshot().a());
-    t.put(SNAPSHOT_B, m.snapshot().b());
+    t.put(DeltaState.SNAPSHOT_A, d.snapshot().a());
+    t.put(DeltaState.SNAPSHOT_B, d.snapshot().b());
     return t;
   }
 
   /** W + s·B'A' ({@link #exportFactors}), plus ΔW for an earlier dense adapter. */
   @Override
   public INDArray merged(LoraWeights.Module m, double s, INDArray w) {
-    INDArray[] f = exportFactors(m);
-    INDArray out = f[1].castTo(DataType.DOUBLE).mmul(f[0].castTo(DataType.DOUBLE)).muli(s).addi(w);
-    return m.delta() == null ? out : out.addi(m.delta().castTo(DataType.DOUBLE));
+    INDArray out = LoraVariant.super.merged(m, s, w);
+    return m.state() instanceof DenseDeltaState d
+        ? out.addi(d.delta().castTo(DataType.DOUBLE))
+        : out;
   }
 }

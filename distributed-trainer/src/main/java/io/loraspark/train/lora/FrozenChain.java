@@ -122,7 +122,9 @@ public final class FrozenChain {
       for (LoraWeights.Module m : w.modules()) {
         byModule
             .computeIfAbsent(m.name(), k -> new ArrayList<>())
-            .add(new Node(LoraForm.factors(w, m), dora ? m.magnitude() : null));
+            .add(
+                new Node(
+                    LoraForm.factors(w, m), dora ? m.state(DoraState.class).magnitude() : null));
       }
     }
     Map<String, Link> links = new HashMap<>();

@@ -52,11 +52,7 @@ final class LoraCodec implements PeftCodec {
     n.putNull("megatron_config");
     n.put("megatron_core", "megatron.core");
     n.putNull("modules_to_save");
-    n.put(
-        "peft_type",
-        config.method() == LoraMethod.DELTA_LORA
-            ? PeftAdapterConfig.DELTA_LORA_TYPE
-            : PeftAdapterConfig.PEFT_TYPE);
+    n.put("peft_type", config.method().variant().peftType());
     DeltaLoraParams delta = config.deltaLora();
     if (delta != null && !delta.dense()) { // a checkpoint's Delta-LoRA state
       n.put(PeftAdapterConfig.DELTA_UPDATE_RATIO, delta.updateRatio());

@@ -5,7 +5,6 @@ import io.loraspark.train.model.Projection;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
@@ -70,16 +69,16 @@ public record LoraForm(String name, ModelConfig model, Map<String, Factors> modu
     requireAdditive(name, w.config().method());
     Map<String, Factors> modules = new LinkedHashMap<>();
     for (LoraWeights.Module m : w.modules()) {
-      if (m.delta() != null) {
+      if (m.state() instanceof DenseDeltaState d) {
         throw new IllegalArgumentException(
             "adapter '"
                 + name
                 + "' is "
                 + w.config().method().key()
                 + " with a dense ΔW ["
-                + m.delta().rows()
+                + d.delta().rows()
                 + ", "
-                + m.delta().columns()
+                + d.delta().columns()
                 + "] per module, which is not low rank; fold it into the base with `merge`");
       }
       modules.put(m.name(), factors(w, m));
@@ -94,7 +93,7 @@ public record LoraForm(String name, ModelConfig model, Map<String, Factors> modu
    * @throws IllegalArgumentException naming the adapter and the method
    */
   public static void requireAdditive(String name, LoraMethod method) {
-    if (method == LoraMethod.DORA || method == LoraMethod.PISSA) {
+    if (!method.variant().additive()) {
       throw new IllegalArgumentException(
           "adapter '"
               + name
@@ -106,37 +105,14 @@ public record LoraForm(String name, ModelConfig model, Map<String, Factors> modu
   }
 
   /**
-   * Module {@code m}'s pair with every method-specific factor folded in, in double: VeRA's {@code
-   * A' = Λ_d A}, {@code B' = Λ_b B} (unscaled, s = 1), AdaLoRA's {@code A' = diag(E) A}, and
-   * otherwise the saved factors ({@link LoraVariant#exportFactors}: PiSSA's {@code [A; A₀]}, {@code
-   * [B, −B₀]}); s is {@code w.scaling(m)} except for VeRA. Used for decoding too, where DoRA's
-   * rescaling and Delta-LoRA's dense ΔW are applied apart.
+   * Module {@code m}'s pair with every method-specific factor folded in, in double ({@link
+   * LoraVariant#loraFactors}: VeRA's {@code A' = Λ_d A}, {@code B' = Λ_b B} with s = 1, AdaLoRA's
+   * {@code A' = diag(E) A}, otherwise the saved factors, e.g. PiSSA's {@code [A; A₀]}, {@code [B,
+   * −B₀]}). Used for decoding too, where DoRA's rescaling and Delta-LoRA's dense ΔW are applied
+   * apart.
    */
   public static Factors factors(LoraWeights w, LoraWeights.Module m) {
-    INDArray a;
-    INDArray b;
-    double s = w.scaling(m);
-    switch (w.config().method()) {
-      case VERA -> { // Λ_b B Λ_d A, unscaled
-        a = m.a().castTo(DataType.DOUBLE).mulColumnVector(column(m.rankScale()));
-        b = m.b().castTo(DataType.DOUBLE).mulColumnVector(column(m.outScale()));
-        s = 1;
-      }
-      case ADALORA -> { // s B diag(E) A
-        a = m.a().castTo(DataType.DOUBLE).mulColumnVector(column(m.rankScale()));
-        b = m.b().castTo(DataType.DOUBLE).dup();
-      }
-      default -> { // the saved factors: A, B (PiSSA's [A; A₀], [B, −B₀])
-        INDArray[] f = w.variant().exportFactors(m);
-        a = f[0].castTo(DataType.DOUBLE).dup();
-        b = f[1].castTo(DataType.DOUBLE).dup();
-      }
-    }
-    return new Factors(m.layer(), m.proj(), a, b, s);
-  }
-
-  private static INDArray column(INDArray v) {
-    return v.castTo(DataType.DOUBLE).reshape(-1, 1);
+    return w.variant().loraFactors(m, w.scaling(m));
   }
 
   /** The largest rank of any module (0 when it has none). */

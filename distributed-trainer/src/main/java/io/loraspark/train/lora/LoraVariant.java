@@ -5,14 +5,16 @@ import java.util.Map;
 import java.util.SplittableRandom;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * How one member of the LoRA family differs from plain LoRA (PEFT's {@code LoraVariant} in {@code
  * peft/tuners/lora/variants.py}, without its if/elif init chain): which factors train, what extra
- * per-module state it initialises, and, when its branch is not {@code y += s·B·A·x}, its own
- * forward/backward pair. Variants are stateless singletons; all state lives in {@link
- * LoraWeights.Module}. Plain LoRA is {@link #PLAIN}: every default, and {@link FusedLora} runs its
- * branch inline.
+ * per-module state it keeps ({@link #newState}: one {@link ModuleState} record per method), and,
+ * when its branch is not {@code y += s·B·A·x}, its own forward/backward pair, what it saves under
+ * which PEFT keys, how it merges and how much memory it needs. Variants are stateless singletons;
+ * all state lives in {@link LoraWeights.Module}. Plain LoRA is {@link #PLAIN}: every default, and
+ * {@link FusedLora} runs its branch inline.
  *
  * <p>Order of calls: {@link #init} once per module when the weights are made; then per micro-step,
  * for a variant that {@link #ownsBranch}, {@link #forward} then {@link #backward} with the same
@@ -70,74 +72,56 @@ public interface LoraVariant {
   }
 
   /**
-   * The shape of the trained per-rank vector between A and B ({@link LoraWeights.Module#rankScale}:
-   * VeRA's λ_d [r], AdaLoRA's singular values E [r, 1]), or null when the branch has none.
+   * The method's own state of one module, all zero ({@link #init} or a loader fills it): {@link
+   * ModuleState#NONE} for plain LoRA.
+   */
+  default ModuleState newState(ModuleState.Shape shape) {
+    return ModuleState.NONE;
+  }
+
+  /**
+   * The adapter's frozen tensors shared by every module, by PEFT name after {@code base_model.}
+   * (VeRA's vera_A [r, in_max], vera_B [out_max, r]), or an empty map for a method whose modules
+   * own their A and B.
    *
    * @param r the {@link #moduleRank}
+   * @param inMax the widest input of the adapted projections
+   * @param outMax the widest output of the adapted projections
+   * @param seed the adapter's seed for their init, or null for all zero (to be loaded)
    */
-  default long[] rankScaleShape(int r) {
+  default Map<String, INDArray> newShared(int r, int inMax, int outMax, DataType dt, Long seed) {
+    return Map.of();
+  }
+
+  /**
+   * A module's A [r, in] and B [out, r], all zero: new arrays, or views of the adapter's {@link
+   * #newShared} tensors (whose A is then not drawn per module).
+   */
+  default INDArray[] newFactors(Map<String, INDArray> shared, int r, int in, int out, DataType dt) {
+    return new INDArray[] {Nd4j.create(dt, r, in), Nd4j.create(dt, out, r)};
+  }
+
+  /** The adapter's rank allocator that prunes its ranks while training (AdaLoRA), or null. */
+  default RankAllocator newAllocator() {
     return null;
   }
 
   /**
-   * The PEFT state-dict name of {@link LoraWeights.Module#rankScale} ({@code vera_lambda_d}, {@code
-   * lora_E}); only called when {@link #rankScaleShape} is not null.
-   */
-  default String rankScaleName() {
-    throw new UnsupportedOperationException("this variant has no per-rank vector");
-  }
-
-  /** Whether the module has a trained per-output vector λ_b [out] after B (VeRA). */
-  default boolean hasOutScale() {
-    return false;
-  }
-
-  /**
-   * Whether every module's A and B are views of one pair of frozen matrices shared by the whole
-   * adapter ({@link LoraWeights#shared()}, VeRA), filled by {@link #initShared} rather than per
-   * module.
-   */
-  default boolean sharesProjections() {
-    return false;
-  }
-
-  /**
-   * Fills the adapter's shared frozen matrices ({@link LoraWeights#shared()}) from its seed; only
-   * called when {@link #sharesProjections}.
-   */
-  default void initShared(Map<String, INDArray> shared, long seed) {
-    throw new UnsupportedOperationException("this variant has no shared projections");
-  }
-
-  /** Whether the adapter keeps a {@link RankAllocator} that prunes its ranks while training. */
-  default boolean allocatesRanks() {
-    return false;
-  }
-
-  /**
-   * Whether the module needs the frozen weight W, kept by reference in {@link
-   * LoraWeights.Module#base()}.
+   * Whether the module needs the frozen weight W, handed to {@link #newState} through {@link
+   * ModuleState.Shape#base}.
    */
   default boolean needsBase() {
     return false;
   }
 
-  /** Whether the module carries a trained magnitude vector [out] (PEFT's lora_magnitude_vector). */
-  default boolean hasMagnitude() {
-    return false;
-  }
-
-  /** Whether the module keeps frozen initial factors A₀, B₀ (PiSSA's residual correction). */
-  default boolean keepsInitialFactors() {
-    return false;
-  }
-
   /**
-   * Whether the module keeps a frozen copy of its factors ({@link LoraWeights.Module#snapshot},
-   * Delta-LoRA's A_K [r, in] and B_K [out, r]); executor memory plans count r·(out + in) for it.
+   * The bytes of training state one module of rank {@code r} on an [out, in] projection holds on an
+   * executor, for memory plans: A, B, their gradients and AdamW's two moments in fp32, 16 bytes per
+   * factor entry, plus what the method keeps beside them. An estimate at the factors' size (the
+   * methods' vectors, a few hundred entries, are not counted; a copy of W is the plan's).
    */
-  default boolean keepsSnapshot() {
-    return false;
+  default long stateBytes(int r, int in, int out) {
+    return 16L * r * (in + out);
   }
 
   /** Whether {@link #forward}/{@link #backward} replace the plain branch. */
@@ -224,6 +208,14 @@ public interface LoraVariant {
   }
 
   /**
+   * The {@code peft_type} a config of this method is written with, which picks its {@link
+   * PeftCodec} (so also how a file of that type is read back): PEFT's {@code LORA} by default.
+   */
+  default String peftType() {
+    return PeftAdapterConfig.PEFT_TYPE;
+  }
+
+  /**
    * The config of the PEFT adapter this variant saves as (its own for LoRA and DoRA; plain LoRA for
    * LoRA-FA; PiSSA's converted rank-2r LoRA).
    */
@@ -268,16 +260,13 @@ public interface LoraVariant {
    * The module's tensors as PEFT's state dict holds them, by name after {@code
    * base_model.model.<module>.}, in save order; a loader reads the saved values into these arrays
    * and then calls {@link #importTensors}. Default: {@code lora_A.weight} and {@code lora_B.weight}
-   * from {@link #exportFactors}, and DoRA's {@code lora_magnitude_vector}.
+   * from {@link #exportFactors}.
    */
   default Map<String, INDArray> peftTensors(LoraWeights w, LoraWeights.Module m) {
     INDArray[] factors = exportFactors(m);
     Map<String, INDArray> t = new LinkedHashMap<>();
     t.put("lora_A.weight", factors[0]);
     t.put("lora_B.weight", factors[1]);
-    if (hasMagnitude()) {
-      t.put(DoraVariant.MAGNITUDE, m.magnitude());
-    }
     return t;
   }
 
@@ -287,13 +276,41 @@ public interface LoraVariant {
   }
 
   /**
+   * Module {@code m}'s update as one plain pair with {@code ΔW = s'·B'·A'} exactly, every
+   * method-specific factor folded in, in double ({@link LoraForm}): the {@link #exportFactors} with
+   * the module's scaling by default.
+   *
+   * @param s the module's scaling ({@link LoraWeights#scaling})
+   */
+  default LoraForm.Factors loraFactors(LoraWeights.Module m, double s) {
+    INDArray[] f = exportFactors(m);
+    return new LoraForm.Factors(
+        m.layer(),
+        m.proj(),
+        f[0].castTo(DataType.DOUBLE).dup(),
+        f[1].castTo(DataType.DOUBLE).dup(),
+        s);
+  }
+
+  /**
+   * Whether the update is an addition to W that other adapters' updates add to ({@link
+   * #loraFactors} is all of it): false for DoRA (it rescales W) and PiSSA held in memory (it
+   * re-bases W; its saved form is plain LoRA), which compose with nothing.
+   */
+  default boolean additive() {
+    return true;
+  }
+
+  /**
    * The merged weight W' that makes the plain linear layer compute what W plus this branch
-   * computes: {@code W + s·B·A} for plain LoRA.
+   * computes: {@code W + s'·B'·A'} from {@link #loraFactors} by default ({@code W + s·B·A} for
+   * plain LoRA).
    *
    * @param w the frozen weight [out, in], in double
    * @return a new double array [out, in]
    */
   default INDArray merged(LoraWeights.Module m, double s, INDArray w) {
-    return m.b().castTo(DataType.DOUBLE).mmul(m.a().castTo(DataType.DOUBLE)).muli(s).addi(w);
+    LoraForm.Factors f = loraFactors(m, s);
+    return f.b().mmul(f.a()).muli(f.scaling()).addi(w);
   }
 }

@@ -16,7 +16,6 @@ import java.util.SplittableRandom;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
-import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**
  * One adapter's trainable state on one base model: for every (layer, projection) its config selects
@@ -35,22 +34,8 @@ public final class LoraWeights {
    * @param b B, [out, r]; for VeRA a view of the shared frozen vera_B [out_max, r]
    * @param gradA dLoss/dA accumulator, [r, in]; null when A is frozen (LoRA-FA, VeRA)
    * @param gradB dLoss/dB accumulator, [out, r]; null when B is frozen (VeRA)
-   * @param magnitude DoRA's magnitude vector m, [out]; null for other methods
-   * @param gradMagnitude dLoss/dm accumulator, [out]; null when there is no magnitude
-   * @param base the frozen weight W [out, in] (the base model's own array, read only) for methods
-   *     whose branch needs it (DoRA, PiSSA); null otherwise
-   * @param a0 PiSSA's frozen initial A₀ [r, in], whose product with B₀ the branch subtracts; null
-   *     for other methods
-   * @param b0 PiSSA's frozen initial B₀ [out, r]; null for other methods
-   * @param rankScale the trained per-rank vector between A and B: VeRA's λ_d [r], AdaLoRA's
-   *     singular values E [r, 1]; null for other methods
-   * @param gradRankScale dLoss/d(rankScale) accumulator; null when there is no rankScale
-   * @param outScale VeRA's trained per-output vector λ_b [out]; null for other methods
-   * @param gradOutScale dLoss/dλ_b accumulator, [out]; null when there is no outScale
-   * @param delta the dense change ΔW [out, in] of the frozen weight of a Delta-LoRA adapter saved
-   *     by an earlier version ({@link DeltaLoraParams#dense}); null otherwise
-   * @param snapshot Delta-LoRA's frozen branch over its snapshot (A_K [r, in], B_K [out, r]),
-   *     switched on with c = −λ·s once step K has been taken; null for other methods
+   * @param state the method's own state ({@link LoraVariant#newState}): {@link ModuleState#NONE}
+   *     for plain LoRA and LoRA-FA
    */
   public record Module(
       int layer,
@@ -59,21 +44,29 @@ public final class LoraWeights {
       INDArray b,
       INDArray gradA,
       INDArray gradB,
-      INDArray magnitude,
-      INDArray gradMagnitude,
-      INDArray base,
-      INDArray a0,
-      INDArray b0,
-      INDArray rankScale,
-      INDArray gradRankScale,
-      INDArray outScale,
-      INDArray gradOutScale,
-      INDArray delta,
-      FrozenBranch snapshot) {
+      ModuleState state) {
 
     /** The Hugging Face module name, e.g. {@code model.layers.0.self_attn.q_proj}. */
     public String name() {
       return proj.hfModule(layer);
+    }
+
+    /**
+     * The method state as {@code type}.
+     *
+     * @throws IllegalStateException when the module holds another method's state
+     */
+    public <S extends ModuleState> S state(Class<S> type) {
+      if (!type.isInstance(state)) {
+        throw new IllegalStateException(
+            "module "
+                + name()
+                + " holds "
+                + state.getClass().getSimpleName()
+                + ", not "
+                + type.getSimpleName());
+      }
+      return type.cast(state);
     }
   }
 
@@ -213,14 +206,16 @@ public final class LoraWeights {
       ModelConfig model, ModelWeights base, LoraConfig config, DataType dt, InitA init, Long seed) {
     LoraVariant variant = config.method().variant();
     List<Site> selected = selected(model, config);
+    int inMax = selected.stream().mapToInt(m -> m.proj().inFeatures(model)).max().orElseThrow();
+    int outMax = selected.stream().mapToInt(m -> m.proj().outFeatures(model)).max().orElseThrow();
     Map<String, INDArray> shared =
-        sharedProjections(model, config, selected, variant.moduleRank(config.rank()), dt, seed);
+        variant.newShared(variant.moduleRank(config.rank()), inMax, outMax, dt, seed);
     SplittableRandom rnd = seed == null ? null : new SplittableRandom(~seed);
     Map<String, Module> modules = new LinkedHashMap<>();
     for (Site at : selected) {
       int r = variant.moduleRank(config.rank(at.name())); // r_m
       Module m = newModule(model, base, config, shared, at, r, dt);
-      if (!variant.sharesProjections()) {
+      if (shared.isEmpty()) { // the module's own A, drawn from the adapter's Kaiming stream
         init.fill(at.proj(), m.a());
       }
       if (seed != null) {
@@ -228,8 +223,7 @@ public final class LoraWeights {
       }
       modules.put(m.name(), m);
     }
-    RankAllocator allocator = variant.allocatesRanks() ? new RankAllocator() : null;
-    return new LoraWeights(model, config, modules, shared, allocator);
+    return new LoraWeights(model, config, modules, shared, variant.newAllocator());
   }
 
   /**
@@ -247,61 +241,17 @@ public final class LoraWeights {
     Projection p = at.proj();
     int in = p.inFeatures(model);
     int out = p.outFeatures(model);
-    INDArray a; // [r, in]
-    INDArray b; // [out, r]
-    if (variant.sharesProjections()) {
-      a = shared.get(VeraVariant.A).get(NDArrayIndex.all(), NDArrayIndex.interval(0, in));
-      b = shared.get(VeraVariant.B).get(NDArrayIndex.interval(0, out), NDArrayIndex.all());
-    } else {
-      a = Nd4j.create(dt, r, in);
-      b = Nd4j.create(dt, out, r);
-    }
-    long[] rankScale = variant.rankScaleShape(r);
-    boolean mag = variant.hasMagnitude();
-    boolean copies = variant.keepsInitialFactors();
-    boolean delta = config.deltaLora() != null && config.deltaLora().dense(); // an old ΔW
-    boolean snapshot = variant.keepsSnapshot() && !delta;
-    boolean outScale = variant.hasOutScale();
+    INDArray[] factors = variant.newFactors(shared, r, in, out, dt); // A [r, in], B [out, r]
+    ModuleState.Shape shape =
+        new ModuleState.Shape(r, in, out, dt, config, () -> frozenWeight(base, at.layer(), p, dt));
     return new Module(
         at.layer(),
         p,
-        a,
-        b,
+        factors[0],
+        factors[1],
         variant.trainsA() ? Nd4j.create(dt, r, in) : null,
         variant.trainsB() ? Nd4j.create(dt, out, r) : null,
-        mag ? Nd4j.create(dt, out) : null,
-        mag ? Nd4j.create(dt, out) : null,
-        variant.needsBase() ? frozenWeight(base, at.layer(), p, dt) : null,
-        copies ? Nd4j.create(dt, r, in) : null,
-        copies ? Nd4j.create(dt, out, r) : null,
-        rankScale == null ? null : Nd4j.create(dt, rankScale),
-        rankScale == null ? null : Nd4j.create(dt, rankScale),
-        outScale ? Nd4j.create(dt, out) : null,
-        outScale ? Nd4j.create(dt, out) : null,
-        delta ? Nd4j.create(dt, out, in) : null,
-        snapshot ? new FrozenBranch(Nd4j.create(dt, r, in), Nd4j.create(dt, out, r)) : null);
-  }
-
-  /**
-   * VeRA's one pair of frozen matrices for the whole adapter, vera_A [r, in_max] and vera_B
-   * [out_max, r] over the selected modules (PEFT's {@code _find_dim}), initialised from {@code
-   * seed} (zero when null); empty for other methods.
-   */
-  private static Map<String, INDArray> sharedProjections(
-      ModelConfig model, LoraConfig config, List<Site> selected, int r, DataType dt, Long seed) {
-    LoraVariant variant = config.method().variant();
-    if (!variant.sharesProjections()) {
-      return Map.of();
-    }
-    int inMax = selected.stream().mapToInt(m -> m.proj().inFeatures(model)).max().orElseThrow();
-    int outMax = selected.stream().mapToInt(m -> m.proj().outFeatures(model)).max().orElseThrow();
-    Map<String, INDArray> shared = new LinkedHashMap<>();
-    shared.put(VeraVariant.A, Nd4j.create(dt, r, inMax));
-    shared.put(VeraVariant.B, Nd4j.create(dt, outMax, r));
-    if (seed != null) {
-      variant.initShared(shared, seed);
-    }
-    return shared;
+        variant.newState(shape));
   }
 
   /** The frozen weight of projection {@code p} in layer {@code layer}, [out, in], in {@code dt}. */
@@ -373,15 +323,15 @@ public final class LoraWeights {
 
   /**
    * Every trained tensor, module by module in layer order: {@code lora_A} (unless frozen), {@code
-   * lora_B} (unless frozen), then {@code lora_magnitude_vector} (DoRA), the per-rank vector (VeRA's
-   * {@code vera_lambda_d}, AdaLoRA's {@code lora_E}) and {@code vera_lambda_b} (VeRA). The
-   * optimizer and gradient clipping work on exactly these. LoRA+ gives B's learning rate to B and
-   * to 1-D vectors, as PEFT's {@code create_loraplus_optimizer} does ({@code "lora_B" in name or
-   * param.ndim == 1}): so to both VeRA λ vectors, but not to AdaLoRA's E, which PEFT shapes [r, 1].
+   * lora_B} (unless frozen), then the method state's ({@link ModuleState#addTrainables}: DoRA's
+   * {@code lora_magnitude_vector}, VeRA's {@code vera_lambda_d} and {@code vera_lambda_b},
+   * AdaLoRA's {@code lora_E}). The optimizer and gradient clipping work on exactly these. LoRA+
+   * gives B's learning rate to B and to 1-D vectors, as PEFT's {@code create_loraplus_optimizer}
+   * does ({@code "lora_B" in name or param.ndim == 1}): so to both VeRA λ vectors, but not to
+   * AdaLoRA's E, which PEFT shapes [r, 1].
    */
   public List<Trainable> trainables() {
     List<Trainable> out = new ArrayList<>();
-    LoraVariant variant = variant();
     for (Module m : modules.values()) {
       if (m.gradA() != null) {
         out.add(new Trainable(m.name() + ".lora_A.weight", m.a(), m.gradA(), false));
@@ -389,24 +339,7 @@ public final class LoraWeights {
       if (m.gradB() != null) {
         out.add(new Trainable(m.name() + ".lora_B.weight", m.b(), m.gradB(), true));
       }
-      if (m.magnitude() != null) {
-        out.add(
-            new Trainable(
-                m.name() + "." + DoraVariant.MAGNITUDE, m.magnitude(), m.gradMagnitude(), true));
-      }
-      if (m.rankScale() != null) {
-        out.add(
-            new Trainable(
-                m.name() + "." + variant.rankScaleName(),
-                m.rankScale(),
-                m.gradRankScale(),
-                m.rankScale().rank() == 1));
-      }
-      if (m.outScale() != null) {
-        out.add(
-            new Trainable(
-                m.name() + "." + VeraVariant.LAMBDA_B, m.outScale(), m.gradOutScale(), true));
-      }
+      m.state().addTrainables(m.name(), out);
     }
     return out;
   }

@@ -124,12 +124,7 @@ final class PeftAdapterConfig {
    *     other methods (and for an AdaLoRA config without training state: both written as null)
    */
   private static String render(LoraConfig config, String baseModel, RankAllocator allocator) {
-    PeftCodec codec =
-        switch (config.method()) {
-          case VERA -> VeraCodec.INSTANCE;
-          case ADALORA -> AdaLoraCodec.INSTANCE;
-          default -> LoraCodec.INSTANCE;
-        };
+    PeftCodec codec = CODECS.get(config.method().variant().peftType());
     return PeftJson.render(codec.render(config, baseModel, allocator), codec.keepOrder());
   }
 

@@ -38,9 +38,19 @@ final class PissaVariant implements LoraVariant {
     return true;
   }
 
+  /** The branch re-bases W; the saved rank-2r form is plain LoRA. */
   @Override
-  public boolean keepsInitialFactors() {
-    return true;
+  public boolean additive() {
+    return false;
+  }
+
+  @Override
+  public ModuleState newState(ModuleState.Shape shape) {
+    DataType dt = shape.dt();
+    return new PissaState(
+        shape.base().get(),
+        Nd4j.create(dt, shape.r(), shape.in()),
+        Nd4j.create(dt, shape.out(), shape.r()));
   }
 
   @Override
@@ -50,8 +60,9 @@ final class PissaVariant implements LoraVariant {
 
   @Override
   public void init(LoraWeights.Module m, double s) {
+    PissaState state = m.state(PissaState.class);
     int r = (int) m.a().rows();
-    INDArray w = m.base().castTo(DataType.DOUBLE).dup('c'); // [out, in]
+    INDArray w = state.base().castTo(DataType.DOUBLE).dup('c'); // [out, in]
     ModelConfig.require(
         r <= Math.min(w.rows(), w.columns()),
         "pissa rank %d exceeds min(out, in) = %d of %s",
@@ -68,21 +79,22 @@ final class PissaVariant implements LoraVariant {
             .mulColumnVector(roots.reshape(r, 1));
     m.a().assign(a.castTo(m.a().dataType()));
     m.b().assign(b.castTo(m.b().dataType()));
-    m.a0().assign(m.a());
-    m.b0().assign(m.b());
+    state.a0().assign(m.a());
+    state.b0().assign(m.b());
   }
 
   @Override
   public void forward(
       LoraWeights.Module m, double s, INDArray x, INDArray xd, INDArray y, Scratch scratch) {
+    PissaState init = m.state(PissaState.class);
     long n = x.rows();
     long r = m.a().rows();
     INDArray u = scratch.get("u", n, r); // [N, r]
     Nd4j.gemm(xd, m.a(), u, false, true, 1.0, 0.0); // u = xd A^T
     Nd4j.gemm(u, m.b(), y, false, true, s, 1.0); // y += s u B^T
     INDArray u0 = scratch.get("u0", n, r); // [N, r]
-    Nd4j.gemm(x, m.a0(), u0, false, true, 1.0, 0.0); // u0 = x A0^T
-    Nd4j.gemm(u0, m.b0(), y, false, true, -s, 1.0); // y -= s u0 B0^T
+    Nd4j.gemm(x, init.a0(), u0, false, true, 1.0, 0.0); // u0 = x A0^T
+    Nd4j.gemm(u0, init.b0(), y, false, true, -s, 1.0); // y -= s u0 B0^T
   }
 
   @Override
@@ -95,6 +107,7 @@ final class PissaVariant implements LoraVariant {
       INDArray dx,
       INDArray dxd,
       Scratch scratch) {
+    PissaState init = m.state(PissaState.class);
     long n = x.rows();
     long r = m.a().rows();
     INDArray u = scratch.get("u", n, r);
@@ -104,14 +117,16 @@ final class PissaVariant implements LoraVariant {
     Nd4j.gemm(g, xd, m.gradA(), true, false, s, 1.0); // dA += s g^T xd
     Nd4j.gemm(g, m.a(), dxd, false, false, s, 1.0); // dxd += s g A
     INDArray g0 = scratch.get("g0", n, r); // [N, r]
-    Nd4j.gemm(dy, m.b0(), g0, false, false, 1.0, 0.0); // g0 = dy B0
-    Nd4j.gemm(g0, m.a0(), dx, false, false, -s, 1.0); // dx -= s g0 A0
+    Nd4j.gemm(dy, init.b0(), g0, false, false, 1.0, 0.0); // g0 = dy B0
+    Nd4j.gemm(g0, init.a0(), dx, false, false, -s, 1.0); // dx -= s g0 A0
   }
 
   @Override
   public INDArray merged(LoraWeights.Module m, double s, INDArray w) {
-    INDArray initial = m.b0().castTo(DataType.DOUBLE).mmul(m.a0().castTo(DataType.DOUBLE));
-    return LoraVariant.super.merged(m, s, w).subi(initial.muli(s)); // W + s B A - s B0 A0
+    PissaState init = m.state(PissaState.class);
+    INDArray initial = init.b0().castTo(DataType.DOUBLE).mmul(init.a0().castTo(DataType.DOUBLE));
+    INDArray trained = m.b().castTo(DataType.DOUBLE).mmul(m.a().castTo(DataType.DOUBLE));
+    return trained.muli(s).addi(w).subi(initial.muli(s)); // W + s B A - s B0 A0
   }
 
   @Override
@@ -123,15 +138,17 @@ final class PissaVariant implements LoraVariant {
 
   @Override
   public INDArray[] exportFactors(LoraWeights.Module m) {
-    return new INDArray[] {Nd4j.vstack(m.a(), m.a0()), Nd4j.hstack(m.b(), m.b0().neg())};
+    PissaState init = m.state(PissaState.class);
+    return new INDArray[] {Nd4j.vstack(m.a(), init.a0()), Nd4j.hstack(m.b(), init.b0().neg())};
   }
 
   @Override
   public void importFactors(LoraWeights.Module m, INDArray[] saved) {
+    PissaState init = m.state(PissaState.class);
     long r = m.a().rows();
     m.a().assign(saved[0].get(NDArrayIndex.interval(0, r), NDArrayIndex.all()));
-    m.a0().assign(saved[0].get(NDArrayIndex.interval(r, 2 * r), NDArrayIndex.all()));
+    init.a0().assign(saved[0].get(NDArrayIndex.interval(r, 2 * r), NDArrayIndex.all()));
     m.b().assign(saved[1].get(NDArrayIndex.all(), NDArrayIndex.interval(0, r)));
-    m.b0().assign(saved[1].get(NDArrayIndex.all(), NDArrayIndex.interval(r, 2 * r)).neg());
+    init.b0().assign(saved[1].get(NDArrayIndex.all(), NDArrayIndex.interval(r, 2 * r)).neg());
   }
 }

@@ -185,7 +185,8 @@ public final class RankAllocator {
     for (LoraWeights.Module m : w.modules()) {
       update(m.name() + ".lora_A", m.a(), m.gradA());
       update(m.name() + ".lora_B", m.b(), m.gradB());
-      update(m.name() + "." + AdaLoraVariant.E, m.rankScale(), m.gradRankScale());
+      AdaLoraState state = m.state(AdaLoraState.class);
+      update(m.name() + "." + AdaLoraState.E, state.e(), state.gradE());
     }
   }
 
@@ -209,7 +210,7 @@ public final class RankAllocator {
       int r = (int) m.a().rows();
       double[] a = score(m.name() + ".lora_A", r, 1); // [r, in] → per row
       double[] b = score(m.name() + ".lora_B", r, 0); // [out, r] → per column
-      double[] e = score(m.name() + "." + AdaLoraVariant.E, r, 1); // [r, 1]
+      double[] e = score(m.name() + "." + AdaLoraState.E, r, 1); // [r, 1]
       double[] t = new double[r];
       for (int i = 0; i < r; i++) {
         t[i] = e[i] + (a[i] + b[i]);
@@ -263,9 +264,10 @@ public final class RankAllocator {
   void applyPattern(LoraWeights w) {
     for (LoraWeights.Module m : w.modules()) {
       boolean[] kept = rankPattern.get(m.name());
+      INDArray e = m.state(AdaLoraState.class).e();
       for (int i = 0; i < kept.length; i++) {
         if (!kept[i]) {
-          m.rankScale().putScalar(i, 0, 0.0);
+          e.putScalar(i, 0, 0.0);
         }
       }
     }

@@ -194,7 +194,7 @@ public final class ReplicaAggregation {
     for (int i = 0; i < replicas.size(); i++) {
       LoraMethod method = replicas.get(i).config().method();
       ModelConfig.require(
-          !method.variant().ownsBranch() && !method.variant().hasMagnitude(),
+          !method.variant().ownsBranch(),
           "replica %d is a %s adapter, whose update is not a sum of s·B·A terms; only lora and"
               + " lora-fa replicas can be aggregated",
           i,

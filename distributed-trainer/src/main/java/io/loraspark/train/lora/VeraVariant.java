@@ -6,6 +6,7 @@ import java.util.SplittableRandom;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**
  * VeRA (Kopiczko et al. 2023, "VeRA: Vector-based Random Matrix Adaptation", arXiv:2310.11454): one
@@ -30,12 +31,6 @@ final class VeraVariant implements LoraVariant {
 
   /** The PEFT name of the shared B (after {@code base_model.}). */
   static final String B = "vera_B";
-
-  /** The PEFT state-dict name of λ_d. */
-  static final String LAMBDA_D = "vera_lambda_d";
-
-  /** The PEFT state-dict name of λ_b. */
-  static final String LAMBDA_B = "vera_lambda_b";
 
   /** PEFT's {@code VeraConfig.d_initial}: λ_d's initial value. */
   static final double D_INITIAL = 0.1;
@@ -62,23 +57,18 @@ final class VeraVariant implements LoraVariant {
   }
 
   @Override
-  public boolean sharesProjections() {
-    return true;
+  public ModuleState newState(ModuleState.Shape shape) {
+    DataType dt = shape.dt();
+    return new VeraState(
+        Nd4j.create(dt, shape.r()),
+        Nd4j.create(dt, shape.r()),
+        Nd4j.create(dt, shape.out()),
+        Nd4j.create(dt, shape.out()));
   }
 
   @Override
-  public long[] rankScaleShape(int r) {
-    return new long[] {r};
-  }
-
-  @Override
-  public String rankScaleName() {
-    return LAMBDA_D;
-  }
-
-  @Override
-  public boolean hasOutScale() {
-    return true;
+  public String peftType() {
+    return PeftAdapterConfig.VERA_TYPE;
   }
 
   /** VeRA has no alpha: the branch is unscaled. */
@@ -87,11 +77,27 @@ final class VeraVariant implements LoraVariant {
     return 1.0;
   }
 
+  /** vera_A [r, in_max] then vera_B [out_max, r], drawn in that order from {@code seed}. */
   @Override
-  public void initShared(Map<String, INDArray> shared, long seed) {
-    SplittableRandom rnd = new SplittableRandom(seed);
-    kaimingUniform(shared.get(A), rnd);
-    kaimingUniform(shared.get(B), rnd);
+  public Map<String, INDArray> newShared(int r, int inMax, int outMax, DataType dt, Long seed) {
+    Map<String, INDArray> shared = new LinkedHashMap<>();
+    shared.put(A, Nd4j.create(dt, r, inMax));
+    shared.put(B, Nd4j.create(dt, outMax, r));
+    if (seed != null) {
+      SplittableRandom rnd = new SplittableRandom(seed);
+      kaimingUniform(shared.get(A), rnd);
+      kaimingUniform(shared.get(B), rnd);
+    }
+    return shared;
+  }
+
+  /** The module's slices vera_A[:, :in] and vera_B[:out, :], views of the shared pair. */
+  @Override
+  public INDArray[] newFactors(Map<String, INDArray> shared, int r, int in, int out, DataType dt) {
+    return new INDArray[] {
+      shared.get(A).get(NDArrayIndex.all(), NDArrayIndex.interval(0, in)),
+      shared.get(B).get(NDArrayIndex.interval(0, out), NDArrayIndex.all())
+    };
   }
 
   /** PEFT's VeRA {@code _kaiming_init}: U(−√3·√2/√fan_in, +…), fan_in = columns. */
@@ -106,22 +112,24 @@ final class VeraVariant implements LoraVariant {
 
   @Override
   public void init(LoraWeights.Module m, double s) {
-    m.rankScale().assign(D_INITIAL);
-    m.outScale().assign(0);
+    VeraState v = m.state(VeraState.class);
+    v.lambdaD().assign(D_INITIAL);
+    v.lambdaB().assign(0);
   }
 
   @Override
   public void forward(
       LoraWeights.Module m, double s, INDArray x, INDArray xd, INDArray y, Scratch scratch) {
+    VeraState v = m.state(VeraState.class);
     long n = xd.rows();
     long r = m.a().rows();
     long out = m.b().rows();
     INDArray u = scratch.get("u", n, r); // [N, r]
     Nd4j.gemm(xd, m.a(), u, false, true, 1.0, 0.0); // u = xd A^T
-    INDArray ud = scratch.get("ud", n, r).assign(u).muliRowVector(m.rankScale()); // λ_d ⊙ u
-    INDArray v = scratch.get("v", n, out); // [N, out]
-    Nd4j.gemm(ud, m.b(), v, false, true, 1.0, 0.0); // v = ud B^T
-    y.addi(scratch.get("t", n, out).assign(v).muliRowVector(m.outScale())); // y += λ_b ⊙ v
+    INDArray ud = scratch.get("ud", n, r).assign(u).muliRowVector(v.lambdaD()); // λ_d ⊙ u
+    INDArray bu = scratch.get("v", n, out); // [N, out]
+    Nd4j.gemm(ud, m.b(), bu, false, true, 1.0, 0.0); // bu = ud B^T
+    y.addi(scratch.get("t", n, out).assign(bu).muliRowVector(v.lambdaB())); // y += λ_b ⊙ bu
   }
 
   @Override
@@ -134,27 +142,33 @@ final class VeraVariant implements LoraVariant {
       INDArray dx,
       INDArray dxd,
       Scratch scratch) {
+    VeraState vs = m.state(VeraState.class);
     long n = xd.rows();
     long r = m.a().rows();
     long out = m.b().rows();
     INDArray u = scratch.get("u", n, r);
     INDArray v = scratch.get("v", n, out);
     INDArray t = scratch.get("t", n, out).assign(dy).muli(v); // dy ⊙ v
-    m.gradOutScale().addi(t.sum(0).reshape(out)); // dλ_b += Σ_n dy ⊙ v
-    INDArray dv = t.assign(dy).muliRowVector(m.outScale()); // dv = λ_b ⊙ dy, [N, out]
+    vs.gradLambdaB().addi(t.sum(0).reshape(out)); // dλ_b += Σ_n dy ⊙ v
+    INDArray dv = t.assign(dy).muliRowVector(vs.lambdaB()); // dv = λ_b ⊙ dy, [N, out]
     INDArray g = scratch.get("g", n, r); // [N, r]
     Nd4j.gemm(dv, m.b(), g, false, false, 1.0, 0.0); // g = dv B = d(ud)
     INDArray gu = scratch.get("ud", n, r).assign(g).muli(u); // g ⊙ u (ud is no longer needed)
-    m.gradRankScale().addi(gu.sum(0).reshape(r)); // dλ_d += Σ_n g ⊙ u
-    g.muliRowVector(m.rankScale()); // du = λ_d ⊙ g
+    vs.gradLambdaD().addi(gu.sum(0).reshape(r)); // dλ_d += Σ_n g ⊙ u
+    g.muliRowVector(vs.lambdaD()); // du = λ_d ⊙ g
     Nd4j.gemm(g, m.a(), dxd, false, false, 1.0, 1.0); // dxd += du A
   }
 
+  /**
+   * {@code A' = Λ_d A}, {@code B' = Λ_b B}, unscaled (s' = 1); merged as {@code W + diag(λ_b) B
+   * diag(λ_d) A}.
+   */
   @Override
-  public INDArray merged(LoraWeights.Module m, double s, INDArray w) {
-    INDArray b = m.b().castTo(DataType.DOUBLE).mulColumnVector(col(m.outScale())); // λ_b ⊙ B
-    INDArray a = m.a().castTo(DataType.DOUBLE).mulColumnVector(col(m.rankScale())); // λ_d ⊙ A
-    return b.mmul(a).addi(w); // W + diag(λ_b) B diag(λ_d) A
+  public LoraForm.Factors loraFactors(LoraWeights.Module m, double s) {
+    VeraState v = m.state(VeraState.class);
+    INDArray a = m.a().castTo(DataType.DOUBLE).mulColumnVector(col(v.lambdaD())); // λ_d ⊙ A
+    INDArray b = m.b().castTo(DataType.DOUBLE).mulColumnVector(col(v.lambdaB())); // λ_b ⊙ B
+    return new LoraForm.Factors(m.layer(), m.proj(), a, b, 1);
   }
 
   private static INDArray col(INDArray v) {
@@ -170,9 +184,10 @@ final class VeraVariant implements LoraVariant {
 
   @Override
   public Map<String, INDArray> peftTensors(LoraWeights w, LoraWeights.Module m) {
+    VeraState v = m.state(VeraState.class);
     Map<String, INDArray> t = new LinkedHashMap<>();
-    t.put(LAMBDA_B, m.outScale());
-    t.put(LAMBDA_D, m.rankScale());
+    t.put(VeraState.LAMBDA_B, v.lambdaB());
+    t.put(VeraState.LAMBDA_D, v.lambdaD());
     return t;
   }
 

@@ -1,9 +1,13 @@
 package io.loraspark.train.decode;
 
+import io.loraspark.train.lora.AdaLoraState;
+import io.loraspark.train.lora.DeltaState;
+import io.loraspark.train.lora.DoraState;
 import io.loraspark.train.lora.FusedLora;
 import io.loraspark.train.lora.LoraConfig;
 import io.loraspark.train.lora.LoraMethod;
 import io.loraspark.train.lora.LoraWeights;
+import io.loraspark.train.lora.VeraState;
 import io.loraspark.train.model.Adapters;
 import io.loraspark.train.model.Batch;
 import io.loraspark.train.model.CheckpointLoader;
@@ -46,22 +50,26 @@ final class DecodeFixture {
         jitter(m.a(), rnd, 0.1);
         jitter(m.b(), rnd, 0.1);
       }
-      jitter(m.magnitude(), rnd, 0.1);
-      jitter(m.rankScale(), rnd, 0.1);
-      jitter(m.outScale(), rnd, 0.1);
-      if (m.snapshot() != null) { // Delta-LoRA's snapshot, on: (1 + λ) s B A − λ s B_K A_K
-        jitter(m.snapshot().a(), rnd, 0.1);
-        jitter(m.snapshot().b(), rnd, 0.1);
-        m.snapshot().switchOn(-2);
+      if (m.state() instanceof DoraState d) {
+        jitter(d.magnitude(), rnd, 0.1);
+      }
+      if (m.state() instanceof VeraState v) {
+        jitter(v.lambdaD(), rnd, 0.1);
+        jitter(v.lambdaB(), rnd, 0.1);
+      }
+      if (m.state() instanceof AdaLoraState e) {
+        jitter(e.e(), rnd, 0.1);
+      }
+      if (m.state() instanceof DeltaState d) { // the snapshot, on: (1 + λ) s B A − λ s B_K A_K
+        jitter(d.snapshot().a(), rnd, 0.1);
+        jitter(d.snapshot().b(), rnd, 0.1);
+        d.snapshot().switchOn(-2);
       }
     }
     return w;
   }
 
   private static void jitter(INDArray a, Random rnd, double std) {
-    if (a == null) {
-      return;
-    }
     float[] noise = new float[(int) a.length()];
     for (int i = 0; i < noise.length; i++) {
       noise[i] = (float) (std * rnd.nextGaussian());

@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.loraspark.train.lora.AdapterChain;
 import io.loraspark.train.lora.AdapterParent;
+import io.loraspark.train.lora.DoraState;
 import io.loraspark.train.lora.LoraConfig;
 import io.loraspark.train.lora.LoraMethod;
 import io.loraspark.train.lora.LoraWeights;
@@ -42,8 +43,12 @@ class ChainTrainingTest {
             base, new LoraConfig(2, 4, 0, ALL, false, LoraMethod.DORA), 5, DataType.FLOAT);
     for (LoraWeights.Module m : gp.modules()) {
       m.b().assign(Nd4j.randn(rnd.nextLong(), m.b().shape()).muli(0.2).castTo(DataType.FLOAT));
-      m.magnitude()
-          .muli(Nd4j.rand(rnd.nextLong(), m.magnitude().shape()).addi(0.5).castTo(DataType.FLOAT));
+      m.state(DoraState.class)
+          .magnitude()
+          .muli(
+              Nd4j.rand(rnd.nextLong(), m.state(DoraState.class).magnitude().shape())
+                  .addi(0.5)
+                  .castTo(DataType.FLOAT));
     }
     PeftAdapter.save(dir.resolve("gp"), gp, null);
     LoraWeights p =

@@ -40,14 +40,24 @@ class AdapterCompositionTest {
     LoraWeights w = LoraWeights.init(MODEL, c, seed, DataType.FLOAT);
     Random rnd = new Random(seed);
     for (LoraWeights.Module m : w.modules()) {
-      for (INDArray t : new INDArray[] {m.a(), m.b(), m.rankScale(), m.outScale()}) {
-        if (t != null && !(c.method() == LoraMethod.VERA && (t == m.a() || t == m.b()))) {
-          float[] v = new float[(int) t.length()];
-          for (int i = 0; i < v.length; i++) {
-            v[i] = (float) (0.2 * rnd.nextGaussian());
-          }
-          t.addi(Nd4j.create(v, t.shape(), 'c'));
+      List<INDArray> moving = new ArrayList<>();
+      if (c.method() != LoraMethod.VERA) { // VeRA's A and B are frozen shared slices
+        moving.add(m.a());
+        moving.add(m.b());
+      }
+      if (m.state() instanceof VeraState v) {
+        moving.add(v.lambdaD());
+        moving.add(v.lambdaB());
+      }
+      if (m.state() instanceof AdaLoraState e) {
+        moving.add(e.e());
+      }
+      for (INDArray t : moving) {
+        float[] v = new float[(int) t.length()];
+        for (int i = 0; i < v.length; i++) {
+          v[i] = (float) (0.2 * rnd.nextGaussian());
         }
+        t.addi(Nd4j.create(v, t.shape(), 'c'));
       }
     }
     return w;

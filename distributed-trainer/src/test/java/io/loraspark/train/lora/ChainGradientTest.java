@@ -66,7 +66,7 @@ class ChainGradientTest {
               w0,
               gm.b().toDoubleMatrix(),
               gm.a().toDoubleMatrix(),
-              gm.magnitude().toDoubleVector(),
+              gm.state(DoraState.class).magnitude().toDoubleVector(),
               gp.scaling(gm));
       double[][] w2 = plus(w1, pm.b().toDoubleMatrix(), pm.a().toDoubleMatrix(), p.scaling(pm));
       double[] bias = bias(base, pm);

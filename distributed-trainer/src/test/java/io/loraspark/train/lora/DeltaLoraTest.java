@@ -69,9 +69,15 @@ class DeltaLoraTest {
 
   private static void moveSnapshot(LoraWeights.Module m, Random rnd) {
     m.b().assign(Nd4j.randn(rnd.nextLong(), m.b().shape()).muli(0.3));
-    m.snapshot().a().assign(Nd4j.randn(rnd.nextLong(), m.a().shape()).muli(0.3));
-    m.snapshot().b().assign(Nd4j.randn(rnd.nextLong(), m.b().shape()).muli(0.3));
-    m.snapshot().switchOn(-DeltaLoraParams.PAPER_UPDATE_RATIO);
+    m.state(DeltaState.class)
+        .snapshot()
+        .a()
+        .assign(Nd4j.randn(rnd.nextLong(), m.a().shape()).muli(0.3));
+    m.state(DeltaState.class)
+        .snapshot()
+        .b()
+        .assign(Nd4j.randn(rnd.nextLong(), m.b().shape()).muli(0.3));
+    m.state(DeltaState.class).snapshot().switchOn(-DeltaLoraParams.PAPER_UPDATE_RATIO);
   }
 
   /** The dense weight, in scalar loops: W + Σ_k c_k·s·B_k·A_k over the given factor pairs. */
@@ -114,11 +120,11 @@ class DeltaLoraTest {
               new double[] {1 + lambda, -lambda},
               m.a(),
               m.b(),
-              m.snapshot().a(),
-              m.snapshot().b());
+              m.state(DeltaState.class).snapshot().a(),
+              m.state(DeltaState.class).snapshot().b());
       DenseReference.assertForwardEqualsDense(
           fused, m, DenseReference.gaussian(rnd, 4, wd[0].length), wd, want);
-      m.snapshot().switchOn(0); // before K: plain LoRA
+      m.state(DeltaState.class).snapshot().switchOn(0); // before K: plain LoRA
       DenseReference.assertForwardEqualsDense(
           fused,
           m,
@@ -139,10 +145,10 @@ class DeltaLoraTest {
     FusedLora fused = FusedLora.inference(w);
     Random rnd = new Random(8);
     for (LoraWeights.Module m : w.modules()) {
-      assertThat(m.snapshot()).isNull();
+      assertThat(m.state()).isInstanceOf(DenseDeltaState.class);
       double[][] wd =
           LoraWeights.frozenWeight(base, m.layer(), m.proj(), DataType.DOUBLE).toDoubleMatrix();
-      double[][] withDelta = m.delta().toDoubleMatrix();
+      double[][] withDelta = m.state(DenseDeltaState.class).delta().toDoubleMatrix();
       for (int o = 0; o < wd.length; o++) {
         for (int i = 0; i < wd[0].length; i++) {
           withDelta[o][i] += wd[o][i];
@@ -165,7 +171,11 @@ class DeltaLoraTest {
         seed,
         (m, rnd) -> {
           m.b().assign(Nd4j.randn(rnd.nextLong(), m.b().shape()).muli(0.3));
-          m.delta().assign(Nd4j.randn(rnd.nextLong(), m.delta().shape()).muli(0.1));
+          m.state(DenseDeltaState.class)
+              .delta()
+              .assign(
+                  Nd4j.randn(rnd.nextLong(), m.state(DenseDeltaState.class).delta().shape())
+                      .muli(0.1));
         });
   }
 
@@ -190,9 +200,9 @@ class DeltaLoraTest {
     FusedStep step = FusedStep.run(base, adapters, rnd, 6, -1, 700, 5);
     FusedStep.Correction detachedLambda =
         (w, m) ->
-            m.snapshot() == null
-                ? (p, i) -> 0
-                : (p, i) -> -m.snapshot().weight() * p.grad().getDouble(i);
+            m.state() instanceof DeltaState d
+                ? (p, i) -> -d.snapshot().weight() * p.grad().getDouble(i)
+                : (p, i) -> 0;
     int checked = step.checkLayerZero(rnd, 1e-6, detachedLambda);
     assertThat(checked).as("entries checked").isEqualTo(3 * 7 * 2);
   }
@@ -249,10 +259,16 @@ class DeltaLoraTest {
     LoraWeights last = data.trainer(m, List.of(spec)).run(x -> {}).get(0).weights();
     for (LoraWeights.Module mod : last.modules()) {
       LoraWeights.Module k = atK.module(mod.layer(), mod.proj());
-      assertThat(k.snapshot().on()).as("%s off through step K", mod.name()).isFalse();
-      assertThat(mod.snapshot().weight()).as("%s c = −λ", mod.name()).isEqualTo(-2.0);
-      assertThat(mod.snapshot().a().data().asDouble()).containsExactly(k.a().data().asDouble());
-      assertThat(mod.snapshot().b().data().asDouble()).containsExactly(k.b().data().asDouble());
+      assertThat(k.state(DeltaState.class).snapshot().on())
+          .as("%s off through step K", mod.name())
+          .isFalse();
+      assertThat(mod.state(DeltaState.class).snapshot().weight())
+          .as("%s c = −λ", mod.name())
+          .isEqualTo(-2.0);
+      assertThat(mod.state(DeltaState.class).snapshot().a().data().asDouble())
+          .containsExactly(k.a().data().asDouble());
+      assertThat(mod.state(DeltaState.class).snapshot().b().data().asDouble())
+          .containsExactly(k.b().data().asDouble());
       assertThat(mod.b().sub(k.b()).amaxNumber().doubleValue()).as("B moved after K").isPositive();
     }
   }
@@ -274,11 +290,24 @@ class DeltaLoraTest {
         (s, fused, alone) -> {
           LoraFamilyTrainingTest.assertMatchesAlone(s, fused, alone);
           for (LoraWeights.Module mod : fused.weights().modules()) {
-            if (mod.snapshot() != null) {
-              INDArray other = alone.weights().module(mod.layer(), mod.proj()).snapshot().b();
+            if (mod.state() instanceof DeltaState) {
+              INDArray other =
+                  alone
+                      .weights()
+                      .module(mod.layer(), mod.proj())
+                      .state(DeltaState.class)
+                      .snapshot()
+                      .b();
               double scale = other.amaxNumber().doubleValue();
               assertThat(scale).as("%s B_K moved", mod.name()).isGreaterThan(1e-5);
-              assertThat(mod.snapshot().b().sub(other).amaxNumber().doubleValue() / scale)
+              assertThat(
+                      mod.state(DeltaState.class)
+                              .snapshot()
+                              .b()
+                              .sub(other)
+                              .amaxNumber()
+                              .doubleValue()
+                          / scale)
                   .as("%s %s B_K", s.id(), mod.name())
                   .isLessThan(1e-9);
             }
@@ -303,15 +332,23 @@ class DeltaLoraTest {
       LoraFamilyTrainingTest.assertSameTrainableBits(
           specs.get(k).id(), whole.get(k).weights(), resumed.get(k).weights());
       for (LoraWeights.Module mod : whole.get(k).weights().modules()) {
-        if (mod.snapshot() != null) {
-          FrozenBranch back = resumed.get(k).weights().module(mod.layer(), mod.proj()).snapshot();
-          assertThat(back.weight()).isEqualTo(mod.snapshot().weight()).isNotZero();
+        if (mod.state() instanceof DeltaState) {
+          FrozenBranch back =
+              resumed
+                  .get(k)
+                  .weights()
+                  .module(mod.layer(), mod.proj())
+                  .state(DeltaState.class)
+                  .snapshot();
+          assertThat(back.weight())
+              .isEqualTo(mod.state(DeltaState.class).snapshot().weight())
+              .isNotZero();
           assertThat(back.a().data().asFloat())
               .as("%s %s A_K", specs.get(k).id(), mod.name())
-              .containsExactly(mod.snapshot().a().data().asFloat());
+              .containsExactly(mod.state(DeltaState.class).snapshot().a().data().asFloat());
           assertThat(back.b().data().asFloat())
               .as("%s %s B_K", specs.get(k).id(), mod.name())
-              .containsExactly(mod.snapshot().b().data().asFloat());
+              .containsExactly(mod.state(DeltaState.class).snapshot().b().data().asFloat());
         }
       }
     }
@@ -407,7 +444,8 @@ class DeltaLoraTest {
     assertThat(back.config()).isEqualTo(cfg);
     for (LoraWeights.Module mod : w.modules()) {
       LoraWeights.Module b = back.module(mod.layer(), mod.proj());
-      assertThat(b.delta().data().asFloat()).containsExactly(mod.delta().data().asFloat());
+      assertThat(b.state(DenseDeltaState.class).delta().data().asFloat())
+          .containsExactly(mod.state(DenseDeltaState.class).delta().data().asFloat());
       assertThat(b.a().data().asFloat()).containsExactly(mod.a().data().asFloat());
       assertThat(b.b().data().asFloat()).containsExactly(mod.b().data().asFloat());
     }

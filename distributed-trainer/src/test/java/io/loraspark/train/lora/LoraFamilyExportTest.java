@@ -44,9 +44,10 @@ class LoraFamilyExportTest {
     Random rnd = new Random(3);
     for (LoraWeights.Module m : w.modules()) {
       m.b().assign(Nd4j.randn(rnd.nextLong(), m.b().shape()).muli(0.05).castTo(DataType.FLOAT));
-      m.magnitude()
+      m.state(DoraState.class)
+          .magnitude()
           .muli(
-              Nd4j.rand(rnd.nextLong(), m.magnitude().shape())
+              Nd4j.rand(rnd.nextLong(), m.state(DoraState.class).magnitude().shape())
                   .muli(0.4)
                   .addi(0.8)
                   .castTo(DataType.FLOAT));
@@ -81,8 +82,12 @@ class LoraFamilyExportTest {
       LoraWeights.Module r = back.module(m.layer(), m.proj());
       assertThat(bits(r.a())).as("%s A", m.name()).isEqualTo(bits(m.a()));
       assertThat(bits(r.b())).as("%s B", m.name()).isEqualTo(bits(m.b()));
-      assertThat(bits(r.magnitude())).as("%s m", m.name()).isEqualTo(bits(m.magnitude()));
-      assertThat(r.base()).as("%s W", m.name()).isSameAs(m.base());
+      assertThat(bits(r.state(DoraState.class).magnitude()))
+          .as("%s m", m.name())
+          .isEqualTo(bits(m.state(DoraState.class).magnitude()));
+      assertThat(r.state(DoraState.class).base())
+          .as("%s W", m.name())
+          .isSameAs(m.state(DoraState.class).base());
     }
     assertThat(back.parameterCount())
         .as("trainable parameters: r(in + out) + out per module")
@@ -148,10 +153,10 @@ class LoraFamilyExportTest {
     LoraWeights.Module pq = plain.modules().iterator().next();
     assertThat(bits(pq.a().get(NDArrayIndex.interval(4, 8), NDArrayIndex.all())))
         .as("A' lower half is A₀")
-        .isEqualTo(bits(q.a0()));
+        .isEqualTo(bits(q.state(PissaState.class).a0()));
     assertThat(bits(pq.b().get(NDArrayIndex.all(), NDArrayIndex.interval(4, 8))))
         .as("B' right half is −B₀")
-        .isEqualTo(bits(q.b0().neg()));
+        .isEqualTo(bits(q.state(PissaState.class).b0().neg()));
     List<TokenRow> rows = scoringRows(base.config().vocabSize());
     Transformer model = new Transformer(base);
     double branch = mean(Evaluator.score(model, FusedLora.inference(w), rows, 4, 0));
@@ -170,8 +175,12 @@ class LoraFamilyExportTest {
       LoraWeights.Module r = resumed.module(m.layer(), m.proj());
       assertThat(bits(r.a())).as("%s A", m.name()).isEqualTo(bits(m.a()));
       assertThat(bits(r.b())).as("%s B", m.name()).isEqualTo(bits(m.b()));
-      assertThat(bits(r.a0())).as("%s A0", m.name()).isEqualTo(bits(m.a0()));
-      assertThat(bits(r.b0())).as("%s B0", m.name()).isEqualTo(bits(m.b0()));
+      assertThat(bits(r.state(PissaState.class).a0()))
+          .as("%s A0", m.name())
+          .isEqualTo(bits(m.state(PissaState.class).a0()));
+      assertThat(bits(r.state(PissaState.class).b0()))
+          .as("%s B0", m.name())
+          .isEqualTo(bits(m.state(PissaState.class).b0()));
     }
   }
 

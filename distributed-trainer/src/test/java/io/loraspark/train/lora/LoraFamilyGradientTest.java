@@ -38,7 +38,9 @@ class LoraFamilyGradientTest {
 
   private static void moveDora(LoraWeights.Module m, Random rnd) {
     m.b().assign(Nd4j.randn(rnd.nextLong(), m.b().shape()).muli(0.3).castTo(m.b().dataType()));
-    m.magnitude().muli(Nd4j.rand(rnd.nextLong(), m.magnitude().shape()).addi(0.5));
+    m.state(DoraState.class)
+        .magnitude()
+        .muli(Nd4j.rand(rnd.nextLong(), m.state(DoraState.class).magnitude().shape()).addi(0.5));
   }
 
   @Test
@@ -58,7 +60,7 @@ class LoraFamilyGradientTest {
               wd,
               m.b().toDoubleMatrix(),
               m.a().toDoubleMatrix(),
-              m.magnitude().toDoubleVector(),
+              m.state(DoraState.class).magnitude().toDoubleVector(),
               cfg.scaling());
       double[][] x = gaussian(rnd, 5, m.proj().inFeatures(c));
       assertForwardEqualsDense(fused, m, x, wd, expectedW);
@@ -85,11 +87,11 @@ class LoraFamilyGradientTest {
     FusedLora fused = FusedLora.inference(w);
     Random rnd = new Random(6);
     for (LoraWeights.Module m : w.modules()) {
-      double[][] wd = m.base().toDoubleMatrix();
+      double[][] wd = m.state(PissaState.class).base().toDoubleMatrix();
       double[][] b = m.b().toDoubleMatrix();
       double[][] a = m.a().toDoubleMatrix();
-      double[][] b0 = m.b0().toDoubleMatrix();
-      double[][] a0 = m.a0().toDoubleMatrix();
+      double[][] b0 = m.state(PissaState.class).b0().toDoubleMatrix();
+      double[][] a0 = m.state(PissaState.class).a0().toDoubleMatrix();
       double[][] dense = new double[wd.length][wd[0].length];
       for (int o = 0; o < wd.length; o++) {
         for (int i = 0; i < wd[0].length; i++) {
@@ -118,7 +120,7 @@ class LoraFamilyGradientTest {
     LoraWeights w = LoraWeights.init(base, cfg, 5, DataType.DOUBLE);
     double s = cfg.scaling();
     for (LoraWeights.Module m : w.modules()) {
-      INDArray wd = m.base();
+      INDArray wd = m.state(PissaState.class).base();
       INDArray gram = wd.transpose().mmul(wd); // [in, in]
       INDArray lambda =
           org.nd4j.linalg.eigen.Eigen.symmetricGeneralizedEigenvalues(gram.dup(), true);
@@ -139,7 +141,9 @@ class LoraFamilyGradientTest {
       assertThat(lhs.sub(rhs).amaxNumber().doubleValue())
           .as("%s W·Aᵀ = s·B·A·Aᵀ", m.name())
           .isLessThan(1e-9);
-      assertThat(m.a0().equals(m.a()) && m.b0().equals(m.b()))
+      assertThat(
+              m.state(PissaState.class).a0().equals(m.a())
+                  && m.state(PissaState.class).b0().equals(m.b()))
           .as("%s A₀, B₀ = init", m.name())
           .isTrue();
     }
@@ -155,17 +159,17 @@ class LoraFamilyGradientTest {
             1,
             DataType.DOUBLE);
     for (LoraWeights.Module m : w.modules()) {
-      double[][] wd = m.base().toDoubleMatrix();
+      double[][] wd = m.state(DoraState.class).base().toDoubleMatrix();
       for (int o = 0; o < wd.length; o++) {
         double sq = 0;
         for (double v : wd[o]) {
           sq += v * v;
         }
-        assertThat(m.magnitude().getDouble(o))
+        assertThat(m.state(DoraState.class).magnitude().getDouble(o))
             .as("%s m[%d]", m.name(), o)
             .isCloseTo(Math.sqrt(sq), within(1e-12));
       }
-      assertThat(m.base())
+      assertThat(m.state(DoraState.class).base())
           .as("W is the base model's own array")
           .isSameAs(LoraWeights.frozenWeight(base, m.layer(), m.proj(), DataType.DOUBLE));
     }
@@ -216,13 +220,13 @@ class LoraFamilyGradientTest {
    * For a DoRA module, {ΔA, ΔB}: the gradient through the detached norm; null for other methods.
    */
   private static INDArray[] truePathCorrection(LoraWeights w, LoraWeights.Module m) {
-    if (m.magnitude() == null) {
+    if (!(m.state() instanceof DoraState d)) {
       return null;
     }
     double s = w.config().scaling();
-    INDArray adapted = m.base().add(m.b().mmul(m.a()).muli(s)); // W + sBA, [out, in]
+    INDArray adapted = d.base().add(m.b().mmul(m.a()).muli(s)); // W + sBA, [out, in]
     INDArray norm = adapted.norm2(1); // [out]
-    INDArray cvec = m.gradMagnitude().mul(m.magnitude()).divi(norm).divi(norm).negi(); // [out]
+    INDArray cvec = d.gradMagnitude().mul(d.magnitude()).divi(norm).divi(norm).negi(); // [out]
     INDArray scaled = adapted.mulColumnVector(cvec.reshape(-1, 1)); // diag(c)(W + sBA)
     INDArray dA = m.b().transpose().mmul(scaled).muli(s); // [r, in]
     INDArray dB = scaled.mmul(m.a().transpose()).muli(s); // [out, r]
@@ -231,7 +235,7 @@ class LoraFamilyGradientTest {
 
   private static double correction(
       INDArray[] c, LoraWeights.Trainable p, LoraWeights.Module m, long i) {
-    if (c == null || p.value() == m.magnitude()) {
+    if (c == null || p.value() == m.state(DoraState.class).magnitude()) {
       return 0;
     }
     return (p.value() == m.a() ? c[0] : c[1]).getDouble(i);

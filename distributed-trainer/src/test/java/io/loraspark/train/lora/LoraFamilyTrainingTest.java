@@ -71,8 +71,9 @@ class LoraFamilyTrainingTest {
             m.weights(), mix(4).get(1).lora(), mix(4).get(1).train().seed(), DataType.DOUBLE);
     LoraWeights.Module d0 = dora.modules().iterator().next();
     assertThat(
-            d0.magnitude()
-                .sub(doraInit.modules().iterator().next().magnitude())
+            d0.state(DoraState.class)
+                .magnitude()
+                .sub(doraInit.modules().iterator().next().state(DoraState.class).magnitude())
                 .amaxNumber()
                 .doubleValue())
         .as("DoRA magnitude trained")

@@ -702,7 +702,7 @@ class PeftModuleSelectionTest {
           float[] mag = new float[(int) out];
           java.util.Arrays.fill(mag, 1.5f);
           t.put(
-              name.replace("lora_B.weight", DoraVariant.MAGNITUDE),
+              name.replace("lora_B.weight", DoraState.MAGNITUDE),
               SafetensorsWriter.Tensor.f32(new long[] {out}, mag));
         }
       }

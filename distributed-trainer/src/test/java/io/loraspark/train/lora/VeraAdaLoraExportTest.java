@@ -46,8 +46,12 @@ class VeraAdaLoraExportTest {
     LoraWeights w = LoraWeights.init(base, cfg, 7, DataType.FLOAT);
     Random rnd = new Random(3);
     for (LoraWeights.Module m : w.modules()) {
-      m.rankScale().addi(VeraAdaLoraGradientTest.randn(rnd, m.rankScale(), 0.5));
-      m.outScale().assign(VeraAdaLoraGradientTest.randn(rnd, m.outScale(), 0.5));
+      m.state(VeraState.class)
+          .lambdaD()
+          .addi(VeraAdaLoraGradientTest.randn(rnd, m.state(VeraState.class).lambdaD(), 0.5));
+      m.state(VeraState.class)
+          .lambdaB()
+          .assign(VeraAdaLoraGradientTest.randn(rnd, m.state(VeraState.class).lambdaB(), 0.5));
     }
     Path dir = tmp.resolve("vera");
 
@@ -84,8 +88,12 @@ class VeraAdaLoraExportTest {
     }
     for (LoraWeights.Module m : w.modules()) {
       LoraWeights.Module r = back.module(m.layer(), m.proj());
-      assertThat(bits(r.rankScale())).as("%s λ_d", m.name()).isEqualTo(bits(m.rankScale()));
-      assertThat(bits(r.outScale())).as("%s λ_b", m.name()).isEqualTo(bits(m.outScale()));
+      assertThat(bits(r.state(VeraState.class).lambdaD()))
+          .as("%s λ_d", m.name())
+          .isEqualTo(bits(m.state(VeraState.class).lambdaD()));
+      assertThat(bits(r.state(VeraState.class).lambdaB()))
+          .as("%s λ_b", m.name())
+          .isEqualTo(bits(m.state(VeraState.class).lambdaB()));
       assertThat(bits(r.a())).as("%s A view", m.name()).isEqualTo(bits(m.a()));
     }
     assertThat(back.parameterCount()).isEqualTo(w.parameterCount());
@@ -126,7 +134,9 @@ class VeraAdaLoraExportTest {
     LoraWeights w = LoraWeights.init(base, cfg, 7, DataType.FLOAT);
     Random rnd = new Random(4);
     for (LoraWeights.Module m : w.modules()) {
-      m.rankScale().assign(VeraAdaLoraGradientTest.randn(rnd, m.rankScale(), 3.0));
+      m.state(AdaLoraState.class)
+          .e()
+          .assign(VeraAdaLoraGradientTest.randn(rnd, m.state(AdaLoraState.class).e(), 3.0));
       m.a().addi(VeraAdaLoraGradientTest.randn(rnd, m.a(), 0.1));
       m.b().addi(VeraAdaLoraGradientTest.randn(rnd, m.b(), 0.1));
     }
@@ -176,9 +186,9 @@ class VeraAdaLoraExportTest {
       for (int i = 0; i < kept.length; i++) {
         INDArray wantA = kept[i] ? m.a().getRow(i) : Nd4j.zeros(DataType.FLOAT, m.a().columns());
         assertThat(bits(r.a().getRow(i))).as("%s A row %d", m.name(), i).isEqualTo(bits(wantA));
-        assertThat(r.rankScale().getFloat(i, 0))
+        assertThat(r.state(AdaLoraState.class).e().getFloat(i, 0))
             .as("%s E[%d]", m.name(), i)
-            .isEqualTo(m.rankScale().getFloat(i, 0));
+            .isEqualTo(m.state(AdaLoraState.class).e().getFloat(i, 0));
       }
     }
     assertThat(back.allocator().totalSteps()).isEqualTo(10);

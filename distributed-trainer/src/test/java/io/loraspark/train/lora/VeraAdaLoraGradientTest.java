@@ -41,8 +41,8 @@ class VeraAdaLoraGradientTest {
   }
 
   private static void moveVera(LoraWeights.Module m, Random rnd) {
-    m.rankScale().addi(randn(rnd, m.rankScale(), 0.5));
-    m.outScale().assign(randn(rnd, m.outScale(), 0.5));
+    m.state(VeraState.class).lambdaD().addi(randn(rnd, m.state(VeraState.class).lambdaD(), 0.5));
+    m.state(VeraState.class).lambdaB().assign(randn(rnd, m.state(VeraState.class).lambdaB(), 0.5));
   }
 
   /** An AdaLoRA adapter with nonzero singular values E (PEFT starts them at zero). */
@@ -51,7 +51,7 @@ class VeraAdaLoraGradientTest {
   }
 
   private static void moveAdaLora(LoraWeights.Module m, Random rnd) {
-    m.rankScale().assign(randn(rnd, m.rankScale(), 2.0));
+    m.state(AdaLoraState.class).e().assign(randn(rnd, m.state(AdaLoraState.class).e(), 2.0));
     m.a().addi(randn(rnd, m.a(), 0.2));
     m.b().addi(randn(rnd, m.b(), 0.2));
   }
@@ -79,8 +79,8 @@ class VeraAdaLoraGradientTest {
       double[][] wd = weight(base, m);
       int out = wd.length;
       int in = wd[0].length;
-      double[] ld = m.rankScale().toDoubleVector();
-      double[] lb = m.outScale().toDoubleVector();
+      double[] ld = m.state(VeraState.class).lambdaD().toDoubleVector();
+      double[] lb = m.state(VeraState.class).lambdaB().toDoubleVector();
       double[][] x = gaussian(rnd, 4, in);
       INDArray y = Nd4j.createFromArray(matmulT(x, wd));
       fused.forward(m.layer(), m.proj(), Nd4j.createFromArray(x), y);
@@ -126,8 +126,8 @@ class VeraAdaLoraGradientTest {
         .isGreaterThan(0.9 * boundB);
     assertThat(Math.abs(a.meanNumber().doubleValue())).as("U(-b, b) mean").isLessThan(0.1 * boundA);
     for (LoraWeights.Module m : w.modules()) {
-      assertThat(m.rankScale().toDoubleVector()).containsOnly(0.1);
-      assertThat(m.outScale().toDoubleVector()).containsOnly(0.0);
+      assertThat(m.state(VeraState.class).lambdaD().toDoubleVector()).containsOnly(0.1);
+      assertThat(m.state(VeraState.class).lambdaB().toDoubleVector()).containsOnly(0.0);
       assertThat(m.gradA()).isNull();
       assertThat(m.gradB()).isNull();
     }
@@ -158,7 +158,7 @@ class VeraAdaLoraGradientTest {
       double[][] wd = weight(base, m);
       double[][] a = m.a().toDoubleMatrix();
       double[][] b = m.b().toDoubleMatrix();
-      double[][] e = m.rankScale().toDoubleMatrix();
+      double[][] e = m.state(AdaLoraState.class).e().toDoubleMatrix();
       assertThat(a.length).as("init_r rows").isEqualTo(3);
       double[][] dense = new double[wd.length][wd[0].length];
       for (int o = 0; o < wd.length; o++) {
@@ -185,8 +185,8 @@ class VeraAdaLoraGradientTest {
     long params = 0;
     for (LoraWeights.Module m : w.modules()) {
       assertThat(m.a().rows()).as("init_r = ceil(1.5 * 4)").isEqualTo(6);
-      assertThat(m.rankScale().shape()).containsExactly(6, 1);
-      assertThat(m.rankScale().toDoubleVector()).containsOnly(0.0);
+      assertThat(m.state(AdaLoraState.class).e().shape()).containsExactly(6, 1);
+      assertThat(m.state(AdaLoraState.class).e().toDoubleVector()).containsOnly(0.0);
       Arrays.stream(m.a().dup().data().asDouble()).forEach(all::add);
       Arrays.stream(m.b().dup().data().asDouble()).forEach(all::add);
       params += 6 * (m.a().columns() + m.b().rows() + 1);
@@ -240,7 +240,9 @@ class VeraAdaLoraGradientTest {
           checked++;
         }
       }
-      assertThat(m.gradRankScale().toDoubleVector()).as("E is not regularised").containsOnly(0.0);
+      assertThat(m.state(AdaLoraState.class).gradE().toDoubleVector())
+          .as("E is not regularised")
+          .containsOnly(0.0);
     }
     assertThat(checked).isEqualTo(2 * 2 * 2 * 3);
   }

@@ -70,8 +70,10 @@ class VeraAdaLoraTrainingTest {
         .as("vera_B frozen")
         .isTrue();
     LoraWeights.Module v0 = vera.modules().iterator().next();
-    assertThat(v0.outScale().amaxNumber().doubleValue()).as("λ_b trained").isGreaterThan(1e-4);
-    assertThat(v0.rankScale().sub(0.1).amaxNumber().doubleValue())
+    assertThat(v0.state(VeraState.class).lambdaB().amaxNumber().doubleValue())
+        .as("λ_b trained")
+        .isGreaterThan(1e-4);
+    assertThat(v0.state(VeraState.class).lambdaD().sub(0.1).amaxNumber().doubleValue())
         .as("λ_d trained")
         .isGreaterThan(1e-4);
 
@@ -82,7 +84,9 @@ class VeraAdaLoraTrainingTest {
       for (int i = 0; i < k.length; i++) {
         kept += k[i] ? 1 : 0;
         if (!k[i]) {
-          assertThat(mod.rankScale().getDouble(i, 0)).as("%s E[%d] masked", mod.name(), i).isZero();
+          assertThat(mod.state(AdaLoraState.class).e().getDouble(i, 0))
+              .as("%s E[%d] masked", mod.name(), i)
+              .isZero();
         }
       }
     }
@@ -187,7 +191,11 @@ class VeraAdaLoraTrainingTest {
           sb += c * Math.pow(b[k][i] * gb[k][i], 2);
         }
         double se =
-            c * Math.pow(m.rankScale().getDouble(i, 0) * m.gradRankScale().getDouble(i, 0), 2);
+            c
+                * Math.pow(
+                    m.state(AdaLoraState.class).e().getDouble(i, 0)
+                        * m.state(AdaLoraState.class).gradE().getDouble(i, 0),
+                    2);
         double want = se + sa / a[i].length + sb / b.length;
         assertThat(scores.get(m.name())[i])
             .as("%s triplet %d", m.name(), i)
@@ -205,7 +213,7 @@ class VeraAdaLoraTrainingTest {
         boolean want = scores.get(m.name())[i] > cut;
         assertThat(pattern.get(m.name())[i]).as("%s rank %d kept", m.name(), i).isEqualTo(want);
         kept += want ? 1 : 0;
-        assertThat(m.rankScale().getDouble(i, 0) == 0)
+        assertThat(m.state(AdaLoraState.class).e().getDouble(i, 0) == 0)
             .as("%s E[%d] zero", m.name(), i)
             .isEqualTo(!want);
       }
@@ -236,13 +244,17 @@ class VeraAdaLoraTrainingTest {
     for (int step = 0; step < total; step++) {
       randomGrads(w, rnd);
       for (LoraWeights.Module m : w.modules()) {
-        m.rankScale().addi(VeraAdaLoraGradientTest.randn(rnd, m.rankScale(), 0.1)); // "AdamW"
+        m.state(AdaLoraState.class)
+            .e()
+            .addi(
+                VeraAdaLoraGradientTest.randn(
+                    rnd, m.state(AdaLoraState.class).e(), 0.1)); // "AdamW"
       }
       alloc.updateAndAllocate(w, step, total);
       int nonzero = 0;
       for (LoraWeights.Module m : w.modules()) {
         for (int i = 0; i < 3; i++) {
-          nonzero += m.rankScale().getDouble(i, 0) != 0 ? 1 : 0;
+          nonzero += m.state(AdaLoraState.class).e().getDouble(i, 0) != 0 ? 1 : 0;
         }
       }
       if (step <= 1) {
@@ -262,7 +274,7 @@ class VeraAdaLoraTrainingTest {
         }
         for (LoraWeights.Module m : w.modules()) {
           for (int i = 0; i < 3; i++) {
-            assertThat(m.rankScale().getDouble(i, 0) != 0)
+            assertThat(m.state(AdaLoraState.class).e().getDouble(i, 0) != 0)
                 .as("step %d %s E[%d] follows the final pattern", step, m.name(), i)
                 .isEqualTo(finalPattern.get(m.name())[i]);
           }

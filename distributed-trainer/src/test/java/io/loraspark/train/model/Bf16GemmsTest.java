@@ -3,6 +3,7 @@ package io.loraspark.train.model;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.loraspark.train.lora.DoraState;
 import io.loraspark.train.lora.LoraConfig;
 import io.loraspark.train.lora.LoraMethod;
 import io.loraspark.train.lora.LoraWeights;
@@ -134,7 +135,7 @@ class Bf16GemmsTest {
             new LoraConfig(4, 8, 0, List.of(Projection.UP), false, LoraMethod.DORA),
             3,
             DataType.FLOAT);
-    assertThat(dora.module(2, Projection.UP).base())
+    assertThat(dora.module(2, Projection.UP).state(DoraState.class).base())
         .as("DoRA's own W on a bf16 base comes from the packed copy")
         .isEqualTo(Bf16Gemms.of(w).weight(2, Projection.UP));
   }

@@ -90,24 +90,18 @@ public record MemoryPlan(
     long state = 0;
     long activations = 0;
     for (AdapterSpec a : adapters) {
-      long params = 0;
-      long dense = 0; // FP32 values the method keeps per targeted projection
       LoraVariant variant = a.lora().method().variant();
       boolean ownW =
           (baseQuant != BaseQuant.NONE || packedBase) && variant.needsBase(); // [out, in]
-      // A, B at the module's rank (AdaLoRA's init_r); with its three importance EMAs per entry
-      int r = variant.moduleRank(a.lora().rank());
-      long bytesPerParam = variant.allocatesRanks() ? 28 : 16;
+      int r = variant.moduleRank(a.lora().rank()); // AdaLoRA's init_r
+      long bytes = 0;
       for (Projection p : a.lora().targets()) {
-        params += (long) r * (p.inFeatures(c) + p.outFeatures(c)) * c.numLayers();
-        if (ownW) {
-          dense += (long) p.inFeatures(c) * p.outFeatures(c) * c.numLayers();
-        }
-        if (variant.keepsSnapshot()) { // A_K [r, in], B_K [out, r]
-          dense += (long) r * (p.inFeatures(c) + p.outFeatures(c)) * c.numLayers();
-        }
+        int in = p.inFeatures(c);
+        int out = p.outFeatures(c);
+        long perLayer = variant.stateBytes(r, in, out) + (ownW ? 4L * in * out : 0);
+        bytes += perLayer * c.numLayers();
       }
-      state = Math.max(state, bytesPerParam * params + 4 * dense);
+      state = Math.max(state, bytes);
       long tokens = (long) a.train().batchSize() * maxSeqLen;
       activations =
           Math.max(activations, 4 * tokens * activationFloatsPerToken(c, maxSeqLen, recompute));

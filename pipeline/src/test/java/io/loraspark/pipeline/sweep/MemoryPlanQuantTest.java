@@ -4,6 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.loraspark.train.loop.AdapterSpec;
 import io.loraspark.train.loop.TrainConfig;
+import io.loraspark.train.lora.DeltaState;
+import io.loraspark.train.lora.FrozenBranch;
 import io.loraspark.train.lora.LoraConfig;
 import io.loraspark.train.lora.LoraMethod;
 import io.loraspark.train.lora.LoraWeights;
@@ -129,8 +131,9 @@ class MemoryPlanQuantTest {
     long allocated = 0;
     LoraWeights w = LoraWeights.init(c, spec(LoraMethod.DELTA_LORA).lora(), 1, DataType.FLOAT);
     for (LoraWeights.Module m : w.modules()) {
-      assertThat(m.delta()).as("%s holds no dense ΔW", m.name()).isNull();
-      allocated += 4 * (m.snapshot().a().length() + m.snapshot().b().length());
+      assertThat(m.state()).as("%s holds no dense ΔW", m.name()).isInstanceOf(DeltaState.class);
+      FrozenBranch snapshot = m.state(DeltaState.class).snapshot();
+      allocated += 4 * (snapshot.a().length() + snapshot.b().length());
     }
     assertThat(delta - lora).as("the snapshot arrays an adapter allocates").isEqualTo(allocated);
     long doraQuant =

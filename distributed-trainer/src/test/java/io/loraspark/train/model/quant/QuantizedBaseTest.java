@@ -8,6 +8,7 @@ import io.loraspark.train.loop.AdapterSpec;
 import io.loraspark.train.loop.Evaluator;
 import io.loraspark.train.loop.FusedTrainer;
 import io.loraspark.train.loop.TrainConfig;
+import io.loraspark.train.lora.DoraState;
 import io.loraspark.train.lora.FusedLora;
 import io.loraspark.train.lora.LoraConfig;
 import io.loraspark.train.lora.LoraMethod;
@@ -205,7 +206,8 @@ class QuantizedBaseTest {
             DataType.FLOAT);
     LoraWeights.Module m = dora.modules().iterator().next();
     INDArray want = nf4.quantized().dequantized(m.layer(), Projection.Q);
-    assertThat(m.base().data().asFloat()).containsExactly(want.data().asFloat());
+    assertThat(m.state(DoraState.class).base().data().asFloat())
+        .containsExactly(want.data().asFloat());
   }
 
   /**
