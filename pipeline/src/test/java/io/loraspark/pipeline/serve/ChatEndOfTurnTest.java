@@ -1,5 +1,6 @@
 package io.loraspark.pipeline.serve;
 
+import io.loraspark.train.model.precision.Precision;
 import static io.loraspark.pipeline.serve.ServeClient.JSON;
 import static io.loraspark.pipeline.serve.ServeClient.STORIES;
 import static org.assertj.core.api.Assertions.assertThat;
@@ -110,7 +111,7 @@ class ChatEndOfTurnTest {
     }
     try (ServeClient serve =
         ServeClient.start(
-            new ServeOptions(m, null, null, Map.of(), List.of(), 1 << 20, 64, 4, 4, null))) {
+            new ServeOptions(m, null, null, Map.of(), List.of(), 1 << 20, 64, 4, 4, null, Precision.FP32))) {
       String chatBody =
           "{\"model\": \"stories-chat\", \"messages\": [{\"role\": \"user\", \"content\":"
               + " \"Tell me a story\"}], \"max_tokens\": "

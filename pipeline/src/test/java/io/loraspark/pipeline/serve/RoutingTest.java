@@ -1,5 +1,6 @@
 package io.loraspark.pipeline.serve;
 
+import io.loraspark.train.model.precision.Precision;
 import static io.loraspark.pipeline.serve.ServeClient.JSON;
 import static io.loraspark.pipeline.serve.ServeClient.STORIES;
 import static org.assertj.core.api.Assertions.assertThat;
@@ -45,7 +46,7 @@ class RoutingTest {
     serve =
         ServeClient.start(
             new ServeOptions(
-                STORIES, adapters, null, Map.of(), List.of(), 64L << 20, 256, 32, 64, null));
+                STORIES, adapters, null, Map.of(), List.of(), 64L << 20, 256, 32, 64, null, Precision.FP32));
 
     // the base model's own stories (sampled by this server, before it has any adapter)
     List<String> stories = sampleStories(TRAIN_ROWS + HELD_OUT);

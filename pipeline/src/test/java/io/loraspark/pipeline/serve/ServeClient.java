@@ -1,5 +1,6 @@
 package io.loraspark.pipeline.serve;
 
+import io.loraspark.train.model.precision.Precision;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -63,7 +64,7 @@ final class ServeClient implements AutoCloseable {
    */
   static ServeOptions onStories(Path adapters, Path root) {
     return new ServeOptions(
-        STORIES, adapters, null, Map.of(), List.of(root), 64L << 20, 64, 8, 8, null);
+        STORIES, adapters, null, Map.of(), List.of(root), 64L << 20, 64, 8, 8, null, Precision.FP32);
   }
 
   /** A request to {@code path} on this server, to finish as the caller needs. */

@@ -1,5 +1,6 @@
 package io.loraspark.pipeline.serve;
 
+import io.loraspark.train.model.precision.Precision;
 import static io.loraspark.pipeline.serve.ServeClient.JSON;
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -116,7 +117,7 @@ class ServeLifecycleTest {
   }
 
   static ServeOptions options() {
-    return new ServeOptions(model, null, null, Map.of(), List.of(), 1 << 20, 64, 4, 4, null);
+    return new ServeOptions(model, null, null, Map.of(), List.of(), 1 << 20, 64, 4, 4, null, Precision.FP32);
   }
 
   @Test

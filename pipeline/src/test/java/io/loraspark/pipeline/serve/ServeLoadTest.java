@@ -1,5 +1,6 @@
 package io.loraspark.pipeline.serve;
 
+import io.loraspark.train.model.precision.Precision;
 import static io.loraspark.pipeline.serve.ServeClient.JSON;
 import static io.loraspark.pipeline.serve.ServeClient.STORIES;
 import static org.assertj.core.api.Assertions.assertThat;
@@ -75,7 +76,7 @@ class ServeLoadTest {
     serve =
         ServeClient.start(
             new ServeOptions(
-                STORIES, adapters, null, Map.of(), List.of(), budget, 64, 16, 16, null));
+                STORIES, adapters, null, Map.of(), List.of(), budget, 64, 16, 16, null, Precision.FP32));
   }
 
   @AfterAll

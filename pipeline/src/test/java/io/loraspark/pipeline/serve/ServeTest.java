@@ -1,5 +1,6 @@
 package io.loraspark.pipeline.serve;
 
+import io.loraspark.train.model.precision.Precision;
 import static io.loraspark.pipeline.serve.ServeClient.JSON;
 import static io.loraspark.pipeline.serve.ServeClient.STORIES;
 import static io.loraspark.pipeline.serve.ServeClient.assertError;
@@ -281,7 +282,7 @@ class ServeTest {
             open.maxBatch(),
             open.maxRunning(),
             open.maxQueue(),
-            "s3cret");
+            "s3cret", Precision.FP32);
     try (ServeClient keyed = ServeClient.start(locked)) {
       String body = "{\"model\": \"alpha\", \"prompt\": \"x\", \"max_tokens\": 2}";
       assertError(keyed.post("/v1/completions", body), 401, null);
