@@ -216,7 +216,7 @@ final class RunCommand implements Callable<Integer> {
 
   /** The leaderboard as a table a person reads at the end of a run (stderr; stdout stays JSON). */
   static void printLeaderboard(PrintWriter err, List<SweepRunner.Entry> board, Path runDir) {
-    boolean tree = board.stream().anyMatch(e -> e.planned().settings().get("parent") != null);
+    boolean tree = board.stream().anyMatch(e -> e.planned().parent() != null);
     err.println();
     err.printf(
         java.util.Locale.ROOT,
@@ -231,19 +231,19 @@ final class RunCommand implements Callable<Integer> {
         tree ? "  parent" : "");
     for (int i = 0; i < board.size(); i++) {
       SweepRunner.Entry e = board.get(i);
-      Map<String, Object> s = e.planned().settings();
+      SweepPlan.Planned p = e.planned();
       double eval = e.outcome() == null ? Double.NaN : e.outcome().evalLoss();
       err.printf(
           java.util.Locale.ROOT,
           "%4d  %-22s %5s %8s %10s %8d  %s%s%n",
           i + 1,
           e.id(),
-          s.get("lora_rank"),
-          s.get("lr_ratio"),
+          p.spec().lora().rank(),
+          p.spec().train().lrRatio(),
           Double.isNaN(eval) ? "-" : String.format(java.util.Locale.ROOT, "%.4f", eval),
           e.outcome() == null ? 0 : e.outcome().steps(),
           tree ? String.format("%-7s", e.status()) : e.status(),
-          tree ? "  " + java.util.Objects.toString(s.get("parent"), "-") : "");
+          tree ? "  " + java.util.Objects.toString(p.parent(), "-") : "");
     }
     if (!board.isEmpty() && board.get(0).outcome() != null) {
       err.printf(

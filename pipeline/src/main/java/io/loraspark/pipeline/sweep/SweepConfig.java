@@ -6,7 +6,6 @@ import static io.loraspark.pipeline.sweep.ConfigNodes.fields;
 import static io.loraspark.pipeline.sweep.ConfigNodes.integer;
 import static io.loraspark.pipeline.sweep.ConfigNodes.required;
 import static io.loraspark.pipeline.sweep.ConfigNodes.scalar;
-import static io.loraspark.pipeline.sweep.ConfigNodes.settings;
 import static io.loraspark.pipeline.sweep.ConfigNodes.text;
 
 import com.fasterxml.jackson.core.JsonParser;
@@ -32,10 +31,14 @@ import java.util.Set;
  * of adapters, how many adapters one Spark task trains fused, and the pruning rule.
  *
  * <p>Validated strictly: an unknown key anywhere is an error that lists the valid keys; values are
- * checked when the adapters are built ({@link SweepPlan}). YAML is parsed as data only (Jackson's
+ * read into their settings' types and checked against their ranges here ({@link SettingValues});
+ * what depends on several settings (method, replicas) is checked when the adapters are built
+ * ({@link SweepPlan}). YAML is parsed as data only (Jackson's
  * SnakeYAML-backed parser builds no objects from tags), so a config can never run code.
  *
- * @param adapterSettings explicit adapters, each a map of settings over {@code defaults}
+ * @param defaults the settings every adapter starts from (typed and range-checked when read)
+ * @param grid the grid's keys in the file's order, each with its values
+ * @param adapterSettings explicit adapters, each settings over {@code defaults}
  * @param spark extra Spark settings ({@code spark.*} keys) applied to the session
  * @param baseQuant how every executor stores the frozen base's projection weights
  * @param recomputeActivations whether tasks recompute each layer's activations during backward
@@ -49,9 +52,9 @@ public record SweepConfig(
     String output,
     String runId,
     String master,
-    Map<String, Object> defaults,
-    Map<String, List<Object>> grid,
-    List<Map<String, Object>> adapterSettings,
+    SettingValues defaults,
+    List<SettingValues.Axis> grid,
+    List<SettingValues> adapterSettings,
     int adaptersPerTask,
     Pruning pruning,
     int checkpointEvery,
@@ -116,9 +119,9 @@ public record SweepConfig(
       throw new IllegalArgumentException(file + ": a sweep config must be a YAML mapping");
     }
     checkKeys(file, "", root, KEYS);
-    Map<String, Object> defaults = settings(file, "defaults", root.get("defaults"));
-    Map<String, List<Object>> grid = grid(file, root.get("grid"));
-    List<Map<String, Object>> adapters = adapters(file, root.get("adapters"));
+    SettingValues defaults = SettingValues.read(file, "defaults", root.get("defaults"));
+    List<SettingValues.Axis> grid = SettingValues.readGrid(file, root.get("grid"));
+    List<SettingValues> adapters = adapters(file, root.get("adapters"));
     Pruning pruning = pruning(file, root.get("pruning"));
     Map<String, String> spark = spark(file, root.get("spark"));
     Map<String, Object> preprocess = preprocess(file, root.get("preprocess"));
@@ -171,27 +174,9 @@ public record SweepConfig(
     }
   }
 
-  /** The grid: each adapter setting to a non-empty list of values, in the file's order. */
-  private static Map<String, List<Object>> grid(Path file, JsonNode g) {
-    Map<String, List<Object>> grid = new LinkedHashMap<>();
-    String notMapping = "grid must map adapter settings to lists";
-    for (Map.Entry<String, JsonNode> e : fields(file, g, notMapping, "grid.", ADAPTER_KEYS)) {
-      if (!e.getValue().isArray() || e.getValue().isEmpty()) {
-        throw new IllegalArgumentException(
-            file + ": grid." + e.getKey() + " must be a non-empty list of values");
-      }
-      List<Object> values = new ArrayList<>();
-      for (JsonNode v : e.getValue()) {
-        values.add(scalar(file, "grid." + e.getKey(), v));
-      }
-      grid.put(e.getKey(), values);
-    }
-    return grid;
-  }
-
-  /** The explicit adapters, each a map of settings. */
-  private static List<Map<String, Object>> adapters(Path file, JsonNode a) {
-    List<Map<String, Object>> adapters = new ArrayList<>();
+  /** The explicit adapters, each a mapping of settings. */
+  private static List<SettingValues> adapters(Path file, JsonNode a) {
+    List<SettingValues> adapters = new ArrayList<>();
     if (a == null || a.isNull()) {
       return adapters;
     }
@@ -199,7 +184,7 @@ public record SweepConfig(
       throw new IllegalArgumentException(file + ": adapters must be a list of setting maps");
     }
     for (int i = 0; i < a.size(); i++) {
-      adapters.add(settings(file, "adapters[" + i + "]", a.get(i)));
+      adapters.add(SettingValues.read(file, "adapters[" + i + "]", a.get(i)));
     }
     return adapters;
   }
