@@ -254,21 +254,18 @@ public final class FusedTrainer {
     }
     List<TrainedAdapter> out = new ArrayList<>();
     for (State s : states) {
-      double tps = s.metrics.stream().mapToDouble(StepMetrics::tokensPerSecond).average().orElse(0);
-      double trainLoss =
-          s.metrics.isEmpty() ? Double.NaN : s.metrics.get(s.metrics.size() - 1).trainLoss();
       out.add(
           new TrainedAdapter(
               s.spec,
               s.weights,
-              AdapterStatus.of(s.failure),
-              s.failure,
-              s.step,
-              trainLoss,
-              s.evalLoss,
-              baseEval.get(s.chain),
-              tps,
-              s.metrics));
+              AdapterOutcome.trained(
+                  s.spec,
+                  s.failure,
+                  s.step,
+                  s.evalLoss,
+                  baseEval.get(s.chain),
+                  s.weights.parameterCount(),
+                  s.metrics)));
     }
     return out;
   }

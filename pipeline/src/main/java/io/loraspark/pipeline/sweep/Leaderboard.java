@@ -2,7 +2,7 @@ package io.loraspark.pipeline.sweep;
 
 import io.loraspark.pipeline.report.CsvTable;
 import io.loraspark.train.loop.AdapterStatus;
-import io.loraspark.train.spark.AdapterOutcome;
+import io.loraspark.train.loop.AdapterOutcome;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collection;

@@ -10,7 +10,7 @@ import io.loraspark.train.lora.ReplicaAggregation;
 import io.loraspark.train.model.LossStats;
 import io.loraspark.train.model.Transformer;
 import io.loraspark.train.model.quant.BaseQuant;
-import io.loraspark.train.spark.AdapterOutcome;
+import io.loraspark.train.loop.AdapterOutcome;
 import io.loraspark.train.spark.BaseModelCache;
 import io.loraspark.train.spark.GroupTask;
 import io.loraspark.train.spark.TrainingData;

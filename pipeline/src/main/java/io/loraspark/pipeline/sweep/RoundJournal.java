@@ -6,7 +6,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.loraspark.train.io.AtomicFiles;
 import io.loraspark.train.loop.AdapterKey;
 import io.loraspark.train.loop.AdapterSpec;
-import io.loraspark.train.spark.AdapterOutcome;
+import io.loraspark.train.loop.AdapterOutcome;
 import io.loraspark.train.spark.GroupTask;
 import java.io.IOException;
 import java.io.UncheckedIOException;

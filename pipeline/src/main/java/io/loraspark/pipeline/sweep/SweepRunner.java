@@ -7,7 +7,7 @@ import io.loraspark.train.io.AtomicFiles;
 import io.loraspark.train.loop.AdapterKey;
 import io.loraspark.train.loop.AdapterSpec;
 import io.loraspark.train.loop.AdapterStatus;
-import io.loraspark.train.spark.AdapterOutcome;
+import io.loraspark.train.loop.AdapterOutcome;
 import io.loraspark.train.spark.BaseModelCache;
 import io.loraspark.train.spark.GroupTask;
 import io.loraspark.train.spark.TrainingData;

@@ -8,7 +8,7 @@ import io.loraspark.train.loop.AdapterKey;
 import io.loraspark.train.loop.AdapterSpec;
 import io.loraspark.train.loop.AdapterStatus;
 import io.loraspark.train.model.quant.BaseQuant;
-import io.loraspark.train.spark.AdapterOutcome;
+import io.loraspark.train.loop.AdapterOutcome;
 import io.loraspark.train.spark.GroupTask;
 import java.io.IOException;
 import java.nio.file.Files;
