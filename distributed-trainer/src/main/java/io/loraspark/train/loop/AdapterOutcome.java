@@ -5,9 +5,9 @@ import java.util.List;
 
 /**
  * What became of one adapter: the one outcome record. {@link FusedTrainer} makes it (inside the
- * {@link TrainedAdapter} that also holds the weights); a Spark task ({@code GroupTask}) completes it
- * with where it saved the adapter ({@link #savedTo}) and sends it to the driver, which keeps it in
- * the round journal, aggregates replicas and ranks it; the Spark ML estimator and {@code train}
+ * {@link TrainedAdapter} that also holds the weights); a Spark task ({@code GroupTask}) completes
+ * it with where it saved the adapter ({@link #savedTo}) and sends it to the driver, which keeps it
+ * in the round journal, aggregates replicas and ranks it; the Spark ML estimator and {@code train}
  * read their summaries from it.
  *
  * @param status OK or FAILED (the driver adds PRUNED)
@@ -46,8 +46,8 @@ public record AdapterOutcome(
   /**
    * A trainer's outcome, not yet saved.
    *
-   * @param metrics every optimizer step's metrics: the train loss is the last one's, the
-   *     throughput their mean
+   * @param metrics every optimizer step's metrics: the train loss is the last one's, the throughput
+   *     their mean
    */
   static AdapterOutcome trained(
       AdapterSpec spec,

@@ -101,7 +101,8 @@ class ChainTrainingTest {
     assertThat(fused.get(0).outcome().baseEvalLoss())
         .as("a child's baseline is its parent chain's eval loss")
         .isEqualTo(fused.get(1).outcome().baseEvalLoss())
-        .isNotCloseTo(fused.get(2).outcome().baseEvalLoss(), org.assertj.core.data.Offset.offset(1e-6));
+        .isNotCloseTo(
+            fused.get(2).outcome().baseEvalLoss(), org.assertj.core.data.Offset.offset(1e-6));
   }
 
   @Test

@@ -1,7 +1,7 @@
 package io.loraspark.pipeline.ml;
 
-import io.loraspark.train.loop.AdapterSpec;
 import io.loraspark.train.loop.AdapterOutcome;
+import io.loraspark.train.loop.AdapterSpec;
 import io.loraspark.train.loop.FusedTrainer;
 import io.loraspark.train.loop.TrainedAdapter;
 import io.loraspark.train.model.TokenRow;
@@ -120,7 +120,6 @@ final class TrainOnPartition implements FlatMapFunction<Iterator<Row>, TrainOnPa
             skipped,
             t.trainableParams(),
             seconds);
-    return List.of(new Result(AdapterTensors.of(trained.weights(), modelDir), summary))
-        .iterator();
+    return List.of(new Result(AdapterTensors.of(trained.weights(), modelDir), summary)).iterator();
   }
 }

@@ -1,8 +1,8 @@
 package io.loraspark.pipeline.sweep;
 
 import io.loraspark.pipeline.report.CsvTable;
-import io.loraspark.train.loop.AdapterStatus;
 import io.loraspark.train.loop.AdapterOutcome;
+import io.loraspark.train.loop.AdapterStatus;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collection;

@@ -5,7 +5,6 @@ import static io.loraspark.pipeline.sweep.ConfigNodes.checkKeys;
 import static io.loraspark.pipeline.sweep.ConfigNodes.fields;
 import static io.loraspark.pipeline.sweep.ConfigNodes.integer;
 import static io.loraspark.pipeline.sweep.ConfigNodes.required;
-import static io.loraspark.pipeline.sweep.ConfigNodes.scalar;
 import static io.loraspark.pipeline.sweep.ConfigNodes.text;
 
 import com.fasterxml.jackson.core.JsonParser;
@@ -33,13 +32,14 @@ import java.util.Set;
  * <p>Validated strictly: an unknown key anywhere is an error that lists the valid keys; values are
  * read into their settings' types and checked against their ranges here ({@link SettingValues});
  * what depends on several settings (method, replicas) is checked when the adapters are built
- * ({@link SweepPlan}). YAML is parsed as data only (Jackson's
- * SnakeYAML-backed parser builds no objects from tags), so a config can never run code.
+ * ({@link SweepPlan}). YAML is parsed as data only (Jackson's SnakeYAML-backed parser builds no
+ * objects from tags), so a config can never run code.
  *
  * @param defaults the settings every adapter starts from (typed and range-checked when read)
  * @param grid the grid's keys in the file's order, each with its values
  * @param adapterSettings explicit adapters, each settings over {@code defaults}
  * @param spark extra Spark settings ({@code spark.*} keys) applied to the session
+ * @param preprocess what {@code run} preprocesses into the run directory first; null for none
  * @param baseQuant how every executor stores the frozen base's projection weights
  * @param recomputeActivations whether tasks recompute each layer's activations during backward
  * @param precision the frozen projections' GEMM precision, resolved on each executor
@@ -59,7 +59,7 @@ public record SweepConfig(
     Pruning pruning,
     int checkpointEvery,
     Map<String, String> spark,
-    Map<String, Object> preprocess,
+    PreprocessSettings preprocess,
     BaseQuant baseQuant,
     boolean recomputeActivations,
     Precision precision,
@@ -124,7 +124,7 @@ public record SweepConfig(
     List<SettingValues> adapters = adapters(file, root.get("adapters"));
     Pruning pruning = pruning(file, root.get("pruning"));
     Map<String, String> spark = spark(file, root.get("spark"));
-    Map<String, Object> preprocess = preprocess(file, root.get("preprocess"));
+    PreprocessSettings preprocess = PreprocessSettings.read(file, root.get("preprocess"));
     int perTask = integer(file, root, "adapters_per_task", ConfigKeys.DEFAULT_ADAPTERS_PER_TASK);
     if (perTask < 1 || perTask > 64) {
       throw new IllegalArgumentException(
@@ -145,7 +145,7 @@ public record SweepConfig(
     return new SweepConfig(
         file,
         required(file, root, "model"),
-        preprocess.isEmpty() && stages.isEmpty()
+        preprocess == null && stages.isEmpty()
             ? required(file, root, "data")
             : text(file, root, "data", null),
         text(file, root, "output", null),
@@ -225,19 +225,6 @@ public record SweepConfig(
       spark.put(e.getKey(), e.getValue().asText());
     }
     return spark;
-  }
-
-  /** The {@code preprocess} section's settings; empty when absent, else it needs an input. */
-  private static Map<String, Object> preprocess(Path file, JsonNode pre) {
-    Map<String, Object> preprocess = new LinkedHashMap<>();
-    for (Map.Entry<String, JsonNode> e :
-        fields(file, pre, "preprocess must be a mapping", "preprocess.", PREPROCESS_KEYS)) {
-      preprocess.put(e.getKey(), scalar(file, "preprocess." + e.getKey(), e.getValue()));
-    }
-    if (pre != null && !pre.isNull() && !preprocess.containsKey("input")) {
-      throw new IllegalArgumentException(file + ": preprocess.input is required");
-    }
-    return preprocess;
   }
 
   /** A copy reading its training data from {@code dataUri} (the run's own shards). */

@@ -172,7 +172,9 @@ public final class SweepPlan {
     try {
       p =
           resolve(
-              adapterId, s, where == null ? null : hashed.computeIfAbsent(where, AdapterParent::of));
+              adapterId,
+              s,
+              where == null ? null : hashed.computeIfAbsent(where, AdapterParent::of));
     } catch (IllegalArgumentException e) {
       throw new IllegalArgumentException(
           c.source() + ": adapter " + adapterId + ": " + e.getMessage(), e);
@@ -185,7 +187,9 @@ public final class SweepPlan {
     return new Planned(p.spec(), p.targets(), p.replicas(), shown, depth);
   }
 
-  /** {@code base}, then each of the point's settings as its id prefix and value, then the suffix. */
+  /**
+   * {@code base}, then each of the point's settings as its id prefix and value, then the suffix.
+   */
   private static String id(String base, SettingValues point, String suffix) {
     StringBuilder id = new StringBuilder(base);
     for (SettingValues.Value<?> v : point.values()) {
@@ -211,8 +215,8 @@ public final class SweepPlan {
   }
 
   /**
-   * Product defaults completed with {@code s}: the same defaults as {@code train}'s flags. A
-   * {@code parent} in {@code s} is read (hashed) here.
+   * Product defaults completed with {@code s}: the same defaults as {@code train}'s flags. A {@code
+   * parent} in {@code s} is read (hashed) here.
    */
   static Planned resolve(String id, SettingValues s) {
     String given = s.get(AdapterSettings.PARENT);

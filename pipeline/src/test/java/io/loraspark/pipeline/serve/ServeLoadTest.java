@@ -1,6 +1,5 @@
 package io.loraspark.pipeline.serve;
 
-import io.loraspark.train.model.precision.Precision;
 import static io.loraspark.pipeline.serve.ServeClient.JSON;
 import static io.loraspark.pipeline.serve.ServeClient.STORIES;
 import static org.assertj.core.api.Assertions.assertThat;
@@ -11,6 +10,7 @@ import io.loraspark.pipeline.testing.RandomAdapters;
 import io.loraspark.train.decode.AdapterRegistry;
 import io.loraspark.train.model.CheckpointLoader;
 import io.loraspark.train.model.ModelWeights;
+import io.loraspark.train.model.precision.Precision;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Path;
@@ -76,7 +76,17 @@ class ServeLoadTest {
     serve =
         ServeClient.start(
             new ServeOptions(
-                STORIES, adapters, null, Map.of(), List.of(), budget, 64, 16, 16, null, Precision.FP32));
+                STORIES,
+                adapters,
+                null,
+                Map.of(),
+                List.of(),
+                budget,
+                64,
+                16,
+                16,
+                null,
+                Precision.FP32));
   }
 
   @AfterAll

@@ -51,7 +51,10 @@ class ConfigReferenceTest {
     Map<String, String> planned =
         new java.util.HashMap<>(AdapterKey.settings(p.spec()).build().fields());
     planned.putAll( // λ and K are planned for delta-lora only
-        AdapterKey.settings(SweepPlan.resolve("a001", SettingValues.NONE.with(AdapterSettings.METHOD, "delta-lora")).spec())
+        AdapterKey.settings(
+                SweepPlan.resolve(
+                        "a001", SettingValues.NONE.with(AdapterSettings.METHOD, "delta-lora"))
+                    .spec())
             .build()
             .fields()
             .entrySet()
@@ -80,7 +83,10 @@ class ConfigReferenceTest {
     assertThat(ConfigKeys.names(ConfigKeys.ADAPTER)).isEqualTo(SweepConfig.ADAPTER_KEYS);
     assertThat(p.spec().lora().deltaLora()).as("only delta-lora has λ and K").isNull();
     DeltaLoraParams delta =
-        SweepPlan.resolve("a000", SettingValues.NONE.with(AdapterSettings.METHOD, "delta-lora")).spec().lora().deltaLora();
+        SweepPlan.resolve("a000", SettingValues.NONE.with(AdapterSettings.METHOD, "delta-lora"))
+            .spec()
+            .lora()
+            .deltaLora();
     assertThat(delta.updateRatio()).isEqualTo(AdapterSettings.DELTA_UPDATE_RATIO.defaultValue());
     assertThat(AdapterSettings.DELTA_START_STEP.derived()).isEqualTo("min(500, steps / 10)");
     assertThat(delta.startStep()).isEqualTo(Math.min(500, p.spec().train().steps() / 10));

@@ -59,8 +59,16 @@ class SettingValuesTest {
     assertThat(plan)
         .extracting(p -> p.spec().train().seed())
         .containsExactly(
-            803958421L, 845607171L, 319790930L, 239788948L, 608707570L, 1015077638L, 1161260381L,
-            513683364L, 188579285L, 5L);
+            803958421L,
+            845607171L,
+            319790930L,
+            239788948L,
+            608707570L,
+            1015077638L,
+            1161260381L,
+            513683364L,
+            188579285L,
+            5L);
     assertThat(plan.get(8).settings())
         .hasToString(
             "{method=lora, lora_rank=2, alpha=4.0, lr=2.0E-4, lr_ratio=15.0,"
@@ -88,8 +96,7 @@ class SettingValuesTest {
         .hasMessage(grid + ": grid: rank must be an integer in [1, 4096] but was 0");
     Path adapters = write("adapters:\n  - {rank: 2}\n  - {lr_ratio: -1}\n");
     assertThatThrownBy(() -> SweepConfig.read(adapters))
-        .hasMessage(
-            adapters + ": adapters[1]: lr_ratio must be a finite number > 0 but was -1.0");
+        .hasMessage(adapters + ": adapters[1]: lr_ratio must be a finite number > 0 but was -1.0");
     Path type = write("defaults:\n  steps: 2.5\n");
     assertThatThrownBy(() -> SweepConfig.read(type))
         .hasMessage(type + ": defaults: steps must be an integer but was 2.5");
@@ -103,10 +110,9 @@ class SettingValuesTest {
     SettingValues base =
         SettingValues.NONE.with(AdapterSettings.RANK, 4L).with(AdapterSettings.LR, 1e-3);
     SettingValues over =
-        base.with(SettingValues.NONE.with(AdapterSettings.STEPS, 9L).with(AdapterSettings.RANK, 8L));
-    assertThat(over.values())
-        .extracting(v -> (Object) v.value())
-        .containsExactly(8, 1e-3, 9);
+        base.with(
+            SettingValues.NONE.with(AdapterSettings.STEPS, 9L).with(AdapterSettings.RANK, 8L));
+    assertThat(over.values()).extracting(v -> (Object) v.value()).containsExactly(8, 1e-3, 9);
     assertThat(base.get(AdapterSettings.RANK)).as("unchanged").isEqualTo(4);
     assertThat(List.copyOf(over.values()))
         .extracting(v -> v.setting().name())

@@ -1,8 +1,8 @@
 package io.loraspark.pipeline.sweep;
 
+import io.loraspark.train.loop.AdapterOutcome;
 import io.loraspark.train.loop.AdapterStatus;
 import io.loraspark.train.loop.StepMetrics;
-import io.loraspark.train.loop.AdapterOutcome;
 import java.util.List;
 
 /** Planned adapters and outcomes as the sweep builds them, for the sweep core's unit tests. */
