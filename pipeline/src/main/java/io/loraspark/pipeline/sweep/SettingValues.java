@@ -93,8 +93,8 @@ public final class SettingValues {
 
   /**
    * {@code raw} (a YAML scalar: Long, Double, Boolean or String) as a value of {@code s}: an
-   * integer setting takes a whole number that fits, a number setting any number (or a string YAML
-   * 1.1 left unread, {@code 2e-4}), the seed any number (truncated), a boolean {@code true}/{@code
+   * integer setting takes a whole number that fits, a number setting any number (or a string that
+   * reads as one, {@code "3e-4"}), the seed any number (truncated), a boolean {@code true}/{@code
    * false}, a text setting any scalar's text; then the setting's range.
    *
    * @throws IllegalArgumentException "rank must be an integer in [1, 4096] but was 0"
@@ -135,7 +135,7 @@ public final class SettingValues {
     }
     if (raw instanceof String str) {
       try {
-        return Double.parseDouble(str); // YAML 1.1 reads 2e-4 (no dot) as a string
+        return Double.parseDouble(str); // a quoted number, "3e-4"
       } catch (NumberFormatException e) {
         // reported below with the setting's name
       }
