@@ -91,18 +91,19 @@ class SettingValuesTest {
 
   @Test
   void aValueOutsideItsRangeIsRefusedWhenTheFileIsReadNamingFileAndKey() throws IOException {
-    Path grid = write("grid:\n  rank: [2, 0]\n");
-    assertThatThrownBy(() -> SweepConfig.read(grid))
-        .hasMessage(grid + ": grid: rank must be an integer in [1, 4096] but was 0");
-    Path adapters = write("adapters:\n  - {rank: 2}\n  - {lr_ratio: -1}\n");
-    assertThatThrownBy(() -> SweepConfig.read(adapters))
-        .hasMessage(adapters + ": adapters[1]: lr_ratio must be a finite number > 0 but was -1.0");
-    Path type = write("defaults:\n  steps: 2.5\n");
-    assertThatThrownBy(() -> SweepConfig.read(type))
-        .hasMessage(type + ": defaults: steps must be an integer but was 2.5");
-    Path flag = write("defaults:\n  rslora: 1\n");
-    assertThatThrownBy(() -> SweepConfig.read(flag))
-        .hasMessage(flag + ": defaults: rslora must be true or false but was 1");
+    String[][] cases = { // the YAML, the message after the file
+      {"grid:\n  rank: [2, 0]\n", "grid: rank must be an integer in [1, 4096] but was 0"},
+      {
+        "adapters:\n  - {rank: 2}\n  - {lr_ratio: -1}\n",
+        "adapters[1]: lr_ratio must be a finite number > 0 but was -1.0"
+      },
+      {"defaults:\n  steps: 2.5\n", "defaults: steps must be an integer but was 2.5"},
+      {"defaults:\n  rslora: 1\n", "defaults: rslora must be true or false but was 1"}
+    };
+    for (String[] c : cases) {
+      Path f = write(c[0]);
+      assertThatThrownBy(() -> SweepConfig.read(f)).as(c[0]).hasMessage(f + ": " + c[1]);
+    }
   }
 
   @Test
