@@ -153,18 +153,10 @@ final class AdapterRun {
 
   /** The trained adapter, with {@code baseEvalLoss} the eval loss of its base without it. */
   TrainedAdapter result(double baseEvalLoss) {
-    double tps = metrics.stream().mapToDouble(StepMetrics::tokensPerSecond).average().orElse(0);
-    double trainLoss = metrics.isEmpty() ? Double.NaN : metrics.get(metrics.size() - 1).trainLoss();
     return new TrainedAdapter(
         spec,
         weights,
-        AdapterStatus.of(failure),
-        failure,
-        step,
-        trainLoss,
-        evalLoss,
-        baseEvalLoss,
-        tps,
-        metrics);
+        AdapterOutcome.trained(
+            spec, failure, step, evalLoss, baseEvalLoss, weights.parameterCount(), metrics));
   }
 }

@@ -1,28 +1,12 @@
 package io.loraspark.train.loop;
 
 import io.loraspark.train.lora.LoraWeights;
-import java.util.List;
 
 /**
- * The result of training one adapter: immutable record of what was produced and how.
+ * One trained adapter: the artifact ({@code weights}, executor memory, never serialised) and its
+ * {@link AdapterOutcome} (what became of it, which crosses Spark and is journaled). Two types
+ * because the weights are ND4J buffers that must not travel with the outcome.
  *
- * @param status {@link AdapterStatus#OK}, or {@link AdapterStatus#FAILED} with its {@code failure}
- * @param failure why it failed (step and reason), empty when ok
- * @param baseEvalLoss the base model's eval loss on the same eval rows
+ * @param weights the weights of its last good step (of its last step when {@code outcome} is OK)
  */
-public record TrainedAdapter(
-    AdapterSpec spec,
-    LoraWeights weights,
-    AdapterStatus status,
-    String failure,
-    int steps,
-    double trainLoss,
-    double evalLoss,
-    double baseEvalLoss,
-    double tokensPerSecond,
-    List<StepMetrics> metrics) {
-
-  public TrainedAdapter {
-    metrics = List.copyOf(metrics);
-  }
-}
+public record TrainedAdapter(AdapterSpec spec, LoraWeights weights, AdapterOutcome outcome) {}

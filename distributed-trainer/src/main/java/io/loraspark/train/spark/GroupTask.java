@@ -2,6 +2,7 @@ package io.loraspark.train.spark;
 
 import io.loraspark.train.io.AtomicFiles;
 import io.loraspark.train.io.FaultPoints;
+import io.loraspark.train.loop.AdapterOutcome;
 import io.loraspark.train.loop.AdapterSpec;
 import io.loraspark.train.loop.FusedTrainer;
 import io.loraspark.train.loop.TrainedAdapter;
@@ -129,8 +130,8 @@ public record GroupTask(
                   + " \"precision\": \"%s\"}%n",
               runId,
               t.spec().id(),
-              t.steps(),
-              t.status(),
+              t.outcome().steps(),
+              t.outcome().status(),
               resolvedPrecision));
       FaultPoints.reach(FaultPoints.COMMIT);
       if (Files.exists(dir)) {
@@ -249,21 +250,7 @@ public record GroupTask(
     for (TrainedAdapter t : trained) {
       Path dir = adapterDir(run, t.spec().id());
       commit(dir, t, model.precision());
-      out.add(
-          new AdapterOutcome(
-              t.spec().id(),
-              t.status(),
-              t.failure(),
-              t.steps(),
-              t.trainLoss(),
-              t.evalLoss(),
-              t.baseEvalLoss(),
-              t.tokensPerSecond(),
-              t.weights().parameterCount(),
-              t.metrics(),
-              dir.toString(),
-              attempt,
-              wall));
+      out.add(t.outcome().savedTo(dir.toString(), attempt, wall));
     }
     return out;
   }

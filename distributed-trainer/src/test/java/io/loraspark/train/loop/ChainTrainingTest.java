@@ -95,18 +95,19 @@ class ChainTrainingTest {
             m,
             specs,
             (s, f, alone) -> {
-              assertThat(f.status()).isEqualTo(AdapterStatus.OK);
+              assertThat(f.outcome().status()).isEqualTo(AdapterStatus.OK);
               assertThat(FusedTrainerTest.maxRelDiff(f.weights(), alone.weights()))
                   .as("adapter %s", s.id())
                   .isLessThan(1e-9);
-              assertThat(f.evalLoss())
+              assertThat(f.outcome().evalLoss())
                   .as("adapter %s eval loss", s.id())
-                  .isCloseTo(alone.evalLoss(), org.assertj.core.data.Offset.offset(1e-9));
+                  .isCloseTo(alone.outcome().evalLoss(), org.assertj.core.data.Offset.offset(1e-9));
             });
-    assertThat(fused.get(0).baseEvalLoss())
+    assertThat(fused.get(0).outcome().baseEvalLoss())
         .as("a child's baseline is its parent chain's eval loss")
-        .isEqualTo(fused.get(1).baseEvalLoss())
-        .isNotCloseTo(fused.get(2).baseEvalLoss(), org.assertj.core.data.Offset.offset(1e-6));
+        .isEqualTo(fused.get(1).outcome().baseEvalLoss())
+        .isNotCloseTo(
+            fused.get(2).outcome().baseEvalLoss(), org.assertj.core.data.Offset.offset(1e-6));
   }
 
   @Test

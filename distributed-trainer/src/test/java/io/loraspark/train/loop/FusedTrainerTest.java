@@ -55,12 +55,12 @@ class FusedTrainerTest {
         m,
         threeSpecs(5),
         (s, fused, alone) -> {
-          assertThat(fused.status()).isEqualTo(AdapterStatus.OK);
+          assertThat(fused.outcome().status()).isEqualTo(AdapterStatus.OK);
           assertThat(maxRelDiff(fused.weights(), alone.weights()))
               .as("adapter %s", s.id())
               .isLessThan(1e-9);
-          assertThat(fused.evalLoss())
-              .isCloseTo(alone.evalLoss(), org.assertj.core.data.Offset.offset(1e-9));
+          assertThat(fused.outcome().evalLoss())
+              .isCloseTo(alone.outcome().evalLoss(), org.assertj.core.data.Offset.offset(1e-9));
           // the adapters really moved: B started at zero
           assertThat(alone.weights().modules().iterator().next().b().norm2Number().doubleValue())
               .isGreaterThan(1e-4);
@@ -119,7 +119,7 @@ class FusedTrainerTest {
     Path ckpt = dir.resolve("ckpt");
     List<TrainedAdapter> rung =
         data.trainer(m, specs).checkpointing(ckpt, 0, 1).stopAt(3).run(x -> {});
-    assertThat(rung).extracting(TrainedAdapter::steps).containsOnly(3);
+    assertThat(rung).extracting(t -> t.outcome().steps()).containsOnly(3);
     FusedTrainer next = data.trainer(m, specs).checkpointing(ckpt, 0, 1);
     next.resume();
     List<TrainedAdapter> done = next.run(x -> {});
@@ -153,22 +153,22 @@ class FusedTrainerTest {
             ok.lora(),
             new TrainConfig(6, 3, 1, 1e30, 1e6, 0.0, 0, LrSchedule.Kind.CONSTANT, 0.0, 0, 2));
     List<TrainedAdapter> out = data.trainer(m, List.of(ok, wild)).run(x -> {});
-    assertThat(out.get(0).status()).isEqualTo(AdapterStatus.OK);
-    assertThat(out.get(0).steps()).isEqualTo(6);
-    assertThat(out.get(0).evalLoss()).isFinite();
-    assertThat(out.get(1).status()).isEqualTo(AdapterStatus.FAILED);
-    assertThat(out.get(1).failure()).startsWith("step ").contains("non-finite");
+    assertThat(out.get(0).outcome().status()).isEqualTo(AdapterStatus.OK);
+    assertThat(out.get(0).outcome().steps()).isEqualTo(6);
+    assertThat(out.get(0).outcome().evalLoss()).isFinite();
+    assertThat(out.get(1).outcome().status()).isEqualTo(AdapterStatus.FAILED);
+    assertThat(out.get(1).outcome().failure()).startsWith("step ").contains("non-finite");
     TrainedAdapter okAlone = data.trainer(m, List.of(ok)).run(x -> {}).get(0);
     assertThat(maxRelDiff(out.get(0).weights(), okAlone.weights())).isLessThan(1e-4);
   }
 
   static void assertBitIdentical(TrainedAdapter expected, TrainedAdapter actual) {
-    assertThat(actual.steps()).isEqualTo(expected.steps());
-    assertThat(actual.metrics())
+    assertThat(actual.outcome().steps()).isEqualTo(expected.outcome().steps());
+    assertThat(actual.outcome().metrics())
         .extracting(StepMetrics::trainLoss)
         .containsExactlyElementsOf(
-            expected.metrics().stream().map(StepMetrics::trainLoss).toList());
-    assertThat(actual.evalLoss()).isEqualTo(expected.evalLoss());
+            expected.outcome().metrics().stream().map(StepMetrics::trainLoss).toList());
+    assertThat(actual.outcome().evalLoss()).isEqualTo(expected.outcome().evalLoss());
     List<LoraWeights.Module> a = List.copyOf(expected.weights().modules());
     List<LoraWeights.Module> b = List.copyOf(actual.weights().modules());
     for (int i = 0; i < a.size(); i++) {

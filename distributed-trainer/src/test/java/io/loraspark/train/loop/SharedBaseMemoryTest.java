@@ -119,7 +119,7 @@ class SharedBaseMemoryTest {
     FusedTrainer trainer = new FusedTrainer(model, specs, rows, List.of(), 0);
     List<TrainedAdapter> out = trainer.run(m -> {});
     long bytes = liveBytes() - before;
-    if (!out.stream().allMatch(a -> a.status() == AdapterStatus.OK)) {
+    if (!out.stream().allMatch(a -> a.outcome().status() == AdapterStatus.OK)) {
       throw new IllegalStateException("training failed: " + out);
     }
     long params = out.get(0).weights().parameterCount();

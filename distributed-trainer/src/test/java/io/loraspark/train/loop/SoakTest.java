@@ -148,7 +148,7 @@ class SoakTest {
               }
             });
     for (TrainedAdapter a : done) {
-      if (a.status() != AdapterStatus.OK) {
+      if (a.outcome().status() != AdapterStatus.OK) {
         throw new IllegalStateException("adapter " + a + " did not finish");
       }
     }

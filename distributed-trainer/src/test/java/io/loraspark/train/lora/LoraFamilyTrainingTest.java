@@ -108,9 +108,9 @@ class LoraFamilyTrainingTest {
         specs,
         (s, fused, alone) -> {
           assertMatchesAlone(s, fused, alone);
-          assertThat(fused.evalLoss())
+          assertThat(fused.outcome().evalLoss())
               .as("adapter %s eval loss", s.id())
-              .isCloseTo(alone.evalLoss(), within(1e-9));
+              .isCloseTo(alone.outcome().evalLoss(), within(1e-9));
         });
   }
 
@@ -120,7 +120,7 @@ class LoraFamilyTrainingTest {
    * it).
    */
   static void assertMatchesAlone(AdapterSpec s, TrainedAdapter fused, TrainedAdapter alone) {
-    assertThat(fused.status()).as(s.id()).isEqualTo(AdapterStatus.OK);
+    assertThat(fused.outcome().status()).as(s.id()).isEqualTo(AdapterStatus.OK);
     assertThat(maxRelDiff(fused.weights(), alone.weights()))
         .as("adapter %s", s.id())
         .isLessThan(1e-9);

@@ -111,7 +111,7 @@ class VeraAdaLoraTrainingTest {
     List<TrainedAdapter> resumed = run.resumed();
     assertSameTrainableBits("vera", run.whole().get(0).weights(), resumed.get(0).weights());
     LoraWeights ada = resumed.get(1).weights();
-    assertThat(resumed.get(1).status()).isEqualTo(AdapterStatus.OK);
+    assertThat(resumed.get(1).outcome().status()).isEqualTo(AdapterStatus.OK);
     int kept = 0;
     for (LoraWeights.Module mod : ada.modules()) {
       for (boolean k : ada.allocator().kept(mod.name())) {

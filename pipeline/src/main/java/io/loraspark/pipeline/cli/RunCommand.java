@@ -11,10 +11,7 @@ import io.loraspark.pipeline.sweep.SweepPlan;
 import io.loraspark.pipeline.sweep.SweepRunner;
 import io.loraspark.prep.job.PreprocessConfig;
 import io.loraspark.prep.job.PreprocessJob;
-import io.loraspark.prep.job.TooLongPolicy;
-import io.loraspark.prep.schema.RecordFormat;
 import io.loraspark.prep.shard.Manifest;
-import io.loraspark.prep.template.TemplateKind;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -132,11 +129,11 @@ final class RunCommand implements Callable<Integer> {
   private static int precheck(SweepConfig c, Path runDir) {
     int adapters = c.stages().isEmpty() ? SweepPlan.expand(c).size() : StagedSweep.validate(c);
     SweepCommand.checkPaths(c, runDir);
-    if (!c.preprocess().isEmpty()) {
+    if (c.preprocess() != null) {
       PreprocessJob.precheck(preprocessConfig(c, runDir));
     }
     for (Stage s : c.stages()) {
-      if (!s.sweep().preprocess().isEmpty()) {
+      if (s.sweep().preprocess() != null) {
         PreprocessJob.precheck(preprocessConfig(s.sweep(), stageDir(runDir, s)));
       }
     }
@@ -147,7 +144,7 @@ final class RunCommand implements Callable<Integer> {
   private List<SweepRunner.Entry> sweep(
       SparkSession spark, SweepConfig c, Path runDir, String id, PrintWriter err, ObjectNode out) {
     SweepConfig sweep = c;
-    if (!c.preprocess().isEmpty()) {
+    if (c.preprocess() != null) {
       out.set("preprocess", preprocess(spark, c, runDir, id, err).summary());
       sweep = c.withData(runDir.toAbsolutePath().toString());
     }
@@ -176,7 +173,7 @@ final class RunCommand implements Callable<Integer> {
             ProgressBar.forStderr(err, quiet),
             (stage, dir) -> {
               SweepConfig sweep = stage.sweep();
-              if (sweep.preprocess().isEmpty()) {
+              if (sweep.preprocess() == null) {
                 return sweep;
               }
               manifests.set(stage.name(), preprocess(spark, sweep, dir, id, err).summary());
@@ -216,7 +213,7 @@ final class RunCommand implements Callable<Integer> {
 
   /** The leaderboard as a table a person reads at the end of a run (stderr; stdout stays JSON). */
   static void printLeaderboard(PrintWriter err, List<SweepRunner.Entry> board, Path runDir) {
-    boolean tree = board.stream().anyMatch(e -> e.planned().settings().get("parent") != null);
+    boolean tree = board.stream().anyMatch(e -> e.planned().parent() != null);
     err.println();
     err.printf(
         java.util.Locale.ROOT,
@@ -231,19 +228,19 @@ final class RunCommand implements Callable<Integer> {
         tree ? "  parent" : "");
     for (int i = 0; i < board.size(); i++) {
       SweepRunner.Entry e = board.get(i);
-      Map<String, Object> s = e.planned().settings();
+      SweepPlan.Planned p = e.planned();
       double eval = e.outcome() == null ? Double.NaN : e.outcome().evalLoss();
       err.printf(
           java.util.Locale.ROOT,
           "%4d  %-22s %5s %8s %10s %8d  %s%s%n",
           i + 1,
           e.id(),
-          s.get("lora_rank"),
-          s.get("lr_ratio"),
+          p.spec().lora().rank(),
+          p.spec().train().lrRatio(),
           Double.isNaN(eval) ? "-" : String.format(java.util.Locale.ROOT, "%.4f", eval),
           e.outcome() == null ? 0 : e.outcome().steps(),
           tree ? String.format("%-7s", e.status()) : e.status(),
-          tree ? "  " + java.util.Objects.toString(s.get("parent"), "-") : "");
+          tree ? "  " + java.util.Objects.toString(p.parent(), "-") : "");
     }
     if (!board.isEmpty() && board.get(0).outcome() != null) {
       err.printf(
@@ -288,50 +285,7 @@ final class RunCommand implements Callable<Integer> {
 
   /** The preprocess stage writes its shards, rejected rows and manifest into the run directory. */
   static PreprocessConfig preprocessConfig(SweepConfig c, Path runDir) {
-    Map<String, Object> p = c.preprocess();
-    PreprocessConfig.Builder b =
-        PreprocessConfig.builder(String.valueOf(p.get("input")), c.model(), runDir.toString());
-    if (p.containsKey("format")) {
-      b.format(RecordFormat.parse(String.valueOf(p.get("format"))));
-    }
-    if (p.containsKey("template")) {
-      b.template(TemplateKind.parse(String.valueOf(p.get("template"))));
-    }
-    if (p.containsKey("on_too_long")) {
-      b.onTooLong(TooLongPolicy.parse(String.valueOf(p.get("on_too_long"))));
-    }
-    if (p.containsKey("max_seq_len")) {
-      b.maxSeqLen(intValue(p, "max_seq_len"));
-    }
-    if (p.containsKey("shards")) {
-      b.shards(intValue(p, "shards"));
-    }
-    if (p.containsKey("seed")) {
-      b.seed(intValue(p, "seed"));
-    }
-    if (p.containsKey("eval_fraction")) {
-      Object v = p.get("eval_fraction");
-      if (!(v instanceof Number n)) {
-        throw new IllegalArgumentException(
-            c.source() + ": preprocess.eval_fraction must be a number");
-      }
-      b.evalFraction(n.doubleValue());
-    }
-    if (p.containsKey("pack")) {
-      if (!(p.get("pack") instanceof Boolean pack)) {
-        throw new IllegalArgumentException(c.source() + ": preprocess.pack must be true or false");
-      }
-      b.pack(pack);
-    }
-    return b.build();
-  }
-
-  private static int intValue(Map<String, Object> p, String key) {
-    Object v = p.get(key);
-    if (v instanceof Long l && l == l.intValue()) {
-      return l.intValue();
-    }
-    throw new IllegalArgumentException("preprocess." + key + " must be an integer but was " + v);
+    return c.preprocess().config(c.model(), runDir);
   }
 
   /** The same run as a spark-submit command line (the contract the Airflow DAG follows). */

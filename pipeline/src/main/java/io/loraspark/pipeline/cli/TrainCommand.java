@@ -236,7 +236,7 @@ final class TrainCommand implements Callable<Integer> {
     TrainedAdapter result = train(transformer, adapter, rows);
     writeOutputs(result);
     printSummary(result, transformer);
-    return result.status() == AdapterStatus.OK ? Main.OK : Main.FAILURE;
+    return result.outcome().status() == AdapterStatus.OK ? Main.OK : Main.FAILURE;
   }
 
   /**
@@ -321,16 +321,16 @@ final class TrainCommand implements Callable<Integer> {
   private void printSummary(TrainedAdapter result, Transformer transformer) {
     ObjectNode out = ScoreInput.STRICT.createObjectNode();
     out.put("adapter", output.toString());
-    out.put("status", result.status().fileName());
-    if (!result.failure().isEmpty()) {
-      out.put("failure", result.failure());
+    out.put("status", result.outcome().status().fileName());
+    if (!result.outcome().failure().isEmpty()) {
+      out.put("failure", result.outcome().failure());
     }
-    out.put("steps", result.steps());
-    out.put("train_loss", result.trainLoss());
-    out.put("eval_loss", result.evalLoss());
-    out.put("base_eval_loss", result.baseEvalLoss());
-    out.put("tokens_per_s", result.tokensPerSecond());
-    out.put("trainable_params", result.weights().parameterCount());
+    out.put("steps", result.outcome().steps());
+    out.put("train_loss", result.outcome().trainLoss());
+    out.put("eval_loss", result.outcome().evalLoss());
+    out.put("base_eval_loss", result.outcome().baseEvalLoss());
+    out.put("tokens_per_s", result.outcome().tokensPerSecond());
+    out.put("trainable_params", result.outcome().trainableParams());
     out.put("precision", transformer.precision());
     spec.commandLine().getOut().println(out);
   }
@@ -362,7 +362,7 @@ final class TrainCommand implements Callable<Integer> {
     StringBuilder csv =
         new StringBuilder(
             "adapter_id,step,train_loss,eval_loss,lr,grad_norm,tokens,tokens_per_s\n");
-    for (StepMetrics m : result.metrics()) {
+    for (StepMetrics m : result.outcome().metrics()) {
       csv.append(
           String.format(
               Locale.ROOT,

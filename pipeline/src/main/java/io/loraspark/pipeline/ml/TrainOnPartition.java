@@ -1,5 +1,6 @@
 package io.loraspark.pipeline.ml;
 
+import io.loraspark.train.loop.AdapterOutcome;
 import io.loraspark.train.loop.AdapterSpec;
 import io.loraspark.train.loop.FusedTrainer;
 import io.loraspark.train.loop.TrainedAdapter;
@@ -94,11 +95,12 @@ final class TrainOnPartition implements FlatMapFunction<Iterator<Row>, TrainOnPa
     NativeThreads.configure(threads);
     Transformer base = BaseModelCache.get(Path.of(modelDir), BaseQuant.NONE, precision);
     long t0 = System.nanoTime();
-    TrainedAdapter t =
+    TrainedAdapter trained =
         new FusedTrainer(base, List.of(spec), rows, List.of(), 0)
             .recomputingActivations(recomputeActivations)
             .run(m -> {})
             .get(0);
+    AdapterOutcome t = trained.outcome();
     double seconds = (System.nanoTime() - t0) / 1e9;
     LOG.info(
         "adapter {}: {} after {} steps on {} rows, train loss {} ({} s)",
@@ -116,8 +118,8 @@ final class TrainOnPartition implements FlatMapFunction<Iterator<Row>, TrainOnPa
             t.trainLoss(),
             rows.size(),
             skipped,
-            t.weights().parameterCount(),
+            t.trainableParams(),
             seconds);
-    return List.of(new Result(AdapterTensors.of(t.weights(), modelDir), summary)).iterator();
+    return List.of(new Result(AdapterTensors.of(trained.weights(), modelDir), summary)).iterator();
   }
 }

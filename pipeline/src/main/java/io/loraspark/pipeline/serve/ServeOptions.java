@@ -26,6 +26,7 @@ import java.util.Map;
  * @param maxRunning the most requests decoding at once
  * @param maxQueue the most requests waiting beyond those (then 429)
  * @param apiKey the key requests must send, or null
+ * @param precision the decoder's GEMM precision ({@code --precision})
  */
 public record ServeOptions(
     Path model,
@@ -42,32 +43,6 @@ public record ServeOptions(
 
   /** The name requests use for routing. */
   public static final String ROUTER = "auto";
-
-  /** fp32 decoding, as every option but {@code --precision} set. */
-  public ServeOptions(
-      Path model,
-      Path adaptersDir,
-      Path run,
-      Map<String, Path> named,
-      List<Path> roots,
-      long cacheBytes,
-      int maxBatch,
-      int maxRunning,
-      int maxQueue,
-      String apiKey) {
-    this(
-        model,
-        adaptersDir,
-        run,
-        named,
-        roots,
-        cacheBytes,
-        maxBatch,
-        maxRunning,
-        maxQueue,
-        apiKey,
-        Precision.FP32);
-  }
 
   public ServeOptions {
     named = Map.copyOf(named);

@@ -21,7 +21,8 @@ public final class AdapterSettings {
    * One adapter setting.
    *
    * @param name the YAML key ({@code lr_ratio})
-   * @param type its value type
+   * @param type its value type, as the reference names it
+   * @param javaType the class its values have once read ({@link SettingValues})
    * @param defaultValue the default, or null when it is derived ({@code derived} says how)
    * @param derived the documented default when it is derived from other settings ({@code 2 ·
    *     rank}), else null
@@ -35,6 +36,7 @@ public final class AdapterSettings {
   public record Setting<T>(
       String name,
       ConfigKeys.Type type,
+      Class<T> javaType,
       T defaultValue,
       String derived,
       String idPrefix,
@@ -81,6 +83,7 @@ public final class AdapterSettings {
       new Setting<>(
           "method",
           ConfigKeys.Type.STRING,
+          String.class,
           "lora",
           null,
           "",
@@ -92,6 +95,7 @@ public final class AdapterSettings {
       new Setting<>(
           "rank",
           ConfigKeys.Type.INTEGER,
+          Integer.class,
           8,
           null,
           "r",
@@ -103,6 +107,7 @@ public final class AdapterSettings {
       new Setting<>(
           "alpha",
           ConfigKeys.Type.NUMBER,
+          Double.class,
           null,
           "2 · rank",
           "a",
@@ -114,6 +119,7 @@ public final class AdapterSettings {
       new Setting<>(
           "dropout",
           ConfigKeys.Type.NUMBER,
+          Double.class,
           0.0,
           null,
           "d",
@@ -125,6 +131,7 @@ public final class AdapterSettings {
       new Setting<>(
           "rslora",
           ConfigKeys.Type.BOOLEAN,
+          Boolean.class,
           false,
           null,
           "rs",
@@ -136,6 +143,7 @@ public final class AdapterSettings {
       new Setting<>(
           "targets",
           ConfigKeys.Type.NAMES,
+          String.class,
           "q,k,v,o,gate,up,down",
           null,
           "t",
@@ -147,6 +155,7 @@ public final class AdapterSettings {
       new Setting<>(
           "lr",
           ConfigKeys.Type.NUMBER,
+          Double.class,
           2.0e-4,
           null,
           "lr",
@@ -158,6 +167,7 @@ public final class AdapterSettings {
       new Setting<>(
           "lr_ratio",
           ConfigKeys.Type.NUMBER,
+          Double.class,
           1.0,
           null,
           "x",
@@ -169,6 +179,7 @@ public final class AdapterSettings {
       new Setting<>(
           "steps",
           ConfigKeys.Type.INTEGER,
+          Integer.class,
           100,
           null,
           "s",
@@ -180,6 +191,7 @@ public final class AdapterSettings {
       new Setting<>(
           "batch_size",
           ConfigKeys.Type.INTEGER,
+          Integer.class,
           8,
           null,
           "b",
@@ -191,6 +203,7 @@ public final class AdapterSettings {
       new Setting<>(
           "grad_accum",
           ConfigKeys.Type.INTEGER,
+          Integer.class,
           1,
           null,
           "ga",
@@ -202,6 +215,7 @@ public final class AdapterSettings {
       new Setting<>(
           "warmup_steps",
           ConfigKeys.Type.INTEGER,
+          Integer.class,
           null,
           "steps / 10",
           "w",
@@ -213,6 +227,7 @@ public final class AdapterSettings {
       new Setting<>(
           "schedule",
           ConfigKeys.Type.STRING,
+          String.class,
           "cosine",
           null,
           "",
@@ -224,6 +239,7 @@ public final class AdapterSettings {
       new Setting<>(
           "weight_decay",
           ConfigKeys.Type.NUMBER,
+          Double.class,
           0.0,
           null,
           "wd",
@@ -235,6 +251,7 @@ public final class AdapterSettings {
       new Setting<>(
           "max_grad_norm",
           ConfigKeys.Type.NUMBER,
+          Double.class,
           1.0,
           null,
           "clip",
@@ -246,6 +263,7 @@ public final class AdapterSettings {
       new Setting<>(
           "eval_every",
           ConfigKeys.Type.INTEGER,
+          Integer.class,
           0,
           null,
           "ev",
@@ -259,6 +277,7 @@ public final class AdapterSettings {
       new Setting<>(
           "seed",
           ConfigKeys.Type.INTEGER,
+          Long.class,
           42L,
           "derived from 42",
           "seed",
@@ -277,6 +296,7 @@ public final class AdapterSettings {
       new Setting<>(
           "delta_update_ratio",
           ConfigKeys.Type.NUMBER,
+          Double.class,
           2.0,
           null,
           "dl",
@@ -290,6 +310,7 @@ public final class AdapterSettings {
       new Setting<>(
           "delta_start_step",
           ConfigKeys.Type.INTEGER,
+          Integer.class,
           null,
           "min(500, steps / 10)",
           "dk",
@@ -303,6 +324,7 @@ public final class AdapterSettings {
       new Setting<>(
           "replicas",
           ConfigKeys.Type.INTEGER,
+          Integer.class,
           1,
           null,
           "R",
@@ -319,6 +341,7 @@ public final class AdapterSettings {
       new Setting<>(
           "parent",
           ConfigKeys.Type.URI,
+          String.class,
           null,
           "none",
           "p",

@@ -4,7 +4,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Iterator;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -16,17 +15,6 @@ import java.util.TreeSet;
  */
 final class ConfigNodes {
   private ConfigNodes() {}
-
-  /** An adapter-settings mapping ({@code defaults}, an {@code adapters} entry), keys checked. */
-  static Map<String, Object> settings(Path file, String where, JsonNode node) {
-    Map<String, Object> out = new LinkedHashMap<>();
-    String notMapping = where + " must be a mapping of settings";
-    for (Map.Entry<String, JsonNode> e :
-        fields(file, node, notMapping, where + ".", SweepConfig.ADAPTER_KEYS)) {
-      out.put(e.getKey(), scalar(file, where + "." + e.getKey(), e.getValue()));
-    }
-    return out;
-  }
 
   /**
    * The fields of a mapping in the file's order, none when it is absent or null.

@@ -1,8 +1,8 @@
 package io.loraspark.pipeline.sweep;
 
 import io.loraspark.pipeline.report.CsvTable;
+import io.loraspark.train.loop.AdapterOutcome;
 import io.loraspark.train.loop.AdapterStatus;
-import io.loraspark.train.spark.AdapterOutcome;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collection;
@@ -89,20 +89,20 @@ public final class Leaderboard {
     for (int i = 0; i < board.size(); i++) {
       SweepRunner.Entry e = board.get(i);
       AdapterOutcome o = e.outcome();
-      Map<String, Object> s = e.planned().settings();
+      SweepPlan.Planned p = e.planned();
       boolean pruned = e.status() == AdapterStatus.PRUNED;
       out.add(
           new Object[] {
             i + 1,
             e.id(),
-            s.get("method"),
-            s.get("lora_rank"),
-            s.get("lr_ratio"),
+            p.spec().lora().method().key(),
+            p.spec().lora().rank(),
+            p.spec().train().lrRatio(),
             o == null ? null : TableFiles.nullIfNaN(o.evalLoss()),
             (o == null ? AdapterStatus.FAILED : e.status()).fileName(),
-            s.get("lr"),
-            s.get("alpha"),
-            s.get("targets"),
+            p.spec().train().lr(),
+            p.spec().lora().alpha(),
+            p.targets(),
             o == null ? 0 : o.steps(),
             o == null ? null : TableFiles.nullIfNaN(o.trainLoss()),
             o == null ? null : TableFiles.nullIfNaN(o.baseEvalLoss()),
@@ -113,8 +113,8 @@ public final class Leaderboard {
             o == null || Double.isNaN(o.evalLoss()) ? null : Math.exp(o.evalLoss()),
             pruned ? rungs.apply(e).get(e.round() - 1) : null,
             e.wallSeconds(),
-            s.get(AdapterSettings.PARENT.name()),
-            s.getOrDefault("depth", 0)
+            p.parent(),
+            p.depth()
           });
     }
     return out;

@@ -1,7 +1,7 @@
 package io.loraspark.pipeline.sweep;
 
+import io.loraspark.train.loop.AdapterOutcome;
 import io.loraspark.train.loop.StepMetrics;
-import io.loraspark.train.spark.AdapterOutcome;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;

@@ -1,6 +1,7 @@
 package io.loraspark.pipeline.sweep;
 
 import io.loraspark.train.data.TokenLimits;
+import io.loraspark.train.loop.AdapterOutcome;
 import io.loraspark.train.loop.AdapterStatus;
 import io.loraspark.train.loop.Evaluator;
 import io.loraspark.train.lora.FusedLora;
@@ -10,7 +11,6 @@ import io.loraspark.train.lora.ReplicaAggregation;
 import io.loraspark.train.model.LossStats;
 import io.loraspark.train.model.Transformer;
 import io.loraspark.train.model.quant.BaseQuant;
-import io.loraspark.train.spark.AdapterOutcome;
 import io.loraspark.train.spark.BaseModelCache;
 import io.loraspark.train.spark.GroupTask;
 import io.loraspark.train.spark.TrainingData;

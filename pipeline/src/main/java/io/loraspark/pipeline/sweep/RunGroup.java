@@ -1,6 +1,6 @@
 package io.loraspark.pipeline.sweep;
 
-import io.loraspark.train.spark.AdapterOutcome;
+import io.loraspark.train.loop.AdapterOutcome;
 import io.loraspark.train.spark.GroupTask;
 import java.util.Iterator;
 import java.util.List;

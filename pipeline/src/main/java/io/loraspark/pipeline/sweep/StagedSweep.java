@@ -147,7 +147,7 @@ public final class StagedSweep {
                 new SweepPlan.Parent(
                     e.id(),
                     Path.of(e.outcome().adapterDir()).toAbsolutePath().normalize().toString(),
-                    ((Number) e.planned().settings().getOrDefault("depth", 0)).intValue()))
+                    e.planned().depth()))
         .toList();
   }
 }

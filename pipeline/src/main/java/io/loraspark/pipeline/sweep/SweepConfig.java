@@ -5,8 +5,6 @@ import static io.loraspark.pipeline.sweep.ConfigNodes.checkKeys;
 import static io.loraspark.pipeline.sweep.ConfigNodes.fields;
 import static io.loraspark.pipeline.sweep.ConfigNodes.integer;
 import static io.loraspark.pipeline.sweep.ConfigNodes.required;
-import static io.loraspark.pipeline.sweep.ConfigNodes.scalar;
-import static io.loraspark.pipeline.sweep.ConfigNodes.settings;
 import static io.loraspark.pipeline.sweep.ConfigNodes.text;
 
 import com.fasterxml.jackson.core.JsonParser;
@@ -32,11 +30,16 @@ import java.util.Set;
  * of adapters, how many adapters one Spark task trains fused, and the pruning rule.
  *
  * <p>Validated strictly: an unknown key anywhere is an error that lists the valid keys; values are
- * checked when the adapters are built ({@link SweepPlan}). YAML is parsed as data only (Jackson's
- * SnakeYAML-backed parser builds no objects from tags), so a config can never run code.
+ * read into their settings' types and checked against their ranges here ({@link SettingValues});
+ * what depends on several settings (method, replicas) is checked when the adapters are built
+ * ({@link SweepPlan}). YAML is parsed as data only (Jackson's SnakeYAML-backed parser builds no
+ * objects from tags), so a config can never run code.
  *
- * @param adapterSettings explicit adapters, each a map of settings over {@code defaults}
+ * @param defaults the settings every adapter starts from (typed and range-checked when read)
+ * @param grid the grid's keys in the file's order, each with its values
+ * @param adapterSettings explicit adapters, each settings over {@code defaults}
  * @param spark extra Spark settings ({@code spark.*} keys) applied to the session
+ * @param preprocess what {@code run} preprocesses into the run directory first; null for none
  * @param baseQuant how every executor stores the frozen base's projection weights
  * @param recomputeActivations whether tasks recompute each layer's activations during backward
  * @param precision the frozen projections' GEMM precision, resolved on each executor
@@ -49,14 +52,14 @@ public record SweepConfig(
     String output,
     String runId,
     String master,
-    Map<String, Object> defaults,
-    Map<String, List<Object>> grid,
-    List<Map<String, Object>> adapterSettings,
+    SettingValues defaults,
+    List<SettingValues.Axis> grid,
+    List<SettingValues> adapterSettings,
     int adaptersPerTask,
     Pruning pruning,
     int checkpointEvery,
     Map<String, String> spark,
-    Map<String, Object> preprocess,
+    PreprocessSettings preprocess,
     BaseQuant baseQuant,
     boolean recomputeActivations,
     Precision precision,
@@ -116,12 +119,12 @@ public record SweepConfig(
       throw new IllegalArgumentException(file + ": a sweep config must be a YAML mapping");
     }
     checkKeys(file, "", root, KEYS);
-    Map<String, Object> defaults = settings(file, "defaults", root.get("defaults"));
-    Map<String, List<Object>> grid = grid(file, root.get("grid"));
-    List<Map<String, Object>> adapters = adapters(file, root.get("adapters"));
+    SettingValues defaults = SettingValues.read(file, "defaults", root.get("defaults"));
+    List<SettingValues.Axis> grid = SettingValues.readGrid(file, root.get("grid"));
+    List<SettingValues> adapters = adapters(file, root.get("adapters"));
     Pruning pruning = pruning(file, root.get("pruning"));
     Map<String, String> spark = spark(file, root.get("spark"));
-    Map<String, Object> preprocess = preprocess(file, root.get("preprocess"));
+    PreprocessSettings preprocess = PreprocessSettings.read(file, root.get("preprocess"));
     int perTask = integer(file, root, "adapters_per_task", ConfigKeys.DEFAULT_ADAPTERS_PER_TASK);
     if (perTask < 1 || perTask > 64) {
       throw new IllegalArgumentException(
@@ -142,7 +145,7 @@ public record SweepConfig(
     return new SweepConfig(
         file,
         required(file, root, "model"),
-        preprocess.isEmpty() && stages.isEmpty()
+        preprocess == null && stages.isEmpty()
             ? required(file, root, "data")
             : text(file, root, "data", null),
         text(file, root, "output", null),
@@ -171,27 +174,9 @@ public record SweepConfig(
     }
   }
 
-  /** The grid: each adapter setting to a non-empty list of values, in the file's order. */
-  private static Map<String, List<Object>> grid(Path file, JsonNode g) {
-    Map<String, List<Object>> grid = new LinkedHashMap<>();
-    String notMapping = "grid must map adapter settings to lists";
-    for (Map.Entry<String, JsonNode> e : fields(file, g, notMapping, "grid.", ADAPTER_KEYS)) {
-      if (!e.getValue().isArray() || e.getValue().isEmpty()) {
-        throw new IllegalArgumentException(
-            file + ": grid." + e.getKey() + " must be a non-empty list of values");
-      }
-      List<Object> values = new ArrayList<>();
-      for (JsonNode v : e.getValue()) {
-        values.add(scalar(file, "grid." + e.getKey(), v));
-      }
-      grid.put(e.getKey(), values);
-    }
-    return grid;
-  }
-
-  /** The explicit adapters, each a map of settings. */
-  private static List<Map<String, Object>> adapters(Path file, JsonNode a) {
-    List<Map<String, Object>> adapters = new ArrayList<>();
+  /** The explicit adapters, each a mapping of settings. */
+  private static List<SettingValues> adapters(Path file, JsonNode a) {
+    List<SettingValues> adapters = new ArrayList<>();
     if (a == null || a.isNull()) {
       return adapters;
     }
@@ -199,7 +184,7 @@ public record SweepConfig(
       throw new IllegalArgumentException(file + ": adapters must be a list of setting maps");
     }
     for (int i = 0; i < a.size(); i++) {
-      adapters.add(settings(file, "adapters[" + i + "]", a.get(i)));
+      adapters.add(SettingValues.read(file, "adapters[" + i + "]", a.get(i)));
     }
     return adapters;
   }
@@ -240,19 +225,6 @@ public record SweepConfig(
       spark.put(e.getKey(), e.getValue().asText());
     }
     return spark;
-  }
-
-  /** The {@code preprocess} section's settings; empty when absent, else it needs an input. */
-  private static Map<String, Object> preprocess(Path file, JsonNode pre) {
-    Map<String, Object> preprocess = new LinkedHashMap<>();
-    for (Map.Entry<String, JsonNode> e :
-        fields(file, pre, "preprocess must be a mapping", "preprocess.", PREPROCESS_KEYS)) {
-      preprocess.put(e.getKey(), scalar(file, "preprocess." + e.getKey(), e.getValue()));
-    }
-    if (pre != null && !pre.isNull() && !preprocess.containsKey("input")) {
-      throw new IllegalArgumentException(file + ": preprocess.input is required");
-    }
-    return preprocess;
   }
 
   /** A copy reading its training data from {@code dataUri} (the run's own shards). */

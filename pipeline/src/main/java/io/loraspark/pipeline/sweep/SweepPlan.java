@@ -4,11 +4,11 @@ import io.loraspark.train.loop.AdapterSpec;
 import io.loraspark.train.loop.TrainConfig;
 import io.loraspark.train.lora.AdapterChain;
 import io.loraspark.train.lora.AdapterParent;
+import io.loraspark.train.lora.DeltaLoraParams;
 import io.loraspark.train.lora.LoraConfig;
 import io.loraspark.train.lora.LoraMethod;
 import io.loraspark.train.model.Projection;
 import io.loraspark.train.optim.LrSchedule;
-import java.math.BigDecimal;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -23,8 +23,42 @@ import java.util.Set;
  * 8 and lr_ratio 16.
  */
 public final class SweepPlan {
-  /** One planned adapter: its resolved settings (for the leaderboard) and its training spec. */
-  public record Planned(AdapterSpec spec, Map<String, Object> settings, int replicas) {}
+  /**
+   * One planned adapter: its training spec and what the leaderboard and run record show beside it.
+   *
+   * @param targets the adapted projections as the settings wrote them
+   * @param replicas data-parallel copies, combined exactly after training
+   * @param parent what the leaderboard shows as the parent: the previous stage's adapter id, the
+   *     location of a parent from outside the sweep, or null
+   * @param depth the parent's depth + 1; 0 on the bare base
+   */
+  public record Planned(AdapterSpec spec, String targets, int replicas, String parent, int depth) {
+    /** The settings the leaderboard and run.json's {@code settings} show, in their order. */
+    public Map<String, Object> settings() {
+      LoraConfig lora = spec.lora();
+      TrainConfig train = spec.train();
+      Map<String, Object> out = new LinkedHashMap<>();
+      out.put("method", lora.method().key());
+      out.put("lora_rank", lora.rank());
+      out.put("alpha", lora.alpha());
+      out.put("lr", train.lr());
+      out.put("lr_ratio", train.lrRatio());
+      out.put("targets", targets);
+      out.put("steps", train.steps());
+      out.put("batch_size", train.batchSize());
+      out.put("seed", train.seed());
+      if (lora.deltaLora() != null) {
+        out.put("delta_update_ratio", lora.deltaLora().updateRatio());
+        out.put("delta_start_step", lora.deltaLora().startStep());
+      }
+      out.put("replicas", replicas);
+      if (parent != null) {
+        out.put(AdapterSettings.PARENT.name(), parent);
+      }
+      out.put("depth", depth);
+      return out;
+    }
+  }
 
   /** Most adapters one sweep plans: far above a useful sweep, far below a planner OOM. */
   public static final int MAX_ADAPTERS = 10_000;
@@ -47,14 +81,14 @@ public final class SweepPlan {
   /**
    * Expands one stage of a staged sweep: its grid and adapters crossed with {@code parents} (each
    * point once per parent, parent-major), ids prefixed with {@code idPrefix} and, with more than
-   * one parent, suffixed {@code -p<k>} for the k-th best parent. Each adapter's settings record its
-   * {@code parent} (id) and {@code depth} (the parent's depth + 1; 0 on the bare base).
+   * one parent, suffixed {@code -p<k>} for the k-th best parent. Each adapter records its {@code
+   * parent} (id) and {@code depth} (the parent's depth + 1; 0 on the bare base).
    *
    * @param parents the previous stage's adapters to train on; empty for the first stage
    * @see #expand(SweepConfig)
    */
   static List<Planned> expand(SweepConfig c, String idPrefix, List<Parent> parents) {
-    List<Map<String, Object>> points = points(c);
+    List<SettingValues> points = points(c);
     List<Parent> under = parents.isEmpty() ? java.util.Collections.singletonList(null) : parents;
     if ((long) points.size() * under.size() > MAX_ADAPTERS) {
       throw tooMany(c);
@@ -97,10 +131,10 @@ public final class SweepPlan {
   }
 
   /** The grid's points (when it has keys, or when there are no explicit adapters), then those. */
-  private static List<Map<String, Object>> points(SweepConfig c) {
+  private static List<SettingValues> points(SweepConfig c) {
     long size = 1;
-    for (List<Object> values : c.grid().values()) {
-      size = Math.multiplyExact(size, (long) values.size());
+    for (SettingValues.Axis axis : c.grid()) {
+      size = Math.multiplyExact(size, (long) axis.values().size());
       if (size > MAX_ADAPTERS) {
         break;
       }
@@ -108,9 +142,9 @@ public final class SweepPlan {
     if (size + c.adapterSettings().size() > MAX_ADAPTERS) {
       throw tooMany(c);
     }
-    List<Map<String, Object>> points = new ArrayList<>();
+    List<SettingValues> points = new ArrayList<>();
     if (!c.grid().isEmpty() || c.adapterSettings().isEmpty()) {
-      cross(new ArrayList<>(c.grid().entrySet()), 0, new LinkedHashMap<>(), points);
+      cross(c.grid(), 0, SettingValues.NONE, points);
     }
     points.addAll(c.adapterSettings());
     return points;
@@ -122,49 +156,50 @@ public final class SweepPlan {
       int index,
       String idPrefix,
       String suffix,
-      Map<String, Object> point,
+      SettingValues point,
       Parent parent,
       Map<String, AdapterParent> hashed) {
-    Map<String, Object> s = new LinkedHashMap<>(c.defaults());
-    s.putAll(point);
-    StringBuilder id = new StringBuilder(idPrefix).append(String.format("a%03d", index));
-    for (Map.Entry<String, Object> e : point.entrySet()) {
-      id.append('-')
-          .append(AdapterSettings.find(e.getKey()).map(a -> a.idPrefix()).orElse(e.getKey()))
-          .append(compact(e.getValue()));
-    }
-    String adapterId = id.toString().replaceAll("[^A-Za-z0-9._-]", "_");
-    if (adapterId.length() + suffix.length() > 100) {
-      adapterId = adapterId.substring(0, 100 - suffix.length());
-    }
-    adapterId += suffix;
-    if (!point.containsKey("seed")) {
+    SettingValues s = c.defaults().with(point);
+    String adapterId = id(idPrefix + String.format("a%03d", index), point, suffix);
+    if (!point.has(AdapterSettings.SEED)) {
       // one root seed (defaults.seed, else 42) → a distinct, reproducible seed per adapter
-      long root = s.get("seed") instanceof Number n ? n.longValue() : 42L;
-      s.put("seed", derivedSeed(root, index));
+      long seed = derivedSeed(s.orDefault(AdapterSettings.SEED), index);
+      s = s.with(new SettingValues.Value<>(AdapterSettings.SEED, seed, String.valueOf(seed)));
     }
-    if (parent != null && parent.dir() != null) {
-      s.put(AdapterSettings.PARENT.name(), parent.dir());
-    }
+    String where =
+        parent != null && parent.dir() != null ? parent.dir() : s.get(AdapterSettings.PARENT);
     Planned p;
     try {
-      if (s.get(AdapterSettings.PARENT.name()) instanceof String where) {
-        s.put(AdapterSettings.PARENT.name(), hashed.computeIfAbsent(where, AdapterParent::of));
-      }
-      p = resolve(adapterId, s);
+      p =
+          resolve(
+              adapterId,
+              s,
+              where == null ? null : hashed.computeIfAbsent(where, AdapterParent::of));
     } catch (IllegalArgumentException e) {
       throw new IllegalArgumentException(
           c.source() + ": adapter " + adapterId + ": " + e.getMessage(), e);
-    }
-    if (parent != null) {
-      p.settings().put(AdapterSettings.PARENT.name(), parent.id());
     }
     int depth = // a parent from outside the sweep counts with its recorded ancestors
         parent != null
             ? parent.depth() + 1
             : p.spec().parent() == null ? 0 : AdapterChain.above(p.spec().parent()).depth();
-    p.settings().put("depth", depth);
-    return p;
+    String shown = parent != null ? parent.id() : p.parent();
+    return new Planned(p.spec(), p.targets(), p.replicas(), shown, depth);
+  }
+
+  /**
+   * {@code base}, then each of the point's settings as its id prefix and value, then the suffix.
+   */
+  private static String id(String base, SettingValues point, String suffix) {
+    StringBuilder id = new StringBuilder(base);
+    for (SettingValues.Value<?> v : point.values()) {
+      id.append('-').append(v.setting().idPrefix()).append(v.idText());
+    }
+    String adapterId = id.toString().replaceAll("[^A-Za-z0-9._-]", "_");
+    if (adapterId.length() + suffix.length() > 100) {
+      adapterId = adapterId.substring(0, 100 - suffix.length());
+    }
+    return adapterId + suffix;
   }
 
   /**
@@ -179,27 +214,31 @@ public final class SweepPlan {
     return (z ^ (z >>> 31)) & 0x7FFFFFFFL;
   }
 
-  /** Product defaults completed with {@code s}: the same defaults as {@code train}'s flags. */
-  static Planned resolve(String id, Map<String, Object> s) {
+  /**
+   * Product defaults completed with {@code s}: the same defaults as {@code train}'s flags. A {@code
+   * parent} in {@code s} is read (hashed) here.
+   */
+  static Planned resolve(String id, SettingValues s) {
+    String given = s.get(AdapterSettings.PARENT);
+    return resolve(id, s, given == null ? null : AdapterParent.of(given));
+  }
+
+  private static Planned resolve(String id, SettingValues s, AdapterParent parent) {
     String method = method(s);
-    checkRanges(s);
-    int steps = integer(s, AdapterSettings.STEPS);
+    int steps = s.orDefault(AdapterSettings.STEPS);
     LoraConfig lora = loraConfig(s, method, steps);
     TrainConfig train = trainConfig(s, steps);
     int replicas = replicas(s, lora);
-    AdapterParent parent = null;
-    Object given = s.get(AdapterSettings.PARENT.name());
-    if (given != null) { // a location, or the parent expand() already hashed for it
-      parent = given instanceof AdapterParent p ? p : AdapterParent.of(String.valueOf(given));
-    }
     return new Planned(
         new AdapterSpec(id, lora, train, parent),
-        resolvedSettings(s, lora, train, replicas, parent),
-        replicas);
+        s.orDefault(AdapterSettings.TARGETS),
+        replicas,
+        parent == null ? null : parent.location(),
+        0);
   }
 
-  private static String method(Map<String, Object> s) {
-    String method = str(s, "method", AdapterSettings.METHOD.defaultValue());
+  private static String method(SettingValues s) {
+    String method = s.orDefault(AdapterSettings.METHOD);
     if (!METHODS.contains(method)) {
       throw new IllegalArgumentException(
           "method '"
@@ -210,54 +249,43 @@ public final class SweepPlan {
     return method;
   }
 
-  /** Each given setting of the table that has a range, read as its type and checked against it. */
-  private static void checkRanges(Map<String, Object> s) {
-    for (AdapterSettings.Setting<?> setting : AdapterSettings.ALL) {
-      if (setting.range() != null && s.containsKey(setting.name())) {
-        Object value =
-            setting.range().integer()
-                ? (Object) integer(s, setting.name(), 0)
-                : (Object) number(s, setting.name(), 0);
-        setting.check(setting.name(), value);
-      }
-    }
-  }
-
-  private static LoraConfig loraConfig(Map<String, Object> s, String method, int steps) {
-    int rank = integer(s, AdapterSettings.RANK);
+  private static LoraConfig loraConfig(SettingValues s, String method, int steps) {
+    int rank = s.orDefault(AdapterSettings.RANK);
     LoraConfig lora =
         new LoraConfig(
             rank,
-            number(s, "alpha", 2.0 * rank),
-            number(s, AdapterSettings.DROPOUT),
-            Projection.parseList(str(s, "targets", AdapterSettings.TARGETS.defaultValue())),
-            bool(s, "rslora", AdapterSettings.RSLORA.defaultValue()),
+            s.get(AdapterSettings.ALPHA, 2.0 * rank),
+            s.orDefault(AdapterSettings.DROPOUT),
+            Projection.parseList(s.orDefault(AdapterSettings.TARGETS)),
+            s.orDefault(AdapterSettings.RSLORA),
             LoraMethod.parse(method));
-    io.loraspark.train.lora.DeltaLoraParams delta = deltaLora(s); // type-checked for every method
+    DeltaLoraParams delta = // checked for every method
+        DeltaLoraParams.of(
+            s.get(AdapterSettings.DELTA_UPDATE_RATIO), s.get(AdapterSettings.DELTA_START_STEP));
     if (lora.method() == LoraMethod.DELTA_LORA) { // other methods ignore the delta-lora keys
       lora = lora.withDeltaLora(delta.resolved(steps));
     }
     return lora;
   }
 
-  private static TrainConfig trainConfig(Map<String, Object> s, int steps) {
+  private static TrainConfig trainConfig(SettingValues s, int steps) {
     return new TrainConfig(
         steps,
-        integer(s, AdapterSettings.BATCH_SIZE),
-        integer(s, AdapterSettings.GRAD_ACCUM),
-        number(s, AdapterSettings.LR),
-        number(s, AdapterSettings.LR_RATIO),
-        number(s, AdapterSettings.WEIGHT_DECAY),
-        integer(s, "warmup_steps", steps / 10),
-        LrSchedule.Kind.parse(str(s, "schedule", AdapterSettings.SCHEDULE.defaultValue())),
-        number(s, AdapterSettings.MAX_GRAD_NORM),
-        integer(s, AdapterSettings.EVAL_EVERY),
-        (long) number(s, "seed", AdapterSettings.SEED.defaultValue()));
+        s.orDefault(AdapterSettings.BATCH_SIZE),
+        s.orDefault(AdapterSettings.GRAD_ACCUM),
+        s.orDefault(AdapterSettings.LR),
+        s.orDefault(AdapterSettings.LR_RATIO),
+        s.orDefault(AdapterSettings.WEIGHT_DECAY),
+        s.get(AdapterSettings.WARMUP_STEPS, steps / 10),
+        LrSchedule.Kind.parse(s.orDefault(AdapterSettings.SCHEDULE)),
+        s.orDefault(AdapterSettings.MAX_GRAD_NORM),
+        s.orDefault(AdapterSettings.EVAL_EVERY),
+        s.orDefault(AdapterSettings.SEED));
   }
 
   /** The replica count; more than one only for methods whose replicas aggregate exactly. */
-  private static int replicas(Map<String, Object> s, LoraConfig lora) {
-    int replicas = integer(s, AdapterSettings.REPLICAS);
+  private static int replicas(SettingValues s, LoraConfig lora) {
+    int replicas = s.orDefault(AdapterSettings.REPLICAS);
     if (replicas > 1 && lora.method() != LoraMethod.LORA && lora.method() != LoraMethod.LORA_FA) {
       throw new IllegalArgumentException(
           "replicas "
@@ -269,114 +297,15 @@ public final class SweepPlan {
     return replicas;
   }
 
-  /** The settings the leaderboard and run record show, in their column order. */
-  private static Map<String, Object> resolvedSettings(
-      Map<String, Object> s,
-      LoraConfig lora,
-      TrainConfig train,
-      int replicas,
-      AdapterParent parent) {
-    Map<String, Object> resolved = new LinkedHashMap<>();
-    resolved.put("method", lora.method().key());
-    resolved.put("lora_rank", lora.rank());
-    resolved.put("alpha", lora.alpha());
-    resolved.put("lr", train.lr());
-    resolved.put("lr_ratio", train.lrRatio());
-    resolved.put("targets", str(s, "targets", AdapterSettings.TARGETS.defaultValue()));
-    resolved.put("steps", train.steps());
-    resolved.put("batch_size", train.batchSize());
-    resolved.put("seed", train.seed());
-    if (lora.deltaLora() != null) {
-      resolved.put("delta_update_ratio", lora.deltaLora().updateRatio());
-      resolved.put("delta_start_step", lora.deltaLora().startStep());
-    }
-    resolved.put("replicas", replicas);
-    if (parent != null) {
-      resolved.put(AdapterSettings.PARENT.name(), parent.location());
-    }
-    return resolved;
-  }
-
-  /** Delta-LoRA's λ and K from {@code delta_update_ratio} and {@code delta_start_step}. */
-  private static io.loraspark.train.lora.DeltaLoraParams deltaLora(Map<String, Object> s) {
-    Double ratio = s.containsKey("delta_update_ratio") ? number(s, "delta_update_ratio", 0) : null;
-    Integer start = s.containsKey("delta_start_step") ? integer(s, "delta_start_step", 0) : null;
-    return io.loraspark.train.lora.DeltaLoraParams.of(ratio, start);
-  }
-
+  /** Every point of the grid from axis {@code i} on, {@code current} holding the axes before. */
   private static void cross(
-      List<Map.Entry<String, List<Object>>> keys,
-      int i,
-      Map<String, Object> current,
-      List<Map<String, Object>> out) {
-    if (i == keys.size()) {
-      out.add(new LinkedHashMap<>(current));
+      List<SettingValues.Axis> axes, int i, SettingValues current, List<SettingValues> out) {
+    if (i == axes.size()) {
+      out.add(current);
       return;
     }
-    for (Object v : keys.get(i).getValue()) {
-      current.put(keys.get(i).getKey(), v);
-      cross(keys, i + 1, current, out);
+    for (SettingValues.Value<?> v : axes.get(i).values()) {
+      cross(axes, i + 1, current.with(v), out);
     }
-    current.remove(keys.get(i).getKey());
-  }
-
-  private static String compact(Object v) {
-    if (v instanceof Double d) {
-      return new BigDecimal(Double.toString(d)).stripTrailingZeros().toString().replace("E", "e");
-    }
-    return String.valueOf(v).replace(",", "+");
-  }
-
-  private static int integer(Map<String, Object> s, AdapterSettings.Setting<Integer> setting) {
-    return integer(s, setting.name(), setting.defaultValue());
-  }
-
-  private static double number(Map<String, Object> s, AdapterSettings.Setting<Double> setting) {
-    return number(s, setting.name(), setting.defaultValue());
-  }
-
-  private static String str(Map<String, Object> s, String key, String dflt) {
-    Object v = s.get(key);
-    return v == null ? dflt : String.valueOf(v);
-  }
-
-  private static int integer(Map<String, Object> s, String key, int dflt) {
-    Object v = s.get(key);
-    if (v == null) {
-      return dflt;
-    }
-    if (v instanceof Long l && l == l.intValue()) {
-      return l.intValue();
-    }
-    throw new IllegalArgumentException(key + " must be an integer but was " + v);
-  }
-
-  private static double number(Map<String, Object> s, String key, double dflt) {
-    Object v = s.get(key);
-    if (v == null) {
-      return dflt;
-    }
-    if (v instanceof Number n) {
-      return n.doubleValue();
-    }
-    if (v instanceof String str) {
-      try {
-        return Double.parseDouble(str); // YAML 1.1 reads 2e-4 (no dot) as a string
-      } catch (NumberFormatException e) {
-        // fall through
-      }
-    }
-    throw new IllegalArgumentException(key + " must be a number but was '" + v + "'");
-  }
-
-  private static boolean bool(Map<String, Object> s, String key, boolean dflt) {
-    Object v = s.get(key);
-    if (v == null) {
-      return dflt;
-    }
-    if (v instanceof Boolean b) {
-      return b;
-    }
-    throw new IllegalArgumentException(key + " must be true or false but was " + v);
   }
 }

@@ -13,6 +13,7 @@ import io.loraspark.train.decode.DecodeEngine;
 import io.loraspark.train.decode.Request;
 import io.loraspark.train.decode.SamplingParams;
 import io.loraspark.train.model.CheckpointLoader;
+import io.loraspark.train.model.precision.Precision;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -110,7 +111,8 @@ class ChatEndOfTurnTest {
     }
     try (ServeClient serve =
         ServeClient.start(
-            new ServeOptions(m, null, null, Map.of(), List.of(), 1 << 20, 64, 4, 4, null))) {
+            new ServeOptions(
+                m, null, null, Map.of(), List.of(), 1 << 20, 64, 4, 4, null, Precision.FP32))) {
       String chatBody =
           "{\"model\": \"stories-chat\", \"messages\": [{\"role\": \"user\", \"content\":"
               + " \"Tell me a story\"}], \"max_tokens\": "

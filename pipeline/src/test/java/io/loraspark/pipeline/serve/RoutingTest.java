@@ -8,6 +8,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.loraspark.pipeline.testing.InProcessCli;
 import io.loraspark.prep.tokenize.TextTokenizer;
+import io.loraspark.train.model.precision.Precision;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -45,7 +46,17 @@ class RoutingTest {
     serve =
         ServeClient.start(
             new ServeOptions(
-                STORIES, adapters, null, Map.of(), List.of(), 64L << 20, 256, 32, 64, null));
+                STORIES,
+                adapters,
+                null,
+                Map.of(),
+                List.of(),
+                64L << 20,
+                256,
+                32,
+                64,
+                null,
+                Precision.FP32));
 
     // the base model's own stories (sampled by this server, before it has any adapter)
     List<String> stories = sampleStories(TRAIN_ROWS + HELD_OUT);

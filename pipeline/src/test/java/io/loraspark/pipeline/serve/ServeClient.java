@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.loraspark.pipeline.testing.InProcessCli;
+import io.loraspark.train.model.precision.Precision;
 import java.io.IOException;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -63,7 +64,17 @@ final class ServeClient implements AutoCloseable {
    */
   static ServeOptions onStories(Path adapters, Path root) {
     return new ServeOptions(
-        STORIES, adapters, null, Map.of(), List.of(root), 64L << 20, 64, 8, 8, null);
+        STORIES,
+        adapters,
+        null,
+        Map.of(),
+        List.of(root),
+        64L << 20,
+        64,
+        8,
+        8,
+        null,
+        Precision.FP32);
   }
 
   /** A request to {@code path} on this server, to finish as the caller needs. */

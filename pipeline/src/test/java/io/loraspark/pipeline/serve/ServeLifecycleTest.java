@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.loraspark.pipeline.testing.InProcessCli;
+import io.loraspark.train.model.precision.Precision;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStream;
@@ -116,7 +117,8 @@ class ServeLifecycleTest {
   }
 
   static ServeOptions options() {
-    return new ServeOptions(model, null, null, Map.of(), List.of(), 1 << 20, 64, 4, 4, null);
+    return new ServeOptions(
+        model, null, null, Map.of(), List.of(), 1 << 20, 64, 4, 4, null, Precision.FP32);
   }
 
   @Test

@@ -10,6 +10,7 @@ import io.loraspark.pipeline.testing.RandomAdapters;
 import io.loraspark.train.decode.AdapterRegistry;
 import io.loraspark.train.model.CheckpointLoader;
 import io.loraspark.train.model.ModelWeights;
+import io.loraspark.train.model.precision.Precision;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Path;
@@ -75,7 +76,17 @@ class ServeLoadTest {
     serve =
         ServeClient.start(
             new ServeOptions(
-                STORIES, adapters, null, Map.of(), List.of(), budget, 64, 16, 16, null));
+                STORIES,
+                adapters,
+                null,
+                Map.of(),
+                List.of(),
+                budget,
+                64,
+                16,
+                16,
+                null,
+                Precision.FP32));
   }
 
   @AfterAll

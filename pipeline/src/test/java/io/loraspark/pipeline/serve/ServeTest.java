@@ -9,6 +9,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.loraspark.pipeline.testing.RandomAdapters;
 import io.loraspark.train.model.CheckpointLoader;
 import io.loraspark.train.model.ModelWeights;
+import io.loraspark.train.model.precision.Precision;
 import java.net.http.HttpClient;
 import java.net.http.HttpResponse;
 import java.nio.file.Path;
@@ -281,7 +282,8 @@ class ServeTest {
             open.maxBatch(),
             open.maxRunning(),
             open.maxQueue(),
-            "s3cret");
+            "s3cret",
+            Precision.FP32);
     try (ServeClient keyed = ServeClient.start(locked)) {
       String body = "{\"model\": \"alpha\", \"prompt\": \"x\", \"max_tokens\": 2}";
       assertError(keyed.post("/v1/completions", body), 401, null);

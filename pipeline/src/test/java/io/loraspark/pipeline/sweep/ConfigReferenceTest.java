@@ -47,11 +47,14 @@ class ConfigReferenceTest {
   /** Planning an adapter with no settings gives every default of the table (walked). */
   @Test
   void theTablesAdapterDefaultsAreThePlannedOnes() {
-    SweepPlan.Planned p = SweepPlan.resolve("a000", Map.of());
+    SweepPlan.Planned p = SweepPlan.resolve("a000", SettingValues.NONE);
     Map<String, String> planned =
         new java.util.HashMap<>(AdapterKey.settings(p.spec()).build().fields());
     planned.putAll( // λ and K are planned for delta-lora only
-        AdapterKey.settings(SweepPlan.resolve("a001", Map.of("method", "delta-lora")).spec())
+        AdapterKey.settings(
+                SweepPlan.resolve(
+                        "a001", SettingValues.NONE.with(AdapterSettings.METHOD, "delta-lora"))
+                    .spec())
             .build()
             .fields()
             .entrySet()
@@ -80,14 +83,20 @@ class ConfigReferenceTest {
     assertThat(ConfigKeys.names(ConfigKeys.ADAPTER)).isEqualTo(SweepConfig.ADAPTER_KEYS);
     assertThat(p.spec().lora().deltaLora()).as("only delta-lora has λ and K").isNull();
     DeltaLoraParams delta =
-        SweepPlan.resolve("a000", Map.of("method", "delta-lora")).spec().lora().deltaLora();
+        SweepPlan.resolve("a000", SettingValues.NONE.with(AdapterSettings.METHOD, "delta-lora"))
+            .spec()
+            .lora()
+            .deltaLora();
     assertThat(delta.updateRatio()).isEqualTo(AdapterSettings.DELTA_UPDATE_RATIO.defaultValue());
     assertThat(AdapterSettings.DELTA_START_STEP.derived()).isEqualTo("min(500, steps / 10)");
     assertThat(delta.startStep()).isEqualTo(Math.min(500, p.spec().train().steps() / 10));
     DeltaLoraParams set =
         SweepPlan.resolve(
                 "a001",
-                Map.of("method", "delta-lora", "delta_update_ratio", 0.5, "delta_start_step", 7L))
+                SettingValues.NONE
+                    .with(AdapterSettings.METHOD, "delta-lora")
+                    .with(AdapterSettings.DELTA_UPDATE_RATIO, 0.5)
+                    .with(AdapterSettings.DELTA_START_STEP, 7L))
             .spec()
             .lora()
             .deltaLora();

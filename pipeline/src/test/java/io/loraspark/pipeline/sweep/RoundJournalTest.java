@@ -5,10 +5,10 @@ import static io.loraspark.pipeline.sweep.SweepFixtures.planned;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.loraspark.train.loop.AdapterKey;
+import io.loraspark.train.loop.AdapterOutcome;
 import io.loraspark.train.loop.AdapterSpec;
 import io.loraspark.train.loop.AdapterStatus;
 import io.loraspark.train.model.quant.BaseQuant;
-import io.loraspark.train.spark.AdapterOutcome;
 import io.loraspark.train.spark.GroupTask;
 import java.io.IOException;
 import java.nio.file.Files;

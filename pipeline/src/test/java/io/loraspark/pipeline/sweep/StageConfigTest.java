@@ -54,16 +54,18 @@ class StageConfigTest {
     Stage domain = c.stages().get(1);
     assertThat(general.topK()).isEqualTo(1);
     assertThat(general.sweep().data()).isEqualTo("top.jsonl");
-    assertThat(general.sweep().grid()).containsOnlyKeys("rank");
+    assertThat(general.sweep().grid()).extracting(a -> a.setting().name()).containsExactly("rank");
     assertThat(general.sweep().pruning().enabled()).isTrue();
     assertThat(general.sweep().stages()).isEmpty();
     assertThat(domain.topK()).isEqualTo(2);
     assertThat(domain.sweep().data()).isEqualTo("domain.jsonl");
-    assertThat(domain.sweep().grid()).containsOnlyKeys("lr_ratio"); // replaced, not merged
-    assertThat(domain.sweep().defaults()) // merged key by key
-        .containsEntry("lr", 1.0e-3)
-        .containsEntry("steps", 4L)
-        .containsEntry("seed", 7L);
+    assertThat(domain.sweep().grid()) // replaced, not merged
+        .extracting(a -> a.setting().name())
+        .containsExactly("lr_ratio");
+    SettingValues merged = domain.sweep().defaults(); // merged key by key
+    assertThat(merged.get(AdapterSettings.LR)).isEqualTo(1.0e-3);
+    assertThat(merged.get(AdapterSettings.STEPS)).isEqualTo(4);
+    assertThat(merged.get(AdapterSettings.SEED)).isEqualTo(7L);
     assertThat(domain.sweep().pruning().enabled()).isFalse();
     assertThat(StagedSweep.validate(c)).isEqualTo(2 + 3 * 2);
   }

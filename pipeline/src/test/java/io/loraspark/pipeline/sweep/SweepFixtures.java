@@ -1,11 +1,9 @@
 package io.loraspark.pipeline.sweep;
 
+import io.loraspark.train.loop.AdapterOutcome;
 import io.loraspark.train.loop.AdapterStatus;
 import io.loraspark.train.loop.StepMetrics;
-import io.loraspark.train.spark.AdapterOutcome;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 
 /** Planned adapters and outcomes as the sweep builds them, for the sweep core's unit tests. */
 final class SweepFixtures {
@@ -13,11 +11,12 @@ final class SweepFixtures {
 
   /** Adapter {@code id} at rank {@code rank} and lr_ratio {@code ratio}, else the defaults. */
   static SweepPlan.Planned planned(String id, long rank, double ratio) {
-    Map<String, Object> s = new LinkedHashMap<>();
-    s.put("rank", rank);
-    s.put("lr_ratio", ratio);
-    s.put("steps", 40L);
-    return SweepPlan.resolve(id, s);
+    return SweepPlan.resolve(
+        id,
+        SettingValues.NONE
+            .with(AdapterSettings.RANK, rank)
+            .with(AdapterSettings.LR_RATIO, ratio)
+            .with(AdapterSettings.STEPS, 40L));
   }
 
   /** An outcome of adapter {@code id} after {@code steps} steps, with two metrics rows. */
