@@ -286,7 +286,7 @@ public final class SweepPlan {
   /** The replica count; more than one only for methods whose replicas aggregate exactly. */
   private static int replicas(SettingValues s, LoraConfig lora) {
     int replicas = s.orDefault(AdapterSettings.REPLICAS);
-    if (replicas > 1 && lora.method() != LoraMethod.LORA && lora.method() != LoraMethod.LORA_FA) {
+    if (replicas > 1 && lora.method().variant().ownsBranch()) { // as ReplicaAggregation checks
       throw new IllegalArgumentException(
           "replicas "
               + replicas
