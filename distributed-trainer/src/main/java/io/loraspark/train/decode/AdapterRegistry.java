@@ -49,8 +49,7 @@ public final class AdapterRegistry {
    *
    * @throws IllegalArgumentException naming the parent and what the source allows
    */
-  static void requireChainInside(
-      AdapterSource source, java.nio.file.Path dir, AdapterChain chain) {
+  static void requireChainInside(AdapterSource source, java.nio.file.Path dir, AdapterChain chain) {
     for (AdapterParent p : chain.nodes()) {
       try (var unused = source.resolve(p.location())) {
         // resolvable: inside the allowed roots

@@ -40,8 +40,7 @@ final class AdapterOption {
     }
     LoraWeights adapter = load(adapterDir, modelDir, model);
     AdapterChain chain = AdapterChain.of(adapterDir.toString());
-    return FusedLora.inference(
-        adapter, ChainedAdapters.frozenChain(chain, model, DataType.FLOAT));
+    return FusedLora.inference(adapter, ChainedAdapters.frozenChain(chain, model, DataType.FLOAT));
   }
 
   /**
