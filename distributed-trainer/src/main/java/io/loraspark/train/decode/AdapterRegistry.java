@@ -37,18 +37,20 @@ public final class AdapterRegistry {
         source,
         budgetBytes,
         (name, dir) -> {
-          requireChainInside(source, dir);
-          return ChainedAdapters.forDecoding(dir, base);
+          AdapterChain chain = AdapterChain.of(dir.toString());
+          requireChainInside(source, dir, chain);
+          return ChainedAdapters.forDecoding(dir, chain, base);
         });
   }
 
   /**
-   * Refuses a child whose recorded parents {@code source} would not load by path.
+   * Refuses a child whose recorded parents ({@code chain}, the chain of {@code dir}) {@code source}
+   * would not load by path.
    *
    * @throws IllegalArgumentException naming the parent and what the source allows
    */
-  static void requireChainInside(AdapterSource source, java.nio.file.Path dir) {
-    for (AdapterParent p : AdapterChain.of(dir.toString()).nodes()) {
+  static void requireChainInside(AdapterSource source, java.nio.file.Path dir, AdapterChain chain) {
+    for (AdapterParent p : chain.nodes()) {
       try (var unused = source.resolve(p.location())) {
         // resolvable: inside the allowed roots
       } catch (IllegalArgumentException e) {
@@ -64,7 +66,8 @@ public final class AdapterRegistry {
    * additive parent chain as one exact LoRA, {@link ChainedAdapters#forDecoding}).
    */
   public static DecodeAdapter load(String name, java.nio.file.Path dir, ModelWeights base) {
-    return DecodeAdapter.of(name, ChainedAdapters.forDecoding(dir, base));
+    return DecodeAdapter.of(
+        name, ChainedAdapters.forDecoding(dir, AdapterChain.of(dir.toString()), base));
   }
 
   /**

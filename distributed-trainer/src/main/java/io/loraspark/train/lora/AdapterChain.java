@@ -72,8 +72,19 @@ public record AdapterChain(List<AdapterParent> nodes) implements java.io.Seriali
    *     adapter, the parent and both hashes
    */
   public static AdapterChain of(String dir) {
-    return recorded(dir).map(p -> climb(p, dir)).orElse(NONE);
+    AdapterChain chain = recorded(dir).map(p -> climb(p, dir)).orElse(NONE);
+    java.util.function.Consumer<String> hook = onRead;
+    if (hook != null) {
+      hook.accept(dir);
+    }
+    return chain;
   }
+
+  /**
+   * Told the directory each time {@link #of} has read and verified a chain, or null; tests use it
+   * to prove a load reads its chain once and to change a directory right after that read.
+   */
+  static volatile java.util.function.Consumer<String> onRead;
 
   /**
    * {@code node} and its recorded ancestors, root first: first the links by location (cycles and

@@ -14,46 +14,46 @@ import org.nd4j.linalg.api.buffer.DataType;
  * commands use: the frozen chain under the adapter for scoring ({@link #frozenChain}), the chain
  * folded into the base for {@code merge} ({@link #merged}), and, for an additive chain, the exact
  * PEFT {@code cat} of every node and the adapter ({@link #loraForms}, rank Σ r, weights 1) for
- * decoding and {@code export}. Each reads the chain through {@link AdapterChain#of}, so a parent
- * that changed since the child was trained is refused in one line naming both directories.
+ * decoding and {@code export}. Each takes the chain its caller read once per load with {@link
+ * AdapterChain#of} (which refuses, in one line naming both directories, a parent that changed since
+ * the child was trained), so the chain a command checked is the chain it loads.
  */
 public final class ChainedAdapters {
   private ChainedAdapters() {}
 
-  /**
-   * The frozen parents of the adapter in {@code dir} loaded on {@code base}, or null when it is a
-   * root.
-   */
-  public static FrozenChain frozenChain(Path dir, ModelWeights base, DataType dt) {
-    AdapterChain chain = AdapterChain.of(dir.toString());
+  /** The frozen parents {@code chain} names loaded on {@code base}, or null when it is a root's. */
+  public static FrozenChain frozenChain(AdapterChain chain, ModelWeights base, DataType dt) {
     return chain.depth() == 0 ? null : FrozenChain.load(chain, base, dt);
   }
 
   /**
-   * {@code base} with every node of the chain of {@code dir} and then the adapter folded in, root
-   * first: {@code W ← merge(W, node)} node by node, so a DoRA node normalises the weight the nodes
-   * above it made.
+   * {@code base} with every node of {@code chain} (the chain of {@code dir}) and then the adapter
+   * folded in, root first: {@code W ← merge(W, node)} node by node, so a DoRA node normalises the
+   * weight the nodes above it made.
    *
    * @param load reads an adapter directory for a base (the node's or the child's)
    */
   public static ModelWeights merged(
-      Path dir, ModelWeights base, BiFunction<Path, ModelWeights, LoraWeights> load) {
+      Path dir,
+      AdapterChain chain,
+      ModelWeights base,
+      BiFunction<Path, ModelWeights, LoraWeights> load) {
     ModelWeights w = base;
-    for (AdapterParent p : AdapterChain.of(dir.toString()).nodes()) {
+    for (AdapterParent p : chain.nodes()) {
       w = LoraMerge.merged(w, load.apply(p.localDir(), w));
     }
     return LoraMerge.merged(w, load.apply(dir, w));
   }
 
   /**
-   * The chain of {@code dir} and the adapter itself, root first, each in LoRA form.
+   * {@code chain} (the chain of {@code dir}) and the adapter itself, root first, each in LoRA form.
    *
    * @throws IllegalArgumentException (one line) naming the first node whose method has no LoRA form
    *     (DoRA, an unconverted PiSSA) and saying that {@code merge} still works
    */
-  public static List<LoraForm> loraForms(Path dir, ModelConfig model) {
+  public static List<LoraForm> loraForms(Path dir, AdapterChain chain, ModelConfig model) {
     List<Path> dirs = new ArrayList<>();
-    AdapterChain.of(dir.toString()).nodes().forEach(p -> dirs.add(p.localDir()));
+    chain.nodes().forEach(p -> dirs.add(p.localDir()));
     dirs.add(dir);
     for (Path d : dirs) {
       LoraMethod method = PeftAdapter.readConfig(d).method();
@@ -77,8 +77,8 @@ public final class ChainedAdapters {
   }
 
   /** The exact PEFT {@code cat} of {@link #loraForms}: one form of rank Σ r with scaling 1. */
-  public static LoraForm catForm(Path dir, ModelConfig model) {
-    List<LoraForm> forms = loraForms(dir, model);
+  public static LoraForm catForm(Path dir, AdapterChain chain, ModelConfig model) {
+    List<LoraForm> forms = loraForms(dir, chain, model);
     double[] ones = new double[forms.size()];
     Arrays.fill(ones, 1.0);
     return LoraFormWriter.concatenate(forms, ones);
@@ -88,12 +88,13 @@ public final class ChainedAdapters {
    * The adapter in {@code dir} as decoding loads it: as saved when it is a root, else its chain's
    * exact {@link #catForm} as one plain LoRA adapter.
    *
+   * @param chain the chain of {@code dir} as its caller read it
    * @throws IllegalArgumentException (one line) for a chain with a node that has no LoRA form
    */
-  public static LoraWeights forDecoding(Path dir, ModelWeights base) {
-    if (AdapterChain.of(dir.toString()).depth() == 0) {
+  public static LoraWeights forDecoding(Path dir, AdapterChain chain, ModelWeights base) {
+    if (chain.depth() == 0) {
       return PeftAdapter.load(dir, base, DataType.FLOAT);
     }
-    return LoraFormWriter.weights(catForm(dir, base.config()));
+    return LoraFormWriter.weights(catForm(dir, chain, base.config()));
   }
 }

@@ -35,11 +35,12 @@ final class AdapterOption {
    *     is missing, malformed or made for a differently shaped model
    */
   static Adapters adapters(Path adapterDir, Path modelDir, ModelWeights model) {
-    return adapterDir == null
-        ? Adapters.NONE
-        : FusedLora.inference(
-            load(adapterDir, modelDir, model),
-            ChainedAdapters.frozenChain(adapterDir, model, DataType.FLOAT));
+    if (adapterDir == null) {
+      return Adapters.NONE;
+    }
+    LoraWeights adapter = load(adapterDir, modelDir, model);
+    AdapterChain chain = AdapterChain.of(adapterDir.toString());
+    return FusedLora.inference(adapter, ChainedAdapters.frozenChain(chain, model, DataType.FLOAT));
   }
 
   /**
@@ -50,9 +51,10 @@ final class AdapterOption {
    *     which decoding does not apply
    */
   static LoraWeights loadForDecoding(Path adapterDir, Path modelDir, ModelWeights model) {
-    return AdapterChain.of(adapterDir.toString()).depth() == 0
+    AdapterChain chain = AdapterChain.of(adapterDir.toString());
+    return chain.depth() == 0
         ? load(adapterDir, modelDir, model)
-        : ChainedAdapters.forDecoding(adapterDir, model);
+        : ChainedAdapters.forDecoding(adapterDir, chain, model);
   }
 
   /**

@@ -64,7 +64,7 @@ final class ExportCommand implements Callable<Integer> {
         model != null ? model : ComposeCommand.modelOf(AdapterSpec.parse(adapter.toString()));
     AtomicDirectory.checkOutput(out, output, force, adapter, modelDir);
     AdapterChain chain = AdapterChain.of(adapter.toString());
-    LoraForm cat = ChainedAdapters.catForm(adapter, ModelConfig.load(modelDir));
+    LoraForm cat = ChainedAdapters.catForm(adapter, chain, ModelConfig.load(modelDir));
     String base = modelDir.toAbsolutePath().normalize().toString();
     String provenance = provenance(chain, cat, base);
     AtomicDirectory.writeStaged(

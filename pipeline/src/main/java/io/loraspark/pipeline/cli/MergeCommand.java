@@ -1,6 +1,7 @@
 package io.loraspark.pipeline.cli;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.loraspark.train.lora.AdapterChain;
 import io.loraspark.train.lora.ChainedAdapters;
 import io.loraspark.train.lora.LoraMerge;
 import io.loraspark.train.lora.LoraWeights;
@@ -50,7 +51,11 @@ final class MergeCommand implements Callable<Integer> {
     ModelWeights base = CheckpointLoader.load(model);
     LoraWeights lora = AdapterOption.load(adapter, model, base);
     ModelWeights merged =
-        ChainedAdapters.merged(adapter, base, (dir, w) -> AdapterOption.load(dir, model, w));
+        ChainedAdapters.merged(
+            adapter,
+            AdapterChain.of(adapter.toString()),
+            base,
+            (dir, w) -> AdapterOption.load(dir, model, w));
     AtomicDirectory.writeStaged(out, "merge", dir -> LoraMerge.writeCheckpoint(merged, model, dir));
     int tensors;
     try (SafetensorsFile f = SafetensorsFile.open(out.resolve(SafetensorsCheckpoint.SINGLE_FILE))) {

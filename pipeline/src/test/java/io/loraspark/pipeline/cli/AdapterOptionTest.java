@@ -5,13 +5,19 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.loraspark.train.lora.AdapterChain;
+import io.loraspark.train.lora.AdapterParent;
+import io.loraspark.train.lora.ChainReads;
 import io.loraspark.train.lora.LoraConfig;
 import io.loraspark.train.lora.LoraWeights;
 import io.loraspark.train.lora.PeftAdapter;
 import io.loraspark.train.model.CheckpointLoader;
 import io.loraspark.train.model.ModelWeights;
 import io.loraspark.train.model.Projection;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.OutputStream;
+import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -84,5 +90,45 @@ class AdapterOptionTest {
 
     assertThat(loaded.modules()).as("q and v of layers 0 and 2").hasSize(4);
     assertThat(loaded.module(1, Projection.Q)).as("layer 1 is not adapted").isNull();
+  }
+
+  @Test
+  void scoringDecodingAndExportingAChildReadItsChainOnce() {
+    Path parent = tmp.resolve("parent");
+    PeftAdapter.save(
+        parent,
+        LoraWeights.init(base.config(), PeftAdapter.readConfig(adapter), 2, DataType.FLOAT),
+        OTHER_BASE);
+    AdapterChain.record(adapter, AdapterParent.of(parent.toString()));
+    Path out = tmp.resolve("export");
+    String[] export = {
+      "export",
+      "--adapter",
+      adapter.toString(),
+      "--model",
+      STORIES.toString(),
+      "--output",
+      out.toString()
+    };
+    ByteArrayOutputStream err = new ByteArrayOutputStream();
+    int[] exit = new int[1];
+
+    assertThat(ChainReads.during(() -> AdapterOption.adapters(adapter, STORIES, base)))
+        .as("chain reads of score's --adapter")
+        .isEqualTo(1);
+    assertThat(ChainReads.during(() -> AdapterOption.loadForDecoding(adapter, STORIES, base)))
+        .as("chain reads of generate's adapter load")
+        .isEqualTo(1);
+    assertThat(
+            ChainReads.during(
+                () ->
+                    exit[0] =
+                        Main.execute(
+                            export,
+                            new PrintStream(OutputStream.nullOutputStream()),
+                            new PrintStream(err))))
+        .as("chain reads of export (exit %d: %s)", exit[0], err)
+        .isEqualTo(1);
+    assertThat(exit[0]).as("export: %s", err).isZero();
   }
 }
