@@ -113,10 +113,20 @@ public final class VectorMath {
     return p * Float.intBitsToFloat((Float.floatToRawIntBits(shifted) + 127) << 23);
   }
 
-  /** Σ of the lanes, added in lane order (reproducible, unlike {@code reduceLanes(ADD)}). */
-  static float sum(FloatVector v) {
-    float[] lanes = LANES.get();
-    v.intoArray(lanes, 0);
+  /** The calling thread's array of {@link #L} floats, for a vector's lanes (see {@link #sum}). */
+  static float[] lanes() {
+    return LANES.get();
+  }
+
+  /**
+   * Σ of {@code lanes} (a vector stored by {@code intoArray(lanes, 0)}), added in lane order
+   * (reproducible, unlike {@code reduceLanes(ADD)}). It takes the array, not the vector: a vector
+   * passed to a method C2 does not inline is boxed on the heap, and in a large compilation unit (a
+   * row loop inlining {@link #expRow} and {@link #exp}) C2 stops inlining our methods at its node
+   * budget ({@code NodeCountInliningCutoff}) while it still inlines the Vector API's own {@code
+   * intoArray}.
+   */
+  static float sum(float[] lanes) {
     float s = 0f;
     for (float f : lanes) {
       s += f;
@@ -149,7 +159,9 @@ public final class VectorMath {
       e.intoByteBuffer(b, off + i * 4, LE);
       vsum = vsum.add(e);
     }
-    float sum = sum(vsum);
+    float[] lanes = lanes();
+    vsum.intoArray(lanes, 0);
+    float sum = sum(lanes);
     for (; i < n; i++) {
       float e = exp(b.getFloat(off + i * 4) - shift);
       b.putFloat(off + i * 4, e);
@@ -194,7 +206,9 @@ public final class VectorMath {
     for (; i < vb; i += L) {
       vdot = load(a, ao + i * 4).fma(load(b, bo + i * 4), vdot);
     }
-    float dot = sum(vdot);
+    float[] lanes = lanes();
+    vdot.intoArray(lanes, 0);
+    float dot = sum(lanes);
     for (; i < n; i++) {
       dot = Math.fma(a.getFloat(ao + i * 4), b.getFloat(bo + i * 4), dot);
     }

@@ -106,7 +106,9 @@ final class VectorNorm implements NormKernels {
     for (; i < vb; i += L) {
       vdot = load(a, ao + i * 4).mul(load(w, wo + i * 4)).fma(load(x, xo + i * 4), vdot);
     }
-    float dot = VectorMath.sum(vdot);
+    float[] lanes = VectorMath.lanes();
+    vdot.intoArray(lanes, 0);
+    float dot = VectorMath.sum(lanes);
     for (; i < n; i++) {
       dot = Math.fma(a.getFloat(ao + i * 4) * w.getFloat(wo + i * 4), x.getFloat(xo + i * 4), dot);
     }
