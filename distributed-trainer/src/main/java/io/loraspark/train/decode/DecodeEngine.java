@@ -55,6 +55,16 @@ public final class DecodeEngine {
   private float[] out; // o_proj / down_proj output, [R, C]
   private float[] gate; // [R, F]
   private float[] up; // [R, F]
+  // the outputs of each group of projections that read one input, for project(): q, k, v; gate,
+  // up; o or down
+  private float[][] qkvOut;
+  private float[][] gateUpOut;
+  private float[][] outOut;
+  private final int[] outDims = new int[P];
+  private static final Projection[] QKV = {Projection.Q, Projection.K, Projection.V};
+  private static final Projection[] GATE_UP = {Projection.GATE, Projection.UP};
+  private static final Projection[] O_PROJ = {Projection.O};
+  private static final Projection[] DOWN_PROJ = {Projection.DOWN};
   private float[] cos; // [R, HD/2]
   private float[] sin; // [R, HD/2]
   private final StepBranches branches = new StepBranches();
@@ -151,6 +161,9 @@ public final class DecodeEngine {
     v = new float[cap * c.kvDim()];
     gate = new float[cap * c.intermediateSize()];
     up = new float[cap * c.intermediateSize()];
+    qkvOut = new float[][] {q, k, v};
+    gateUpOut = new float[][] {gate, up};
+    outOut = new float[][] {out};
     cos = new float[cap * (c.headDim() / 2)];
     sin = new float[cap * (c.headDim() / 2)];
   }
@@ -189,9 +202,7 @@ public final class DecodeEngine {
     float eps = (float) c.rmsNormEps();
     // attention: h = norm(x); q, k, v (+ branches); rotary; write k, v; attend; o_proj
     DecodeKernels.rmsNorm(x, normBuf[2 * l], normOff[2 * l], eps, h, n, cDim);
-    project(l, Projection.Q, h, q, rows);
-    project(l, Projection.K, h, k, rows);
-    project(l, Projection.V, h, v, rows);
+    project(l, QKV, h, qkvOut, rows);
     int half = c.headDim() / 2;
     int kvDim = c.kvDim();
     for (int r = 0; r < n; r++) {
@@ -200,14 +211,13 @@ public final class DecodeEngine {
       rows.caches[r].put(l, rows.positions[r], k, v, r * kvDim, kvDim);
     }
     attend(l, rows);
-    project(l, Projection.O, attn, out, rows);
+    project(l, O_PROJ, attn, outOut, rows);
     addInto(x, out, n * cDim);
     // MLP: h = norm(x); x += down(silu(gate(h)) * up(h))
     DecodeKernels.rmsNorm(x, normBuf[2 * l + 1], normOff[2 * l + 1], eps, h, n, cDim);
-    project(l, Projection.GATE, h, gate, rows);
-    project(l, Projection.UP, h, up, rows);
+    project(l, GATE_UP, h, gateUpOut, rows);
     DecodeKernels.siluMul(gate, up, n * c.intermediateSize());
-    project(l, Projection.DOWN, gate, out, rows);
+    project(l, DOWN_PROJ, gate, outOut, rows);
     addInto(x, out, n * cDim);
   }
 
@@ -249,18 +259,23 @@ public final class DecodeEngine {
   }
 
   /**
-   * {@code y = x W^T} for every row, each row's adapter branches, then the bias: the base product
-   * once for all rows, the branches adapter by adapter ({@link StepBranches}).
+   * {@code ys[j] = x W_j^T} for every row and each of the projections {@code ps}, which read the
+   * same input, then each row's adapter branches, then the biases: the base products once for all
+   * rows, the branches adapter by adapter and the group at once ({@link StepBranches}).
    */
-  private void project(int l, Projection p, float[] in, float[] y, StepRows rows) {
+  private void project(int l, Projection[] ps, float[] in, float[][] ys, StepRows rows) {
     int n = rows.count;
-    int i = l * P + p.ordinal();
-    int inDim = p.inFeatures(c);
-    int outDim = p.outFeatures(c);
-    packed.project(i, outDim, inDim, in, n, y);
-    branches.apply(l, p, in, inDim, y, outDim);
-    if (biasBuf[i] != null) {
-      DecodeKernels.addBias(biasBuf[i], biasOff[i], y, n, outDim);
+    int inDim = ps[0].inFeatures(c);
+    for (int j = 0; j < ps.length; j++) {
+      outDims[j] = ps[j].outFeatures(c);
+      packed.project(l * P + ps[j].ordinal(), outDims[j], inDim, in, n, ys[j]);
+    }
+    branches.apply(l, ps, in, inDim, ys, outDims);
+    for (int j = 0; j < ps.length; j++) {
+      int i = l * P + ps[j].ordinal();
+      if (biasBuf[i] != null) {
+        DecodeKernels.addBias(biasBuf[i], biasOff[i], ys[j], n, outDims[j]);
+      }
     }
   }
 

@@ -17,10 +17,12 @@ import java.util.Map;
  * then added into the rows in each row's mix order, so a row's result does not depend on what else
  * is in the step.
  *
- * <p>Two parallel passes per projection: u split by blocks of four rows and by the input's halves
- * (so even a lone row's A'x, a cold read of the adapter, runs on two threads), then z and the
- * additions split by output columns (each thread reads its share of B'^T). A switch to a cached
- * adapter costs only this arithmetic, so it runs on all kernel threads like the base.
+ * <p>Two parallel passes per group of projections that read the same input (q, k and v; gate and
+ * up; o; down): u split by projection, blocks of four rows and the input's halves (so even a lone
+ * row's A'x, a cold read of the adapter, runs on two threads), then z and the additions split by
+ * output columns across the group's projections (each thread reads its share of B'^T). A switch to
+ * a cached adapter costs only this arithmetic, so it runs on all kernel threads like the base, with
+ * two hand-offs per group rather than per projection.
  *
  * <p>Not thread-safe; one per engine, reused from step to step (grows, never shrinks).
  */
@@ -32,15 +34,18 @@ final class StepBranches {
   private int[] byAdapter = new int[8]; // pair indices grouped by adapter, rows ascending
   private int[] groupStart = new int[9]; // group g is byAdapter[groupStart[g] .. groupStart[g+1])
   private int groups;
-  private int uStride; // the step's largest rank: pair q's A'x is u[q·uStride ..]
-  private float[] u = new float[0]; // [pairs, uStride]: A'x, first over the input's first half
-  private float[] uLate = new float[0]; // [pairs, uStride]: over its second half, added to u
-  private float[] z = new float[0]; // [pairs, out]
+  private int
+      uStride; // the step's largest rank: projection j's pair q has u[(j·pairs + q)·uStride ..]
+  private float[] u =
+      new float[0]; // [projections, pairs, uStride]: A'x over the input's first half
+  private float[] uLate = new float[0]; // the same over its second half, then added to u
+  private float[] z = new float[0]; // projection j's pairs at zStart[j]: [pairs, out_j]
   private int[] group = new int[8]; // each pair's group, numbered in first-appearance order
   private final Map<DecodeAdapter, Integer> groupOf = new IdentityHashMap<>();
-  private DecodeAdapter.Branch[] groupBranch = new DecodeAdapter.Branch[8]; // this projection's
-  // per slot byAdapter[k]: its pair's offsets into x, u and z for this projection (blocks of
-  // four slots are the kernels' row groups)
+  // adapter group g's branch of the applied group's projection j at [g·projections + j]
+  private DecodeAdapter.Branch[] groupBranch = new DecodeAdapter.Branch[8];
+  // per slot byAdapter[k] of projection j, at [j·pairs + k]: its pair's offsets into x, u and z
+  // (blocks of four slots are the kernels' row groups)
   private int[] xo = new int[8];
   private int[] uo = new int[8];
   private int[] zo = new int[8];
@@ -52,14 +57,15 @@ final class StepBranches {
   private static final long COLD = 4;
 
   private final DecodeKernels.RowRange inputsPass = this::lowRankInputs;
-  private final DecodeKernels.RowRange outputsPass = // vectors [from, to) of output columns
-      (from, to) ->
-          outputs(from * DecodeKernels.LANES, Math.min(to * DecodeKernels.LANES, this.outDim));
-  // the projection being applied, for the passes' bodies
+  private final DecodeKernels.RowRange outputsPass = this::outputVectors;
+  // the group being applied, for the passes' bodies
   private float[] x;
   private int inDim;
-  private float[] y;
-  private int outDim;
+  private int projections;
+  private float[][] ys;
+  private int[] outDims;
+  private final int[] zStart = new int[Projection.values().length];
+  private final int[] vectorStart = new int[Projection.values().length + 1]; // pass 2's units
 
   /** Lists the step's (row, adapter) pairs and groups them by adapter. */
   void plan(StepRows rows) {
@@ -75,10 +81,6 @@ final class StepBranches {
           byAdapter = Arrays.copyOf(byAdapter, 2 * pairs);
           group = Arrays.copyOf(group, 2 * pairs);
           groupStart = Arrays.copyOf(groupStart, 2 * pairs + 1);
-          groupBranch = Arrays.copyOf(groupBranch, 2 * pairs);
-          xo = Arrays.copyOf(xo, 2 * pairs);
-          uo = Arrays.copyOf(uo, 2 * pairs);
-          zo = Arrays.copyOf(zo, 2 * pairs);
         }
         pairRow[pairs] = r;
         pairAdapter[pairs] = mix.adapters().get(a);
@@ -102,67 +104,94 @@ final class StepBranches {
       }
     }
     groupStart[groups] = k;
-    if (u.length < pairs * uStride) {
-      u = new float[pairs * uStride];
-      uLate = new float[pairs * uStride];
+    int most = Projection.values().length;
+    if (u.length < most * pairs * uStride) {
+      u = new float[most * pairs * uStride];
+      uLate = new float[most * pairs * uStride];
+    }
+    if (groupBranch.length < most * groups) {
+      groupBranch = new DecodeAdapter.Branch[most * groups];
+    }
+    if (uo.length < most * pairs) {
+      xo = new int[most * pairs];
+      uo = new int[most * pairs];
+      zo = new int[most * pairs];
     }
   }
 
   /**
-   * Adds every row's branches of projection {@code p} in layer {@code l} to y: {@code y +=
-   * w·B'(A'x) (+ w·ΔW x)}, or DoRA's {@code y = scale ⊙ (y + B'A'x)} on the bias-free product.
+   * Adds every row's branches of the projections {@code ps} of layer {@code l}, which all read
+   * {@code x}, to their outputs: for each projection j, {@code ys[j] += w·B'(A'x) (+ w·ΔW x)}, or
+   * DoRA's {@code ys[j] = scale ⊙ (ys[j] + B'A'x)} on the bias-free product.
+   *
+   * @param outDims each projection's output width
    */
-  void apply(int l, Projection p, float[] x, int inDim, float[] y, int outDim) {
+  void apply(int l, Projection[] ps, float[] x, int inDim, float[][] ys, int[] outDims) {
     if (pairs == 0) {
       return;
     }
-    int units = 0; // pass 1's work: a unit per (block of up to four rows, input half, vector of u)
+    int n = ps.length;
+    int units = 0; // pass 1's work: a unit per (projection, block of rows, input half, u vector)
     int ranks = 0; // pass 2 reads this many floats of B'^T per output column
-    for (int g = 0; g < groups; g++) {
-      DecodeAdapter.Branch br = pairAdapter[byAdapter[groupStart[g]]].branch(l, p);
-      groupBranch[g] = br;
-      if (br != null) {
-        units += blocks(g) * 2 * vectors(br.rank());
-        ranks += br.rank();
+    int zFloats = 0;
+    vectorStart[0] = 0;
+    for (int j = 0; j < n; j++) {
+      for (int g = 0; g < groups; g++) {
+        DecodeAdapter.Branch br = pairAdapter[byAdapter[groupStart[g]]].branch(l, ps[j]);
+        groupBranch[g * n + j] = br;
+        if (br != null) {
+          units += blocks(g) * 2 * vectors(br.rank());
+          ranks += br.rank();
+        }
       }
+      zStart[j] = zFloats;
+      zFloats += pairs * outDims[j];
+      vectorStart[j + 1] = vectorStart[j] + vectors(outDims[j]);
     }
     if (units == 0) {
       return;
     }
-    if (z.length < pairs * outDim) {
-      z = new float[pairs * outDim];
+    if (z.length < zFloats) {
+      z = new float[zFloats];
     }
     for (int k = 0; k < pairs; k++) {
       int q = byAdapter[k];
-      xo[k] = pairRow[q] * inDim;
-      uo[k] = q * uStride;
-      zo[k] = q * outDim;
+      for (int j = 0; j < n; j++) {
+        xo[j * pairs + k] = pairRow[q] * inDim;
+        uo[j * pairs + k] = (j * pairs + q) * uStride;
+        zo[j * pairs + k] = zStart[j] + q * outDims[j];
+      }
     }
     this.x = x;
     this.inDim = inDim;
-    this.y = y;
-    this.outDim = outDim;
+    this.projections = n;
+    this.ys = ys;
+    this.outDims = outDims;
     DecodeKernels.parallel(units, COLD * (DecodeKernels.LANES + 4L) * half(inDim), inputsPass);
-    for (int q = 0; q < pairs; q++) {
-      DecodeAdapter.Branch br = groupBranch[group[q]];
-      for (int j = q * uStride, end = br == null ? j : j + br.rank(); j < end; j++) {
-        u[j] += uLate[j];
+    for (int j = 0; j < n; j++) {
+      for (int q = 0; q < pairs; q++) {
+        DecodeAdapter.Branch br = groupBranch[group[q] * n + j];
+        for (int i = (j * pairs + q) * uStride, end = br == null ? i : i + br.rank();
+            i < end;
+            i++) {
+          u[i] += uLate[i];
+        }
       }
     }
     DecodeKernels.parallel(
-        vectors(outDim), COLD * DecodeKernels.LANES * (ranks + 3L * pairs), outputsPass);
+        vectorStart[n], COLD * DecodeKernels.LANES * (ranks / n + 3L * pairs), outputsPass);
     this.x = null;
-    this.y = null;
-  }
-
-  /** Blocks of up to four rows in group g. */
-  private int blocks(int g) {
-    return (groupStart[g + 1] - groupStart[g] + 3) / 4;
+    this.ys = null;
   }
 
   /** Where A'x's input splits: its first half is [0, half), its second [half, in). */
   private static int half(int in) {
     return (in + 1) / 2;
+  }
+
+  /** Blocks of up to four rows in group g. */
+  private int blocks(int g) {
+    return (groupStart[g + 1] - groupStart[g] + 3) / 4;
   }
 
   /** Vectors of outputs in u of a rank-r branch. */
@@ -171,57 +200,82 @@ final class StepBranches {
   }
 
   /**
-   * Pass 1, units [from, to): A'x of each unit's block of rows, input half (the first into u, the
-   * second into uLate) and vector of outputs.
+   * Pass 1, units [from, to): A'x of each unit's projection, block of rows, input half (the first
+   * into u, the second into uLate) and vector of outputs.
    */
   private void lowRankInputs(int from, int to) {
     int unit = 0;
-    for (int g = 0; g < groups && unit < to; g++) {
-      DecodeAdapter.Branch br = groupBranch[g];
-      if (br == null) {
-        continue;
-      }
-      int n = vectors(br.rank());
-      for (int k = groupStart[g]; k < groupStart[g + 1] && unit < to; k += 4) {
-        int count = Math.min(4, groupStart[g + 1] - k);
-        for (int part = 0; part < 2 && unit < to; part++, unit += n) {
-          int lo = Math.max(from - unit, 0);
-          int hi = Math.min(to - unit, n);
-          if (lo < hi) {
-            int j0 = lo * DecodeKernels.LANES;
-            int j1 = Math.min(hi * DecodeKernels.LANES, br.rank());
-            int in0 = part == 0 ? 0 : half(inDim);
-            int in1 = part == 0 ? half(inDim) : inDim;
-            float[] into = part == 0 ? u : uLate;
-            DecodeKernels.outer(br.at(), in0, in1, br.rank(), j0, j1, x, xo, into, uo, k, count);
+    for (int j = 0; j < projections && unit < to; j++) {
+      for (int g = 0; g < groups && unit < to; g++) {
+        DecodeAdapter.Branch br = groupBranch[g * projections + j];
+        if (br == null) {
+          continue;
+        }
+        int n = vectors(br.rank());
+        for (int k = groupStart[g]; k < groupStart[g + 1] && unit < to; k += 4) {
+          int count = Math.min(4, groupStart[g + 1] - k);
+          for (int part = 0; part < 2 && unit < to; part++, unit += n) {
+            int lo = Math.max(from - unit, 0);
+            int hi = Math.min(to - unit, n);
+            if (lo < hi) {
+              int j0 = lo * DecodeKernels.LANES;
+              int j1 = Math.min(hi * DecodeKernels.LANES, br.rank());
+              int in0 = part == 0 ? 0 : half(inDim);
+              int in1 = part == 0 ? half(inDim) : inDim;
+              float[] into = part == 0 ? u : uLate;
+              DecodeKernels.outer(
+                  br.at(), in0, in1, br.rank(), j0, j1, x, xo, into, uo, j * pairs + k, count);
+            }
           }
         }
       }
     }
   }
 
-  /** Pass 2, output columns [from, to): z = B'u of every pair, then added into its row. */
-  private void outputs(int from, int to) {
+  /** Pass 2, vectors [from, to) of the group's output columns, projection after projection. */
+  private void outputVectors(int from, int to) {
+    for (int j = 0; j < projections; j++) {
+      int lo = Math.max(from, vectorStart[j]) - vectorStart[j];
+      int hi = Math.min(to, vectorStart[j + 1]) - vectorStart[j];
+      if (lo < hi) {
+        int out = outDims[j];
+        outputs(j, lo * DecodeKernels.LANES, Math.min(hi * DecodeKernels.LANES, out));
+      }
+    }
+  }
+
+  /** Projection j's output columns [from, to): z = B'u of every pair, then added into its row. */
+  private void outputs(int j, int from, int to) {
+    int out = outDims[j];
     for (int g = 0; g < groups; g++) {
-      DecodeAdapter.Branch br = groupBranch[g];
+      DecodeAdapter.Branch br = groupBranch[g * projections + j];
       if (br == null) {
         continue;
       }
       for (int k = groupStart[g]; k < groupStart[g + 1]; k += 4) {
         int count = Math.min(4, groupStart[g + 1] - k);
-        DecodeKernels.outer(br.bt(), 0, br.rank(), outDim, from, to, u, uo, z, zo, k, count);
+        DecodeKernels.outer(
+            br.bt(), 0, br.rank(), out, from, to, u, uo, z, zo, j * pairs + k, count);
       }
     }
     for (int q = 0; q < pairs; q++) { // in each row's mix order
-      DecodeAdapter.Branch br = groupBranch[group[q]];
+      DecodeAdapter.Branch br = groupBranch[group[q] * projections + j];
       if (br != null) {
-        add(br, pairWeight[q], q * outDim, pairRow[q], from, to);
+        add(br, pairWeight[q], zStart[j] + q * out, pairRow[q], ys[j], out, from, to);
       }
     }
   }
 
-  /** One pair's branch output z (from zOff) into its y row, over the columns [from, to). */
-  private void add(DecodeAdapter.Branch br, float weight, int zOff, int row, int from, int to) {
+  /** One pair's branch output z (from zOff) into its row of y, over the columns [from, to). */
+  private void add(
+      DecodeAdapter.Branch br,
+      float weight,
+      int zOff,
+      int row,
+      float[] y,
+      int outDim,
+      int from,
+      int to) {
     int yo = row * outDim;
     if (br.doraScale() != null) {
       float[] scale = br.doraScale();

@@ -8,6 +8,7 @@ import io.loraspark.train.lora.LoraMethod;
 import io.loraspark.train.lora.LoraWeights;
 import io.loraspark.train.model.ModelConfig;
 import io.loraspark.train.model.ModelWeights;
+import io.loraspark.train.model.Projection;
 import io.loraspark.train.model.precision.Precision;
 import java.nio.file.Path;
 import java.util.List;
@@ -77,6 +78,45 @@ class DecodeEngineTest {
       rows.add(ids[p], p, cache, mix, true);
       engine.step(rows);
       assertClose(DecodeFixture.row(rows.logits(), 0, c.vocabSize()), reference[p], p);
+    }
+  }
+
+  /**
+   * Adapters on some projections only, in one step: the groups that read one input (q, k, v; gate,
+   * up) have a branch for some of their projections and not for others, and each request still gets
+   * the full forward's logits of its own adapter (or of the base).
+   */
+  @Test
+  void adaptersOnSomeProjectionsOfAGroupShareAStep() {
+    ModelWeights base = DecodeFixture.model(dir, "Qwen2ForCausalLM", false, true, 11);
+    ModelConfig c = base.config();
+    LoraWeights[] ws = {
+      DecodeFixture.adapter(
+          base, LoraMethod.LORA, 3, 5, List.of(Projection.Q, Projection.V, Projection.UP)),
+      DecodeFixture.adapter(
+          base, LoraMethod.LORA, 2, 6, List.of(Projection.K, Projection.GATE, Projection.DOWN)),
+      null
+    };
+    int[] ids = DecodeFixture.randomIds(9, c.vocabSize(), 4);
+    float[][] bare = DecodeFixture.fullLogits(base, DecodeFixture.inference(null), ids);
+    DecodeEngine engine = new DecodeEngine(base);
+    StepRows rows = new StepRows();
+    for (LoraWeights w : ws) {
+      AdapterMix mix = w == null ? AdapterMix.NONE : AdapterMix.of(DecodeAdapter.of("a", w));
+      KvCache cache = new KvCache(c, ids.length);
+      for (int p = 0; p < ids.length; p++) {
+        rows.add(ids[p], p, cache, mix, p == ids.length - 1);
+      }
+    }
+    engine.step(rows);
+    for (int r = 0; r < ws.length; r++) {
+      float[] want = DecodeFixture.fullLogits(base, DecodeFixture.inference(ws[r]), ids)[8];
+      if (ws[r] != null) {
+        assertThat(DecodeFixture.relativeError(bare[8], want))
+            .as("adapter %d's effect on the last logits", r)
+            .isGreaterThan(1e-3);
+      }
+      assertClose(DecodeFixture.row(rows.logits(), r, c.vocabSize()), want, 8);
     }
   }
 

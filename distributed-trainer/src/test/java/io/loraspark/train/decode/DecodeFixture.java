@@ -42,7 +42,13 @@ final class DecodeFixture {
    * nonzero.
    */
   static LoraWeights adapter(ModelWeights base, LoraMethod method, int rank, long seed) {
-    LoraConfig config = new LoraConfig(rank, 2.0 * rank, 0.0, ALL, false, method);
+    return adapter(base, method, rank, seed, ALL);
+  }
+
+  /** {@link #adapter(ModelWeights, LoraMethod, int, long)} on the projections {@code targets}. */
+  static LoraWeights adapter(
+      ModelWeights base, LoraMethod method, int rank, long seed, List<Projection> targets) {
+    LoraConfig config = new LoraConfig(rank, 2.0 * rank, 0.0, targets, false, method);
     LoraWeights w = LoraWeights.init(base, config, seed, DataType.FLOAT);
     Random rnd = new Random(seed);
     for (LoraWeights.Module m : w.modules()) {
