@@ -168,20 +168,25 @@ final class StepBranches {
     this.ys = ys;
     this.outDims = outDims;
     DecodeKernels.parallel(units, COLD * (DecodeKernels.LANES + 4L) * half(inDim), inputsPass);
-    for (int j = 0; j < n; j++) {
-      for (int q = 0; q < pairs; q++) {
-        DecodeAdapter.Branch br = groupBranch[group[q] * n + j];
-        for (int i = (j * pairs + q) * uStride, end = br == null ? i : i + br.rank();
-            i < end;
-            i++) {
-          u[i] += uLate[i];
-        }
-      }
-    }
+    addSecondHalves();
     DecodeKernels.parallel(
         vectorStart[n], COLD * DecodeKernels.LANES * (ranks / n + 3L * pairs), outputsPass);
     this.x = null;
     this.ys = null;
+  }
+
+  /** u += uLate for every pair's rank in each projection: A'x is its two halves' sum, in order. */
+  private void addSecondHalves() {
+    for (int j = 0; j < projections; j++) {
+      for (int q = 0; q < pairs; q++) {
+        DecodeAdapter.Branch br = groupBranch[group[q] * projections + j];
+        int from = (j * pairs + q) * uStride;
+        int to = br == null ? from : from + br.rank();
+        for (int i = from; i < to; i++) {
+          u[i] += uLate[i];
+        }
+      }
+    }
   }
 
   /** Where A'x's input splits: its first half is [0, half), its second [half, in). */
