@@ -78,7 +78,7 @@ public final class TextGeneration {
     if (eos) {
       stopIds.addAll(eosIds());
     }
-    SamplingParams withEos =
+    SamplingParams stopping =
         new SamplingParams(
             params.maxNewTokens(),
             params.temperature(),
@@ -88,6 +88,6 @@ public final class TextGeneration {
             stopIds,
             params.logprobs());
     CompletionText text = new CompletionText(tokenizer, stopIds, stops, onText);
-    return new TextRequest(new Request(promptIds, mix, withEos, text, null), text);
+    return new TextRequest(new Request(promptIds, mix, stopping, text, null), text);
   }
 }
