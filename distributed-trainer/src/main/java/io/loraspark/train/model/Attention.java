@@ -1,7 +1,6 @@
 package io.loraspark.train.model;
 
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * Grouped-query causal attention core, {@code softmax(Q K^T / sqrt(HD) + mask) V}, on rotated
@@ -23,11 +22,13 @@ final class Attention {
   private final int hd;
   private final double scale;
   private final SoftmaxKernels softmax; // fused or ND4J, chosen with the workspace
-  // the per-matrix views of each workspace array batchedGemm walks, made once: INDArray.slice
-  // builds a new view (shape info, native descriptor) each call, hundreds of times a step
-  private final java.util.Map<INDArray, INDArray[]> slices = new java.util.IdentityHashMap<>();
+  private final BatchedGemms gemms; // fp32 per matrix, or bf16 with the frozen GEMMs
 
   Attention(ModelConfig c, int rows, int seqLen, SoftmaxKernels softmax) {
+    this(c, rows, seqLen, softmax, BatchedGemms.perMatrix());
+  }
+
+  Attention(ModelConfig c, int rows, int seqLen, SoftmaxKernels softmax, BatchedGemms gemms) {
     this.b = rows;
     this.t = seqLen;
     this.nh = c.numHeads();
@@ -35,6 +36,7 @@ final class Attention {
     this.hd = c.headDim();
     this.scale = 1.0 / Math.sqrt(hd);
     this.softmax = softmax;
+    this.gemms = gemms;
   }
 
   /**
@@ -101,31 +103,8 @@ final class Attention {
     batchedGemm(dP, q, dk, true, false, scale); // dk = dS^T q * scale
   }
 
-  /**
-   * {@code c[x] = alpha · op(a[x]) op(b[x])} for every x of the leading dimension, one BLAS GEMM
-   * per matrix. ND4J's batched matmul runs the GEMMs of a batch on parallel OpenMP threads that
-   * each call the multithreaded OpenBLAS: that oversubscribes the cores, and on this machine
-   * exhausted OpenBLAS's buffer table ("Bad memory unallocation") and crashed at B=4, T=256.
-   */
   private void batchedGemm(
       INDArray a, INDArray b, INDArray c, boolean transA, boolean transB, double alpha) {
-    INDArray[] as = slicesOf(a);
-    INDArray[] bs = slicesOf(b);
-    INDArray[] cs = slicesOf(c);
-    for (int x = 0; x < cs.length; x++) {
-      Nd4j.gemm(as[x], bs[x], cs[x], transA, transB, alpha, 0.0);
-    }
-  }
-
-  private INDArray[] slicesOf(INDArray a) {
-    return slices.computeIfAbsent(
-        a,
-        unused -> {
-          INDArray[] out = new INDArray[(int) a.size(0)];
-          for (int x = 0; x < out.length; x++) {
-            out[x] = a.slice(x);
-          }
-          return out;
-        });
+    gemms.multiply(a, b, c, transA, transB, alpha);
   }
 }

@@ -11,7 +11,8 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * @param embed token embedding, [V, C]
  * @param layers the decoder layers, L of them
  * @param finalNorm final RMSNorm weight, [C]
- * @param lmHead output projection, [V, C]; the same array as {@code embed} when tied
+ * @param lmHead output projection, [V, C]; the same array as {@code embed} when tied; null in a
+ *     precision bf16 training base with an untied head, whose head is packed by {@code Bf16Gemms}
  * @param quantized the seven projections of every layer in quantized form, whose arrays in {@code
  *     layers} are then null; null for a float base
  */
@@ -39,6 +40,20 @@ public record ModelWeights(
       throw new IllegalArgumentException(
           "expected " + config.numLayers() + " layers but got " + layers.size());
     }
+  }
+
+  /**
+   * The LM head, [V, C].
+   *
+   * @throws IllegalStateException in a bf16 training base whose untied head is held only packed
+   */
+  public INDArray lmHead() {
+    if (lmHead == null) {
+      throw new IllegalStateException(
+          "lm_head is held only as packed bf16 (a precision bf16 training base): its GEMMs are"
+              + " Bf16Gemms, not fp32 ones");
+    }
+    return lmHead;
   }
 
   /**

@@ -1,5 +1,6 @@
 package io.loraspark.train.model;
 
+import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
@@ -65,7 +66,9 @@ public final class Transformer {
    * gradients, bit for bit; about one more forward pass of compute).
    */
   public Workspace newWorkspace(int rows, int seqLen, boolean recompute) {
-    return new Workspace(config, weights.embed().dataType(), rows, seqLen, recompute);
+    DataType dt = weights.embed().dataType();
+    return new Workspace(
+        config, dt, rows, seqLen, recompute, ModelKernels.of(config, dt), gemms.attention());
   }
 
   /**
@@ -89,7 +92,7 @@ public final class Transformer {
     ws.kernels
         .norm()
         .forward(last, weights.finalNorm(), config.rmsNormEps(), ws.rInvFinal, ws.hFinal);
-    Nd4j.gemm(ws.hFinal, weights.lmHead(), ws.logits, false, true, 1.0, 0.0);
+    gemms.head(ws.hFinal, ws.logits);
   }
 
   /**
@@ -173,7 +176,7 @@ public final class Transformer {
     lossBackward(batch, ws, stats);
     ws.dx.assign(0);
     INDArray last = ws.residual[config.numLayers()];
-    Nd4j.gemm(ws.logits, weights.lmHead(), ws.dh, false, false, 1.0, 0.0);
+    gemms.headInputGrad(ws.logits, ws.dh);
     ws.kernels
         .norm()
         .backward(

@@ -109,14 +109,21 @@ public final class Workspace {
   }
 
   Workspace(ModelConfig c, DataType dt, int rows, int seqLen, boolean recompute) {
-    this(c, dt, rows, seqLen, recompute, ModelKernels.of(c, dt));
+    this(c, dt, rows, seqLen, recompute, ModelKernels.of(c, dt), BatchedGemms.perMatrix());
   }
 
   /**
-   * A workspace whose passes run {@code kernels} (tests pick the ND4J ones for float32 this way).
+   * A workspace whose passes run {@code kernels} (tests pick the ND4J ones for float32 this way)
+   * and whose attention GEMMs run {@code attentionGemms}.
    */
   Workspace(
-      ModelConfig c, DataType dt, int rows, int seqLen, boolean recompute, ModelKernels kernels) {
+      ModelConfig c,
+      DataType dt,
+      int rows,
+      int seqLen,
+      boolean recompute,
+      ModelKernels kernels,
+      BatchedGemms attentionGemms) {
     this.rows = rows;
     this.seqLen = seqLen;
     this.tokens = rows * seqLen;
@@ -138,7 +145,7 @@ public final class Workspace {
     hFinal = Nd4j.create(dt, n, c.hiddenSize());
     logits = Nd4j.create(dt, n, c.vocabSize());
     this.kernels = kernels;
-    attention = new Attention(c, rows, seqLen, kernels.softmax());
+    attention = new Attention(c, rows, seqLen, kernels.softmax(), attentionGemms);
     targets = new int[n];
     nll = new double[n];
     invSum = new double[n];

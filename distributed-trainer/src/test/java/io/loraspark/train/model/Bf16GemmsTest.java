@@ -20,9 +20,9 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.ops.transforms.Transforms;
 
 /**
- * A training step of stories260K with the frozen projections in bf16 against the same step in fp32:
- * logits and the gradient that reaches the embeddings' output agree to bf16's rounding, and the
- * packed weights are made once per base and reused.
+ * A training step of stories260K with the frozen projections, the LM head and attention's GEMMs in
+ * bf16 against the same step in fp32: logits and the gradient that reaches the embeddings' output
+ * agree to bf16's rounding, and the packed weights are made once per base and reused.
  */
 class Bf16GemmsTest {
   static ModelWeights fp32;
@@ -98,9 +98,11 @@ class Bf16GemmsTest {
     }
     assertThat(w.linearBytes()).isZero();
     long packedBytes = Bf16Gemms.of(w).packedBytes();
+    long headBytes = 4L * fp32.config().vocabSize() * fp32.config().hiddenSize();
+    assertThat(w.lmHead()).as("a tied head stays the fp32 embedding").isSameAs(w.embed());
     assertThat(packedBytes)
-        .as("two bf16 copies: one fp32 copy's bytes, plus block padding")
-        .isBetween(fp32.linearBytes(), fp32.linearBytes() * 11 / 10);
+        .as("two bf16 copies of the projections and the head: their fp32 bytes, plus padding")
+        .isBetween(fp32.linearBytes() + headBytes, (fp32.linearBytes() + headBytes) * 11 / 10);
     assertThatThrownBy(() -> w.linear(0, Projection.Q))
         .isInstanceOf(IllegalStateException.class)
         .hasMessageContaining("packed bf16");
@@ -108,6 +110,52 @@ class Bf16GemmsTest {
     Batch batch = batch(3, 40, 4);
     Workspace wa = overFp32.newWorkspace(3, 40);
     Workspace wb = packed.newWorkspace(3, 40);
+    double lossA = step(overFp32, batch, wa).mean(0);
+    double lossB = step(packed, batch, wb).mean(0);
+    assertThat(Math.abs(lossB - lossA) / lossA).as("loss %f vs %f", lossA, lossB).isLessThan(1e-5);
+    assertThat(relativeError(wb.dx, wa.dx)).as("d residual[0]").isLessThan(1e-5);
+  }
+
+  /**
+   * An untied head is packed and its fp32 array freed, as the projections are; the step matches
+   * bf16 GEMMs over the fp32 base within 1e-5 (same bf16 values, possibly other packed layouts).
+   */
+  @Test
+  void aBf16TrainingBaseWithAnUntiedHeadHoldsItOnlyPacked() {
+    ModelConfig c =
+        new ModelConfig(
+            "LlamaForCausalLM",
+            64,
+            128,
+            2,
+            4,
+            2,
+            16,
+            512,
+            256,
+            1e-6,
+            10000.0,
+            false,
+            false,
+            false,
+            false,
+            1,
+            2);
+    ModelWeights source = io.loraspark.train.bench.SyntheticModel.create(c, 5);
+    ModelWeights reference = io.loraspark.train.bench.SyntheticModel.create(c, 5);
+    INDArray head = source.lmHead();
+    Transformer packed = Precision.BF16.model(source);
+    assertThat(head.wasClosed()).as("the fp32 head is freed once packed").isTrue();
+    assertThatThrownBy(() -> packed.weights().lmHead())
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessageContaining("lm_head is held only as packed bf16");
+    assertThat(packed.weights().totalBytes())
+        .as("embedding, norms: no head")
+        .isEqualTo(4L * (512 * 64 + 64 + 2 * 2 * 64));
+    Transformer overFp32 = Bf16Gemms.apply(new Transformer(reference));
+    Batch batch = batch(2, 24, 6);
+    Workspace wa = overFp32.newWorkspace(2, 24);
+    Workspace wb = packed.newWorkspace(2, 24);
     double lossA = step(overFp32, batch, wa).mean(0);
     double lossB = step(packed, batch, wb).mean(0);
     assertThat(Math.abs(lossB - lossA) / lossA).as("loss %f vs %f", lossA, lossB).isLessThan(1e-5);

@@ -442,7 +442,10 @@ class KernelsTest {
     ModelKernels nd4j =
         ModelKernels.nd4j(new Rope(c.headDim(), c.ropeTheta(), DataType.FLOAT), DataType.FLOAT);
     LoraStep reference =
-        loraStep(dir, DataType.FLOAT, model -> new Workspace(c, DataType.FLOAT, 2, 8, false, nd4j));
+        loraStep(
+            dir,
+            DataType.FLOAT,
+            model -> new Workspace(c, DataType.FLOAT, 2, 8, false, nd4j, BatchedGemms.perMatrix()));
     assertThat(fused.loss).isCloseTo(reference.loss, within(1e-6 * reference.loss));
     for (int p = 0; p < reference.grads.size(); p++) {
       assertClose(fused.grads.get(p), reference.grads.get(p), "gradient " + p, TOL);

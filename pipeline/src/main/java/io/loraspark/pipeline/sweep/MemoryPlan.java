@@ -22,9 +22,9 @@ import java.util.regex.Pattern;
  * method keeps per targeted projection (Delta-LoRA's frozen snapshot A_K, B_K: r·(out + in); DoRA's
  * and PiSSA's own dequantised W [out, in] on a quantized or bf16 base) and the activations of its
  * micro-batch (kept for the hand-written backward). A bf16 training base holds its projections as
- * two packed bf16 copies and no fp32 one: the bytes of the FP32 base, also when it was quantized
- * (bf16 packs the dequantised values instead of keeping the codes; auto keeps a quantized base
- * fp32).
+ * two packed bf16 copies and no fp32 one, and its LM head the same way: the bytes of the FP32 base,
+ * also when it was quantized (bf16 packs the dequantised values instead of keeping the codes; auto
+ * keeps a quantized base fp32), plus a tied head's two copies, since the embedding stays fp32.
  */
 public record MemoryPlan(
     long baseBytes,
@@ -87,6 +87,9 @@ public record MemoryPlan(
     // bf16 on a quantized base packs its dequantised values in place of the codes
     BaseQuant stored = precision == Precision.BF16 ? BaseQuant.NONE : baseQuant;
     long base = baseBytes(c, stored, Math.max(1, tasksPerExecutor));
+    if (stored == BaseQuant.NONE && precision != Precision.FP32 && c.tieWordEmbeddings()) {
+      base += 4L * c.vocabSize() * c.hiddenSize(); // the head's packed copies beside the embedding
+    }
     long state = 0;
     long activations = 0;
     for (AdapterSpec a : adapters) {

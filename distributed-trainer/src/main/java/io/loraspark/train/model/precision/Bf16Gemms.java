@@ -1,5 +1,6 @@
 package io.loraspark.train.model.precision;
 
+import io.loraspark.train.model.BatchedGemms;
 import io.loraspark.train.model.FrozenGemms;
 import io.loraspark.train.model.LayerWeights;
 import io.loraspark.train.model.ModelWeights;
@@ -33,19 +34,25 @@ public final class Bf16Gemms implements FrozenGemms {
   private final ModelWeights weights; // the fp32 source of lazy packing; null when all are packed
   private final PackedBf16Matmul[][] forward; // [layer][projection], B = Wᵀ [in, out]
   private final PackedBf16Matmul[][] inputGrad; // [layer][projection], B = W [out, in]
+  private final PackedBf16Matmul[] head; // the LM head's: [0] B = Headᵀ, [1] B = Head
 
   private Bf16Gemms(ModelWeights weights) {
     this(
         weights,
         new PackedBf16Matmul[weights.config().numLayers()][Projection.values().length],
-        new PackedBf16Matmul[weights.config().numLayers()][Projection.values().length]);
+        new PackedBf16Matmul[weights.config().numLayers()][Projection.values().length],
+        new PackedBf16Matmul[2]);
   }
 
   private Bf16Gemms(
-      ModelWeights weights, PackedBf16Matmul[][] forward, PackedBf16Matmul[][] inputGrad) {
+      ModelWeights weights,
+      PackedBf16Matmul[][] forward,
+      PackedBf16Matmul[][] inputGrad,
+      PackedBf16Matmul[] head) {
     this.weights = weights;
     this.forward = forward;
     this.inputGrad = inputGrad;
+    this.head = head;
   }
 
   /**
@@ -76,14 +83,15 @@ public final class Bf16Gemms implements FrozenGemms {
   }
 
   /**
-   * A training base over {@code fp32}'s weights with every projection packed now, in both
-   * directions, for products of about {@code rows} rows, and its fp32 projection arrays not kept:
-   * embeddings, norms, biases and the head are shared with {@code fp32}, whose projection arrays
-   * are closed (their memory freed) as they are packed, so {@code fp32} must not be used for its
-   * projections afterwards. Its {@link #of} is the packed GEMMs. A quantized (int8 or NF4) base is
-   * dequantised one projection at a time straight into the packed bf16 copies, which replace its
-   * codes: the quantized values at bf16 speed, at the memory of a bf16 base (two copies of 2 bytes
-   * per weight) rather than of the codes.
+   * A training base over {@code fp32}'s weights with every projection and the LM head packed now,
+   * in both directions, for products of about {@code rows} rows, and its fp32 projection arrays not
+   * kept: embeddings, norms and biases are shared with {@code fp32}, whose projection arrays (and
+   * untied head) are closed (their memory freed) as they are packed, so {@code fp32} must not be
+   * used for them afterwards. A tied head stays as the fp32 embedding, whose rows the step reads,
+   * so a tied base holds its head's packed copies on top of the fp32 bytes. Its {@link #of} is the
+   * packed GEMMs. A quantized (int8 or NF4) base is dequantised one projection at a time straight
+   * into the packed bf16 copies, which replace its codes: the quantized values at bf16 speed, at
+   * the memory of a bf16 base (two copies of 2 bytes per weight) rather than of the codes.
    *
    * @throws IllegalArgumentException for a non-float32 base
    * @throws IllegalStateException when oneDNN is not available
@@ -105,9 +113,17 @@ public final class Bf16Gemms implements FrozenGemms {
     for (LayerWeights w : fp32.layers()) {
       stripped.add(QuantizedLinears.withoutProjections(w));
     }
+    gemms.head(true, rows);
+    gemms.head(false, rows);
+    INDArray head = fp32.lmHead();
+    boolean tied = head == fp32.embed(); // the embedding's rows are still read in fp32
+    if (!tied && head.closeable()) {
+      head.close();
+    }
     ModelWeights base =
-        new ModelWeights(fp32.config(), fp32.embed(), stripped, fp32.finalNorm(), fp32.lmHead());
-    BY_BASE.put(base, new Bf16Gemms(null, gemms.forward, gemms.inputGrad));
+        new ModelWeights(
+            fp32.config(), fp32.embed(), stripped, fp32.finalNorm(), tied ? head : null);
+    BY_BASE.put(base, new Bf16Gemms(null, gemms.forward, gemms.inputGrad, gemms.head));
     return base;
   }
 
@@ -147,6 +163,22 @@ public final class Bf16Gemms implements FrozenGemms {
   }
 
   @Override
+  public void head(INDArray h, INDArray logits) {
+    head(true, h.rows()).multiply(h, logits, false);
+  }
+
+  @Override
+  public void headInputGrad(INDArray dLogits, INDArray dh) {
+    head(false, dLogits.rows()).multiply(dLogits, dh, false);
+  }
+
+  /** Attention's score and value GEMMs in bf16 as well, as autocast runs them. */
+  @Override
+  public BatchedGemms attention() {
+    return new Bf16BatchedMatmul();
+  }
+
+  @Override
   public String precision() {
     return Precision.BF16.key();
   }
@@ -159,6 +191,9 @@ public final class Bf16Gemms implements FrozenGemms {
   /** The bytes of the packed bf16 weights made so far. */
   public synchronized long packedBytes() {
     long n = 0;
+    for (PackedBf16Matmul m : head) {
+      n += m == null ? 0 : m.packedBytes();
+    }
     for (PackedBf16Matmul[][] table : new PackedBf16Matmul[][][] {forward, inputGrad}) {
       for (PackedBf16Matmul[] layer : table) {
         for (PackedBf16Matmul m : layer) {
@@ -167,6 +202,14 @@ public final class Bf16Gemms implements FrozenGemms {
       }
     }
     return n;
+  }
+
+  private synchronized PackedBf16Matmul head(boolean transposed, int rows) {
+    int i = transposed ? 0 : 1;
+    if (head[i] == null) {
+      head[i] = new PackedBf16Matmul(weights.lmHead(), transposed, rows);
+    }
+    return head[i];
   }
 
   private PackedBf16Matmul packed(

@@ -13,6 +13,7 @@ import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.Loader;
 import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.PointerPointer;
+import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
@@ -186,5 +187,19 @@ public final class OneDnn {
     dnnl_stream s = new dnnl_stream();
     check(dnnl_stream_create(s, engine(), dnnl_stream_default_flags), "dnnl_stream_create");
     return s;
+  }
+
+  /** The native address of x's first element (x must stay reachable while it is used). */
+  static Pointer address(INDArray x) {
+    return at(x.data().address() + x.offset() * Float.BYTES);
+  }
+
+  /** A pointer to {@code where}, owning nothing. */
+  static Pointer at(long where) {
+    return new Pointer() {
+      {
+        address = where; // the field: a captured local of the same name would be shadowed by it
+      }
+    };
   }
 }

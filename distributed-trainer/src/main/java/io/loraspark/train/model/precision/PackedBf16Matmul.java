@@ -90,7 +90,7 @@ final class PackedBf16Matmul {
     } finally {
       check(dnnl_primitive_desc_destroy(pd), "dnnl_primitive_desc_destroy");
     }
-    reorderOnce(bF32, address(rowMajor));
+    reorderOnce(bF32, OneDnn.address(rowMajor));
     Reference.reachabilityFence(rowMajor);
   }
 
@@ -133,9 +133,9 @@ final class PackedBf16Matmul {
     int rows = a.rows();
     Shape s = shape(rows, accumulate);
     Scratch t = SCRATCH.get();
-    dnnl_memory aF32 = OneDnn.memory(s.aF32(), address(a));
+    dnnl_memory aF32 = OneDnn.memory(s.aF32(), OneDnn.address(a));
     dnnl_memory aBf16 = OneDnn.memory(s.aBf16(), t.aBf16(rows * k * 2));
-    dnnl_memory cF32 = OneDnn.memory(s.c(), address(c));
+    dnnl_memory cF32 = OneDnn.memory(s.c(), OneDnn.address(c));
     try {
       OmpThreads.run(
           () -> {
@@ -231,7 +231,7 @@ final class PackedBf16Matmul {
   INDArray unpack() {
     INDArray out = Nd4j.create(DataType.FLOAT, new long[] {k, n}, 'c');
     dnnl_memory_desc_t plain = OneDnn.plain(k, n, dnnl_f32, n, 1);
-    dnnl_memory to = OneDnn.memory(plain, address(out));
+    dnnl_memory to = OneDnn.memory(plain, OneDnn.address(out));
     try {
       reorder(packedDesc, packed, plain, to);
     } finally {
@@ -293,21 +293,8 @@ final class PackedBf16Matmul {
     }
   }
 
-  /** The native address of x's first element (x must stay reachable while it is used). */
-  private static Pointer address(INDArray x) {
-    return at(x.data().address() + x.offset() * Float.BYTES);
-  }
-
   private static Pointer aligned(BytePointer raw) {
     long start = raw.address();
-    return at(start + ((ALIGN - (start & (ALIGN - 1))) & (ALIGN - 1)));
-  }
-
-  private static Pointer at(long where) {
-    return new Pointer() {
-      {
-        address = where; // the field: a captured local of the same name would be shadowed by it
-      }
-    };
+    return OneDnn.at(start + ((ALIGN - (start & (ALIGN - 1))) & (ALIGN - 1)));
   }
 }

@@ -1,0 +1,234 @@
+package io.loraspark.train.model.precision;
+
+import static org.bytedeco.dnnl.global.dnnl.*;
+
+import io.loraspark.train.model.BatchedGemms;
+import java.lang.ref.Reference;
+import java.util.HashMap;
+import java.util.Map;
+import org.bytedeco.dnnl.const_dnnl_op_desc_t;
+import org.bytedeco.dnnl.dnnl_exec_arg_t;
+import org.bytedeco.dnnl.dnnl_matmul_desc_t;
+import org.bytedeco.dnnl.dnnl_memory;
+import org.bytedeco.dnnl.dnnl_memory_desc_t;
+import org.bytedeco.dnnl.dnnl_primitive;
+import org.bytedeco.dnnl.dnnl_primitive_attr;
+import org.bytedeco.dnnl.dnnl_primitive_desc;
+import org.bytedeco.dnnl.dnnl_stream;
+import org.bytedeco.javacpp.BytePointer;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * Attention's GEMMs in bf16, as PyTorch's CPU autocast runs {@code q @ kᵀ} and {@code p @ v}: both
+ * operands converted to bf16 per call (a transposed operand is transposed by that conversion, so
+ * the matmul reads plain row-major bf16), one oneDNN batched matmul over all X matrices, f32
+ * accumulation and output, alpha as oneDNN's output scale. One instance per workspace (one thread):
+ * its primitives, stream and bf16 copies are its own.
+ */
+final class Bf16BatchedMatmul implements BatchedGemms {
+  /** The primitives for one call shape: the two conversions and the matmul. */
+  private record Shape(
+      dnnl_memory_desc_t aF32,
+      dnnl_memory_desc_t aBf16,
+      dnnl_memory_desc_t bF32,
+      dnnl_memory_desc_t bBf16,
+      dnnl_memory_desc_t c,
+      dnnl_primitive convertA,
+      dnnl_primitive convertB,
+      dnnl_primitive matmul,
+      long aBytes,
+      long bBytes) {}
+
+  private record Key(long x, long m, long k, long n, boolean transA, boolean transB, float alpha) {}
+
+  private final Map<Key, Shape> shapes = new HashMap<>();
+  private final dnnl_stream stream = OneDnn.newStream();
+  private final dnnl_exec_arg_t two = new dnnl_exec_arg_t(2);
+  private final dnnl_exec_arg_t three = new dnnl_exec_arg_t(3);
+  private BytePointer aBf16 = new BytePointer(0L);
+  private BytePointer bBf16 = new BytePointer(0L);
+
+  Bf16BatchedMatmul() {
+    OneDnn.engine(); // fails now, with oneDNN's reason, rather than in the first step
+  }
+
+  @Override
+  public void multiply(
+      INDArray a, INDArray b, INDArray c, boolean transA, boolean transB, double alpha) {
+    requireContiguous(a, "a");
+    requireContiguous(b, "b");
+    requireContiguous(c, "c");
+    long x = c.size(0);
+    long m = c.size(1);
+    long n = c.size(2);
+    long k = transA ? a.size(1) : a.size(2);
+    if (a.size(0) != x
+        || b.size(0) != x
+        || (transA ? a.size(2) : a.size(1)) != m
+        || (transB ? b.size(2) : b.size(1)) != k
+        || (transB ? b.size(1) : b.size(2)) != n) {
+      throw new IllegalArgumentException(
+          "batched matmul cannot take "
+              + java.util.Arrays.toString(a.shape())
+              + (transA ? "ᵀ" : "")
+              + " · "
+              + java.util.Arrays.toString(b.shape())
+              + (transB ? "ᵀ" : "")
+              + " into "
+              + java.util.Arrays.toString(c.shape()));
+    }
+    Shape s =
+        shapes.computeIfAbsent(new Key(x, m, k, n, transA, transB, (float) alpha), this::newShape);
+    if (aBf16.capacity() < s.aBytes()) {
+      aBf16.close();
+      aBf16 = new BytePointer(s.aBytes());
+    }
+    if (bBf16.capacity() < s.bBytes()) {
+      bBf16.close();
+      bBf16 = new BytePointer(s.bBytes());
+    }
+    dnnl_memory aF32 = OneDnn.memory(s.aF32(), OneDnn.address(a));
+    dnnl_memory aLow = OneDnn.memory(s.aBf16(), aBf16);
+    dnnl_memory bF32 = OneDnn.memory(s.bF32(), OneDnn.address(b));
+    dnnl_memory bLow = OneDnn.memory(s.bBf16(), bBf16);
+    dnnl_memory cF32 = OneDnn.memory(s.c(), OneDnn.address(c));
+    try {
+      OmpThreads.run(
+          () -> {
+            convert(s.convertA(), aF32, aLow);
+            convert(s.convertB(), bF32, bLow);
+            three.position(0).arg(DNNL_ARG_SRC).memory(aLow);
+            three.position(1).arg(DNNL_ARG_WEIGHTS).memory(bLow);
+            three.position(2).arg(DNNL_ARG_DST).memory(cF32);
+            OneDnn.check(
+                dnnl_primitive_execute(s.matmul(), stream, 3, three.position(0)),
+                "batched matmul execute");
+            OneDnn.check(dnnl_stream_wait(stream), "dnnl_stream_wait");
+          });
+    } finally {
+      for (dnnl_memory mem : new dnnl_memory[] {aF32, aLow, bF32, bLow, cF32}) {
+        dnnl_memory_destroy(mem);
+      }
+      Reference.reachabilityFence(a);
+      Reference.reachabilityFence(b);
+      Reference.reachabilityFence(c);
+    }
+  }
+
+  /** oneDNN's implementation of the matmul for this call shape (builds it if needed). */
+  String impl(long x, long m, long k, long n, boolean transA, boolean transB) {
+    Key key = new Key(x, m, k, n, transA, transB, 1f);
+    dnnl_primitive_desc pd = matmulDesc(newShapeDescs(key), 1f);
+    try {
+      return OneDnn.implName(pd);
+    } finally {
+      dnnl_primitive_desc_destroy(pd);
+    }
+  }
+
+  private void convert(dnnl_primitive reorder, dnnl_memory from, dnnl_memory to) {
+    two.position(0).arg(DNNL_ARG_FROM).memory(from);
+    two.position(1).arg(DNNL_ARG_TO).memory(to);
+    OneDnn.check(dnnl_primitive_execute(reorder, stream, 2, two.position(0)), "convert to bf16");
+  }
+
+  /** [aF32, aBf16, bF32, bBf16, c]: f32 sources read as op(·), bf16 copies plain row-major. */
+  private static dnnl_memory_desc_t[] newShapeDescs(Key key) {
+    long x = key.x();
+    long m = key.m();
+    long k = key.k();
+    long n = key.n();
+    return new dnnl_memory_desc_t[] {
+      // op(a) [X, M, K] over a's buffer: [X, K, M] row-major when transposed
+      desc(x, m, k, dnnl_f32, key.transA() ? new long[] {m * k, 1, m} : new long[] {m * k, k, 1}),
+      desc(x, m, k, dnnl_bf16, new long[] {m * k, k, 1}),
+      desc(x, k, n, dnnl_f32, key.transB() ? new long[] {k * n, 1, k} : new long[] {k * n, n, 1}),
+      desc(x, k, n, dnnl_bf16, new long[] {k * n, n, 1}),
+      desc(x, m, n, dnnl_f32, new long[] {m * n, n, 1})
+    };
+  }
+
+  private Shape newShape(Key key) {
+    dnnl_memory_desc_t[] d = newShapeDescs(key);
+    dnnl_primitive_desc pd = matmulDesc(d, key.alpha());
+    try {
+      return new Shape(
+          d[0],
+          d[1],
+          d[2],
+          d[3],
+          d[4],
+          reorder(d[0], d[1]),
+          reorder(d[2], d[3]),
+          OneDnn.primitive(pd),
+          2 * key.x() * key.m() * key.k(),
+          2 * key.x() * key.k() * key.n());
+    } finally {
+      dnnl_primitive_desc_destroy(pd);
+    }
+  }
+
+  private static dnnl_primitive reorder(dnnl_memory_desc_t from, dnnl_memory_desc_t to) {
+    dnnl_primitive_desc pd = new dnnl_primitive_desc();
+    OneDnn.check(
+        dnnl_reorder_primitive_desc_create(pd, from, OneDnn.engine(), to, OneDnn.engine(), null),
+        "reorder to bf16");
+    try {
+      return OneDnn.primitive(pd);
+    } finally {
+      dnnl_primitive_desc_destroy(pd);
+    }
+  }
+
+  /** The matmul of the bf16 copies into f32 c, scaled by {@code alpha} unless it is 1. */
+  private static dnnl_primitive_desc matmulDesc(dnnl_memory_desc_t[] d, float alpha) {
+    dnnl_matmul_desc_t desc = new dnnl_matmul_desc_t();
+    OneDnn.check(dnnl_matmul_desc_init(desc, d[1], d[3], null, d[4]), "dnnl_matmul_desc_init");
+    dnnl_primitive_attr attr = new dnnl_primitive_attr();
+    OneDnn.check(dnnl_primitive_attr_create(attr), "dnnl_primitive_attr_create");
+    try {
+      if (alpha != 1f) {
+        OneDnn.check(
+            dnnl_primitive_attr_set_output_scales(attr, 1, 0, new float[] {alpha}),
+            "dnnl_primitive_attr_set_output_scales");
+      }
+      dnnl_primitive_desc pd = new dnnl_primitive_desc();
+      OneDnn.check(
+          dnnl_primitive_desc_create(
+              pd, new const_dnnl_op_desc_t(desc), attr, OneDnn.engine(), null),
+          "bf16 batched matmul primitive descriptor");
+      return pd;
+    } finally {
+      dnnl_primitive_attr_destroy(attr);
+    }
+  }
+
+  private static dnnl_memory_desc_t desc(long x, long rows, long cols, int type, long[] strides) {
+    dnnl_memory_desc_t md = new dnnl_memory_desc_t();
+    OneDnn.check(
+        dnnl_memory_desc_init_by_strides(md, 3, new long[] {x, rows, cols}, type, strides),
+        "dnnl_memory_desc_init_by_strides");
+    return md;
+  }
+
+  private static void requireContiguous(INDArray a, String name) {
+    if (a.rank() != 3 || a.dataType() != DataType.FLOAT) {
+      throw new IllegalArgumentException(
+          "bf16 batched matmul needs "
+              + name
+              + " as a row-major float32 [X, rows, cols] array but got "
+              + a.dataType()
+              + " "
+              + java.util.Arrays.toString(a.shape()));
+    }
+    long[] st = a.stride();
+    if (st[2] != 1 || st[1] != a.size(2) || st[0] != a.size(1) * a.size(2)) {
+      throw new IllegalArgumentException(
+          "bf16 batched matmul needs "
+              + name
+              + " contiguous but its strides are "
+              + java.util.Arrays.toString(st));
+    }
+  }
+}
