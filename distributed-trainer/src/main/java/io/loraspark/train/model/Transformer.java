@@ -34,7 +34,7 @@ public final class Transformer {
     return new Transformer(weights, gemms);
   }
 
-  /** The precision of the frozen projections' GEMMs: {@code fp32} or {@code bf16}. */
+  /** The precision of the frozen weights' and attention's GEMMs: {@code fp32} or {@code bf16}. */
   public String precision() {
     return gemms.precision();
   }

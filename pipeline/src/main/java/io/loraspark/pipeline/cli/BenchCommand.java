@@ -180,7 +180,8 @@ final class BenchCommand implements Callable<Integer> {
       names = "--precision",
       defaultValue = "auto",
       description =
-          "the frozen projections' GEMMs: fp32, bf16 (oneDNN) or auto (bf16 only with AMX);"
+          "the GEMMs of the frozen weights and attention: fp32, bf16 (oneDNN) or auto (bf16"
+              + " only with AMX);"
               + " with --decode: bf16 weights in the decode kernels, auto is fp32"
               + " (default: ${DEFAULT-VALUE})")
   String precision;

@@ -181,8 +181,8 @@ final class TrainCommand implements Callable<Integer> {
       names = "--precision",
       defaultValue = "auto",
       description =
-          "the frozen projections' GEMMs: fp32, bf16 (oneDNN bf16 matmuls, f32 accumulation;"
-              + " adapters, optimizer, norms and loss stay fp32) or auto (bf16 where the CPU has"
+          "the GEMMs of the frozen weights and attention: fp32, bf16 (oneDNN bf16 matmuls, f32"
+              + " accumulation; adapters, optimizer, norms, softmax and loss stay fp32) or auto (bf16 where the CPU has"
               + " AMX, else fp32) (default ${DEFAULT-VALUE})")
   String precision;
 

@@ -184,7 +184,8 @@ public record LoraParamSet(
           new Param<>(
               owner,
               "precision",
-              "the frozen projections' GEMMs: fp32, bf16 (oneDNN, f32 accumulation) or auto"
+              "the GEMMs of the frozen weights and attention: fp32, bf16 (oneDNN, f32"
+                  + " accumulation) or auto"
                   + " (bf16 on an executor whose CPU has AMX, else fp32)",
               ParamChecks.strings("precision", LoraParamSet::validPrecision, "fp32, bf16 or auto"));
       owner.setDefault(p, Precision.DEFAULT.key());

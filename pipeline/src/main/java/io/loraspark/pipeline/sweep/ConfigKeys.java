@@ -140,8 +140,9 @@ public final class ConfigKeys {
               "precision",
               Type.STRING,
               "auto",
-              "the frozen projections' GEMMs in training: `fp32`, `bf16` (oneDNN bf16 matmuls,"
-                  + " f32 accumulation; adapters, optimizer, norms and loss stay fp32) or `auto`"
+              "the frozen projections', LM head's and attention's GEMMs in training: `fp32`,"
+                  + " `bf16` (oneDNN bf16 matmuls, f32 accumulation; adapters, optimizer, norms,"
+                  + " softmax and loss stay fp32) or `auto`"
                   + " (bf16 on executors whose CPU has AMX, else fp32)"),
           key("", "spark", Type.MAPPING, "{}", "extra `spark.*` settings for the session"),
           key(

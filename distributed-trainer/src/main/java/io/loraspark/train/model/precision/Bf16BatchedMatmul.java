@@ -4,18 +4,14 @@ import static org.bytedeco.dnnl.global.dnnl.*;
 
 import io.loraspark.train.model.BatchedGemms;
 import java.lang.ref.Reference;
-import java.util.HashMap;
-import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import org.bytedeco.dnnl.const_dnnl_op_desc_t;
-import org.bytedeco.dnnl.dnnl_exec_arg_t;
 import org.bytedeco.dnnl.dnnl_matmul_desc_t;
 import org.bytedeco.dnnl.dnnl_memory;
 import org.bytedeco.dnnl.dnnl_memory_desc_t;
 import org.bytedeco.dnnl.dnnl_primitive;
 import org.bytedeco.dnnl.dnnl_primitive_attr;
 import org.bytedeco.dnnl.dnnl_primitive_desc;
-import org.bytedeco.dnnl.dnnl_stream;
-import org.bytedeco.javacpp.BytePointer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
@@ -23,8 +19,8 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * Attention's GEMMs in bf16, as PyTorch's CPU autocast runs {@code q @ kᵀ} and {@code p @ v}: both
  * operands converted to bf16 per call (a transposed operand is transposed by that conversion, so
  * the matmul reads plain row-major bf16), one oneDNN batched matmul over all X matrices, f32
- * accumulation and output, alpha as oneDNN's output scale. One instance per workspace (one thread):
- * its primitives, stream and bf16 copies are its own.
+ * accumulation and output, alpha as oneDNN's output scale. The primitives of each call shape are
+ * made once per JVM and shared by every thread; each thread has its own stream and bf16 copies.
  */
 final class Bf16BatchedMatmul implements BatchedGemms {
   /** The primitives for one call shape: the two conversions and the matmul. */
@@ -42,16 +38,12 @@ final class Bf16BatchedMatmul implements BatchedGemms {
 
   private record Key(long x, long m, long k, long n, boolean transA, boolean transB, float alpha) {}
 
-  private final Map<Key, Shape> shapes = new HashMap<>();
-  private final dnnl_stream stream = OneDnn.newStream();
-  private final dnnl_exec_arg_t two = new dnnl_exec_arg_t(2);
-  private final dnnl_exec_arg_t three = new dnnl_exec_arg_t(3);
-  private BytePointer aBf16 = new BytePointer(0L);
-  private BytePointer bBf16 = new BytePointer(0L);
+  /** The one instance: primitives are shared by all threads, each with its own stream. */
+  static final Bf16BatchedMatmul INSTANCE = new Bf16BatchedMatmul();
 
-  Bf16BatchedMatmul() {
-    OneDnn.engine(); // fails now, with oneDNN's reason, rather than in the first step
-  }
+  private final ConcurrentHashMap<Key, Shape> shapes = new ConcurrentHashMap<>();
+
+  private Bf16BatchedMatmul() {}
 
   @Override
   public void multiply(
@@ -80,31 +72,18 @@ final class Bf16BatchedMatmul implements BatchedGemms {
     }
     Shape s =
         shapes.computeIfAbsent(new Key(x, m, k, n, transA, transB, (float) alpha), this::newShape);
-    if (aBf16.capacity() < s.aBytes()) {
-      aBf16.close();
-      aBf16 = new BytePointer(s.aBytes());
-    }
-    if (bBf16.capacity() < s.bBytes()) {
-      bBf16.close();
-      bBf16 = new BytePointer(s.bBytes());
-    }
+    OneDnnThread t = OneDnnThread.get();
     dnnl_memory aF32 = OneDnn.memory(s.aF32(), OneDnn.address(a));
-    dnnl_memory aLow = OneDnn.memory(s.aBf16(), aBf16);
+    dnnl_memory aLow = OneDnn.memory(s.aBf16(), t.copy(0, s.aBytes()));
     dnnl_memory bF32 = OneDnn.memory(s.bF32(), OneDnn.address(b));
-    dnnl_memory bLow = OneDnn.memory(s.bBf16(), bBf16);
+    dnnl_memory bLow = OneDnn.memory(s.bBf16(), t.copy(1, s.bBytes()));
     dnnl_memory cF32 = OneDnn.memory(s.c(), OneDnn.address(c));
     try {
       OmpThreads.run(
           () -> {
-            convert(s.convertA(), aF32, aLow);
-            convert(s.convertB(), bF32, bLow);
-            three.position(0).arg(DNNL_ARG_SRC).memory(aLow);
-            three.position(1).arg(DNNL_ARG_WEIGHTS).memory(bLow);
-            three.position(2).arg(DNNL_ARG_DST).memory(cF32);
-            OneDnn.check(
-                dnnl_primitive_execute(s.matmul(), stream, 3, three.position(0)),
-                "batched matmul execute");
-            OneDnn.check(dnnl_stream_wait(stream), "dnnl_stream_wait");
+            t.reorder(s.convertA(), aF32, aLow);
+            t.reorder(s.convertB(), bF32, bLow);
+            t.matmul(s.matmul(), aLow, bLow, cF32);
           });
     } finally {
       for (dnnl_memory mem : new dnnl_memory[] {aF32, aLow, bF32, bLow, cF32}) {
@@ -114,23 +93,6 @@ final class Bf16BatchedMatmul implements BatchedGemms {
       Reference.reachabilityFence(b);
       Reference.reachabilityFence(c);
     }
-  }
-
-  /** oneDNN's implementation of the matmul for this call shape (builds it if needed). */
-  String impl(long x, long m, long k, long n, boolean transA, boolean transB) {
-    Key key = new Key(x, m, k, n, transA, transB, 1f);
-    dnnl_primitive_desc pd = matmulDesc(newShapeDescs(key), 1f);
-    try {
-      return OneDnn.implName(pd);
-    } finally {
-      dnnl_primitive_desc_destroy(pd);
-    }
-  }
-
-  private void convert(dnnl_primitive reorder, dnnl_memory from, dnnl_memory to) {
-    two.position(0).arg(DNNL_ARG_FROM).memory(from);
-    two.position(1).arg(DNNL_ARG_TO).memory(to);
-    OneDnn.check(dnnl_primitive_execute(reorder, stream, 2, two.position(0)), "convert to bf16");
   }
 
   /** [aF32, aBf16, bF32, bBf16, c]: f32 sources read as op(·), bf16 copies plain row-major. */

@@ -15,10 +15,11 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
- * The frozen projections' GEMMs in bf16 (mixed precision as PyTorch's CPU autocast runs them): each
- * weight W [out, in] is packed once per JVM into two oneDNN bf16 layouts, B = Wᵀ for the forward
- * {@code y = x·Wᵀ} and B = W for the input gradient {@code dx = dy·W}, on the first call that needs
- * it; activations are converted to bf16 per call, products accumulate and land in f32.
+ * The GEMMs over frozen weights (projections and LM head) and attention's GEMMs in bf16 (mixed
+ * precision as PyTorch's CPU autocast runs them): each frozen weight W [out, in] is packed once per
+ * JVM into two oneDNN bf16 layouts, B = Wᵀ for the forward {@code y = x·Wᵀ} and B = W for the input
+ * gradient {@code dx = dy·W}, on the first call that needs it; activations are converted to bf16
+ * per call, products accumulate and land in f32.
  *
  * <p>Over a base that also serves fp32 readers ({@link #of}), the fp32 weights stay and a bf16 base
  * holds 2x the fp32 bytes of its projections. A training base made by {@link #packedBase} packs
@@ -135,7 +136,7 @@ public final class Bf16Gemms implements FrozenGemms {
     return packed(inputGrad, layer, p, false, 1).unpack();
   }
 
-  /** {@code model} with its frozen projections' GEMMs in bf16 (the same weights, not copied). */
+  /** {@code model} with its frozen weights' and attention's GEMMs in bf16 (weights not copied). */
   public static Transformer apply(Transformer model) {
     return model.withGemms(of(model.weights()));
   }
@@ -175,7 +176,7 @@ public final class Bf16Gemms implements FrozenGemms {
   /** Attention's score and value GEMMs in bf16 as well, as autocast runs them. */
   @Override
   public BatchedGemms attention() {
-    return new Bf16BatchedMatmul();
+    return Bf16BatchedMatmul.INSTANCE;
   }
 
   @Override

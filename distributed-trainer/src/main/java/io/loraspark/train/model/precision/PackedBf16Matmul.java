@@ -5,7 +5,6 @@ import static org.bytedeco.dnnl.global.dnnl.*;
 import java.lang.ref.Reference;
 import java.util.concurrent.ConcurrentHashMap;
 import org.bytedeco.dnnl.const_dnnl_op_desc_t;
-import org.bytedeco.dnnl.dnnl_exec_arg_t;
 import org.bytedeco.dnnl.dnnl_matmul_desc_t;
 import org.bytedeco.dnnl.dnnl_memory;
 import org.bytedeco.dnnl.dnnl_memory_desc_t;
@@ -27,22 +26,6 @@ import org.nd4j.linalg.factory.Nd4j;
  * all of them, and by every thread (each thread has its own stream and bf16 scratch for A).
  */
 final class PackedBf16Matmul {
-  /** A thread's stream, argument lists and bf16 copy of A (grown as needed). */
-  private static final class Scratch {
-    final org.bytedeco.dnnl.dnnl_stream stream = OneDnn.newStream();
-    final dnnl_exec_arg_t two = new dnnl_exec_arg_t(2);
-    final dnnl_exec_arg_t three = new dnnl_exec_arg_t(3);
-    BytePointer aBf16 = new BytePointer(0L);
-
-    BytePointer aBf16(long bytes) {
-      if (aBf16.capacity() < bytes) {
-        aBf16.close();
-        aBf16 = new BytePointer(bytes);
-      }
-      return aBf16;
-    }
-  }
-
   /** The primitives for one row count: A's f32→bf16 reorder and the matmul. */
   private record Shape(
       dnnl_memory_desc_t aF32,
@@ -51,8 +34,6 @@ final class PackedBf16Matmul {
       dnnl_primitive convertA,
       dnnl_primitive matmul,
       String impl) {}
-
-  private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 
   private final long k;
   private final long n;
@@ -132,21 +113,15 @@ final class PackedBf16Matmul {
     }
     int rows = a.rows();
     Shape s = shape(rows, accumulate);
-    Scratch t = SCRATCH.get();
+    OneDnnThread t = OneDnnThread.get();
     dnnl_memory aF32 = OneDnn.memory(s.aF32(), OneDnn.address(a));
-    dnnl_memory aBf16 = OneDnn.memory(s.aBf16(), t.aBf16(rows * k * 2));
+    dnnl_memory aBf16 = OneDnn.memory(s.aBf16(), t.copy(0, rows * k * 2));
     dnnl_memory cF32 = OneDnn.memory(s.c(), OneDnn.address(c));
     try {
       OmpThreads.run(
           () -> {
-            execute(t, s.convertA(), t.two, DNNL_ARG_FROM, aF32, DNNL_ARG_TO, aBf16);
-            t.three.position(0).arg(DNNL_ARG_SRC).memory(aBf16);
-            t.three.position(1).arg(DNNL_ARG_WEIGHTS).memory(packed);
-            t.three.position(2).arg(DNNL_ARG_DST).memory(cF32);
-            check(
-                dnnl_primitive_execute(s.matmul(), t.stream, 3, t.three.position(0)),
-                "matmul execute");
-            check(dnnl_stream_wait(t.stream), "dnnl_stream_wait");
+            t.reorder(s.convertA(), aF32, aBf16);
+            t.matmul(s.matmul(), aBf16, packed, cF32);
           });
     } finally {
       dnnl_memory_destroy(aF32);
@@ -250,26 +225,16 @@ final class PackedBf16Matmul {
         "reorder of bf16 weights");
     dnnl_primitive reorder = OneDnn.primitive(pd);
     try {
-      Scratch t = SCRATCH.get();
-      OmpThreads.run(() -> execute(t, reorder, t.two, DNNL_ARG_FROM, from, DNNL_ARG_TO, to));
+      OneDnnThread t = OneDnnThread.get();
+      OmpThreads.run(
+          () -> {
+            t.reorder(reorder, from, to);
+            t.waitAll();
+          });
     } finally {
       dnnl_primitive_destroy(reorder);
       dnnl_primitive_desc_destroy(pd);
     }
-  }
-
-  private static void execute(
-      Scratch t,
-      dnnl_primitive p,
-      dnnl_exec_arg_t args,
-      int k0,
-      dnnl_memory m0,
-      int k1,
-      dnnl_memory m1) {
-    args.position(0).arg(k0).memory(m0);
-    args.position(1).arg(k1).memory(m1);
-    check(dnnl_primitive_execute(p, t.stream, 2, args.position(0)), "reorder execute");
-    check(dnnl_stream_wait(t.stream), "dnnl_stream_wait");
   }
 
   private static void check(int status, String call) {

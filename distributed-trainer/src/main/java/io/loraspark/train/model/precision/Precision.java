@@ -9,10 +9,11 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The precision of the frozen projections' GEMMs in training: {@code fp32}; {@code bf16} (oneDNN
- * bf16 matmuls with f32 accumulation, everything else fp32); or {@code auto}, resolved per executor
- * by {@link #resolve}: bf16 only where oneDNN's effective ISA has AMX, since without AMX
- * (AVX512_BF16 alone) bf16 measured slower than fp32.
+ * The precision of the GEMMs over frozen weights (projections, LM head) and of attention's GEMMs in
+ * training: {@code fp32}; {@code bf16} (oneDNN bf16 matmuls with f32 accumulation, everything else
+ * fp32); or {@code auto}, resolved per executor by {@link #resolve}: bf16 only where oneDNN's
+ * effective ISA has AMX (with AVX512_BF16 alone bf16 also pays once oneDNN's threads sleep between
+ * calls, but making it the default there would change every such run's results).
  */
 public enum Precision {
   FP32("fp32"),

@@ -33,7 +33,7 @@ class Bf16BatchedMatmulTest {
   /** Every (transA, transB) pair, alpha 1 and 1/8, over shapes around oneDNN's blocks. */
   @Test
   void everyTransposePairMatchesTheProductOfEachMatrix() {
-    Bf16BatchedMatmul bf16 = new Bf16BatchedMatmul();
+    BatchedGemms bf16 = Bf16BatchedMatmul.INSTANCE;
     int[][] shapes = {{3, 48, 64, 96}, {2, 130, 16, 7}, {4, 5, 72, 64}, {1, 64, 64, 64}};
     for (int[] s : shapes) {
       int x = s[0], m = s[1], k = s[2], n = s[3];
@@ -60,13 +60,13 @@ class Bf16BatchedMatmulTest {
     INDArray fp32 = Nd4j.create(DataType.FLOAT, 6, 32, 16);
     INDArray bf16 = Nd4j.create(DataType.FLOAT, 6, 32, 16);
     BatchedGemms.perMatrix().multiply(p, dOut, fp32, true, false, 1.0);
-    new Bf16BatchedMatmul().multiply(p, dOut, bf16, true, false, 1.0);
+    Bf16BatchedMatmul.INSTANCE.multiply(p, dOut, bf16, true, false, 1.0);
     assertClose(bf16, fp32.castTo(DataType.DOUBLE), "dv = Pᵀ·dOut");
   }
 
   @Test
   void sameInputsGiveTheSameBitsAndShapesShareTheBuffers() {
-    Bf16BatchedMatmul bf16 = new Bf16BatchedMatmul();
+    BatchedGemms bf16 = Bf16BatchedMatmul.INSTANCE;
     INDArray q = randn(3, 40, 16);
     INDArray k = randn(3, 20, 16);
     INDArray first = Nd4j.create(DataType.FLOAT, 3, 40, 20);
@@ -91,14 +91,13 @@ class Bf16BatchedMatmulTest {
         assertThrows(
             IllegalArgumentException.class,
             () ->
-                new Bf16BatchedMatmul()
-                    .multiply(
-                        randn(2, 4, 8),
-                        randn(2, 9, 5),
-                        Nd4j.create(DataType.FLOAT, 2, 4, 5),
-                        false,
-                        false,
-                        1));
+                Bf16BatchedMatmul.INSTANCE.multiply(
+                    randn(2, 4, 8),
+                    randn(2, 9, 5),
+                    Nd4j.create(DataType.FLOAT, 2, 4, 5),
+                    false,
+                    false,
+                    1));
     assertThat(e.getMessage()).contains("[2, 4, 8]").contains("[2, 9, 5]");
   }
 
