@@ -87,7 +87,7 @@ public final class LoraBench {
       slots.add(new FusedLora.Slot(w, (int) start, (int) (start + spec.tokensPerAdapter()), k));
     }
     Batch batch = randomBatch(spec, weights.config(), rows);
-    FusedLora fused = new FusedLora();
+    FusedLora fused = new FusedLora(model.adapterGemm());
     for (int i = 0; i < spec.warmup(); i++) {
       step(model, fused, slots, batch, ws, adapters, optimizers, i);
     }

@@ -34,7 +34,7 @@ public final class FusedTrainer {
   private final int maxLen;
   private final List<AdapterRun> runs = new ArrayList<>();
   private final Map<Long, Workspace> workspaces = new HashMap<>();
-  private final FusedLora fused = new FusedLora();
+  private final FusedLora fused;
   private Path checkpointRoot;
   private int checkpointEvery;
   private boolean recompute;
@@ -82,6 +82,7 @@ public final class FusedTrainer {
         trainPerAdapter.size(),
         specs.size());
     this.model = model;
+    this.fused = new FusedLora(model.adapterGemm());
     this.eval = List.copyOf(eval);
     this.padId = padId;
     this.maxLen =

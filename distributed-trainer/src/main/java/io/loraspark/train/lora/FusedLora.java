@@ -1,6 +1,7 @@
 package io.loraspark.train.lora;
 
 import io.loraspark.train.model.Adapters;
+import io.loraspark.train.model.Gemm;
 import io.loraspark.train.model.Projection;
 import java.util.HashMap;
 import java.util.IdentityHashMap;
@@ -60,11 +61,22 @@ public final class FusedLora implements Adapters {
     return f;
   }
 
+  private final Gemm gemm; // the plain path's six products per module
   private List<Slot> slots = List.of();
   private boolean training;
   private long step;
   private final Map<BufferKey, INDArray> buffers = new HashMap<>();
   private final Map<INDArray, Map<Long, INDArray>> rowViews = new IdentityHashMap<>();
+
+  /** Adapters whose plain LoRA products run ND4J's GEMMs. */
+  public FusedLora() {
+    this(Gemm.nd4j());
+  }
+
+  /** Adapters whose plain LoRA products run {@code gemm} (a model's {@code adapterGemm()}). */
+  public FusedLora(Gemm gemm) {
+    this.gemm = gemm;
+  }
 
   /**
    * Binds the adapters of the next step to their rows.
@@ -99,8 +111,8 @@ public final class FusedLora implements Adapters {
         continue;
       }
       INDArray u = buffer("u", k, m, rows, m.a().rows()); // [Nk, r]
-      Nd4j.gemm(xd, m.a(), u, false, true, 1.0, 0.0); // u = xd A^T
-      Nd4j.gemm(u, m.b(), rowsOf(y, slot), false, true, s, 1.0); // y_k += s u B^T
+      gemm.gemm(xd, m.a(), u, false, true, 1.0, 0.0); // u = xd A^T
+      gemm.gemm(u, m.b(), rowsOf(y, slot), false, true, s, 1.0); // y_k += s u B^T
     }
   }
 
@@ -127,18 +139,18 @@ public final class FusedLora implements Adapters {
         continue;
       }
       INDArray u = buffer("u", k, m, rows, m.a().rows());
-      Nd4j.gemm(dyk, u, m.gradB(), true, false, s, 1.0); // dB += s dy^T u
+      gemm.gemm(dyk, u, m.gradB(), true, false, s, 1.0); // dB += s dy^T u
       INDArray g = buffer("g", k, m, rows, m.a().rows()); // [Nk, r]
-      Nd4j.gemm(dyk, m.b(), g, false, false, 1.0, 0.0); // g = dy B
+      gemm.gemm(dyk, m.b(), g, false, false, 1.0, 0.0); // g = dy B
       if (m.gradA() != null) { // A trains (not LoRA-FA)
-        Nd4j.gemm(g, xd, m.gradA(), true, false, s, 1.0); // dA += s g^T xd
+        gemm.gemm(g, xd, m.gradA(), true, false, s, 1.0); // dA += s g^T xd
       }
       if (dropoutActive(slot)) {
         INDArray t = buffer("dxd", k, m, rows, m.a().columns());
-        Nd4j.gemm(g, m.a(), t, false, false, s, 0.0); // d(xd) = s g A
+        gemm.gemm(g, m.a(), t, false, false, s, 0.0); // d(xd) = s g A
         dxk.addi(t.muli(buffer("mask", k, m, rows, m.a().columns())));
       } else {
-        Nd4j.gemm(g, m.a(), dxk, false, false, s, 1.0); // dx += s g A
+        gemm.gemm(g, m.a(), dxk, false, false, s, 1.0); // dx += s g A
       }
     }
   }

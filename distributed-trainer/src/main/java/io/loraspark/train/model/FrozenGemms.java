@@ -31,6 +31,14 @@ public interface FrozenGemms {
     return BatchedGemms.perMatrix();
   }
 
+  /**
+   * The float32 GEMMs for the adapters' branches next to these: ND4J's unless an implementation has
+   * faster ones (the adapters stay f32 in every precision).
+   */
+  default Gemm adapters() {
+    return Gemm.nd4j();
+  }
+
   /** The precision these GEMMs compute in: {@code fp32} or {@code bf16}. */
   String precision();
 

@@ -39,6 +39,11 @@ public final class Transformer {
     return gemms.precision();
   }
 
+  /** The float32 GEMMs for adapters trained on this model (see {@link FrozenGemms#adapters}). */
+  public Gemm adapterGemm() {
+    return gemms.adapters();
+  }
+
   public ModelConfig config() {
     return config;
   }
