@@ -50,9 +50,9 @@ final class VectorSilu implements SiluKernels {
    * {@code dUp = dAct · gate · sig}, {@code dGate = dAct · up · sig · (1 + gate · (1 − sig))}, in
    * one pass, one {@link VectorMath#CHUNK} per call of the row kernel: called once per thread over
    * its whole range, the kernel was invoked too seldom for C2 to compile it in {@code
-   * KernelWarmup}, so each call of the first real steps ran its loop
-   * interpreted or in C1 code until the on-stack replacement, boxing every vector (~150 MB of
-   * garbage in the first steps of the 576 × 4 benchmark model, which made G1 grow the heap).
+   * KernelWarmup}, so each call of the first real steps ran its loop interpreted or in C1 code
+   * until the on-stack replacement, boxing every vector (~150 MB of garbage in the first steps of
+   * the 576 × 4 benchmark model, which made G1 grow the heap).
    */
   @Override
   public void backward(

@@ -137,10 +137,25 @@ class LoraBenchTest {
     SyntheticModel.create(tiny(1).modelConfig(), 1); // classes loaded, ND4J started
     ModelConfig c =
         new ModelConfig(
-            "LlamaForCausalLM", 256, 512, 2, 4, 2, 64, 4096, 64, 1e-6, 1e4, false, false, false,
-            false, 1, 2);
-    var threads = (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory
-        .getThreadMXBean();
+            "LlamaForCausalLM",
+            256,
+            512,
+            2,
+            4,
+            2,
+            64,
+            4096,
+            64,
+            1e-6,
+            1e4,
+            false,
+            false,
+            false,
+            false,
+            1,
+            2);
+    var threads =
+        (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
     long before = threads.getCurrentThreadAllocatedBytes();
     ModelWeights w = SyntheticModel.create(c, 3);
     long heap = threads.getCurrentThreadAllocatedBytes() - before;

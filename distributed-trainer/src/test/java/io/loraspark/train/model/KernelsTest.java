@@ -108,8 +108,8 @@ class KernelsTest {
   /**
    * SiLU·up both ways against plain Java in doubles, over three whole {@link VectorMath#CHUNK}s
    * (the row kernels' unit) and a partial one that ends in a scalar tail, split over two threads:
-   * sig = σ(g), act = g·sig·u, dUp = dAct·g·sig, dGate = dAct·u·sig·(1 + g·(1 − sig)), each
-   * within {@link #TOL} of its largest value.
+   * sig = σ(g), act = g·sig·u, dUp = dAct·g·sig, dGate = dAct·u·sig·(1 + g·(1 − sig)), each within
+   * {@link #TOL} of its largest value.
    */
   @Test
   void siluForwardAndBackwardOverChunkBoundaries() {
