@@ -1,11 +1,14 @@
 package io.loraspark.train.bench;
 
+import io.loraspark.train.model.Kernels;
 import io.loraspark.train.model.LayerWeights;
 import io.loraspark.train.model.ModelConfig;
 import io.loraspark.train.model.ModelWeights;
+import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
+import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
@@ -67,13 +70,17 @@ public final class SyntheticModel {
     return gaussian(rng, 1.0, STD, c);
   }
 
-  /** Values mean + std·N(0, 1) drawn in row-major order from {@code rng}. */
+  /**
+   * Values mean + std·N(0, 1) drawn in row-major order from {@code rng}, written straight into the
+   * array's native buffer: a float[] of the whole matrix first made G1 take regions for it (the
+   * base's size in humongous garbage, which grew the committed heap and so the peak RSS).
+   */
   private static INDArray gaussian(SplittableRandom rng, double mean, double std, long... shape) {
-    float[] v =
-        new float[Math.toIntExact(java.util.Arrays.stream(shape).reduce(1, (x, y) -> x * y))];
-    for (int i = 0; i < v.length; i++) {
-      v[i] = (float) (mean + std * rng.nextGaussian());
+    INDArray a = Nd4j.createUninitialized(DataType.FLOAT, shape);
+    FloatBuffer v = Kernels.buffer(a).asFloatBuffer();
+    for (int i = 0; i < v.capacity(); i++) {
+      v.put(i, (float) (mean + std * rng.nextGaussian()));
     }
-    return Nd4j.create(v, shape, 'c');
+    return a;
   }
 }

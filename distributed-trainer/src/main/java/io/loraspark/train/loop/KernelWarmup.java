@@ -42,6 +42,13 @@ public final class KernelWarmup {
 
   private static final long SEED = 20_241_122L;
 
+  /**
+   * The tiny model's head dim: its rotary halves (32 floats) fill two 512-bit vectors, so RoPE's
+   * vector loop runs and loops in the warm-up as in real models (64 or 128). At 16 the loop never
+   * ran, C2 compiled it as a trap, and the first real step deoptimised RoPE back to boxing code.
+   */
+  static final int HEAD_DIM = 64;
+
   private static boolean done;
 
   private KernelWarmup() {}
@@ -60,12 +67,12 @@ public final class KernelWarmup {
     ModelConfig c =
         new ModelConfig(
             "LlamaForCausalLM",
-            64,
-            96,
+            128,
+            192,
             2,
-            4,
             2,
-            16,
+            1,
+            HEAD_DIM,
             256,
             64,
             1e-6,

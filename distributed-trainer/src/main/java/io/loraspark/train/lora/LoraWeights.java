@@ -163,7 +163,15 @@ public final class LoraWeights {
       for (int i = 0; i < v.length; i++) {
         v[i] = (rnd.nextDouble() * 2 - 1) * bound;
       }
-      a.assign(Nd4j.createFromArray(v).reshape(a.shape()).castTo(dt));
+      // the native temporaries are freed now, not left to the collector (K adapters' worth of
+      // them stayed resident through a bench's first steps, when no GC came)
+      try (INDArray drawn = Nd4j.createFromArray(v)) {
+        INDArray cast = drawn.castTo(dt);
+        a.assign(cast.reshape(a.shape()));
+        if (cast != drawn) {
+          cast.close();
+        }
+      }
     };
   }
 

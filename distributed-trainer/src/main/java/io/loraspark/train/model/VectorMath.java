@@ -37,7 +37,14 @@ public final class VectorMath {
   static final int L = S.length();
   static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
   private static final ThreadLocal<float[]> LANES = ThreadLocal.withInitial(() -> new float[L]);
-  static final int CHUNK = 4096; // floats per pass of a two-pass elementwise kernel
+
+  /**
+   * Floats per call of an elementwise row kernel (per pass of a two-pass one): small enough to stay
+   * in L1 between passes, and many calls per step, so that C2 compiles the row kernels in {@code
+   * KernelWarmup}'s tiny model (its standard compilation needs several hundred calls; 4096 gave the
+   * warm-up too few, and the first real steps boxed their vectors).
+   */
+  static final int CHUNK = 1024;
 
   private static final float EXP_LO = -87.33654f; // below: exp underflows to 0
   private static final float EXP_HI = 88.0f; // 2^127 · p stays finite

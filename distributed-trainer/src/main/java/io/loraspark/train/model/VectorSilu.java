@@ -48,7 +48,11 @@ final class VectorSilu implements SiluKernels {
 
   /**
    * {@code dUp = dAct · gate · sig}, {@code dGate = dAct · up · sig · (1 + gate · (1 − sig))}, in
-   * one pass.
+   * one pass, one {@link VectorMath#CHUNK} per call of the row kernel: called once per thread over
+   * its whole range, the kernel was invoked too seldom for C2 to compile it in {@code
+   * KernelWarmup}, so each call of the first real steps ran its loop interpreted or in C1 code
+   * until the on-stack replacement, boxing every vector (~150 MB of garbage in the first steps of
+   * the 576 × 4 benchmark model, which made G1 grow the heap).
    */
   @Override
   public void backward(
@@ -69,21 +73,23 @@ final class VectorSilu implements SiluKernels {
     VectorMath.elementwise(
         Math.toIntExact(gate.length()),
         (start, end) -> {
-          int o = start * 4;
-          backwardRow(
-              gb,
-              gOff + o,
-              ub,
-              uOff + o,
-              sb,
-              sOff + o,
-              db,
-              dOff + o,
-              dgb,
-              dgOff + o,
-              dub,
-              duOff + o,
-              end - start);
+          for (int c = start; c < end; c += CHUNK) {
+            int o = c * 4;
+            backwardRow(
+                gb,
+                gOff + o,
+                ub,
+                uOff + o,
+                sb,
+                sOff + o,
+                db,
+                dOff + o,
+                dgb,
+                dgOff + o,
+                dub,
+                duOff + o,
+                Math.min(CHUNK, end - c));
+          }
         });
   }
 

@@ -105,6 +105,52 @@ class KernelsTest {
     assertClose(dxF, dxD, "rmsnorm dx (accumulated)");
   }
 
+  /**
+   * SiLU·up both ways against plain Java in doubles, over three whole {@link VectorMath#CHUNK}s
+   * (the row kernels' unit) and a partial one that ends in a scalar tail, split over two threads:
+   * sig = σ(g), act = g·sig·u, dUp = dAct·g·sig, dGate = dAct·u·sig·(1 + g·(1 − sig)), each within
+   * {@link #TOL} of its largest value.
+   */
+  @Test
+  void siluForwardAndBackwardOverChunkBoundaries() {
+    int n = 3 * VectorMath.CHUNK + 77;
+    INDArray g = random(n);
+    INDArray u = random(n);
+    INDArray dAct = random(n);
+    INDArray[] out = new INDArray[4]; // sig, act, dGate, dUp
+    for (int i = 0; i < out.length; i++) {
+      out[i] = Nd4j.create(DataType.FLOAT, n);
+    }
+    int before = KernelThreads.threads();
+    try {
+      KernelThreads.set(2);
+      VectorSilu silu = new VectorSilu();
+      silu.forward(f(g), f(u), out[0], out[1]);
+      silu.backward(f(g), f(u), out[0], f(dAct), out[2], out[3]);
+    } finally {
+      KernelThreads.set(before);
+    }
+    INDArray[] expected = new INDArray[4];
+    for (int i = 0; i < expected.length; i++) {
+      expected[i] = Nd4j.create(DataType.DOUBLE, n);
+    }
+    for (int i = 0; i < n; i++) {
+      // the reference reads the same float-rounded inputs the kernel does
+      double gi = g.getFloat(i);
+      double ui = u.getFloat(i);
+      double di = dAct.getFloat(i);
+      double sig = 1 / (1 + Math.exp(-gi));
+      expected[0].putScalar(i, sig);
+      expected[1].putScalar(i, gi * sig * ui);
+      expected[2].putScalar(i, di * ui * sig * (1 + gi * (1 - sig)));
+      expected[3].putScalar(i, di * gi * sig);
+    }
+    String[] names = {"sigmoid", "act", "dGate", "dUp"};
+    for (int i = 0; i < names.length; i++) {
+      assertClose(out[i], expected[i], "silu " + names[i]);
+    }
+  }
+
   @Test
   void ropeForwardAndBackward() {
     int hd = 20;
@@ -213,7 +259,7 @@ class KernelsTest {
     VectorSoftmax softmax = new VectorSoftmax();
     softmax.forward(scores, mask, t);
     softmax.backward(dP, scores, dOut, out, 4 * t, t, 24);
-    int n = 3 * 4096 + 77; // SiLU·up: three whole chunks and a partial one
+    int n = 3 * VectorMath.CHUNK + 77; // SiLU·up: three whole chunks and a partial one
     INDArray gate = f(randomFrom(rnd, n));
     INDArray up = f(randomFrom(rnd, n));
     INDArray sig = Nd4j.create(DataType.FLOAT, n);
