@@ -64,7 +64,8 @@ public record BenchResult(
    *     was collected, before the model was built
    * @param baseBytes frozen weights, with their packed bf16 copies in bf16
    * @param perAdapterBytes one adapter's weights, gradients, two AdamW moments and AdamW scratch
-   * @param activationBytes the workspace of the fused K·B-row batch (saved activations + scratch)
+   * @param activationBytes the workspace of the fused K·B-row batch (saved activations + scratch),
+   *     plus in bf16 the thread's bf16 copies of activations
    */
   public record Memory(
       long peakResidentBytes,

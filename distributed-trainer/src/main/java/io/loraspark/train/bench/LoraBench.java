@@ -105,7 +105,7 @@ public final class LoraBench {
             runtime,
             weights.totalBytes() + packed,
             perAdapter,
-            ws.bytes());
+            ws.bytes() + (bf16 ? Bf16Gemms.threadCopyBytes() : 0));
     return new BenchResult(
         spec,
         checkpoint == null ? "synthetic" : checkpoint.toString(),

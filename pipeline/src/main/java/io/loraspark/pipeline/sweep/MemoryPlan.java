@@ -21,10 +21,11 @@ import java.util.regex.Pattern;
  * 28 for AdaLoRA, at its initial rank, with its three importance averages), the FP32 state its
  * method keeps per targeted projection (Delta-LoRA's frozen snapshot A_K, B_K: r·(out + in); DoRA's
  * and PiSSA's own dequantised W [out, in] on a quantized or bf16 base) and the activations of its
- * micro-batch (kept for the hand-written backward). A bf16 training base holds its projections as
- * two packed bf16 copies and no fp32 one, and its LM head the same way: the bytes of the FP32 base,
- * also when it was quantized (bf16 packs the dequantised values instead of keeping the codes; auto
- * keeps a quantized base fp32), plus a tied head's two copies, since the embedding stays fp32.
+ * micro-batch (kept for the hand-written backward; in bf16 also the task thread's bf16 copies of
+ * the GEMMs' activation operands). A bf16 training base holds its projections as two packed bf16
+ * copies and no fp32 one, and its LM head the same way: the bytes of the FP32 base, also when it
+ * was quantized (bf16 packs the dequantised values instead of keeping the codes; auto keeps a
+ * quantized base fp32), plus a tied head's two copies, since the embedding stays fp32.
  */
 public record MemoryPlan(
     long baseBytes,
@@ -87,7 +88,8 @@ public record MemoryPlan(
     // bf16 on a quantized base packs its dequantised values in place of the codes
     BaseQuant stored = precision == Precision.BF16 ? BaseQuant.NONE : baseQuant;
     long base = baseBytes(c, stored, Math.max(1, tasksPerExecutor));
-    if (stored == BaseQuant.NONE && precision != Precision.FP32 && c.tieWordEmbeddings()) {
+    boolean bf16 = stored == BaseQuant.NONE && precision != Precision.FP32;
+    if (bf16 && c.tieWordEmbeddings()) {
       base += 4L * c.vocabSize() * c.hiddenSize(); // the head's packed copies beside the embedding
     }
     long state = 0;
@@ -106,8 +108,10 @@ public record MemoryPlan(
       }
       state = Math.max(state, bytes);
       long tokens = (long) a.train().batchSize() * maxSeqLen;
-      activations =
-          Math.max(activations, 4 * tokens * activationFloatsPerToken(c, maxSeqLen, recompute));
+      long perToken =
+          4 * activationFloatsPerToken(c, maxSeqLen, recompute)
+              + (bf16 ? bf16CopyBytesPerToken(c, maxSeqLen) : 0);
+      activations = Math.max(activations, tokens * perToken);
     }
     return new MemoryPlan(
         base,
@@ -219,6 +223,20 @@ public record MemoryPlan(
     long scratch = 4 * h + 4 * q + 4 * kv + scores + 3 * f;
     long fixed = (c.numLayers() + 1) * h + scores + 4 * q + 4 * kv + h + 1 + c.vocabSize();
     return layer * (recompute ? 1 : c.numLayers()) + scratch + fixed;
+  }
+
+  /**
+   * Bytes per token of a bf16 task thread's two copies of activations, each grown to its largest
+   * operand: the first holds A of every bf16 GEMM (at most dLogits' V, the MLP's F or attention's
+   * NH·T scores per token), the second attention's other operand (queries: NH·HD per token).
+   */
+  static long bf16CopyBytesPerToken(ModelConfig c, int seqLen) {
+    long q = (long) c.numHeads() * c.headDim();
+    long widest =
+        Math.max(
+            Math.max(c.vocabSize(), c.intermediateSize()),
+            Math.max((long) c.numHeads() * seqLen, Math.max(c.hiddenSize(), q)));
+    return 2 * (widest + q);
   }
 
   static String human(long bytes) {

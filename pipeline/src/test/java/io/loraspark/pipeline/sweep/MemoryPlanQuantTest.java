@@ -9,16 +9,22 @@ import io.loraspark.train.lora.FrozenBranch;
 import io.loraspark.train.lora.LoraConfig;
 import io.loraspark.train.lora.LoraMethod;
 import io.loraspark.train.lora.LoraWeights;
+import io.loraspark.train.model.Adapters;
+import io.loraspark.train.model.Batch;
 import io.loraspark.train.model.CheckpointLoader;
 import io.loraspark.train.model.ModelConfig;
 import io.loraspark.train.model.ModelWeights;
 import io.loraspark.train.model.Projection;
+import io.loraspark.train.model.Transformer;
+import io.loraspark.train.model.Workspace;
 import io.loraspark.train.model.precision.Bf16Gemms;
 import io.loraspark.train.model.precision.Precision;
 import io.loraspark.train.model.quant.BaseQuant;
 import io.loraspark.train.optim.LrSchedule;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Random;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.buffer.DataType;
 
@@ -100,6 +106,41 @@ class MemoryPlanQuantTest {
     assertThat(plan(c, BaseQuant.INT8, Precision.AUTO).baseBytes())
         .as("auto keeps a quantized base in fp32, its codes")
         .isEqualTo(plan(c, BaseQuant.INT8, Precision.FP32).baseBytes());
+  }
+
+  /**
+   * In bf16 a task's activations add its thread's two bf16 copies of GEMM operands: the plan's term
+   * per token, times the micro-batch's tokens, is exactly what a real bf16 step on a fresh thread
+   * grows them to (stories260K at T = 64: dLogits and the attention scores, 512 values per token,
+   * and the queries, 64).
+   */
+  @Test
+  void bf16ActivationsCountTheThreadsCopiesAStepMakes() throws Exception {
+    ModelConfig c = ModelConfig.load(STORIES);
+    AdapterSpec lora = spec(LoraMethod.LORA);
+    long planned =
+        plan(c, BaseQuant.NONE, Precision.BF16).perAdapterActivationBytes()
+            - plan(c, BaseQuant.NONE, Precision.FP32).perAdapterActivationBytes();
+    int rows = lora.train().batchSize();
+    assertThat(planned).isEqualTo(2L * rows * 64 * (512 + 64));
+    Transformer model = Precision.BF16.model(CheckpointLoader.load(STORIES));
+    long[] measured = new long[1];
+    Thread fresh =
+        new Thread(
+            () -> {
+              List<int[]> ids = new ArrayList<>();
+              for (int r = 0; r < rows; r++) {
+                ids.add(new Random(r).ints(64, 1, 500).toArray());
+              }
+              Batch batch = Batch.padded(ids, null, 0);
+              Workspace ws = model.newWorkspace(rows, 64);
+              model.forward(batch, Adapters.NONE, ws);
+              model.backward(batch, Adapters.NONE, ws, model.loss(batch, ws));
+              measured[0] = Bf16Gemms.threadCopyBytes();
+            });
+    fresh.start();
+    fresh.join();
+    assertThat(measured[0]).as("the copies a bf16 step grew").isEqualTo(planned);
   }
 
   private static MemoryPlan plan(ModelConfig c, BaseQuant q, Precision precision) {

@@ -196,6 +196,14 @@ public final class Bf16Gemms implements FrozenGemms {
     return packed(forward, 0, Projection.Q, true, rows).impl(rows);
   }
 
+  /**
+   * The bytes of the calling thread's bf16 copies of activations (each thread keeps two, grown to
+   * its largest operands: a step's dLogits [N, V] or attention probabilities, and queries).
+   */
+  public static long threadCopyBytes() {
+    return OneDnnThread.get().copyBytes();
+  }
+
   /** The bytes of the packed bf16 weights made so far. */
   public synchronized long packedBytes() {
     long n = 0;

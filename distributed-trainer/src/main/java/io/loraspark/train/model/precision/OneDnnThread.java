@@ -37,6 +37,11 @@ final class OneDnnThread {
     return copies[i];
   }
 
+  /** The bytes of this thread's copies. */
+  long copyBytes() {
+    return copies[0].capacity() + copies[1].capacity();
+  }
+
   /** Runs a reorder (a conversion or a layout change) from {@code from} into {@code to}. */
   void reorder(dnnl_primitive reorder, dnnl_memory from, dnnl_memory to) {
     two.position(0).arg(DNNL_ARG_FROM).memory(from);
