@@ -71,7 +71,9 @@ final class Bf16BatchedMatmul implements BatchedGemms {
               + java.util.Arrays.toString(c.shape()));
     }
     Shape s =
-        shapes.computeIfAbsent(new Key(x, m, k, n, transA, transB, (float) alpha), this::newShape);
+        shapes.computeIfAbsent(
+            new Key(x, m, k, n, transA, transB, (float) alpha),
+            key -> OmpThreads.call(() -> newShape(key)));
     OneDnnThread t = OneDnnThread.get();
     dnnl_memory aF32 = OneDnn.memory(s.aF32(), OneDnn.address(a));
     dnnl_memory aLow = OneDnn.memory(s.aBf16(), t.copy(0, s.aBytes()));

@@ -1,6 +1,7 @@
 package io.loraspark.train.model.precision;
 
 import io.loraspark.train.model.Kernels;
+import java.util.function.Supplier;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.nativeblas.NativeOpsHolder;
 
@@ -15,10 +16,24 @@ final class OmpThreads {
   private OmpThreads() {}
 
   static void run(Runnable body) {
+    call(
+        () -> {
+          body.run();
+          return null;
+        });
+  }
+
+  /**
+   * {@code body}'s value, computed with oneDNN's thread count. Primitives must be made this way
+   * too: oneDNN sizes a primitive's work split by the thread count at its creation, and one made on
+   * ND4J's single thread but run on two returned zeros (an f32 matmul of 2,048-long dot products
+   * split over K, the adapters' dB = dyᵀ·u, in a training step).
+   */
+  static <T> T call(Supplier<T> body) {
     var ops = NativeOpsHolder.getInstance().getDeviceNativeOps();
     ops.setOmpNumThreads(Kernels.threads());
     try {
-      body.run();
+      return body.get();
     } finally {
       ops.setOmpNumThreads(Math.max(1, Nd4j.getEnvironment().maxThreads()));
     }

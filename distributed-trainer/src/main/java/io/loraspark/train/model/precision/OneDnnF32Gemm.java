@@ -90,7 +90,8 @@ final class OneDnnF32Gemm implements Gemm {
     };
     Shape s =
         shapes.computeIfAbsent(
-            new Key(m, k, n, strides, (float) alpha, beta == 1), OneDnnF32Gemm::newShape);
+            new Key(m, k, n, strides, (float) alpha, beta == 1),
+            key -> OmpThreads.call(() -> newShape(key)));
     OneDnnThread t = OneDnnThread.get();
     dnnl_memory am = OneDnn.memory(s.a(), OneDnn.address(requireFloat(a)));
     dnnl_memory bm = OneDnn.memory(s.b(), OneDnn.address(requireFloat(b)));

@@ -139,7 +139,7 @@ final class PackedBf16Matmul {
 
   private Shape shape(int rows, boolean accumulate) {
     return shapes.computeIfAbsent(
-        rows * 2L + (accumulate ? 1 : 0), key -> newShape(rows, accumulate));
+        rows * 2L + (accumulate ? 1 : 0), key -> OmpThreads.call(() -> newShape(rows, accumulate)));
   }
 
   private Shape newShape(int rows, boolean accumulate) {
@@ -223,23 +223,23 @@ final class PackedBf16Matmul {
 
   private static void reorder(
       dnnl_memory_desc_t fromDesc, dnnl_memory from, dnnl_memory_desc_t toDesc, dnnl_memory to) {
-    dnnl_primitive_desc pd = new dnnl_primitive_desc();
-    check(
-        dnnl_reorder_primitive_desc_create(
-            pd, fromDesc, OneDnn.engine(), toDesc, OneDnn.engine(), null),
-        "reorder of bf16 weights");
-    dnnl_primitive reorder = OneDnn.primitive(pd);
-    try {
-      OneDnnThread t = OneDnnThread.get();
-      OmpThreads.run(
-          () -> {
+    OmpThreads.run( // made and run with one thread count (see OmpThreads.call)
+        () -> {
+          dnnl_primitive_desc pd = new dnnl_primitive_desc();
+          check(
+              dnnl_reorder_primitive_desc_create(
+                  pd, fromDesc, OneDnn.engine(), toDesc, OneDnn.engine(), null),
+              "reorder of bf16 weights");
+          dnnl_primitive reorder = OneDnn.primitive(pd);
+          try {
+            OneDnnThread t = OneDnnThread.get();
             t.reorder(reorder, from, to);
             t.waitAll();
-          });
-    } finally {
-      dnnl_primitive_destroy(reorder);
-      dnnl_primitive_desc_destroy(pd);
-    }
+          } finally {
+            dnnl_primitive_destroy(reorder);
+            dnnl_primitive_desc_destroy(pd);
+          }
+        });
   }
 
   private static void check(int status, String call) {
