@@ -59,12 +59,16 @@ final class PackedBf16Matmul {
     this.k = rowMajor.rows();
     this.n = rowMajor.columns();
     dnnl_memory_desc_t bF32 = OneDnn.plain(k, n, dnnl_f32, n, 1);
-    dnnl_primitive_desc pd =
-        matmulDesc(
-            OneDnn.plain(rows, k, dnnl_bf16, k, 1),
-            n >= PACKED_MIN_N ? OneDnn.any(k, n, dnnl_bf16) : OneDnn.plain(k, n, dnnl_bf16, n, 1),
-            OneDnn.plain(rows, n, dnnl_f32, n, 1),
-            false);
+    dnnl_primitive_desc pd = // the layout, chosen under the thread count the products run with
+        OmpThreads.call(
+            () ->
+                matmulDesc(
+                    OneDnn.plain(rows, k, dnnl_bf16, k, 1),
+                    n >= PACKED_MIN_N
+                        ? OneDnn.any(k, n, dnnl_bf16)
+                        : OneDnn.plain(k, n, dnnl_bf16, n, 1),
+                    OneDnn.plain(rows, n, dnnl_f32, n, 1),
+                    false));
     try {
       this.packedDesc = OneDnn.copy(dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0));
       long bytes = dnnl_memory_desc_get_size(packedDesc);

@@ -19,6 +19,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
+import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -37,14 +38,24 @@ class FusedLoraOneDnnTest {
   // sum over threads
   private static final int ROWS = 16;
   private static final int T = 128;
+  private static int kernelThreads;
 
   @BeforeAll
   static void threadCountsThatDiffer() {
+    kernelThreads = Kernels.threads();
     // oneDNN's calls on one thread while the calling thread's OpenMP count is two (ND4J's ops on
     // two): a primitive made under that count and run on one thread lost its other thread's share
     assertThat(OneDnn.probe().failure()).as("oneDNN (and ND4J before it) must load").isEmpty();
     Kernels.threads(1);
     NativeOpsHolder.getInstance().getDeviceNativeOps().setOmpNumThreads(2);
+  }
+
+  @AfterAll
+  static void threadCountsBack() {
+    Kernels.threads(kernelThreads);
+    NativeOpsHolder.getInstance()
+        .getDeviceNativeOps()
+        .setOmpNumThreads(Math.max(1, Nd4j.getEnvironment().maxThreads()));
   }
 
   @Test
