@@ -4,7 +4,8 @@ import static org.bytedeco.dnnl.global.dnnl.*;
 
 import io.loraspark.train.model.BatchedGemms;
 import java.lang.ref.Reference;
-import java.util.concurrent.ConcurrentHashMap;
+import java.util.HashMap;
+import java.util.Map;
 import org.bytedeco.dnnl.const_dnnl_op_desc_t;
 import org.bytedeco.dnnl.dnnl_matmul_desc_t;
 import org.bytedeco.dnnl.dnnl_memory;
@@ -20,7 +21,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * operands converted to bf16 per call (a transposed operand is transposed by that conversion, so
  * the matmul reads plain row-major bf16), one oneDNN batched matmul over all X matrices, f32
  * accumulation and output, alpha as oneDNN's output scale. The primitives of each call shape are
- * made once per JVM and shared by every thread; each thread has its own stream and bf16 copies.
+ * made once per thread, which has its own stream and bf16 copies too.
  */
 final class Bf16BatchedMatmul implements BatchedGemms {
   /** The primitives for one call shape: the two conversions and the matmul. */
@@ -38,10 +39,12 @@ final class Bf16BatchedMatmul implements BatchedGemms {
 
   private record Key(long x, long m, long k, long n, boolean transA, boolean transB, float alpha) {}
 
-  /** The one instance: primitives are shared by all threads, each with its own stream. */
+  /** The one instance; its primitives are per thread. */
   static final Bf16BatchedMatmul INSTANCE = new Bf16BatchedMatmul();
 
-  private final ConcurrentHashMap<Key, Shape> shapes = new ConcurrentHashMap<>();
+  // per thread: oneDNN (built with DNNL_ENABLE_CONCURRENT_EXEC off, its default) shares one
+  // scratchpad among a thread's primitives, so a primitive must run on the thread that made it
+  private final ThreadLocal<Map<Key, Shape>> shapes = ThreadLocal.withInitial(HashMap::new);
 
   private Bf16BatchedMatmul() {}
 
@@ -71,9 +74,11 @@ final class Bf16BatchedMatmul implements BatchedGemms {
               + java.util.Arrays.toString(c.shape()));
     }
     Shape s =
-        shapes.computeIfAbsent(
-            new Key(x, m, k, n, transA, transB, (float) alpha),
-            key -> OmpThreads.call(() -> newShape(key)));
+        shapes
+            .get()
+            .computeIfAbsent(
+                new Key(x, m, k, n, transA, transB, (float) alpha),
+                key -> OmpThreads.call(() -> newShape(key)));
     OneDnnThread t = OneDnnThread.get();
     dnnl_memory aF32 = OneDnn.memory(s.aF32(), OneDnn.address(a));
     dnnl_memory aLow = OneDnn.memory(s.aBf16(), t.copy(0, s.aBytes()));

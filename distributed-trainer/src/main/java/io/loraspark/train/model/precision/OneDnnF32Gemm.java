@@ -5,7 +5,8 @@ import static org.bytedeco.dnnl.global.dnnl.*;
 import io.loraspark.train.model.Gemm;
 import java.lang.ref.Reference;
 import java.util.Arrays;
-import java.util.concurrent.ConcurrentHashMap;
+import java.util.HashMap;
+import java.util.Map;
 import org.bytedeco.dnnl.const_dnnl_op_desc_t;
 import org.bytedeco.dnnl.dnnl_matmul_desc_t;
 import org.bytedeco.dnnl.dnnl_memory;
@@ -23,8 +24,8 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * dy·B}, {@code gᵀ·x}, {@code g·A} at 1,024 rows, widths 576 and 1,536) it ran 1.5–8x OpenBLAS's
  * {@code sgemm} on the project's 2-core Zen 4, and the adapters stay in f32 as the precision
  * contract says. Operands are read in place through their strides (row-range views, transposes);
- * alpha is oneDNN's output scale and beta = 1 its sum post-op. One primitive per call shape, made
- * once per JVM and shared by all threads.
+ * alpha is oneDNN's output scale and beta = 1 its sum post-op. One primitive per call shape and
+ * thread, made on first use.
  */
 final class OneDnnF32Gemm implements Gemm {
   static final OneDnnF32Gemm INSTANCE = new OneDnnF32Gemm();
@@ -51,7 +52,9 @@ final class OneDnnF32Gemm implements Gemm {
   private record Shape(
       dnnl_memory_desc_t a, dnnl_memory_desc_t b, dnnl_memory_desc_t c, dnnl_primitive matmul) {}
 
-  private final ConcurrentHashMap<Key, Shape> shapes = new ConcurrentHashMap<>();
+  // per thread: oneDNN (built with DNNL_ENABLE_CONCURRENT_EXEC off, its default) shares one
+  // scratchpad among a thread's primitives, so a primitive must run on the thread that made it
+  private final ThreadLocal<Map<Key, Shape>> shapes = ThreadLocal.withInitial(HashMap::new);
 
   private OneDnnF32Gemm() {}
 
@@ -89,9 +92,11 @@ final class OneDnnF32Gemm implements Gemm {
       rowStride(c, false), colStride(c, false)
     };
     Shape s =
-        shapes.computeIfAbsent(
-            new Key(m, k, n, strides, (float) alpha, beta == 1),
-            key -> OmpThreads.call(() -> newShape(key)));
+        shapes
+            .get()
+            .computeIfAbsent(
+                new Key(m, k, n, strides, (float) alpha, beta == 1),
+                key -> OmpThreads.call(() -> newShape(key)));
     OneDnnThread t = OneDnnThread.get();
     dnnl_memory am = OneDnn.memory(s.a(), OneDnn.address(requireFloat(a)));
     dnnl_memory bm = OneDnn.memory(s.b(), OneDnn.address(requireFloat(b)));

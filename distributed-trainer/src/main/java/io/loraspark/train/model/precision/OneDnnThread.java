@@ -9,9 +9,9 @@ import org.bytedeco.dnnl.dnnl_stream;
 import org.bytedeco.javacpp.BytePointer;
 
 /**
- * What a calling thread needs to run oneDNN primitives, which are shared by all threads: its own
- * stream and argument lists, and its bf16 copies of activations (grown as needed, reused by every
- * call on the thread, since one call's copies are dead once it returns).
+ * What a calling thread needs to run its oneDNN primitives (each made and run on one thread): its
+ * own stream and argument lists, and its bf16 copies of activations (grown as needed, reused by
+ * every call on the thread, since one call's copies are dead once it returns).
  */
 final class OneDnnThread {
   private static final ThreadLocal<OneDnnThread> MINE = ThreadLocal.withInitial(OneDnnThread::new);

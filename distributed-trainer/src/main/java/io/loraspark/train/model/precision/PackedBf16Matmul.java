@@ -3,7 +3,8 @@ package io.loraspark.train.model.precision;
 import static org.bytedeco.dnnl.global.dnnl.*;
 
 import java.lang.ref.Reference;
-import java.util.concurrent.ConcurrentHashMap;
+import java.util.HashMap;
+import java.util.Map;
 import org.bytedeco.dnnl.const_dnnl_op_desc_t;
 import org.bytedeco.dnnl.dnnl_matmul_desc_t;
 import org.bytedeco.dnnl.dnnl_memory;
@@ -22,8 +23,9 @@ import org.nd4j.linalg.factory.Nd4j;
  * C [R, N] ← A [R, K] · B [K, N] (or C + A·B), with A converted to bf16 per call, B a frozen fp32
  * matrix converted once into the bf16 layout oneDNN's matmul asks for ({@code format_tag_any}, then
  * a reorder), and f32 accumulation and output. A and C are read and written in place in their ND4J
- * buffers. One primitive per (R, accumulate), made on first use and kept; the packed B is shared by
- * all of them, and by every thread (each thread has its own stream and bf16 scratch for A).
+ * buffers. One primitive per (R, accumulate) and thread, made on first use and kept; the packed B
+ * is shared by all of them, and by every thread (each thread has its own stream and bf16 copy of
+ * A).
  */
 final class PackedBf16Matmul {
   /** The primitives for one row count: A's f32→bf16 reorder and the matmul. */
@@ -40,7 +42,9 @@ final class PackedBf16Matmul {
   private final dnnl_memory_desc_t packedDesc;
   private final BytePointer packedData; // owns the packed bf16 B (64-byte aligned inside)
   private final dnnl_memory packed;
-  private final ConcurrentHashMap<Long, Shape> shapes = new ConcurrentHashMap<>();
+  // per thread: oneDNN (built with DNNL_ENABLE_CONCURRENT_EXEC off, its default) shares one
+  // scratchpad among a thread's primitives, so a primitive must run on the thread that made it
+  private final ThreadLocal<Map<Long, Shape>> shapes = ThreadLocal.withInitial(HashMap::new);
 
   /**
    * Packs B once. {@code b} is a float32 row-major array [K, N], or with {@code transposed} [N, K]
@@ -142,8 +146,11 @@ final class PackedBf16Matmul {
   }
 
   private Shape shape(int rows, boolean accumulate) {
-    return shapes.computeIfAbsent(
-        rows * 2L + (accumulate ? 1 : 0), key -> OmpThreads.call(() -> newShape(rows, accumulate)));
+    return shapes
+        .get()
+        .computeIfAbsent(
+            rows * 2L + (accumulate ? 1 : 0),
+            key -> OmpThreads.call(() -> newShape(rows, accumulate)));
   }
 
   private Shape newShape(int rows, boolean accumulate) {

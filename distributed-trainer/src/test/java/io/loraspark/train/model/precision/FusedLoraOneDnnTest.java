@@ -78,6 +78,61 @@ class FusedLoraOneDnnTest {
     }
   }
 
+  /**
+   * bf16 steps (packed base, bf16 attention, oneDNN adapter products) on two threads at once give
+   * each thread the bits of the same step run alone: oneDNN's primitives are per thread, since a
+   * thread's primitives share one scratchpad.
+   */
+  @Test
+  void bf16StepsOnTwoThreadsAtOnceGiveTheBitsOfOneAlone() throws Exception {
+    Transformer model = Precision.BF16.model(CheckpointLoader.load(TestModels.STORIES));
+    ModelWeights base = model.weights();
+    List<LoraWeights> alone = adapters(base);
+    double lossAlone = step(model, model.adapterGemm(), alone);
+    List<List<LoraWeights>> sets = List.of(adapters(base), adapters(base));
+    double[] losses = new double[2];
+    List<Thread> threads = new ArrayList<>();
+    for (int i = 0; i < 2; i++) {
+      int which = i;
+      threads.add(
+          new Thread(
+              () -> {
+                Kernels.threads(1);
+                for (int rep = 0; rep < 2; rep++) {
+                  List<LoraWeights> set = which == 0 ? sets.get(0) : sets.get(1);
+                  zeroGradients(set);
+                  losses[which] = step(model, model.adapterGemm(), set);
+                }
+              }));
+    }
+    threads.forEach(Thread::start);
+    for (Thread t : threads) {
+      t.join();
+    }
+    for (int i = 0; i < 2; i++) {
+      assertThat(losses[i]).as("thread %d's loss", i).isEqualTo(lossAlone);
+      for (int k = 0; k < 3; k++) {
+        for (LoraWeights.Module m : alone.get(k).modules()) {
+          LoraWeights.Module o = sets.get(i).get(k).module(m.layer(), m.proj());
+          assertThat(o.gradB().data().asFloat())
+              .as("thread %d, adapter %d, %s dB", i, k, m.name())
+              .containsExactly(m.gradB().data().asFloat());
+        }
+      }
+    }
+  }
+
+  private static void zeroGradients(List<LoraWeights> adapters) {
+    for (LoraWeights w : adapters) {
+      for (LoraWeights.Module m : w.modules()) {
+        m.gradB().assign(0);
+        if (m.gradA() != null) {
+          m.gradA().assign(0);
+        }
+      }
+    }
+  }
+
   private static List<LoraWeights> adapters(ModelWeights base) {
     int[] ranks = {1, 2, 4};
     double[] dropouts = {0.0, 0.2, 0.0};
