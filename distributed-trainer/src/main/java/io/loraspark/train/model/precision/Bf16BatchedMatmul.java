@@ -6,12 +6,9 @@ import io.loraspark.train.model.BatchedGemms;
 import java.lang.ref.Reference;
 import java.util.HashMap;
 import java.util.Map;
-import org.bytedeco.dnnl.const_dnnl_op_desc_t;
-import org.bytedeco.dnnl.dnnl_matmul_desc_t;
 import org.bytedeco.dnnl.dnnl_memory;
 import org.bytedeco.dnnl.dnnl_memory_desc_t;
 import org.bytedeco.dnnl.dnnl_primitive;
-import org.bytedeco.dnnl.dnnl_primitive_attr;
 import org.bytedeco.dnnl.dnnl_primitive_desc;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -120,7 +117,7 @@ final class Bf16BatchedMatmul implements BatchedGemms {
 
   private Shape newShape(Key key) {
     dnnl_memory_desc_t[] d = newShapeDescs(key);
-    dnnl_primitive_desc pd = matmulDesc(d, key.alpha());
+    dnnl_primitive_desc pd = OneDnn.matmul(d[1], d[3], d[4], key.alpha(), false);
     try {
       return new Shape(
           d[0],
@@ -128,48 +125,13 @@ final class Bf16BatchedMatmul implements BatchedGemms {
           d[2],
           d[3],
           d[4],
-          reorder(d[0], d[1]),
-          reorder(d[2], d[3]),
+          OneDnn.reorder(d[0], d[1]),
+          OneDnn.reorder(d[2], d[3]),
           OneDnn.primitive(pd),
           2 * key.x() * key.m() * key.k(),
           2 * key.x() * key.k() * key.n());
     } finally {
       dnnl_primitive_desc_destroy(pd);
-    }
-  }
-
-  private static dnnl_primitive reorder(dnnl_memory_desc_t from, dnnl_memory_desc_t to) {
-    dnnl_primitive_desc pd = new dnnl_primitive_desc();
-    OneDnn.check(
-        dnnl_reorder_primitive_desc_create(pd, from, OneDnn.engine(), to, OneDnn.engine(), null),
-        "reorder to bf16");
-    try {
-      return OneDnn.primitive(pd);
-    } finally {
-      dnnl_primitive_desc_destroy(pd);
-    }
-  }
-
-  /** The matmul of the bf16 copies into f32 c, scaled by {@code alpha} unless it is 1. */
-  private static dnnl_primitive_desc matmulDesc(dnnl_memory_desc_t[] d, float alpha) {
-    dnnl_matmul_desc_t desc = new dnnl_matmul_desc_t();
-    OneDnn.check(dnnl_matmul_desc_init(desc, d[1], d[3], null, d[4]), "dnnl_matmul_desc_init");
-    dnnl_primitive_attr attr = new dnnl_primitive_attr();
-    OneDnn.check(dnnl_primitive_attr_create(attr), "dnnl_primitive_attr_create");
-    try {
-      if (alpha != 1f) {
-        OneDnn.check(
-            dnnl_primitive_attr_set_output_scales(attr, 1, 0, new float[] {alpha}),
-            "dnnl_primitive_attr_set_output_scales");
-      }
-      dnnl_primitive_desc pd = new dnnl_primitive_desc();
-      OneDnn.check(
-          dnnl_primitive_desc_create(
-              pd, new const_dnnl_op_desc_t(desc), attr, OneDnn.engine(), null),
-          "bf16 batched matmul primitive descriptor");
-      return pd;
-    } finally {
-      dnnl_primitive_attr_destroy(attr);
     }
   }
 

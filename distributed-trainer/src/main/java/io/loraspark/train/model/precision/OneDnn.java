@@ -2,10 +2,14 @@ package io.loraspark.train.model.precision;
 
 import static org.bytedeco.dnnl.global.dnnl.*;
 
+import org.bytedeco.dnnl.const_dnnl_op_desc_t;
 import org.bytedeco.dnnl.dnnl_engine;
+import org.bytedeco.dnnl.dnnl_matmul_desc_t;
 import org.bytedeco.dnnl.dnnl_memory;
 import org.bytedeco.dnnl.dnnl_memory_desc_t;
+import org.bytedeco.dnnl.dnnl_post_ops;
 import org.bytedeco.dnnl.dnnl_primitive;
+import org.bytedeco.dnnl.dnnl_primitive_attr;
 import org.bytedeco.dnnl.dnnl_primitive_desc;
 import org.bytedeco.dnnl.dnnl_stream;
 import org.bytedeco.dnnl.dnnl_version_t;
@@ -173,6 +177,68 @@ public final class OneDnn {
     dnnl_memory m = new dnnl_memory();
     check(dnnl_memory_create(m, md, engine(), data), "dnnl_memory_create");
     return m;
+  }
+
+  /**
+   * A matmul's primitive descriptor (the caller destroys it): {@code c ← alpha · a · b}, or with
+   * {@code accumulate} {@code c ← alpha · a · b + c}; alpha is oneDNN's output scale (none when it
+   * is 1), the addition a sum post-op.
+   *
+   * @throws IllegalStateException when oneDNN has no matmul for these types on this CPU, naming its
+   *     effective ISA
+   */
+  static dnnl_primitive_desc matmul(
+      dnnl_memory_desc_t a,
+      dnnl_memory_desc_t b,
+      dnnl_memory_desc_t c,
+      float alpha,
+      boolean accumulate) {
+    dnnl_matmul_desc_t desc = new dnnl_matmul_desc_t();
+    check(dnnl_matmul_desc_init(desc, a, b, null, c), "dnnl_matmul_desc_init");
+    dnnl_primitive_attr attr = new dnnl_primitive_attr();
+    check(dnnl_primitive_attr_create(attr), "dnnl_primitive_attr_create");
+    dnnl_post_ops ops = new dnnl_post_ops();
+    try {
+      if (alpha != 1f) {
+        check(
+            dnnl_primitive_attr_set_output_scales(attr, 1, 0, new float[] {alpha}),
+            "dnnl_primitive_attr_set_output_scales");
+      }
+      if (accumulate) {
+        check(dnnl_post_ops_create(ops), "dnnl_post_ops_create");
+        check(dnnl_post_ops_append_sum(ops, 1f), "dnnl_post_ops_append_sum");
+        check(dnnl_primitive_attr_set_post_ops(attr, ops), "dnnl_primitive_attr_set_post_ops");
+      }
+      dnnl_primitive_desc pd = new dnnl_primitive_desc();
+      int status =
+          dnnl_primitive_desc_create(pd, new const_dnnl_op_desc_t(desc), attr, engine(), null);
+      if (status == dnnl_unimplemented) {
+        throw new IllegalStateException(
+            "oneDNN has no matmul for these types on this CPU (effective ISA "
+                + probe().isaName()
+                + ")");
+      }
+      check(status, "matmul primitive descriptor");
+      return pd;
+    } finally {
+      if (accumulate) {
+        dnnl_post_ops_destroy(ops);
+      }
+      dnnl_primitive_attr_destroy(attr);
+    }
+  }
+
+  /** A reorder primitive (a conversion or a layout change) from {@code from} to {@code to}. */
+  static dnnl_primitive reorder(dnnl_memory_desc_t from, dnnl_memory_desc_t to) {
+    dnnl_primitive_desc pd = new dnnl_primitive_desc();
+    check(
+        dnnl_reorder_primitive_desc_create(pd, from, engine(), to, engine(), null),
+        "reorder primitive descriptor");
+    try {
+      return primitive(pd);
+    } finally {
+      dnnl_primitive_desc_destroy(pd);
+    }
   }
 
   /** A primitive from its descriptor. */

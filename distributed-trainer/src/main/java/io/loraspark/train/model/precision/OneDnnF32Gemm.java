@@ -7,13 +7,9 @@ import java.lang.ref.Reference;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
-import org.bytedeco.dnnl.const_dnnl_op_desc_t;
-import org.bytedeco.dnnl.dnnl_matmul_desc_t;
 import org.bytedeco.dnnl.dnnl_memory;
 import org.bytedeco.dnnl.dnnl_memory_desc_t;
-import org.bytedeco.dnnl.dnnl_post_ops;
 import org.bytedeco.dnnl.dnnl_primitive;
-import org.bytedeco.dnnl.dnnl_primitive_attr;
 import org.bytedeco.dnnl.dnnl_primitive_desc;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -144,33 +140,10 @@ final class OneDnnF32Gemm implements Gemm {
     dnnl_memory_desc_t a = OneDnn.plain(key.m(), key.k(), dnnl_f32, st[0], st[1]);
     dnnl_memory_desc_t b = OneDnn.plain(key.k(), key.n(), dnnl_f32, st[2], st[3]);
     dnnl_memory_desc_t c = OneDnn.plain(key.m(), key.n(), dnnl_f32, st[4], st[5]);
-    dnnl_matmul_desc_t desc = new dnnl_matmul_desc_t();
-    OneDnn.check(dnnl_matmul_desc_init(desc, a, b, null, c), "dnnl_matmul_desc_init");
-    dnnl_primitive_attr attr = new dnnl_primitive_attr();
-    OneDnn.check(dnnl_primitive_attr_create(attr), "dnnl_primitive_attr_create");
-    dnnl_post_ops ops = new dnnl_post_ops();
-    dnnl_primitive_desc pd = new dnnl_primitive_desc();
+    dnnl_primitive_desc pd = OneDnn.matmul(a, b, c, key.alpha(), key.accumulate());
     try {
-      if (key.alpha() != 1f) {
-        OneDnn.check(
-            dnnl_primitive_attr_set_output_scales(attr, 1, 0, new float[] {key.alpha()}),
-            "dnnl_primitive_attr_set_output_scales");
-      }
-      if (key.accumulate()) {
-        OneDnn.check(dnnl_post_ops_create(ops), "dnnl_post_ops_create");
-        OneDnn.check(dnnl_post_ops_append_sum(ops, 1f), "dnnl_post_ops_append_sum");
-        OneDnn.check(dnnl_primitive_attr_set_post_ops(attr, ops), "set_post_ops");
-      }
-      OneDnn.check(
-          dnnl_primitive_desc_create(
-              pd, new const_dnnl_op_desc_t(desc), attr, OneDnn.engine(), null),
-          "f32 matmul primitive descriptor");
       return new Shape(a, b, c, OneDnn.primitive(pd));
     } finally {
-      if (key.accumulate()) {
-        dnnl_post_ops_destroy(ops);
-      }
-      dnnl_primitive_attr_destroy(attr);
       dnnl_primitive_desc_destroy(pd);
     }
   }

@@ -5,13 +5,9 @@ import static org.bytedeco.dnnl.global.dnnl.*;
 import java.lang.ref.Reference;
 import java.util.HashMap;
 import java.util.Map;
-import org.bytedeco.dnnl.const_dnnl_op_desc_t;
-import org.bytedeco.dnnl.dnnl_matmul_desc_t;
 import org.bytedeco.dnnl.dnnl_memory;
 import org.bytedeco.dnnl.dnnl_memory_desc_t;
-import org.bytedeco.dnnl.dnnl_post_ops;
 import org.bytedeco.dnnl.dnnl_primitive;
-import org.bytedeco.dnnl.dnnl_primitive_attr;
 import org.bytedeco.dnnl.dnnl_primitive_desc;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.Pointer;
@@ -66,12 +62,13 @@ final class PackedBf16Matmul {
     dnnl_primitive_desc pd = // the layout, chosen under the thread count the products run with
         OmpThreads.call(
             () ->
-                matmulDesc(
+                OneDnn.matmul(
                     OneDnn.plain(rows, k, dnnl_bf16, k, 1),
                     n >= PACKED_MIN_N
                         ? OneDnn.any(k, n, dnnl_bf16)
                         : OneDnn.plain(k, n, dnnl_bf16, n, 1),
                     OneDnn.plain(rows, n, dnnl_f32, n, 1),
+                    1f,
                     false));
     try {
       this.packedDesc = OneDnn.copy(dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0));
@@ -157,52 +154,12 @@ final class PackedBf16Matmul {
     dnnl_memory_desc_t aF32 = OneDnn.plain(rows, k, dnnl_f32, k, 1);
     dnnl_memory_desc_t aBf16 = OneDnn.plain(rows, k, dnnl_bf16, k, 1);
     dnnl_memory_desc_t c = OneDnn.plain(rows, n, dnnl_f32, n, 1);
-    dnnl_primitive_desc convert = new dnnl_primitive_desc();
-    check(
-        dnnl_reorder_primitive_desc_create(
-            convert, aF32, OneDnn.engine(), aBf16, OneDnn.engine(), null),
-        "reorder A to bf16");
-    dnnl_primitive_desc pd = matmulDesc(aBf16, packedDesc, c, accumulate);
+    dnnl_primitive_desc pd = OneDnn.matmul(aBf16, packedDesc, c, 1f, accumulate);
     try {
       return new Shape(
-          aF32, aBf16, c, OneDnn.primitive(convert), OneDnn.primitive(pd), OneDnn.implName(pd));
+          aF32, aBf16, c, OneDnn.reorder(aF32, aBf16), OneDnn.primitive(pd), OneDnn.implName(pd));
     } finally {
-      dnnl_primitive_desc_destroy(convert);
       dnnl_primitive_desc_destroy(pd);
-    }
-  }
-
-  /** A matmul descriptor; with {@code accumulate}, a sum post-op adds the old C. */
-  private static dnnl_primitive_desc matmulDesc(
-      dnnl_memory_desc_t a, dnnl_memory_desc_t b, dnnl_memory_desc_t c, boolean accumulate) {
-    dnnl_matmul_desc_t desc = new dnnl_matmul_desc_t();
-    check(dnnl_matmul_desc_init(desc, a, b, null, c), "dnnl_matmul_desc_init");
-    dnnl_primitive_attr attr = new dnnl_primitive_attr();
-    check(dnnl_primitive_attr_create(attr), "dnnl_primitive_attr_create");
-    dnnl_post_ops ops = new dnnl_post_ops();
-    try {
-      if (accumulate) {
-        check(dnnl_post_ops_create(ops), "dnnl_post_ops_create");
-        check(dnnl_post_ops_append_sum(ops, 1f), "dnnl_post_ops_append_sum");
-        check(dnnl_primitive_attr_set_post_ops(attr, ops), "dnnl_primitive_attr_set_post_ops");
-      }
-      dnnl_primitive_desc pd = new dnnl_primitive_desc();
-      int status =
-          dnnl_primitive_desc_create(
-              pd, new const_dnnl_op_desc_t(desc), attr, OneDnn.engine(), null);
-      if (status == dnnl_unimplemented) {
-        throw new IllegalStateException(
-            "oneDNN has no bf16 matmul for this CPU (effective ISA "
-                + OneDnn.probe().isaName()
-                + ")");
-      }
-      check(status, "bf16 matmul primitive descriptor");
-      return pd;
-    } finally {
-      if (accumulate) {
-        dnnl_post_ops_destroy(ops);
-      }
-      dnnl_primitive_attr_destroy(attr);
     }
   }
 
@@ -236,19 +193,13 @@ final class PackedBf16Matmul {
       dnnl_memory_desc_t fromDesc, dnnl_memory from, dnnl_memory_desc_t toDesc, dnnl_memory to) {
     OmpThreads.run( // made and run with one thread count (see OmpThreads.call)
         () -> {
-          dnnl_primitive_desc pd = new dnnl_primitive_desc();
-          check(
-              dnnl_reorder_primitive_desc_create(
-                  pd, fromDesc, OneDnn.engine(), toDesc, OneDnn.engine(), null),
-              "reorder of bf16 weights");
-          dnnl_primitive reorder = OneDnn.primitive(pd);
+          dnnl_primitive reorder = OneDnn.reorder(fromDesc, toDesc);
           try {
             OneDnnThread t = OneDnnThread.get();
             t.reorder(reorder, from, to);
             t.waitAll();
           } finally {
             dnnl_primitive_destroy(reorder);
-            dnnl_primitive_desc_destroy(pd);
           }
         });
   }
