@@ -84,11 +84,10 @@ public record MemoryPlan(
       boolean recompute,
       int maxSeqLen,
       int tasksPerExecutor) {
-    boolean packedBase = baseQuant == BaseQuant.NONE && precision != Precision.FP32;
     // bf16 on a quantized base packs its dequantised values in place of the codes
     BaseQuant stored = precision == Precision.BF16 ? BaseQuant.NONE : baseQuant;
     long base = baseBytes(c, stored, Math.max(1, tasksPerExecutor));
-    boolean bf16 = stored == BaseQuant.NONE && precision != Precision.FP32;
+    boolean bf16 = stored == BaseQuant.NONE && precision != Precision.FP32; // a packed bf16 base
     if (bf16 && c.tieWordEmbeddings()) {
       base += 4L * c.vocabSize() * c.hiddenSize(); // the head's packed copies beside the embedding
     }
@@ -96,8 +95,7 @@ public record MemoryPlan(
     long activations = 0;
     for (AdapterSpec a : adapters) {
       LoraVariant variant = a.lora().method().variant();
-      boolean ownW =
-          (baseQuant != BaseQuant.NONE || packedBase) && variant.needsBase(); // [out, in]
+      boolean ownW = (baseQuant != BaseQuant.NONE || bf16) && variant.needsBase(); // [out, in]
       int r = variant.moduleRank(a.lora().rank()); // AdaLoRA's init_r
       long bytes = 0;
       for (Projection p : a.lora().targets()) {
