@@ -22,20 +22,22 @@ final class Attention {
   private final int hd;
   private final double scale;
   private final SoftmaxKernels softmax; // fused or ND4J, chosen with the workspace
+  private final HeadKernels heads; // likewise
   private final BatchedGemms gemms; // fp32 per matrix, or bf16 with the frozen GEMMs
 
-  Attention(ModelConfig c, int rows, int seqLen, SoftmaxKernels softmax) {
-    this(c, rows, seqLen, softmax, BatchedGemms.perMatrix());
+  Attention(ModelConfig c, int rows, int seqLen, ModelKernels kernels) {
+    this(c, rows, seqLen, kernels, BatchedGemms.perMatrix());
   }
 
-  Attention(ModelConfig c, int rows, int seqLen, SoftmaxKernels softmax, BatchedGemms gemms) {
+  Attention(ModelConfig c, int rows, int seqLen, ModelKernels kernels, BatchedGemms gemms) {
     this.b = rows;
     this.t = seqLen;
     this.nh = c.numHeads();
     this.nkv = c.numKvHeads();
     this.hd = c.headDim();
     this.scale = 1.0 / Math.sqrt(hd);
-    this.softmax = softmax;
+    this.softmax = kernels.softmax();
+    this.heads = kernels.heads();
     this.gemms = gemms;
   }
 
@@ -48,13 +50,13 @@ final class Attention {
   }
 
   /** Copies token rows {@code [N, H*HD]} into head-major {@code [B, H, T, HD]} layout. */
-  void toHeads(INDArray rows, INDArray heads, int h) {
-    heads.reshape(b, h, t, hd).assign(rows.reshape(b, t, h, hd).permute(0, 2, 1, 3));
+  void toHeads(INDArray rows, INDArray out, int h) {
+    heads.toHeads(rows, out, b, t, h, hd);
   }
 
   /** Copies head-major {@code [B, H, T, HD]} back to token rows {@code [N, H*HD]}. */
-  void toRows(INDArray heads, INDArray rows, int h) {
-    rows.reshape(b, t, h, hd).assign(heads.reshape(b, h, t, hd).permute(0, 2, 1, 3));
+  void toRows(INDArray in, INDArray rows, int h) {
+    heads.toRows(in, rows, b, t, h, hd);
   }
 
   /**

@@ -14,13 +14,15 @@ import org.nd4j.linalg.api.buffer.DataType;
  * @param softmax attention's masked softmax, its backward and the mask it reads
  * @param loss the cross-entropy over the vocabulary and its gradient
  * @param silu the MLP's SwiGLU gate and its backward
+ * @param heads attention's copies between token rows and heads
  */
 record ModelKernels(
     NormKernels norm,
     RopeKernels rope,
     SoftmaxKernels softmax,
     LossKernels loss,
-    SiluKernels silu) {
+    SiluKernels silu,
+    HeadKernels heads) {
 
   /** The kernels for arrays of {@code dtype}: fused when {@link Kernels#fused} says so. */
   static ModelKernels of(ModelConfig c, DataType dtype) {
@@ -39,7 +41,8 @@ record ModelKernels(
         new VectorRope(rope),
         new VectorSoftmax(),
         new VectorLoss(),
-        new VectorSilu());
+        new VectorSilu(),
+        new BulkHeads());
   }
 
   /** The ND4J reference kernels, for any dtype. */
@@ -49,6 +52,7 @@ record ModelKernels(
         new Nd4jRope(rope, dtype),
         new Nd4jSoftmax(),
         new Nd4jLoss(),
-        new Nd4jSilu());
+        new Nd4jSilu(),
+        new Nd4jHeads());
   }
 }

@@ -145,7 +145,7 @@ public final class Workspace {
     hFinal = Nd4j.create(dt, n, c.hiddenSize());
     logits = Nd4j.create(dt, n, c.vocabSize());
     this.kernels = kernels;
-    attention = new Attention(c, rows, seqLen, kernels.softmax(), attentionGemms);
+    attention = new Attention(c, rows, seqLen, kernels, attentionGemms);
     targets = new int[n];
     nll = new double[n];
     invSum = new double[n];

@@ -197,7 +197,7 @@ class KernelsTest {
     DataType[] types = {DataType.FLOAT, DataType.DOUBLE};
     for (int i = 0; i < 2; i++) {
       DataType dt = types[i];
-      Attention att = new Attention(c, b, t, ModelKernels.of(c, dt).softmax());
+      Attention att = new Attention(c, b, t, ModelKernels.of(c, dt));
       INDArray mask = Nd4j.create(dt, x, gt, t);
       att.fillMask(segments, mask);
       INDArray probs = Nd4j.create(dt, x, gt, t);
@@ -231,6 +231,45 @@ class KernelsTest {
    * softmax and its backward, SiLU·up and its backward, RMSNorm both ways, rotary and the
    * cross-entropy, on arrays large enough to be split (and odd row counts, so the parts differ).
    */
+  /**
+   * Both head-copy kernels against the index formula, element for element: rows [B·T, H·HD] hold
+   * head h of token (b, t) at columns [h·HD, +HD), heads [B, H, T, HD]; and back. B3 T37 H5 HD20 is
+   * 11,100 floats per call, so the fused copy runs on one thread, and B3 T137 on two.
+   */
+  @Test
+  void headCopiesPlaceEveryElementAndRoundTrip() {
+    int before = KernelThreads.threads();
+    try {
+      KernelThreads.set(2);
+      for (int t : new int[] {37, 137}) {
+        int b = 3, h = 5, hd = 20;
+        INDArray rows = f(randomFrom(rnd, b * t, h * hd));
+        float[] r = rows.data().asFloat();
+        for (HeadKernels kernels : new HeadKernels[] {new BulkHeads(), new Nd4jHeads()}) {
+          String what = kernels.getClass().getSimpleName() + " T" + t;
+          INDArray heads = Nd4j.create(DataType.FLOAT, b, h, t, hd);
+          kernels.toHeads(rows, heads, b, t, h, hd);
+          float[] hs = heads.data().asFloat();
+          for (int bi = 0; bi < b; bi++) {
+            for (int ti = 0; ti < t; ti++) {
+              for (int hi = 0; hi < h; hi++) {
+                for (int d = 0; d < hd; d++) {
+                  float expected = r[((bi * t + ti) * h + hi) * hd + d];
+                  assertThat(hs[((bi * h + hi) * t + ti) * hd + d]).as(what).isEqualTo(expected);
+                }
+              }
+            }
+          }
+          INDArray back = Nd4j.create(DataType.FLOAT, b * t, h * hd);
+          kernels.toRows(heads, back, b, t, h, hd);
+          assertThat(back.data().asFloat()).as(what + " back to rows").isEqualTo(r);
+        }
+      }
+    } finally {
+      KernelThreads.set(before);
+    }
+  }
+
   @Test
   void kernelsGiveTheSameBitsOnOneAndTwoThreads() {
     int before = KernelThreads.threads();
@@ -346,7 +385,7 @@ class KernelsTest {
     INDArray v = random(x, t, hd);
     INDArray expected = plainAttention(segments, b, t, g, q, k, v);
     for (DataType dt : new DataType[] {DataType.FLOAT, DataType.DOUBLE}) {
-      Attention att = new Attention(c, b, t, ModelKernels.of(c, dt).softmax());
+      Attention att = new Attention(c, b, t, ModelKernels.of(c, dt));
       INDArray mask = Nd4j.create(dt, x, g * t, t);
       att.fillMask(segments, mask);
       INDArray probs = Nd4j.create(dt, mask.shape()).assign(7); // stale values must not survive
