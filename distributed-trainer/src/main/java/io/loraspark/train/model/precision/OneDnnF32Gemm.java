@@ -3,7 +3,10 @@ package io.loraspark.train.model.precision;
 import static org.bytedeco.dnnl.global.dnnl.*;
 
 import io.loraspark.train.model.Gemm;
+import io.loraspark.train.model.Kernels;
 import java.lang.ref.Reference;
+import java.nio.ByteBuffer;
+import java.nio.FloatBuffer;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
@@ -13,6 +16,7 @@ import org.bytedeco.dnnl.dnnl_primitive;
 import org.bytedeco.dnnl.dnnl_primitive_desc;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * The adapters' float32 GEMMs through oneDNN's f32 matmul, for runs that already use oneDNN (bf16):
@@ -20,8 +24,8 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * dy·B}, {@code gᵀ·x}, {@code g·A} at 1,024 rows, widths 576 and 1,536) it ran 1.5–8x OpenBLAS's
  * {@code sgemm} on the project's 2-core Zen 4, and the adapters stay in f32 as the precision
  * contract says. Operands are read in place through their strides (row-range views, transposes);
- * alpha is oneDNN's output scale and beta = 1 its sum post-op. One primitive per call shape and
- * thread, made on first use.
+ * alpha is oneDNN's output scale and beta = 1 its sum post-op; a skinny C = Aᵀ·B is computed as its
+ * transpose ({@link #transposed}). One primitive per call shape and thread, made on first use.
  */
 final class OneDnnF32Gemm implements Gemm {
   static final OneDnnF32Gemm INSTANCE = new OneDnnF32Gemm();
@@ -51,6 +55,12 @@ final class OneDnnF32Gemm implements Gemm {
   // per thread: oneDNN (built with DNNL_ENABLE_CONCURRENT_EXEC off, its default) shares one
   // scratchpad among a thread's primitives, so a primitive must run on the thread that made it
   private final ThreadLocal<Map<Key, Shape>> shapes = ThreadLocal.withInitial(HashMap::new);
+
+  /** The widest C that {@link #transposed} computes as Cᵀ (a rank's columns). */
+  private static final int SKINNY = 64;
+
+  // per thread: Cᵀ for #transposed, one per shape ([r, out] for each projection width)
+  private final ThreadLocal<Map<Long, INDArray>> scratch = ThreadLocal.withInitial(HashMap::new);
 
   private OneDnnF32Gemm() {}
 
@@ -82,6 +92,10 @@ final class OneDnnF32Gemm implements Gemm {
               + " into "
               + Arrays.toString(c.shape()));
     }
+    if (transA && !transB && n < m && n <= SKINNY) {
+      transposed(a, b, c, alpha, beta == 1);
+      return;
+    }
     long[] strides = {
       rowStride(a, transA), colStride(a, transA),
       rowStride(b, transB), colStride(b, transB),
@@ -107,6 +121,46 @@ final class OneDnnF32Gemm implements Gemm {
       Reference.reachabilityFence(b);
       Reference.reachabilityFence(c);
     }
+  }
+
+  /**
+   * C ← alpha·Aᵀ·B (+ C) as the transpose of Cᵀ = alpha·Bᵀ·A, which reads A row by row: for the
+   * adapters' dB = s·dyᵀ·u (dy [N, out], u [N, r]) oneDNN took 0.25–0.47 ms reading dy column by
+   * column and 0.09–0.23 ms reading it by rows (N 1,024, out 576–1,536, r 8). Cᵀ goes to a scratch
+   * of the calling thread, as oneDNN writes a transposed C with its reference kernel (100x slower).
+   */
+  private void transposed(INDArray a, INDArray b, INDArray c, double alpha, boolean accumulate) {
+    long m = c.rows();
+    long n = c.columns();
+    INDArray t =
+        scratch
+            .get()
+            .computeIfAbsent((n << 32) | m, key -> Nd4j.create(DataType.FLOAT, new long[] {n, m}));
+    gemm(b, a, t, true, false, alpha, 0.0);
+    addTransposed(t, c, accumulate);
+  }
+
+  /**
+   * c ← tᵀ, or c ← c + tᵀ, for a small t [n, m] (r·out floats) in a plain loop: ND4J's add of the
+   * transposed view took 0.17–0.22 ms, as long as the product itself.
+   */
+  private static void addTransposed(INDArray t, INDArray c, boolean accumulate) {
+    FloatBuffer from = t.data().asNioFloat();
+    ByteBuffer to = Kernels.buffer(c);
+    int base = Kernels.offset(c);
+    int rowStride = Math.toIntExact(c.stride(0)) * Float.BYTES;
+    int colStride = Math.toIntExact(c.stride(1)) * Float.BYTES;
+    int m = (int) c.rows();
+    int n = (int) c.columns();
+    for (int i = 0; i < m; i++) {
+      for (int j = 0; j < n; j++) {
+        int at = base + i * rowStride + j * colStride;
+        float v = from.get(j * m + i);
+        to.putFloat(at, accumulate ? to.getFloat(at) + v : v);
+      }
+    }
+    Reference.reachabilityFence(t);
+    Reference.reachabilityFence(c);
   }
 
   /** The element stride between rows of op(x). */

@@ -42,6 +42,7 @@ class OneDnnF32GemmTest {
         {"u = x Aᵀ", x, a, new long[] {rows, r}, false, true, 1.0, 0.0},
         {"y += s u Bᵀ", randn(rows, r), b, new long[] {rows, out}, false, true, 0.5, 1.0},
         {"dB += s dyᵀ u", dy, randn(rows, r), new long[] {out, r}, true, false, 2.0, 1.0},
+        {"dB = s dyᵀ u", dy, randn(rows, r), new long[] {out, r}, true, false, 2.0, 0.0},
         {"g = dy B", dy, b, new long[] {rows, r}, false, false, 1.0, 0.0},
         {"dA += s gᵀ x", randn(rows, r), x, new long[] {r, in}, true, false, 0.25, 1.0},
         {"dx += s g A", randn(rows, r), a, new long[] {rows, in}, false, false, 2.0, 1.0}
