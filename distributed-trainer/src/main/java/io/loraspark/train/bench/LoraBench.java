@@ -131,7 +131,7 @@ public final class LoraBench {
         return synthetic;
       }
       ModelWeights quantized = QuantizedLinears.quantize(synthetic, spec.baseQuant());
-      System.gc(); // the float copy of a quantized base is garbage: keep it out of the peak
+      synthetic.layers().forEach(QuantizedLinears::closeProjections); // only the codes are kept
       return quantized;
     }
     return CheckpointLoader.load(checkpoint, spec.baseQuant());

@@ -39,8 +39,8 @@ public final class CheckpointLoader {
 
   /**
    * Loads {@code dir} in float32 with the seven projections of every layer stored as {@code quant}:
-   * each layer is read in float32, quantized and dropped before the next, so the peak is one
-   * layer's float weights above the quantized base.
+   * each layer is read in float32, quantized and freed before the next, so the peak is one layer's
+   * float weights above the quantized base.
    */
   public static ModelWeights load(Path dir, BaseQuant quant) {
     return load(dir, DataType.FLOAT, quant);
@@ -57,6 +57,7 @@ public final class CheckpointLoader {
         LayerWeights w = r.layer(l);
         if (quant != BaseQuant.NONE) {
           quantized.add(QuantizedLinears.quantize(w, quant));
+          QuantizedLinears.closeProjections(w);
           w = QuantizedLinears.withoutProjections(w);
         }
         layers.add(w);

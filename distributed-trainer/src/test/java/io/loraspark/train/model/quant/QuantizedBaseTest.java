@@ -29,6 +29,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -90,6 +91,49 @@ class QuantizedBaseTest {
     assertThat(nf4.layers().get(0).wq()).as("no float copy kept").isNull();
     assertThat(fp32.totalBytes() - fp32.linearBytes())
         .isEqualTo(nf4.totalBytes() - nf4.linearBytes());
+  }
+
+  /**
+   * A layer's projections quantize to the same codes whether they are read straight from their
+   * float32 blocks or through a copy (a column-major duplicate of each), the loader's codes equal
+   * quantizing the float base's layer, and {@code closeProjections} frees the seven float arrays.
+   */
+  @Test
+  void quantizingReadsEveryLayoutAlikeAndTheFloatCopiesCanBeFreed() {
+    LayerWeights w = fp32.layers().get(1);
+    Map<Projection, QuantizedMatrix> plain = QuantizedLinears.quantize(w, BaseQuant.INT8);
+    LayerWeights fortran =
+        new LayerWeights(
+            w.inputNorm(),
+            w.wq().dup('f'),
+            w.bq(),
+            w.wk().dup('f'),
+            w.bk(),
+            w.wv().dup('f'),
+            w.bv(),
+            w.wo().dup('f'),
+            w.bo(),
+            w.postNorm(),
+            w.wGate().dup('f'),
+            w.wUp().dup('f'),
+            w.wDown().dup('f'),
+            w.bGate(),
+            w.bUp(),
+            w.bDown());
+    Map<Projection, QuantizedMatrix> viaCopy = QuantizedLinears.quantize(fortran, BaseQuant.INT8);
+    for (Projection p : Projection.values()) {
+      Int8Matrix a = (Int8Matrix) plain.get(p);
+      Int8Matrix b = (Int8Matrix) viaCopy.get(p);
+      assertThat(b.codes()).as(p + " codes").isEqualTo(a.codes());
+      assertThat(b.scales()).as(p + " scales").isEqualTo(a.scales());
+      Int8Matrix loaded = (Int8Matrix) int8.quantized().matrix(1, p);
+      assertThat(loaded.codes()).as(p + " as the loader made it").isEqualTo(a.codes());
+    }
+    QuantizedLinears.closeProjections(fortran);
+    for (Projection p : Projection.values()) {
+      assertThat(ModelWeights.projection(fortran, p).wasClosed()).as(p + " freed").isTrue();
+      assertThat(ModelWeights.projection(w, p).wasClosed()).as(p + " of the base kept").isFalse();
+    }
   }
 
   private static double loss(ModelWeights w) {
