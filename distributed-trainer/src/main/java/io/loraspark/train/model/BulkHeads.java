@@ -10,7 +10,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * {@link HeadKernels} for the fused float32 family: one bulk copy of a head vector (HD floats) per
  * token and head, the tokens split over the kernel threads. ND4J's assignment through a permuted
  * view took 347 µs for B4 T256 H9 HD64 on the project's 2-core Zen 4, these copies 120 µs; a step
- * of the 576/4 shape makes 40 of them.
+ * of the 576/4 shape makes 32 of them.
  */
 final class BulkHeads implements HeadKernels {
   @Override

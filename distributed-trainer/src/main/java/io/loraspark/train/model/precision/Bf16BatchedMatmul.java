@@ -17,7 +17,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * Attention's GEMMs in bf16, as PyTorch's CPU autocast runs {@code q @ kᵀ} and {@code p @ v}: both
  * operands converted to bf16 per call in their own layout (the matmul reads a transposed operand
  * through its strides: transposing 768 x 256 probabilities while converting them took 0.5 ms of a
- * 1.7 ms call at B4 T256, converting in place 0.1 ms, while the matmul slowed by 0.1 ms), one
+ * 1.7 ms call at B4 T256, converting in place 0.1 ms, while the matmul slowed by 0.1–0.3 ms), one
  * oneDNN batched matmul over all X matrices, f32 accumulation and output, alpha as oneDNN's output
  * scale. The primitives of each call shape are made once per thread, which has its own stream and
  * bf16 copies too.

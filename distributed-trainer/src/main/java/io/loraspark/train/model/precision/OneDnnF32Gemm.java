@@ -130,6 +130,7 @@ final class OneDnnF32Gemm implements Gemm {
    * of the calling thread, as oneDNN writes a transposed C with its reference kernel (100x slower).
    */
   private void transposed(INDArray a, INDArray b, INDArray c, double alpha, boolean accumulate) {
+    requireFloat(c); // written by the loop below, not by oneDNN, which would check it
     long m = c.rows();
     long n = c.columns();
     INDArray t =
@@ -147,14 +148,14 @@ final class OneDnnF32Gemm implements Gemm {
   private static void addTransposed(INDArray t, INDArray c, boolean accumulate) {
     FloatBuffer from = t.data().asNioFloat();
     ByteBuffer to = Kernels.buffer(c);
-    int base = Kernels.offset(c);
-    int rowStride = Math.toIntExact(c.stride(0)) * Float.BYTES;
-    int colStride = Math.toIntExact(c.stride(1)) * Float.BYTES;
+    long base = Kernels.offset(c);
+    long rowStride = c.stride(0) * Float.BYTES;
+    long colStride = c.stride(1) * Float.BYTES;
     int m = (int) c.rows();
     int n = (int) c.columns();
     for (int i = 0; i < m; i++) {
       for (int j = 0; j < n; j++) {
-        int at = base + i * rowStride + j * colStride;
+        int at = Math.toIntExact(base + i * rowStride + j * colStride);
         float v = from.get(j * m + i);
         to.putFloat(at, accumulate ? to.getFloat(at) + v : v);
       }
