@@ -245,6 +245,7 @@ class SweepClusterIT {
     Path data = TrainCliTest.tokenizedSeeds(tmp.resolve("train.jsonl"), 160);
     executorOpts =
         String.join(" ", JVM_FLAGS)
+            + " -XX:GCTimeRatio=4" // as conf/spark-defaults.conf gives executors
             + " -Dorg.bytedeco.javacpp.maxbytes=1500m"
             + " -Dorg.bytedeco.javacpp.maxphysicalbytes=1800m";
     String sweep =
