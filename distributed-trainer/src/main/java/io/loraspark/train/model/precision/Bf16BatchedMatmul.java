@@ -39,13 +39,22 @@ final class Bf16BatchedMatmul implements BatchedGemms {
   private record Key(long x, long m, long k, long n, boolean transA, boolean transB, float alpha) {}
 
   /** The one instance; its primitives are per thread. */
-  static final Bf16BatchedMatmul INSTANCE = new Bf16BatchedMatmul();
+  static final Bf16BatchedMatmul INSTANCE = new Bf16BatchedMatmul(true);
+
+  // whether bf16 copies keep their source's layout when oneDNN has a fast kernel for that
+  private final boolean inPlaceCopies;
 
   // per thread: oneDNN (built with DNNL_ENABLE_CONCURRENT_EXEC off, its default) shares one
   // scratchpad among a thread's primitives, so a primitive must run on the thread that made it
   private final ThreadLocal<Map<Key, Shape>> shapes = ThreadLocal.withInitial(HashMap::new);
 
-  private Bf16BatchedMatmul() {}
+  /**
+   * With {@code inPlaceCopies} false, a transposed operand is always transposed by its conversion
+   * (the layout used where oneDNN has no fast kernel for a strided bf16 source).
+   */
+  Bf16BatchedMatmul(boolean inPlaceCopies) {
+    this.inPlaceCopies = inPlaceCopies;
+  }
 
   @Override
   public void multiply(
@@ -101,8 +110,11 @@ final class Bf16BatchedMatmul implements BatchedGemms {
     }
   }
 
-  /** [aF32, aBf16, bF32, bBf16, c]: the sources and their bf16 copies read as op(·). */
-  private static dnnl_memory_desc_t[] newShapeDescs(Key key) {
+  /**
+   * [aF32, aBf16, bF32, bBf16, c]: the sources read as op(·), and their bf16 copies in the same
+   * layout ({@code inPlace}) or plain row-major.
+   */
+  private static dnnl_memory_desc_t[] newShapeDescs(Key key, boolean inPlace) {
     long x = key.x();
     long m = key.m();
     long k = key.k();
@@ -112,16 +124,23 @@ final class Bf16BatchedMatmul implements BatchedGemms {
     long[] bStrides = key.transB() ? new long[] {k * n, 1, k} : new long[] {k * n, n, 1};
     return new dnnl_memory_desc_t[] {
       desc(x, m, k, dnnl_f32, aStrides),
-      desc(x, m, k, dnnl_bf16, aStrides),
+      desc(x, m, k, dnnl_bf16, inPlace ? aStrides : new long[] {m * k, k, 1}),
       desc(x, k, n, dnnl_f32, bStrides),
-      desc(x, k, n, dnnl_bf16, bStrides),
+      desc(x, k, n, dnnl_bf16, inPlace ? bStrides : new long[] {k * n, n, 1}),
       desc(x, m, n, dnnl_f32, new long[] {m * n, n, 1})
     };
   }
 
   private Shape newShape(Key key) {
-    dnnl_memory_desc_t[] d = newShapeDescs(key);
+    dnnl_memory_desc_t[] d = newShapeDescs(key, inPlaceCopies);
     dnnl_primitive_desc pd = OneDnn.matmul(d[1], d[3], d[4], key.alpha(), false);
+    if (inPlaceCopies && OneDnn.implName(pd).startsWith("ref")) {
+      // no fast kernel takes this strided bf16 source on this CPU (only AVX512_BF16 was measured):
+      // transpose while converting, into plain row-major copies, which every kernel takes
+      dnnl_primitive_desc_destroy(pd);
+      d = newShapeDescs(key, false);
+      pd = OneDnn.matmul(d[1], d[3], d[4], key.alpha(), false);
+    }
     try {
       return new Shape(
           d[0],

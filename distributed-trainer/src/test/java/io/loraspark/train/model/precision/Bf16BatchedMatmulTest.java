@@ -33,7 +33,16 @@ class Bf16BatchedMatmulTest {
   /** Every (transA, transB) pair, alpha 1 and 1/8, over shapes around oneDNN's blocks. */
   @Test
   void everyTransposePairMatchesTheProductOfEachMatrix() {
-    BatchedGemms bf16 = Bf16BatchedMatmul.INSTANCE;
+    everyTransposePairMatches(Bf16BatchedMatmul.INSTANCE);
+  }
+
+  /** The same with every transposed operand transposed by its conversion (the fallback layout). */
+  @Test
+  void everyTransposePairMatchesWithPlainCopies() {
+    everyTransposePairMatches(new Bf16BatchedMatmul(false));
+  }
+
+  private void everyTransposePairMatches(BatchedGemms bf16) {
     int[][] shapes = {{3, 48, 64, 96}, {2, 130, 16, 7}, {4, 5, 72, 64}, {1, 64, 64, 64}};
     for (int[] s : shapes) {
       int x = s[0], m = s[1], k = s[2], n = s[3];
