@@ -62,30 +62,12 @@ final class Bf16BatchedMatmul implements BatchedGemms {
     requireContiguous(a, "a");
     requireContiguous(b, "b");
     requireContiguous(c, "c");
-    long x = c.size(0);
-    long m = c.size(1);
-    long n = c.size(2);
-    long k = transA ? a.size(1) : a.size(2);
-    if (a.size(0) != x
-        || b.size(0) != x
-        || (transA ? a.size(2) : a.size(1)) != m
-        || (transB ? b.size(2) : b.size(1)) != k
-        || (transB ? b.size(1) : b.size(2)) != n) {
-      throw new IllegalArgumentException(
-          "batched matmul cannot take "
-              + java.util.Arrays.toString(a.shape())
-              + (transA ? "ᵀ" : "")
-              + " · "
-              + java.util.Arrays.toString(b.shape())
-              + (transB ? "ᵀ" : "")
-              + " into "
-              + java.util.Arrays.toString(c.shape()));
-    }
+    long[] mkn = OneDnn.productDims("batched matmul", a, transA, b, transB, c);
     Shape s =
         shapes
             .get()
             .computeIfAbsent(
-                new Key(x, m, k, n, transA, transB, (float) alpha),
+                new Key(c.size(0), mkn[0], mkn[1], mkn[2], transA, transB, (float) alpha),
                 key -> OmpThreads.call(() -> newShape(key)));
     OneDnnThread t = OneDnnThread.get();
     dnnl_memory aF32 = OneDnn.memory(s.aF32(), OneDnn.address(a));

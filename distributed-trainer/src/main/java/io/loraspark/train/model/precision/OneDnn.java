@@ -2,6 +2,7 @@ package io.loraspark.train.model.precision;
 
 import static org.bytedeco.dnnl.global.dnnl.*;
 
+import java.util.Arrays;
 import org.bytedeco.dnnl.const_dnnl_op_desc_t;
 import org.bytedeco.dnnl.dnnl_engine;
 import org.bytedeco.dnnl.dnnl_matmul_desc_t;
@@ -253,6 +254,42 @@ public final class OneDnn {
     dnnl_stream s = new dnnl_stream();
     check(dnnl_stream_create(s, engine(), dnnl_stream_default_flags), "dnnl_stream_create");
     return s;
+  }
+
+  /**
+   * {@code {m, k, n}} of {@code c ← op(a) · op(b)} over the arrays' last two dimensions (op the
+   * transpose when its flag is set), after checking that the shapes fit: the same rank, the same
+   * leading (batch) dimensions, op(a) [m, k], op(b) [k, n], c [m, n].
+   *
+   * @throws IllegalArgumentException naming the three shapes, e.g. "gemm cannot take [4, 8] · [9,
+   *     5] into [4, 5]"
+   */
+  static long[] productDims(
+      String what, INDArray a, boolean transA, INDArray b, boolean transB, INDArray c) {
+    int r = c.rank();
+    boolean fits = r >= 2 && a.rank() == r && b.rank() == r;
+    for (int d = 0; fits && d < r - 2; d++) {
+      fits = a.size(d) == c.size(d) && b.size(d) == c.size(d);
+    }
+    long m = fits ? c.size(r - 2) : -1;
+    long n = fits ? c.size(r - 1) : -1;
+    long k = fits ? a.size(transA ? r - 2 : r - 1) : -1;
+    if (!fits
+        || a.size(transA ? r - 1 : r - 2) != m
+        || b.size(transB ? r - 1 : r - 2) != k
+        || b.size(transB ? r - 2 : r - 1) != n) {
+      throw new IllegalArgumentException(
+          what
+              + " cannot take "
+              + Arrays.toString(a.shape())
+              + (transA ? "ᵀ" : "")
+              + " · "
+              + Arrays.toString(b.shape())
+              + (transB ? "ᵀ" : "")
+              + " into "
+              + Arrays.toString(c.shape()));
+    }
+    return new long[] {m, k, n};
   }
 
   /** The native address of x's first element (x must stay reachable while it is used). */

@@ -76,22 +76,10 @@ final class OneDnnF32Gemm implements Gemm {
     if (beta != 0 && beta != 1) {
       throw new IllegalArgumentException("oneDNN f32 gemm takes beta 0 or 1, not " + beta);
     }
-    long m = c.rows();
-    long n = c.columns();
-    long k = transA ? a.rows() : a.columns();
-    if ((transA ? a.columns() : a.rows()) != m
-        || (transB ? b.columns() : b.rows()) != k
-        || (transB ? b.rows() : b.columns()) != n) {
-      throw new IllegalArgumentException(
-          "gemm cannot take "
-              + Arrays.toString(a.shape())
-              + (transA ? "ᵀ" : "")
-              + " · "
-              + Arrays.toString(b.shape())
-              + (transB ? "ᵀ" : "")
-              + " into "
-              + Arrays.toString(c.shape()));
-    }
+    long[] mkn = OneDnn.productDims("gemm", a, transA, b, transB, c);
+    long m = mkn[0];
+    long k = mkn[1];
+    long n = mkn[2];
     if (transA && !transB && n < m && n <= SKINNY) {
       transposed(a, b, c, alpha, beta == 1);
       return;

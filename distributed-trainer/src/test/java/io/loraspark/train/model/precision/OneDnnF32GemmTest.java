@@ -84,6 +84,23 @@ class OneDnnF32GemmTest {
     assertThat(e.getMessage()).contains("beta 0 or 1");
   }
 
+  @Test
+  void rejectsMismatchedShapesNamingThem() {
+    IllegalArgumentException e =
+        assertThrows(
+            IllegalArgumentException.class,
+            () ->
+                OneDnnF32Gemm.INSTANCE.gemm(
+                    randn(4, 8),
+                    randn(5, 9),
+                    Nd4j.create(DataType.FLOAT, 4, 5),
+                    false,
+                    true,
+                    1,
+                    0));
+    assertThat(e.getMessage()).isEqualTo("gemm cannot take [4, 8] · [5, 9]ᵀ into [4, 5]");
+  }
+
   private static void run(Gemm gemm, Object[] f, INDArray c) {
     gemm.gemm(
         (INDArray) f[1],
