@@ -76,7 +76,7 @@ final class PackedBf16Matmul {
       this.packedData = new BytePointer(bytes + ALIGN);
       this.packed = OneDnn.memory(packedDesc, aligned(packedData));
     } finally {
-      check(dnnl_primitive_desc_destroy(pd), "dnnl_primitive_desc_destroy");
+      OneDnn.check(dnnl_primitive_desc_destroy(pd), "dnnl_primitive_desc_destroy");
     }
     reorderOnce(bF32, OneDnn.address(rowMajor));
     Reference.reachabilityFence(rowMajor);
@@ -202,10 +202,6 @@ final class PackedBf16Matmul {
             dnnl_primitive_destroy(reorder);
           }
         });
-  }
-
-  private static void check(int status, String call) {
-    OneDnn.check(status, call);
   }
 
   private static void requireRowMajor(INDArray x, String name) {
